@@ -1,0 +1,131 @@
+"""Fixtures: a fresh database for each test (built by the migrations), an app,
+a client, and helpers that act as a person would."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlmodel import Session, SQLModel
+
+from webapp.app import create_app
+from webapp.config import Settings
+from webapp.db import create_db_engine, migrate
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgresql", "postgres:"))
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if REQUIRE_POSTGRES and not ON_POSTGRES:
+        raise pytest.UsageError("REQUIRE_POSTGRES=1 needs TEST_DATABASE_URL=postgresql+psycopg://…")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if ON_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set TEST_DATABASE_URL to run it")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "secret_key": SECRET,
+        "bcrypt_rounds": 4,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Build the schema once through the migrations; tests then start from a copy
+    (SQLite) or from emptied tables (PostgreSQL)."""
+    if ON_POSTGRES:
+        engine = create_db_engine(make_settings(TEST_DATABASE_URL))
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE"))
+                connection.execute(text("CREATE SCHEMA public"))
+        except Exception as error:  # the server is not there
+            if REQUIRE_POSTGRES:
+                raise
+            pytest.skip(f"PostgreSQL at TEST_DATABASE_URL does not answer: {error}")
+        finally:
+            engine.dispose()
+        migrate(make_settings(TEST_DATABASE_URL))
+        return TEST_DATABASE_URL
+    template = tmp_path_factory.mktemp("template") / "agora.db"
+    migrate(make_settings(f"sqlite:///{template}"))
+    return str(template)
+
+
+@pytest.fixture
+def database_url(migrated_database: str, tmp_path: Path) -> str:
+    if ON_POSTGRES:
+        tables = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
+        engine = create_db_engine(make_settings(migrated_database))
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return migrated_database
+    path = tmp_path / "agora.db"
+    shutil.copyfile(migrated_database, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[FastAPI]:
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def engine(app: FastAPI) -> Engine:
+    return app.state.engine
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, follow_redirects=False) as test_client:
+        yield test_client
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client: TestClient, path: str = "/") -> str:
+    """The token a page's forms carry, as a browser would find it."""
+    page = client.get(path)
+    match = CSRF_RE.search(page.text)
+    assert match, f"no csrf_token on {path} ({page.status_code})"
+    return match.group(1)
+
+
+def post_form(client: TestClient, path: str, data: dict[str, str], page: str = "/"):
+    """Send a form the way the browser does: with the page's CSRF token."""
+    return client.post(path, data={"csrf_token": csrf_token(client, page), **data})

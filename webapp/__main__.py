@@ -1,0 +1,69 @@
+"""The command line: `python -m webapp [serve|migrate|seed]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from webapp.config import Settings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m webapp", description="Agora")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="migrate the database, then serve (default)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--reload", action="store_true", help="restart on code changes")
+
+    commands.add_parser("migrate", help="upgrade the database to the newest schema")
+
+    seed = commands.add_parser("seed", help="fill the database with demo data")
+    seed.add_argument("--users", type=int, default=100)
+    seed.add_argument("--posts", type=int, default=1_000)
+    seed.add_argument("--votes", type=int, default=3_000)
+
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+        settings.check()
+    except SettingsError as error:
+        print(f"agora: {error}", file=sys.stderr)
+        return 2
+
+    from webapp.db import migrate
+
+    command = args.command or "serve"
+    if command == "migrate":
+        migrate(settings)
+        print("agora: the database is at the newest schema")
+        return 0
+    if command == "seed":
+        from webapp.seed import seed as run_seed
+
+        migrate(settings)
+        run_seed(settings, users=args.users, posts=args.posts, votes=args.votes)
+        return 0
+
+    import uvicorn
+
+    # Migrate once here, before any worker starts; each worker's start-up then
+    # finds the schema current (and would wait on the migration lock if not).
+    migrate(settings)
+    uvicorn.run(
+        "webapp.app:app",
+        host=getattr(args, "host", "127.0.0.1"),
+        port=getattr(args, "port", 8000),
+        workers=None if getattr(args, "reload", False) else getattr(args, "workers", 1),
+        reload=getattr(args, "reload", False),
+        loop="auto",  # uvloop where it is installed (not on Windows)
+        http="auto",  # httptools where it is installed
+        proxy_headers=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

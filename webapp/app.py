@@ -1,0 +1,78 @@
+"""The application factory: settings in, a FastAPI app out."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from webapp import errors
+from webapp.config import Settings, SettingsError
+from webapp.db import create_db_engine, migrate
+from webapp.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, security_headers
+from webapp.security import ApiTokens, PasswordHasher
+from webapp.templating import STATIC_DIR
+from webapp.web import health, pages
+
+SESSION_COOKIE = "agora_session"
+
+
+def create_app(settings: Settings | None = None, *, migrate_on_start: bool = False) -> FastAPI:
+    settings = settings or Settings()
+    settings.check()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate_on_start:
+            migrate(settings)
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Agora API",
+        summary="Posts, likes and people of Agora, as JSON.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = create_db_engine(settings)
+    app.state.hasher = PasswordHasher(settings.bcrypt_rounds)
+    app.state.api_tokens = ApiTokens(
+        settings.signing_key, settings.access_token_expire_minutes * 60
+    )
+    app.state.security_headers = security_headers(settings)
+
+    # Added innermost first: the headers wrap everything, then the body limit.
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.signing_key,
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.session_max_age,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
+    errors.install(app)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`uvicorn webapp.app:app` builds the app from the environment on first use,
+    so that importing this module (as the tests do) has no side effects."""
+    if name != "app":
+        raise AttributeError(name)
+    try:
+        application = create_app(migrate_on_start=True)
+    except SettingsError as error:
+        sys.exit(f"agora: {error}")
+    globals()["app"] = application
+    return application

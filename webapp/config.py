@@ -1,0 +1,108 @@
+"""Settings: one class, read from the environment and a `.env` file."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+SECRET_FILE_NAME = ".agora-secret-key"  # noqa: S105 (a file name, not a secret)
+
+
+class SettingsError(Exception):
+    """A setting that makes it unsafe or impossible to start."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./agora.db"
+    secret_key: str | None = None
+    webapp_env: Literal["development", "production"] = "development"
+    cookie_secure: bool = False
+    session_max_age: int = Field(default=1_209_600, gt=0)
+    access_token_expire_minutes: int = Field(default=60, gt=0)
+    bcrypt_rounds: int = Field(default=12, ge=4, le=31)
+    login_max_attempts: int = Field(default=5, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL with the psycopg 3 driver named, as SQLAlchemy needs it."""
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for PostgreSQL and in-memory databases."""
+        if not self.is_sqlite:
+            return None
+        path = self.sqlalchemy_url.split("///", 1)[1] if "///" in self.sqlalchemy_url else ""
+        path = path.split("?", 1)[0]
+        if not path or path == ":memory:":
+            return None
+        return Path(path)
+
+    @cached_property
+    def signing_key(self) -> str:
+        """SECRET_KEY, or in development a key generated once and kept on disk."""
+        if self.secret_key:
+            if self.webapp_env == "production" and len(self.secret_key) < MIN_SECRET_LENGTH:
+                raise SettingsError(
+                    f"SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters "
+                    "when WEBAPP_ENV=production"
+                )
+            return self.secret_key
+        if self.webapp_env == "production":
+            raise SettingsError(
+                f"SECRET_KEY must be set (at least {MIN_SECRET_LENGTH} characters) "
+                "when WEBAPP_ENV=production"
+            )
+        return _development_key(self.secret_key_file)
+
+    @property
+    def secret_key_file(self) -> Path:
+        db_file = self.sqlite_path
+        folder = db_file.parent if db_file else Path.cwd()
+        return folder / SECRET_FILE_NAME
+
+    def check(self) -> None:
+        """Fail now, with one clear message, on what would fail later."""
+        _ = self.signing_key
+
+
+def _development_key(path: Path) -> str:
+    """Read the kept key, or create it so that restarts keep people logged in.
+
+    Several workers may start at once: the key is written to a private temporary
+    file and linked into place, so exactly one key wins and all of them read it.
+    """
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()

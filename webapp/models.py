@@ -1,0 +1,269 @@
+"""The SQLModel families: each entity's fields and limits are written once.
+
+`XBase` holds the fields a person may send, with their limits; `X(table=True)`
+adds what the server owns and the database constraints; `XCreate`, `XUpdate`
+and `XPublic` are what comes in and what goes out. Table classes do not
+validate on `__init__`, so input always goes through a non-table schema.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from datetime import UTC, datetime
+
+from pydantic import EmailStr, field_validator, model_validator
+from sqlalchemy import DateTime, Index, String, TypeDecorator, func
+from sqlmodel import Field, Relationship, SQLModel
+
+USERNAME_RE = re.compile(r"[A-Za-z0-9_]{3,30}")
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in every database we support
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+TITLE_MAX, CONTENT_MAX = 200, 20_000
+CONTENT_WHITESPACE = "\t\n\r"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    SQLite keeps no zone and returns naive values; PostgreSQL returns aware ones.
+    Normalizing here keeps comparisons (expiry, throttling windows) the same on both.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if getattr(dialect, "name", "") == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def reject_control_characters(value: str, allowed: str = "") -> str:
+    """Refuse NUL and other control characters, and lone surrogates from JSON."""
+    for char in value:
+        if char in allowed:
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            raise ValueError("must not contain control characters")
+    return value
+
+
+# --- users -----------------------------------------------------------------
+
+
+def normalize_username(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+class UserBase(SQLModel):
+    username: str = Field(min_length=3, max_length=30)
+    email: EmailStr = Field(max_length=254)
+
+    @field_validator("username", mode="before")
+    @classmethod
+    def _username(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = normalize_username(value)
+        if not USERNAME_RE.fullmatch(value):
+            raise ValueError("must be 3–30 letters, digits or underscores")
+        return value
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _email(cls, value: object) -> object:
+        if isinstance(value, str):
+            return reject_control_characters(unicodedata.normalize("NFKC", value).strip())
+        return value
+
+
+class UserCreate(UserBase):
+    password: str = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str) -> str:
+        return reject_control_characters(value)
+
+    @model_validator(mode="after")
+    def _password_not_identity(self) -> UserCreate:
+        check_password_not_identity(self.password, self.username, str(self.email))
+        return self
+
+
+def check_password_not_identity(password: str, username: str, email: str) -> None:
+    lowered = password.casefold()
+    if lowered in (username.casefold(), email.casefold()):
+        raise ValueError("password must not be the same as the username or email")
+
+
+class User(UserBase, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254)
+    password_hash: str = Field(max_length=255)
+    # Rotated when the password changes or the user logs out everywhere else:
+    # API tokens carry it, so changing it revokes them all.
+    security_stamp: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# Names and addresses are unique whatever their letter case, decided by the
+# database so that two registrations racing for one name cannot both win.
+Index("uq_users_username_lower", func.lower(User.__table__.c.username), unique=True)
+Index("uq_users_email_lower", func.lower(User.__table__.c.email), unique=True)
+
+
+class UserPublic(SQLModel):
+    id: int
+    username: str
+    created_at: datetime
+
+
+class UserMe(UserPublic):
+    email: str
+
+
+# --- posts -----------------------------------------------------------------
+
+
+class PostBase(SQLModel):
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    content: str = Field(min_length=1, max_length=CONTENT_MAX)
+    published: bool = True
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        return check_title(value)
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content(cls, value: object) -> object:
+        return normalize_content(value) if isinstance(value, str) else value
+
+
+def check_title(value: str) -> str:
+    reject_control_characters(value)
+    if not value.strip():
+        raise ValueError("must not be only spaces")
+    return value
+
+
+def normalize_content(value: str) -> str:
+    # Browsers send line breaks as CRLF; count and keep them as one character.
+    return reject_control_characters(value.replace("\r\n", "\n"), CONTENT_WHITESPACE)
+
+
+class PostCreate(PostBase):
+    pass
+
+
+class PostUpdate(SQLModel):
+    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
+    content: str | None = Field(default=None, min_length=1, max_length=CONTENT_MAX)
+    published: bool | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return None if value is None else check_title(value)
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content(cls, value: object) -> object:
+        return normalize_content(value) if isinstance(value, str) else value
+
+
+class Post(PostBase, table=True):
+    __tablename__ = "posts"
+    __table_args__ = (
+        # The feed: published posts, newest first, ties broken by id.
+        Index("ix_posts_feed", "published", "created_at", "id"),
+        # A profile: one author's posts, newest first.
+        Index("ix_posts_owner_feed", "owner_id", "created_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=TITLE_MAX)
+    content: str = Field(max_length=CONTENT_MAX)
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The like count, kept with the post so that a page never counts rows per post;
+    # changed only in the same transaction as the vote row it counts.
+    votes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+    owner: User = Relationship()
+
+    @property
+    def edited(self) -> bool:
+        return self.updated_at > self.created_at
+
+
+class PostPublic(PostBase):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+    owner_id: int
+    owner: UserPublic
+    votes: int
+
+
+# --- votes (likes) -----------------------------------------------------------
+
+
+class Vote(SQLModel, table=True):
+    __tablename__ = "votes"
+
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    post_id: int = Field(foreign_key="posts.id", ondelete="CASCADE", primary_key=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- what sessions and the login throttle keep on the server -----------------
+
+
+class UserSession(SQLModel, table=True):
+    """A browser login. The cookie holds only a random id; its hash is the key."""
+
+    __tablename__ = "sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    user_agent: str = Field(default="", max_length=300)
+    ip_address: str = Field(default="", max_length=45)
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed login, counted per account and per client address."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_account", "account_key", "created_at"),
+        Index("ix_login_failures_client", "client_ip", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_key: str = Field(sa_type=String(320))
+    client_ip: str = Field(max_length=45)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,91 @@
+"""Password hashing, session keys, CSRF tokens and API tokens.
+
+Nothing here touches the database: these are the primitives that
+`webapp.sessions` and `webapp.users` build the rules on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from passlib.context import CryptContext
+
+
+class PasswordHasher:
+    """bcrypt_sha256 counts every character (plain bcrypt stops at 72 bytes).
+
+    Hashes of an older scheme (plain bcrypt) or a lower cost verify, and are
+    reported as needing an upgrade, which the caller stores at a successful login.
+    """
+
+    def __init__(self, rounds: int) -> None:
+        self._context = CryptContext(
+            schemes=["bcrypt_sha256", "bcrypt"],
+            deprecated="auto",
+            bcrypt_sha256__default_rounds=rounds,
+            bcrypt_sha256__min_rounds=rounds,
+        )
+        # Unknown users are checked against this, so that a failed login costs
+        # the same whether or not the account exists.
+        self._dummy_hash = self._context.hash(secrets.token_urlsafe(16))
+
+    def hash(self, password: str) -> str:
+        return self._context.hash(password)
+
+    def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+        """(matches, a new hash to store or None). Exactly one verification."""
+        ok, new_hash = self._context.verify_and_update(
+            password, password_hash if password_hash is not None else self._dummy_hash
+        )
+        if password_hash is None:
+            return False, None
+        return ok, new_hash
+
+
+def new_token() -> str:
+    """A random token of 256 bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """What the database keeps of a session key: a leaked table logs nobody in."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def tokens_match(expected: str | None, given: object) -> bool:
+    if not expected or not isinstance(given, str):
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    stamp: str
+
+
+class ApiTokens:
+    """Bearer tokens for /api: signed, timed, and tied to the user's stamp."""
+
+    def __init__(self, secret_key: str, max_age_seconds: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="agora.api-token")
+        self._max_age = max_age_seconds
+
+    def issue(self, user_id: int, stamp: str) -> str:
+        return self._serializer.dumps({"uid": user_id, "stamp": stamp})
+
+    def read(self, token: str) -> TokenClaims | None:
+        try:
+            data = self._serializer.loads(token, max_age=self._max_age)
+        except (BadSignature, SignatureExpired, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        user_id, stamp = data.get("uid"), data.get("stamp")
+        if not isinstance(user_id, int) or not isinstance(stamp, str):
+            return None
+        return TokenClaims(user_id=user_id, stamp=stamp)
