@@ -110,9 +110,11 @@ def db(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, follow_redirects=False) as test_client:
-        yield test_client
+def client(app: FastAPI) -> TestClient:
+    # Not entered as a context manager: the lifespan's shutdown would dispose of
+    # the engine while the `db` fixture may still hold a connection; the `app`
+    # fixture disposes of it once everything that uses it is done.
+    return TestClient(app, follow_redirects=False)
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -121,6 +123,8 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 def csrf_token(client: TestClient, path: str = "/") -> str:
     """The token a page's forms carry, as a browser would find it."""
     page = client.get(path)
+    if page.status_code == 303:  # e.g. /login when already logged in
+        page = client.get("/")
     match = CSRF_RE.search(page.text)
     assert match, f"no csrf_token on {path} ({page.status_code})"
     return match.group(1)
@@ -129,3 +133,63 @@ def csrf_token(client: TestClient, path: str = "/") -> str:
 def post_form(client: TestClient, path: str, data: dict[str, str], page: str = "/"):
     """Send a form the way the browser does: with the page's CSRF token."""
     return client.post(path, data={"csrf_token": csrf_token(client, page), **data})
+
+
+PASSWORD = "correct horse battery"
+
+
+class Auth:
+    """What a person does with the account pages, one line per action."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def register(
+        self,
+        username: str = "alice",
+        email: str | None = None,
+        password: str = PASSWORD,
+        confirm: str | None = None,
+    ):
+        return post_form(
+            self.client,
+            "/register",
+            {
+                "username": username,
+                "email": email or f"{username}@example.com",
+                "password": password,
+                "password_confirm": password if confirm is None else confirm,
+            },
+            page="/register",
+        )
+
+    def login(self, username: str = "alice", password: str = PASSWORD, next: str | None = None):
+        data = {"username": username, "password": password}
+        if next is not None:
+            data["next"] = next
+        return post_form(self.client, "/login", data, page="/login")
+
+    def logout(self):
+        return post_form(self.client, "/logout", {})
+
+
+@pytest.fixture
+def auth(client: TestClient) -> Auth:
+    return Auth(client)
+
+
+@pytest.fixture
+def new_client(app: FastAPI):
+    """Another browser: its own cookies, the same server."""
+    return lambda: TestClient(app, follow_redirects=False)
+
+
+def session_cookie(client: TestClient) -> dict:
+    """What the signed cookie carries, read without the key (it is signed, not secret)."""
+    import base64
+    import json
+
+    value = client.cookies.get("agora_session")
+    assert value, "no session cookie"
+    payload = value.split(".", 1)[0]
+    return json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))

@@ -11,12 +11,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from webapp import errors
+from webapp.api import docs
 from webapp.config import Settings, SettingsError
 from webapp.db import create_db_engine, migrate
 from webapp.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, security_headers
 from webapp.security import ApiTokens, PasswordHasher
 from webapp.templating import STATIC_DIR
-from webapp.web import health, pages
+from webapp.web import auth, health, pages, users
+from webapp.web import settings as settings_pages
 
 SESSION_COOKIE = "agora_session"
 
@@ -37,6 +39,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Fal
         summary="Posts, likes and people of Agora, as JSON.",
         version="1.0.0",
         lifespan=lifespan,
+        # Served from static/docs by webapp.api.docs: the CDN pages break the CSP.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = create_db_engine(settings)
@@ -60,8 +65,12 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Fal
     errors.install(app)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(auth.router)
+    app.include_router(settings_pages.router)
+    app.include_router(users.router)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import quote, unquote_to_bytes, urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from sqlmodel import Session
@@ -67,30 +67,14 @@ VisitorDep = Annotated[Visitor, Depends(get_visitor)]
 
 
 async def protect_form(request: Request, visitor: VisitorDep) -> None:
-    """Every unsafe page request: a readable UTF-8 form and the CSRF token."""
+    """Every unsafe page request must carry the session's CSRF token."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
-    content_type = request.headers.get("content-type", "")
-    is_urlencoded = content_type.startswith("application/x-www-form-urlencoded")
-    if is_urlencoded and not is_utf8_form(await request.body()):
-        raise HTTPException(422, "The form must be sent as UTF-8 text.")
     form = await request.form()
     if not tokens_match(visitor.csrf_token, form.get("csrf_token")):
         raise HTTPException(
             403, "The form had expired or came from another site. Please try again."
         )
-
-
-def is_utf8_form(body: bytes) -> bool:
-    """Starlette would read bad bytes as latin-1 or U+FFFD without complaint."""
-    try:
-        body.decode("utf-8")
-        for field in body.split(b"&"):
-            for part in field.split(b"=", 1):
-                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def get_optional_user(visitor: VisitorDep) -> User | None:

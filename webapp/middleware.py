@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote_to_bytes
+
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -60,7 +62,12 @@ class SecurityHeadersMiddleware:
 
 class BodyLimitMiddleware:
     """Refuse a body over the limit before it is read whole: at once when its
-    Content-Length says so, else as soon as the bytes received pass the limit."""
+    Content-Length says so, else as soon as the bytes received pass the limit.
+
+    A urlencoded form is read here in full (it is small) and refused with 422
+    unless it is UTF-8: Starlette would read other bytes as latin-1, and bad
+    percent-escapes as U+FFFD, without complaint.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -70,10 +77,23 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Request(scope).headers.get("content-length")
+        request = Request(scope)
+        declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             status = 413 if declared.isdigit() else 400
-            await error_response(Request(scope), status)(scope, receive, send)
+            await error_response(request, status)(scope, receive, send)
+            return
+
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            body = await self._read_all(receive)
+            if body is None:
+                await error_response(request, 413)(scope, receive, send)
+            elif not is_utf8_form(body):
+                detail = "The form must be sent as UTF-8 text."
+                await error_response(request, 422, detail)(scope, receive, send)
+            else:
+                await self.app(scope, _replay(body, receive), send)
             return
 
         received = 0
@@ -88,3 +108,43 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+    async def _read_all(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # e.g. http.disconnect
+
+    return replay
+
+
+def is_utf8_form(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+        for field in body.split(b"&"):
+            for part in field.split(b"=", 1):
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

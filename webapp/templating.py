@@ -14,6 +14,8 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
 
 
 def time_ago(moment: datetime, now: datetime | None = None) -> str:
@@ -45,7 +47,31 @@ def long_date(moment: datetime) -> str:
     return f"{moment.day} {moment:%B %Y}"
 
 
+def browser_name(user_agent: str) -> str:
+    """A readable name for a session's browser; the order matters (Edge says Chrome too)."""
+    for marker, name in (
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ):
+        if marker in user_agent:
+            system = next(
+                (
+                    os
+                    for os in ("Android", "iPhone", "Windows", "Mac OS", "Linux")
+                    if os in user_agent
+                ),
+                "",
+            )
+            return f"{name} on {system.replace('Mac OS', 'macOS')}" if system else name
+    return user_agent[:60] or "Unknown browser"
+
+
 templates.env.filters["time_ago"] = time_ago
+templates.env.filters["browser_name"] = browser_name
 templates.env.filters["iso_time"] = iso_time
 templates.env.filters["long_date"] = long_date
 

@@ -1,0 +1,141 @@
+"""Pages for registering, logging in and logging out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from webapp import sessions, users
+from webapp.deps import DbSession, Hasher, SettingsDep, VisitorDep, protect_form
+from webapp.models import UserCreate
+from webapp.templating import flash, render
+from webapp.web.forms import field_errors
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
+
+FormText = Annotated[str, Form()]
+LOGIN_FAILED = "The username, email or password is not right."
+
+
+def safe_next(target: str | None) -> str:
+    """Follow only a path on this site: `//host`, `/\\host`, `https://host` go home."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target or not target.isprintable():
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/register")
+def register_form(request: Request, visitor: VisitorDep) -> Response:
+    if visitor.user:
+        return redirect("/")
+    return render(request, "auth/register.html", {"values": {}, "errors": {}})
+
+
+@router.post("/register")
+def register(
+    request: Request,
+    db: DbSession,
+    hasher: Hasher,
+    settings: SettingsDep,
+    visitor: VisitorDep,
+    username: FormText = "",
+    email: FormText = "",
+    password: FormText = "",
+    password_confirm: FormText = "",
+) -> Response:
+    values = {"username": username, "email": email}
+    errors: dict[str, str] = {}
+    try:
+        data = UserCreate.model_validate(
+            {"username": username, "email": email, "password": password}
+        )
+    except ValidationError as error:
+        errors = field_errors(error, default_field="password")
+    if password != password_confirm:
+        errors.setdefault("password_confirm", "The two passwords do not match.")
+    if not errors:
+        try:
+            user = users.register(db, hasher, data)
+        except users.AccountTaken as taken:
+            errors = taken.fields
+    if errors:
+        return render(
+            request,
+            "auth/register.html",
+            {"values": values, "errors": errors},
+            status_code=422,
+        )
+    sessions.start(db, request, user, settings.session_max_age)
+    flash(request, f"Welcome to Agora, {user.username}!")
+    return redirect("/")
+
+
+@router.get("/login")
+def login_form(request: Request, visitor: VisitorDep, next: str = "/") -> Response:
+    if visitor.user:
+        return redirect(safe_next(next))
+    context = {"values": {"next": safe_next(next)}, "errors": {}}
+    return render(request, "auth/login.html", context)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: DbSession,
+    hasher: Hasher,
+    settings: SettingsDep,
+    visitor: VisitorDep,
+    username: FormText = "",
+    password: FormText = "",
+    next: FormText = "/",
+) -> Response:
+    result = users.authenticate(
+        db,
+        hasher,
+        identifier=username,
+        password=password,
+        client_ip=sessions.client_ip(request),
+        max_attempts=settings.login_max_attempts,
+    )
+    values = {"username": username, "next": safe_next(next)}
+    if result.outcome is users.LoginOutcome.THROTTLED:
+        minutes = -(-result.retry_after // 60)
+        message = f"Too many failed logins. Please try again in {minutes} minutes."
+        return render(
+            request,
+            "auth/login.html",
+            {"values": values, "errors": {"form": message}},
+            status_code=429,
+            headers={"Retry-After": str(result.retry_after)},
+        )
+    if result.user is None:
+        return render(
+            request,
+            "auth/login.html",
+            {"values": values, "errors": {"form": LOGIN_FAILED}},
+            status_code=422,
+        )
+    sessions.start(db, request, result.user, settings.session_max_age)
+    flash(request, f"Welcome back, {result.user.username}.")
+    return redirect(safe_next(next))
+
+
+@router.post("/logout")
+def logout(request: Request, db: DbSession) -> Response:
+    sessions.end(db, request)
+    flash(request, "You have been logged out.")
+    return redirect("/")
