@@ -193,3 +193,41 @@ def session_cookie(client: TestClient) -> dict:
     assert value, "no session cookie"
     payload = value.split(".", 1)[0]
     return json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def write_post(
+    client: TestClient, title: str = "Hello", content: str = "Some text.", published: bool = True
+) -> int:
+    """Write a post through the form; returns its id."""
+    data = {"title": title, "content": content}
+    if published:
+        data["published"] = "on"
+    response = post_form(client, "/posts", data, page="/posts/new")
+    assert response.status_code == 303, response.text
+    return int(response.headers["location"].rsplit("/", 1)[1])
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine runs while it is active."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.statements: list[str] = []
+
+    def _count(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        self.statements.append(statement)
+
+    def __enter__(self) -> StatementCounter:
+        from sqlalchemy import event
+
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)

@@ -19,7 +19,7 @@ from sqlmodel import SQLModel
 
 from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, make_settings
 from webapp.config import Settings
-from webapp.db import alembic_config, create_db_engine, migrate
+from webapp.db import alembic_config, create_db_engine, include_in_comparison, migrate
 
 
 @pytest.fixture
@@ -41,7 +41,9 @@ def empty_settings(tmp_path: Path) -> Iterator[Settings]:
 
 def schema_differences(engine: Engine) -> list:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": include_in_comparison}
+        )
         return compare_metadata(context, SQLModel.metadata)
 
 

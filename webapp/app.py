@@ -17,7 +17,7 @@ from webapp.db import create_db_engine, migrate
 from webapp.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, security_headers
 from webapp.security import ApiTokens, PasswordHasher
 from webapp.templating import STATIC_DIR
-from webapp.web import auth, health, pages, users
+from webapp.web import auth, health, posts, users
 from webapp.web import settings as settings_pages
 
 SESSION_COOKIE = "agora_session"
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Fal
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(docs.router)
     app.include_router(health.router)
-    app.include_router(pages.router)
+    app.include_router(posts.router)
     app.include_router(auth.router)
     app.include_router(settings_pages.router)
     app.include_router(users.router)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,10 @@ from sqlmodel import Session
 from webapp.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Indexes that only a migration creates, because the models cannot say them
+# portably (a PostgreSQL trigram index); schema comparisons leave them out.
+DATABASE_ONLY_INDEXES = frozenset({"ix_posts_search"})
+
 # Any constant will do: it names the lock that migrating workers queue on.
 MIGRATION_LOCK_ID = 0x41474F5241
 
@@ -45,7 +51,16 @@ def create_db_engine(settings: Settings, *, for_migrations: bool = False) -> Eng
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside one writer, so several workers can share the file.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # Switching a new file to WAL needs a lock that SQLite does not wait for (no
+    # busy handler), so a worker that meets another's migration retries.
+    for attempt in range(150):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == 149:
+                raise
+            time.sleep(0.1)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
@@ -68,6 +83,10 @@ def _take_exclusive_transactions(engine: Engine) -> None:
 def session_scope(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+def include_in_comparison(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (type_ == "index" and name in DATABASE_ONLY_INDEXES)
 
 
 def alembic_config() -> Config:

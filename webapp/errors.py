@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from webapp.posts import NotOwner, PostNotFound
 from webapp.templating import render
 
 log = logging.getLogger("webapp")
@@ -92,7 +93,18 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def post_not_found_handler(request: Request, exc: PostNotFound) -> Response:
+    return error_response(request, 404, "Post not found" if is_api(request) else None)
+
+
+async def not_owner_handler(request: Request, exc: NotOwner) -> Response:
+    detail = "Not the owner of this post" if is_api(request) else "This post is not yours."
+    return error_response(request, 403, detail)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(PostNotFound, post_not_found_handler)
+    app.add_exception_handler(NotOwner, not_owner_handler)
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)
     app.add_exception_handler(RequestValidationError, validation_exception_handler)
     app.add_exception_handler(OperationalError, database_unavailable_handler)

@@ -70,6 +70,15 @@ def browser_name(user_agent: str) -> str:
     return user_agent[:60] or "Unknown browser"
 
 
+def excerpt(text: str, length: int = 240) -> str:
+    """The start of a text, cut at a word, on one line."""
+    flat = " ".join(text.split())
+    if len(flat) <= length:
+        return flat
+    return flat[:length].rsplit(" ", 1)[0] + "…"
+
+
+templates.env.filters["excerpt"] = excerpt
 templates.env.filters["time_ago"] = time_ago
 templates.env.filters["browser_name"] = browser_name
 templates.env.filters["iso_time"] = iso_time

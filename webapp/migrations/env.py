@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 
 from webapp import models  # noqa: F401  (registers the tables)
 from webapp.config import Settings
-from webapp.db import create_db_engine
+from webapp.db import create_db_engine, include_in_comparison
 
 target_metadata = SQLModel.metadata
 
@@ -18,6 +18,7 @@ def run_migrations(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_in_comparison,
     )
     with context.begin_transaction():
         context.run_migrations()
