@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import event, func, select  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from fastapi.testclient import TestClient
+from sqlalchemy import event, func, select
+from sqlmodel import Session
 
-from webapp.app import create_app  # noqa: E402
-from webapp.config import Settings  # noqa: E402
-from webapp.models import Post  # noqa: E402
+from webapp.app import create_app
+from webapp.config import Settings
+from webapp.models import Post
 
 ROUNDS = 30
 

@@ -214,7 +214,7 @@ class StatementCounter:
         self.engine = engine
         self.statements: list[str] = []
 
-    def _count(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def _count(self, conn, cursor, statement, parameters, context, executemany) -> None:
         self.statements.append(statement)
 
     def __enter__(self) -> StatementCounter:

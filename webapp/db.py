@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
-from sqlmodel import Session
 
 from webapp.config import Settings
 
@@ -78,11 +76,6 @@ def _take_exclusive_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin_exclusive(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN EXCLUSIVE")
-
-
-def session_scope(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
 
 
 def include_in_comparison(name: str | None, type_: str, parent_names: object) -> bool:
