@@ -57,10 +57,10 @@ def test_writing_needs_a_login(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("title", "content", "field", "message"),
     [
-        ("", "text", "title", "at least 1"),
+        ("", "text", "title", "required"),
         ("   ", "text", "title", "only spaces"),
         ("t" * 201, "text", "title", "at most 200"),
-        ("Title", "", "content", "at least 1"),
+        ("Title", "", "content", "required"),
         ("Title", "c" * 20_001, "content", "at most 20000"),
         ("Ti\x00tle", "text", "title", "control characters"),
         ("Title\tx", "text", "title", "control characters"),

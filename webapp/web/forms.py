@@ -18,6 +18,8 @@ def field_errors(error: ValidationError, default_field: str) -> dict[str, str]:
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else default_field
         template = FRIENDLY.get(item["type"])
+        if item["type"] == "string_too_short" and item.get("ctx", {}).get("min_length") == 1:
+            template = FRIENDLY["missing"]
         if template:
             message = template.format(**item.get("ctx", {}))
         else:
