@@ -18,9 +18,16 @@ def add(db: Session, *, post: Post, user: User) -> bool:
     """Like the post; False when the like was already there."""
     dialect = db.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Vote).values(user_id=user.id, post_id=post.id).on_conflict_do_nothing()
+    # RETURNING tells whether a row went in: SQLAlchemy keeps no rowcount for an
+    # INSERT, and ON CONFLICT DO NOTHING returns no row when the like was there.
+    statement = (
+        insert(Vote)
+        .values(user_id=user.id, post_id=post.id)
+        .on_conflict_do_nothing()
+        .returning(Vote.post_id)
+    )
     try:
-        added = db.exec(statement).rowcount == 1  # type: ignore[call-overload]
+        added = db.connection().execute(statement).first() is not None
         if added:
             _count(db, post, +1)
         db.commit()
@@ -32,8 +39,12 @@ def add(db: Session, *, post: Post, user: User) -> bool:
 
 def remove(db: Session, *, post: Post, user: User) -> bool:
     """Take the like back; False when there was none."""
-    result = db.exec(delete(Vote).where(col(Vote.user_id) == user.id, col(Vote.post_id) == post.id))
-    removed = result.rowcount == 1
+    statement = (
+        delete(Vote)
+        .where(col(Vote.user_id) == user.id, col(Vote.post_id) == post.id)
+        .returning(Vote.post_id)
+    )
+    removed = db.connection().execute(statement).first() is not None
     if removed:
         _count(db, post, -1)
     db.commit()
