@@ -12,6 +12,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from webapp import errors
 from webapp.api import docs
+from webapp.api import routes as api
 from webapp.config import Settings, SettingsError
 from webapp.db import create_db_engine, migrate
 from webapp.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, security_headers
@@ -37,7 +38,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Fal
     app = FastAPI(
         title="Agora API",
         summary="Posts, likes and people of Agora, as JSON.",
+        description=api.DESCRIPTION,
         version="1.0.0",
+        openapi_tags=api.TAGS,
         lifespan=lifespan,
         # Served from static/docs by webapp.api.docs: the CDN pages break the CSP.
         docs_url=None,
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Fal
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(docs.router)
+    app.include_router(api.router)
     app.include_router(health.router)
     app.include_router(posts.router)
     app.include_router(auth.router)

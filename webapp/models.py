@@ -12,8 +12,9 @@ import re
 import secrets
 import unicodedata
 from datetime import UTC, datetime
+from typing import Any, Literal
 
-from pydantic import EmailStr, field_validator, model_validator
+from pydantic import ConfigDict, EmailStr, StrictInt, field_validator, model_validator
 from sqlalchemy import DateTime, Index, String, TypeDecorator, func
 from sqlmodel import Field, Relationship, SQLModel
 
@@ -267,3 +268,58 @@ class LoginFailure(SQLModel, table=True):
     account_key: str = Field(sa_type=String(320))
     client_ip: str = Field(max_length=45)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- what only the JSON API sends and receives ----------------------------------
+
+
+def _forbid_null_in_schema(schema: dict[str, Any]) -> None:
+    """Document PostPatch's fields as optional but never null."""
+    for prop in schema.get("properties", {}).values():
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if branches:
+            prop.update(branches[0])
+        prop.pop("default", None)
+
+
+class PostPatch(PostUpdate):
+    """PATCH /api/posts/{id}: any of the fields, each left out or given a value.
+
+    An explicit null is refused (422) rather than read as "no change", so that a
+    client that means to clear a field learns that it cannot.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_forbid_null_in_schema)  # type: ignore[assignment]
+
+    @field_validator("title", "content", "published", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
+
+
+class VoteCreate(SQLModel):
+    """A like (dir 1) or taking it back (dir 0). Strict: `true` or "1" is not 1."""
+
+    post_id: StrictInt = Field(ge=1, le=MAX_ID)
+    dir: StrictInt = Field(ge=0, le=1, description="1 likes the post, 0 takes the like back")
+
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={"examples": [{"post_id": 1, "dir": 1}, {"post_id": 1, "dir": 0}]}
+    )
+
+
+class Token(SQLModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (a scheme name, not a secret)
+
+
+class Message(SQLModel):
+    message: str
+
+
+class ErrorDetail(SQLModel):
+    """Every /api error but a request validation error (whose detail is a list)."""
+
+    detail: str

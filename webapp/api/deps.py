@@ -1,0 +1,94 @@
+"""Who is calling the API: the bearer token, read once, and the error answers
+every route documents.
+
+Only the `Authorization` header counts here; the session cookie is never read,
+so a page login cannot be replayed against /api by another site.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException
+from fastapi.security import OAuth2PasswordBearer
+
+from webapp import users
+from webapp.deps import DbSession, Tokens
+from webapp.models import ErrorDetail, User
+from webapp.security import tokens_match
+
+# auto_error=False: a missing token is ours to answer (anonymous on the public
+# routes, 401 on the others). tokenUrl is what Swagger's Authorize button posts to.
+bearer = OAuth2PasswordBearer(
+    tokenUrl="/api/login",
+    scheme_name="bearer",
+    description="A token from `POST /api/login`, sent as `Authorization: Bearer <token>`.",
+    auto_error=False,
+)
+
+NOT_AUTHENTICATED = "Not authenticated"
+BAD_TOKEN = "The token is invalid, expired or revoked"  # noqa: S105 (a message)
+
+
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_token_user(
+    db: DbSession, tokens: Tokens, token: Annotated[str | None, Depends(bearer)]
+) -> User | None:
+    """The caller, or None without a token. A token that is there but does not
+    hold (bad signature, expired, user gone, stamp rotated) is a 401 even where
+    anonymous callers are welcome: the client should learn its token is dead."""
+    if token is None:
+        return None
+    claims = tokens.read(token)
+    user = users.get_user(db, claims.user_id) if claims else None
+    if claims is None or user is None or not tokens_match(user.security_stamp, claims.stamp):
+        raise unauthorized(BAD_TOKEN)
+    return user
+
+
+def require_token_user(user: Annotated[User | None, Depends(get_token_user)]) -> User:
+    if user is None:
+        raise unauthorized(NOT_AUTHENTICATED)
+    return user
+
+
+ApiUser = Annotated[User, Depends(require_token_user)]
+OptionalApiUser = Annotated[User | None, Depends(get_token_user)]
+
+# An optional-auth operation: OpenAPI's empty requirement means "or no token".
+OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}
+
+
+# --- the error answers, for the docs ------------------------------------------
+
+
+def error(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"model": ErrorDetail, "description": description}
+    if headers:
+        response["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return response
+
+
+UNAUTHORIZED = {
+    401: error(
+        "No bearer token, or one that is invalid, expired or revoked",
+        {"WWW-Authenticate": "`Bearer`"},
+    )
+}
+# Where a token is optional: only one that is sent and does not hold.
+BAD_TOKEN_SENT = {
+    401: error(
+        "A bearer token was sent, but it is invalid, expired or revoked",
+        {"WWW-Authenticate": "`Bearer`"},
+    )
+}
+# FastAPI answers 400 itself when the body's bytes cannot be read as JSON text.
+UNREADABLE_BODY = {400: error("The body could not be read as JSON (e.g. it is not UTF-8)")}
+FORBIDDEN = {403: error("The post belongs to someone else")}
+POST_NOT_FOUND = {404: error("No such post, or a draft of someone else's")}

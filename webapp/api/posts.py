@@ -1,0 +1,133 @@
+"""Posts: the published list and search, one post, writing, changing, deleting.
+
+Who may see and change a post is decided in `webapp.posts` (the pages ask the
+same functions); its PostNotFound and NotOwner become 404 and 403 in
+`webapp.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query
+
+from webapp import posts
+from webapp.api.deps import (
+    BAD_TOKEN_SENT,
+    FORBIDDEN,
+    OPTIONAL_AUTH,
+    POST_NOT_FOUND,
+    UNAUTHORIZED,
+    UNREADABLE_BODY,
+    ApiUser,
+    OptionalApiUser,
+)
+from webapp.deps import DbSession
+from webapp.models import Post, PostCreate, PostPatch, PostPublic
+
+router = APIRouter(prefix="/posts", tags=["posts"])
+
+# Far past any real list, small enough for every database's OFFSET.
+MAX_SKIP = 10**9
+
+POST_EXAMPLES = {
+    "published": {
+        "summary": "A published post",
+        "value": {"title": "Hello, Agora", "content": "My first post.", "published": True},
+    },
+    "draft": {
+        "summary": "A draft, seen by its owner alone",
+        "value": {"title": "Not yet", "content": "Still thinking.", "published": False},
+    },
+}
+PATCH_EXAMPLES = {
+    "publish": {"summary": "Publish a draft", "value": {"published": True}},
+    "retitle": {"summary": "Change the title only", "value": {"title": "A better title"}},
+}
+# Ids too large for the database are 404s, not 422s: the path takes any integer.
+PostId = Annotated[int, Path(openapi_examples={"a post": {"value": 1}})]
+CHANGE_ERRORS = {**UNAUTHORIZED, **FORBIDDEN, **POST_NOT_FOUND}
+WRITE_ERRORS = {**UNREADABLE_BODY, **CHANGE_ERRORS}
+
+
+@router.get("", response_model=list[PostPublic], summary="Published posts, newest first")
+def list_posts(
+    db: DbSession,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    skip: Annotated[int, Query(ge=0, le=MAX_SKIP)] = 0,
+    search: Annotated[str, Query(description="Words that must all appear")] = "",
+) -> list[Post]:
+    """Drafts are never listed, not even the caller's. `search` works as on the
+    home page: every word in the title or the text, in any letter case, as plain
+    text; the first 10 words and 200 characters count."""
+    words = posts.search_words(search)
+    return posts.list_published(db, offset=skip, limit=limit, words=words)
+
+
+@router.get(
+    "/{post_id:int}",
+    response_model=PostPublic,
+    summary="One post",
+    responses={**POST_NOT_FOUND, **BAD_TOKEN_SENT},
+    openapi_extra=OPTIONAL_AUTH,
+)
+def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> Post:
+    """Anyone may read a published post; a draft, its owner alone (to anyone
+    else it is a 404). A token is optional here, but one that is sent and does
+    not hold is a 401."""
+    return posts.get_visible_post(db, post_id, viewer)
+
+
+@router.post(
+    "",
+    response_model=PostPublic,
+    status_code=201,
+    summary="Write a post",
+    responses={**UNREADABLE_BODY, **UNAUTHORIZED},
+)
+def create_post(
+    db: DbSession, user: ApiUser, data: Annotated[PostCreate, Body(openapi_examples=POST_EXAMPLES)]
+) -> Post:
+    """`published` is true when left out."""
+    return posts.create_post(db, owner=user, data=data)
+
+
+@router.put(
+    "/{post_id:int}", response_model=PostPublic, summary="Replace a post", responses=WRITE_ERRORS
+)
+def replace_post(
+    db: DbSession,
+    user: ApiUser,
+    post_id: PostId,
+    data: Annotated[PostCreate, Body(openapi_examples=POST_EXAMPLES)],
+) -> Post:
+    """Every field is set; a `published` left out becomes true."""
+    post = posts.get_own_post(db, post_id, user)
+    return posts.update_post(db, post=post, data=data)
+
+
+@router.patch(
+    "/{post_id:int}", response_model=PostPublic, summary="Change a post", responses=WRITE_ERRORS
+)
+def patch_post(
+    db: DbSession,
+    user: ApiUser,
+    post_id: PostId,
+    data: Annotated[PostPatch, Body(openapi_examples=PATCH_EXAMPLES)],
+) -> Post:
+    """Only the fields sent change. A field may be left out, but not sent as
+    null (422)."""
+    post = posts.get_own_post(db, post_id, user)
+    return posts.update_post(db, post=post, data=data)
+
+
+@router.delete(
+    "/{post_id:int}",
+    response_model=None,  # 204: no body at all
+    status_code=204,
+    summary="Delete a post",
+    responses=CHANGE_ERRORS,
+)
+def delete_post(db: DbSession, user: ApiUser, post_id: PostId) -> None:
+    """Its likes go with it."""
+    posts.delete_post(db, post=posts.get_own_post(db, post_id, user))

@@ -1,0 +1,57 @@
+"""The JSON API under /api: one router per area, and how /docs groups them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
+
+from webapp.api import login, posts, users, votes
+
+DESCRIPTION = """\
+Authenticate with `Authorization: Bearer <token>`, the token from `POST /api/login`.
+Errors are `{"detail": "..."}`; a request that fails validation gets `422` with
+`detail` listing each problem. A body over `MAX_BODY_BYTES` gets `413`.
+"""
+
+TAGS = [
+    {"name": "users", "description": "Registering, profiles, and your own account."},
+    {
+        "name": "auth",
+        "description": "Bearer tokens. Log in here (or with the **Authorize** button), then "
+        "send `Authorization: Bearer <token>`. The session cookie is not read under /api.",
+    },
+    {"name": "posts", "description": "Published posts for everyone; drafts for their owner."},
+    {"name": "votes", "description": "Likes: one per person and post."},
+]
+
+
+class MethodNotAllowed:
+    """Answers every method a path does not take, naming all those it does.
+
+    Starlette's own 405 names only the methods of the first route on the path,
+    so `OPTIONS /api/posts` would say `Allow: GET` and hide POST.
+    """
+
+    def __init__(self, methods: set[str]) -> None:
+        self.allow = ", ".join(sorted(methods))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise HTTPException(405, headers={"Allow": self.allow})
+
+
+def add_method_not_allowed(area: APIRouter) -> None:
+    methods: dict[str, set[str]] = {}
+    for route in area.routes:
+        if isinstance(route, APIRoute):
+            methods.setdefault(route.path, set()).update(route.methods)
+    # After the real routes, which match their own methods first. An ASGI
+    # endpoint given no methods matches them all.
+    for path, allowed in methods.items():
+        area.add_route(path, MethodNotAllowed(allowed), include_in_schema=False)
+
+
+router = APIRouter(prefix="/api")
+for area in (users, login, posts, votes):
+    add_method_not_allowed(area.router)
+    router.include_router(area.router)

@@ -1,0 +1,67 @@
+"""People: registering, a public profile, and the caller's own account."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Path
+
+from webapp import users
+from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
+from webapp.deps import DbSession, Hasher
+from webapp.models import User, UserCreate, UserMe, UserPublic
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+NEW_USER_EXAMPLES = {
+    "new": {
+        "summary": "A new account",
+        "value": {"username": "ada", "email": "ada@example.com", "password": "analytical engine"},
+    }
+}
+
+# Ids too large for the database are 404s, not 422s: the path takes any integer.
+UserId = Annotated[int, Path(openapi_examples={"a user": {"value": 1}})]
+
+
+@router.post(
+    "",
+    response_model=UserPublic,
+    status_code=201,
+    summary="Register",
+    responses={
+        **UNREADABLE_BODY,
+        409: error("The username or the email is taken (in any letter case)"),
+    },
+)
+def register(
+    db: DbSession,
+    hasher: Hasher,
+    data: Annotated[UserCreate, Body(openapi_examples=NEW_USER_EXAMPLES)],
+) -> User:
+    """Username: 3–30 letters, digits or `_` (NFKC-normalized). Password: 8–128
+    characters, not the username or the email. Then log in at `/api/login`."""
+    try:
+        return users.register(db, hasher, data)
+    except users.AccountTaken as taken:
+        raise HTTPException(409, " ".join(taken.fields.values())) from None
+
+
+# Declared before /{user_id} for readers; the int converter keeps "me" apart anyway.
+@router.get("/me", response_model=UserMe, summary="The caller's account", responses=UNAUTHORIZED)
+def me(user: ApiUser) -> User:
+    """The only answer that holds an email address."""
+    return user
+
+
+@router.get(
+    "/{user_id:int}",
+    response_model=UserPublic,
+    summary="A user's public profile",
+    responses={404: error("No such user")},
+)
+def get_user(db: DbSession, user_id: UserId) -> User:
+    user = users.get_user(db, user_id)
+    if user is None:
+        raise HTTPException(404, "User not found")
+    return user
