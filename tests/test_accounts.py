@@ -411,3 +411,23 @@ def test_the_header_shows_who_is_logged_in(client: TestClient, auth: Auth, db: S
     assert 'action="/logout"' in page and "Log out" in page
     assert post_form(client, "/logout", {}).status_code == 303
     assert "Log in" in client.get("/").text
+
+
+def test_control_characters_in_a_login_are_a_plain_failure(client: TestClient, auth: Auth) -> None:
+    auth.register("alice")
+    auth.logout()
+    for name in ("ali\x00ce", "\x00", "alice\x07"):
+        assert auth.login(name).status_code == 422
+
+
+def test_a_legacy_hash_refuses_what_bcrypt_cannot_take_without_failing(
+    auth: Auth, db: Session, new_client
+) -> None:
+    auth.register("alice")
+    legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    db.exec(update(User).values(password_hash=legacy))
+    db.commit()
+    browser = Auth(new_client())
+    assert browser.login("alice", "x" * 100).status_code == 422
+    assert browser.login("alice", "pass\x00word").status_code == 422
+    assert browser.login("alice").status_code == 303

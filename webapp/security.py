@@ -38,9 +38,14 @@ class PasswordHasher:
 
     def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
         """(matches, a new hash to store or None). Exactly one verification."""
-        ok, new_hash = self._context.verify_and_update(
-            password, password_hash if password_hash is not None else self._dummy_hash
-        )
+        try:
+            ok, new_hash = self._context.verify_and_update(
+                password, password_hash if password_hash is not None else self._dummy_hash
+            )
+        except ValueError:
+            # A legacy plain-bcrypt hash refuses a NUL or more than 72 bytes:
+            # such a password cannot be the one it was made from.
+            return False, None
         if password_hash is None:
             return False, None
         return ok, new_hash

@@ -100,11 +100,12 @@ def authenticate(
     verification runs and the answer is the same, so neither the message nor
     the time tells who is registered."""
     user = find_by_login(db, identifier)
-    account_key = (
-        f"user:{user.id}"
-        if user
-        else "name:" + unicodedata.normalize("NFKC", identifier).strip().casefold()[:300]
-    )
+    if user is not None:
+        account_key = f"user:{user.id}"
+    else:
+        # What was typed, made safe to store (PostgreSQL text refuses NUL).
+        typed = unicodedata.normalize("NFKC", identifier).strip().casefold()[:300]
+        account_key = "name:" + "".join(c if c.isprintable() else "?" for c in typed)
     wait = throttle.retry_after(db, account_key, client_ip, max_attempts)
     if wait is not None:
         return LoginResult(LoginOutcome.THROTTLED, retry_after=wait)
