@@ -11,12 +11,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from tests.conftest import SECRET, make_settings
+from tests.conftest import SECRET, Auth, make_settings
+from webapp.app import create_app
 from webapp.db import create_db_engine
 from webapp.models import Post, User, Vote
+from webapp.seed import DEMO_PASSWORD
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 120):
@@ -110,3 +113,17 @@ def test_serve_answers_health_home_and_docs(tmp_path: Path) -> None:
             pytest.fail("the server did not stop")
         finally:
             log.close()
+
+
+def test_seeded_users_log_in_with_the_documented_password(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/seed.db"
+    env = {"DATABASE_URL": url, "SECRET_KEY": SECRET, "BCRYPT_ROUNDS": "4"}
+    result = run_cli("seed", "--users", "2", "--posts", "3", "--votes", "0", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    settings = make_settings(url)
+    app = create_app(settings)
+    with Session(app.state.engine) as db:
+        name = db.scalar(select(User.username))
+    client = TestClient(app, follow_redirects=False)
+    assert Auth(client).login(name, DEMO_PASSWORD).status_code == 303
+    app.state.engine.dispose()
