@@ -291,3 +291,13 @@ def test_the_owner_deletes_a_post_with_204_and_no_body(
     assert response.content == b""
     assert client.get(path).status_code == 404
     assert client.delete(path, headers=alice.headers).status_code == 404
+
+
+def test_published_must_be_a_real_boolean(client: TestClient) -> None:
+    owner = sign_up(client, "flagger")
+    for value in ("yes", 0, 1, "true", None):
+        body = {"title": "t", "content": "c", "published": value}
+        response = client.post("/api/posts", json=body, headers=owner.headers)
+        assert response.status_code == 422, value
+        patch = client.patch("/api/posts/1", json={"published": value}, headers=owner.headers)
+        assert patch.status_code in (404, 422), value

@@ -157,6 +157,18 @@ class PostBase(SQLModel):
     def _content(cls, value: object) -> object:
         return normalize_content(value) if isinstance(value, str) else value
 
+    @field_validator("published", mode="before")
+    @classmethod
+    def _published(cls, value: object) -> object:
+        return check_flag(value)
+
+
+def check_flag(value: object) -> object:
+    """true or false, not something that could be read as one ("yes", 0)."""
+    if value is not None and not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
 
 def check_title(value: str) -> str:
     reject_control_characters(value)
@@ -188,6 +200,11 @@ class PostUpdate(SQLModel):
     @classmethod
     def _content(cls, value: object) -> object:
         return normalize_content(value) if isinstance(value, str) else value
+
+    @field_validator("published", mode="before")
+    @classmethod
+    def _published(cls, value: object) -> object:
+        return check_flag(value)
 
 
 class Post(PostBase, table=True):
