@@ -142,25 +142,29 @@ class UserMe(UserPublic):
 # --- posts -----------------------------------------------------------------
 
 
-class PostBase(SQLModel):
-    title: str = Field(min_length=1, max_length=TITLE_MAX)
-    content: str = Field(min_length=1, max_length=CONTENT_MAX)
-    published: bool = True
+class PostRules(SQLModel):
+    """The checks of a post's fields, for the schemas that create and update one."""
 
-    @field_validator("title")
+    @field_validator("title", check_fields=False)
     @classmethod
-    def _title(cls, value: str) -> str:
-        return check_title(value)
+    def _title(cls, value: str | None) -> str | None:
+        return None if value is None else check_title(value)
 
-    @field_validator("content", mode="before")
+    @field_validator("content", mode="before", check_fields=False)
     @classmethod
     def _content(cls, value: object) -> object:
         return normalize_content(value) if isinstance(value, str) else value
 
-    @field_validator("published", mode="before")
+    @field_validator("published", mode="before", check_fields=False)
     @classmethod
     def _published(cls, value: object) -> object:
         return check_flag(value)
+
+
+class PostBase(PostRules):
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    content: str = Field(min_length=1, max_length=CONTENT_MAX)
+    published: bool = True
 
 
 def check_flag(value: object) -> object:
@@ -186,25 +190,10 @@ class PostCreate(PostBase):
     pass
 
 
-class PostUpdate(SQLModel):
+class PostUpdate(PostRules):
     title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
     content: str | None = Field(default=None, min_length=1, max_length=CONTENT_MAX)
     published: bool | None = None
-
-    @field_validator("title")
-    @classmethod
-    def _title(cls, value: str | None) -> str | None:
-        return None if value is None else check_title(value)
-
-    @field_validator("content", mode="before")
-    @classmethod
-    def _content(cls, value: object) -> object:
-        return normalize_content(value) if isinstance(value, str) else value
-
-    @field_validator("published", mode="before")
-    @classmethod
-    def _published(cls, value: object) -> object:
-        return check_flag(value)
 
 
 class Post(PostBase, table=True):
