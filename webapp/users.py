@@ -75,7 +75,12 @@ class LoginOutcome(Enum):
 class LoginResult:
     outcome: LoginOutcome
     user: User | None = None
-    retry_after: int = 0
+    retry_after: int = 0  # seconds, for the Retry-After header
+
+    @property
+    def retry_minutes(self) -> int:
+        """The wait in whole minutes, rounded up, for the message a person reads."""
+        return -(-self.retry_after // 60)
 
 
 def find_by_login(db: Session, identifier: str) -> User | None:

@@ -69,10 +69,9 @@ def login(
         max_attempts=settings.login_max_attempts,
     )
     if result.outcome is users.LoginOutcome.THROTTLED:
-        minutes = -(-result.retry_after // 60)
         raise HTTPException(
             429,
-            f"Too many failed logins. Try again in {minutes} minutes.",
+            f"Too many failed logins. Try again in {result.retry_minutes} minutes.",
             headers={"Retry-After": str(result.retry_after)},
         )
     if result.user is None:

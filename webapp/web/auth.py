@@ -113,8 +113,7 @@ def login(
     )
     values = {"username": username, "next": safe_next(next)}
     if result.outcome is users.LoginOutcome.THROTTLED:
-        minutes = -(-result.retry_after // 60)
-        message = f"Too many failed logins. Please try again in {minutes} minutes."
+        message = f"Too many failed logins. Please try again in {result.retry_minutes} minutes."
         return render(
             request,
             "auth/login.html",
