@@ -3,6 +3,7 @@ a client, and helpers that act as a person would."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -93,20 +94,43 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[FastAPI]:
-    application = create_app(settings)
+    # Each request of a TestClient runs on an event loop of its own.
+    application = create_app(settings, pooled=False)
+    # Tests change rows behind the app's back and look at once: read the data
+    # version on every request instead of every half second.
+    application.state.page_cache.max_staleness = 0
+    asyncio.run(first_connect(application))
     yield application
-    application.state.engine.dispose()
+    dispose(application)
+
+
+async def first_connect(application: FastAPI) -> None:
+    """SQLAlchemy guards an engine's first connection with an asyncio lock. Clients
+    in several threads (each with its own event loop) racing for it would wait on
+    a lock of another loop forever, so the first connection is made here."""
+    async with application.state.engine.connect():
+        pass
+
+
+def dispose(application: FastAPI) -> None:
+    """Close the app's connections (its async engine, from outside any loop)."""
+    asyncio.run(application.state.engine.dispose())
+    application.state.hasher.close()
 
 
 @pytest.fixture
 def engine(app: FastAPI) -> Engine:
-    return app.state.engine
+    """The app's engine, as the sync face that events (statement counts) attach to."""
+    return app.state.engine.sync_engine
 
 
 @pytest.fixture
-def db(engine: Engine) -> Iterator[Session]:
+def db(settings: Settings) -> Iterator[Session]:
+    """The test's own connection to the app's database, to look behind the pages."""
+    engine = create_db_engine(settings)
     with Session(engine, expire_on_commit=False) as session:
         yield session
+    engine.dispose()
 
 
 @pytest.fixture

@@ -8,13 +8,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
-from sqlmodel import Session
 
 from tests.api_support import Caller, bearer, login, register, sign_up
-from tests.conftest import PASSWORD, Auth, make_settings, post_form
-from webapp import users
+from tests.conftest import PASSWORD, Auth, dispose, make_settings, post_form
 from webapp.app import create_app
-from webapp.models import User
 from webapp.security import ApiTokens
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -100,7 +97,7 @@ def test_a_missing_tampered_or_foreign_token_is_401(client: TestClient) -> None:
 def test_a_token_expires_after_access_token_expire_minutes(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = create_app(make_settings(database_url, access_token_expire_minutes=1))
+    app = create_app(make_settings(database_url, access_token_expire_minutes=1), pooled=False)
     try:
         client = TestClient(app)
         alice = sign_up(client, "alice")
@@ -112,39 +109,49 @@ def test_a_token_expires_after_access_token_expire_minutes(
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
     finally:
-        app.state.engine.dispose()
+        dispose(app)
 
 
 def me_status(client: TestClient, caller: Caller) -> int:
     return client.get("/api/users/me", headers=caller.headers).status_code
 
 
-def test_changing_the_password_revokes_tokens(
-    client: TestClient, app: FastAPI, db: Session
-) -> None:
+def logged_in_browser(new_client, username: str = "alice"):
+    browser = new_client()
+    assert Auth(browser).login(username).status_code == 303
+    return browser
+
+
+def test_changing_the_password_revokes_tokens(client: TestClient, new_client) -> None:
     alice = sign_up(client, "alice")
-    user = db.get(User, alice.id)
-    assert user is not None
-    users.change_password(db, app.state.hasher, user, NEW_PASSWORD)
+    browser = logged_in_browser(new_client)
+    changed = post_form(
+        browser,
+        "/settings/password",
+        {
+            "current_password": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "new_password_confirm": NEW_PASSWORD,
+        },
+        page="/settings",
+    )
+    assert changed.status_code == 303
     assert me_status(client, alice) == 401
     assert login(client, "alice", NEW_PASSWORD).status_code == 200
 
 
-def test_logging_out_everywhere_else_revokes_tokens(client: TestClient, db: Session) -> None:
+def test_logging_out_everywhere_else_revokes_tokens(client: TestClient, new_client) -> None:
     alice = sign_up(client, "alice")
-    user = db.get(User, alice.id)
-    assert user is not None
-    users.rotate_stamp(user)
-    db.add(user)
-    db.commit()
+    browser = logged_in_browser(new_client)
+    assert post_form(browser, "/settings/logout-others", {}, page="/settings").status_code == 303
     assert me_status(client, alice) == 401
 
 
-def test_deleting_the_account_revokes_tokens(client: TestClient, db: Session) -> None:
+def test_deleting_the_account_revokes_tokens(client: TestClient, new_client) -> None:
     alice = sign_up(client, "alice")
-    user = db.get(User, alice.id)
-    assert user is not None
-    users.delete_account(db, user)
+    browser = logged_in_browser(new_client)
+    deleted = post_form(browser, "/settings/delete", {"password": PASSWORD}, page="/settings")
+    assert deleted.status_code == 303
     assert me_status(client, alice) == 401
 
 

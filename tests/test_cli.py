@@ -121,9 +121,9 @@ def test_seeded_users_log_in_with_the_documented_password(tmp_path: Path) -> Non
     result = run_cli("seed", "--users", "2", "--posts", "3", "--votes", "0", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     settings = make_settings(url)
-    app = create_app(settings)
-    with Session(app.state.engine) as db:
+    engine = create_db_engine(settings)
+    with Session(engine) as db:
         name = db.scalar(select(User.username))
-    client = TestClient(app, follow_redirects=False)
-    assert Auth(client).login(name, DEMO_PASSWORD).status_code == 303
-    app.state.engine.dispose()
+    engine.dispose()
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        assert Auth(client).login(name, DEMO_PASSWORD).status_code == 303

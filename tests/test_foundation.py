@@ -156,9 +156,9 @@ def test_a_lost_database_on_a_page_is_an_html_503() -> None:
     app = create_app(make_settings("postgresql://agora@127.0.0.1:9/agora"))
 
     @app.get("/needs-db")
-    def needs_db() -> None:
-        with app.state.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+    async def needs_db() -> None:
+        async with app.state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/needs-db")

@@ -57,7 +57,9 @@ def test_liking_needs_a_login(client: TestClient, auth: Auth, new_client, db: Se
     auth.register("alice")
     post_id = write_post(client)
     stranger = new_client()
-    response = post_form(stranger, f"/posts/{post_id}/vote", {}, page=f"/posts/{post_id}")
+    page = stranger.get(f"/posts/{post_id}").text
+    assert f'href="/login?next=/posts/{post_id}"' in page  # a link to log in, not a form
+    response = post_form(stranger, f"/posts/{post_id}/vote", {}, page="/login")
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
     assert likes(db, post_id) == (0, 0)
 

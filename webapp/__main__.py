@@ -47,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         run_seed(settings, users=args.users, posts=args.posts, votes=args.votes)
         return 0
 
+    import os
+
     import uvicorn
+
+    if getattr(args, "reload", False):
+        os.environ["TEMPLATES_AUTO_RELOAD"] = "true"  # edited templates show at once too
 
     # Migrate once here, before any worker starts; each worker's start-up then
     # finds the schema current (and would wait on the migration lock if not).

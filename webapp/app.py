@@ -14,17 +14,20 @@ from webapp import errors
 from webapp.api import docs
 from webapp.api import routes as api
 from webapp.config import Settings, SettingsError
-from webapp.db import create_db_engine, migrate
+from webapp.db import create_async_db_engine, migrate
 from webapp.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, security_headers
+from webapp.page_cache import PageCache
 from webapp.security import ApiTokens, PasswordHasher
-from webapp.templating import STATIC_DIR
+from webapp.templating import STATIC_DIR, make_environment
 from webapp.web import auth, health, posts, users
 from webapp.web import settings as settings_pages
 
 SESSION_COOKIE = "agora_session"
 
 
-def create_app(settings: Settings | None = None, *, migrate_on_start: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, migrate_on_start: bool = False, pooled: bool = True
+) -> FastAPI:
     settings = settings or Settings()
     settings.check()
 
@@ -33,7 +36,8 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Fal
         if migrate_on_start:
             migrate(settings)
         yield
-        app.state.engine.dispose()
+        await app.state.engine.dispose()
+        app.state.hasher.close()
 
     app = FastAPI(
         title="Agora API",
@@ -47,7 +51,9 @@ def create_app(settings: Settings | None = None, *, migrate_on_start: bool = Fal
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.engine = create_db_engine(settings)
+    app.state.engine = create_async_db_engine(settings, pooled=pooled)
+    app.state.page_cache = PageCache(app.state.engine)
+    app.state.templates = make_environment(auto_reload=settings.templates_auto_reload)
     app.state.hasher = PasswordHasher(settings.bcrypt_rounds)
     app.state.api_tokens = ApiTokens(
         settings.signing_key, settings.access_token_expire_minutes * 60

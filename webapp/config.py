@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     login_max_attempts: int = Field(default=5, ge=1)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # Look at template files again on every render (`serve --reload` turns it on).
+    templates_auto_reload: bool = False
 
     @property
     def sqlalchemy_url(self) -> str:

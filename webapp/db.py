@@ -1,4 +1,9 @@
-"""The engine, database sessions, and the migrations runner."""
+"""The engines, database sessions, and the migrations runner.
+
+Requests run on the async engine (psycopg's async connections on PostgreSQL,
+aiosqlite on SQLite), so a page's queries never hop threads. The command line
+(migrate, seed) and the tests' own checks use a plain sync engine on the same URL.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,11 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.config import Settings
 
@@ -23,11 +33,10 @@ MIGRATION_LOCK_ID = 0x41474F5241
 
 
 def create_db_engine(settings: Settings, *, for_migrations: bool = False) -> Engine:
+    """The sync engine: migrations, seeding, tests."""
     url = settings.sqlalchemy_url
     if settings.is_sqlite:
-        path = settings.sqlite_path
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(settings)
         engine = create_engine(
             url,
             # Wait for another worker's write instead of failing at once.
@@ -42,8 +51,73 @@ def create_db_engine(settings: Settings, *, for_migrations: bool = False) -> Eng
     kwargs: dict[str, Any] = {}
     if not for_migrations:
         kwargs = {"pool_size": 10, "max_overflow": 10, "pool_timeout": 10}
-    # pre_ping: a restarted database is picked up again instead of failing once.
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, **kwargs)
+
+
+def create_async_db_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
+    """The engine requests run on.
+
+    No pre-ping: a round trip on every checkout costs more than the queries of a
+    page. A connection that a restarted database dropped raises a disconnect
+    error instead; SQLAlchemy then invalidates the whole pool, and
+    `RetryingSession` runs the failed first statement once more on a new one.
+
+    `pooled=False` opens a connection per use: for a caller that runs each
+    request on an event loop of its own (the tests' clients), since a pooled
+    connection belongs to the loop it was opened on.
+    """
+    pool: dict[str, Any] = (
+        {"pool_size": 10, "max_overflow": 20} if pooled else {"poolclass": NullPool}
+    )
+    if settings.is_sqlite:
+        _make_folder(settings)
+        engine = create_async_engine(
+            settings.sqlalchemy_url.replace("sqlite://", "sqlite+aiosqlite://", 1),
+            connect_args={"timeout": 15},
+            **pool,
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    if pooled:
+        pool = {"pool_size": 10, "max_overflow": 10, "pool_timeout": 10}
+    return create_async_engine(settings.sqlalchemy_url, **pool)
+
+
+def _make_folder(settings: Settings) -> None:
+    path = settings.sqlite_path
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
+class RetryingSession(Session):
+    """A session whose first statement is tried twice when the connection it got
+    turns out to be dead (the database restarted since the pool opened it).
+
+    Only the first statement of a transaction is retried: nothing else has run
+    on the lost connection, so running it again on a fresh one is safe.
+    """
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return self._retry_first(super().execute, args, kwargs)
+
+    def exec(self, *args: Any, **kwargs: Any) -> Any:
+        return self._retry_first(super().exec, args, kwargs)
+
+    def _retry_first(self, run: Any, args: Any, kwargs: Any) -> Any:
+        first = not self.in_transaction()
+        try:
+            return run(*args, **kwargs)
+        except DBAPIError as error:
+            if not (first and error.connection_invalidated):
+                raise
+            self.rollback()
+            return run(*args, **kwargs)
+
+
+def new_session(engine: AsyncEngine) -> AsyncSession:
+    """A unit of work for one request. It takes a connection from the pool at its
+    first statement only, so a page served from the cache takes none."""
+    return AsyncSession(engine, expire_on_commit=False, sync_session_class=RetryingSession)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -104,10 +178,15 @@ def migrate(settings: Settings, revision: str = "head") -> None:
         engine.dispose()
 
 
-def database_answers(engine: Engine) -> bool:
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
+async def database_answers(engine: AsyncEngine) -> bool:
+    for _ in range(2):  # a pool that a restart emptied is refilled on the second try
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            return True
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                return False
+        except Exception:
+            return False
+    return False

@@ -1,65 +1,70 @@
-"""Dependencies shared by the pages and the API, named once as `Annotated` aliases."""
+"""Dependencies shared by the pages and the API, named once as `Annotated` aliases.
+
+Every one is `async def`: a plain `def` dependency would run on a worker
+thread, and a page would hop threads for each one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request
-from sqlmodel import Session
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import sessions
 from webapp.config import Settings
-from webapp.models import User, UserSession
+from webapp.db import new_session
+from webapp.models import UserPublic
+from webapp.page_cache import PageCache
 from webapp.security import ApiTokens, PasswordHasher, tokens_match
+from webapp.sessions import Visitor
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine, expire_on_commit=False) as db:
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    async with new_session(request.app.state.engine) as db:
         yield db
 
 
-def get_hasher(request: Request) -> PasswordHasher:
+async def get_hasher(request: Request) -> PasswordHasher:
     return request.app.state.hasher
 
 
-def get_api_tokens(request: Request) -> ApiTokens:
+async def get_api_tokens(request: Request) -> ApiTokens:
     return request.app.state.api_tokens
 
 
+async def get_page_cache(request: Request) -> PageCache:
+    return request.app.state.page_cache
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DbSession = Annotated[Session, Depends(get_db)]
+DbSession = Annotated[AsyncSession, Depends(get_db)]
 Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Tokens = Annotated[ApiTokens, Depends(get_api_tokens)]
+Cache = Annotated[PageCache, Depends(get_page_cache)]
 
 
 # --- pages -----------------------------------------------------------------
 
 
-@dataclass
-class Visitor:
-    """Who is asking for a page: a logged-in user with their session, or nobody."""
-
-    user: User | None
-    session: UserSession | None
-    csrf_token: str
-
-
-def get_visitor(request: Request, db: DbSession) -> Visitor:
-    loaded = sessions.load(db, request)
+async def get_visitor(request: Request, db: DbSession, cache: Cache) -> Visitor:
+    """Who is asking, and with it the data version this request may serve from
+    the page cache: read with the session, or checked at most twice a second."""
+    loaded = await sessions.load(db, request)
     if loaded is None:
-        visitor = Visitor(None, None, sessions.anonymous_csrf_token(request))
+        await cache.check()
+        visitor = Visitor.anonymous(request)
     else:
-        visitor = Visitor(loaded[1], loaded[0], loaded[0].csrf_token)
-    # Templates read these through `webapp.templating.render`.
-    request.state.user = visitor.user
-    request.state.csrf_token = visitor.csrf_token
+        cache.observe(loaded.data_version)
+        visitor = Visitor.signed_in(loaded)
+    # Templates read it through `webapp.templating.render`: plain values only.
+    request.state.visitor = visitor
     return visitor
 
 
@@ -71,17 +76,17 @@ async def protect_form(request: Request, visitor: VisitorDep) -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     form = await request.form()
-    if not tokens_match(visitor.csrf_token, form.get("csrf_token")):
+    if not tokens_match(str(visitor.csrf_token), form.get("csrf_token")):
         raise HTTPException(
             403, "The form had expired or came from another site. Please try again."
         )
 
 
-def get_optional_user(visitor: VisitorDep) -> User | None:
+async def get_optional_user(visitor: VisitorDep) -> UserPublic | None:
     return visitor.user
 
 
-def require_user(request: Request, visitor: VisitorDep) -> User:
+async def require_user(request: Request, visitor: VisitorDep) -> UserPublic:
     if visitor.user is None:
         raise HTTPException(
             303, headers={"Location": "/login?next=" + quote(return_path(request), safe="/")}
@@ -101,5 +106,5 @@ def return_path(request: Request) -> str:
     return "/"
 
 
-OptionalUser = Annotated[User | None, Depends(get_optional_user)]
-CurrentUser = Annotated[User, Depends(require_user)]
+OptionalUser = Annotated[UserPublic | None, Depends(get_optional_user)]
+CurrentUser = Annotated[UserPublic, Depends(require_user)]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, EmailStr, StrictInt, field_validator, model_validator
 from sqlalchemy import DateTime, Index, String, TypeDecorator, func
-from sqlmodel import Field, Relationship, SQLModel
+from sqlmodel import Field, SQLModel
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_]{3,30}")
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in every database we support
@@ -215,20 +215,20 @@ class Post(PostBase, table=True):
     # changed only in the same transaction as the vote row it counts.
     votes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
-    owner: User = Relationship()
-
-    @property
-    def edited(self) -> bool:
-        return self.updated_at > self.created_at
-
 
 class PostPublic(PostBase):
+    """A post as pages and the API show it: plain values, its author included."""
+
     id: int
     created_at: datetime
     updated_at: datetime
     owner_id: int
     owner: UserPublic
     votes: int
+
+    @property
+    def edited(self) -> bool:
+        return self.updated_at > self.created_at
 
 
 # --- votes (likes) -----------------------------------------------------------
@@ -243,6 +243,17 @@ class Vote(SQLModel, table=True):
 
 
 # --- what sessions and the login throttle keep on the server -----------------
+
+
+class SiteState(SQLModel, table=True):
+    """One row: `version` moves with every change to the posts table (a trigger
+    made by migration 0003 does it, whoever writes), so each worker's page cache
+    knows when what it holds may be out of date."""
+
+    __tablename__ = "site_state"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0)
 
 
 class UserSession(SQLModel, table=True):

@@ -1,17 +1,25 @@
 """The rules for posts: who may see one, who may change it, how lists are
-found and paged. Called by both the pages and the API."""
+found and paged. Called by both the pages and the API.
+
+Reads come back as `PostPublic` values with their author, each page in a fixed
+number of statements, never as tracked ORM objects that a template could
+lazy-load from.
+"""
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal_column, or_
-from sqlalchemy.orm import selectinload
-from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, literal_column, or_
+from sqlalchemy import select as core_select
+from sqlalchemy import update as core_update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.models import MAX_ID, Post, PostCreate, PostUpdate, User, utcnow
+from webapp.models import MAX_ID, Post, PostCreate, PostPublic, PostUpdate, User, UserPublic, utcnow
 
 MAX_QUERY_WORDS = 10
 MAX_QUERY_CHARS = 200
@@ -25,33 +33,71 @@ class NotOwner(Exception):
     """The post exists and is visible, but belongs to someone else."""
 
 
+# --- reading posts with their authors -------------------------------------------
+
+WITH_OWNER = core_select(
+    Post.id,
+    Post.title,
+    Post.content,
+    Post.published,
+    Post.created_at,
+    Post.updated_at,
+    Post.owner_id,
+    Post.votes,
+    col(User.username).label("owner_username"),
+    col(User.created_at).label("owner_created_at"),
+).join(User, col(User.id) == col(Post.owner_id))
+
+
+def as_public(row: Row[Any]) -> PostPublic:
+    # Rows from our own tables were validated on the way in: constructing skips
+    # re-checking every character of every text on every page view.
+    return PostPublic.model_construct(
+        id=row.id,
+        title=row.title,
+        content=row.content,
+        published=row.published,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        owner_id=row.owner_id,
+        votes=row.votes,
+        owner=UserPublic.model_construct(
+            id=row.owner_id, username=row.owner_username, created_at=row.owner_created_at
+        ),
+    )
+
+
 # --- who sees what ------------------------------------------------------------
 
 
-def visible_to(viewer: User | None) -> ColumnElement[bool]:
+def visible_to(viewer_id: int | None) -> ColumnElement[bool]:
     """A draft is visible to its owner alone."""
-    if viewer is None:
+    if viewer_id is None:
         return col(Post.published).is_(True)
-    return or_(col(Post.published).is_(True), col(Post.owner_id) == viewer.id)
+    return or_(col(Post.published).is_(True), col(Post.owner_id) == viewer_id)
 
 
-def get_visible_post(db: Session, post_id: int, viewer: User | None) -> Post:
+async def find_visible_post(
+    db: AsyncSession, post_id: int, viewer_id: int | None
+) -> PostPublic | None:
     if not 0 < post_id <= MAX_ID:
-        raise PostNotFound
-    statement = (
-        select(Post).where(Post.id == post_id, visible_to(viewer)).options(selectinload(Post.owner))  # type: ignore[arg-type]
-    )
-    post = db.exec(statement).first()
+        return None
+    row = (await db.exec(WITH_OWNER.where(col(Post.id) == post_id, visible_to(viewer_id)))).first()
+    return as_public(row) if row is not None else None
+
+
+async def get_visible_post(db: AsyncSession, post_id: int, viewer_id: int | None) -> PostPublic:
+    post = await find_visible_post(db, post_id, viewer_id)
     if post is None:
         raise PostNotFound
     return post
 
 
-def get_own_post(db: Session, post_id: int, user: User) -> Post:
+async def get_own_post(db: AsyncSession, post_id: int, user_id: int) -> PostPublic:
     """The one ownership check: missing or invisible → PostNotFound, someone
     else's → NotOwner."""
-    post = get_visible_post(db, post_id, user)
-    if post.owner_id != user.id:
+    post = await get_visible_post(db, post_id, user_id)
+    if post.owner_id != user_id:
         raise NotOwner
     return post
 
@@ -80,21 +126,20 @@ def _escape_like(word: str) -> str:
 SEARCHABLE = col(Post.title).op("||")(literal_column("' '")).op("||")(col(Post.content))
 
 
-def matches_all(words: list[str]) -> ColumnElement[bool]:
+def matches_all(words: Sequence[str]) -> ColumnElement[bool]:
     """Every word in the title or the text, case-insensitively, as plain text.
     A word holds no space, so it cannot match across the separator."""
     return and_(*(SEARCHABLE.ilike(f"%{_escape_like(word)}%", escape="\\") for word in words))
 
 
-def newest_first(statement: SelectOfScalar[Post]) -> SelectOfScalar[Post]:
-    return statement.order_by(col(Post.created_at).desc(), col(Post.id).desc())
+NEWEST_FIRST = (col(Post.created_at).desc(), col(Post.id).desc())
 
 
-@dataclass
+@dataclass(frozen=True)
 class PostPage:
     """One page of a list, and what the pager may link to."""
 
-    posts: list[Post]
+    posts: list[PostPublic]
     page: int
     per_page: int
     last_page: int  # the last page known to exist
@@ -105,54 +150,56 @@ class PostPage:
     def past_end(self) -> bool:
         return not self.posts and self.page > 1
 
+    @property
+    def ids(self) -> list[int]:
+        return [post.id for post in self.posts]
+
 
 # A pager shows this many pages on each side of the current one.
 PAGES_AROUND = 2
 
 
-def list_published(
-    db: Session, *, offset: int, limit: int, words: list[str] | None = None
-) -> list[Post]:
-    """Published posts, newest first, with their owners: two statements."""
+async def list_published(
+    db: AsyncSession, *, offset: int, limit: int, words: Sequence[str] = ()
+) -> list[PostPublic]:
+    """Published posts, newest first, with their owners: one statement."""
     condition = col(Post.published).is_(True)
     if words:
         condition = and_(condition, matches_all(words))
-    statement = newest_first(select(Post).where(condition)).offset(offset).limit(limit)
-    return list(db.exec(statement.options(selectinload(Post.owner))))  # type: ignore[arg-type]
+    statement = WITH_OWNER.where(condition).order_by(*NEWEST_FIRST).offset(offset).limit(limit)
+    return [as_public(row) for row in await db.exec(statement)]
 
 
-def published_page(
-    db: Session, *, page: int, per_page: int, words: list[str] | None = None
+async def published_page(
+    db: AsyncSession, *, page: int, per_page: int, words: Sequence[str] = ()
 ) -> PostPage:
-    """Published posts, newest first, with their owners, in a fixed number of
-    statements whatever the page.
+    """Published posts, newest first, with their owners, in two statements
+    whatever the page.
 
     Counting every match costs a scan of all of them (a common search word
     matches a third of 100,000 posts), so the pager instead looks ahead: the
-    ids of this page and of the next two come from the index, and only this
-    page's rows are read. Only a page past the end counts, to link back.
+    ids of this page and of the next two come from the index alone, and only
+    this page's rows are read, joined with their authors. Only a page past the
+    end counts, to link back.
     """
     condition = col(Post.published).is_(True)
     if words:
         condition = and_(condition, matches_all(words))
     offset = (page - 1) * per_page
     ahead = per_page * (PAGES_AROUND + 1) + 1
-    ids = list(db.exec(newest_first(select(Post.id).where(condition)).offset(offset).limit(ahead)))
+    ids_query = core_select(Post.id).where(condition).order_by(*NEWEST_FIRST)
+    ids = list((await db.exec(ids_query.offset(offset).limit(ahead))).scalars())
     if not ids:
-        total = (
-            db.exec(select(func.count()).select_from(Post).where(condition)).one()
-            if page > 1
-            else 0
-        )
+        total = 0
+        if page > 1:
+            counting = core_select(func.count()).select_from(Post).where(condition)
+            total = (await db.exec(counting)).scalar_one()
         return PostPage([], page, per_page, last_page=max(1, -(-total // per_page)))
     page_ids = ids[:per_page]
-    rows = db.exec(
-        select(Post).where(col(Post.id).in_(page_ids)).options(selectinload(Post.owner))  # type: ignore[arg-type]
-    )
-    by_id = {post.id: post for post in rows}
+    rows = await db.exec(WITH_OWNER.where(col(Post.id).in_(page_ids)).order_by(*NEWEST_FIRST))
     extra_pages = -(-(len(ids) - len(page_ids)) // per_page)
     return PostPage(
-        posts=[by_id[post_id] for post_id in page_ids if post_id in by_id],
+        posts=[as_public(row) for row in rows],
         page=page,
         per_page=per_page,
         last_page=page + min(extra_pages, PAGES_AROUND),
@@ -160,51 +207,50 @@ def published_page(
     )
 
 
-def owner_page(
-    db: Session, *, owner: User, viewer: User | None, page: int, per_page: int
+async def owner_page(
+    db: AsyncSession, *, owner_id: int, viewer_id: int | None, page: int, per_page: int
 ) -> PostPage:
     """A profile's posts: the published ones, and the drafts too for their owner.
     One author's posts are few enough to count, through their index."""
-    condition = and_(col(Post.owner_id) == owner.id, visible_to(viewer))
-    total = db.exec(select(func.count()).select_from(Post).where(condition)).one()
+    condition = and_(col(Post.owner_id) == owner_id, visible_to(viewer_id))
+    counting = core_select(func.count()).select_from(Post).where(condition)
+    total = (await db.exec(counting)).scalar_one()
     statement = (
-        newest_first(select(Post).where(condition)).offset((page - 1) * per_page).limit(per_page)
+        WITH_OWNER.where(condition)
+        .order_by(*NEWEST_FIRST)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
     )
-    posts = list(db.exec(statement))
-    for post in posts:
-        post.owner = owner  # known already: no statement to load it
+    posts = [as_public(row) for row in await db.exec(statement)]
     return PostPage(posts, page, per_page, last_page=max(1, -(-total // per_page)), total=total)
 
 
 # --- changes ------------------------------------------------------------------
 
 
-def create_post(db: Session, *, owner: User, data: PostCreate) -> Post:
+async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) -> PostPublic:
     now = utcnow()
-    post = Post.model_validate(
-        data, update={"owner_id": owner.id, "created_at": now, "updated_at": now}
-    )
-    db.add(post)
-    db.commit()
-    db.refresh(post)
-    post.owner = owner
-    return post
+    values = {**data.model_dump(), "owner_id": owner.id, "created_at": now, "updated_at": now}
+    post_id = (await db.exec(insert(Post).values(values).returning(Post.id))).scalar_one()
+    await db.commit()
+    return PostPublic.model_construct(**values, id=post_id, votes=0, owner=owner)
 
 
-def update_post(db: Session, *, post: Post, data: PostUpdate | PostCreate) -> Post:
+async def update_post(
+    db: AsyncSession, *, post: PostPublic, data: PostUpdate | PostCreate
+) -> PostPublic:
     """Change what was sent (PATCH), or everything (PUT, with a PostCreate)."""
     changes = data.model_dump(exclude_unset=isinstance(data, PostUpdate))
     changes = {name: value for name, value in changes.items() if value is not None}
-    if changes:
-        post.sqlmodel_update(changes)
-        post.updated_at = utcnow()
-        db.add(post)
-        db.commit()
-        db.refresh(post)
-    return post
+    if not changes:
+        return post
+    changes["updated_at"] = utcnow()
+    await db.exec(core_update(Post).where(col(Post.id) == post.id).values(changes))
+    await db.commit()
+    return await get_visible_post(db, post.id, post.owner_id)
 
 
-def delete_post(db: Session, *, post: Post) -> None:
+async def delete_post(db: AsyncSession, *, post: PostPublic) -> None:
     """Its likes go with it (the database cascades)."""
-    db.exec(delete(Post).where(col(Post.id) == post.id))
-    db.commit()
+    await db.exec(delete(Post).where(col(Post.id) == post.id))
+    await db.commit()

@@ -184,7 +184,7 @@ def seed(
     rng = random.Random(seed)
     engine = create_db_engine(settings)
     now = datetime.now(UTC)
-    password_hash = PasswordHasher(settings.bcrypt_rounds).hash(DEMO_PASSWORD)
+    password_hash = PasswordHasher(settings.bcrypt_rounds).hash_now(DEMO_PASSWORD)
     try:
         with engine.begin() as connection:
             user_ids = _seed_users(connection, rng, users, password_hash, now)

@@ -7,13 +7,16 @@ its row, so a copied cookie stops working at once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import Request
-from sqlalchemy import delete
-from sqlmodel import Session, col, select
+from sqlalchemy import delete, update
+from sqlalchemy import select as core_select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.models import User, UserSession, utcnow
+from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
 from webapp.security import hash_token, new_token
 
 SESSION_KEY = "sid"
@@ -26,76 +29,98 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def load(db: Session, request: Request) -> tuple[UserSession, User] | None:
+@dataclass(frozen=True)
+class LoadedSession:
+    """A live session as plain values, and the data version read with it."""
+
+    id: int
+    csrf_token: str
+    user: UserPublic
+    data_version: int | None
+
+
+SITE_VERSION = core_select(SiteState.version).where(col(SiteState.id) == 1).scalar_subquery()
+LOAD = core_select(
+    UserSession.id,
+    UserSession.csrf_token,
+    UserSession.expires_at,
+    UserSession.last_seen_at,
+    User.id.label("user_id"),  # type: ignore[union-attr]
+    User.username,
+    col(User.created_at).label("user_created_at"),
+    SITE_VERSION.label("data_version"),
+).join(User, col(User.id) == col(UserSession.user_id))
+
+
+async def load(db: AsyncSession, request: Request) -> LoadedSession | None:
+    """The browser's session, its user and the current data version: one statement
+    (two, once a minute, to note when it was last seen)."""
     key = request.session.get(SESSION_KEY)
     if not isinstance(key, str):
         return None
-    row = db.exec(
-        select(UserSession, User)
-        .join(User, col(User.id) == col(UserSession.user_id))
-        .where(UserSession.key_hash == hash_token(key))
-    ).first()
+    row = (await db.exec(LOAD.where(col(UserSession.key_hash) == hash_token(key)))).first()
     now = utcnow()
-    if row is None or row[0].expires_at <= now:
+    if row is None or row.expires_at <= now:
         if row is not None:
-            db.delete(row[0])
-            db.commit()
+            await db.exec(delete(UserSession).where(col(UserSession.id) == row.id))
+            await db.commit()
         request.session.pop(SESSION_KEY, None)
         return None
-    user_session, user = row
-    if now - user_session.last_seen_at >= LAST_SEEN_RESOLUTION:
-        user_session.last_seen_at = now
-        db.add(user_session)
-        db.commit()
-    return user_session, user
+    if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
+        await db.exec(
+            update(UserSession).where(col(UserSession.id) == row.id).values(last_seen_at=now)
+        )
+        await db.commit()
+    user = UserPublic(id=row.user_id, username=row.username, created_at=row.user_created_at)
+    return LoadedSession(row.id, row.csrf_token, user, row.data_version)
 
 
-def start(db: Session, request: Request, user: User, max_age: int) -> UserSession:
+async def start(db: AsyncSession, request: Request, user_id: int, max_age: int) -> None:
     """Log in: drop whatever the browser had and start a new key and CSRF token."""
-    end(db, request)
-    purge_expired(db)
+    await end(db, request)
+    await purge_expired(db)
     key = new_token()
     now = utcnow()
-    user_session = UserSession(
-        key_hash=hash_token(key),
-        user_id=user.id,
-        csrf_token=new_token(),
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + timedelta(seconds=max_age),
-        user_agent=request.headers.get("user-agent", "")[:300],
-        ip_address=client_ip(request)[:45],
+    db.add(
+        UserSession(
+            key_hash=hash_token(key),
+            user_id=user_id,
+            csrf_token=new_token(),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(seconds=max_age),
+            user_agent=request.headers.get("user-agent", "")[:300],
+            ip_address=client_ip(request)[:45],
+        )
     )
-    db.add(user_session)
-    db.commit()
+    await db.commit()
     flashes = request.session.get("flash")
     request.session.clear()
     request.session[SESSION_KEY] = key
     if flashes:
         request.session["flash"] = flashes
-    return user_session
 
 
-def end(db: Session, request: Request) -> None:
+async def end(db: AsyncSession, request: Request) -> None:
     key = request.session.get(SESSION_KEY)
     if isinstance(key, str):
-        db.exec(delete(UserSession).where(col(UserSession.key_hash) == hash_token(key)))
-        db.commit()
+        await db.exec(delete(UserSession).where(col(UserSession.key_hash) == hash_token(key)))
+        await db.commit()
     request.session.pop(SESSION_KEY, None)
     request.session.pop(ANONYMOUS_CSRF_KEY, None)
 
 
-def end_others(db: Session, user_id: int, keep_id: int | None) -> int:
+async def end_others(db: AsyncSession, user_id: int, keep_id: int | None) -> int:
     statement = delete(UserSession).where(col(UserSession.user_id) == user_id)
     if keep_id is not None:
         statement = statement.where(col(UserSession.id) != keep_id)
-    result = db.exec(statement)
+    result = await db.exec(statement)
     return result.rowcount or 0
 
 
-def active(db: Session, user_id: int) -> list[UserSession]:
+async def active(db: AsyncSession, user_id: int) -> list[UserSession]:
     return list(
-        db.exec(
+        await db.exec(
             select(UserSession)
             .where(UserSession.user_id == user_id, UserSession.expires_at > utcnow())
             .order_by(col(UserSession.last_seen_at).desc())
@@ -113,5 +138,53 @@ def anonymous_csrf_token(request: Request) -> str:
     return token
 
 
-def purge_expired(db: Session) -> None:
-    db.exec(delete(UserSession).where(col(UserSession.expires_at) <= utcnow()))
+class AnonymousToken:
+    """An anonymous visitor's CSRF token, made only when a page prints it (a form).
+
+    Pages without forms then set no cookie, and the same HTML serves every
+    anonymous visitor: `used` tells the page cache whether this one is personal.
+    """
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.used = False
+
+    def __str__(self) -> str:
+        self.used = True
+        return anonymous_csrf_token(self.request)
+
+    def __html__(self) -> str:  # Jinja prints it as it is: the token is URL-safe
+        return str(self)
+
+
+@dataclass
+class Visitor:
+    """Who a page is for, as plain values: a logged-in user with their session
+    id and CSRF token, or nobody (with a token made on demand)."""
+
+    user: UserPublic | None
+    session_id: int | None
+    csrf_token: str | AnonymousToken
+
+    @classmethod
+    def anonymous(cls, request: Request) -> Visitor:
+        return cls(None, None, AnonymousToken(request))
+
+    @classmethod
+    def signed_in(cls, session: LoadedSession) -> Visitor:
+        return cls(session.user, session.id, session.csrf_token)
+
+    @property
+    def user_id(self) -> int | None:
+        return self.user.id if self.user else None
+
+    @property
+    def personal(self) -> bool:
+        """Whether a page made for this visitor holds something of theirs."""
+        return self.user is not None or (
+            isinstance(self.csrf_token, AnonymousToken) and self.csrf_token.used
+        )
+
+
+async def purge_expired(db: AsyncSession) -> None:
+    await db.exec(delete(UserSession).where(col(UserSession.expires_at) <= utcnow()))

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from fastapi import Request
-from fastapi.templating import Jinja2Templates
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
+
+from webapp.page_cache import PageCache
+from webapp.sessions import Visitor
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
-templates = Jinja2Templates(directory=TEMPLATES_DIR)
-templates.env.trim_blocks = True
-templates.env.lstrip_blocks = True
+# How long an anonymous page's finished HTML is reused while nothing changes:
+# it says "5 minutes ago", which must not fall far behind the clock.
+SHARED_HTML_SECONDS = 10.0
 
 
 def time_ago(moment: datetime, now: datetime | None = None) -> str:
@@ -78,11 +82,33 @@ def excerpt(text: str, length: int = 240) -> str:
     return flat[:length].rsplit(" ", 1)[0] + "…"
 
 
-templates.env.filters["excerpt"] = excerpt
-templates.env.filters["time_ago"] = time_ago
-templates.env.filters["browser_name"] = browser_name
-templates.env.filters["iso_time"] = iso_time
-templates.env.filters["long_date"] = long_date
+def make_environment(*, auto_reload: bool) -> jinja2.Environment:
+    """Compiled templates are kept; with `auto_reload` off, no template file is
+    looked at again after its first use."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        auto_reload=auto_reload,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        excerpt=excerpt,
+        time_ago=time_ago,
+        browser_name=browser_name,
+        iso_time=iso_time,
+        long_date=long_date,
+    )
+    return env
+
+
+def visitor_of(request: Request) -> Visitor:
+    """Who the page is for: set by the visitor dependency, else nobody (an error
+    page for a request that failed before it ran)."""
+    visitor = getattr(request.state, "visitor", None)
+    if visitor is None:
+        visitor = request.state.visitor = Visitor.anonymous(request)
+    return visitor
 
 
 def render(
@@ -94,15 +120,37 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """Render a page with what every page needs: the visitor, the CSRF token and
-    the one-time flash messages."""
-    state = request.state
+    the one-time flash messages. Everything a template sees is a plain value."""
+    visitor = visitor_of(request)
     page = {
-        "current_user": getattr(state, "user", None),
-        "csrf_token": getattr(state, "csrf_token", ""),
+        "current_user": visitor.user,
+        "csrf_token": visitor.csrf_token,
         "flashes": pop_flashes(request),
     }
     page.update(context or {})
-    return templates.TemplateResponse(request, name, page, status_code=status_code, headers=headers)
+    env: jinja2.Environment = request.app.state.templates
+    html = env.get_template(name).render(page)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+async def shared_page(
+    request: Request, key: Hashable, build: Callable[[], Awaitable[Response]]
+) -> Response:
+    """A page that every anonymous visitor sees alike is built once and its HTML
+    reused (see `webapp.page_cache`). Logged-in visitors, and anyone with a
+    message to see, get it built for them."""
+    visitor = visitor_of(request)
+    if visitor.user is not None or "flash" in request.session:
+        return await build()
+    cache: PageCache = request.app.state.page_cache
+    html = cache.get(("html", key))
+    if html is not None:
+        return HTMLResponse(html)
+    version = cache.version
+    response = await build()
+    if response.status_code == 200 and not visitor.personal:
+        cache.put(("html", key), response.body, version, ttl=SHARED_HTML_SECONDS)
+    return response
 
 
 def flash(request: Request, message: str) -> None:

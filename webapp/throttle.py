@@ -7,7 +7,8 @@ import math
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.models import LoginFailure, utcnow
 
@@ -17,18 +18,22 @@ WINDOW = timedelta(minutes=15)
 CLIENT_FACTOR = 10
 
 
-def retry_after(db: Session, account_key: str, client_ip: str, max_attempts: int) -> int | None:
+async def retry_after(
+    db: AsyncSession, account_key: str, client_ip: str, max_attempts: int
+) -> int | None:
     """Seconds until the next attempt may be made, or None when it may be made now."""
     now = utcnow()
     waits = [
-        _wait(db, col(LoginFailure.account_key) == account_key, max_attempts, now),
-        _wait(db, col(LoginFailure.client_ip) == client_ip, max_attempts * CLIENT_FACTOR, now),
+        await _wait(db, col(LoginFailure.account_key) == account_key, max_attempts, now),
+        await _wait(
+            db, col(LoginFailure.client_ip) == client_ip, max_attempts * CLIENT_FACTOR, now
+        ),
     ]
     blocked = [wait for wait in waits if wait is not None]
     return max(blocked) if blocked else None
 
 
-def _wait(db: Session, condition: object, limit: int, now: datetime) -> int | None:
+async def _wait(db: AsyncSession, condition: object, limit: int, now: datetime) -> int | None:
     since = now - WINDOW
     recent = (
         select(LoginFailure.created_at)
@@ -36,20 +41,20 @@ def _wait(db: Session, condition: object, limit: int, now: datetime) -> int | No
         .order_by(col(LoginFailure.created_at).desc())
         .limit(limit)
     )
-    times = list(db.exec(recent))
+    times = list(await db.exec(recent))
     if len(times) < limit:
         return None
     # Blocked until the oldest of the last `limit` failures leaves the window.
     return max(1, math.ceil((times[-1] + WINDOW - now).total_seconds()))
 
 
-def record_failure(db: Session, account_key: str, client_ip: str) -> None:
+async def record_failure(db: AsyncSession, account_key: str, client_ip: str) -> None:
     db.add(LoginFailure(account_key=account_key, client_ip=client_ip))
-    db.commit()
+    await db.commit()
 
 
-def clear(db: Session, account_key: str) -> None:
+async def clear(db: AsyncSession, account_key: str) -> None:
     """A successful login forgives the account's failures (not the address's)."""
-    db.exec(delete(LoginFailure).where(col(LoginFailure.account_key) == account_key))
-    db.exec(delete(LoginFailure).where(col(LoginFailure.created_at) <= utcnow() - WINDOW))
-    db.commit()
+    await db.exec(delete(LoginFailure).where(col(LoginFailure.account_key) == account_key))
+    await db.exec(delete(LoginFailure).where(col(LoginFailure.created_at) <= utcnow() - WINDOW))
+    await db.commit()

@@ -8,72 +8,72 @@ from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.models import Post, User, Vote
+from webapp.models import Post, Vote
 from webapp.posts import PostNotFound
 
 
-def add(db: Session, *, post: Post, user: User) -> bool:
+async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
     """Like the post; False when the like was already there."""
-    dialect = db.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = pg_insert if db.bind.dialect.name == "postgresql" else sqlite_insert
     # RETURNING tells whether a row went in: SQLAlchemy keeps no rowcount for an
     # INSERT, and ON CONFLICT DO NOTHING returns no row when the like was there.
     statement = (
         insert(Vote)
-        .values(user_id=user.id, post_id=post.id)
+        .values(user_id=user_id, post_id=post_id)
         .on_conflict_do_nothing()
         .returning(Vote.post_id)
     )
     try:
-        added = db.connection().execute(statement).first() is not None
+        added = (await db.exec(statement)).first() is not None
         if added:
-            _count(db, post, +1)
-        db.commit()
+            await _count(db, post_id, +1)
+        await db.commit()
     except IntegrityError:  # the post was deleted meanwhile
-        db.rollback()
+        await db.rollback()
         raise PostNotFound from None
     return added
 
 
-def remove(db: Session, *, post: Post, user: User) -> bool:
+async def remove(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
     """Take the like back; False when there was none."""
     statement = (
         delete(Vote)
-        .where(col(Vote.user_id) == user.id, col(Vote.post_id) == post.id)
+        .where(col(Vote.user_id) == user_id, col(Vote.post_id) == post_id)
         .returning(Vote.post_id)
     )
-    removed = db.connection().execute(statement).first() is not None
+    removed = (await db.exec(statement)).first() is not None
     if removed:
-        _count(db, post, -1)
-    db.commit()
+        await _count(db, post_id, -1)
+    await db.commit()
     return removed
 
 
-def toggle(db: Session, *, post: Post, user: User) -> bool:
+async def toggle(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
     """Like, or take the like back; True when the post is now liked.
 
     Two clicks racing from one person both find no like to remove, and both
     try to add one: one adds it, the other finds it there. Liked, count right.
     """
-    if remove(db, post=post, user=user):
+    if await remove(db, post_id=post_id, user_id=user_id):
         return False
-    add(db, post=post, user=user)
+    await add(db, post_id=post_id, user_id=user_id)
     return True
 
 
-def _count(db: Session, post: Post, change: int) -> None:
-    db.exec(update(Post).where(col(Post.id) == post.id).values(votes=col(Post.votes) + change))
+async def _count(db: AsyncSession, post_id: int, change: int) -> None:
+    await db.exec(
+        update(Post).where(col(Post.id) == post_id).values(votes=col(Post.votes) + change)
+    )
 
 
-def refresh_count(db: Session, post: Post) -> None:
-    post.votes = db.exec(select(Post.votes).where(Post.id == post.id)).one()
-
-
-def liked_ids(db: Session, *, user: User | None, post_ids: list[int]) -> set[int]:
+async def liked_ids(db: AsyncSession, *, user_id: int | None, post_ids: list[int]) -> set[int]:
     """Which of these posts the user likes: one statement for a whole page."""
-    if user is None or not post_ids:
+    if user_id is None or not post_ids:
         return set()
-    statement = select(Vote.post_id).where(Vote.user_id == user.id, col(Vote.post_id).in_(post_ids))
-    return set(db.exec(statement))
+    statement = select(Vote.post_id).where(
+        col(Vote.user_id) == user_id, col(Vote.post_id).in_(post_ids)
+    )
+    return set(await db.exec(statement))

@@ -34,7 +34,7 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_token_user(
+async def get_token_user(
     db: DbSession, tokens: Tokens, token: Annotated[str | None, Depends(bearer)]
 ) -> User | None:
     """The caller, or None without a token. A token that is there but does not
@@ -43,13 +43,13 @@ def get_token_user(
     if token is None:
         return None
     claims = tokens.read(token)
-    user = users.get_user(db, claims.user_id) if claims else None
+    user = await users.get_user(db, claims.user_id) if claims else None
     if claims is None or user is None or not tokens_match(user.security_stamp, claims.stamp):
         raise unauthorized(BAD_TOKEN)
     return user
 
 
-def require_token_user(user: Annotated[User | None, Depends(get_token_user)]) -> User:
+async def require_token_user(user: Annotated[User | None, Depends(get_token_user)]) -> User:
     if user is None:
         raise unauthorized(NOT_AUTHENTICATED)
     return user

@@ -46,7 +46,7 @@ PAGE = """<!DOCTYPE html>
 
 
 @router.get("/docs")
-def swagger_ui(request: Request) -> HTMLResponse:
+async def swagger_ui(request: Request) -> HTMLResponse:
     # Swagger UI needs nothing beyond the app's CSP: it styles through CSSOM and
     # its icons are data: images. The password flow posts to the tokenUrl with
     # fetch, so no /docs/oauth2-redirect page (FastAPI's has an inline script).
@@ -62,7 +62,7 @@ def swagger_ui(request: Request) -> HTMLResponse:
 
 
 @router.get("/redoc")
-def redoc(request: Request) -> HTMLResponse:
+async def redoc(request: Request) -> HTMLResponse:
     nonce = secrets.token_urlsafe(18)
     styles = " ".join(("style-src 'self'", f"'nonce-{nonce}'", *REDOC_STYLE_HASHES))
     # The middleware only sets headers a response lacks, so this one wins.

@@ -49,7 +49,7 @@ FORM_INVALID = {
         ),
     },
 )
-def login(
+async def login(
     request: Request,
     db: DbSession,
     hasher: Hasher,
@@ -60,7 +60,7 @@ def login(
     """`username` may be the username or the email, in any letter case. The token
     lasts `ACCESS_TOKEN_EXPIRE_MINUTES` and stops working at once when the user
     changes their password, logs out everywhere else, or deletes the account."""
-    result = users.authenticate(
+    result = await users.authenticate(
         db,
         hasher,
         identifier=form.username,

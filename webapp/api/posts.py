@@ -23,7 +23,7 @@ from webapp.api.deps import (
     OptionalApiUser,
 )
 from webapp.deps import DbSession
-from webapp.models import Post, PostCreate, PostPatch, PostPublic
+from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 
@@ -51,17 +51,17 @@ WRITE_ERRORS = {**UNREADABLE_BODY, **CHANGE_ERRORS}
 
 
 @router.get("", response_model=list[PostPublic], summary="Published posts, newest first")
-def list_posts(
+async def list_posts(
     db: DbSession,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     skip: Annotated[int, Query(ge=0, le=MAX_SKIP)] = 0,
     search: Annotated[str, Query(description="Words that must all appear")] = "",
-) -> list[Post]:
+) -> list[PostPublic]:
     """Drafts are never listed, not even the caller's. `search` works as on the
     home page: every word in the title or the text, in any letter case, as plain
     text; the first 10 words and 200 characters count."""
     words = posts.search_words(search)
-    return posts.list_published(db, offset=skip, limit=limit, words=words)
+    return await posts.list_published(db, offset=skip, limit=limit, words=words)
 
 
 @router.get(
@@ -71,11 +71,11 @@ def list_posts(
     responses={**POST_NOT_FOUND, **BAD_TOKEN_SENT},
     openapi_extra=OPTIONAL_AUTH,
 )
-def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> Post:
+async def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> PostPublic:
     """Anyone may read a published post; a draft, its owner alone (to anyone
     else it is a 404). A token is optional here, but one that is sent and does
     not hold is a 401."""
-    return posts.get_visible_post(db, post_id, viewer)
+    return await posts.get_visible_post(db, post_id, viewer.id if viewer else None)
 
 
 @router.post(
@@ -85,40 +85,41 @@ def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> Post:
     summary="Write a post",
     responses={**UNREADABLE_BODY, **UNAUTHORIZED},
 )
-def create_post(
+async def create_post(
     db: DbSession, user: ApiUser, data: Annotated[PostCreate, Body(openapi_examples=POST_EXAMPLES)]
-) -> Post:
+) -> PostPublic:
     """`published` is true when left out."""
-    return posts.create_post(db, owner=user, data=data)
+    owner = UserPublic.model_validate(user, from_attributes=True)
+    return await posts.create_post(db, owner=owner, data=data)
 
 
 @router.put(
     "/{post_id:int}", response_model=PostPublic, summary="Replace a post", responses=WRITE_ERRORS
 )
-def replace_post(
+async def replace_post(
     db: DbSession,
     user: ApiUser,
     post_id: PostId,
     data: Annotated[PostCreate, Body(openapi_examples=POST_EXAMPLES)],
-) -> Post:
+) -> PostPublic:
     """Every field is set; a `published` left out becomes true."""
-    post = posts.get_own_post(db, post_id, user)
-    return posts.update_post(db, post=post, data=data)
+    post = await posts.get_own_post(db, post_id, user.id)
+    return await posts.update_post(db, post=post, data=data)
 
 
 @router.patch(
     "/{post_id:int}", response_model=PostPublic, summary="Change a post", responses=WRITE_ERRORS
 )
-def patch_post(
+async def patch_post(
     db: DbSession,
     user: ApiUser,
     post_id: PostId,
     data: Annotated[PostPatch, Body(openapi_examples=PATCH_EXAMPLES)],
-) -> Post:
+) -> PostPublic:
     """Only the fields sent change. A field may be left out, but not sent as
     null (422)."""
-    post = posts.get_own_post(db, post_id, user)
-    return posts.update_post(db, post=post, data=data)
+    post = await posts.get_own_post(db, post_id, user.id)
+    return await posts.update_post(db, post=post, data=data)
 
 
 @router.delete(
@@ -128,6 +129,6 @@ def patch_post(
     summary="Delete a post",
     responses=CHANGE_ERRORS,
 )
-def delete_post(db: DbSession, user: ApiUser, post_id: PostId) -> None:
+async def delete_post(db: DbSession, user: ApiUser, post_id: PostId) -> None:
     """Its likes go with it."""
-    posts.delete_post(db, post=posts.get_own_post(db, post_id, user))
+    await posts.delete_post(db, post=await posts.get_own_post(db, post_id, user.id))

@@ -34,7 +34,7 @@ UserId = Annotated[int, Path(openapi_examples={"a user": {"value": 1}})]
         409: error("The username or the email is taken (in any letter case)"),
     },
 )
-def register(
+async def register(
     db: DbSession,
     hasher: Hasher,
     data: Annotated[UserCreate, Body(openapi_examples=NEW_USER_EXAMPLES)],
@@ -42,14 +42,14 @@ def register(
     """Username: 3–30 letters, digits or `_` (NFKC-normalized). Password: 8–128
     characters, not the username or the email. Then log in at `/api/login`."""
     try:
-        return users.register(db, hasher, data)
+        return await users.register(db, hasher, data)
     except users.AccountTaken as taken:
         raise HTTPException(409, " ".join(taken.fields.values())) from None
 
 
 # Declared before /{user_id} for readers; the int converter keeps "me" apart anyway.
 @router.get("/me", response_model=UserMe, summary="The caller's account", responses=UNAUTHORIZED)
-def me(user: ApiUser) -> User:
+async def me(user: ApiUser) -> User:
     """The only answer that holds an email address."""
     return user
 
@@ -60,8 +60,8 @@ def me(user: ApiUser) -> User:
     summary="A user's public profile",
     responses={404: error("No such user")},
 )
-def get_user(db: DbSession, user_id: UserId) -> User:
-    user = users.get_user(db, user_id)
+async def get_user(db: DbSession, user_id: UserId) -> UserPublic:
+    user = await users.get_public_user(db, user_id)
     if user is None:
         raise HTTPException(404, "User not found")
     return user

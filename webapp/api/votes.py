@@ -26,15 +26,15 @@ router = APIRouter(tags=["votes"])
         409: error("The caller already likes this post"),
     },
 )
-def vote(db: DbSession, user: ApiUser, data: VoteCreate, response: Response) -> Message:
+async def vote(db: DbSession, user: ApiUser, data: VoteCreate, response: Response) -> Message:
     """Anyone may like a post they can see, their own drafts included. The
     database decides races: two likes at once count once, never fail with 500."""
-    post = posts.get_visible_post(db, data.post_id, user)
+    post = await posts.get_visible_post(db, data.post_id, user.id)
     if data.dir == 1:
-        if not votes.add(db, post=post, user=user):
+        if not await votes.add(db, post_id=post.id, user_id=user.id):
             raise HTTPException(409, "You already like this post")
         return Message(message="Liked")
-    if not votes.remove(db, post=post, user=user):
+    if not await votes.remove(db, post_id=post.id, user_id=user.id):
         raise HTTPException(404, "You do not like this post")
     response.status_code = 200
     return Message(message="Like removed")

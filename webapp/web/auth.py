@@ -39,14 +39,14 @@ def redirect(url: str) -> RedirectResponse:
 
 
 @router.get("/register")
-def register_form(request: Request, visitor: VisitorDep) -> Response:
+async def register_form(request: Request, visitor: VisitorDep) -> Response:
     if visitor.user:
         return redirect("/")
     return render(request, "auth/register.html", {"values": {}, "errors": {}})
 
 
 @router.post("/register")
-def register(
+async def register(
     request: Request,
     db: DbSession,
     hasher: Hasher,
@@ -69,7 +69,7 @@ def register(
         errors.setdefault("password_confirm", "The two passwords do not match.")
     if not errors:
         try:
-            user = users.register(db, hasher, data)
+            user = await users.register(db, hasher, data)
         except users.AccountTaken as taken:
             errors = taken.fields
     if errors:
@@ -79,13 +79,13 @@ def register(
             {"values": values, "errors": errors},
             status_code=422,
         )
-    sessions.start(db, request, user, settings.session_max_age)
+    await sessions.start(db, request, user.id, settings.session_max_age)
     flash(request, f"Welcome to Agora, {user.username}!")
     return redirect("/")
 
 
 @router.get("/login")
-def login_form(request: Request, visitor: VisitorDep, next: str = "/") -> Response:
+async def login_form(request: Request, visitor: VisitorDep, next: str = "/") -> Response:
     if visitor.user:
         return redirect(safe_next(next))
     context = {"values": {"next": safe_next(next)}, "errors": {}}
@@ -93,7 +93,7 @@ def login_form(request: Request, visitor: VisitorDep, next: str = "/") -> Respon
 
 
 @router.post("/login")
-def login(
+async def login(
     request: Request,
     db: DbSession,
     hasher: Hasher,
@@ -103,7 +103,7 @@ def login(
     password: FormText = "",
     next: FormText = "/",
 ) -> Response:
-    result = users.authenticate(
+    result = await users.authenticate(
         db,
         hasher,
         identifier=username,
@@ -128,13 +128,13 @@ def login(
             {"values": values, "errors": {"form": LOGIN_FAILED}},
             status_code=422,
         )
-    sessions.start(db, request, result.user, settings.session_max_age)
+    await sessions.start(db, request, result.user.id, settings.session_max_age)
     flash(request, f"Welcome back, {result.user.username}.")
     return redirect(safe_next(next))
 
 
 @router.post("/logout")
-def logout(request: Request, db: DbSession) -> Response:
-    sessions.end(db, request)
+async def logout(request: Request, db: DbSession) -> Response:
+    await sessions.end(db, request)
     flash(request, "You have been logged out.")
     return redirect("/")

@@ -9,7 +9,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/healthz")
-def healthz(request: Request) -> JSONResponse:
-    if database_answers(request.app.state.engine):
+async def healthz(request: Request) -> JSONResponse:
+    if await database_answers(request.app.state.engine):
         return JSONResponse({"status": "ok"})
     return JSONResponse({"status": "unavailable"}, status_code=503)

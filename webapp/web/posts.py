@@ -9,9 +9,9 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from webapp import posts, votes
-from webapp.deps import CurrentUser, DbSession, OptionalUser, protect_form
-from webapp.models import CONTENT_MAX, TITLE_MAX, Post, PostCreate
-from webapp.templating import flash, render
+from webapp.deps import Cache, CurrentUser, DbSession, VisitorDep, protect_form
+from webapp.models import CONTENT_MAX, TITLE_MAX, PostCreate, PostPublic
+from webapp.templating import flash, render, shared_page
 from webapp.web.auth import redirect
 from webapp.web.forms import field_errors
 
@@ -31,23 +31,33 @@ def page_number(raw: str | None) -> int:
 
 
 @router.get("/")
-def home(
-    request: Request, db: DbSession, viewer: OptionalUser, page: str = "1", q: str = ""
+async def home(
+    request: Request,
+    db: DbSession,
+    visitor: VisitorDep,
+    cache: Cache,
+    page: str = "1",
+    q: str = "",
 ) -> Response:
-    words = posts.search_words(q)
-    listing = posts.published_page(db, page=page_number(page), per_page=PER_PAGE, words=words)
-    liked = votes.liked_ids(db, user=viewer, post_ids=[post.id for post in listing.posts])
-    return render(
-        request,
-        "home.html",
-        {"listing": listing, "liked": liked, "search_query": q, "searching": bool(words)},
-    )
+    words = tuple(posts.search_words(q))
+    number = page_number(page)
+
+    async def build() -> Response:
+        listing = await cache.fetch(
+            ("feed", number, words),
+            lambda: posts.published_page(db, page=number, per_page=PER_PAGE, words=words),
+        )
+        liked = await votes.liked_ids(db, user_id=visitor.user_id, post_ids=listing.ids)
+        context = {"listing": listing, "liked": liked, "search_query": q, "searching": bool(words)}
+        return render(request, "home.html", context)
+
+    return await shared_page(request, ("home", number, q), build)
 
 
 def post_form(
     request: Request,
     *,
-    post: Post | None,
+    post: PostPublic | None,
     values: dict[str, object],
     errors: dict[str, str] | None = None,
     status_code: int = 200,
@@ -77,12 +87,12 @@ def validated(
 
 
 @router.get("/posts/new")
-def new_post(request: Request, user: CurrentUser) -> Response:
+async def new_post(request: Request, user: CurrentUser) -> Response:
     return post_form(request, post=None, values={"title": "", "content": "", "published": True})
 
 
 @router.post("/posts")
-def create_post(
+async def create_post(
     request: Request,
     db: DbSession,
     user: CurrentUser,
@@ -93,28 +103,40 @@ def create_post(
     data, values, errors = validated(title, content, published)
     if data is None:
         return post_form(request, post=None, values=values, errors=errors, status_code=422)
-    post = posts.create_post(db, owner=user, data=data)
+    post = await posts.create_post(db, owner=user, data=data)
     flash(request, "Your post is published." if post.published else "Your draft is saved.")
     return redirect(f"/posts/{post.id}")
 
 
 @router.get("/posts/{post_id:int}")
-def show_post(request: Request, post_id: int, db: DbSession, viewer: OptionalUser) -> Response:
-    post = posts.get_visible_post(db, post_id, viewer)
-    liked = post.id in votes.liked_ids(db, user=viewer, post_ids=[post.id])
-    is_owner = viewer is not None and viewer.id == post.owner_id
-    return render(request, "posts/show.html", {"post": post, "liked": liked, "is_owner": is_owner})
+async def show_post(
+    request: Request, post_id: int, db: DbSession, visitor: VisitorDep, cache: Cache
+) -> Response:
+    async def build() -> Response:
+        # Published posts are shared by everyone; a draft is read for its owner alone.
+        post = await cache.fetch(
+            ("post", post_id), lambda: posts.find_visible_post(db, post_id, None)
+        )
+        if post is None:
+            post = await posts.get_visible_post(db, post_id, visitor.user_id)
+        liked = post.id in await votes.liked_ids(db, user_id=visitor.user_id, post_ids=[post.id])
+        is_owner = visitor.user_id == post.owner_id
+        return render(
+            request, "posts/show.html", {"post": post, "liked": liked, "is_owner": is_owner}
+        )
+
+    return await shared_page(request, ("post", post_id), build)
 
 
 @router.get("/posts/{post_id:int}/edit")
-def edit_post(request: Request, post_id: int, db: DbSession, user: CurrentUser) -> Response:
-    post = posts.get_own_post(db, post_id, user)
+async def edit_post(request: Request, post_id: int, db: DbSession, user: CurrentUser) -> Response:
+    post = await posts.get_own_post(db, post_id, user.id)
     values = {"title": post.title, "content": post.content, "published": post.published}
     return post_form(request, post=post, values=values)
 
 
 @router.post("/posts/{post_id:int}/edit")
-def update_post(
+async def update_post(
     request: Request,
     post_id: int,
     db: DbSession,
@@ -123,38 +145,38 @@ def update_post(
     content: FormText = "",
     published: Checkbox = None,
 ) -> Response:
-    post = posts.get_own_post(db, post_id, user)
+    post = await posts.get_own_post(db, post_id, user.id)
     data, values, errors = validated(title, content, published)
     if data is None:
         return post_form(request, post=post, values=values, errors=errors, status_code=422)
-    posts.update_post(db, post=post, data=data)
+    await posts.update_post(db, post=post, data=data)
     flash(request, "Your changes are saved.")
     return redirect(f"/posts/{post.id}")
 
 
 @router.post("/posts/{post_id:int}/delete")
-def delete_post(request: Request, post_id: int, db: DbSession, user: CurrentUser) -> Response:
-    post = posts.get_own_post(db, post_id, user)
-    posts.delete_post(db, post=post)
+async def delete_post(request: Request, post_id: int, db: DbSession, user: CurrentUser) -> Response:
+    post = await posts.get_own_post(db, post_id, user.id)
+    await posts.delete_post(db, post=post)
     flash(request, "Your post is deleted.")
     return redirect("/")
 
 
 @router.post("/posts/{post_id:int}/vote")
-def vote(
+async def vote(
     request: Request, post_id: int, db: DbSession, user: CurrentUser, dir: FormText = ""
 ) -> Response:
     """The button says what it will do (`dir` 1 or 0, from the state the page
     showed), so a double click or a second tab repeats the same wish instead of
     undoing it. Without `dir`, the like toggles."""
-    post = posts.get_visible_post(db, post_id, user)
+    post = await posts.get_visible_post(db, post_id, user.id)
     if dir == "1":
-        votes.add(db, post=post, user=user)
+        await votes.add(db, post_id=post.id, user_id=user.id)
         liked = True
     elif dir == "0":
-        votes.remove(db, post=post, user=user)
+        await votes.remove(db, post_id=post.id, user_id=user.id)
         liked = False
     else:
-        liked = votes.toggle(db, post=post, user=user)
+        liked = await votes.toggle(db, post_id=post.id, user_id=user.id)
     flash(request, "You like this post." if liked else "You no longer like this post.")
     return redirect(f"/posts/{post.id}")

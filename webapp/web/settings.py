@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from starlette.responses import Response
 
 from webapp import sessions, users
 from webapp.deps import CurrentUser, DbSession, Hasher, VisitorDep, protect_form
-from webapp.models import PASSWORD_MAX, PASSWORD_MIN, check_password_not_identity
+from webapp.models import PASSWORD_MAX, PASSWORD_MIN, User, check_password_not_identity
 from webapp.models import reject_control_characters as check_characters
 from webapp.templating import flash, render
 from webapp.web.auth import redirect
@@ -20,27 +20,40 @@ FormText = Annotated[str, Form()]
 WRONG_CURRENT = "This is not your current password."
 
 
-def settings_page(
+async def settings_page(
     request: Request,
     db: DbSession,
     visitor: VisitorDep,
+    account: User,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    assert visitor.user is not None and visitor.session is not None
+    assert visitor.user is not None and visitor.session_id is not None
     context = {
+        "email": account.email,
         "errors": errors or {},
-        "sessions": sessions.active(db, visitor.user.id),
-        "this_session_id": visitor.session.id,
+        "sessions": await sessions.active(db, visitor.user.id),
+        "this_session_id": visitor.session_id,
     }
     return render(request, "settings/index.html", context, status_code=status_code)
 
 
+async def account_of(db: DbSession, user: CurrentUser) -> User:
+    """The whole account (its hash and email), for the forms that need it."""
+    account = await users.get_user(db, user.id)
+    if account is None:  # deleted since the session was read
+        raise HTTPException(404)
+    return account
+
+
+Account = Annotated[User, Depends(account_of)]
+
+
 @router.get("/settings")
-def show_settings(
-    request: Request, db: DbSession, visitor: VisitorDep, user: CurrentUser
+async def show_settings(
+    request: Request, db: DbSession, visitor: VisitorDep, user: Account
 ) -> Response:
-    return settings_page(request, db, visitor)
+    return await settings_page(request, db, visitor, user)
 
 
 def new_password_error(password: str, confirm: str, username: str, email: str) -> str | None:
@@ -57,42 +70,40 @@ def new_password_error(password: str, confirm: str, username: str, email: str) -
 
 
 @router.post("/settings/password")
-def change_password(
+async def change_password(
     request: Request,
     db: DbSession,
     hasher: Hasher,
     visitor: VisitorDep,
-    user: CurrentUser,
+    user: Account,
     current_password: FormText = "",
     new_password: FormText = "",
     new_password_confirm: FormText = "",
 ) -> Response:
     errors: dict[str, str] = {}
-    if not users.check_password(hasher, user, current_password):
+    if not await users.check_password(hasher, user, current_password):
         errors["current_password"] = WRONG_CURRENT
     problem = new_password_error(new_password, new_password_confirm, user.username, user.email)
     if problem:
         field = "new_password_confirm" if "match" in problem else "new_password"
         errors[field] = problem
     if errors:
-        return settings_page(request, db, visitor, errors, status_code=422)
-    users.change_password(db, hasher, user, new_password)
-    assert visitor.session is not None
-    sessions.end_others(db, user.id, keep_id=visitor.session.id)
-    db.commit()
+        return await settings_page(request, db, visitor, user, errors, status_code=422)
+    await users.change_password(db, hasher, user, new_password)
+    await sessions.end_others(db, user.id, keep_id=visitor.session_id)
+    await db.commit()
     flash(request, "Your password has been changed. Other sessions were logged out.")
     return redirect("/settings")
 
 
 @router.post("/settings/logout-others")
-def logout_others(
-    request: Request, db: DbSession, visitor: VisitorDep, user: CurrentUser
+async def logout_others(
+    request: Request, db: DbSession, visitor: VisitorDep, user: Account
 ) -> Response:
-    assert visitor.session is not None
-    ended = sessions.end_others(db, user.id, keep_id=visitor.session.id)
+    ended = await sessions.end_others(db, user.id, keep_id=visitor.session_id)
     users.rotate_stamp(user)  # and every API token with them
     db.add(user)
-    db.commit()
+    await db.commit()
     flash(
         request, f"Logged out everywhere else ({ended} other session{'s' if ended != 1 else ''})."
     )
@@ -100,17 +111,18 @@ def logout_others(
 
 
 @router.post("/settings/delete")
-def delete_account(
+async def delete_account(
     request: Request,
     db: DbSession,
     hasher: Hasher,
     visitor: VisitorDep,
-    user: CurrentUser,
+    user: Account,
     password: FormText = "",
 ) -> Response:
-    if not users.check_password(hasher, user, password):
-        return settings_page(request, db, visitor, {"password": WRONG_CURRENT}, status_code=422)
-    users.delete_account(db, user)
-    sessions.end(db, request)
+    if not await users.check_password(hasher, user, password):
+        errors = {"password": WRONG_CURRENT}
+        return await settings_page(request, db, visitor, user, errors, status_code=422)
+    await users.delete_account(db, user)
+    await sessions.end(db, request)
     flash(request, "Your account and everything in it have been deleted.")
     return redirect("/")

@@ -6,24 +6,49 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.responses import Response
 
 from webapp import posts, users, votes
-from webapp.deps import DbSession, OptionalUser, protect_form
-from webapp.templating import render
+from webapp.deps import Cache, DbSession, VisitorDep, protect_form
+from webapp.models import UserPublic
+from webapp.templating import render, shared_page
 from webapp.web.posts import PER_PAGE, page_number
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
 
 
 @router.get("/users/{user_id:int}")
-def profile(
-    request: Request, user_id: int, db: DbSession, viewer: OptionalUser, page: str = "1"
+async def profile(
+    request: Request,
+    user_id: int,
+    db: DbSession,
+    visitor: VisitorDep,
+    cache: Cache,
+    page: str = "1",
 ) -> Response:
-    user = users.get_user(db, user_id)
-    if user is None:
-        raise HTTPException(404)
-    listing = posts.owner_page(
-        db, owner=user, viewer=viewer, page=page_number(page), per_page=PER_PAGE
-    )
-    liked = votes.liked_ids(db, user=viewer, post_ids=[post.id for post in listing.posts])
-    is_owner = viewer is not None and viewer.id == user.id
-    context = {"profile": user, "listing": listing, "liked": liked, "is_owner": is_owner}
-    return render(request, "users/profile.html", context)
+    number = page_number(page)
+    is_owner = visitor.user_id == user_id
+
+    async def load() -> tuple[UserPublic | None, posts.PostPage | None]:
+        person = await users.get_public_user(db, user_id)
+        if person is None:
+            return None, None
+        # The owner also sees their drafts; everyone else sees the same page.
+        listing = await posts.owner_page(
+            db,
+            owner_id=user_id,
+            viewer_id=visitor.user_id if is_owner else None,
+            page=number,
+            per_page=PER_PAGE,
+        )
+        return person, listing
+
+    async def build() -> Response:
+        if is_owner:
+            person, listing = await load()
+        else:
+            person, listing = await cache.fetch(("profile", user_id, number), load)
+        if person is None or listing is None:
+            raise HTTPException(404)
+        liked = await votes.liked_ids(db, user_id=visitor.user_id, post_ids=listing.ids)
+        context = {"profile": person, "listing": listing, "liked": liked, "is_owner": is_owner}
+        return render(request, "users/profile.html", context)
+
+    return await shared_page(request, ("profile", user_id, number), build)

@@ -1,0 +1,266 @@
+"""Fast pages: a fixed number of statements per page, the page cache that never
+shows a change late, and a database that restarts under the app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from tests.conftest import (
+    TEST_DATABASE_URL,
+    Auth,
+    StatementCounter,
+    dispose,
+    first_connect,
+    make_settings,
+    post_form,
+    write_post,
+)
+from webapp.app import create_app
+from webapp.config import Settings
+from webapp.models import Post
+
+
+def like_counts(html: str) -> list[str]:
+    return re.findall(r'<span class="likes">(\d+ likes?)', html)
+
+
+@pytest.fixture
+def busy_site(client: TestClient, new_client) -> list[TestClient]:
+    """20 posts by 20 authors, some liked: a full first page."""
+    browsers = []
+    for number in range(20):
+        browser = new_client()
+        Auth(browser).register(f"author{number}")
+        write_post(browser, f"Post by author {number}")
+        browsers.append(browser)
+    for browser in browsers[:5]:
+        for post_id in range(1, 21, 3):
+            post_form(browser, f"/posts/{post_id}/vote", {"dir": "1"})
+    return browsers
+
+
+PAGES = ["/", "/?page=2", "/?q=author", "/posts/1", "/users/2", "/users/2?page=2"]
+
+
+def test_an_anonymous_page_runs_a_fixed_number_of_statements(
+    busy_site: list[TestClient], new_client, engine
+) -> None:
+    """The data version, then the page's own reads (ids, then rows joined with
+    their authors; a profile: its person, count and rows). Served again, it
+    comes from the page cache: the data version alone."""
+    anonymous = new_client()
+    for path in PAGES:
+        with StatementCounter(engine) as first:
+            assert anonymous.get(path).status_code == 200
+        assert first.count <= 4, (path, first.statements)
+        with StatementCounter(engine) as again:
+            assert anonymous.get(path).status_code == 200
+        assert again.count <= 1, (path, again.statements)
+
+
+def test_a_logged_in_page_runs_a_fixed_number_of_statements(
+    busy_site: list[TestClient], engine, app: FastAPI
+) -> None:
+    """The session (with the data version), the page's reads, and the
+    visitor's likes among the posts shown. Served again: session and likes."""
+    viewer = busy_site[0]
+    viewer.get("/")  # settle "last seen"
+    app.state.page_cache.clear()
+    for path in PAGES:
+        with StatementCounter(engine) as first:
+            page = viewer.get(path)
+        assert page.status_code == 200
+        assert first.count <= 5, (path, first.statements)
+        with StatementCounter(engine) as again:
+            assert viewer.get(path).text == page.text
+        assert again.count <= 2, (path, again.statements)
+
+
+def test_the_home_page_shows_the_visitors_own_likes(busy_site: list[TestClient]) -> None:
+    page = busy_site[0].get("/").text
+    assert "(including you)" in page
+    assert "(including you)" not in busy_site[10].get("/").text
+
+
+def test_an_anonymous_page_sets_no_cookie_and_is_shared(
+    busy_site: list[TestClient], new_client
+) -> None:
+    first, second = new_client().get("/"), new_client().get("/")
+    assert "set-cookie" not in first.headers
+    assert first.text == second.text
+
+
+def test_a_page_with_a_form_gives_each_anonymous_visitor_their_own_token(new_client) -> None:
+    tokens = set()
+    for _ in range(2):
+        page = new_client().get("/login")
+        tokens.update(re.findall(r'name="csrf_token" value="([^"]+)"', page.text))
+        assert "set-cookie" in page.headers
+    assert len(tokens) == 2
+
+
+# --- a write shows at once, on every worker -------------------------------------
+
+
+@pytest.fixture
+def second_worker(settings: Settings) -> Iterator[FastAPI]:
+    """Another app on the same database, as another worker or host would be,
+    with the production setting: it looks at the data version twice a second."""
+    other = create_app(settings, pooled=False)
+    asyncio.run(first_connect(other))
+    yield other
+    dispose(other)
+
+
+def test_a_like_shows_at_once_on_the_writers_next_page_on_any_worker(
+    client: TestClient, new_client, second_worker: FastAPI
+) -> None:
+    Auth(client).register("alice")
+    post_id = write_post(client, "Cached")
+    elsewhere = TestClient(second_worker, follow_redirects=False, cookies=client.cookies)
+    assert like_counts(elsewhere.get("/").text) == ["0 likes"]  # now in its cache
+    assert like_counts(client.get("/").text) == ["0 likes"]
+
+    post_form(client, f"/posts/{post_id}/vote", {"dir": "1"})
+    # The writer's next page, on this worker or the other one: the session is
+    # read with the data version, so neither cache can serve the old page.
+    assert like_counts(client.get("/").text) == ["1 like"]
+    assert like_counts(elsewhere.get("/").text) == ["1 like"]
+    assert "1 like" in elsewhere.get(f"/posts/{post_id}").text
+
+
+def test_a_new_post_reaches_anonymous_visitors_of_another_worker_within_a_second(
+    client: TestClient, new_client, second_worker: FastAPI
+) -> None:
+    Auth(client).register("alice")
+    write_post(client, "First")
+    stranger = TestClient(second_worker, follow_redirects=False)
+    assert "First" in stranger.get("/").text
+    assert "First" in stranger.get("/").text  # served from its cache now
+
+    write_post(client, "Second")
+    written = time.monotonic()
+    while "Second" not in stranger.get("/").text:
+        assert time.monotonic() - written < 1.0, "the other worker still shows the old page"
+        time.sleep(0.05)
+
+
+def test_a_change_made_outside_the_app_reaches_the_cache_too(
+    client: TestClient, new_client, db
+) -> None:
+    """The version moves with the posts table itself (a trigger), whoever writes."""
+    Auth(client).register("alice")
+    write_post(client, "Before")
+    anonymous = new_client()
+    assert "Before" in anonymous.get("/").text
+    db.exec(update(Post).values(title="After"))
+    db.commit()
+    assert "After" in anonymous.get("/").text
+
+
+# --- the database restarts under the app ----------------------------------------
+
+
+class Outage:
+    """A TCP relay between the app and PostgreSQL that can go down: it drops
+    every connection and refuses new ones, as a stopped server does."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                end.close()
+
+    def stop(self) -> None:
+        self.up = False
+        with self.lock:
+            for end in self.sockets:
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+                end.close()
+            self.sockets.clear()
+
+    def start(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.stop()
+        self.listener.close()
+
+
+@pytest.mark.postgres
+def test_a_restarted_database_is_a_503_then_served_again_without_a_restart(
+    database_url: str,
+) -> None:
+    parts = urlsplit(TEST_DATABASE_URL)
+    outage = Outage((parts.hostname or "127.0.0.1", parts.port or 5432))
+    relayed = parts._replace(netloc=f"{parts.username}@127.0.0.1:{outage.port}").geturl()
+    app = create_app(make_settings(relayed))  # pooled, as in production
+    try:
+        with TestClient(app, follow_redirects=False) as client:
+            Auth(client).register("alice")
+            write_post(client, "Still here")
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/users/1").status_code == 200
+
+            outage.stop()
+            down = client.get("/users/1")
+            assert down.status_code == 503
+            assert "briefly unavailable" in down.text
+            assert client.get("/healthz").status_code == 503
+
+            outage.start()
+            # Pooled connections died with the old server: the first statement is
+            # tried again on a new connection, so nobody sees an error.
+            assert client.get("/healthz").status_code == 200
+            page = client.get("/users/1")
+            assert page.status_code == 200
+            assert "Still here" in page.text
+
+            outage.stop()  # a restart between two requests: the pool holds dead connections
+            outage.start()
+            assert client.get("/users/1").status_code == 200
+            assert client.get("/healthz").status_code == 200
+    finally:
+        outage.close()
