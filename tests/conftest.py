@@ -7,8 +7,10 @@ import asyncio
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -99,7 +101,7 @@ def app(settings: Settings) -> Iterator[FastAPI]:
     # Tests change rows behind the app's back and look at once: read the data
     # version on every request instead of every half second.
     application.state.page_cache.max_staleness = 0
-    asyncio.run(first_connect(application))
+    on_own_loop(first_connect(application))
     yield application
     dispose(application)
 
@@ -113,9 +115,27 @@ async def first_connect(application: FastAPI) -> None:
 
 
 def dispose(application: FastAPI) -> None:
-    """Close the app's connections (its async engine, from outside any loop)."""
-    asyncio.run(application.state.engine.dispose())
+    """Close the app's connections (its async engine)."""
+    on_own_loop(application.state.engine.dispose())
     application.state.hasher.close()
+
+
+def on_own_loop(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """Run a coroutine to its end on a new event loop, in a thread of its own:
+    Playwright's sync API keeps a loop running in the test's thread."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ shows a change late, and a database that restarts under the app."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import socket
@@ -24,6 +23,7 @@ from tests.conftest import (
     dispose,
     first_connect,
     make_settings,
+    on_own_loop,
     post_form,
     write_post,
 )
@@ -119,7 +119,7 @@ def second_worker(settings: Settings) -> Iterator[FastAPI]:
     """Another app on the same database, as another worker or host would be,
     with the production setting: it looks at the data version twice a second."""
     other = create_app(settings, pooled=False)
-    asyncio.run(first_connect(other))
+    on_own_loop(first_connect(other))
     yield other
     dispose(other)
 

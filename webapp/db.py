@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +82,9 @@ def create_async_db_engine(settings: Settings, *, pooled: bool = True) -> AsyncE
         return engine
     if pooled:
         pool = {"pool_size": 10, "max_overflow": 10, "pool_timeout": 10}
-    return create_async_engine(settings.sqlalchemy_url, **pool)
+    # Autocommit: a read is one round trip, not BEGIN, SELECT and ROLLBACK.
+    # Statements that must land together run in `atomic()`.
+    return create_async_engine(settings.sqlalchemy_url, isolation_level="AUTOCOMMIT", **pool)
 
 
 def _make_folder(settings: Settings) -> None:
@@ -118,6 +122,25 @@ def new_session(engine: AsyncEngine) -> AsyncSession:
     """A unit of work for one request. It takes a connection from the pool at its
     first statement only, so a page served from the cache takes none."""
     return AsyncSession(engine, expire_on_commit=False, sync_session_class=RetryingSession)
+
+
+@asynccontextmanager
+async def atomic(db: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Run the statements inside as one transaction: all of them or none.
+
+    On PostgreSQL the requests' connections autocommit each statement; this
+    takes a connection in a real transaction (READ COMMITTED) for the block.
+    SQLite's connections are transactional already.
+    """
+    await db.commit()  # whatever ran before stands on its own
+    if db.bind.dialect.name == "postgresql":
+        await db.connection(execution_options={"isolation_level": "READ COMMITTED"})
+    try:
+        yield db
+    except BaseException:
+        await db.rollback()
+        raise
+    await db.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -17,7 +17,7 @@ from webapp import sessions
 from webapp.config import Settings
 from webapp.db import new_session
 from webapp.models import UserPublic
-from webapp.page_cache import PageCache
+from webapp.page_cache import CHECKED, PageCache
 from webapp.security import ApiTokens, PasswordHasher, tokens_match
 from webapp.sessions import Visitor
 
@@ -58,7 +58,8 @@ async def get_visitor(request: Request, db: DbSession, cache: Cache) -> Visitor:
     the page cache: read with the session, or checked at most twice a second."""
     loaded = await sessions.load(db, request)
     if loaded is None:
-        await cache.check()
+        if not getattr(request.state, CHECKED, False):
+            await cache.check()
         visitor = Visitor.anonymous(request)
     else:
         cache.observe(loaded.data_version)

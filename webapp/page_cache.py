@@ -24,9 +24,13 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.responses import HTMLResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webapp.db import new_session
+from webapp.sessions import FLASH_KEY, SESSION_KEY
 
 T = TypeVar("T")
 _MISSING: Any = object()
@@ -97,3 +101,44 @@ class PageCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+# Set in a request's state once the version has been checked for it.
+CHECKED = "data_version_checked"
+
+
+def shared_key(path: str, query_string: bytes) -> Hashable:
+    """Where an anonymous page's HTML is kept: its address, as sent."""
+    return ("html", path, query_string)
+
+
+class SharedPageMiddleware:
+    """Answers an anonymous GET from the HTML the page cache holds for its address,
+    before routing, dependencies or the database: the page was built once by its
+    view (`webapp.templating.shared_page`) and is the same for every anonymous
+    visitor. Runs inside the session middleware, which has read the cookie."""
+
+    def __init__(self, app: ASGIApp, cache: PageCache) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and _is_anonymous(scope):
+            try:
+                await self.cache.check()
+            except DBAPIError:
+                # The database is away: the app answers (503) with its error page.
+                await self.app(scope, receive, send)
+                return
+            scope.setdefault("state", {})[CHECKED] = True
+            html = self.cache.get(shared_key(scope["path"], scope["query_string"]))
+            if html is not None:
+                await HTMLResponse(html)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _is_anonymous(scope: Scope) -> bool:
+    """No login and no message waiting to be shown."""
+    session = scope.get("session") or {}
+    return SESSION_KEY not in session and FLASH_KEY not in session

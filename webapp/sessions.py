@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import Request
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,6 +20,7 @@ from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
 from webapp.security import hash_token, new_token
 
 SESSION_KEY = "sid"
+FLASH_KEY = "flash"  # one-time messages, kept in the cookie (webapp.templating.flash)
 ANONYMOUS_CSRF_KEY = "csrf"
 # Writing "last seen" on every request would turn each page view into a write.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
@@ -40,16 +41,21 @@ class LoadedSession:
 
 
 SITE_VERSION = core_select(SiteState.version).where(col(SiteState.id) == 1).scalar_subquery()
-LOAD = core_select(
-    UserSession.id,
-    UserSession.csrf_token,
-    UserSession.expires_at,
-    UserSession.last_seen_at,
-    User.id.label("user_id"),  # type: ignore[union-attr]
-    User.username,
-    col(User.created_at).label("user_created_at"),
-    SITE_VERSION.label("data_version"),
-).join(User, col(User.id) == col(UserSession.user_id))
+# Built once, with the key as a parameter: every page runs it.
+LOAD = (
+    core_select(
+        UserSession.id,
+        UserSession.csrf_token,
+        UserSession.expires_at,
+        UserSession.last_seen_at,
+        User.id.label("user_id"),  # type: ignore[union-attr]
+        User.username,
+        col(User.created_at).label("user_created_at"),
+        SITE_VERSION.label("data_version"),
+    )
+    .join(User, col(User.id) == col(UserSession.user_id))
+    .where(col(UserSession.key_hash) == bindparam("key_hash"))
+)
 
 
 async def load(db: AsyncSession, request: Request) -> LoadedSession | None:
@@ -58,7 +64,7 @@ async def load(db: AsyncSession, request: Request) -> LoadedSession | None:
     key = request.session.get(SESSION_KEY)
     if not isinstance(key, str):
         return None
-    row = (await db.exec(LOAD.where(col(UserSession.key_hash) == hash_token(key)))).first()
+    row = (await db.exec(LOAD, params={"key_hash": hash_token(key)})).first()
     now = utcnow()
     if row is None or row.expires_at <= now:
         if row is not None:
@@ -94,11 +100,11 @@ async def start(db: AsyncSession, request: Request, user_id: int, max_age: int) 
         )
     )
     await db.commit()
-    flashes = request.session.get("flash")
+    flashes = request.session.get(FLASH_KEY)
     request.session.clear()
     request.session[SESSION_KEY] = key
     if flashes:
-        request.session["flash"] = flashes
+        request.session[FLASH_KEY] = flashes
 
 
 async def end(db: AsyncSession, request: Request) -> None:

@@ -9,10 +9,11 @@ from typing import Any
 
 import jinja2
 from fastapi import Request
+from markupsafe import Markup
 from starlette.responses import HTMLResponse, Response
 
-from webapp.page_cache import PageCache
-from webapp.sessions import Visitor
+from webapp.page_cache import PageCache, shared_key
+from webapp.sessions import FLASH_KEY, Visitor
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -133,33 +134,54 @@ def render(
     return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
-async def shared_page(
-    request: Request, key: Hashable, build: Callable[[], Awaitable[Response]]
-) -> Response:
-    """A page that every anonymous visitor sees alike is built once and its HTML
-    reused (see `webapp.page_cache`). Logged-in visitors, and anyone with a
-    message to see, get it built for them."""
+def post_cards(
+    request: Request,
+    posts: list[Any],
+    liked: set[int],
+    *,
+    key: Hashable | None,
+    version: int | None,
+    show_draft: bool = False,
+) -> Markup:
+    """A list of posts as HTML: the costliest part of a feed to render. For a
+    visitor who likes none of them it is the same for everyone, so it is kept
+    (as long as the list's data, `version` being the one that data was read at,
+    and a few seconds at most for the relative times). Without a `key`, never kept."""
+    cache: PageCache = request.app.state.page_cache
+    shareable = key is not None and not liked
+    if shareable and (html := cache.get(("cards", key))) is not None:
+        return html
+    env: jinja2.Environment = request.app.state.templates
+    html = env.get_template("macros/posts.html").module.post_list(posts, liked, show_draft)  # type: ignore[attr-defined]
+    if shareable:
+        cache.put(("cards", key), html, version, ttl=SHARED_HTML_SECONDS)
+    return html
+
+
+async def shared_page(request: Request, build: Callable[[], Awaitable[Response]]) -> Response:
+    """A page that every anonymous visitor sees alike: once built, its HTML is
+    kept, and `SharedPageMiddleware` answers the next anonymous visitors with it
+    (see `webapp.page_cache`). Logged-in visitors, and anyone with a message to
+    see, get the page built for them."""
     visitor = visitor_of(request)
-    if visitor.user is not None or "flash" in request.session:
+    if visitor.user is not None or FLASH_KEY in request.session:
         return await build()
     cache: PageCache = request.app.state.page_cache
-    html = cache.get(("html", key))
-    if html is not None:
-        return HTMLResponse(html)
     version = cache.version
     response = await build()
     if response.status_code == 200 and not visitor.personal:
-        cache.put(("html", key), response.body, version, ttl=SHARED_HTML_SECONDS)
+        key = shared_key(request.url.path, request.scope["query_string"])
+        cache.put(key, response.body, version, ttl=SHARED_HTML_SECONDS)
     return response
 
 
 def flash(request: Request, message: str) -> None:
     """Keep a message for the next page. Starlette saves the session only when
     a key is assigned, so the list is reassigned, not appended to."""
-    request.session["flash"] = [*request.session.get("flash", []), message]
+    request.session[FLASH_KEY] = [*request.session.get(FLASH_KEY, []), message]
 
 
 def pop_flashes(request: Request) -> list[str]:
-    if "session" not in request.scope or "flash" not in request.session:
+    if "session" not in request.scope or FLASH_KEY not in request.session:
         return []
-    return request.session.pop("flash")
+    return request.session.pop(FLASH_KEY)

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import throttle
+from webapp.db import atomic
 from webapp.models import MAX_ID, LoginFailure, Post, User, UserCreate, UserPublic, Vote
 from webapp.security import PasswordHasher
 
@@ -158,7 +159,9 @@ async def delete_account(db: AsyncSession, user: User) -> None:
     """The database removes the user's posts, likes and sessions with them; the
     like counts of other people's posts they liked go down in the same transaction."""
     liked = select(Vote.post_id).where(Vote.user_id == user.id)
-    await db.exec(update(Post).where(col(Post.id).in_(liked)).values(votes=col(Post.votes) - 1))
-    await db.exec(delete(LoginFailure).where(col(LoginFailure.account_key) == f"user:{user.id}"))
-    await db.exec(delete(User).where(col(User.id) == user.id))
-    await db.commit()
+    async with atomic(db):
+        await db.exec(update(Post).where(col(Post.id).in_(liked)).values(votes=col(Post.votes) - 1))
+        await db.exec(
+            delete(LoginFailure).where(col(LoginFailure.account_key) == f"user:{user.id}")
+        )
+        await db.exec(delete(User).where(col(User.id) == user.id))

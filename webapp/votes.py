@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.db import atomic
 from webapp.models import Post, Vote
 from webapp.posts import PostNotFound
 
@@ -27,12 +28,11 @@ async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
         .returning(Vote.post_id)
     )
     try:
-        added = (await db.exec(statement)).first() is not None
-        if added:
-            await _count(db, post_id, +1)
-        await db.commit()
+        async with atomic(db):
+            added = (await db.exec(statement)).first() is not None
+            if added:
+                await _count(db, post_id, +1)
     except IntegrityError:  # the post was deleted meanwhile
-        await db.rollback()
         raise PostNotFound from None
     return added
 
@@ -44,10 +44,10 @@ async def remove(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
         .where(col(Vote.user_id) == user_id, col(Vote.post_id) == post_id)
         .returning(Vote.post_id)
     )
-    removed = (await db.exec(statement)).first() is not None
-    if removed:
-        await _count(db, post_id, -1)
-    await db.commit()
+    async with atomic(db):
+        removed = (await db.exec(statement)).first() is not None
+        if removed:
+            await _count(db, post_id, -1)
     return removed
 
 

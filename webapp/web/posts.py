@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -11,7 +12,8 @@ from starlette.responses import Response
 from webapp import posts, votes
 from webapp.deps import Cache, CurrentUser, DbSession, VisitorDep, protect_form
 from webapp.models import CONTENT_MAX, TITLE_MAX, PostCreate, PostPublic
-from webapp.templating import flash, render, shared_page
+from webapp.sessions import Visitor
+from webapp.templating import flash, post_cards, render, shared_page
 from webapp.web.auth import redirect
 from webapp.web.forms import field_errors
 
@@ -41,17 +43,32 @@ async def home(
 ) -> Response:
     words = tuple(posts.search_words(q))
     number = page_number(page)
+    key = ("feed", number, words)
 
     async def build() -> Response:
+        version = cache.version
         listing = await cache.fetch(
-            ("feed", number, words),
-            lambda: posts.published_page(db, page=number, per_page=PER_PAGE, words=words),
+            key, lambda: posts.published_page(db, page=number, per_page=PER_PAGE, words=words)
         )
-        liked = await votes.liked_ids(db, user_id=visitor.user_id, post_ids=listing.ids)
-        context = {"listing": listing, "liked": liked, "search_query": q, "searching": bool(words)}
+        liked = await liked_among(db, cache, visitor, key, listing)
+        cards = post_cards(request, listing.posts, liked, key=key, version=version)
+        context = {"listing": listing, "cards": cards, "search_query": q, "searching": bool(words)}
         return render(request, "home.html", context)
 
-    return await shared_page(request, ("home", number, q), build)
+    return await shared_page(request, build)
+
+
+async def liked_among(
+    db: DbSession, cache: Cache, visitor: Visitor, key: Hashable, listing: posts.PostPage
+) -> set[int]:
+    """Which posts of a cached list the visitor likes. A like changes the post's
+    count, which moves the data version, so the answer is cached with the list."""
+    if visitor.user_id is None or not listing.posts:
+        return set()
+    return await cache.fetch(
+        ("liked", visitor.user_id, key),
+        lambda: votes.liked_ids(db, user_id=visitor.user_id, post_ids=listing.ids),
+    )
 
 
 def post_form(
@@ -125,7 +142,7 @@ async def show_post(
             request, "posts/show.html", {"post": post, "liked": liked, "is_owner": is_owner}
         )
 
-    return await shared_page(request, ("post", post_id), build)
+    return await shared_page(request, build)
 
 
 @router.get("/posts/{post_id:int}/edit")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.responses import Response
 
-from webapp import posts, users, votes
+from webapp import posts, users
 from webapp.deps import Cache, DbSession, VisitorDep, protect_form
 from webapp.models import UserPublic
-from webapp.templating import render, shared_page
-from webapp.web.posts import PER_PAGE, page_number
+from webapp.templating import post_cards, render, shared_page
+from webapp.web.posts import PER_PAGE, liked_among, page_number
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
 
@@ -25,6 +25,7 @@ async def profile(
 ) -> Response:
     number = page_number(page)
     is_owner = visitor.user_id == user_id
+    key = ("profile", user_id, number)
 
     async def load() -> tuple[UserPublic | None, posts.PostPage | None]:
         person = await users.get_public_user(db, user_id)
@@ -41,14 +42,21 @@ async def profile(
         return person, listing
 
     async def build() -> Response:
+        version = cache.version
         if is_owner:
             person, listing = await load()
         else:
-            person, listing = await cache.fetch(("profile", user_id, number), load)
+            person, listing = await cache.fetch(key, load)
         if person is None or listing is None:
             raise HTTPException(404)
-        liked = await votes.liked_ids(db, user_id=visitor.user_id, post_ids=listing.ids)
-        context = {"profile": person, "listing": listing, "liked": liked, "is_owner": is_owner}
+        liked = await liked_among(db, cache, visitor, key, listing)
+        if is_owner:  # their drafts are among them: theirs alone
+            cards = post_cards(
+                request, listing.posts, liked, key=None, version=None, show_draft=True
+            )
+        else:
+            cards = post_cards(request, listing.posts, liked, key=key, version=version)
+        context = {"profile": person, "listing": listing, "cards": cards, "is_owner": is_owner}
         return render(request, "users/profile.html", context)
 
-    return await shared_page(request, ("profile", user_id, number), build)
+    return await shared_page(request, build)
