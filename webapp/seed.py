@@ -132,9 +132,50 @@ VERBS = [
 ]
 
 
+# Words that few posts use, the first more often than the last (a Zipf tail):
+# with the common words above, searches range from a third of all posts to
+# about one in a hundred, as searches on a real site do.
+RARE_WORDS = [
+    "telescope",
+    "sourdough",
+    "accordion",
+    "glacier",
+    "lantern",
+    "kayak",
+    "violin",
+    "orchard",
+    "meadow",
+    "canyon",
+    "saffron",
+    "bamboo",
+    "pottery",
+    "chess",
+    "tandem",
+    "falcon",
+    "juniper",
+    "cathedral",
+    "observatory",
+    "lavender",
+    "walnut",
+    "marzipan",
+    "quince",
+    "zeppelin",
+    "origami",
+    "harpsichord",
+    "xylophone",
+    "gondola",
+    "tapestry",
+    "sextant",
+]
+RARE_WEIGHTS = [1 / rank for rank in range(1, len(RARE_WORDS) + 1)]
+RARE_SHARE = 0.2  # of sentences that carry one rare word
+
+
 def sentence(rng: random.Random) -> str:
     words = [rng.choice(WORDS) for _ in range(rng.randint(3, 9))]
     words.insert(1, rng.choice(VERBS))
+    if rng.random() < RARE_SHARE:
+        words.insert(rng.randint(2, len(words)), rng.choices(RARE_WORDS, RARE_WEIGHTS)[0])
     return " ".join(words).capitalize() + rng.choice(".!?.")
 
 

@@ -1,0 +1,1119 @@
+"""Agora against a plain Flask yardstick, on the same data, the same machine, the same run.
+
+Usage (from the repository root, with tests/perf/requirements.txt installed and wrk on PATH):
+
+    python tests/perf/bench.py                 # PostgreSQL, 100,000 posts, 2 rounds of 10 s
+    python tests/perf/bench.py --quick         # 10,000 posts, 1 round of 3 s (under 2 minutes)
+    python tests/perf/bench.py --sqlite        # the embedded default: SQLite, one worker each
+    python tests/perf/bench.py --keep-data     # reuse agora_bench when it has the right size
+    python tests/perf/bench.py --agora-dir /tmp/agora-base   # serve another checkout
+
+What it does:
+
+1. Seeds PostgreSQL database `agora_bench` with `python -m webapp seed` (1,000 users,
+   100,000 posts, 300,000 likes), copies it as `agora_bench_ref` for the reference
+   app, and seeds `agora_bench_small` (100 users, 1,000 posts) for the growth row.
+2. Starts Agora (`python -m webapp serve --workers 2`) and the reference app
+   (tests/perf/reference: Flask + Jinja2 + psycopg pool under gunicorn, 2 workers of
+   4 threads), waits for /healthz on both and warms both up.
+3. Registers fresh accounts on each side and logs them in through the pages.
+4. Runs every scenario with `wrk -t2 -c16 --latency`, Agora and the reference
+   taking turns round by round, and prints one markdown table.
+
+The scenarios:
+
+- `/healthz`: the floor of each stack (routing, one `SELECT 1`).
+- `/` anonymous and logged in: the front page; logged in adds loading the visitor
+  (Agora: the server-side session; the reference: `g.user`).
+- `/?page=500`: a deep page (OFFSET 10,000; with --quick the page at the same depth).
+- `/?q=<common word>`, `/?q=<rare word>`: search for a word in about 30% and about
+  1% of posts, chosen by measuring the seeded data.
+- `/posts/{id}`, `/users/{id}`: a recent post, its author's profile.
+- `GET /api/posts?limit=20`: the JSON list (the reference has a tiny equivalent).
+- mixed: 95% of requests read those pages, 5% write (3% toggle a like, 2% publish a
+  post) by 8 logged-in users; any status >= 400 or socket error is an error.
+- login pressure (Agora only): `/` p99 alone, then while 4 threads log in back to
+  back (bcrypt at its default cost), and their ratio.
+- growth (Agora only): `/` req/s on 100,000 posts divided by `/` req/s on 1,000.
+- peak RSS (VmHWM) of every worker process of each app after the scenarios.
+- statements: SQL statements each Agora page runs, counted in process.
+
+Reading the numbers: a ratio "Agora ÷ ref" above 1 means Agora serves more requests
+per second than the reference on the same data at the same moment. Absolute
+req/s depend on the machine and on whatever else it is doing; only ratios taken
+in the same run are worth comparing, and the reference exists to give them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+PERF_DIR = Path(__file__).resolve().parent
+REFERENCE_DIR = PERF_DIR / "reference"
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+DB_MAIN, DB_REF, DB_SMALL = "agora_bench", "agora_bench_ref", "agora_bench_small"
+SECRET_KEY = "agora-bench-" + "k" * 40
+PASSWORD = "bench-password-4821"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+WRK_CONNECTIONS, WRK_THREADS = 16, 2
+MIXED_USERS = 8
+LOGIN_THREADS = 4
+
+
+class BenchError(Exception):
+    """Something the benchmark cannot go on without."""
+
+
+@dataclass(frozen=True)
+class Size:
+    users: int
+    posts: int
+    votes: int
+
+
+FULL, QUICK, SMALL = (
+    Size(1_000, 100_000, 300_000),
+    Size(1_000, 10_000, 30_000),
+    Size(100, 1_000, 3_000),
+)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+def sql_rows(url: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run one statement on a PostgreSQL or SQLite URL (`%s` placeholders)."""
+    if url.startswith("sqlite:///"):
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as connection:
+            sql = sql.replace("%s", "?").replace("%%", "%").replace("ILIKE", "LIKE")
+            rows = connection.execute(sql, params).fetchall()
+            connection.commit()
+            return rows
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        cursor = connection.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def pg_url(name: str) -> str:
+    return f"{PG_SERVER}/{name}"
+
+
+def pg_admin(statement: str) -> None:
+    sql_rows(pg_url("postgres"), statement)
+
+
+def counts(url: str) -> Size | None:
+    try:
+        users, posts, votes = sql_rows(
+            url,
+            "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM posts), "
+            "(SELECT count(*) FROM votes)",
+        )[0]
+    except Exception:
+        return None
+    return Size(users, posts, votes)
+
+
+def seeded_enough(url: str, size: Size) -> bool:
+    found = counts(url)
+    return (
+        found is not None
+        and size.users <= found.users <= size.users + 200
+        and size.posts <= found.posts <= size.posts * 1.05
+        and found.votes >= size.votes * 0.9
+    )
+
+
+def seed(agora_dir: Path, url: str, size: Size) -> None:
+    started = time.monotonic()
+    command = [sys.executable, "-m", "webapp", "seed", "--users", str(size.users)]
+    command += ["--posts", str(size.posts), "--votes", str(size.votes)]
+    result = subprocess.run(
+        command, cwd=agora_dir, env=agora_env(url), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise BenchError(f"seeding {url} failed:\n{result.stderr[-3000:]}")
+    log(f"seeded {url} ({size.posts:,} posts) in {time.monotonic() - started:.1f} s")
+
+
+def prepare_postgres(agora_dir: Path, size: Size, keep: bool) -> Databases:
+    """agora_bench (reused with --keep-data when its counts fit), its copy for the
+    reference, and agora_bench_small; the two seedings run side by side."""
+    wanted = [(DB_MAIN, size), (DB_SMALL, SMALL)]
+    to_seed = []
+    for name, want in wanted:
+        if keep and seeded_enough(pg_url(name), want):
+            log(f"reusing {name}: {counts(pg_url(name))}")
+            continue
+        pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pg_admin(f"CREATE DATABASE {name}")
+        to_seed.append((name, want))
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(seed, agora_dir, pg_url(n), w) for n, w in to_seed]:
+            done.result()
+    pg_admin(f"DROP DATABASE IF EXISTS {DB_REF} WITH (FORCE)")
+    pg_admin(f"CREATE DATABASE {DB_REF} TEMPLATE {DB_MAIN}")
+    return Databases(agora=pg_url(DB_MAIN), reference=pg_url(DB_REF), small=pg_url(DB_SMALL))
+
+
+def prepare_sqlite(agora_dir: Path, folder: Path, size: Size) -> Databases:
+    main, reference, small = (f"sqlite:///{folder / name}.db" for name in ("agora", "ref", "small"))
+    with ThreadPoolExecutor(2) as pool:
+        for done in [
+            pool.submit(seed, agora_dir, main, size),
+            pool.submit(seed, agora_dir, small, SMALL),
+        ]:
+            done.result()
+    # Copy only a quiescent file: fold the write-ahead log into it first.
+    sql_rows(main, "PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copyfile(folder / "agora.db", folder / "ref.db")
+    return Databases(agora=main, reference=reference, small=small)
+
+
+@dataclass
+class Databases:
+    agora: str
+    reference: str
+    small: str
+
+
+# --- what to ask for ---------------------------------------------------------------------
+
+
+@dataclass
+class Targets:
+    common_word: str
+    common_share: float
+    rare_word: str
+    rare_share: float
+    post_id: int
+    author_id: int
+    like_ids: list[int]
+    deep_page: int
+
+
+def word_share(url: str, word: str, published: int) -> float:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    found = sql_rows(
+        url,
+        "SELECT count(*) FROM posts WHERE published AND "
+        "(title || ' ' || content) ILIKE %s ESCAPE '\\'",
+        (f"%{escaped}%",),
+    )[0][0]
+    return found / published
+
+
+def closest_word(
+    url: str, shares: dict[str, float], target: float, published: int
+) -> tuple[str, float]:
+    """The word whose share of posts (measured with SQL) is nearest the target.
+
+    The shares from the sample rank the candidates; the five nearest are then counted
+    in the whole table with the search's own ILIKE (substrings count: "rain" is in "train").
+    """
+    ranked = sorted(shares, key=lambda word: abs(shares[word] - target))[:5]
+    measured = {word: word_share(url, word, published) for word in ranked}
+    best = min(measured, key=lambda word: abs(measured[word] - target))
+    return best, measured[best]
+
+
+def pick_targets(url: str, size: Size) -> Targets:
+    """Words from the seeded text (webapp/seed.py's vocabulary), ids of recent posts."""
+    published = sql_rows(url, "SELECT count(*) FROM posts WHERE published")[0][0]
+    step = max(1, published // 5_000)
+    texts = sql_rows(
+        url,
+        "SELECT title || ' ' || content FROM posts WHERE published AND id %% %s = 0",
+        (step,),
+    )
+    seen: Counter[str] = Counter()
+    for (text,) in texts:
+        seen.update({token for token in text.lower().split() if token.isalpha()})
+    shares = {word: n / len(texts) for word, n in seen.items()}
+    common, common_share = closest_word(url, shares, 0.30, published)
+    # The seed's rare words (webapp.seed.RARE_WORDS) run from about 30% of posts
+    # down to about 1%.
+    rare, rare_share = closest_word(url, shares, 0.01, published)
+    recent = [
+        row[0]
+        for row in sql_rows(
+            url,
+            "SELECT id FROM posts WHERE published ORDER BY created_at DESC, id DESC LIMIT 50",
+        )
+    ]
+    post_id = recent[9]
+    author_id = sql_rows(url, "SELECT owner_id FROM posts WHERE id = %s", (post_id,))[0][0]
+    # /?page=500 is OFFSET 10,000 of 100,000 posts; a smaller database gets the page at
+    # the same depth.
+    deep_page = max(2, round(500 * size.posts / FULL.posts))
+    return Targets(common, common_share, rare, rare_share, post_id, author_id, recent, deep_page)
+
+
+# --- servers -----------------------------------------------------------------------------
+
+
+def agora_env(url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=url,
+        SECRET_KEY=SECRET_KEY,
+        WEBAPP_ENV="development",
+        # The bench registers ~10 accounts a run from one address; not what it measures.
+        REGISTRATIONS_PER_HOUR="0",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """A server in its own process group, so that it and its workers stop together."""
+
+    running: list[Server] = []  # noqa: RUF012 (the registry the clean-up walks)
+
+    def __init__(
+        self, name: str, argv: list[str], cwd: Path, env: dict[str, str], port: int
+    ) -> None:
+        self.name, self.argv, self.cwd, self.env, self.port = name, argv, cwd, env, port
+        self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept open while it runs)
+            prefix=f"bench-{name}-", suffix=".log", delete=False
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        Server.running.append(self)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"{self.name} exited at start:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                if http_get(self.port, "/healthz")[0] == 200:
+                    return
+            time.sleep(0.2)
+        raise BenchError(
+            f"{self.name} did not answer /healthz in {timeout:.0f} s:\n{self.log_tail()}"
+        )
+
+    def log_tail(self) -> str:
+        self.log_file.flush()
+        return Path(self.log_file.name).read_text(errors="replace")[-3000:]
+
+    def worker_pids(self) -> list[int]:
+        """The server's worker processes; a single-process server is its own worker."""
+        assert self.process is not None
+        children: list[int] = []
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                children += [int(pid) for pid in (task / "children").read_text().split()]
+        workers = [pid for pid in children if "resource_tracker" not in cmdline(pid)]
+        return workers or [self.process.pid]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        # Workers that outlived their master: the group is gone only when they are.
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        if self in Server.running:
+            Server.running.remove(self)
+        self.log_file.close()
+
+    @classmethod
+    def stop_all(cls) -> None:
+        for server in list(cls.running):
+            server.stop()
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def agora_server(agora_dir: Path, url: str, workers: int, name: str = "agora") -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "webapp", "serve", "--workers", str(workers)]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    return Server(name, argv, agora_dir, agora_env(url), port)
+
+
+def reference_server(url: str, workers: int) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread"]
+    argv += ["--threads", "4", "-b", f"127.0.0.1:{port}", "app:create_app()"]
+    env = dict(os.environ, REF_DATABASE_URL=url, REF_POOL_SIZE="4", PYTHONUNBUFFERED="1")
+    return Server("reference", argv, REFERENCE_DIR, env, port)
+
+
+def start_all(servers: list[Server]) -> None:
+    """Start side by side (their start-ups overlap), then wait for each /healthz."""
+    for server in servers:
+        server.start()
+    for server in servers:
+        server.wait_ready()
+
+
+# --- HTTP, logging in --------------------------------------------------------------------
+
+
+def http_get(port: int, path: str) -> tuple[int, str]:
+    return Client(port).request("GET", path)
+
+
+class Client:
+    """A browser's worth of HTTP: one cookie jar, no redirects followed."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookies: dict[str, str] = {}
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        json_body: object = None,
+    ) -> tuple[int, str]:
+        headers = {"Cookie": self.cookie_header()} if self.cookies else {}
+        body: bytes | None = None
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            text = response.read().decode(errors="replace")
+            for name, value in response.getheaders():
+                if name.lower() == "set-cookie":
+                    self._keep(value)
+            return response.status, text
+        finally:
+            connection.close()
+
+    def _keep(self, header: str) -> None:
+        pair, _, attributes = header.partition(";")
+        name, _, value = pair.strip().partition("=")
+        if "max-age=0" in attributes.lower().replace(" ", "") or value in ("", '""', "null"):
+            self.cookies.pop(name, None)
+        else:
+            self.cookies[name] = value
+
+
+@dataclass
+class Identity:
+    username: str
+    cookie: str
+    csrf: str = ""
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF_RE.search(html)
+    if not found:
+        raise BenchError("no csrf_token on the page")
+    return found.group(1)
+
+
+def agora_register(port: int, username: str) -> None:
+    status, body = Client(port).request(
+        "POST",
+        "/api/users",
+        json_body={"username": username, "email": f"{username}@example.com", "password": PASSWORD},
+    )
+    if status not in (200, 201):
+        raise BenchError(f"POST /api/users answered {status}: {body[:300]}")
+
+
+def agora_login(port: int, username: str, password: str = PASSWORD) -> Identity:
+    client = Client(port)
+    status, page = client.request("GET", "/login")
+    status, body = client.request(
+        "POST",
+        "/login",
+        form={"username": username, "password": password, "csrf_token": csrf_of(page)},
+    )
+    if status != 303:
+        raise BenchError(f"Agora POST /login answered {status}: {body[:300]}")
+    # The next page shows (and drops) the flash; its cookie is the steady one, and the
+    # logout form carries the session's CSRF token.
+    status, page = client.request("GET", "/")
+    if status != 200 or username not in page:
+        raise BenchError(f"Agora GET / after logging in answered {status}, without the username")
+    return Identity(username, client.cookie_header(), csrf_of(page))
+
+
+def reference_account(url: str, port: int, username: str) -> Identity:
+    """A fresh account on the reference's database, logged in through its form."""
+    password_hash, created_at = sql_rows(
+        url, "SELECT password_hash, created_at FROM users ORDER BY id LIMIT 1"
+    )[0]
+    sql_rows(
+        url,
+        "INSERT INTO users (username, email, password_hash, security_stamp, created_at) "
+        "VALUES (%s, %s, %s, %s, %s)",
+        (username, f"{username}@example.com", password_hash, secrets.token_hex(16), created_at),
+    )
+    client = Client(port)
+    status, body = client.request(
+        "POST", "/login", form={"username": username, "password": PASSWORD}
+    )
+    if status != 303:
+        raise BenchError(f"reference POST /login answered {status}: {body[:300]}")
+    status, page = client.request("GET", "/")
+    if status != 200 or username not in page:
+        raise BenchError("reference GET / after logging in does not show the username")
+    return Identity(username, client.cookie_header())
+
+
+def agora_accounts(port: int, names: list[str]) -> list[Identity]:
+    def one(name: str) -> Identity:
+        agora_register(port, name)
+        return agora_login(port, name)
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(one, names))
+
+
+# --- wrk ---------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50: float  # milliseconds
+    p99: float
+    requests: int
+    errors: int  # status >= 400 and socket errors
+    output: str
+
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def run_wrk(url: str, duration: float, cookie: str = "", script: Path | None = None) -> WrkResult:
+    command = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{duration:g}s", "--latency"]
+    if cookie:
+        command += ["-H", f"Cookie: {cookie}"]
+    if script is not None:
+        command += ["-s", str(script)]
+    command.append(url)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    output = result.stdout + result.stderr
+    if result.returncode != 0 or "Requests/sec" not in output:
+        raise BenchError(f"wrk failed: {shlex.join(command)}\n{output[-2000:]}")
+    latency = {
+        int(found[1]): float(found[2]) * UNITS[found[3]]
+        for found in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M)
+    }
+    status_errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors = int(status_errors[1]) if status_errors else 0
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    requests = re.search(r"(\d+) requests in", output)
+    return WrkResult(
+        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),  # type: ignore[index]
+        p50=latency.get(50, float("nan")),
+        p99=latency.get(99, float("nan")),
+        requests=int(requests[1]) if requests else 0,
+        errors=errors,
+        output=output,
+    )
+
+
+def lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string of ASCII text is a valid Lua string
+
+
+def mixed_script(
+    folder: Path,
+    name: str,
+    users: list[Identity],
+    reads: list[str],
+    like_ids: list[int],
+    agora: bool,
+) -> Path:
+    """95% reads of the scenario pages, 3% like toggles, 2% new posts, 8 users in turn.
+
+    wrk's Lua cannot tell connections apart, so each of its threads takes its own
+    half of the users and moves to the next one on every request.
+    """
+    user_rows = "\n".join(
+        f"  {{cookie = {lua_string(u.cookie)}, csrf = {lua_string(urllib.parse.quote(u.csrf))}}},"
+        for u in users
+    )
+    like_path = "/posts/%d/vote" if agora else "/posts/%d/like"
+    post_extra = '&published=on&csrf_token=" .. user.csrf' if agora else '"'
+    like_body = '"csrf_token=" .. user.csrf' if agora else '""'
+    script = f"""
+local users = {{
+{user_rows}
+}}
+local reads = {{{", ".join(lua_string(path) for path in reads)}}}
+local like_ids = {{{", ".join(str(i) for i in like_ids)}}}
+local threads = {{}}
+local started = 0
+
+function setup(thread)
+  started = started + 1
+  thread:set("id", started)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  n = 0
+  writes = 0
+end
+
+function request()
+  n = n + 1
+  local user = users[(n * {WRK_THREADS} + id - 1) % #users + 1]
+  local headers = {{Cookie = user.cookie}}
+  local slot = n % 100
+  if slot < 3 then
+    writes = writes + 1
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    local path = string.format("{like_path}", like_ids[n % #like_ids + 1])
+    return wrk.format("POST", path, headers, {like_body})
+  elseif slot < 5 then
+    writes = writes + 1
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    local body = "title=Bench+post+" .. id .. "-" .. n ..
+      "&content=Written+by+the+mixed+benchmark+scenario.{post_extra}
+    return wrk.format("POST", "/posts", headers, body)
+  end
+  return wrk.format("GET", reads[n % #reads + 1], headers)
+end
+
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("writes")
+  end
+  io.write(string.format("MIXED_WRITES %d\\n", total))
+end
+"""
+    path = folder / f"mixed-{name}.lua"
+    path.write_text(script)
+    return path
+
+
+# --- scenarios ---------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    name: str
+    agora_path: str
+    ref_path: str
+    logged_in: bool = False
+    mixed: bool = False
+    agora: list[WrkResult] = field(default_factory=list)
+    ref: list[WrkResult] = field(default_factory=list)
+
+    @staticmethod
+    def mean(results: list[WrkResult], attribute: str) -> float:
+        values = [getattr(result, attribute) for result in results]
+        return statistics.fmean(values) if values else float("nan")
+
+
+def scenarios(targets: Targets) -> list[Scenario]:
+    common = urllib.parse.quote(targets.common_word)
+    rare = urllib.parse.quote(targets.rare_word)
+    rows = [
+        ("/healthz", "/healthz", False),
+        ("/", "/", False),
+        ("/ logged in", "/", True),
+        (f"/?page={targets.deep_page}", f"/?page={targets.deep_page}", False),
+        (f"/?q={targets.common_word} ({targets.common_share:.0%})", f"/?q={common}", False),
+        (f"/?q={targets.rare_word} ({targets.rare_share:.1%})", f"/?q={rare}", False),
+        ("/posts/{id}", f"/posts/{targets.post_id}", False),
+        ("/users/{id}", f"/users/{targets.author_id}", False),
+        ("GET /api/posts?limit=20", "/api/posts?limit=20", False),
+    ]
+    return [Scenario(name, path, path, logged_in) for name, path, logged_in in rows]
+
+
+def read_paths(targets: Targets) -> list[str]:
+    return [s.agora_path for s in scenarios(targets)[1:] if not s.logged_in]
+
+
+@dataclass
+class Run:
+    """Both servers and what the scenarios need to reach them."""
+
+    agora: Server
+    ref: Server
+    agora_user: Identity
+    ref_user: Identity
+    agora_mixed: list[Identity]
+    ref_mixed: list[Identity]
+    folder: Path
+
+
+def measure(run: Run, scenario: Scenario, rounds: int, duration: float) -> None:
+    for number in range(rounds):
+        sides = [("agora", run.agora), ("ref", run.ref)]
+        if number % 2:
+            sides.reverse()  # take turns going first
+        for side, server in sides:
+            user = run.agora_user if side == "agora" else run.ref_user
+            path = scenario.agora_path if side == "agora" else scenario.ref_path
+            script = None
+            if scenario.mixed:
+                script = run.folder / f"mixed-{side}.lua"
+            result = run_wrk(
+                server.url + path,
+                duration,
+                cookie=user.cookie if scenario.logged_in else "",
+                script=script,
+            )
+            getattr(scenario, side).append(result)
+
+
+def login_pressure(run: Run, duration: float) -> tuple[float, float, int]:
+    """`/` p99 alone, then while 4 threads log in back to back; and how many logins."""
+    alone = run_wrk(run.agora.url + "/", duration).p99
+    stop = threading.Event()
+    done: list[int] = []
+    failures: list[str] = []
+
+    def log_in_repeatedly() -> None:
+        n = 0
+        while not stop.is_set():
+            try:
+                agora_login(run.agora.port, run.agora_user.username)
+                n += 1
+            except (BenchError, OSError) as error:
+                failures.append(str(error))
+        done.append(n)
+
+    threads = [threading.Thread(target=log_in_repeatedly) for _ in range(LOGIN_THREADS)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    try:
+        pressed = run_wrk(run.agora.url + "/", duration).p99
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    if failures:
+        log(f"login pressure: {len(failures)} failed logins, e.g. {failures[0][:200]}")
+    return alone, pressed, sum(done)
+
+
+# --- statements per page, counted in process ----------------------------------------------
+
+
+def count_statements(agora_dir: Path, url: str, paths: dict[str, str]) -> dict[str, str]:
+    """SQL statements each page runs, anonymous / logged in, as "a / b" per scenario."""
+    sys.path.insert(0, str(agora_dir))
+    import sqlalchemy
+    from fastapi.testclient import TestClient
+
+    from webapp.app import create_app  # type: ignore[import-not-found]
+    from webapp.config import Settings  # type: ignore[import-not-found]
+
+    app = create_app(Settings(database_url=url, secret_key=SECRET_KEY, bcrypt_rounds=4))
+    engine = app.state.engine
+    statements: list[str] = []
+
+    def counted(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    sqlalchemy.event.listen(
+        getattr(engine, "sync_engine", engine), "before_cursor_execute", counted
+    )
+
+    def counted_get(client: Any, path: str) -> int:
+        statements.clear()
+        response = client.get(path)
+        if response.status_code != 200:
+            raise BenchError(f"{path} answered {response.status_code}")
+        return len(statements)
+
+    def count(client: Any, path: str) -> str:
+        """Built (an empty page cache) → served again (from the cache)."""
+        client.get(path)  # the first request of a kind may prepare things
+        cache = getattr(app.state, "page_cache", None)
+        if cache is None:
+            return str(counted_get(client, path))
+        cache.clear()
+        built = counted_get(client, path)
+        return f"{built}→{counted_get(client, path)}"
+
+    result: dict[str, str] = {}
+    with TestClient(app, follow_redirects=False) as client:
+        if hasattr(app.state, "page_cache"):
+            app.state.page_cache.max_staleness = 0  # a statement for the version, every time
+        anonymous = {name: count(client, path) for name, path in paths.items()}
+        username = f"stmt_{secrets.token_hex(4)}"
+        created = client.post(
+            "/api/users",
+            json={"username": username, "email": f"{username}@example.com", "password": PASSWORD},
+        )
+        if created.status_code not in (200, 201):
+            raise BenchError(f"POST /api/users answered {created.status_code}")
+        token = csrf_of(client.get("/login").text)
+        answer = client.post(
+            "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
+        )
+        if answer.status_code != 303:
+            raise BenchError(f"POST /login answered {answer.status_code}")
+        client.get("/")  # shows and drops the flash
+        for name, path in paths.items():
+            result[name] = f"{anonymous[name]} / {count(client, path)}"
+    return result
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def fmt_ms(value: float) -> str:
+    return "–" if value != value else (f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms")
+
+
+def report(
+    items: list[Scenario],
+    statement_counts: dict[str, str] | str,
+    extras: dict[str, Any],
+    command: str,
+) -> str:
+    lines = [
+        "| scenario | Agora req/s | ref req/s | Agora ÷ ref | Agora p50 | Agora p99 "
+        "| ref p50 | ref p99 | statements, built→cached (anon / logged in) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
+    ]
+    for s in items:
+        a_rps, r_rps = Scenario.mean(s.agora, "rps"), Scenario.mean(s.ref, "rps")
+        ratio = f"{a_rps / r_rps:.2f}" if s.ref and r_rps else "–"
+        stmts = statement_counts.get(s.name, "–") if isinstance(statement_counts, dict) else "–"
+        latencies = " | ".join(
+            fmt_ms(Scenario.mean(results, attribute))
+            for results in (s.agora, s.ref)
+            for attribute in ("p50", "p99")
+        )
+        lines.append(
+            f"| {s.name} | {a_rps:,.0f} | {r_rps:,.0f} | {ratio} | {latencies} | {stmts} |"
+        )
+    lines.append("")
+    if isinstance(statement_counts, str):
+        lines.append(f"- statements: could not be counted: {statement_counts}")
+    for line in extras["lines"]:
+        lines.append(f"- {line}")
+    lines.append(f"- command: `{command}`")
+    return "\n".join(lines)
+
+
+def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
+    by_name = {s.name.split(" (")[0]: s for s in items}
+
+    def ratio(name: str) -> float:
+        s = by_name[name]
+        return Scenario.mean(s.agora, "rps") / Scenario.mean(s.ref, "rps")
+
+    checks: list[tuple[str, float, str, bool]] = []
+
+    def at_least(label: str, value: float, goal: float) -> None:
+        checks.append((label, value, f"≥ {goal}", value >= goal))
+
+    def at_most(label: str, value: float, goal: float) -> None:
+        checks.append((label, value, f"≤ {goal}", value <= goal))
+
+    names = [s.name.split(" (")[0] for s in items]
+    at_least("/ anonymous ÷ ref", ratio("/"), 3.0)
+    at_least("/ logged in ÷ ref", ratio("/ logged in"), 1.3)
+    at_least(f"{names[3]} ÷ ref", ratio(names[3]), 1.2)
+    at_least("common search ÷ ref", ratio(names[4]), 2.0)
+    at_least("rare search ÷ ref", ratio(names[5]), 2.0)
+    at_least("/posts/{id} ÷ ref", ratio("/posts/{id}"), 2.0)
+    at_least("/users/{id} ÷ ref", ratio("/users/{id}"), 1.5)
+    at_least("mixed ÷ ref", ratio("mixed"), 1.5)
+    at_most("mixed: Agora errors", float(extras["mixed_errors"]), 0)
+    worst = max(max(r.p99 / r.p50 for r in s.agora) for s in items)
+    at_most("Agora p99 ÷ p50, worst scenario", worst, 4.0)
+    if extras.get("growth") is not None:
+        at_least(extras["growth_label"], extras["growth"], 0.9)
+    at_most("peak RSS per Agora worker (MB)", max(extras["agora_rss"]), 120)
+    at_most("login pressure p99 ratio", extras["login_ratio"], 3.0)
+    return [
+        f"{'PASS' if ok else 'FAIL'}  {label}: {value:.2f} (target {goal})"
+        for label, value, goal, ok in checks
+    ]
+
+
+# --- the whole run -----------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 posts, 1 round of 3 s")
+    parser.add_argument("--sqlite", action="store_true", help="SQLite, one worker on each side")
+    parser.add_argument(
+        "--agora-dir",
+        type=Path,
+        default=Path(__file__).resolve().parents[2],
+        help="the checkout to serve",
+    )
+    parser.add_argument("--duration", type=float, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, help="runs of each scenario per app")
+    parser.add_argument("--keep-data", action="store_true", help="reuse a seeded agora_bench")
+    return parser.parse_args(argv)
+
+
+def on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    agora_dir = args.agora_dir.resolve()
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    if not (agora_dir / "webapp").is_dir():
+        print(f"bench: no webapp package in {agora_dir}", file=sys.stderr)
+        return 2
+    # Ctrl-C interrupts even where the shell started us with SIGINT ignored (`cmd &`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    started = time.monotonic()
+    command = shlex.join([Path(sys.executable).name, *sys.argv])
+    try:
+        with tempfile.TemporaryDirectory(prefix="agora-bench-") as tmp:
+            print(bench(args, agora_dir, Path(tmp), command))
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped", file=sys.stderr)
+        return 130
+    finally:
+        Server.stop_all()
+    log(f"done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def bench(args: argparse.Namespace, agora_dir: Path, folder: Path, command: str) -> str:
+    size = QUICK if args.quick else FULL
+    workers = 1 if args.sqlite else 2
+    log(
+        f"Agora from {agora_dir}; {'SQLite' if args.sqlite else 'PostgreSQL'}, {size.posts:,} posts"
+    )
+    if args.sqlite:
+        dbs = prepare_sqlite(agora_dir, folder, size)
+    else:
+        dbs = prepare_postgres(agora_dir, size, args.keep_data)
+    targets = pick_targets(dbs.agora, size)
+    log(
+        f"words: {targets.common_word!r} in {targets.common_share:.1%} of posts, "
+        f"{targets.rare_word!r} in {targets.rare_share:.1%}; post {targets.post_id}, "
+        f"user {targets.author_id}"
+    )
+
+    # Statements are counted in this process while the servers start (a user is added).
+    paths = {s.name: s.agora_path for s in scenarios(targets)}
+    with ThreadPoolExecutor(1) as pool:
+        counting = pool.submit(count_statements, agora_dir, dbs.agora, paths)
+        servers = start_servers(agora_dir, dbs, workers)
+        try:
+            statement_counts: dict[str, str] | str = counting.result()
+        except Exception as error:  # the table says what went wrong instead of crashing
+            statement_counts = f"{type(error).__name__}: {error}"
+    return measure_all(args, servers, dbs, targets, statement_counts, size, command, folder)
+
+
+def start_servers(agora_dir: Path, dbs: Databases, workers: int) -> tuple[Server, Server, Server]:
+    agora = agora_server(agora_dir, dbs.agora, workers)
+    ref = reference_server(dbs.reference, workers)
+    # Agora again on the small database, for the growth row.
+    small = agora_server(agora_dir, dbs.small, workers, name="agora-small")
+    start_all([agora, ref, small])
+    log(
+        f"Agora at {agora.url}, reference at {ref.url}, "
+        f"Agora on {SMALL.posts:,} posts at {small.url}"
+    )
+    return agora, ref, small
+
+
+def measure_all(
+    args: argparse.Namespace,
+    servers: tuple[Server, Server, Server],
+    dbs: Databases,
+    targets: Targets,
+    statement_counts: dict[str, str] | str,
+    size: Size,
+    command: str,
+    folder: Path,
+) -> str:
+    agora, ref, small = servers
+    duration = args.duration or (3.0 if args.quick else 10.0)
+    rounds = args.rounds or (1 if args.quick else 2)
+    workers = 1 if args.sqlite else 2
+
+    tag = secrets.token_hex(3)
+    names = [f"bench_{tag}_{i}" for i in range(MIXED_USERS + 1)]
+    agora_ids = agora_accounts(agora.port, names)
+    ref_ids = [reference_account(dbs.reference, ref.port, name) for name in names]
+    run = Run(agora, ref, agora_ids[0], ref_ids[0], agora_ids[1:], ref_ids[1:], folder)
+    reads = read_paths(targets)
+    mixed_script(folder, "agora", run.agora_mixed, reads, targets.like_ids, agora=True)
+    mixed_script(folder, "ref", run.ref_mixed, reads, targets.like_ids, agora=False)
+
+    log("accounts logged in; warming up")
+
+    def warm_up(server: Server) -> None:
+        run_wrk(server.url + "/", 1.0 if args.quick else 3.0)
+        for path in reads:  # every page at least once
+            http_get(server.port, path)
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(warm_up, (agora, ref, small)))
+    log("warmed up; measuring")
+
+    items = scenarios(targets)
+    items.append(Scenario("mixed", "/", "/", mixed=True))
+    for scenario in items:
+        measure(run, scenario, rounds, duration)
+        a, r = Scenario.mean(scenario.agora, "rps"), Scenario.mean(scenario.ref, "rps")
+        log(f"{scenario.name}: Agora {a:,.0f} req/s, reference {r:,.0f} req/s")
+    mixed = items[-1]
+    mixed_errors = sum(r.errors for r in mixed.agora)
+    ref_mixed_errors = sum(r.errors for r in mixed.ref)
+    writes = [re.search(r"MIXED_WRITES (\d+)", r.output) for r in mixed.agora + mixed.ref]
+    for s in items[:-1]:
+        for side, results in (("Agora", s.agora), ("reference", s.ref)):
+            if any(r.errors for r in results):
+                log(f"warning: {side} {s.name}: {sum(r.errors for r in results)} errors")
+
+    alone, pressed, logins = login_pressure(run, duration)
+    log(f"login pressure: p99 {alone:.1f} ms alone, {pressed:.1f} ms with {logins} logins")
+
+    # Growth: Agora's `/` on the full database against Agora's `/` on 1,000 posts, in turns.
+    growth_pair = Scenario("growth", "/", "/")
+    measure(replace(run, ref=small), growth_pair, rounds, duration)
+    big_rps = Scenario.mean(growth_pair.agora, "rps")
+    small_rps = Scenario.mean(growth_pair.ref, "rps")
+    growth = big_rps / small_rps
+    growth_line = (
+        f"growth: Agora `/` {big_rps:,.0f} req/s on {size.posts:,} posts ÷ "
+        f"{small_rps:,.0f} req/s on {SMALL.posts:,} posts = {growth:.2f} (target ≥ 0.9)"
+    )
+
+    agora_rss = [peak_rss_mb(pid) for pid in agora.worker_pids()]
+    ref_rss = [peak_rss_mb(pid) for pid in ref.worker_pids()]
+    Server.stop_all()
+
+    write_counts = [int(w[1]) if w else 0 for w in writes]
+    agora_writes = sum(write_counts[: len(mixed.agora)])
+    extras: dict[str, Any] = {
+        "mixed_errors": mixed_errors,
+        "growth": growth,
+        "growth_label": f"growth (Agora / on {size.posts:,} ÷ on {SMALL.posts:,} posts)",
+        "agora_rss": agora_rss,
+        "login_ratio": pressed / alone,
+        "lines": [
+            f"mixed errors (status >= 400 or socket errors): Agora {mixed_errors}, "
+            f"reference {ref_mixed_errors}; writes sent: Agora {agora_writes}, "
+            f"reference {sum(write_counts) - agora_writes}",
+            f"login pressure (Agora `/`): p99 {alone:.1f} ms alone, {pressed:.1f} ms while "
+            f"{LOGIN_THREADS} threads logged in ({logins} logins): ratio {pressed / alone:.2f} "
+            "(target ≤ 3)",
+            growth_line,
+            f"search words: {targets.common_word!r} is in {targets.common_share:.1%} of published "
+            f"posts, {targets.rare_word!r} in {targets.rare_share:.1%} (measured with the search's "
+            "ILIKE)",
+            "peak RSS per worker (VmHWM): Agora "
+            + ", ".join(f"{mb:.0f} MB" for mb in agora_rss)
+            + "; reference "
+            + ", ".join(f"{mb:.0f} MB" for mb in ref_rss),
+            f"data: {'SQLite' if args.sqlite else 'PostgreSQL'}, {size.posts:,} posts, "
+            f"{size.users:,} users, {size.votes:,} likes; {workers} worker(s) each; "
+            f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}, {rounds} round(s) of {duration:g} s; "
+            f"{date.today().isoformat()}",
+        ],
+    }
+    table = report(items, statement_counts, extras, command)
+    verdicts = targets_met(items, extras)
+    return "\n" + table + "\n\nTargets:\n" + "\n".join(f"  {v}" for v in verdicts) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
