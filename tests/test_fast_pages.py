@@ -264,3 +264,19 @@ def test_a_restarted_database_is_a_503_then_served_again_without_a_restart(
             assert client.get("/healthz").status_code == 200
     finally:
         outage.close()
+
+
+def test_a_like_reads_only_the_counts_again(
+    busy_site: list[TestClient], new_client, engine
+) -> None:
+    """A like moves the likes version alone: the lists stay cached, and the next
+    page reads their like counts (and the visitor's likes) in two statements."""
+    viewer, liker = busy_site[0], busy_site[1]
+    before = viewer.get("/").text
+    post_form(liker, "/posts/20/vote", {"dir": "1"})
+    with StatementCounter(engine) as after:
+        page = viewer.get("/").text
+    assert after.count <= 3, after.statements  # session, counts, the visitor's likes
+    assert not any("FROM posts \nWHERE posts.published" in s for s in after.statements)
+    assert like_counts(page)[0] == "1 like" and like_counts(before)[0] == "0 likes"
+    assert like_counts(new_client().get("/").text)[0] == "1 like"

@@ -82,13 +82,14 @@ def create_app(
     errors.install(app)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(docs.router)
-    app.include_router(api.router)
-    app.include_router(health.router)
+    # Routes are matched in this order: the busiest pages first.
     app.include_router(posts.router)
+    app.include_router(users.router)
     app.include_router(auth.router)
     app.include_router(settings_pages.router)
-    app.include_router(users.router)
+    app.include_router(health.router)
+    app.include_router(docs.router)
+    app.include_router(api.router)
     return app
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Executable, Row, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -116,6 +116,22 @@ class RetryingSession(Session):
                 raise
             self.rollback()
             return run(*args, **kwargs)
+
+
+async def read_row(
+    engine: AsyncEngine, statement: Executable, params: dict[str, Any] | None = None
+) -> Row[Any] | None:
+    """The first row of one read, on a pooled connection of its own, past the ORM
+    session: for the statements that nearly every request runs (its session, the
+    data version). Tried twice when the pooled connection turns out to be dead."""
+    for attempt in (1, 2):
+        try:
+            async with engine.connect() as connection:
+                return (await connection.execute(statement, params)).first()
+        except DBAPIError as error:
+            if attempt == 2 or not error.connection_invalidated:
+                raise
+    return None  # unreachable: the second attempt returns or raises
 
 
 def new_session(engine: AsyncEngine) -> AsyncSession:

@@ -62,7 +62,7 @@ async def get_visitor(request: Request, db: DbSession, cache: Cache) -> Visitor:
             await cache.check()
         visitor = Visitor.anonymous(request)
     else:
-        cache.observe(loaded.data_version)
+        cache.observe(*loaded.data_version)
         visitor = Visitor.signed_in(loaded)
     # Templates read it through `webapp.templating.render`: plain values only.
     request.state.visitor = visitor

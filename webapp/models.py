@@ -161,10 +161,14 @@ class PostRules(SQLModel):
         return check_flag(value)
 
 
-class PostBase(PostRules):
+class PostFields(SQLModel):
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     content: str = Field(min_length=1, max_length=CONTENT_MAX)
     published: bool = True
+
+
+class PostBase(PostRules, PostFields):
+    """The fields with the checks of what a person sends."""
 
 
 def check_flag(value: object) -> object:
@@ -216,8 +220,10 @@ class Post(PostBase, table=True):
     votes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
-class PostPublic(PostBase):
-    """A post as pages and the API show it: plain values, its author included."""
+class PostPublic(PostFields):
+    """A post as pages and the API show it: plain values, its author included.
+    Without the input checks: what goes out was checked on the way in, and
+    re-checking every character of every text would cost more than the page."""
 
     id: int
     created_at: datetime
@@ -246,14 +252,16 @@ class Vote(SQLModel, table=True):
 
 
 class SiteState(SQLModel, table=True):
-    """One row: `version` moves with every change to the posts table (a trigger
-    made by migration 0003 does it, whoever writes), so each worker's page cache
-    knows when what it holds may be out of date."""
+    """One row: `likes` moves when a post's like count changes, `version` with
+    every other change to the posts table (triggers made by migration 0003 do
+    it, whoever writes), so each worker's page cache knows when what it holds
+    may be out of date."""
 
     __tablename__ = "site_state"
 
     id: int = Field(default=1, primary_key=True)
     version: int = Field(default=0)
+    likes: int = Field(default=0)
 
 
 class UserSession(SQLModel, table=True):

@@ -2,10 +2,10 @@
 searches, posts, profiles as strangers see them) and, for anonymous visitors,
 their finished HTML.
 
-Everything held is valid for one version of the posts. `site_state.version`
-moves with every change to the posts table, in the same transaction (a trigger,
-migration 0003), so nothing can change a post without moving it. A worker
-learns the version two ways:
+Everything held is valid for one version of the posts. `site_state` moves with
+every change to the posts table, in the same transaction (triggers, migration
+0003), so nothing can change a post without moving it: `likes` when only like
+counts changed, `version` for anything else. A worker learns both two ways:
 
 - a logged-in visitor's session is read with it, in the same statement, so a
   writer's next page is always current, whichever worker serves it;
@@ -13,11 +13,15 @@ learns the version two ways:
   `max_staleness` (half a second), so a change made on another worker or host
   shows to anonymous visitors within that time.
 
-When the version moves, everything is dropped.
+When `version` moves, everything is dropped. When only `likes` moves, what
+shows like counts is dropped (who likes what, rendered HTML, the counts kept
+beside each list) and the lists themselves stay: their counts are read again in
+one statement.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -29,72 +33,130 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from webapp.db import new_session
+from webapp.db import read_row
 from webapp.sessions import FLASH_KEY, SESSION_KEY
 
 T = TypeVar("T")
+READ_VERSION = text("SELECT version, likes FROM site_state WHERE id = 1")
+# The data versions a value was read at: (version, likes).
+Seen = tuple[int | None, int | None]
 _MISSING: Any = object()
+# How long others keep getting an expired value while one caller rebuilds it.
+REBUILD_GRACE = 1.0
+
+
+class _LoadFailed(Exception):
+    """The load that others waited for raised (the raiser reports the error)."""
 
 
 class PageCache:
     def __init__(
-        self, engine: AsyncEngine, *, max_entries: int = 1000, max_staleness: float = 0.5
+        self, engine: AsyncEngine, *, max_entries: int = 500, max_staleness: float = 0.5
     ) -> None:
         self.engine = engine
         self.max_entries = max_entries
         self.max_staleness = max_staleness
         self.version: int | None = None
+        self.likes: int | None = None
         self._read_at = float("-inf")
-        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        # key -> (value, expires_at or None, whether it shows like counts)
+        self._entries: OrderedDict[Hashable, tuple[Any, float | None, bool]] = OrderedDict()
+        self._loading: dict[Hashable, asyncio.Future[Any]] = {}
 
-    def observe(self, version: int | None) -> None:
-        """A version just read from the database."""
+    def seen(self) -> Seen:
+        """The versions now: what a value about to be read will be valid for."""
+        return self.version, self.likes
+
+    def observe(self, version: int | None, likes: int | None) -> None:
+        """Versions just read from the database."""
         self._read_at = time.monotonic()
         if version != self.version:
             self._entries.clear()
-            self.version = version
+        elif likes != self.likes:
+            for key in [key for key, entry in self._entries.items() if entry[2]]:
+                del self._entries[key]
+        self.version, self.likes = version, likes
 
     async def check(self) -> None:
-        """Read the version again if the last reading is too old (one small
+        """Read the versions again if the last reading is too old (one small
         statement, at most every `max_staleness` seconds per worker)."""
         if time.monotonic() - self._read_at < self.max_staleness:
             return
-        # Requests that come while this one reads keep the version they have.
+        # Requests that come while this one reads keep the versions they have.
         self._read_at = time.monotonic()
-        async with new_session(self.engine) as db:
-            result = await db.exec(text("SELECT version FROM site_state WHERE id = 1"))
-            self.observe(result.scalar())
+        row = await read_row(self.engine, READ_VERSION)
+        self.observe(*(row or (None, None)))
 
-    async def fetch(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
-        """The cached value for `key`, or `load()`'s, kept for the next request.
-        The version must be current: the visitor dependency sees to it."""
+    async def fetch(
+        self, key: Hashable, load: Callable[[], Awaitable[T]], *, likes: bool = False
+    ) -> T:
+        """The cached value for `key`, or `load()`'s, kept for the next request;
+        `likes`: it shows like counts. The versions must be current: the visitor
+        dependency sees to it.
+
+        Requests that miss the same key at the same moment (right after the
+        version moved) wait for the first one's load instead of each running
+        the same statements.
+        """
         value = self.get(key, _MISSING)
-        if value is _MISSING:
-            version = self.version
+        if value is not _MISSING:
+            return value
+        loop = asyncio.get_running_loop()
+        pending = self._loading.get(key)
+        if pending is not None and pending.get_loop() is loop:
+            try:
+                return await asyncio.shield(pending)
+            except _LoadFailed:
+                pass  # the first one failed: try once more, for this request
+        seen = self.seen()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._loading[key] = future
+        try:
             value = await load()
-            self.put(key, value, version)
+        except BaseException:
+            future.set_exception(_LoadFailed())
+            future.exception()  # nobody may be waiting: mark it seen
+            raise
+        else:
+            future.set_result(value)
+        finally:
+            if self._loading.get(key) is future:
+                del self._loading[key]
+        self.put(key, value, seen, likes=likes)
         return value
 
     def get(self, key: Hashable, default: Any = None) -> Any:
+        """The value kept for `key`, or `default`. When a value with a `ttl`
+        expires, the first caller gets `default` (and builds a new one) while
+        the others get the old value for up to a second more, instead of all
+        building the same page at once."""
         entry = self._entries.get(key)
         if entry is None:
             return default
-        value, expires_at = entry
-        if expires_at is not None and time.monotonic() >= expires_at:
-            del self._entries[key]
-            return default
+        value, expires_at, with_likes = entry
+        if expires_at is not None:
+            now = time.monotonic()
+            if now >= expires_at:
+                self._entries[key] = (value, now + REBUILD_GRACE, with_likes)
+                return default
         self._entries.move_to_end(key)
         return value
 
     def put(
-        self, key: Hashable, value: Any, version: int | None, *, ttl: float | None = None
+        self,
+        key: Hashable,
+        value: Any,
+        seen: Seen,
+        *,
+        likes: bool = False,
+        ttl: float | None = None,
     ) -> None:
-        """Keep a value that was read at `version`, unless that is already past;
-        with `ttl`, for that many seconds at most."""
-        if version != self.version:
+        """Keep a value read at the versions `seen`, unless they are already past;
+        `likes`: it shows like counts; with `ttl`, for that many seconds at most."""
+        if seen[0] != self.version or (likes and seen[1] != self.likes):
             return
         expires_at = None if ttl is None else time.monotonic() + ttl
-        self._entries[key] = (value, expires_at)
+        self._entries[key] = (value, expires_at, likes)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

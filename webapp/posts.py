@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, literal_column, or_
@@ -153,6 +153,29 @@ class PostPage:
     @property
     def ids(self) -> list[int]:
         return [post.id for post in self.posts]
+
+    @property
+    def counts(self) -> dict[int, int]:
+        return {post.id: post.votes for post in self.posts}
+
+    def with_counts(self, counts: dict[int, int]) -> PostPage:
+        """The same page with these like counts (a list kept from before a like)."""
+        if counts == self.counts:
+            return self
+        return replace(self, posts=[with_count(post, counts) for post in self.posts])
+
+
+def with_count(post: PostPublic, counts: dict[int, int]) -> PostPublic:
+    votes = counts.get(post.id, post.votes)
+    return post if votes == post.votes else post.model_copy(update={"votes": votes})
+
+
+async def like_counts(db: AsyncSession, post_ids: list[int]) -> dict[int, int]:
+    """The like counts of these posts now: one statement."""
+    if not post_ids:
+        return {}
+    statement = core_select(Post.id, Post.votes).where(col(Post.id).in_(post_ids))
+    return {row.id: row.votes for row in await db.exec(statement)}
 
 
 # A pager shows this many pages on each side of the current one.

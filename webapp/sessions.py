@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy import bindparam, delete, update
@@ -16,6 +17,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.db import read_row
 from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
 from webapp.security import hash_token, new_token
 
@@ -37,10 +39,13 @@ class LoadedSession:
     id: int
     csrf_token: str
     user: UserPublic
-    data_version: int | None
+    data_version: tuple[int | None, int | None]  # (version, likes), see webapp.page_cache
 
 
-SITE_VERSION = core_select(SiteState.version).where(col(SiteState.id) == 1).scalar_subquery()
+def _site_state(column: object) -> Any:
+    return core_select(column).where(col(SiteState.id) == 1).scalar_subquery()  # type: ignore[call-overload]
+
+
 # Built once, with the key as a parameter: every page runs it.
 LOAD = (
     core_select(
@@ -51,7 +56,8 @@ LOAD = (
         User.id.label("user_id"),  # type: ignore[union-attr]
         User.username,
         col(User.created_at).label("user_created_at"),
-        SITE_VERSION.label("data_version"),
+        _site_state(SiteState.version).label("data_version"),
+        _site_state(SiteState.likes).label("likes_version"),
     )
     .join(User, col(User.id) == col(UserSession.user_id))
     .where(col(UserSession.key_hash) == bindparam("key_hash"))
@@ -64,7 +70,7 @@ async def load(db: AsyncSession, request: Request) -> LoadedSession | None:
     key = request.session.get(SESSION_KEY)
     if not isinstance(key, str):
         return None
-    row = (await db.exec(LOAD, params={"key_hash": hash_token(key)})).first()
+    row = await read_row(db.bind, LOAD, {"key_hash": hash_token(key)})
     now = utcnow()
     if row is None or row.expires_at <= now:
         if row is not None:
@@ -78,7 +84,7 @@ async def load(db: AsyncSession, request: Request) -> LoadedSession | None:
         )
         await db.commit()
     user = UserPublic(id=row.user_id, username=row.username, created_at=row.user_created_at)
-    return LoadedSession(row.id, row.csrf_token, user, row.data_version)
+    return LoadedSession(row.id, row.csrf_token, user, (row.data_version, row.likes_version))
 
 
 async def start(db: AsyncSession, request: Request, user_id: int, max_age: int) -> None:

@@ -12,7 +12,7 @@ from fastapi import Request
 from markupsafe import Markup
 from starlette.responses import HTMLResponse, Response
 
-from webapp.page_cache import PageCache, shared_key
+from webapp.page_cache import PageCache, Seen, shared_key
 from webapp.sessions import FLASH_KEY, Visitor
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -140,13 +140,13 @@ def post_cards(
     liked: set[int],
     *,
     key: Hashable | None,
-    version: int | None,
+    seen: Seen,
     show_draft: bool = False,
 ) -> Markup:
     """A list of posts as HTML: the costliest part of a feed to render. For a
     visitor who likes none of them it is the same for everyone, so it is kept
-    (as long as the list's data, `version` being the one that data was read at,
-    and a few seconds at most for the relative times). Without a `key`, never kept."""
+    (while the data versions `seen` before reading the list hold, and a few
+    seconds at most for the relative times). Without a `key`, never kept."""
     cache: PageCache = request.app.state.page_cache
     shareable = key is not None and not liked
     if shareable and (html := cache.get(("cards", key))) is not None:
@@ -154,7 +154,7 @@ def post_cards(
     env: jinja2.Environment = request.app.state.templates
     html = env.get_template("macros/posts.html").module.post_list(posts, liked, show_draft)  # type: ignore[attr-defined]
     if shareable:
-        cache.put(("cards", key), html, version, ttl=SHARED_HTML_SECONDS)
+        cache.put(("cards", key), html, seen, likes=True, ttl=SHARED_HTML_SECONDS)
     return html
 
 
@@ -167,11 +167,11 @@ async def shared_page(request: Request, build: Callable[[], Awaitable[Response]]
     if visitor.user is not None or FLASH_KEY in request.session:
         return await build()
     cache: PageCache = request.app.state.page_cache
-    version = cache.version
+    seen = cache.seen()
     response = await build()
     if response.status_code == 200 and not visitor.personal:
         key = shared_key(request.url.path, request.scope["query_string"])
-        cache.put(key, response.body, version, ttl=SHARED_HTML_SECONDS)
+        cache.put(key, response.body, seen, likes=True, ttl=SHARED_HTML_SECONDS)
     return response
 
 

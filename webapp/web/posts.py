@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -46,16 +46,38 @@ async def home(
     key = ("feed", number, words)
 
     async def build() -> Response:
-        version = cache.version
-        listing = await cache.fetch(
-            key, lambda: posts.published_page(db, page=number, per_page=PER_PAGE, words=words)
+        seen = cache.seen()
+        listing = await counted_list(
+            db,
+            cache,
+            key,
+            lambda: posts.published_page(db, page=number, per_page=PER_PAGE, words=words),
         )
         liked = await liked_among(db, cache, visitor, key, listing)
-        cards = post_cards(request, listing.posts, liked, key=key, version=version)
+        cards = post_cards(request, listing.posts, liked, key=key, seen=seen)
         context = {"listing": listing, "cards": cards, "search_query": q, "searching": bool(words)}
         return render(request, "home.html", context)
 
     return await shared_page(request, build)
+
+
+async def counted_list(
+    db: DbSession, cache: Cache, key: Hashable, load: Callable[[], Awaitable[posts.PostPage]]
+) -> posts.PostPage:
+    """A list kept in the cache, with its like counts as they are now: a like
+    leaves the list as it was, and only the counts are read again."""
+    seen = cache.seen()
+
+    async def load_and_count() -> posts.PostPage:
+        listing = await load()
+        cache.put(("counts", key), listing.counts, seen, likes=True)
+        return listing
+
+    listing = await cache.fetch(key, load_and_count)
+    counts = await cache.fetch(
+        ("counts", key), lambda: posts.like_counts(db, listing.ids), likes=True
+    )
+    return listing.with_counts(counts)
 
 
 async def liked_among(
@@ -68,6 +90,7 @@ async def liked_among(
     return await cache.fetch(
         ("liked", visitor.user_id, key),
         lambda: votes.liked_ids(db, user_id=visitor.user_id, post_ids=listing.ids),
+        likes=True,
     )
 
 
@@ -131,11 +154,23 @@ async def show_post(
 ) -> Response:
     async def build() -> Response:
         # Published posts are shared by everyone; a draft is read for its owner alone.
-        post = await cache.fetch(
-            ("post", post_id), lambda: posts.find_visible_post(db, post_id, None)
-        )
+        key = ("post", post_id)
+        seen = cache.seen()
+
+        async def load() -> PostPublic | None:
+            found = await posts.find_visible_post(db, post_id, None)
+            if found is not None:
+                cache.put(("counts", key), {found.id: found.votes}, seen, likes=True)
+            return found
+
+        post = await cache.fetch(key, load)
         if post is None:
             post = await posts.get_visible_post(db, post_id, visitor.user_id)
+        else:
+            counts = await cache.fetch(
+                ("counts", key), lambda: posts.like_counts(db, [post_id]), likes=True
+            )
+            post = posts.with_count(post, counts)
         liked = post.id in await votes.liked_ids(db, user_id=visitor.user_id, post_ids=[post.id])
         is_owner = visitor.user_id == post.owner_id
         return render(

@@ -26,6 +26,7 @@ async def profile(
     number = page_number(page)
     is_owner = visitor.user_id == user_id
     key = ("profile", user_id, number)
+    seen = cache.seen()
 
     async def load() -> tuple[UserPublic | None, posts.PostPage | None]:
         person = await users.get_public_user(db, user_id)
@@ -39,23 +40,27 @@ async def profile(
             page=number,
             per_page=PER_PAGE,
         )
+        if not is_owner:
+            cache.put(("counts", key), listing.counts, seen, likes=True)
         return person, listing
 
     async def build() -> Response:
-        version = cache.version
         if is_owner:
             person, listing = await load()
         else:
             person, listing = await cache.fetch(key, load)
         if person is None or listing is None:
             raise HTTPException(404)
+        if not is_owner:
+            counts = await cache.fetch(
+                ("counts", key), lambda: posts.like_counts(db, listing.ids), likes=True
+            )
+            listing = listing.with_counts(counts)
         liked = await liked_among(db, cache, visitor, key, listing)
         if is_owner:  # their drafts are among them: theirs alone
-            cards = post_cards(
-                request, listing.posts, liked, key=None, version=None, show_draft=True
-            )
+            cards = post_cards(request, listing.posts, liked, key=None, seen=seen, show_draft=True)
         else:
-            cards = post_cards(request, listing.posts, liked, key=key, version=version)
+            cards = post_cards(request, listing.posts, liked, key=key, seen=seen)
         context = {"profile": person, "listing": listing, "cards": cards, "is_owner": is_owner}
         return render(request, "users/profile.html", context)
 
