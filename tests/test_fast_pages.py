@@ -280,3 +280,12 @@ def test_a_like_reads_only_the_counts_again(
     assert not any("FROM posts \nWHERE posts.published" in s for s in after.statements)
     assert like_counts(page)[0] == "1 like" and like_counts(before)[0] == "0 likes"
     assert like_counts(new_client().get("/").text)[0] == "1 like"
+
+
+def test_a_profile_asked_for_before_its_person_joined_shows_once_they_do(
+    client: TestClient, new_client
+) -> None:
+    stranger = new_client()
+    assert stranger.get("/users/1").status_code == 404
+    Auth(client).register("alice")
+    assert stranger.get("/users/1").status_code == 200

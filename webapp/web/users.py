@@ -7,9 +7,8 @@ from starlette.responses import Response
 
 from webapp import posts, users
 from webapp.deps import Cache, DbSession, VisitorDep, protect_form
-from webapp.models import UserPublic
 from webapp.templating import post_cards, render, shared_page
-from webapp.web.posts import PER_PAGE, liked_among, page_number
+from webapp.web.posts import PER_PAGE, counted_list, liked_among, page_number
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
 
@@ -26,41 +25,29 @@ async def profile(
     number = page_number(page)
     is_owner = visitor.user_id == user_id
     key = ("profile", user_id, number)
-    seen = cache.seen()
-
-    async def load() -> tuple[UserPublic | None, posts.PostPage | None]:
-        person = await users.get_public_user(db, user_id)
-        if person is None:
-            return None, None
-        # The owner also sees their drafts; everyone else sees the same page.
-        listing = await posts.owner_page(
-            db,
-            owner_id=user_id,
-            viewer_id=visitor.user_id if is_owner else None,
-            page=number,
-            per_page=PER_PAGE,
-        )
-        if not is_owner:
-            cache.put(("counts", key), listing.counts, seen, likes=True)
-        return person, listing
 
     async def build() -> Response:
-        if is_owner:
-            person, listing = await load()
-        else:
-            person, listing = await cache.fetch(key, load)
-        if person is None or listing is None:
+        seen = cache.seen()
+        person = await cache.fetch(("person", user_id), lambda: users.get_public_user(db, user_id))
+        if person is None:
             raise HTTPException(404)
-        if not is_owner:
-            counts = await cache.fetch(
-                ("counts", key), lambda: posts.like_counts(db, listing.ids), likes=True
+        if is_owner:  # with their drafts: theirs alone, never kept
+            listing = await posts.owner_page(
+                db, owner_id=user_id, viewer_id=user_id, page=number, per_page=PER_PAGE
             )
-            listing = listing.with_counts(counts)
-        liked = await liked_among(db, cache, visitor, key, listing)
-        if is_owner:  # their drafts are among them: theirs alone
-            cards = post_cards(request, listing.posts, liked, key=None, seen=seen, show_draft=True)
         else:
-            cards = post_cards(request, listing.posts, liked, key=key, seen=seen)
+            listing = await counted_list(
+                db,
+                cache,
+                key,
+                lambda: posts.owner_page(
+                    db, owner_id=user_id, viewer_id=None, page=number, per_page=PER_PAGE
+                ),
+            )
+        liked = await liked_among(db, cache, visitor, key, listing)
+        cards = post_cards(
+            request, listing.posts, liked, key=None if is_owner else key, seen=seen, show_draft=True
+        )
         context = {"profile": person, "listing": listing, "cards": cards, "is_owner": is_owner}
         return render(request, "users/profile.html", context)
 

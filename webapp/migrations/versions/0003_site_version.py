@@ -6,9 +6,10 @@ Create Date: 2026-11-30 13:50:00
 
 Each worker keeps the busiest pages in memory and must learn, within a second,
 that what they show has changed, whoever changed it: another worker, another
-host, the seed command, or someone at a SQL prompt. A trigger on `posts` moves
-`site_state` in the same transaction as the change, so it cannot be forgotten
-by a code path: `likes` when only a like count changed, `version` otherwise.
+host, the seed command, or someone at a SQL prompt. Triggers on `posts` (and on
+`users`, for people who join or leave) move `site_state` in the same
+transaction as the change, so it cannot be forgotten by a code path: `likes`
+when only a like count changed, `version` otherwise.
 """
 
 from collections.abc import Sequence
@@ -25,11 +26,14 @@ depends_on: str | Sequence[str] | None = None
 # most frequent write, and it leaves every list and text as it was), `version`
 # for everything else.
 CONTENT_COLUMNS = "title, content, published, owner_id, created_at, updated_at"
+# A person who joins or leaves changes the pages too (a profile appears or goes).
 SQLITE_TRIGGERS = {
-    "posts_bump_version_insert": ("AFTER INSERT", "version"),
-    "posts_bump_version_delete": ("AFTER DELETE", "version"),
-    "posts_bump_version_update": (f"AFTER UPDATE OF {CONTENT_COLUMNS}", "version"),
-    "posts_bump_likes": ("AFTER UPDATE OF votes", "likes"),
+    "posts_bump_version_insert": ("AFTER INSERT ON posts", "version"),
+    "posts_bump_version_delete": ("AFTER DELETE ON posts", "version"),
+    "posts_bump_version_update": (f"AFTER UPDATE OF {CONTENT_COLUMNS} ON posts", "version"),
+    "posts_bump_likes": ("AFTER UPDATE OF votes ON posts", "likes"),
+    "users_bump_version_insert": ("AFTER INSERT ON users", "version"),
+    "users_bump_version_delete": ("AFTER DELETE ON users", "version"),
 }
 
 
@@ -74,11 +78,15 @@ def upgrade() -> None:
             "CREATE TRIGGER posts_bump_likes AFTER UPDATE OF votes ON posts "
             "FOR EACH STATEMENT EXECUTE FUNCTION agora_bump_version('likes')"
         )
+        op.execute(
+            "CREATE TRIGGER users_bump_version AFTER INSERT OR DELETE ON users "
+            "FOR EACH STATEMENT EXECUTE FUNCTION agora_bump_version('version')"
+        )
         return
     # SQLite has row triggers only.
     for name, (event, column) in SQLITE_TRIGGERS.items():
         op.execute(
-            f"CREATE TRIGGER {name} {event} ON posts "
+            f"CREATE TRIGGER {name} {event} "
             f"BEGIN UPDATE site_state SET {column} = {column} + 1 WHERE id = 1; END"
         )
 
@@ -87,6 +95,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for name in ("posts_bump_version", "posts_bump_version_on_edit", "posts_bump_likes"):
             op.execute(f"DROP TRIGGER IF EXISTS {name} ON posts")
+        op.execute("DROP TRIGGER IF EXISTS users_bump_version ON users")
         op.execute("DROP FUNCTION IF EXISTS agora_bump_version()")
     else:
         for name in SQLITE_TRIGGERS:
