@@ -171,7 +171,11 @@ async def show_post(
                 ("counts", key), lambda: posts.like_counts(db, [post_id]), likes=True
             )
             post = posts.with_count(post, counts)
-        liked = post.id in await votes.liked_ids(db, user_id=visitor.user_id, post_ids=[post.id])
+        liked = visitor.user_id is not None and post.id in await cache.fetch(
+            ("liked", visitor.user_id, key),
+            lambda: votes.liked_ids(db, user_id=visitor.user_id, post_ids=[post.id]),
+            likes=True,
+        )
         is_owner = visitor.user_id == post.owner_id
         return render(
             request, "posts/show.html", {"post": post, "liked": liked, "is_owner": is_owner}
