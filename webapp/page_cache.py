@@ -84,7 +84,15 @@ class PageCache:
             return
         # Requests that come while this one reads keep the versions they have.
         self._read_at = time.monotonic()
-        row = await read_row(self.engine, READ_VERSION)
+        try:
+            row = await read_row(self.engine, READ_VERSION)
+        except Exception:
+            # Unreachable from here, the database may still change through other
+            # hosts: nothing held can be trusted until it answers again.
+            self._entries.clear()
+            self.version = self.likes = None
+            self._read_at = float("-inf")
+            raise
         self.observe(*(row or (None, None)))
 
     async def fetch(
