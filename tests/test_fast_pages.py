@@ -36,21 +36,6 @@ def like_counts(html: str) -> list[str]:
     return re.findall(r'<span class="likes">(\d+ likes?)', html)
 
 
-@pytest.fixture
-def busy_site(client: TestClient, new_client) -> list[TestClient]:
-    """20 posts by 20 authors, some liked: a full first page."""
-    browsers = []
-    for number in range(20):
-        browser = new_client()
-        Auth(browser).register(f"author{number}")
-        write_post(browser, f"Post by author {number}")
-        browsers.append(browser)
-    for browser in browsers[:5]:
-        for post_id in range(1, 21, 3):
-            post_form(browser, f"/posts/{post_id}/vote", {"dir": "1"})
-    return browsers
-
-
 PAGES = ["/", "/?page=2", "/?q=author", "/posts/1", "/users/2", "/users/2?page=2"]
 
 

@@ -84,7 +84,7 @@ async def liked_among(
     db: DbSession, cache: Cache, visitor: Visitor, key: Hashable, listing: posts.PostPage
 ) -> set[int]:
     """Which posts of a cached list the visitor likes. A like changes the post's
-    count, which moves the data version, so the answer is cached with the list."""
+    count, which moves the likes version, so the answer is kept until then."""
     if visitor.user_id is None or not listing.posts:
         return set()
     return await cache.fetch(
