@@ -218,14 +218,8 @@ def migrate(settings: Settings, revision: str = "head") -> None:
 
 
 async def database_answers(engine: AsyncEngine) -> bool:
-    for _ in range(2):  # a pool that a restart emptied is refilled on the second try
-        try:
-            async with engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-            return True
-        except DBAPIError as error:
-            if not error.connection_invalidated:
-                return False
-        except Exception:
-            return False
-    return False
+    try:
+        await read_row(engine, text("SELECT 1"))  # tried twice after a restart, as pages are
+    except Exception:
+        return False
+    return True
