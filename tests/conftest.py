@@ -3,14 +3,9 @@ a client, and helpers that act as a person would."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
 import shutil
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -18,14 +13,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlmodel import Session, SQLModel
 
+from tests.support.api import Caller, sign_up
+from tests.support.app import (
+    ON_POSTGRES,
+    REQUIRE_POSTGRES,
+    TEST_DATABASE_URL,
+    dispose,
+    first_connect,
+    make_settings,
+    on_own_loop,
+)
+from tests.support.pages import Auth, post_form, write_post
 from webapp.app import create_app
-from webapp.config import Settings
-from webapp.db import create_db_engine, migrate
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
-REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
-ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgresql", "postgres:"))
-SECRET = "test-secret-key-that-is-long-enough-0123456789"
+from webapp.core.config import Settings
+from webapp.core.db import create_db_engine, migrate
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,16 +41,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
-
-
-def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "secret_key": SECRET,
-        "bcrypt_rounds": 4,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -106,38 +97,6 @@ def app(settings: Settings) -> Iterator[FastAPI]:
     dispose(application)
 
 
-async def first_connect(application: FastAPI) -> None:
-    """SQLAlchemy guards an engine's first connection with an asyncio lock. Clients
-    in several threads (each with its own event loop) racing for it would wait on
-    a lock of another loop forever, so the first connection is made here."""
-    async with application.state.engine.connect():
-        pass
-
-
-def dispose(application: FastAPI) -> None:
-    """Close the app's connections (its async engine)."""
-    on_own_loop(application.state.engine.dispose())
-    application.state.hasher.close()
-
-
-def on_own_loop(coroutine: Coroutine[Any, Any, Any]) -> None:
-    """Run a coroutine to its end on a new event loop, in a thread of its own:
-    Playwright's sync API keeps a loop running in the test's thread."""
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(coroutine)
-        except BaseException as error:
-            errors.append(error)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-
-
 @pytest.fixture
 def engine(app: FastAPI) -> Engine:
     """The app's engine, as the sync face that events (statement counts) attach to."""
@@ -161,62 +120,6 @@ def client(app: FastAPI) -> TestClient:
     return TestClient(app, follow_redirects=False)
 
 
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_token(client: TestClient, path: str = "/") -> str:
-    """The token a page's forms carry, as a browser would find it."""
-    page = client.get(path)
-    if page.status_code == 303:  # e.g. /login when already logged in
-        page = client.get("/")
-    match = CSRF_RE.search(page.text)
-    assert match, f"no csrf_token on {path} ({page.status_code})"
-    return match.group(1)
-
-
-def post_form(client: TestClient, path: str, data: dict[str, str], page: str = "/"):
-    """Send a form the way the browser does: with the page's CSRF token."""
-    return client.post(path, data={"csrf_token": csrf_token(client, page), **data})
-
-
-PASSWORD = "correct horse battery"
-
-
-class Auth:
-    """What a person does with the account pages, one line per action."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-
-    def register(
-        self,
-        username: str = "alice",
-        email: str | None = None,
-        password: str = PASSWORD,
-        confirm: str | None = None,
-    ):
-        return post_form(
-            self.client,
-            "/register",
-            {
-                "username": username,
-                "email": email or f"{username}@example.com",
-                "password": password,
-                "password_confirm": password if confirm is None else confirm,
-            },
-            page="/register",
-        )
-
-    def login(self, username: str = "alice", password: str = PASSWORD, next: str | None = None):
-        data = {"username": username, "password": password}
-        if next is not None:
-            data["next"] = next
-        return post_form(self.client, "/login", data, page="/login")
-
-    def logout(self):
-        return post_form(self.client, "/logout", {})
-
-
 @pytest.fixture
 def auth(client: TestClient) -> Auth:
     return Auth(client)
@@ -228,53 +131,34 @@ def new_client(app: FastAPI):
     return lambda: TestClient(app, follow_redirects=False)
 
 
-def session_cookie(client: TestClient) -> dict:
-    """What the signed cookie carries, read without the key (it is signed, not secret)."""
-    import base64
-    import json
-
-    value = client.cookies.get("agora_session")
-    assert value, "no session cookie"
-    payload = value.split(".", 1)[0]
-    return json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))
+# People, as the tests meet them: a browser on the pages (a TestClient holding
+# their session cookie) or an API caller (holding a bearer token).
 
 
-def write_post(
-    client: TestClient, title: str = "Hello", content: str = "Some text.", published: bool = True
-) -> int:
-    """Write a post through the form; returns its id."""
-    data = {"title": title, "content": content}
-    if published:
-        data["published"] = "on"
-    response = post_form(client, "/posts", data, page="/posts/new")
-    assert response.status_code == 303, response.text
-    return int(response.headers["location"].rsplit("/", 1)[1])
+@pytest.fixture
+def alice_browser(client: TestClient) -> TestClient:
+    """Alice, registered and logged in on the pages, in the `client` browser."""
+    Auth(client).register("alice")
+    return client
 
 
-class StatementCounter:
-    """Counts the SQL statements an engine runs while it is active."""
+@pytest.fixture
+def bob_browser(new_client) -> TestClient:
+    """Bob, registered and logged in, in a browser of his own."""
+    browser = new_client()
+    Auth(browser).register("bob")
+    return browser
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.statements: list[str] = []
 
-    def _count(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        self.statements.append(statement)
+@pytest.fixture
+def alice_api(client: TestClient) -> Caller:
+    """Alice, registered through the API, with a bearer token."""
+    return sign_up(client, "alice")
 
-    def __enter__(self) -> StatementCounter:
-        from sqlalchemy import event
 
-        event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        from sqlalchemy import event
-
-        event.remove(self.engine, "before_cursor_execute", self._count)
-
-    @property
-    def count(self) -> int:
-        return len(self.statements)
+@pytest.fixture
+def bob_api(client: TestClient) -> Caller:
+    return sign_up(client, "bob")
 
 
 @pytest.fixture

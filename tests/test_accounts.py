@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from tests.conftest import PASSWORD, Auth, csrf_token, post_form, session_cookie
+from tests.support.app import PASSWORD
+from tests.support.pages import Auth, csrf_token, post_form, session_cookie
 from webapp.app import create_app
 from webapp.models import LoginFailure, User, UserSession, utcnow
 

@@ -9,10 +9,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
 
-from tests.api_support import Caller, bearer, login, register, sign_up
-from tests.conftest import PASSWORD, Auth, dispose, make_settings, post_form
+from tests.support.api import Caller, bearer, login, register, sign_up
+from tests.support.app import PASSWORD, dispose, make_settings
+from tests.support.pages import Auth, post_form
 from webapp.app import create_app
-from webapp.security import ApiTokens
+from webapp.core.security import ApiTokens
 
 NEW_PASSWORD = "a brand new passphrase"
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api_support import sign_up
-from tests.conftest import PASSWORD
+from tests.support.api import sign_up
+from tests.support.app import PASSWORD
 
 # The SPEC's API table: every operation and the status codes it may answer.
 OPERATIONS = {

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
-from tests.api_support import Caller, sign_up, write
+from tests.support.api import Caller, sign_up, write
 
 MAX_EXAMPLES = 25  # per operation and phase: the whole run takes seconds
 OPERATIONS = 11  # the rows of the SPEC's API table

@@ -10,19 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from tests.api_support import Caller, bearer, sign_up, write
+from tests.support.api import Caller, bearer, sign_up, write
 from webapp.models import Post, utcnow
-
-
-@pytest.fixture
-def alice(client: TestClient) -> Caller:
-    return sign_up(client, "alice")
-
-
-@pytest.fixture
-def bob(client: TestClient) -> Caller:
-    return sign_up(client, "bob")
-
 
 # --- GET /api/posts ---------------------------------------------------------------
 
@@ -33,20 +22,20 @@ def titles(client: TestClient, query: str = "", **headers: str) -> list[str]:
     return [post["title"] for post in response.json()]
 
 
-def test_the_list_is_published_posts_newest_first(client: TestClient, alice: Caller) -> None:
+def test_the_list_is_published_posts_newest_first(client: TestClient, alice_api: Caller) -> None:
     for title in ("one", "two", "three"):
-        write(client, alice, title=title)
-    write(client, alice, title="draft", published=False)
+        write(client, alice_api, title=title)
+    write(client, alice_api, title="draft", published=False)
     assert titles(client) == ["three", "two", "one"]
     # Drafts are never listed, not even to their owner.
-    assert titles(client, **alice.headers) == ["three", "two", "one"]
+    assert titles(client, **alice_api.headers) == ["three", "two", "one"]
 
 
 def test_equal_times_list_the_higher_id_first(
-    client: TestClient, alice: Caller, db: Session
+    client: TestClient, alice_api: Caller, db: Session
 ) -> None:
     for title in ("a", "b", "c"):
-        write(client, alice, title=title)
+        write(client, alice_api, title=title)
     moment = utcnow() - timedelta(hours=1)
     db.exec(update(Post).values(created_at=moment))
     db.exec(update(Post).where(col(Post.title) == "a").values(created_at=moment + timedelta(1)))
@@ -54,8 +43,8 @@ def test_equal_times_list_the_higher_id_first(
     assert titles(client) == ["a", "c", "b"]
 
 
-def test_each_post_has_its_owner_and_like_count(client: TestClient, alice: Caller) -> None:
-    write(client, alice)
+def test_each_post_has_its_owner_and_like_count(client: TestClient, alice_api: Caller) -> None:
+    write(client, alice_api)
     (post,) = client.get("/api/posts").json()
     assert set(post) == {
         "id",
@@ -68,13 +57,13 @@ def test_each_post_has_its_owner_and_like_count(client: TestClient, alice: Calle
         "owner",
         "votes",
     }
-    assert post["owner"] == client.get(f"/api/users/{alice.id}").json()
-    assert post["owner_id"] == alice.id and post["votes"] == 0
+    assert post["owner"] == client.get(f"/api/users/{alice_api.id}").json()
+    assert post["owner_id"] == alice_api.id and post["votes"] == 0
 
 
-def test_limit_and_skip_page_through_the_list(client: TestClient, alice: Caller) -> None:
+def test_limit_and_skip_page_through_the_list(client: TestClient, alice_api: Caller) -> None:
     for number in range(12):
-        write(client, alice, title=f"post {number}")
+        write(client, alice_api, title=f"post {number}")
     assert len(titles(client)) == 10  # the default limit
     assert titles(client, "?limit=3&skip=2") == ["post 9", "post 8", "post 7"]
     assert titles(client, "?limit=100&skip=11") == ["post 0"]
@@ -90,11 +79,11 @@ def test_a_limit_outside_1_to_100_or_a_negative_skip_is_422(client: TestClient, 
     assert isinstance(response.json()["detail"], list)
 
 
-def test_search_works_as_on_the_home_page(client: TestClient, alice: Caller) -> None:
-    write(client, alice, title="Cats and dogs", content="friends")
-    write(client, alice, title="Dogs", content="alone")
-    write(client, alice, title="100% sure", content="under_score")
-    write(client, alice, title="cats draft", content="dogs", published=False)
+def test_search_works_as_on_the_home_page(client: TestClient, alice_api: Caller) -> None:
+    write(client, alice_api, title="Cats and dogs", content="friends")
+    write(client, alice_api, title="Dogs", content="alone")
+    write(client, alice_api, title="100% sure", content="under_score")
+    write(client, alice_api, title="cats draft", content="dogs", published=False)
     assert titles(client, "?search=DOGS cats") == ["Cats and dogs"]
     assert titles(client, "?search=dogs") == ["Dogs", "Cats and dogs"]
     assert titles(client, "?search=%25") == ["100% sure"]  # % is a plain character
@@ -106,20 +95,24 @@ def test_search_works_as_on_the_home_page(client: TestClient, alice: Caller) -> 
 # --- GET /api/posts/{id} -----------------------------------------------------------
 
 
-def test_anyone_may_read_a_published_post(client: TestClient, alice: Caller, bob: Caller) -> None:
-    post = write(client, alice)
-    for headers in ({}, alice.headers, bob.headers):
+def test_anyone_may_read_a_published_post(
+    client: TestClient, alice_api: Caller, bob_api: Caller
+) -> None:
+    post = write(client, alice_api)
+    for headers in ({}, alice_api.headers, bob_api.headers):
         response = client.get(f"/api/posts/{post['id']}", headers=headers)
         assert response.status_code == 200
         assert response.json() == post
 
 
-def test_a_draft_is_its_owners_alone(client: TestClient, alice: Caller, bob: Caller) -> None:
-    draft = write(client, alice, published=False)
+def test_a_draft_is_its_owners_alone(
+    client: TestClient, alice_api: Caller, bob_api: Caller
+) -> None:
+    draft = write(client, alice_api, published=False)
     path = f"/api/posts/{draft['id']}"
-    assert client.get(path, headers=alice.headers).json()["published"] is False
+    assert client.get(path, headers=alice_api.headers).json()["published"] is False
     assert client.get(path).status_code == 404
-    assert client.get(path, headers=bob.headers).status_code == 404
+    assert client.get(path, headers=bob_api.headers).status_code == 404
 
 
 @pytest.mark.parametrize("post_id", ["999", "0", "-1", "abc", str(2**31), str(10**30)])
@@ -130,9 +123,9 @@ def test_an_unknown_or_impossible_post_id_is_404(client: TestClient, post_id: st
 
 
 def test_a_bad_token_on_a_public_post_is_401_not_anonymous(
-    client: TestClient, alice: Caller
+    client: TestClient, alice_api: Caller
 ) -> None:
-    post = write(client, alice)
+    post = write(client, alice_api)
     response = client.get(f"/api/posts/{post['id']}", headers=bearer("expired-or-forged"))
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
@@ -142,14 +135,14 @@ def test_a_bad_token_on_a_public_post_is_401_not_anonymous(
 
 
 def test_writing_a_post_makes_it_the_callers_and_published(
-    client: TestClient, alice: Caller
+    client: TestClient, alice_api: Caller
 ) -> None:
-    post = write(client, alice, title="Hello", content="line\r\nbreak")
-    assert post["owner"]["username"] == "alice" and post["owner_id"] == alice.id
+    post = write(client, alice_api, title="Hello", content="line\r\nbreak")
+    assert post["owner"]["username"] == "alice" and post["owner_id"] == alice_api.id
     assert post["published"] is True
     assert post["content"] == "line\nbreak"
     assert post["votes"] == 0
-    assert write(client, alice, published=False)["published"] is False
+    assert write(client, alice_api, published=False)["published"] is False
 
 
 def test_writing_needs_a_token(client: TestClient) -> None:
@@ -173,26 +166,26 @@ def test_writing_needs_a_token(client: TestClient) -> None:
         {"title": "t", "content": "c", "published": None},
     ],
 )
-def test_an_invalid_post_is_422(client: TestClient, alice: Caller, body: dict) -> None:
-    response = client.post("/api/posts", json=body, headers=alice.headers)
+def test_an_invalid_post_is_422(client: TestClient, alice_api: Caller, body: dict) -> None:
+    response = client.post("/api/posts", json=body, headers=alice_api.headers)
     assert response.status_code == 422
     assert isinstance(response.json()["detail"], list)
 
 
-def test_a_body_that_is_not_json_is_422(client: TestClient, alice: Caller) -> None:
-    headers = {**alice.headers, "Content-Type": "application/json"}
+def test_a_body_that_is_not_json_is_422(client: TestClient, alice_api: Caller) -> None:
+    headers = {**alice_api.headers, "Content-Type": "application/json"}
     assert client.post("/api/posts", content=b"{not json", headers=headers).status_code == 422
 
 
 # --- PUT and PATCH /api/posts/{id} -------------------------------------------------------
 
 
-def test_put_replaces_every_field(client: TestClient, alice: Caller) -> None:
-    post = write(client, alice, published=False)
+def test_put_replaces_every_field(client: TestClient, alice_api: Caller) -> None:
+    post = write(client, alice_api, published=False)
     response = client.put(
         f"/api/posts/{post['id']}",
         json={"title": "New", "content": "Text"},
-        headers=alice.headers,
+        headers=alice_api.headers,
     )
     assert response.status_code == 200
     changed = response.json()
@@ -201,29 +194,31 @@ def test_put_replaces_every_field(client: TestClient, alice: Caller) -> None:
     assert changed["updated_at"] > changed["created_at"] == post["created_at"]
 
 
-def test_put_needs_every_required_field(client: TestClient, alice: Caller) -> None:
-    post = write(client, alice)
-    response = client.put(f"/api/posts/{post['id']}", json={"title": "t"}, headers=alice.headers)
+def test_put_needs_every_required_field(client: TestClient, alice_api: Caller) -> None:
+    post = write(client, alice_api)
+    response = client.put(
+        f"/api/posts/{post['id']}", json={"title": "t"}, headers=alice_api.headers
+    )
     assert response.status_code == 422
 
 
-def test_patch_changes_only_what_is_sent(client: TestClient, alice: Caller) -> None:
-    post = write(client, alice, title="Old", content="Kept")
+def test_patch_changes_only_what_is_sent(client: TestClient, alice_api: Caller) -> None:
+    post = write(client, alice_api, title="Old", content="Kept")
     response = client.patch(
-        f"/api/posts/{post['id']}", json={"published": False}, headers=alice.headers
+        f"/api/posts/{post['id']}", json={"published": False}, headers=alice_api.headers
     )
     assert response.status_code == 200
     assert (response.json()["title"], response.json()["content"]) == ("Old", "Kept")
     assert response.json()["published"] is False
     retitled = client.patch(
-        f"/api/posts/{post['id']}", json={"title": "New"}, headers=alice.headers
+        f"/api/posts/{post['id']}", json={"title": "New"}, headers=alice_api.headers
     )
     assert retitled.json()["title"] == "New" and retitled.json()["published"] is False
 
 
-def test_an_empty_patch_changes_nothing(client: TestClient, alice: Caller) -> None:
-    post = write(client, alice)
-    response = client.patch(f"/api/posts/{post['id']}", json={}, headers=alice.headers)
+def test_an_empty_patch_changes_nothing(client: TestClient, alice_api: Caller) -> None:
+    post = write(client, alice_api)
+    response = client.patch(f"/api/posts/{post['id']}", json={}, headers=alice_api.headers)
     assert response.status_code == 200
     assert response.json() == post
 
@@ -232,47 +227,49 @@ def test_an_empty_patch_changes_nothing(client: TestClient, alice: Caller) -> No
     "body", [{"title": None}, {"published": None}, {"content": ""}, {"title": " "}]
 )
 def test_patch_refuses_null_and_invalid_values(
-    client: TestClient, alice: Caller, body: dict
+    client: TestClient, alice_api: Caller, body: dict
 ) -> None:
-    post = write(client, alice)
-    response = client.patch(f"/api/posts/{post['id']}", json=body, headers=alice.headers)
+    post = write(client, alice_api)
+    response = client.patch(f"/api/posts/{post['id']}", json=body, headers=alice_api.headers)
     assert response.status_code == 422
     assert client.get(f"/api/posts/{post['id']}").json() == post
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
 def test_only_the_owner_may_change_a_post(
-    client: TestClient, alice: Caller, bob: Caller, method: str
+    client: TestClient, alice_api: Caller, bob_api: Caller, method: str
 ) -> None:
-    post = write(client, alice)
+    post = write(client, alice_api)
     path, body = f"/api/posts/{post['id']}", {"title": "Mine now", "content": "x"}
     anonymous = client.request(method, path, json=body)
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"] == "Bearer"
-    stranger = client.request(method, path, json=body, headers=bob.headers)
+    stranger = client.request(method, path, json=body, headers=bob_api.headers)
     assert stranger.status_code == 403
     assert isinstance(stranger.json()["detail"], str)
     assert client.get(path).json() == post
-    assert client.request(method, path, json=body, headers=alice.headers).status_code == 200
+    assert client.request(method, path, json=body, headers=alice_api.headers).status_code == 200
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
 def test_someone_elses_draft_is_404_not_403(
-    client: TestClient, alice: Caller, bob: Caller, method: str
+    client: TestClient, alice_api: Caller, bob_api: Caller, method: str
 ) -> None:
-    draft = write(client, alice, published=False)
+    draft = write(client, alice_api, published=False)
     body = {"title": "t", "content": "c"}
-    response = client.request(method, f"/api/posts/{draft['id']}", json=body, headers=bob.headers)
+    response = client.request(
+        method, f"/api/posts/{draft['id']}", json=body, headers=bob_api.headers
+    )
     assert response.status_code == 404
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
 @pytest.mark.parametrize("post_id", ["999", str(2**31), str(10**30)])
 def test_changing_a_missing_post_is_404(
-    client: TestClient, alice: Caller, method: str, post_id: str
+    client: TestClient, alice_api: Caller, method: str, post_id: str
 ) -> None:
     body = {"title": "t", "content": "c"}
-    response = client.request(method, f"/api/posts/{post_id}", json=body, headers=alice.headers)
+    response = client.request(method, f"/api/posts/{post_id}", json=body, headers=alice_api.headers)
     assert response.status_code == 404
 
 
@@ -280,17 +277,17 @@ def test_changing_a_missing_post_is_404(
 
 
 def test_the_owner_deletes_a_post_with_204_and_no_body(
-    client: TestClient, alice: Caller, bob: Caller
+    client: TestClient, alice_api: Caller, bob_api: Caller
 ) -> None:
-    post = write(client, alice)
+    post = write(client, alice_api)
     path = f"/api/posts/{post['id']}"
     assert client.delete(path).status_code == 401
-    assert client.delete(path, headers=bob.headers).status_code == 403
-    response = client.delete(path, headers=alice.headers)
+    assert client.delete(path, headers=bob_api.headers).status_code == 403
+    response = client.delete(path, headers=alice_api.headers)
     assert response.status_code == 204
     assert response.content == b""
     assert client.get(path).status_code == 404
-    assert client.delete(path, headers=alice.headers).status_code == 404
+    assert client.delete(path, headers=alice_api.headers).status_code == 404
 
 
 def test_published_must_be_a_real_boolean(client: TestClient) -> None:

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from tests.api_support import bearer, register, sign_up
-from tests.conftest import PASSWORD
+from tests.support.api import bearer, register, sign_up
+from tests.support.app import PASSWORD
 from webapp.models import User
 
 

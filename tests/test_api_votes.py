@@ -7,17 +7,7 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api_support import Caller, sign_up, write
-
-
-@pytest.fixture
-def alice(client: TestClient) -> Caller:
-    return sign_up(client, "alice")
-
-
-@pytest.fixture
-def bob(client: TestClient) -> Caller:
-    return sign_up(client, "bob")
+from tests.support.api import Caller, write
 
 
 def vote(client: TestClient, caller: Caller, post_id: object, direction: object):
@@ -31,59 +21,59 @@ def count(client: TestClient, caller: Caller, post_id: int) -> int:
 
 
 def test_liking_is_201_and_taking_it_back_is_200(
-    client: TestClient, alice: Caller, bob: Caller
+    client: TestClient, alice_api: Caller, bob_api: Caller
 ) -> None:
-    post = write(client, alice)
-    liked = vote(client, bob, post["id"], 1)
+    post = write(client, alice_api)
+    liked = vote(client, bob_api, post["id"], 1)
     assert liked.status_code == 201
     assert isinstance(liked.json()["message"], str)
-    assert count(client, bob, post["id"]) == 1
-    removed = vote(client, bob, post["id"], 0)
+    assert count(client, bob_api, post["id"]) == 1
+    removed = vote(client, bob_api, post["id"], 0)
     assert removed.status_code == 200
     assert isinstance(removed.json()["message"], str)
-    assert count(client, bob, post["id"]) == 0
+    assert count(client, bob_api, post["id"]) == 0
 
 
 def test_liking_twice_is_409_and_counts_once(
-    client: TestClient, alice: Caller, bob: Caller
+    client: TestClient, alice_api: Caller, bob_api: Caller
 ) -> None:
-    post = write(client, alice)
-    assert vote(client, bob, post["id"], 1).status_code == 201
-    again = vote(client, bob, post["id"], 1)
+    post = write(client, alice_api)
+    assert vote(client, bob_api, post["id"], 1).status_code == 201
+    again = vote(client, bob_api, post["id"], 1)
     assert again.status_code == 409
     assert isinstance(again.json()["detail"], str)
-    assert count(client, bob, post["id"]) == 1
+    assert count(client, bob_api, post["id"]) == 1
 
 
 def test_taking_back_a_like_that_is_not_there_is_404(
-    client: TestClient, alice: Caller, bob: Caller
+    client: TestClient, alice_api: Caller, bob_api: Caller
 ) -> None:
-    post = write(client, alice)
-    response = vote(client, bob, post["id"], 0)
+    post = write(client, alice_api)
+    response = vote(client, bob_api, post["id"], 0)
     assert response.status_code == 404
-    assert count(client, bob, post["id"]) == 0
+    assert count(client, bob_api, post["id"]) == 0
 
 
-def test_voting_needs_a_token(client: TestClient, alice: Caller) -> None:
-    post = write(client, alice)
+def test_voting_needs_a_token(client: TestClient, alice_api: Caller) -> None:
+    post = write(client, alice_api)
     response = client.post("/api/vote", json={"post_id": post["id"], "dir": 1})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
 
 
 def test_a_missing_post_or_someone_elses_draft_is_404(
-    client: TestClient, alice: Caller, bob: Caller
+    client: TestClient, alice_api: Caller, bob_api: Caller
 ) -> None:
-    draft = write(client, alice, published=False)
-    assert vote(client, bob, 999, 1).status_code == 404
-    assert vote(client, bob, draft["id"], 1).status_code == 404
-    assert vote(client, bob, draft["id"], 0).status_code == 404
+    draft = write(client, alice_api, published=False)
+    assert vote(client, bob_api, 999, 1).status_code == 404
+    assert vote(client, bob_api, draft["id"], 1).status_code == 404
+    assert vote(client, bob_api, draft["id"], 0).status_code == 404
 
 
-def test_anyone_may_like_their_own_draft(client: TestClient, alice: Caller) -> None:
-    draft = write(client, alice, published=False)
-    assert vote(client, alice, draft["id"], 1).status_code == 201
-    assert count(client, alice, draft["id"]) == 1
+def test_anyone_may_like_their_own_draft(client: TestClient, alice_api: Caller) -> None:
+    draft = write(client, alice_api, published=False)
+    assert vote(client, alice_api, draft["id"], 1).status_code == 201
+    assert count(client, alice_api, draft["id"]) == 1
 
 
 @pytest.mark.parametrize(
@@ -91,10 +81,10 @@ def test_anyone_may_like_their_own_draft(client: TestClient, alice: Caller) -> N
     [(1, 2), (1, -1), (1, "1"), (1, True), (1, 0.5), (1, None), (0, 1), (2**31, 1), ("x", 1)],
 )
 def test_a_dir_other_than_0_or_1_or_an_impossible_post_id_is_422(
-    client: TestClient, alice: Caller, post_id: object, direction: object
+    client: TestClient, alice_api: Caller, post_id: object, direction: object
 ) -> None:
-    write(client, alice)
-    assert vote(client, alice, post_id, direction).status_code == 422
+    write(client, alice_api)
+    assert vote(client, alice_api, post_id, direction).status_code == 422
 
 
 def at_once(clients: list[TestClient], callers: list[Caller], post_id: int) -> list[int]:
@@ -115,18 +105,18 @@ def at_once(clients: list[TestClient], callers: list[Caller], post_id: int) -> l
 
 
 def test_two_people_liking_at_once_count_two(
-    client: TestClient, new_client, alice: Caller, bob: Caller
+    client: TestClient, new_client, alice_api: Caller, bob_api: Caller
 ) -> None:
-    post = write(client, alice)
-    statuses = at_once([new_client(), new_client()], [alice, bob], post["id"])
+    post = write(client, alice_api)
+    statuses = at_once([new_client(), new_client()], [alice_api, bob_api], post["id"])
     assert statuses == [201, 201]
-    assert count(client, alice, post["id"]) == 2
+    assert count(client, alice_api, post["id"]) == 2
 
 
 def test_one_person_liking_twice_at_once_counts_one_and_never_fails(
-    client: TestClient, new_client, alice: Caller, bob: Caller
+    client: TestClient, new_client, alice_api: Caller, bob_api: Caller
 ) -> None:
-    post = write(client, alice)
-    statuses = at_once([new_client() for _ in range(4)], [bob] * 4, post["id"])
+    post = write(client, alice_api)
+    statuses = at_once([new_client() for _ in range(4)], [bob_api] * 4, post["id"])
     assert sorted(statuses) == [201, 409, 409, 409]
-    assert count(client, alice, post["id"]) == 1
+    assert count(client, alice_api, post["id"]) == 1

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import (
+from tests.support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DESKTOP,

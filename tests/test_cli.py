@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from tests.conftest import SECRET, Auth, make_settings
+from tests.support.app import SECRET, make_settings
+from tests.support.pages import Auth
 from webapp.app import create_app
-from webapp.db import create_db_engine
+from webapp.core.db import create_db_engine
 from webapp.models import Post, User, Vote
 from webapp.seed import DEMO_PASSWORD
 

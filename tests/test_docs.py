@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from webapp.api.docs import REDOC_STYLE_HASHES
-from webapp.middleware import CONTENT_SECURITY_POLICY
-from webapp.templating import STATIC_DIR
+from webapp.core.middleware import CONTENT_SECURITY_POLICY
+from webapp.core.templating import STATIC_DIR
 
 
 class Page(HTMLParser):

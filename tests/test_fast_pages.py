@@ -16,19 +16,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from tests.conftest import (
-    TEST_DATABASE_URL,
-    Auth,
-    StatementCounter,
-    dispose,
-    first_connect,
-    make_settings,
-    on_own_loop,
-    post_form,
-    write_post,
-)
+from tests.support.app import TEST_DATABASE_URL, dispose, first_connect, make_settings, on_own_loop
+from tests.support.pages import Auth, post_form, write_post
+from tests.support.statements import StatementCounter
 from webapp.app import create_app
-from webapp.config import Settings
+from webapp.core.config import Settings
 from webapp.models import Post
 
 

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from tests.conftest import make_settings
+from tests.support.app import make_settings
 from webapp.app import create_app
-from webapp.config import Settings, SettingsError
+from webapp.core.config import Settings, SettingsError
 
 
 def test_settings_have_the_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

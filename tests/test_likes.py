@@ -7,7 +7,7 @@ import threading
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from tests.conftest import Auth, csrf_token, post_form, write_post
+from tests.support.pages import Auth, csrf_token, post_form, write_post
 from webapp.models import Post, Vote
 
 

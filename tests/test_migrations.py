@@ -17,9 +17,9 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import SQLModel
 
-from tests.conftest import ON_POSTGRES, TEST_DATABASE_URL, make_settings
-from webapp.config import Settings
-from webapp.db import alembic_config, create_db_engine, include_in_comparison, migrate
+from tests.support.app import ON_POSTGRES, TEST_DATABASE_URL, make_settings
+from webapp.core.config import Settings
+from webapp.core.db import alembic_config, create_db_engine, include_in_comparison, migrate
 
 
 @pytest.fixture

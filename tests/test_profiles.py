@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from tests.conftest import Auth
+from tests.support.pages import Auth
 from webapp.models import User
 
 

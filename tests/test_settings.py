@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from tests.conftest import PASSWORD, Auth, post_form
+from tests.support.app import PASSWORD
+from tests.support.pages import Auth, post_form
 from webapp.models import LoginFailure, User, UserSession
 
 NEW_PASSWORD = "a brand new passphrase"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from webapp.config import Settings, SettingsError
+from webapp.core.config import Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"agora: {error}", file=sys.stderr)
         return 2
 
-    from webapp.db import migrate
+    from webapp.core.db import migrate
 
     command = args.command or "serve"
     if command == "migrate":

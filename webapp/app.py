@@ -10,20 +10,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Mount
 
-from webapp import errors
+from webapp import error_handlers
 from webapp.api import docs
 from webapp.api import routes as api
-from webapp.config import Settings, SettingsError
-from webapp.db import create_async_db_engine, migrate
-from webapp.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, security_headers
-from webapp.page_cache import PageCache, SharedPageMiddleware
-from webapp.security import ApiTokens, PasswordHasher
-from webapp.templating import STATIC_DIR, make_environment
-from webapp.web import auth, health, posts, users
-from webapp.web import settings as settings_pages
-
-SESSION_COOKIE = "agora_session"
+from webapp.core.config import Settings, SettingsError
+from webapp.core.cookie import SESSION_COOKIE
+from webapp.core.db import create_async_db_engine, migrate
+from webapp.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, security_headers
+from webapp.core.page_cache import PageCache, SharedPageMiddleware
+from webapp.core.security import ApiTokens, PasswordHasher
+from webapp.core.templating import STATIC_DIR, RoutePaths
+from webapp.web import health
+from webapp.web import routes as pages
+from webapp.web.pages import page_environment
 
 
 def create_app(
@@ -59,16 +60,26 @@ def create_app(
     app.state.settings = settings
     app.state.engine = create_async_db_engine(settings, pooled=pooled)
     app.state.page_cache = PageCache(app.state.engine)
-    app.state.templates = make_environment(auto_reload=settings.templates_auto_reload)
+    static = Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.state.templates = page_environment(
+        auto_reload=settings.templates_auto_reload,
+        paths=RoutePaths([*pages.router.routes, *docs.router.routes, static]),
+    )
     app.state.hasher = PasswordHasher(settings.bcrypt_rounds)
     app.state.api_tokens = ApiTokens(
         settings.signing_key, settings.access_token_expire_minutes * 60
     )
     app.state.security_headers = security_headers(settings)
 
-    # Added innermost first: the headers wrap everything, then the body limit,
-    # the session cookie, and anonymous pages served from the cache.
+    # Added innermost first: the headers wrap everything, then the session
+    # cookie (read before a body is refused, so that the refusal's page knows
+    # the visitor), the body limit, and anonymous pages served from the cache.
     app.add_middleware(SharedPageMiddleware, cache=app.state.page_cache)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        refuse=error_handlers.error_response,
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.signing_key,
@@ -77,16 +88,13 @@ def create_app(
         same_site="lax",
         https_only=settings.cookie_secure,
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
-    errors.install(app)
+    error_handlers.install(app)
 
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    # Routes are matched in this order: the busiest pages first.
-    app.include_router(posts.router)
-    app.include_router(users.router)
-    app.include_router(auth.router)
-    app.include_router(settings_pages.router)
+    app.router.routes.append(static)
+    # The two doors: pages (session cookie, CSRF) and the JSON API (bearer
+    # tokens). Matched in this order, the busiest pages first.
+    app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(docs.router)
     app.include_router(api.router)

@@ -1,111 +1,59 @@
-"""Error responses: HTML pages for people, `{"detail": ...}` under /api."""
+"""What can go wrong by the rules, whichever door the request came in by.
+
+Domain functions raise these; each says once how it is answered: its status,
+its `detail` under /api, and the sentence a page shows (None: the page's
+usual words for that status). `webapp.error_handlers` turns them into JSON or
+an HTML page; no route catches them only to raise an HTTP error instead.
+"""
 
 from __future__ import annotations
 
-import logging
-from http import HTTPStatus
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+class DomainError(Exception):
+    status_code = 400
+    detail = "Bad request"
+    page_message: str | None = None
 
-from webapp.posts import NotOwner, PostNotFound
-from webapp.templating import render
-
-log = logging.getLogger("webapp")
-
-MESSAGES = {
-    400: "The request could not be understood.",
-    403: "You are not allowed to do that.",
-    404: "There is nothing here. The page may have moved, or never existed.",
-    405: "That action is not possible on this page.",
-    413: "What you sent is too large.",
-    422: "Some of what you sent is not valid.",
-    429: "Too many attempts. Please wait and try again.",
-    500: "Something went wrong on our side. Please try again later.",
-    503: "The site is briefly unavailable. Please try again in a moment.",
-}
+    def __init__(self, detail: str | None = None) -> None:
+        if detail is not None:
+            self.detail = detail
+        super().__init__(self.detail)
 
 
-def is_api(request: Request) -> bool:
-    path = request.url.path
-    return path == "/api" or path.startswith("/api/")
+class PostNotFound(DomainError):
+    """Missing, or a draft the viewer may not see: to them it does not exist."""
+
+    status_code = 404
+    detail = "Post not found"
 
 
-def error_response(
-    request: Request,
-    status_code: int,
-    detail: Any = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    phrase = HTTPStatus(status_code).phrase
-    if is_api(request):
-        return JSONResponse(
-            {"detail": detail if detail is not None else phrase},
-            status_code=status_code,
-            headers=headers,
-        )
-    message = detail if isinstance(detail, str) and status_code < 500 else None
-    return render(
-        request,
-        "error.html",
-        {
-            "status_code": status_code,
-            "title": phrase,
-            "message": message or MESSAGES.get(status_code, phrase),
-        },
-        status_code=status_code,
-        headers=headers,
-    )
+class NotOwner(DomainError):
+    """The post exists and is visible, but belongs to someone else."""
+
+    status_code = 403
+    detail = "Not the owner of this post"
+    page_message = "This post is not yours."
 
 
-async def http_exception_handler(request: Request, exc: StarletteHTTPException) -> Response:
-    if exc.status_code < 400:
-        # Redirects raised as exceptions (e.g. a page that needs a login).
-        return Response(status_code=exc.status_code, headers=exc.headers)
-    detail = exc.detail
-    if not is_api(request) and detail == HTTPStatus(exc.status_code).phrase:
-        detail = None
-    return error_response(request, exc.status_code, detail, exc.headers)
+class UserNotFound(DomainError):
+    status_code = 404
+    detail = "User not found"
 
 
-async def validation_exception_handler(request: Request, exc: RequestValidationError) -> Response:
-    if is_api(request):
-        return await request_validation_exception_handler(request, exc)
-    return error_response(request, 422)
+class AccountTaken(DomainError):
+    """The username or email is someone else's, in any letter case. `fields`
+    holds a message per field, for the form that asked."""
+
+    status_code = 409
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self.fields = fields
+        super().__init__(" ".join(fields.values()))
 
 
-async def database_unavailable_handler(request: Request, exc: OperationalError) -> Response:
-    log.error("database unavailable: %s", exc.orig)
-    return error_response(request, 503, headers={"Retry-After": "5"})
+class WrongPassword(DomainError):
+    """A form that asks for the current password got another one."""
 
-
-async def server_error_handler(request: Request, exc: Exception) -> Response:
-    # Starlette's outermost middleware calls this and still logs the traceback.
-    # It runs outside the headers middleware, so it adds the headers itself.
-    response = error_response(request, 500)
-    response.headers.update(request.app.state.security_headers)
-    return response
-
-
-async def post_not_found_handler(request: Request, exc: PostNotFound) -> Response:
-    return error_response(request, 404, "Post not found" if is_api(request) else None)
-
-
-async def not_owner_handler(request: Request, exc: NotOwner) -> Response:
-    detail = "Not the owner of this post" if is_api(request) else "This post is not yours."
-    return error_response(request, 403, detail)
-
-
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(PostNotFound, post_not_found_handler)
-    app.add_exception_handler(NotOwner, not_owner_handler)
-    app.add_exception_handler(StarletteHTTPException, http_exception_handler)
-    app.add_exception_handler(RequestValidationError, validation_exception_handler)
-    app.add_exception_handler(OperationalError, database_unavailable_handler)
-    app.add_exception_handler(Exception, server_error_handler)
+    status_code = 422
+    detail = "This is not your current password."
+    page_message = detail

@@ -14,11 +14,19 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import ConfigDict, EmailStr, StrictInt, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    EmailStr,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import DateTime, Index, String, TypeDecorator, func
 from sqlmodel import Field, SQLModel
 
-USERNAME_RE = re.compile(r"[A-Za-z0-9_]{3,30}")
+USERNAME_MIN, USERNAME_MAX = 3, 30
+USERNAME_RE = re.compile(rf"[A-Za-z0-9_]{{{USERNAME_MIN},{USERNAME_MAX}}}")
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in every database we support
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 TITLE_MAX, CONTENT_MAX = 200, 20_000
@@ -70,7 +78,7 @@ def normalize_username(value: str) -> str:
 
 
 class UserBase(SQLModel):
-    username: str = Field(min_length=3, max_length=30)
+    username: str = Field(min_length=USERNAME_MIN, max_length=USERNAME_MAX)
     email: EmailStr = Field(max_length=254)
 
     @field_validator("username", mode="before")
@@ -80,7 +88,9 @@ class UserBase(SQLModel):
             return value
         value = normalize_username(value)
         if not USERNAME_RE.fullmatch(value):
-            raise ValueError("must be 3–30 letters, digits or underscores")
+            raise ValueError(
+                f"must be {USERNAME_MIN}–{USERNAME_MAX} letters, digits or underscores"
+            )
         return value
 
     @field_validator("email", mode="before")
@@ -96,19 +106,46 @@ class UserCreate(UserBase):
 
     @field_validator("password")
     @classmethod
-    def _password(cls, value: str) -> str:
-        return reject_control_characters(value)
+    def _password_characters(cls, value: str) -> str:
+        return reject_control_characters(value)  # reported on the field itself
 
     @model_validator(mode="after")
-    def _password_not_identity(self) -> UserCreate:
-        check_password_not_identity(self.password, self.username, str(self.email))
+    def _password(self) -> UserCreate:
+        check_new_password(self.password, self.username, str(self.email))
         return self
 
 
-def check_password_not_identity(password: str, username: str, email: str) -> None:
-    lowered = password.casefold()
-    if lowered in (username.casefold(), email.casefold()):
+def check_new_password(password: str, username: str, email: str) -> None:
+    """The rules of a new password beyond its length (PASSWORD_MIN to
+    PASSWORD_MAX): no control characters, not the username or the email."""
+    reject_control_characters(password)
+    if password.casefold() in (username.casefold(), email.casefold()):
         raise ValueError("password must not be the same as the username or email")
+
+
+class PasswordChange(SQLModel):
+    """A new password for an account, typed twice, under the same rules as at
+    registration. Validate it with `context={"username": ..., "email": ...}`:
+    the account's, which the password must not repeat."""
+
+    current_password: str = ""
+    new_password: str = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+    new_password_confirm: str = ""
+
+    @field_validator("new_password")
+    @classmethod
+    def _new_password(cls, value: str, info: ValidationInfo) -> str:
+        identity = info.context or {}
+        check_new_password(value, identity.get("username", ""), identity.get("email", ""))
+        return value
+
+    @field_validator("new_password_confirm")
+    @classmethod
+    def _confirmed(cls, value: str, info: ValidationInfo) -> str:
+        # Checked only when the new password itself passed (then it is in data).
+        if "new_password" in info.data and value != info.data["new_password"]:
+            raise ValueError("the two passwords do not match")
+        return value
 
 
 class User(UserBase, table=True):

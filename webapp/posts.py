@@ -19,18 +19,11 @@ from sqlalchemy import update as core_update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.errors import NotOwner, PostNotFound
 from webapp.models import MAX_ID, Post, PostCreate, PostPublic, PostUpdate, User, UserPublic, utcnow
 
 MAX_QUERY_WORDS = 10
 MAX_QUERY_CHARS = 200
-
-
-class PostNotFound(Exception):
-    """Missing, or a draft the viewer may not see: to them it does not exist."""
-
-
-class NotOwner(Exception):
-    """The post exists and is visible, but belongs to someone else."""
 
 
 # --- reading posts with their authors -------------------------------------------

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, text
 from tqdm import tqdm
 
-from webapp.config import Settings
-from webapp.db import create_db_engine
+from webapp.core.config import Settings
+from webapp.core.db import create_db_engine
+from webapp.core.security import PasswordHasher, new_token
 from webapp.models import Post, User, Vote
-from webapp.security import PasswordHasher, new_token
 
 DEMO_PASSWORD = "agora-demo-password"  # noqa: S105 (documented in the README)
 BATCH = 2_000

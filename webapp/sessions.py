@@ -12,18 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import Delete, bindparam, delete, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.db import read_row
+from webapp.core.cookie import ANONYMOUS_CSRF_KEY, FLASH_KEY, SESSION_KEY
+from webapp.core.db import atomic, read_row
+from webapp.core.security import hash_token, new_token
 from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
-from webapp.security import hash_token, new_token
 
-SESSION_KEY = "sid"
-FLASH_KEY = "flash"  # one-time messages, kept in the cookie (webapp.templating.flash)
-ANONYMOUS_CSRF_KEY = "csrf"
 # Writing "last seen" on every request would turn each page view into a write.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
@@ -39,7 +37,7 @@ class LoadedSession:
     id: int
     csrf_token: str
     user: UserPublic
-    data_version: tuple[int | None, int | None]  # (version, likes), see webapp.page_cache
+    data_version: tuple[int | None, int | None]  # (version, likes), see webapp.core.page_cache
 
 
 def _site_state(column: object) -> Any:
@@ -88,24 +86,29 @@ async def load(db: AsyncSession, request: Request) -> LoadedSession | None:
 
 
 async def start(db: AsyncSession, request: Request, user_id: int, max_age: int) -> None:
-    """Log in: drop whatever the browser had and start a new key and CSRF token."""
-    await end(db, request)
-    await purge_expired(db)
+    """Log in: drop whatever session the browser had, and start a new key and
+    CSRF token (one unit of work; expired sessions are swept with it)."""
+    old_key = request.session.get(SESSION_KEY)
     key = new_token()
     now = utcnow()
-    db.add(
-        UserSession(
-            key_hash=hash_token(key),
-            user_id=user_id,
-            csrf_token=new_token(),
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + timedelta(seconds=max_age),
-            user_agent=request.headers.get("user-agent", "")[:300],
-            ip_address=client_ip(request)[:45],
+    async with atomic(db):
+        if isinstance(old_key, str):
+            await db.exec(
+                delete(UserSession).where(col(UserSession.key_hash) == hash_token(old_key))
+            )
+        await db.exec(delete(UserSession).where(col(UserSession.expires_at) <= now))
+        db.add(
+            UserSession(
+                key_hash=hash_token(key),
+                user_id=user_id,
+                csrf_token=new_token(),
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(seconds=max_age),
+                user_agent=request.headers.get("user-agent", "")[:300],
+                ip_address=client_ip(request)[:45],
+            )
         )
-    )
-    await db.commit()
     flashes = request.session.get(FLASH_KEY)
     request.session.clear()
     request.session[SESSION_KEY] = key
@@ -114,6 +117,7 @@ async def start(db: AsyncSession, request: Request, user_id: int, max_age: int) 
 
 
 async def end(db: AsyncSession, request: Request) -> None:
+    """Log out this browser: its session row goes, so a copy of the cookie dies too."""
     key = request.session.get(SESSION_KEY)
     if isinstance(key, str):
         await db.exec(delete(UserSession).where(col(UserSession.key_hash) == hash_token(key)))
@@ -122,12 +126,14 @@ async def end(db: AsyncSession, request: Request) -> None:
     request.session.pop(ANONYMOUS_CSRF_KEY, None)
 
 
-async def end_others(db: AsyncSession, user_id: int, keep_id: int | None) -> int:
+def others_of(user_id: int, keep_id: int | None) -> Delete:
+    """The statement that ends a user's sessions but the one kept: part of a
+    password change and of "log out everywhere else" (`webapp.users`), which
+    run it in their own unit of work."""
     statement = delete(UserSession).where(col(UserSession.user_id) == user_id)
     if keep_id is not None:
         statement = statement.where(col(UserSession.id) != keep_id)
-    result = await db.exec(statement)
-    return result.rowcount or 0
+    return statement
 
 
 async def active(db: AsyncSession, user_id: int) -> list[UserSession]:
@@ -138,65 +144,3 @@ async def active(db: AsyncSession, user_id: int) -> list[UserSession]:
             .order_by(col(UserSession.last_seen_at).desc())
         )
     )
-
-
-def anonymous_csrf_token(request: Request) -> str:
-    """Visitors who are not logged in still post forms (log in, register): their
-    token lives in the signed cookie until a server-side session replaces it."""
-    token = request.session.get(ANONYMOUS_CSRF_KEY)
-    if not isinstance(token, str):
-        token = new_token()
-        request.session[ANONYMOUS_CSRF_KEY] = token
-    return token
-
-
-class AnonymousToken:
-    """An anonymous visitor's CSRF token, made only when a page prints it (a form).
-
-    Pages without forms then set no cookie, and the same HTML serves every
-    anonymous visitor: `used` tells the page cache whether this one is personal.
-    """
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        self.used = False
-
-    def __str__(self) -> str:
-        self.used = True
-        return anonymous_csrf_token(self.request)
-
-    def __html__(self) -> str:  # Jinja prints it as it is: the token is URL-safe
-        return str(self)
-
-
-@dataclass
-class Visitor:
-    """Who a page is for, as plain values: a logged-in user with their session
-    id and CSRF token, or nobody (with a token made on demand)."""
-
-    user: UserPublic | None
-    session_id: int | None
-    csrf_token: str | AnonymousToken
-
-    @classmethod
-    def anonymous(cls, request: Request) -> Visitor:
-        return cls(None, None, AnonymousToken(request))
-
-    @classmethod
-    def signed_in(cls, session: LoadedSession) -> Visitor:
-        return cls(session.user, session.id, session.csrf_token)
-
-    @property
-    def user_id(self) -> int | None:
-        return self.user.id if self.user else None
-
-    @property
-    def personal(self) -> bool:
-        """Whether a page made for this visitor holds something of theirs."""
-        return self.user is not None or (
-            isinstance(self.csrf_token, AnonymousToken) and self.csrf_token.used
-        )
-
-
-async def purge_expired(db: AsyncSession) -> None:
-    await db.exec(delete(UserSession).where(col(UserSession.expires_at) <= utcnow()))

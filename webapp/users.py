@@ -13,33 +13,39 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp import throttle
-from webapp.db import atomic
-from webapp.models import MAX_ID, LoginFailure, Post, User, UserCreate, UserPublic, Vote
-from webapp.security import PasswordHasher
+from webapp import sessions, throttle
+from webapp.core.db import atomic
+from webapp.core.security import PasswordHasher
+from webapp.errors import AccountTaken, UserNotFound, WrongPassword
+from webapp.models import (
+    MAX_ID,
+    LoginFailure,
+    PasswordChange,
+    Post,
+    User,
+    UserCreate,
+    UserPublic,
+    Vote,
+)
 
 
-class AccountTaken(Exception):
-    """The username or email is someone else's, in any letter case."""
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__(", ".join(fields))
-        self.fields = fields
-
-
-async def get_user(db: AsyncSession, user_id: int) -> User | None:
-    if not 0 < user_id <= MAX_ID:
-        return None
-    return await db.get(User, user_id)
+async def get_user(db: AsyncSession, user_id: int) -> User:
+    """The whole account (its hash and email), or UserNotFound."""
+    user = await db.get(User, user_id) if 0 < user_id <= MAX_ID else None
+    if user is None:
+        raise UserNotFound
+    return user
 
 
-async def get_public_user(db: AsyncSession, user_id: int) -> UserPublic | None:
+async def get_public_user(db: AsyncSession, user_id: int) -> UserPublic:
     """What anyone may know of a person, without loading the account."""
-    if not 0 < user_id <= MAX_ID:
-        return None
-    statement = select(User.id, User.username, User.created_at).where(col(User.id) == user_id)
-    row = (await db.exec(statement)).first()
-    return UserPublic(id=row.id, username=row.username, created_at=row.created_at) if row else None
+    row = None
+    if 0 < user_id <= MAX_ID:
+        statement = select(User.id, User.username, User.created_at).where(col(User.id) == user_id)
+        row = (await db.exec(statement)).first()
+    if row is None:
+        raise UserNotFound
+    return UserPublic(id=row.id, username=row.username, created_at=row.created_at)
 
 
 async def taken_fields(db: AsyncSession, username: str, email: str) -> dict[str, str]:
@@ -132,32 +138,59 @@ async def authenticate(
         # An older scheme or a lower cost: upgrade while we have the password.
         user.password_hash = new_hash
         db.add(user)
+        await db.commit()
     await throttle.clear(db, account_key)
     return LoginResult(LoginOutcome.OK, user=user)
 
 
-async def check_password(hasher: PasswordHasher, user: User, password: str) -> bool:
+async def check_password(hasher: PasswordHasher, user: User, password: str) -> None:
+    """WrongPassword unless `password` is the account's."""
     ok, _ = await hasher.verify(password, user.password_hash)
-    return ok
+    if not ok:
+        raise WrongPassword
 
 
 async def change_password(
-    db: AsyncSession, hasher: PasswordHasher, user: User, new_password: str
+    db: AsyncSession,
+    hasher: PasswordHasher,
+    user: User,
+    change: PasswordChange,
+    *,
+    keep_session_id: int | None,
 ) -> None:
-    """Store the new hash and rotate the stamp, which revokes every API token."""
-    user.password_hash = await hasher.hash(new_password)
-    rotate_stamp(user)
-    db.add(user)
-    await db.commit()
+    """Check the current password, store the new hash, and end every other
+    session and API token (the stamp rotates): one unit of work."""
+    await check_password(hasher, user, change.current_password)
+    new_hash = await hasher.hash(change.new_password)
+    async with atomic(db):
+        user.password_hash = new_hash
+        _rotate_stamp(user)
+        db.add(user)
+        await db.exec(sessions.others_of(user.id, keep_session_id))
 
 
-def rotate_stamp(user: User) -> None:
+async def log_out_elsewhere(db: AsyncSession, user: User, *, keep_session_id: int | None) -> int:
+    """End every session but the one kept, and every API token; how many
+    sessions ended."""
+    async with atomic(db):
+        ended = (await db.exec(sessions.others_of(user.id, keep_session_id))).rowcount or 0
+        _rotate_stamp(user)
+        db.add(user)
+    return ended
+
+
+def _rotate_stamp(user: User) -> None:
+    # API tokens carry the stamp: a new one revokes them all.
     user.security_stamp = secrets.token_hex(16)
 
 
-async def delete_account(db: AsyncSession, user: User) -> None:
-    """The database removes the user's posts, likes and sessions with them; the
-    like counts of other people's posts they liked go down in the same transaction."""
+async def delete_account(
+    db: AsyncSession, hasher: PasswordHasher, user: User, *, password: str
+) -> None:
+    """Delete the account, once its password is given again. The database
+    removes the user's posts, likes and sessions with it; the like counts of
+    other people's posts they liked go down in the same transaction."""
+    await check_password(hasher, user, password)
     liked = select(Vote.post_id).where(Vote.user_id == user.id)
     async with atomic(db):
         await db.exec(update(Post).where(col(Post.id).in_(liked)).values(votes=col(Post.votes) - 1))

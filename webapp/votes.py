@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.db import atomic
+from webapp.core.db import atomic
+from webapp.errors import PostNotFound
 from webapp.models import Post, Vote
-from webapp.posts import PostNotFound
 
 
 async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:

@@ -788,7 +788,11 @@ def count_statements(agora_dir: Path, url: str, paths: dict[str, str]) -> dict[s
     from fastapi.testclient import TestClient
 
     from webapp.app import create_app  # type: ignore[import-not-found]
-    from webapp.config import Settings  # type: ignore[import-not-found]
+
+    try:
+        from webapp.core.config import Settings  # type: ignore[import-not-found]
+    except ImportError:  # a checkout from before webapp/core/ (--agora-dir)
+        from webapp.config import Settings  # type: ignore[import-not-found,no-redef]
 
     app = create_app(Settings(database_url=url, secret_key=SECRET_KEY, bcrypt_rounds=4))
     engine = app.state.engine

@@ -13,9 +13,10 @@ from fastapi import Depends, HTTPException
 from fastapi.security import OAuth2PasswordBearer
 
 from webapp import users
-from webapp.deps import DbSession, Tokens
+from webapp.core.deps import DbSession, Tokens
+from webapp.core.security import tokens_match
+from webapp.errors import UserNotFound
 from webapp.models import ErrorDetail, User
-from webapp.security import tokens_match
 
 # auto_error=False: a missing token is ours to answer (anonymous on the public
 # routes, 401 on the others). tokenUrl is what Swagger's Authorize button posts to.
@@ -43,8 +44,13 @@ async def get_token_user(
     if token is None:
         return None
     claims = tokens.read(token)
-    user = await users.get_user(db, claims.user_id) if claims else None
-    if claims is None or user is None or not tokens_match(user.security_stamp, claims.stamp):
+    if claims is None:
+        raise unauthorized(BAD_TOKEN)
+    try:
+        user = await users.get_user(db, claims.user_id)
+    except UserNotFound:
+        raise unauthorized(BAD_TOKEN) from None
+    if not tokens_match(user.security_stamp, claims.stamp):
         raise unauthorized(BAD_TOKEN)
     return user
 

@@ -13,7 +13,7 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from webapp.middleware import CONTENT_SECURITY_POLICY
+from webapp.core.middleware import CONTENT_SECURITY_POLICY
 
 router = APIRouter(include_in_schema=False)
 

@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from webapp import sessions, users
 from webapp.api.deps import error, unauthorized
-from webapp.deps import DbSession, Hasher, SettingsDep, Tokens
+from webapp.core.deps import DbSession, Hasher, SettingsDep, Tokens
 from webapp.models import Token
 
 router = APIRouter(tags=["auth"])

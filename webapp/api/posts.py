@@ -22,7 +22,7 @@ from webapp.api.deps import (
     ApiUser,
     OptionalApiUser,
 )
-from webapp.deps import DbSession
+from webapp.core.deps import DbSession
 from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
 
 router = APIRouter(prefix="/posts", tags=["posts"])

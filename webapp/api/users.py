@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Path
+from fastapi import APIRouter, Body, Path
 
 from webapp import users
 from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
-from webapp.deps import DbSession, Hasher
+from webapp.core.deps import DbSession, Hasher
 from webapp.models import User, UserCreate, UserMe, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -41,10 +41,7 @@ async def register(
 ) -> User:
     """Username: 3–30 letters, digits or `_` (NFKC-normalized). Password: 8–128
     characters, not the username or the email. Then log in at `/api/login`."""
-    try:
-        return await users.register(db, hasher, data)
-    except users.AccountTaken as taken:
-        raise HTTPException(409, " ".join(taken.fields.values())) from None
+    return await users.register(db, hasher, data)
 
 
 # Declared before /{user_id} for readers; the int converter keeps "me" apart anyway.
@@ -61,7 +58,4 @@ async def me(user: ApiUser) -> User:
     responses={404: error("No such user")},
 )
 async def get_user(db: DbSession, user_id: UserId) -> UserPublic:
-    user = await users.get_public_user(db, user_id)
-    if user is None:
-        raise HTTPException(404, "User not found")
-    return user
+    return await users.get_public_user(db, user_id)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Response
 
 from webapp import posts, votes
 from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
-from webapp.deps import DbSession
+from webapp.core.deps import DbSession
 from webapp.models import Message, VoteCreate
 
 router = APIRouter(tags=["votes"])

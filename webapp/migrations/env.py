@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection that `webapp.db.migrate` opened
+"""Alembic environment: runs on the connection that `webapp.core.db.migrate` opened
 (already inside its locked transaction), or on DATABASE_URL when alembic is
 called directly."""
 
@@ -6,8 +6,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from webapp import models  # noqa: F401  (registers the tables)
-from webapp.config import Settings
-from webapp.db import create_db_engine, include_in_comparison
+from webapp.core.config import Settings
+from webapp.core.db import create_db_engine, include_in_comparison
 
 target_metadata = SQLModel.metadata
 

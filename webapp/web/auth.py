@@ -2,47 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-from urllib.parse import urlsplit
-
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from webapp import sessions, users
-from webapp.deps import DbSession, Hasher, SettingsDep, VisitorDep, protect_form
+from webapp.core.deps import DbSession, Hasher, SettingsDep
+from webapp.errors import AccountTaken
 from webapp.models import UserCreate
-from webapp.templating import flash, render
-from webapp.web.forms import field_errors
+from webapp.web.deps import VisitorDep
+from webapp.web.pages import FormText, field_errors, flash, redirect, render, safe_next
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
+router = APIRouter()
 
-FormText = Annotated[str, Form()]
 LOGIN_FAILED = "The username, email or password is not right."
-
-
-def safe_next(target: str | None) -> str:
-    """Follow only a path on this site: `//host`, `/\\host`, `https://host` go home."""
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    if "\\" in target or not target.isprintable():
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return target
-
-
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 @router.get("/register")
 async def register_form(request: Request, visitor: VisitorDep) -> Response:
     if visitor.user:
         return redirect("/")
-    return render(request, "auth/register.html", {"values": {}, "errors": {}})
+    return render(request, visitor, "auth/register.html", {"values": {}, "errors": {}})
 
 
 @router.post("/register")
@@ -70,11 +50,12 @@ async def register(
     if not errors:
         try:
             user = await users.register(db, hasher, data)
-        except users.AccountTaken as taken:
+        except AccountTaken as taken:
             errors = taken.fields
     if errors:
         return render(
             request,
+            visitor,
             "auth/register.html",
             {"values": values, "errors": errors},
             status_code=422,
@@ -89,7 +70,7 @@ async def login_form(request: Request, visitor: VisitorDep, next: str = "/") -> 
     if visitor.user:
         return redirect(safe_next(next))
     context = {"values": {"next": safe_next(next)}, "errors": {}}
-    return render(request, "auth/login.html", context)
+    return render(request, visitor, "auth/login.html", context)
 
 
 @router.post("/login")
@@ -116,6 +97,7 @@ async def login(
         message = f"Too many failed logins. Please try again in {result.retry_minutes} minutes."
         return render(
             request,
+            visitor,
             "auth/login.html",
             {"values": values, "errors": {"form": message}},
             status_code=429,
@@ -124,6 +106,7 @@ async def login(
     if result.user is None:
         return render(
             request,
+            visitor,
             "auth/login.html",
             {"values": values, "errors": {"form": LOGIN_FAILED}},
             status_code=422,

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from webapp.db import database_answers
+from webapp.core.db import database_answers
 
 router = APIRouter(include_in_schema=False)
 

@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from webapp import posts, votes
-from webapp.deps import Cache, CurrentUser, DbSession, VisitorDep, protect_form
-from webapp.models import CONTENT_MAX, TITLE_MAX, PostCreate, PostPublic
-from webapp.sessions import Visitor
-from webapp.templating import flash, post_cards, render, shared_page
-from webapp.web.auth import redirect
-from webapp.web.forms import field_errors
+from webapp.core.deps import Cache, DbSession
+from webapp.models import PostCreate, PostPublic
+from webapp.web.deps import CurrentUser, Visitor, VisitorDep
+from webapp.web.listing import counted_list, liked_among, post_cards, shared_page
+from webapp.web.pages import (
+    PER_PAGE,
+    Checkbox,
+    FormText,
+    field_errors,
+    flash,
+    page_number,
+    redirect,
+    render,
+)
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
-
-PER_PAGE = 20
-MAX_PAGE = 1_000_000
-FormText = Annotated[str, Form()]
-Checkbox = Annotated[str | None, Form()]
-
-
-def page_number(raw: str | None) -> int:
-    """?page= as a person might type it: anything that is not a page is page 1."""
-    if raw and raw.isdigit():
-        return min(max(int(raw), 1), MAX_PAGE)
-    return 1
+router = APIRouter()
 
 
 @router.get("/")
@@ -53,49 +46,17 @@ async def home(
             key,
             lambda: posts.published_page(db, page=number, per_page=PER_PAGE, words=words),
         )
-        liked = await liked_among(db, cache, visitor, key, listing)
+        liked = await liked_among(db, cache, visitor, key, listing.ids)
         cards = post_cards(request, listing.posts, liked, key=key, seen=seen)
         context = {"listing": listing, "cards": cards, "search_query": q, "searching": bool(words)}
-        return render(request, "home.html", context)
+        return render(request, visitor, "home.html", context)
 
-    return await shared_page(request, build)
-
-
-async def counted_list(
-    db: DbSession, cache: Cache, key: Hashable, load: Callable[[], Awaitable[posts.PostPage]]
-) -> posts.PostPage:
-    """A list kept in the cache, with its like counts as they are now: a like
-    leaves the list as it was, and only the counts are read again."""
-    seen = cache.seen()
-
-    async def load_and_count() -> posts.PostPage:
-        listing = await load()
-        cache.put(("counts", key), listing.counts, seen, likes=True)
-        return listing
-
-    listing = await cache.fetch(key, load_and_count)
-    counts = await cache.fetch(
-        ("counts", key), lambda: posts.like_counts(db, listing.ids), likes=True
-    )
-    return listing.with_counts(counts)
-
-
-async def liked_among(
-    db: DbSession, cache: Cache, visitor: Visitor, key: Hashable, listing: posts.PostPage
-) -> set[int]:
-    """Which posts of a cached list the visitor likes. A like changes the post's
-    count, which moves the likes version, so the answer is kept until then."""
-    if visitor.user_id is None or not listing.posts:
-        return set()
-    return await cache.fetch(
-        ("liked", visitor.user_id, key),
-        lambda: votes.liked_ids(db, user_id=visitor.user_id, post_ids=listing.ids),
-        likes=True,
-    )
+    return await shared_page(request, visitor, build)
 
 
 def post_form(
     request: Request,
+    visitor: Visitor,
     *,
     post: PostPublic | None,
     values: dict[str, object],
@@ -106,10 +67,8 @@ def post_form(
         "post": post,
         "values": values,
         "errors": errors or {},
-        "title_max": TITLE_MAX,
-        "content_max": CONTENT_MAX,
     }
-    return render(request, "posts/form.html", context, status_code=status_code)
+    return render(request, visitor, "posts/form.html", context, status_code=status_code)
 
 
 def validated(
@@ -127,14 +86,17 @@ def validated(
 
 
 @router.get("/posts/new")
-async def new_post(request: Request, user: CurrentUser) -> Response:
-    return post_form(request, post=None, values={"title": "", "content": "", "published": True})
+async def new_post(request: Request, visitor: VisitorDep, user: CurrentUser) -> Response:
+    return post_form(
+        request, visitor, post=None, values={"title": "", "content": "", "published": True}
+    )
 
 
 @router.post("/posts")
 async def create_post(
     request: Request,
     db: DbSession,
+    visitor: VisitorDep,
     user: CurrentUser,
     title: FormText = "",
     content: FormText = "",
@@ -142,7 +104,7 @@ async def create_post(
 ) -> Response:
     data, values, errors = validated(title, content, published)
     if data is None:
-        return post_form(request, post=None, values=values, errors=errors, status_code=422)
+        return post_form(request, visitor, post=None, values=values, errors=errors, status_code=422)
     post = await posts.create_post(db, owner=user, data=data)
     flash(request, "Your post is published." if post.published else "Your draft is saved.")
     return redirect(f"/posts/{post.id}")
@@ -171,24 +133,21 @@ async def show_post(
                 ("counts", key), lambda: posts.like_counts(db, [post_id]), likes=True
             )
             post = posts.with_count(post, counts)
-        liked = visitor.user_id is not None and post.id in await cache.fetch(
-            ("liked", visitor.user_id, key),
-            lambda: votes.liked_ids(db, user_id=visitor.user_id, post_ids=[post.id]),
-            likes=True,
-        )
+        liked = post.id in await liked_among(db, cache, visitor, key, [post.id])
         is_owner = visitor.user_id == post.owner_id
-        return render(
-            request, "posts/show.html", {"post": post, "liked": liked, "is_owner": is_owner}
-        )
+        context = {"post": post, "liked": liked, "is_owner": is_owner}
+        return render(request, visitor, "posts/show.html", context)
 
-    return await shared_page(request, build)
+    return await shared_page(request, visitor, build)
 
 
 @router.get("/posts/{post_id:int}/edit")
-async def edit_post(request: Request, post_id: int, db: DbSession, user: CurrentUser) -> Response:
+async def edit_post(
+    request: Request, post_id: int, db: DbSession, visitor: VisitorDep, user: CurrentUser
+) -> Response:
     post = await posts.get_own_post(db, post_id, user.id)
     values = {"title": post.title, "content": post.content, "published": post.published}
-    return post_form(request, post=post, values=values)
+    return post_form(request, visitor, post=post, values=values)
 
 
 @router.post("/posts/{post_id:int}/edit")
@@ -196,6 +155,7 @@ async def update_post(
     request: Request,
     post_id: int,
     db: DbSession,
+    visitor: VisitorDep,
     user: CurrentUser,
     title: FormText = "",
     content: FormText = "",
@@ -204,7 +164,7 @@ async def update_post(
     post = await posts.get_own_post(db, post_id, user.id)
     data, values, errors = validated(title, content, published)
     if data is None:
-        return post_form(request, post=post, values=values, errors=errors, status_code=422)
+        return post_form(request, visitor, post=post, values=values, errors=errors, status_code=422)
     await posts.update_post(db, post=post, data=data)
     flash(request, "Your changes are saved.")
     return redirect(f"/posts/{post.id}")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from webapp import posts, users
-from webapp.deps import Cache, DbSession, VisitorDep, protect_form
-from webapp.templating import post_cards, render, shared_page
-from webapp.web.posts import PER_PAGE, counted_list, liked_among, page_number
+from webapp.core.deps import Cache, DbSession
+from webapp.web.deps import VisitorDep
+from webapp.web.listing import counted_list, liked_among, post_cards, shared_page
+from webapp.web.pages import PER_PAGE, page_number, render
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
+router = APIRouter()
 
 
 @router.get("/users/{user_id:int}")
@@ -28,9 +29,8 @@ async def profile(
 
     async def build() -> Response:
         seen = cache.seen()
+        # UserNotFound (404) is not kept: a new account may take the id.
         person = await cache.fetch(("person", user_id), lambda: users.get_public_user(db, user_id))
-        if person is None:
-            raise HTTPException(404)
         if is_owner:  # with their drafts: theirs alone, never kept
             listing = await posts.owner_page(
                 db, owner_id=user_id, viewer_id=user_id, page=number, per_page=PER_PAGE
@@ -44,11 +44,11 @@ async def profile(
                     db, owner_id=user_id, viewer_id=None, page=number, per_page=PER_PAGE
                 ),
             )
-        liked = await liked_among(db, cache, visitor, key, listing)
+        liked = await liked_among(db, cache, visitor, key, listing.ids)
         cards = post_cards(
             request, listing.posts, liked, key=None if is_owner else key, seen=seen, show_draft=True
         )
         context = {"profile": person, "listing": listing, "cards": cards, "is_owner": is_owner}
-        return render(request, "users/profile.html", context)
+        return render(request, visitor, "users/profile.html", context)
 
-    return await shared_page(request, build)
+    return await shared_page(request, visitor, build)

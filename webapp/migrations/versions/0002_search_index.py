@@ -8,7 +8,7 @@ Search keeps the posts where every word appears in the title or the text, as
 `(title || ' ' || content) ILIKE '%word%'`. A B-tree cannot serve a pattern
 with a leading wildcard; a pg_trgm GIN index can. SQLite has no such index and
 scans, which is fine at its scale. The models cannot express an operator-class
-expression index portably, so it lives here only (see webapp.db.DATABASE_ONLY_INDEXES).
+expression index portably, so it lives here only (see webapp.core.db.DATABASE_ONLY_INDEXES).
 """
 
 from collections.abc import Sequence

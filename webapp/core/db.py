@@ -23,9 +23,9 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.config import Settings
+from webapp.core.config import Settings
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Indexes that only a migration creates, because the models cannot say them
 # portably (a PostgreSQL trigram index); schema comparisons leave them out.
 DATABASE_ONLY_INDEXES = frozenset({"ix_posts_search"})

@@ -33,8 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from webapp.db import read_row
-from webapp.sessions import FLASH_KEY, SESSION_KEY
+from webapp.core.cookie import FLASH_KEY, SESSION_KEY
+from webapp.core.db import read_row
 
 T = TypeVar("T")
 READ_VERSION = text("SELECT version, likes FROM site_state WHERE id = 1")
@@ -185,7 +185,7 @@ def shared_key(path: str, query_string: bytes) -> Hashable:
 class SharedPageMiddleware:
     """Answers an anonymous GET from the HTML the page cache holds for its address,
     before routing, dependencies or the database: the page was built once by its
-    view (`webapp.templating.shared_page`) and is the same for every anonymous
+    view (`webapp.web.listing.shared_page`) and is the same for every anonymous
     visitor. Runs inside the session middleware, which has read the cookie."""
 
     def __init__(self, app: ASGIApp, cache: PageCache) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from webapp.config import Settings
-from webapp.errors import error_response
+from webapp.core.config import Settings
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -60,6 +61,10 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+# refuse(request, status, detail=None): the answer to send instead
+Refusal = Callable[..., Awaitable[Response]]
+
+
 class BodyLimitMiddleware:
     """Refuse a body over the limit before it is read whole: at once when its
     Content-Length says so, else as soon as the bytes received pass the limit.
@@ -69,9 +74,11 @@ class BodyLimitMiddleware:
     percent-escapes as U+FFFD, without complaint.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, refuse: Refusal) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # How a refusal is answered (a page or JSON): the app's error answer.
+        self.refuse = refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,17 +88,17 @@ class BodyLimitMiddleware:
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             status = 413 if declared.isdigit() else 400
-            await error_response(request, status)(scope, receive, send)
+            await (await self.refuse(request, status))(scope, receive, send)
             return
 
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("application/x-www-form-urlencoded"):
             body = await self._read_all(receive)
             if body is None:
-                await error_response(request, 413)(scope, receive, send)
+                await (await self.refuse(request, 413))(scope, receive, send)
             elif not is_utf8_form(body):
                 detail = "The form must be sent as UTF-8 text."
-                await error_response(request, 422, detail)(scope, receive, send)
+                await (await self.refuse(request, 422, detail))(scope, receive, send)
             else:
                 await self.app(scope, _replay(body, receive), send)
             return

@@ -1,0 +1,62 @@
+"""The app under test: settings for it, and running its async pieces from the
+sync tests (each TestClient request runs on an event loop of its own)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any
+
+from fastapi import FastAPI
+
+from webapp.core.config import Settings
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgresql", "postgres:"))
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+PASSWORD = "correct horse battery"
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "secret_key": SECRET,
+        "bcrypt_rounds": 4,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+async def first_connect(application: FastAPI) -> None:
+    """SQLAlchemy guards an engine's first connection with an asyncio lock. Clients
+    in several threads (each with its own event loop) racing for it would wait on
+    a lock of another loop forever, so the first connection is made here."""
+    async with application.state.engine.connect():
+        pass
+
+
+def dispose(application: FastAPI) -> None:
+    """Close the app's connections (its async engine)."""
+    on_own_loop(application.state.engine.dispose())
+    application.state.hasher.close()
+
+
+def on_own_loop(coroutine: Coroutine[Any, Any, Any]) -> None:
+    """Run a coroutine to its end on a new event loop, in a thread of its own:
+    Playwright's sync API keeps a loop running in the test's thread."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]

@@ -1,0 +1,86 @@
+"""Every error answered at the door it came in by: `{"detail": ...}` under
+/api (`webapp.api.errors`), an HTML page everywhere else (`webapp.web.errors`).
+
+The one place that knows both doors, beside `app.py`, which installs these.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from webapp.api.errors import error_json
+from webapp.errors import DomainError
+from webapp.web.errors import error_page
+
+log = logging.getLogger("webapp")
+
+
+def is_api(request: Request) -> bool:
+    path = request.url.path
+    return path == "/api" or path.startswith("/api/")
+
+
+async def error_response(
+    request: Request,
+    status_code: int,
+    detail: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """`detail` is the API's answer; a page shows it when it is a sentence."""
+    if is_api(request):
+        return error_json(status_code, detail, headers)
+    return await error_page(
+        request, status_code, detail if isinstance(detail, str) else None, headers
+    )
+
+
+async def domain_error_handler(request: Request, exc: DomainError) -> Response:
+    if is_api(request):
+        return error_json(exc.status_code, exc.detail)
+    return await error_page(request, exc.status_code, exc.page_message)
+
+
+async def http_exception_handler(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code < 400:
+        # Redirects raised as exceptions (e.g. a page that needs a login).
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    detail = exc.detail
+    if not is_api(request) and detail == HTTPStatus(exc.status_code).phrase:
+        detail = None  # Starlette's default: the page's own words read better
+    return await error_response(request, exc.status_code, detail, exc.headers)
+
+
+async def validation_exception_handler(request: Request, exc: RequestValidationError) -> Response:
+    if is_api(request):
+        return await request_validation_exception_handler(request, exc)
+    return await error_page(request, 422)
+
+
+async def database_unavailable_handler(request: Request, exc: OperationalError) -> Response:
+    log.error("database unavailable: %s", exc.orig)
+    return await error_response(request, 503, headers={"Retry-After": "5"})
+
+
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    # Starlette's outermost middleware calls this and still logs the traceback.
+    # It runs outside the headers middleware, so it adds the headers itself.
+    response = await error_response(request, 500)
+    response.headers.update(request.app.state.security_headers)
+    return response
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, domain_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, http_exception_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_exception_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, database_unavailable_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, server_error_handler)

@@ -1,0 +1,45 @@
+"""Error pages: the site's layout, the visitor's own header, a sentence a
+person can act on."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from fastapi import Request
+from starlette.responses import Response
+
+from webapp.web.deps import visitor_for_error_page
+from webapp.web.pages import render
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    403: "You are not allowed to do that.",
+    404: "There is nothing here. The page may have moved, or never existed.",
+    405: "That action is not possible on this page.",
+    413: "What you sent is too large.",
+    422: "Some of what you sent is not valid.",
+    429: "Too many attempts. Please wait and try again.",
+    500: "Something went wrong on our side. Please try again later.",
+    503: "The site is briefly unavailable. Please try again in a moment.",
+}
+
+
+async def error_page(
+    request: Request,
+    status_code: int,
+    message: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """`message`: what to tell the visitor, else the usual words for the status
+    (always, for a server error: its details are not for visitors)."""
+    phrase = HTTPStatus(status_code).phrase
+    if status_code >= 500 or not message:
+        message = MESSAGES.get(status_code, phrase)
+    return render(
+        request,
+        await visitor_for_error_page(request),
+        "error.html",
+        {"status_code": status_code, "title": phrase, "message": message},
+        status_code=status_code,
+        headers=headers,
+    )

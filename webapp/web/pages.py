@@ -1,0 +1,128 @@
+"""What every page route uses: rendering with the visitor, one-time messages,
+redirects, form fields and their errors, page numbers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import jinja2
+from fastapi import Form, Request
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+from starlette.responses import HTMLResponse, Response
+
+from webapp import models, posts
+from webapp.core.cookie import FLASH_KEY
+from webapp.core.templating import RoutePaths, make_environment
+from webapp.web.deps import Visitor
+
+PER_PAGE = 20
+MAX_PAGE = 1_000_000
+
+FormText = Annotated[str, Form()]
+Checkbox = Annotated[str | None, Form()]
+
+# The limits that forms print (maxlength, hints) and the pager's window, from
+# the rules themselves so that a page never states a different one.
+LIMITS = {
+    "username_min": models.USERNAME_MIN,
+    "username_max": models.USERNAME_MAX,
+    "password_min": models.PASSWORD_MIN,
+    "password_max": models.PASSWORD_MAX,
+    "title_max": models.TITLE_MAX,
+    "content_max": models.CONTENT_MAX,
+    "search_max": posts.MAX_QUERY_CHARS,
+    "pages_around": posts.PAGES_AROUND,
+}
+
+
+def page_environment(*, auto_reload: bool, paths: RoutePaths) -> jinja2.Environment:
+    env = make_environment(auto_reload=auto_reload, paths=paths)
+    env.globals["limits"] = LIMITS
+    return env
+
+
+def render(
+    request: Request,
+    visitor: Visitor,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A page with what every page shows: the visitor in the header, their CSRF
+    token for its forms, the one-time messages. Templates get plain values."""
+    page = {
+        "current_user": visitor.user,
+        "csrf_token": visitor.csrf_token,
+        "flashes": pop_flashes(request),
+    }
+    page.update(context or {})
+    env: jinja2.Environment = request.app.state.templates
+    html = env.get_template(name).render(page)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def flash(request: Request, message: str) -> None:
+    """Keep a message for the next page. Starlette saves the session only when
+    a key is assigned, so the list is reassigned, not appended to."""
+    request.session[FLASH_KEY] = [*request.session.get(FLASH_KEY, []), message]
+
+
+def pop_flashes(request: Request) -> list[str]:
+    if "session" not in request.scope or FLASH_KEY not in request.session:
+        return []
+    return request.session.pop(FLASH_KEY)
+
+
+def redirect(url: str) -> RedirectResponse:
+    """After a form: 303, so the browser follows with a GET."""
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(target: str | None) -> str:
+    """Follow only a path on this site: `//host`, `/\\host`, `https://host` go home."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target or not target.isprintable():
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+def page_number(raw: str | None) -> int:
+    """?page= as a person might type it: anything that is not a page is page 1."""
+    if raw and raw.isdigit():
+        return min(max(int(raw), 1), MAX_PAGE)
+    return 1
+
+
+FRIENDLY = {
+    "string_too_short": "Must be at least {min_length} characters.",
+    "string_too_long": "Must be at most {max_length} characters.",
+    "missing": "This field is required.",
+}
+
+
+def field_errors(error: ValidationError, default_field: str) -> dict[str, str]:
+    """The first message for each field; errors of the whole form (a model
+    validator) go to `default_field`."""
+    messages: dict[str, str] = {}
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else default_field
+        template = FRIENDLY.get(item["type"])
+        if item["type"] == "string_too_short" and item.get("ctx", {}).get("min_length") == 1:
+            template = FRIENDLY["missing"]
+        if template:
+            message = template.format(**item.get("ctx", {}))
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            message = message[0].upper() + message[1:]
+            if not message.endswith("."):
+                message += "."
+        messages.setdefault(field, message)
+    return messages
