@@ -12,13 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Delete, bindparam, delete, update
+from sqlalchemy import Delete, bindparam, delete, insert, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.cookie import ANONYMOUS_CSRF_KEY, FLASH_KEY, SESSION_KEY
-from webapp.core.db import atomic, read_row
+from webapp.core.db import read_row, transaction
 from webapp.core.security import hash_token, new_token
 from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
 
@@ -91,24 +91,26 @@ async def start(db: AsyncSession, request: Request, user_id: int, max_age: int) 
     old_key = request.session.get(SESSION_KEY)
     key = new_token()
     now = utcnow()
-    async with atomic(db):
+    row = {
+        "key_hash": hash_token(key),
+        "user_id": user_id,
+        "csrf_token": new_token(),
+        "created_at": now,
+        "last_seen_at": now,
+        "expires_at": now + timedelta(seconds=max_age),
+        "user_agent": request.headers.get("user-agent", "")[:300],
+        "ip_address": client_ip(request)[:45],
+    }
+
+    async def replace() -> None:
         if isinstance(old_key, str):
             await db.exec(
                 delete(UserSession).where(col(UserSession.key_hash) == hash_token(old_key))
             )
         await db.exec(delete(UserSession).where(col(UserSession.expires_at) <= now))
-        db.add(
-            UserSession(
-                key_hash=hash_token(key),
-                user_id=user_id,
-                csrf_token=new_token(),
-                created_at=now,
-                last_seen_at=now,
-                expires_at=now + timedelta(seconds=max_age),
-                user_agent=request.headers.get("user-agent", "")[:300],
-                ip_address=client_ip(request)[:45],
-            )
-        )
+        await db.exec(insert(UserSession).values(row))
+
+    await transaction(db, replace)
     flashes = request.session.get(FLASH_KEY)
     request.session.clear()
     request.session[SESSION_KEY] = key

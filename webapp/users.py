@@ -8,13 +8,13 @@ import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import Update, delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import sessions, throttle
-from webapp.core.db import atomic
+from webapp.core.db import transaction
 from webapp.core.security import PasswordHasher
 from webapp.errors import AccountTaken, UserNotFound, WrongPassword
 from webapp.models import (
@@ -162,26 +162,37 @@ async def change_password(
     session and API token (the stamp rotates): one unit of work."""
     await check_password(hasher, user, change.current_password)
     new_hash = await hasher.hash(change.new_password)
-    async with atomic(db):
-        user.password_hash = new_hash
-        _rotate_stamp(user)
-        db.add(user)
-        await db.exec(sessions.others_of(user.id, keep_session_id))
+    stamp = _new_stamp()
+    user_id = user.id  # read now: a retried transaction's rollback expires `user`
+
+    async def store() -> None:
+        await db.exec(_set(user_id, password_hash=new_hash, security_stamp=stamp))
+        await db.exec(sessions.others_of(user_id, keep_session_id))
+
+    await transaction(db, store)
 
 
 async def log_out_elsewhere(db: AsyncSession, user: User, *, keep_session_id: int | None) -> int:
     """End every session but the one kept, and every API token; how many
     sessions ended."""
-    async with atomic(db):
-        ended = (await db.exec(sessions.others_of(user.id, keep_session_id))).rowcount or 0
-        _rotate_stamp(user)
-        db.add(user)
-    return ended
+    stamp = _new_stamp()
+    user_id = user.id
+
+    async def end_them() -> int:
+        ended = (await db.exec(sessions.others_of(user_id, keep_session_id))).rowcount or 0
+        await db.exec(_set(user_id, security_stamp=stamp))
+        return ended
+
+    return await transaction(db, end_them)
 
 
-def _rotate_stamp(user: User) -> None:
+def _new_stamp() -> str:
     # API tokens carry the stamp: a new one revokes them all.
-    user.security_stamp = secrets.token_hex(16)
+    return secrets.token_hex(16)
+
+
+def _set(user_id: int | None, **values: str) -> Update:
+    return update(User).where(col(User.id) == user_id).values(**values)
 
 
 async def delete_account(
@@ -189,12 +200,17 @@ async def delete_account(
 ) -> None:
     """Delete the account, once its password is given again. The database
     removes the user's posts, likes and sessions with it; the like counts of
-    other people's posts they liked go down in the same transaction."""
+    other people's posts they liked go down in the same transaction (their
+    rows locked first, as a like locks them: see `webapp.votes`)."""
     await check_password(hasher, user, password)
-    liked = select(Vote.post_id).where(Vote.user_id == user.id)
-    async with atomic(db):
+    user_id = user.id
+    liked = select(Vote.post_id).where(Vote.user_id == user_id)
+
+    async def remove() -> None:
         await db.exec(update(Post).where(col(Post.id).in_(liked)).values(votes=col(Post.votes) - 1))
         await db.exec(
-            delete(LoginFailure).where(col(LoginFailure.account_key) == f"user:{user.id}")
+            delete(LoginFailure).where(col(LoginFailure.account_key) == f"user:{user_id}")
         )
-        await db.exec(delete(User).where(col(User.id) == user.id))
+        await db.exec(delete(User).where(col(User.id) == user_id))
+
+    await transaction(db, remove)

@@ -4,6 +4,9 @@ the post moves only with a row that really was added or removed."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -11,56 +14,98 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.core.db import atomic
+from webapp.core.db import transaction
 from webapp.errors import PostNotFound
 from webapp.models import Post, Vote
 
+# Lock order, the same in every write that touches a post and its likes: the
+# post's row first, then like rows. A like locks the post row (FOR NO KEY
+# UPDATE: it will change the count) before it adds or removes its own row; a
+# post's deletion locks the row (FOR UPDATE) and then its likes, by cascade. So
+# a like and a deletion never each hold what the other waits for: one waits,
+# and a like that waited for a deletion finds no post (404).
 
-async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
-    """Like the post; False when the like was already there."""
+
+def _insert(db: AsyncSession, post_id: int, user_id: int) -> Any:
     insert = pg_insert if db.bind.dialect.name == "postgresql" else sqlite_insert
     # RETURNING tells whether a row went in: SQLAlchemy keeps no rowcount for an
     # INSERT, and ON CONFLICT DO NOTHING returns no row when the like was there.
-    statement = (
+    return (
         insert(Vote)
         .values(user_id=user_id, post_id=post_id)
         .on_conflict_do_nothing()
         .returning(Vote.post_id)
     )
-    try:
-        async with atomic(db):
-            added = (await db.exec(statement)).first() is not None
-            if added:
-                await _count(db, post_id, +1)
-    except IntegrityError:  # the post was deleted meanwhile
-        raise PostNotFound from None
-    return added
 
 
-async def remove(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
-    """Take the like back; False when there was none."""
-    statement = (
+def _delete(post_id: int, user_id: int) -> Any:
+    return (
         delete(Vote)
         .where(col(Vote.user_id) == user_id, col(Vote.post_id) == post_id)
         .returning(Vote.post_id)
     )
-    async with atomic(db):
-        removed = (await db.exec(statement)).first() is not None
-        if removed:
-            await _count(db, post_id, -1)
+
+
+async def _like(db: AsyncSession, post_id: int, user_id: int) -> bool:
+    added = (await db.exec(_insert(db, post_id, user_id))).first() is not None
+    if added:
+        await _count(db, post_id, +1)
+    return added
+
+
+async def _unlike(db: AsyncSession, post_id: int, user_id: int) -> bool:
+    removed = (await db.exec(_delete(post_id, user_id))).first() is not None
+    if removed:
+        await _count(db, post_id, -1)
     return removed
 
 
-async def toggle(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
-    """Like, or take the like back; True when the post is now liked.
+async def _on_locked_post(
+    db: AsyncSession, post_id: int, change: Callable[[], Awaitable[bool]]
+) -> bool:
+    """Run a change of likes in one transaction, retried on a deadlock, after
+    locking the post's row; PostNotFound if the post is gone."""
 
-    Two clicks racing from one person both find no like to remove, and both
-    try to add one: one adds it, the other finds it there. Liked, count right.
-    """
-    if await remove(db, post_id=post_id, user_id=user_id):
-        return False
-    await add(db, post_id=post_id, user_id=user_id)
-    return True
+    async def work() -> bool:
+        await _lock_post(db, post_id)
+        return await change()
+
+    try:
+        return await transaction(db, work)
+    except IntegrityError:  # the foreign key: the post went all the same
+        raise PostNotFound from None
+
+
+async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
+    """Like the post; False when the like was already there."""
+    return await _on_locked_post(db, post_id, lambda: _like(db, post_id, user_id))
+
+
+async def remove(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
+    """Take the like back; False when there was none."""
+    return await _on_locked_post(db, post_id, lambda: _unlike(db, post_id, user_id))
+
+
+async def toggle(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
+    """Like, or take the like back; True when the post is now liked. Two
+    toggles racing from one person take turns on the post's lock, so the
+    second undoes the first, as two clicks would."""
+
+    async def flip() -> bool:
+        if await _unlike(db, post_id, user_id):
+            return False
+        await _like(db, post_id, user_id)
+        return True
+
+    return await _on_locked_post(db, post_id, flip)
+
+
+async def _lock_post(db: AsyncSession, post_id: int) -> None:
+    """Lock the post's row for this transaction (SQLite: its one writer holds
+    the whole file already), or PostNotFound."""
+    locked = select(Post.id).where(col(Post.id) == post_id).with_for_update(key_share=True)
+    if (await db.exec(locked)).first() is None:
+        raise PostNotFound
 
 
 async def _count(db: AsyncSession, post_id: int, change: int) -> None:

@@ -7,12 +7,14 @@ aiosqlite on SQLite), so a page's queries never hop threads. The command line
 
 from __future__ import annotations
 
+import asyncio
+import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -24,6 +26,8 @@ from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.config import Settings
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Indexes that only a migration creates, because the models cannot say them
@@ -157,6 +161,37 @@ async def atomic(db: AsyncSession) -> AsyncIterator[AsyncSession]:
         await db.rollback()
         raise
     await db.commit()
+
+
+# deadlock detected, serialization failure: the database gave up on one of two
+# transactions so that the other could go on; running it again is the answer.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+TRANSACTION_ATTEMPTS = 4
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    if getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    # SQLite: a lock it could not take within busy_timeout, or a deferred
+    # transaction that could not become a writer.
+    return isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig)
+
+
+async def transaction(db: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work` as one transaction (`atomic`), and run it again, a few times
+    at most and after a short random pause, when the database aborts it for a
+    deadlock or a serialization failure. `work` must read what it needs inside
+    and change rows with statements (not ORM objects, which a rollback expires),
+    so that a second run starts from the state of the database at that time."""
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            async with atomic(db):
+                return await work()
+        except DBAPIError as error:
+            if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
+                raise
+        await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
