@@ -11,15 +11,14 @@ from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from webapp.api.errors import error_json
+from webapp.api.errors import error_json, validation_json
 from webapp.errors import DomainError
-from webapp.web.errors import error_page
+from webapp.web.errors import MESSAGES, error_page, fixed_page
 
 log = logging.getLogger("webapp")
 
@@ -61,7 +60,7 @@ async def http_exception_handler(request: Request, exc: HTTPException) -> Respon
 
 async def validation_exception_handler(request: Request, exc: RequestValidationError) -> Response:
     if is_api(request):
-        return await request_validation_exception_handler(request, exc)
+        return validation_json(exc.errors())
     return await error_page(request, 422)
 
 
@@ -73,7 +72,11 @@ async def database_unavailable_handler(request: Request, exc: OperationalError) 
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     # Starlette's outermost middleware calls this and still logs the traceback.
     # It runs outside the headers middleware, so it adds the headers itself.
-    response = await error_response(request, 500)
+    try:
+        response = await error_response(request, 500)
+    except Exception:  # never uvicorn's plain-text answer
+        log.exception("the 500 answer failed")
+        response = fixed_page(500, MESSAGES[500])
     response.headers.update(request.app.state.security_headers)
     return response
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -11,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from webapp.core import bodies
+from webapp.core.bodies import media_type
 from webapp.core.config import Settings
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -69,9 +70,9 @@ class BodyLimitMiddleware:
     """Refuse a body over the limit before it is read whole: at once when its
     Content-Length says so, else as soon as the bytes received pass the limit.
 
-    A urlencoded form is read here in full (it is small) and refused with 422
-    unless it is UTF-8: Starlette would read other bytes as latin-1, and bad
-    percent-escapes as U+FFFD, without complaint.
+    Forms and JSON are read here in full (they are small) and refused with 422
+    when the framework would misread them (`webapp.core.bodies`): text that is
+    not UTF-8, numbers that JSON does not have.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, refuse: Refusal) -> None:
@@ -86,21 +87,25 @@ class BodyLimitMiddleware:
             return
         request = Request(scope)
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            status = 413 if declared.isdigit() else 400
-            await (await self.refuse(request, status))(scope, receive, send)
-            return
+        if declared is not None:
+            # ASCII digits only: "²".isdigit() is true and int("²") fails.
+            number = declared.isascii() and declared.isdigit()
+            if not number or len(declared) > 18 or int(declared) > self.max_bytes:
+                status = 413 if number else 400
+                await (await self.refuse(request, status))(scope, receive, send)
+                return
 
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("application/x-www-form-urlencoded"):
+        kind = media_type(request.headers.get("content-type", ""))
+        if kind in CHECKED_BODIES:
             body = await self._read_all(receive)
             if body is None:
                 await (await self.refuse(request, 413))(scope, receive, send)
-            elif not is_utf8_form(body):
-                detail = "The form must be sent as UTF-8 text."
-                await (await self.refuse(request, 422, detail))(scope, receive, send)
-            else:
-                await self.app(scope, _replay(body, receive), send)
+                return
+            problem = body_problem(kind, body, request.headers.get("content-type", ""))
+            if problem is not None:
+                await (await self.refuse(request, 422, problem))(scope, receive, send)
+                return
+            await self.app(scope, _replay(body, receive), send)
             return
 
         received = 0
@@ -146,12 +151,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def is_utf8_form(body: bytes) -> bool:
-    try:
-        body.decode("utf-8")
-        for field in body.split(b"&"):
-            for part in field.split(b"=", 1):
-                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+CHECKED_BODIES = ("application/x-www-form-urlencoded", "multipart/form-data", "application/json")
+
+
+def body_problem(kind: str, body: bytes, content_type: str) -> str | list[dict[str, object]] | None:
+    """What is wrong with a body the framework would take, or None."""
+    if kind == "application/x-www-form-urlencoded" and not bodies.urlencoded_is_utf8(body):
+        return bodies.NOT_UTF8
+    if kind == "multipart/form-data" and not bodies.multipart_is_utf8(body, content_type):
+        return bodies.NOT_UTF8
+    if kind == "application/json" and not bodies.json_numbers_are_finite(body):
+        # Shaped as the framework's own 422 for a body that is not JSON.
+        return [{"type": "json_invalid", "loc": ["body"], "msg": bodies.NOT_JSON_NUMBER}]
+    return None

@@ -3,13 +3,17 @@ person can act on."""
 
 from __future__ import annotations
 
+import logging
+from html import escape
 from http import HTTPStatus
 
 from fastapi import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from webapp.web.deps import visitor_for_error_page
 from webapp.web.pages import render
+
+log = logging.getLogger("webapp")
 
 MESSAGES = {
     400: "The request could not be understood.",
@@ -35,11 +39,30 @@ async def error_page(
     phrase = HTTPStatus(status_code).phrase
     if status_code >= 500 or not message:
         message = MESSAGES.get(status_code, phrase)
-    return render(
-        request,
-        await visitor_for_error_page(request),
-        "error.html",
-        {"status_code": status_code, "title": phrase, "message": message},
-        status_code=status_code,
-        headers=headers,
-    )
+    try:
+        return render(
+            request,
+            await visitor_for_error_page(request),
+            "error.html",
+            {"status_code": status_code, "title": phrase, "message": message},
+            status_code=status_code,
+            headers=headers,
+        )
+    except Exception:
+        log.exception("the error page for %d could not be rendered", status_code)
+        return fixed_page(status_code, message, headers)
+
+
+def fixed_page(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An error page that needs nothing that could fail: no template, no visitor."""
+    phrase = HTTPStatus(status_code).phrase
+    body = FIXED_PAGE.format(status=status_code, phrase=phrase, message=escape(message))
+    return HTMLResponse(body, status_code=status_code, headers=headers)
+
+
+FIXED_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{status} {phrase} · Agora</title></head>
+<body><main><h1>{status} {phrase}</h1><p>{message}</p><p><a href="/">Agora</a></p></main></body>
+</html>
+"""

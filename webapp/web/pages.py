@@ -95,10 +95,14 @@ def safe_next(target: str | None) -> str:
 
 
 def page_number(raw: str | None) -> int:
-    """?page= as a person might type it: anything that is not a page is page 1."""
-    if raw and raw.isdigit():
-        return min(max(int(raw), 1), MAX_PAGE)
-    return 1
+    """?page= as a person might type it: ASCII digits, else page 1 (`"²".isdigit()`
+    is true and `int("²")` fails); past the last page, the last there can be
+    (and no 5,000-digit number reaches `int()`)."""
+    if not raw or not raw.isascii() or not raw.isdigit():
+        return 1
+    if len(raw) > len(str(MAX_PAGE)):
+        return MAX_PAGE
+    return min(max(int(raw), 1), MAX_PAGE)
 
 
 FRIENDLY = {

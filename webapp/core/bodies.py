@@ -1,0 +1,84 @@
+"""Checks of request bodies that the framework would let through: text that is
+not UTF-8 in a form (Starlette reads it as latin-1, or as U+FFFD, without
+complaint) and numbers in JSON that JSON does not have (Python reads `NaN`,
+`Infinity` and `1e999` as floats that cannot be written back)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from urllib.parse import unquote_to_bytes
+
+from python_multipart import parse_form
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import Field
+
+NOT_UTF8 = "The form must be sent as UTF-8 text."
+NOT_JSON_NUMBER = "NaN, Infinity and numbers beyond a double's range are not JSON numbers."
+
+
+def media_type(content_type: str) -> str:
+    """`Application/X-WWW-Form-Urlencoded; charset=x` -> `application/x-www-form-urlencoded`."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def urlencoded_is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+        for field in body.split(b"&"):
+            for part in field.split(b"=", 1):
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def multipart_is_utf8(body: bytes, content_type: str) -> bool:
+    """Every text field (name and value) of a multipart form is UTF-8. Files
+    are bytes and are not looked at; a form that cannot be parsed is left to
+    the framework, which refuses it."""
+    bad: list[bytes] = []
+
+    def on_field(field: Field) -> None:
+        for raw in (field.field_name, field.value):
+            if raw is not None:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad.append(raw)
+
+    try:
+        parse_form(
+            {"Content-Type": content_type.encode("latin-1", "replace")},
+            io.BytesIO(body),
+            on_field,
+            lambda file: None,
+        )
+    except (FormParserError, ValueError):
+        return True
+    return not bad
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(name)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(text)
+    return number
+
+
+def json_numbers_are_finite(body: bytes) -> bool:
+    """False when the body is JSON only to Python: it holds NaN, Infinity or a
+    number too large for a double. Any other body, valid or not, passes (the
+    framework answers broken JSON itself)."""
+    try:
+        json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return True  # not JSON at all: the framework's own answer
+    except ValueError:
+        return False  # raised by the two hooks above
+    return True
