@@ -1,0 +1,193 @@
+"""Writes that race each other on the same rows: every request gets a normal
+answer, and the counts come out exact. And when a request fails after its
+transaction rolled back, the error page still knows who is logged in."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from tests.support.pages import Auth, csrf_token, write_post
+from webapp.models import Post, Vote
+
+ROUNDS = 20
+
+
+def race(*sends: Callable[[], int]) -> list[int]:
+    """Start every request at the same moment; their statuses, in order."""
+    barrier = threading.Barrier(len(sends))
+    statuses: list[int] = [0] * len(sends)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        statuses[index] = sends[index]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(sends))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def form(browser: TestClient, path: str, token: str, **fields: str) -> Callable[[], int]:
+    return lambda: browser.post(path, data={"csrf_token": token, **fields}).status_code
+
+
+def browsers(app: FastAPI, count: int) -> list[tuple[TestClient, str]]:
+    """People logged in, each with the CSRF token of their session."""
+    people = []
+    for number in range(count):
+        browser = TestClient(app, follow_redirects=False)
+        Auth(browser).register(f"liker{number}")
+        people.append((browser, csrf_token(browser)))
+    return people
+
+
+def counts_agree(db: Session) -> None:
+    """Every post's kept like count equals its like rows."""
+    db.expire_all()
+    rows = dict(db.exec(select(Vote.post_id, func.count()).group_by(Vote.post_id)).all())
+    for post in db.exec(select(Post)).all():
+        assert post.votes == rows.get(post.id, 0), f"post {post.id}"
+
+
+def clicks(browser: TestClient, path: str, token: str, times: int) -> Callable[[], int]:
+    """One person clicking the like button again and again; the worst status."""
+
+    def send() -> int:
+        return max(browser.post(path, data={"csrf_token": token}).status_code for _ in range(times))
+
+    return send
+
+
+def test_likes_racing_the_posts_deletion_all_get_normal_answers(
+    app: FastAPI, alice_browser: TestClient, db: Session
+) -> None:
+    owner_token = csrf_token(alice_browser)
+    likers = browsers(app, 6)
+    for _ in range(ROUNDS):
+        post_id = write_post(alice_browser, "Going soon")
+        likes = [clicks(b, f"/posts/{post_id}/vote", t, 3) for b, t in likers]
+        delete = form(alice_browser, f"/posts/{post_id}/delete", owner_token)
+        *like_statuses, delete_status = race(*likes, delete)
+        assert delete_status == 303
+        # Liked before the deletion (303), or found it gone (404): nothing else.
+        assert set(like_statuses) <= {303, 404}, like_statuses
+        db.expire_all()
+        assert db.get(Post, post_id) is None
+        assert db.exec(select(Vote).where(Vote.post_id == post_id)).all() == []
+    counts_agree(db)
+
+
+def test_two_edits_racing_a_deletion_all_get_normal_answers(
+    alice_browser: TestClient, app: FastAPI, db: Session
+) -> None:
+    token = csrf_token(alice_browser)
+    tab = TestClient(app, follow_redirects=False, cookies=alice_browser.cookies)
+    for number in range(ROUNDS):
+        post_id = write_post(alice_browser, "Draft of a thought")
+        path = f"/posts/{post_id}"
+        edit = {"title": f"Edit {number}", "content": "changed", "published": "on"}
+        statuses = race(
+            form(alice_browser, path + "/edit", token, **edit),
+            form(tab, path + "/edit", token, **edit),
+            form(tab, path + "/delete", token),
+        )
+        assert statuses[2] == 303
+        assert set(statuses[:2]) <= {303, 404}, statuses
+        db.expire_all()
+        assert db.get(Post, post_id) is None
+
+
+def test_one_persons_racing_toggles_take_turns(
+    alice_browser: TestClient, app: FastAPI, db: Session
+) -> None:
+    token = csrf_token(alice_browser)
+    tab = TestClient(app, follow_redirects=False, cookies=alice_browser.cookies)
+    post_id = write_post(alice_browser, "Click twice")
+    path = f"/posts/{post_id}/vote"
+    for _ in range(ROUNDS):
+        assert race(form(alice_browser, path, token), form(tab, path, token)) == [303, 303]
+        # Two toggles: the second undoes the first, whichever came first.
+        db.expire_all()
+        assert db.exec(select(Vote).where(Vote.post_id == post_id)).all() == []
+    counts_agree(db)
+
+
+def test_many_people_liking_and_unliking_keep_the_count_exact(
+    app: FastAPI, alice_browser: TestClient, db: Session
+) -> None:
+    post_id = write_post(alice_browser, "Popular")
+    likers = browsers(app, 6)
+    for direction in ("1", "0", "1") * 3:
+        statuses = race(*(form(b, f"/posts/{post_id}/vote", t, dir=direction) for b, t in likers))
+        assert statuses == [303] * len(likers)
+        counts_agree(db)
+    db.expire_all()
+    post = db.get(Post, post_id)
+    assert post is not None and post.votes == len(likers)
+
+
+# --- failing after a rollback -------------------------------------------------------
+
+
+@pytest.fixture
+def failing_likes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A like that rolls its transaction back and then fails: what a bug, or a
+    database error nobody expected, looks like from the page's side."""
+    from webapp import votes
+
+    async def add(db, *, post_id: int, user_id: int) -> bool:
+        await db.rollback()
+        raise RuntimeError("failed after the rollback")
+
+    monkeypatch.setattr(votes, "add", add)
+
+
+def test_a_failure_after_a_rollback_shows_the_500_page_with_the_header(
+    app: FastAPI, alice_browser: TestClient, failing_likes: None
+) -> None:
+    post_id = write_post(alice_browser, "Unlucky")
+    browser = TestClient(
+        app, follow_redirects=False, cookies=alice_browser.cookies, raise_server_exceptions=False
+    )
+    response = browser.post(
+        f"/posts/{post_id}/vote", data={"csrf_token": csrf_token(browser), "dir": "1"}
+    )
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Something went wrong on our side" in response.text
+    assert 'href="/users/1">alice</a>' in response.text
+    assert "content-security-policy" in response.headers
+
+
+def test_when_even_the_error_page_fails_a_plain_500_page_is_sent(
+    app: FastAPI,
+    alice_browser: TestClient,
+    failing_likes: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from webapp.web import errors
+
+    def broken_render(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the template is broken too")
+
+    monkeypatch.setattr(errors, "render", broken_render)
+    post_id = write_post(alice_browser, "Unluckier")
+    browser = TestClient(
+        app, follow_redirects=False, cookies=alice_browser.cookies, raise_server_exceptions=False
+    )
+    token = csrf_token(browser)
+    response = browser.post(f"/posts/{post_id}/vote", data={"csrf_token": token, "dir": "1"})
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert "500 Internal Server Error" in response.text
+    assert "content-security-policy" in response.headers
+    assert "x-content-type-options" in response.headers
