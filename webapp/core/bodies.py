@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from urllib.parse import unquote_to_bytes
 
 from python_multipart import parse_form
@@ -32,6 +33,16 @@ def urlencoded_is_utf8(body: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+RAW_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def escape_raw_utf8(body: bytes) -> bytes:
+    """A urlencoded body with its raw non-ASCII bytes (UTF-8, as `curl -d
+    'title=café'` sends them) percent-escaped: Starlette decodes raw bytes as
+    latin-1, but percent-escapes as UTF-8."""
+    return RAW_NON_ASCII.sub(lambda byte: b"%%%02X" % byte.group()[0], body)
 
 
 def multipart_is_utf8(body: bytes, content_type: str) -> bool:

@@ -95,8 +95,8 @@ class BodyLimitMiddleware:
                 await (await self.refuse(request, status))(scope, receive, send)
                 return
 
-        kind = media_type(request.headers.get("content-type", ""))
-        if kind in CHECKED_BODIES:
+        kind = checked_kind(request.headers.get("content-type", ""))
+        if kind is not None:
             body = await self._read_all(receive)
             if body is None:
                 await (await self.refuse(request, 413))(scope, receive, send)
@@ -105,6 +105,9 @@ class BodyLimitMiddleware:
             if problem is not None:
                 await (await self.refuse(request, 422, problem))(scope, receive, send)
                 return
+            if kind == URLENCODED:
+                body = bodies.escape_raw_utf8(body)
+                _set_content_length(scope, len(body))
             await self.app(scope, _replay(body, receive), send)
             return
 
@@ -138,6 +141,11 @@ class BodyLimitMiddleware:
         return b"".join(chunks)
 
 
+def _set_content_length(scope: Scope, length: int) -> None:
+    headers = [(name, value) for name, value in scope["headers"] if name != b"content-length"]
+    scope["headers"] = [*headers, (b"content-length", str(length).encode())]
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
@@ -151,16 +159,27 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-CHECKED_BODIES = ("application/x-www-form-urlencoded", "multipart/form-data", "application/json")
+URLENCODED, MULTIPART, JSON = "application/x-www-form-urlencoded", "multipart/form-data", "json"
+
+
+def checked_kind(content_type: str) -> str | None:
+    """Which of the bodies checked here this is, or None: forms, and JSON (the
+    framework reads `application/json` and every `application/*+json` as JSON)."""
+    kind = media_type(content_type)
+    if kind in (URLENCODED, MULTIPART):
+        return kind
+    if kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json")):
+        return JSON
+    return None
 
 
 def body_problem(kind: str, body: bytes, content_type: str) -> str | list[dict[str, object]] | None:
     """What is wrong with a body the framework would take, or None."""
-    if kind == "application/x-www-form-urlencoded" and not bodies.urlencoded_is_utf8(body):
+    if kind == URLENCODED and not bodies.urlencoded_is_utf8(body):
         return bodies.NOT_UTF8
-    if kind == "multipart/form-data" and not bodies.multipart_is_utf8(body, content_type):
+    if kind == MULTIPART and not bodies.multipart_is_utf8(body, content_type):
         return bodies.NOT_UTF8
-    if kind == "application/json" and not bodies.json_numbers_are_finite(body):
+    if kind == JSON and not bodies.json_numbers_are_finite(body):
         # Shaped as the framework's own 422 for a body that is not JSON.
         return [{"type": "json_invalid", "loc": ["body"], "msg": bodies.NOT_JSON_NUMBER}]
     return None

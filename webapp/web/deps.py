@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.datastructures import UploadFile
 
 from webapp import sessions, users
 from webapp.core.cookie import ANONYMOUS_CSRF_KEY
@@ -114,7 +115,12 @@ async def protect_form(request: Request, visitor: VisitorDep) -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     form = await request.form()
-    if not tokens_match(str(visitor.csrf_token), form.get("csrf_token")):
+    token = form.get("csrf_token")
+    # No page takes a file: close any that was sent, or it stays open.
+    for _, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            await value.close()
+    if not tokens_match(str(visitor.csrf_token), token):
         raise HTTPException(403, CSRF_FAILED)
 
 
