@@ -19,6 +19,7 @@ from sqlalchemy import update as core_update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.core.db import transaction
 from webapp.errors import NotOwner, PostNotFound
 from webapp.models import MAX_ID, Post, PostCreate, PostPublic, PostUpdate, User, UserPublic, utcnow
 
@@ -247,26 +248,39 @@ async def owner_page(
 async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) -> PostPublic:
     now = utcnow()
     values = {**data.model_dump(), "owner_id": owner.id, "created_at": now, "updated_at": now}
-    post_id = (await db.exec(insert(Post).values(values).returning(Post.id))).scalar_one()
-    await db.commit()
+
+    async def write() -> int:
+        return (await db.exec(insert(Post).values(values).returning(Post.id))).scalar_one()
+
+    post_id = await transaction(db, write)
     return PostPublic.model_construct(**values, id=post_id, votes=0, owner=owner)
 
 
 async def update_post(
     db: AsyncSession, *, post: PostPublic, data: PostUpdate | PostCreate
 ) -> PostPublic:
-    """Change what was sent (PATCH), or everything (PUT, with a PostCreate)."""
+    """Change what was sent (PATCH), or everything (PUT, with a PostCreate).
+    PostNotFound if the post was deleted meanwhile."""
     changes = data.model_dump(exclude_unset=isinstance(data, PostUpdate))
     changes = {name: value for name, value in changes.items() if value is not None}
     if not changes:
         return post
     changes["updated_at"] = utcnow()
-    await db.exec(core_update(Post).where(col(Post.id) == post.id).values(changes))
-    await db.commit()
+    statement = core_update(Post).where(col(Post.id) == post.id).values(changes)
+
+    async def write() -> None:
+        await db.exec(statement)
+
+    await transaction(db, write)
     return await get_visible_post(db, post.id, post.owner_id)
 
 
 async def delete_post(db: AsyncSession, *, post: PostPublic) -> None:
-    """Its likes go with it (the database cascades)."""
-    await db.exec(delete(Post).where(col(Post.id) == post.id))
-    await db.commit()
+    """Its likes go with it (the database cascades, after locking the post's
+    row: the lock order of `webapp.votes`). Deleting what is already gone
+    changes nothing, and is not an error."""
+
+    async def write() -> None:
+        await db.exec(delete(Post).where(col(Post.id) == post.id))
+
+    await transaction(db, write)
