@@ -11,14 +11,22 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from webapp import error_handlers
 from webapp.api import docs
 from webapp.api import routes as api
 from webapp.core.config import Settings, SettingsError
-from webapp.core.cookie import SESSION_COOKIE
+from webapp.core.cookie import SESSION_COOKIE, SESSION_KEY
 from webapp.core.db import create_async_db_engine, migrate
-from webapp.core.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware, security_headers
+from webapp.core.middleware import (
+    AllowedHostsMiddleware,
+    BodyLimitMiddleware,
+    HeadMiddleware,
+    NoStoreMiddleware,
+    SecurityHeadersMiddleware,
+    security_headers,
+)
 from webapp.core.page_cache import PageCache, SharedPageMiddleware
 from webapp.core.security import ApiTokens, PasswordHasher
 from webapp.core.templating import STATIC_DIR, RoutePaths
@@ -71,15 +79,19 @@ def create_app(
     )
     app.state.security_headers = security_headers(settings)
 
-    # Added innermost first: the headers wrap everything, then the session
-    # cookie (read before a body is refused, so that the refusal's page knows
-    # the visitor), the body limit, and anonymous pages served from the cache.
+    # Added innermost first, so they run in the opposite order: the security
+    # headers on everything; the client's real address when a trusted proxy
+    # sends it; foreign hosts refused; HEAD run as GET; the session cookie
+    # (read before a body is refused, so that the refusal's page knows the
+    # visitor); no-store for logged-in visitors; the body limit; and
+    # anonymous pages served from the cache.
     app.add_middleware(SharedPageMiddleware, cache=app.state.page_cache)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         refuse=error_handlers.error_response,
     )
+    app.add_middleware(NoStoreMiddleware, session_key=SESSION_KEY)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.signing_key,
@@ -88,6 +100,12 @@ def create_app(
         same_site="lax",
         https_only=settings.cookie_secure,
     )
+    app.add_middleware(HeadMiddleware)
+    app.add_middleware(
+        AllowedHostsMiddleware, hosts=settings.host_names, refuse=error_handlers.error_response
+    )
+    if settings.proxy_addresses:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_addresses)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     error_handlers.install(app)
 

@@ -7,11 +7,16 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
+DEVELOPMENT_URL = "http://127.0.0.1:8000"
+# What development answers to when ALLOWED_HOSTS is empty (`testserver`: the
+# test client's), plus the host of SITE_URL.
+DEVELOPMENT_HOSTS = ("127.0.0.1", "localhost", "testserver")
 SECRET_FILE_NAME = ".agora-secret-key"  # noqa: S105 (a file name, not a secret)
 
 
@@ -31,6 +36,14 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     login_max_attempts: int = Field(default=5, ge=1)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # Accounts one client address may create in an hour; 0: no limit.
+    registrations_per_hour: int = Field(default=20, ge=0)
+    # The public address; required in production.
+    site_url: str = ""
+    # Host names the site answers to, comma-separated; required in production.
+    allowed_hosts: str = ""
+    # Reverse proxies whose X-Forwarded-For / -Proto are believed, comma-separated.
+    forwarded_allow_ips: str = ""
     # Look at template files again on every render (`serve --reload` turns it on).
     templates_auto_reload: bool = False
 
@@ -81,9 +94,36 @@ class Settings(BaseSettings):
         folder = db_file.parent if db_file else Path.cwd()
         return folder / SECRET_FILE_NAME
 
+    @property
+    def public_url(self) -> str:
+        """SITE_URL, or in development the address `serve` uses by default."""
+        if self.site_url:
+            return self.site_url.rstrip("/")
+        if self.webapp_env == "production":
+            raise SettingsError("SITE_URL must be set when WEBAPP_ENV=production")
+        return DEVELOPMENT_URL
+
+    @property
+    def host_names(self) -> frozenset[str]:
+        """The `Host` names the site answers to (lower case, without a port)."""
+        names = {name.strip().lower() for name in self.allowed_hosts.split(",") if name.strip()}
+        if not names:
+            if self.webapp_env == "production":
+                raise SettingsError("ALLOWED_HOSTS must be set when WEBAPP_ENV=production")
+            names = set(DEVELOPMENT_HOSTS)
+            site_host = urlsplit(self.public_url).hostname
+            if site_host:
+                names.add(site_host.lower())
+        return frozenset(names)
+
+    @property
+    def proxy_addresses(self) -> list[str]:
+        """FORWARDED_ALLOW_IPS as a list; empty: no proxy is believed."""
+        return [item.strip() for item in self.forwarded_allow_ips.split(",") if item.strip()]
+
     def check(self) -> None:
         """Fail now, with one clear message, on what would fail later."""
-        _ = self.signing_key
+        _ = self.signing_key, self.public_url, self.host_names
 
 
 def _development_key(path: Path) -> str:

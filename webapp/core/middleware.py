@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -64,6 +64,100 @@ class SecurityHeadersMiddleware:
 
 # refuse(request, status, detail=None): the answer to send instead
 Refusal = Callable[..., Awaitable[Response]]
+
+
+def host_name(host: str) -> str:
+    """`Example.com:8000` -> `example.com`; `[::1]:8000` -> `::1`."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class AllowedHostsMiddleware:
+    """A request for any host but ours is a 400, before anything can build a
+    link or a redirect from its `Host` header (a cache-poisoning vector)."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str], refuse: Refusal) -> None:
+        self.app = app
+        self.hosts = hosts
+        self.refuse = refuse
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if host_name(headers.get("host", "")) in self.hosts:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        # Answered as if for the first allowed host: the error page builds no
+        # absolute link, but nothing downstream should see the foreign one.
+        request = Request({**scope, "headers": _without_host(scope["headers"])})
+        await (await self.refuse(request, 400, "Unknown host."))(scope, receive, send)
+
+
+def _without_host(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(name, value) for name, value in headers if name != b"host"]
+
+
+class HeadMiddleware:
+    """HEAD wherever GET: the request runs as a GET and the body is dropped,
+    keeping the headers (Content-Length included) that the GET would send."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every response to a logged-in visitor (their
+    pages show their name, their settings show their email) and on /api
+    responses that may carry a token or an email: those sent with a bearer
+    token, and the login's. Anonymous pages stay cacheable. Runs inside the
+    session middleware: a request that logs in or out is judged either way."""
+
+    def __init__(self, app: ASGIApp, session_key: str) -> None:
+        self.app = app
+        self.session_key = session_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        personal = self.session_key in scope.get("session", {}) or _carries_secrets(scope)
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start" and (
+                personal or self.session_key in scope.get("session", {})
+            ):
+                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
+
+
+def _carries_secrets(scope: Scope) -> bool:
+    path: str = scope["path"]
+    if not (path == "/api" or path.startswith("/api/")):
+        return False
+    return path == "/api/login" or "authorization" in Headers(scope=scope)
 
 
 class BodyLimitMiddleware:
