@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from webapp.api.errors import error_json, validation_json
+from webapp.core.cookie import SESSION_KEY
 from webapp.errors import DomainError
 from webapp.web.errors import MESSAGES, error_page, fixed_page
 
@@ -44,8 +45,8 @@ async def error_response(
 
 async def domain_error_handler(request: Request, exc: DomainError) -> Response:
     if is_api(request):
-        return error_json(exc.status_code, exc.detail)
-    return await error_page(request, exc.status_code, exc.page_message)
+        return error_json(exc.status_code, exc.detail, exc.headers)
+    return await error_page(request, exc.status_code, exc.page_message, exc.headers)
 
 
 async def http_exception_handler(request: Request, exc: HTTPException) -> Response:
@@ -78,6 +79,8 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
         log.exception("the 500 answer failed")
         response = fixed_page(500, MESSAGES[500])
     response.headers.update(request.app.state.security_headers)
+    if SESSION_KEY in request.scope.get("session", {}):
+        response.headers["Cache-Control"] = "no-store"  # outside NoStoreMiddleware too
     return response
 
 

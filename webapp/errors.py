@@ -13,6 +13,7 @@ class DomainError(Exception):
     status_code = 400
     detail = "Bad request"
     page_message: str | None = None
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str | None = None) -> None:
         if detail is not None:
@@ -57,3 +58,16 @@ class WrongPassword(DomainError):
     status_code = 422
     detail = "This is not your current password."
     page_message = detail
+
+
+class TooManyAttempts(DomainError):
+    """Too many wrong passwords in the throttle's window: wait `retry_after` seconds."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+        minutes = -(-retry_after // 60)
+        super().__init__(f"Too many wrong passwords. Please try again in {minutes} minutes.")
+        self.page_message = self.detail

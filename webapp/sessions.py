@@ -128,7 +128,7 @@ async def end(db: AsyncSession, request: Request) -> None:
     request.session.pop(ANONYMOUS_CSRF_KEY, None)
 
 
-def others_of(user_id: int, keep_id: int | None) -> Delete:
+def others_of(user_id: int | None, keep_id: int | None) -> Delete:
     """The statement that ends a user's sessions but the one kept: part of a
     password change and of "log out everywhere else" (`webapp.users`), which
     run it in their own unit of work."""

@@ -1,9 +1,11 @@
-"""The login throttle: failures counted in the database, per account and per
-client address, so the limit holds across workers and restarts."""
+"""The password throttle: failures counted in the database, so the limits hold
+across workers and restarts. Logins count per identifier as typed and per
+client address; the settings forms count per account, apart from logins."""
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
@@ -16,6 +18,24 @@ WINDOW = timedelta(minutes=15)
 # One address may fail this many times as often as one account: enough for a
 # shared office, too few to try one password against many accounts.
 CLIENT_FACTOR = 10
+
+
+def login_key(identifier: str) -> str:
+    """What a login failure counts against: the identifier as typed (NFKC,
+    trimmed, case-folded), whether or not an account has it. Made safe to
+    store: PostgreSQL text refuses NUL."""
+    typed = unicodedata.normalize("NFKC", identifier).strip().casefold()[:300]
+    return "name:" + "".join(c if c.isprintable() else "?" for c in typed)
+
+
+def settings_key(user_id: int | None) -> str:
+    """What a wrong current password on a settings form counts against."""
+    return f"settings:{user_id}"
+
+
+async def account_wait(db: AsyncSession, key: str, max_attempts: int) -> int | None:
+    """Seconds until `key` may try again, or None: the per-key limit alone."""
+    return await _wait(db, col(LoginFailure.account_key) == key, max_attempts, utcnow())
 
 
 async def retry_after(

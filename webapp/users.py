@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp import sessions, throttle
 from webapp.core.db import transaction
 from webapp.core.security import PasswordHasher
-from webapp.errors import AccountTaken, UserNotFound, WrongPassword
+from webapp.errors import AccountTaken, TooManyAttempts, UserNotFound, WrongPassword
 from webapp.models import (
     MAX_ID,
     LoginFailure,
@@ -119,17 +119,17 @@ async def authenticate(
 ) -> LoginResult:
     """Check a login. Whether or not the account exists, exactly one password
     verification runs and the answer is the same, so neither the message nor
-    the time tells who is registered."""
-    user = await find_by_login(db, identifier)
-    if user is not None:
-        account_key = f"user:{user.id}"
-    else:
-        # What was typed, made safe to store (PostgreSQL text refuses NUL).
-        typed = unicodedata.normalize("NFKC", identifier).strip().casefold()[:300]
-        account_key = "name:" + "".join(c if c.isprintable() else "?" for c in typed)
+    the time tells who is registered.
+
+    Failures count against what was typed, not against the account it names:
+    after five wrong passwords for `frank`, his email address is not
+    throttled either, so a 429 never tells which name and address go together.
+    """
+    account_key = throttle.login_key(identifier)
     wait = await throttle.retry_after(db, account_key, client_ip, max_attempts)
     if wait is not None:
         return LoginResult(LoginOutcome.THROTTLED, retry_after=wait)
+    user = await find_by_login(db, identifier)
     ok, new_hash = await hasher.verify(password, user.password_hash if user else None)
     if not ok or user is None:
         await throttle.record_failure(db, account_key, client_ip)
@@ -143,10 +143,26 @@ async def authenticate(
     return LoginResult(LoginOutcome.OK, user=user)
 
 
-async def check_password(hasher: PasswordHasher, user: User, password: str) -> None:
-    """WrongPassword unless `password` is the account's."""
+async def check_password(
+    db: AsyncSession,
+    hasher: PasswordHasher,
+    user: User,
+    password: str,
+    *,
+    client_ip: str,
+    max_attempts: int,
+) -> None:
+    """The current password, asked again by a settings form. Whoever holds a
+    session (a shared computer, a stolen cookie) must not be able to guess it
+    without limit: wrong answers count against the account as failed logins
+    do (TooManyAttempts after `max_attempts` in the window), apart from them."""
+    key = throttle.settings_key(user.id)
+    wait = await throttle.account_wait(db, key, max_attempts)
+    if wait is not None:
+        raise TooManyAttempts(wait)
     ok, _ = await hasher.verify(password, user.password_hash)
     if not ok:
+        await throttle.record_failure(db, key, client_ip)
         raise WrongPassword
 
 
@@ -156,18 +172,22 @@ async def change_password(
     user: User,
     change: PasswordChange,
     *,
-    keep_session_id: int | None,
+    client_ip: str,
+    max_attempts: int,
 ) -> None:
-    """Check the current password, store the new hash, and end every other
-    session and API token (the stamp rotates): one unit of work."""
-    await check_password(hasher, user, change.current_password)
+    """Check the current password, store the new hash, and end every session
+    and API token of the account (the stamp rotates): one unit of work. The
+    browser that asked gets a new session afterwards (`sessions.start`)."""
+    await check_password(
+        db, hasher, user, change.current_password, client_ip=client_ip, max_attempts=max_attempts
+    )
     new_hash = await hasher.hash(change.new_password)
     stamp = _new_stamp()
     user_id = user.id  # read now: a retried transaction's rollback expires `user`
 
     async def store() -> None:
         await db.exec(_set(user_id, password_hash=new_hash, security_stamp=stamp))
-        await db.exec(sessions.others_of(user_id, keep_session_id))
+        await db.exec(sessions.others_of(user_id, keep_id=None))
 
     await transaction(db, store)
 
@@ -196,21 +216,29 @@ def _set(user_id: int | None, **values: str) -> Update:
 
 
 async def delete_account(
-    db: AsyncSession, hasher: PasswordHasher, user: User, *, password: str
+    db: AsyncSession,
+    hasher: PasswordHasher,
+    user: User,
+    *,
+    password: str,
+    client_ip: str,
+    max_attempts: int,
 ) -> None:
     """Delete the account, once its password is given again. The database
     removes the user's posts, likes and sessions with it; the like counts of
     other people's posts they liked go down in the same transaction (their
     rows locked first, as a like locks them: see `webapp.votes`)."""
-    await check_password(hasher, user, password)
+    await check_password(db, hasher, user, password, client_ip=client_ip, max_attempts=max_attempts)
     user_id = user.id
     liked = select(Vote.post_id).where(Vote.user_id == user_id)
+    # The failures counted against the account's name, address and settings
+    # forms go with it.
+    keys = [throttle.login_key(user.username), throttle.login_key(user.email)]
+    keys.append(throttle.settings_key(user_id))
 
     async def remove() -> None:
         await db.exec(update(Post).where(col(Post.id).in_(liked)).values(votes=col(Post.votes) - 1))
-        await db.exec(
-            delete(LoginFailure).where(col(LoginFailure.account_key) == f"user:{user_id}")
-        )
+        await db.exec(delete(LoginFailure).where(col(LoginFailure.account_key).in_(keys)))
         await db.exec(delete(User).where(col(User.id) == user_id))
 
     await transaction(db, remove)

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from webapp import sessions, users
-from webapp.core.deps import DbSession, Hasher
-from webapp.errors import WrongPassword
+from webapp.core.deps import DbSession, Hasher, SettingsDep
+from webapp.errors import TooManyAttempts, WrongPassword
 from webapp.models import PasswordChange
 from webapp.web.deps import AccountSession, SignedInAccount, Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
@@ -25,6 +25,7 @@ async def settings_page(
     signed_in: AccountSession,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     account = signed_in.account
     context = {
@@ -33,7 +34,24 @@ async def settings_page(
         "sessions": await sessions.active(db, account.id),
         "this_session_id": signed_in.session_id,
     }
-    return render(request, visitor, "settings/index.html", context, status_code=status_code)
+    return render(
+        request, visitor, "settings/index.html", context, status_code=status_code, headers=headers
+    )
+
+
+async def refused(
+    request: Request,
+    db: DbSession,
+    visitor: Visitor,
+    signed_in: AccountSession,
+    field: str,
+    error: WrongPassword | TooManyAttempts,
+) -> Response:
+    """The form again, with the password's problem beside `field`: 422 for a
+    wrong one, 429 with Retry-After once there were too many."""
+    status = 429 if isinstance(error, TooManyAttempts) else 422
+    errors = {field: error.page_message or error.detail}
+    return await settings_page(request, db, visitor, signed_in, errors, status, error.headers)
 
 
 @router.get("/settings")
@@ -48,6 +66,7 @@ async def change_password(
     request: Request,
     db: DbSession,
     hasher: Hasher,
+    settings: SettingsDep,
     visitor: VisitorDep,
     signed_in: SignedInAccount,
     current_password: FormText = "",
@@ -65,16 +84,23 @@ async def change_password(
             form, context={"username": account.username, "email": account.email}
         )
         await users.change_password(
-            db, hasher, account, change, keep_session_id=signed_in.session_id
+            db,
+            hasher,
+            account,
+            change,
+            client_ip=sessions.client_ip(request),
+            max_attempts=settings.login_max_attempts,
         )
     except ValidationError as error:
         errors = field_errors(error, default_field="new_password")
-    except WrongPassword as wrong:
-        errors = {"current_password": wrong.detail}
-    else:
-        flash(request, "Your password has been changed. Other sessions were logged out.")
-        return redirect("/settings")
-    return await settings_page(request, db, visitor, signed_in, errors, status_code=422)
+        return await settings_page(request, db, visitor, signed_in, errors, status_code=422)
+    except (WrongPassword, TooManyAttempts) as error:
+        return await refused(request, db, visitor, signed_in, "current_password", error)
+    # Every session of the account ended; this browser gets a new one, with a
+    # new id and CSRF token, so a copy of its old cookie is worth nothing.
+    await sessions.start(db, request, account.id, settings.session_max_age)
+    flash(request, "Your password has been changed. Other sessions were logged out.")
+    return redirect("/settings")
 
 
 @router.post("/settings/logout-others")
@@ -93,15 +119,22 @@ async def delete_account(
     request: Request,
     db: DbSession,
     hasher: Hasher,
+    settings: SettingsDep,
     visitor: VisitorDep,
     signed_in: SignedInAccount,
     password: FormText = "",
 ) -> Response:
     try:
-        await users.delete_account(db, hasher, signed_in.account, password=password)
-    except WrongPassword as wrong:
-        errors = {"password": wrong.detail}
-        return await settings_page(request, db, visitor, signed_in, errors, status_code=422)
+        await users.delete_account(
+            db,
+            hasher,
+            signed_in.account,
+            password=password,
+            client_ip=sessions.client_ip(request),
+            max_attempts=settings.login_max_attempts,
+        )
+    except (WrongPassword, TooManyAttempts) as error:
+        return await refused(request, db, visitor, signed_in, "password", error)
     await sessions.end(db, request)
     flash(request, "Your account and everything in it have been deleted.")
     return redirect("/")
