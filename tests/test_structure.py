@@ -158,6 +158,7 @@ LAYERS = {
     "webapp.posts": 2,
     "webapp.votes": 2,
     "webapp.users": 2,
+    "webapp.registrations": 2,
     "webapp.seed": 2,
     "webapp.migrations": 2,
     # the two doors

@@ -71,3 +71,20 @@ class TooManyAttempts(DomainError):
         minutes = -(-retry_after // 60)
         super().__init__(f"Too many wrong passwords. Please try again in {minutes} minutes.")
         self.page_message = self.detail
+
+
+class TooManyRegistrations(DomainError):
+    """The address created its REGISTRATIONS_PER_HOUR accounts within the last
+    hour: wait `retry_after` seconds."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+        minutes = -(-retry_after // 60)
+        super().__init__(
+            "Too many accounts were created from your address. "
+            f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}."
+        )
+        self.page_message = self.detail

@@ -215,9 +215,29 @@ def check_flag(value: object) -> object:
     return value
 
 
+# What draws nothing, so that a title made only of it looks empty: separators
+# (Z*: spaces, line and paragraph separators), controls and format characters
+# (Cc, Cf: U+200B ZERO WIDTH SPACE, U+2060 WORD JOINER, U+FEFF, the soft hyphen,
+# tag characters), surrogates, private-use and unassigned code points (Cs, Co,
+# Cn: no font we can count on draws them), and combining marks (Mn, Me), which
+# show only on a character before them. Unicode files a few blank characters
+# as letters or symbols; fonts draw them as nothing, so they are named here.
+INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
+BLANK_CHARACTERS = frozenset(
+    "\u115f\u1160"  # HANGUL CHOSEONG FILLER, HANGUL JUNGSEONG FILLER
+    "\u3164\uffa0"  # HANGUL FILLER, HALFWIDTH HANGUL FILLER
+    "\u2800"  # BRAILLE PATTERN BLANK
+)
+
+
+def is_visible(char: str) -> bool:
+    return char not in BLANK_CHARACTERS and unicodedata.category(char) not in INVISIBLE_CATEGORIES
+
+
 def check_title(value: str) -> str:
     reject_control_characters(value)
-    if not value.strip():
+    # A title of zero-width or filler characters is as empty as one of spaces.
+    if not any(is_visible(char) for char in value):
         raise ValueError("must not be only spaces")
     return value
 
@@ -285,7 +305,7 @@ class Vote(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-# --- what sessions and the login throttle keep on the server -----------------
+# --- what sessions and the throttles keep on the server -----------------------
 
 
 class SiteState(SQLModel, table=True):
@@ -328,6 +348,18 @@ class LoginFailure(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     account_key: str = Field(sa_type=String(320))
+    client_ip: str = Field(max_length=45)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Registration(SQLModel, table=True):
+    """One account created, counted per client address against
+    REGISTRATIONS_PER_HOUR (`webapp.registrations`)."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (Index("ix_registrations_client", "client_ip", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
     client_ip: str = Field(max_length=45)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

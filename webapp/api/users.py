@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Request
 
-from webapp import users
+from webapp import registrations, sessions, users
 from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
-from webapp.core.deps import DbSession, Hasher
+from webapp.core.deps import DbSession, Hasher, SettingsDep
 from webapp.models import User, UserCreate, UserMe, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -32,16 +32,30 @@ UserId = Annotated[int, Path(openapi_examples={"a user": {"value": 1}})]
     responses={
         **UNREADABLE_BODY,
         409: error("The username or the email is taken (in any letter case)"),
+        429: error(
+            "This address created `REGISTRATIONS_PER_HOUR` accounts within the last hour",
+            {"Retry-After": "Seconds until it may create another"},
+        ),
     },
 )
 async def register(
+    request: Request,
     db: DbSession,
     hasher: Hasher,
+    settings: SettingsDep,
     data: Annotated[UserCreate, Body(openapi_examples=NEW_USER_EXAMPLES)],
 ) -> User:
     """Username: 3–30 letters, digits or `_` (NFKC-normalized). Password: 8–128
-    characters, not the username or the email. Then log in at `/api/login`."""
-    return await users.register(db, hasher, data)
+    characters, not the username or the email. Then log in at `/api/login`.
+    One address may create `REGISTRATIONS_PER_HOUR` accounts an hour (20 by
+    default), here and on the pages together."""
+    return await registrations.register(
+        db,
+        hasher,
+        data,
+        client_ip=sessions.client_ip(request),
+        per_hour=settings.registrations_per_hour,
+    )
 
 
 # Declared before /{user_id} for readers; the int converter keeps "me" apart anyway.

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from webapp import sessions, users
+from webapp import registrations, sessions, users
 from webapp.core.deps import DbSession, Hasher, SettingsDep
-from webapp.errors import AccountTaken
+from webapp.errors import AccountTaken, TooManyRegistrations
 from webapp.models import UserCreate
 from webapp.web.deps import VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render, safe_next
@@ -49,9 +49,25 @@ async def register(
         errors.setdefault("password_confirm", "The two passwords do not match.")
     if not errors:
         try:
-            user = await users.register(db, hasher, data)
+            user = await registrations.register(
+                db,
+                hasher,
+                data,
+                client_ip=sessions.client_ip(request),
+                per_hour=settings.registrations_per_hour,
+            )
         except AccountTaken as taken:
             errors = taken.fields
+        except TooManyRegistrations as refused:
+            # The form again, as typed, with the reason above it.
+            return render(
+                request,
+                visitor,
+                "auth/register.html",
+                {"values": values, "errors": {"form": refused.detail}},
+                status_code=429,
+                headers=refused.headers,
+            )
     if errors:
         return render(
             request,
