@@ -8,6 +8,8 @@ aiosqlite on SQLite), so a page's queries never hop threads. The command line
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 import sqlite3
 import time
@@ -42,7 +44,7 @@ def create_db_engine(settings: Settings, *, for_migrations: bool = False) -> Eng
     """The sync engine: migrations, seeding, tests."""
     url = settings.sqlalchemy_url
     if settings.is_sqlite:
-        _make_folder(settings)
+        _prepare_sqlite_file(settings)
         engine = create_engine(
             url,
             # Wait for another worker's write instead of failing at once.
@@ -76,7 +78,7 @@ def create_async_db_engine(settings: Settings, *, pooled: bool = True) -> AsyncE
         {"pool_size": 10, "max_overflow": 20} if pooled else {"poolclass": NullPool}
     )
     if settings.is_sqlite:
-        _make_folder(settings)
+        _prepare_sqlite_file(settings)
         engine = create_async_engine(
             settings.sqlalchemy_url.replace("sqlite://", "sqlite+aiosqlite://", 1),
             connect_args={"timeout": 15},
@@ -91,10 +93,19 @@ def create_async_db_engine(settings: Settings, *, pooled: bool = True) -> AsyncE
     return create_async_engine(settings.sqlalchemy_url, isolation_level="AUTOCOMMIT", **pool)
 
 
-def _make_folder(settings: Settings) -> None:
+def _prepare_sqlite_file(settings: Settings) -> None:
+    """Make the database's folder, and the file itself when it is not there yet,
+    readable by its owner alone (on POSIX; the secret key beside it is too).
+    SQLite would create it world-readable (0644 less the umask), and it gives
+    the -wal and -shm files it makes beside it the database file's mode, so
+    those follow. An existing file keeps the mode its owner gave it."""
     path = settings.sqlite_path
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if path is None or str(path).startswith("file:"):
+        return  # in memory, or a URI filename (`?uri=true`) that SQLite reads itself
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL: of several workers starting at once, one creates it.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class RetryingSession(Session):
