@@ -55,8 +55,6 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -72,6 +70,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from servers import Server, ServerError, catch_signals, free_port, peak_rss_mb
 
 PERF_DIR = Path(__file__).resolve().parent
 REFERENCE_DIR = PERF_DIR / "reference"
@@ -294,107 +294,6 @@ def agora_env(url: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    """A server in its own process group, so that it and its workers stop together."""
-
-    running: list[Server] = []  # noqa: RUF012 (the registry the clean-up walks)
-
-    def __init__(
-        self, name: str, argv: list[str], cwd: Path, env: dict[str, str], port: int
-    ) -> None:
-        self.name, self.argv, self.cwd, self.env, self.port = name, argv, cwd, env, port
-        self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept open while it runs)
-            prefix=f"bench-{name}-", suffix=".log", delete=False
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            self.argv,
-            cwd=self.cwd,
-            env=self.env,
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        Server.running.append(self)
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"{self.name} exited at start:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                if http_get(self.port, "/healthz")[0] == 200:
-                    return
-            time.sleep(0.2)
-        raise BenchError(
-            f"{self.name} did not answer /healthz in {timeout:.0f} s:\n{self.log_tail()}"
-        )
-
-    def log_tail(self) -> str:
-        self.log_file.flush()
-        return Path(self.log_file.name).read_text(errors="replace")[-3000:]
-
-    def worker_pids(self) -> list[int]:
-        """The server's worker processes; a single-process server is its own worker."""
-        assert self.process is not None
-        children: list[int] = []
-        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                children += [int(pid) for pid in (task / "children").read_text().split()]
-        workers = [pid for pid in children if "resource_tracker" not in cmdline(pid)]
-        return workers or [self.process.pid]
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        # Workers that outlived their master: the group is gone only when they are.
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-        if self in Server.running:
-            Server.running.remove(self)
-        self.log_file.close()
-
-    @classmethod
-    def stop_all(cls) -> None:
-        for server in list(cls.running):
-            server.stop()
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def agora_server(agora_dir: Path, url: str, workers: int, name: str = "agora") -> Server:
@@ -941,10 +840,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     agora_dir = args.agora_dir.resolve()
@@ -954,16 +849,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (agora_dir / "webapp").is_dir():
         print(f"bench: no webapp package in {agora_dir}", file=sys.stderr)
         return 2
-    # Ctrl-C interrupts even where the shell started us with SIGINT ignored (`cmd &`).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    catch_signals()
     started = time.monotonic()
     command = shlex.join([Path(sys.executable).name, *sys.argv])
     try:
         with tempfile.TemporaryDirectory(prefix="agora-bench-") as tmp:
             print(bench(args, agora_dir, Path(tmp), command))
-    except BenchError as error:
+    except (BenchError, ServerError) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

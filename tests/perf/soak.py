@@ -46,8 +46,6 @@ import random
 import re
 import secrets
 import shlex
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -63,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from servers import Server, ServerError, catch_signals, free_port
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 DEFAULT_DATABASE = "agora_soak"
@@ -198,75 +197,11 @@ def seed(agora_dir: Path, database: Database) -> None:
 # --- the server --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Server:
-    """Agora in its own process group, so that it and its workers stop together."""
-
-    def __init__(self, agora_dir: Path, database: Database, workers: int) -> None:
-        self.port = free_port()
-        self.argv = [sys.executable, "-m", "webapp", "serve", "--workers", str(workers)]
-        self.argv += ["--host", "127.0.0.1", "--port", str(self.port)]
-        self.cwd, self.env = agora_dir, agora_env(database)
-        self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept open while it runs)
-            prefix="soak-agora-", suffix=".log", delete=False
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60) -> None:
-        self.process = subprocess.Popen(
-            self.argv,
-            cwd=self.cwd,
-            env=self.env,
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SoakError(f"Agora exited at start:\n{self.log_tail()}")
-            with contextlib.suppress(httpx2.HTTPError):
-                if httpx2.get(self.url + "/healthz", timeout=5).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise SoakError(f"Agora did not answer /healthz in {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_text(self) -> str:
-        if not self.log_file.closed:
-            self.log_file.flush()
-        return Path(self.log_file.name).read_text(errors="replace")
-
-    def log_tail(self) -> str:
-        return self.log_text()[-3000:]
-
-    def stop(self) -> None:
-        """SIGTERM (uvicorn finishes the requests under way), SIGKILL after 15 s."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                log("Agora did not stop in 15 s; killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        # Workers that outlived their master: the group is gone only when they are.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process = None
-        self.log_file.close()
+def agora_server(agora_dir: Path, database: Database, workers: int) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "webapp", "serve", "--workers", str(workers)]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    return Server("agora", argv, agora_dir, agora_env(database), port)
 
 
 # --- what everyone did, and what the server acknowledged ----------------------------------
@@ -328,6 +263,10 @@ class Shared:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.posts: dict[int, PostRecord] = {}
+        # SQLite gives the id of a deleted newest post to the next one (no
+        # AUTOINCREMENT): what was acknowledged about the old post, its likes
+        # above all (they went with it), says nothing about the new one.
+        self.reused: set[int] = set()
         self.recent: deque[int] = deque(maxlen=40)  # newest published soak posts
         self.seen_posts: set[int] = set()
         self.seen_users: set[int] = set()
@@ -366,6 +305,8 @@ class Shared:
 
     def record(self, post: PostRecord) -> None:
         with self.lock:
+            if post.id in self.posts:
+                self.reused.add(post.id)
             self.posts[post.id] = post
             if post.published:
                 self.recent.append(post.id)
@@ -373,7 +314,7 @@ class Shared:
     def may_be_gone(self, post_id: int) -> bool:
         with self.lock:
             post = self.posts.get(post_id)
-            return post is not None and post.may_be_gone
+            return post_id in self.reused or (post is not None and post.may_be_gone)
 
     def someone_elses_post(self, rng: random.Random, me: str) -> int | None:
         """Often one of the newest soak posts, the top of the front page (their
@@ -854,7 +795,7 @@ def verify(database: Database, load: Load) -> Verdict:
         for post_id, wish in person.wishes.items():
             if post_id not in stored:
                 continue  # deleted: its likes went with it (orphans are checked above)
-            if wish is None or me is None:
+            if wish is None or me is None or post_id in shared.reused:
                 wishes_unsure += 1
             elif ((me, post_id) in liked) == bool(wish):
                 wishes_checked += 1
@@ -875,7 +816,8 @@ def verify(database: Database, load: Load) -> Verdict:
         f"like counts: {len(counts) - len(wrong):,} of {len(counts):,} posts have "
         f"posts.votes = their rows in votes; {orphans} likes of missing posts",
         f"likes: {wishes_checked:,} (person, post) likes match the last acknowledged wish "
-        f"({wishes_unsure} unsure after a failed request); {len(liked):,} like rows in all",
+        f"({wishes_unsure} unsure after a failed request or on a reused id); "
+        f"{len(liked):,} like rows in all; ids SQLite gave again: {len(shared.reused)}",
     ]
     return verdict
 
@@ -946,9 +888,10 @@ def soak(args: argparse.Namespace, agora_dir: Path, folder: Path) -> bool:
     log(f"Agora from {agora_dir} on {database.label} ({database.url})")
     if not args.no_seed:
         seed(agora_dir, database)
-    server = Server(agora_dir, database, args.workers)
+    server = agora_server(agora_dir, database, args.workers)
     try:
         server.start()
+        server.wait_ready()
         log(
             f"serving at {server.url} with {args.workers} workers; {args.users} users for "
             f"{args.seconds:g} s"
@@ -982,25 +925,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     agora_dir = args.agora_dir.resolve()
     if not (agora_dir / "webapp").is_dir():
         print(f"soak: no webapp package in {agora_dir}", file=sys.stderr)
         return 2
-    # Ctrl-C interrupts even where the shell started us with SIGINT ignored (`cmd &`).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    catch_signals()
     log(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
     try:
         with tempfile.TemporaryDirectory(prefix="agora-soak-") as tmp:
             ok = soak(args, agora_dir, Path(tmp))
-    except SoakError as error:
+    except (SoakError, ServerError) as error:
         print(f"soak: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
