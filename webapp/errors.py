@@ -60,31 +60,40 @@ class WrongPassword(DomainError):
     page_message = detail
 
 
-class TooManyAttempts(DomainError):
-    """Too many wrong passwords in the throttle's window: wait `retry_after` seconds."""
+def wait_in_minutes(seconds: int) -> int:
+    """A wait in whole minutes, rounded up, for the sentence a person reads."""
+    return -(-seconds // 60)
+
+
+class Throttled(DomainError):
+    """A limit was reached: try again in `retry_after` seconds (429, Retry-After)."""
 
     status_code = 429
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, sentence: str) -> None:
         self.retry_after = retry_after
         self.headers = {"Retry-After": str(retry_after)}
-        minutes = -(-retry_after // 60)
-        super().__init__(f"Too many wrong passwords. Please try again in {minutes} minutes.")
+        super().__init__(sentence)
         self.page_message = self.detail
 
 
-class TooManyRegistrations(DomainError):
-    """The address created its REGISTRATIONS_PER_HOUR accounts within the last
-    hour: wait `retry_after` seconds."""
-
-    status_code = 429
+class TooManyAttempts(Throttled):
+    """Too many wrong passwords in the throttle's window."""
 
     def __init__(self, retry_after: int) -> None:
-        self.retry_after = retry_after
-        self.headers = {"Retry-After": str(retry_after)}
-        minutes = -(-retry_after // 60)
+        minutes = wait_in_minutes(retry_after)
         super().__init__(
-            "Too many accounts were created from your address. "
-            f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}."
+            retry_after, f"Too many wrong passwords. Please try again in {minutes} minutes."
         )
-        self.page_message = self.detail
+
+
+class TooManyRegistrations(Throttled):
+    """The address created its REGISTRATIONS_PER_HOUR accounts within the last hour."""
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = wait_in_minutes(retry_after)
+        super().__init__(
+            retry_after,
+            "Too many accounts were created from your address. "
+            f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}.",
+        )

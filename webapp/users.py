@@ -16,7 +16,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp import sessions, throttle
 from webapp.core.db import transaction
 from webapp.core.security import PasswordHasher
-from webapp.errors import AccountTaken, TooManyAttempts, UserNotFound, WrongPassword
+from webapp.errors import (
+    AccountTaken,
+    TooManyAttempts,
+    UserNotFound,
+    WrongPassword,
+    wait_in_minutes,
+)
 from webapp.models import (
     MAX_ID,
     LoginFailure,
@@ -95,8 +101,7 @@ class LoginResult:
 
     @property
     def retry_minutes(self) -> int:
-        """The wait in whole minutes, rounded up, for the message a person reads."""
-        return -(-self.retry_after // 60)
+        return wait_in_minutes(self.retry_after)
 
 
 async def find_by_login(db: AsyncSession, identifier: str) -> User | None:

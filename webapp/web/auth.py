@@ -39,6 +39,7 @@ async def register(
 ) -> Response:
     values = {"username": username, "email": email}
     errors: dict[str, str] = {}
+    status_code, headers = 422, None
     try:
         data = UserCreate.model_validate(
             {"username": username, "email": email, "password": password}
@@ -60,21 +61,16 @@ async def register(
             errors = taken.fields
         except TooManyRegistrations as refused:
             # The form again, as typed, with the reason above it.
-            return render(
-                request,
-                visitor,
-                "auth/register.html",
-                {"values": values, "errors": {"form": refused.detail}},
-                status_code=429,
-                headers=refused.headers,
-            )
+            errors = {"form": refused.detail}
+            status_code, headers = refused.status_code, refused.headers
     if errors:
         return render(
             request,
             visitor,
             "auth/register.html",
             {"values": values, "errors": errors},
-            status_code=422,
+            status_code=status_code,
+            headers=headers,
         )
     await sessions.start(db, request, user.id, settings.session_max_age)
     flash(request, f"Welcome to Agora, {user.username}!")

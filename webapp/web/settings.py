@@ -49,9 +49,10 @@ async def refused(
 ) -> Response:
     """The form again, with the password's problem beside `field`: 422 for a
     wrong one, 429 with Retry-After once there were too many."""
-    status = 429 if isinstance(error, TooManyAttempts) else 422
     errors = {field: error.page_message or error.detail}
-    return await settings_page(request, db, visitor, signed_in, errors, status, error.headers)
+    return await settings_page(
+        request, db, visitor, signed_in, errors, error.status_code, error.headers
+    )
 
 
 @router.get("/settings")
