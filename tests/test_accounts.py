@@ -13,6 +13,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from tests.support.app import PASSWORD
+from tests.support.concurrency import at_the_same_time
 from tests.support.pages import Auth, csrf_token, post_form, session_cookie
 from webapp.app import create_app
 from webapp.models import LoginFailure, User, UserSession, utcnow
@@ -104,11 +105,8 @@ def test_a_taken_name_or_email_in_any_case_is_a_form_error(
 def test_two_people_racing_for_one_name_never_get_a_500(new_client, db: Session) -> None:
     clients = [new_client() for _ in range(4)]
     tokens = [csrf_token(c, "/register") for c in clients]
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
 
-    def register(index: int) -> None:
-        barrier.wait()
+    def register(index: int) -> int:
         response = clients[index].post(
             "/register",
             data={
@@ -119,13 +117,9 @@ def test_two_people_racing_for_one_name_never_get_a_500(new_client, db: Session)
                 "password_confirm": PASSWORD,
             },
         )
-        statuses.append(response.status_code)
+        return response.status_code
 
-    threads = [threading.Thread(target=register, args=(i,)) for i in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = at_the_same_time([lambda i=i: register(i) for i in range(len(clients))])
     assert sorted(statuses) == [303, 422, 422, 422]
     assert len(db.exec(select(User)).all()) == 1
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from tests.support.api import bearer, register, sign_up
 from tests.support.app import PASSWORD
+from tests.support.concurrency import at_the_same_time
 from webapp.models import User
 
 
@@ -64,20 +63,12 @@ def test_a_missing_field_is_422(client: TestClient) -> None:
 
 def test_racing_for_one_name_gives_one_201_and_409s(new_client, db: Session) -> None:
     clients = [new_client() for _ in range(4)]
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
 
-    def send(index: int) -> None:
-        barrier.wait()
+    def send(index: int) -> int:
         name = "racer" if index % 2 else "RACER"
-        response = register(clients[index], name, email=f"racer{index}@example.com")
-        statuses.append(response.status_code)
+        return register(clients[index], name, email=f"racer{index}@example.com").status_code
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = at_the_same_time([lambda i=i: send(i) for i in range(len(clients))])
     assert sorted(statuses) == [201, 409, 409, 409]
     assert len(db.exec(select(User)).all()) == 1
 

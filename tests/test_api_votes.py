@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.api import Caller, write
+from tests.support.concurrency import at_the_same_time
 
 
 def vote(client: TestClient, caller: Caller, post_id: object, direction: object):
@@ -89,19 +88,12 @@ def test_a_dir_other_than_0_or_1_or_an_impossible_post_id_is_422(
 
 def at_once(clients: list[TestClient], callers: list[Caller], post_id: int) -> list[int]:
     """Every caller likes the post at the same moment."""
-    barrier = threading.Barrier(len(callers))
-    statuses: list[int] = []
-
-    def send(index: int) -> None:
-        barrier.wait()
-        statuses.append(vote(clients[index], callers[index], post_id, 1).status_code)
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(callers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
+    return at_the_same_time(
+        [
+            lambda client=client, caller=caller: vote(client, caller, post_id, 1).status_code
+            for client, caller in zip(clients, callers, strict=True)
+        ]
+    )
 
 
 def test_two_people_liking_at_once_count_two(

@@ -4,7 +4,6 @@ transaction rolled back, the error page still knows who is logged in."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from tests.support.concurrency import at_the_same_time
 from tests.support.pages import Auth, csrf_token, write_post
 from webapp.models import Post, Vote
 
@@ -21,19 +21,7 @@ ROUNDS = 20
 
 def race(*sends: Callable[[], int]) -> list[int]:
     """Start every request at the same moment; their statuses, in order."""
-    barrier = threading.Barrier(len(sends))
-    statuses: list[int] = [0] * len(sends)
-
-    def run(index: int) -> None:
-        barrier.wait()
-        statuses[index] = sends[index]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(sends))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
+    return at_the_same_time(sends)
 
 
 def form(browser: TestClient, path: str, token: str, **fields: str) -> Callable[[], int]:

@@ -11,12 +11,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, create_engine, select
 
 from tests.support.api import bearer, login, sign_up
 from tests.support.app import PASSWORD, dispose, first_connect, make_settings, on_own_loop
 from tests.support.pages import Auth, csrf_token, post_form, write_post
 from webapp.app import create_app
+from webapp.core.config import SettingsError
 from webapp.models import LoginFailure
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -169,8 +170,6 @@ def test_allowed_hosts_are_configurable(settings) -> None:
 
 
 def test_production_needs_allowed_hosts_and_the_site_url() -> None:
-    from webapp.core.config import SettingsError
-
     base = {"webapp_env": "production", "secret_key": "s" * 40}
     with pytest.raises(SettingsError, match="SITE_URL"):
         make_settings("sqlite:///x.db", **base, allowed_hosts="a.example").check()
@@ -222,8 +221,6 @@ def failed_login_address(settings, forwarded_for: str) -> str:
         )
     finally:
         dispose(app)
-    from sqlmodel import create_engine
-
     engine = create_engine(settings.sqlalchemy_url)
     with Session(engine) as db:
         row = db.exec(select(LoginFailure).order_by(LoginFailure.id.desc())).first()  # type: ignore[union-attr]

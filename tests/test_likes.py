@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from tests.support.concurrency import at_the_same_time
 from tests.support.pages import Auth, csrf_token, post_form, write_post
 from webapp.models import Post, Vote
 
@@ -22,20 +21,14 @@ def likes(db: Session, post_id: int) -> tuple[int, int]:
 def at_once(clients: list[TestClient], path: str, **fields: str) -> list[int]:
     """Send the same form from every client at the same moment."""
     tokens = [csrf_token(c, path.rsplit("/", 1)[0]) for c in clients]
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
-
-    def send(index: int) -> None:
-        barrier.wait()
-        data = {"csrf_token": tokens[index], **fields}
-        statuses.append(clients[index].post(path, data=data).status_code)
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
+    return at_the_same_time(
+        [
+            lambda client=client, token=token: (
+                client.post(path, data={"csrf_token": token, **fields}).status_code
+            )
+            for client, token in zip(clients, tokens, strict=True)
+        ]
+    )
 
 
 def test_the_like_button_toggles_0_1_0(client: TestClient, auth: Auth, db: Session) -> None:

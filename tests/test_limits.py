@@ -9,7 +9,6 @@ import re
 import stat
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from sqlmodel import Session, select
 
 from tests.support.api import Caller, register, write
 from tests.support.app import SECRET, dispose, first_connect, make_settings, on_own_loop
+from tests.support.concurrency import at_the_same_time
 from tests.support.pages import Auth, post_form
 from webapp.app import create_app
 from webapp.core.config import Settings
@@ -118,18 +118,9 @@ class TestRegistrationLimit:
         self, new_client, db: Session
     ) -> None:
         clients = [new_client() for _ in range(LIMIT + 4)]
-        barrier = threading.Barrier(len(clients))
-        statuses: list[int] = []
-
-        def send(index: int) -> None:
-            barrier.wait()
-            statuses.append(register(clients[index], f"racer{index}").status_code)
-
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(clients))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        statuses = at_the_same_time(
+            [lambda i=i: register(clients[i], f"racer{i}").status_code for i in range(len(clients))]
+        )
         assert sorted(statuses) == [201] * LIMIT + [429] * 4
         assert db.exec(select(func.count()).select_from(User)).one() == LIMIT
 
