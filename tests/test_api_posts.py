@@ -43,7 +43,7 @@ def test_equal_times_list_the_higher_id_first(
     assert titles(client) == ["a", "c", "b"]
 
 
-def test_each_post_has_its_owner_and_like_count(client: TestClient, alice_api: Caller) -> None:
+def test_each_post_has_its_owner_and_its_like_and_comment_counts(client: TestClient, alice_api: Caller) -> None:
     write(client, alice_api)
     (post,) = client.get("/api/posts").json()
     assert set(post) == {
@@ -56,6 +56,7 @@ def test_each_post_has_its_owner_and_like_count(client: TestClient, alice_api: C
         "owner_id",
         "owner",
         "votes",
+        "comments",
     }
     assert post["owner"] == client.get(f"/api/users/{alice_api.id}").json()
     assert post["owner_id"] == alice_api.id and post["votes"] == 0

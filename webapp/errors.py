@@ -41,6 +41,27 @@ class UserNotFound(DomainError):
     detail = "User not found"
 
 
+class CannotFollowSelf(DomainError):
+    status_code = 422
+    detail = "You cannot follow yourself"
+    page_message = "You cannot follow yourself."
+
+
+class CommentNotFound(DomainError):
+    """Missing, or under a draft the viewer may not see."""
+
+    status_code = 404
+    detail = "Comment not found"
+
+
+class NotCommentAuthor(DomainError):
+    """Only a comment's author and the post's owner may delete it."""
+
+    status_code = 403
+    detail = "Neither the author of this comment nor the owner of its post"
+    page_message = "Only its author and the post's owner may delete this comment."
+
+
 class AccountTaken(DomainError):
     """The username or email is someone else's, in any letter case. `fields`
     holds a message per field, for the form that asked."""

@@ -22,7 +22,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import DateTime, Index, String, TypeDecorator, func
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Index,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 USERNAME_MIN, USERNAME_MAX = 3, 30
@@ -30,6 +39,7 @@ USERNAME_RE = re.compile(rf"[A-Za-z0-9_]{{{USERNAME_MIN},{USERNAME_MAX}}}")
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in every database we support
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 TITLE_MAX, CONTENT_MAX = 200, 20_000
+COMMENT_MAX = 2_000
 CONTENT_WHITESPACE = "\t\n\r"
 
 
@@ -272,9 +282,11 @@ class Post(PostBase, table=True):
     owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    # The like count, kept with the post so that a page never counts rows per post;
-    # changed only in the same transaction as the vote row it counts.
+    # The like and comment counts, kept with the post so that a page never counts
+    # rows per post; each changed only in the same transaction as the row it
+    # counts (`webapp.votes`, `webapp.comments`).
     votes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    comments: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class PostPublic(PostFields):
@@ -288,6 +300,7 @@ class PostPublic(PostFields):
     owner_id: int
     owner: UserPublic
     votes: int
+    comments: int = 0
 
     @property
     def edited(self) -> bool:
@@ -305,14 +318,133 @@ class Vote(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+# --- follows ------------------------------------------------------------------
+
+
+class Follow(SQLModel, table=True):
+    """One person following another. The id orders follows made in the same
+    instant (the later one first)."""
+
+    __tablename__ = "follows"
+    __table_args__ = (
+        UniqueConstraint("follower_id", "followed_id", name="uq_follows_pair"),
+        CheckConstraint("follower_id <> followed_id", name="ck_follows_not_self"),
+        # Someone's followers, and the people they follow, newest follow first.
+        Index("ix_follows_followed", "followed_id", "created_at", "id"),
+        Index("ix_follows_follower", "follower_id", "created_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    follower_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    followed_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProfilePublic(UserPublic):
+    followers: int
+    following: int
+    posts: int = Field(description="Published posts")
+
+
+# --- comments -----------------------------------------------------------------
+
+
+class CommentBase(SQLModel):
+    content: str = Field(min_length=1, max_length=COMMENT_MAX)
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _content(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        value = normalize_content(value)
+        if not value.strip():
+            raise ValueError("must not be only spaces")
+        return value
+
+
+class CommentCreate(CommentBase):
+    pass
+
+
+class Comment(CommentBase, table=True):
+    __tablename__ = "comments"
+    __table_args__ = (
+        # A post's comments, oldest first.
+        Index("ix_comments_post", "post_id", "created_at", "id"),
+        # What an account deletion must count down.
+        Index("ix_comments_author", "author_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    content: str = Field(max_length=COMMENT_MAX)
+    post_id: int = Field(foreign_key="posts.id", ondelete="CASCADE")
+    author_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CommentPublic(SQLModel):
+    id: int
+    post_id: int
+    content: str
+    created_at: datetime
+    author: UserPublic
+
+
+# --- notifications ----------------------------------------------------------------
+
+NotificationKind = Literal["like", "comment", "follow"]
+
+
+class Notification(SQLModel, table=True):
+    """Someone liked the recipient's post, commented on it, or followed them.
+    It goes with whatever it points at (actor, post, comment: the database
+    cascades)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_recipient", "recipient_id", "created_at", "id"),
+        # The unread count in every logged-in page's header: the unread rows only.
+        Index(
+            "ix_notifications_unread",
+            "recipient_id",
+            postgresql_where=text("NOT read"),
+            sqlite_where=text("NOT read"),
+        ),
+        # What taking a like back or unfollowing removes (see `webapp.notifications`).
+        Index("ix_notifications_actor", "actor_id", "kind"),
+        Index("ix_notifications_post", "post_id"),
+        Index("ix_notifications_comment", "comment_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    kind: str = Field(max_length=10)
+    actor_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    post_id: int | None = Field(default=None, foreign_key="posts.id", ondelete="CASCADE")
+    comment_id: int | None = Field(default=None, foreign_key="comments.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    read: bool = Field(default=False)
+
+
+class NotificationPublic(SQLModel):
+    id: int
+    kind: NotificationKind
+    actor: UserPublic
+    post_id: int | None
+    comment_id: int | None
+    created_at: datetime
+    read: bool
+
+
 # --- what sessions and the throttles keep on the server -----------------------
 
 
 class SiteState(SQLModel, table=True):
-    """One row: `likes` moves when a post's like count changes, `version` with
-    every other change to the posts table (triggers made by migration 0003 do
-    it, whoever writes), so each worker's page cache knows when what it holds
-    may be out of date."""
+    """One row: `likes` moves when a post's like or comment count changes,
+    `version` with every other change to the posts table and with every follow
+    (triggers made by migrations 0003 and 0005 do it, whoever writes), so each
+    worker's page cache knows when what it holds may be out of date."""
 
     __tablename__ = "site_state"
 

@@ -21,7 +21,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.db import transaction
 from webapp.errors import NotOwner, PostNotFound
-from webapp.models import MAX_ID, Post, PostCreate, PostPublic, PostUpdate, User, UserPublic, utcnow
+from webapp.models import (
+    MAX_ID,
+    Follow,
+    Post,
+    PostCreate,
+    PostPublic,
+    PostUpdate,
+    User,
+    UserPublic,
+    utcnow,
+)
 
 MAX_QUERY_WORDS = 10
 MAX_QUERY_CHARS = 200
@@ -38,6 +48,7 @@ WITH_OWNER = core_select(
     Post.updated_at,
     Post.owner_id,
     Post.votes,
+    Post.comments,
     col(User.username).label("owner_username"),
     col(User.created_at).label("owner_created_at"),
 ).join(User, col(User.id) == col(Post.owner_id))
@@ -55,6 +66,7 @@ def as_public(row: Row[Any]) -> PostPublic:
         updated_at=row.updated_at,
         owner_id=row.owner_id,
         votes=row.votes,
+        comments=row.comments,
         owner=UserPublic.model_construct(
             id=row.owner_id, username=row.owner_username, created_at=row.owner_created_at
         ),
@@ -149,49 +161,76 @@ class PostPage:
         return [post.id for post in self.posts]
 
     @property
-    def counts(self) -> dict[int, int]:
-        return {post.id: post.votes for post in self.posts}
+    def counts(self) -> Counts:
+        return {post.id: (post.votes, post.comments) for post in self.posts}
 
-    def with_counts(self, counts: dict[int, int]) -> PostPage:
-        """The same page with these like counts (a list kept from before a like)."""
+    def with_counts(self, counts: Counts) -> PostPage:
+        """The same page with these counts (a list kept from before a like or
+        a comment)."""
         if counts == self.counts:
             return self
         return replace(self, posts=[with_count(post, counts) for post in self.posts])
 
 
-def with_count(post: PostPublic, counts: dict[int, int]) -> PostPublic:
-    votes = counts.get(post.id, post.votes)
-    return post if votes == post.votes else post.model_copy(update={"votes": votes})
+# A post's like and comment counts, by post id.
+Counts = dict[int, tuple[int, int]]
 
 
-async def like_counts(db: AsyncSession, post_ids: list[int]) -> dict[int, int]:
-    """The like counts of these posts now: one statement."""
+def with_count(post: PostPublic, counts: Counts) -> PostPublic:
+    votes, comments = counts.get(post.id, (post.votes, post.comments))
+    if (votes, comments) == (post.votes, post.comments):
+        return post
+    return post.model_copy(update={"votes": votes, "comments": comments})
+
+
+async def counts_of(db: AsyncSession, post_ids: list[int]) -> Counts:
+    """The like and comment counts of these posts now: one statement."""
     if not post_ids:
         return {}
-    statement = core_select(Post.id, Post.votes).where(col(Post.id).in_(post_ids))
-    return {row.id: row.votes for row in await db.exec(statement)}
+    statement = core_select(Post.id, Post.votes, Post.comments).where(col(Post.id).in_(post_ids))
+    return {row.id: (row.votes, row.comments) for row in await db.exec(statement)}
 
 
 # A pager shows this many pages on each side of the current one.
 PAGES_AROUND = 2
 
 
-async def list_published(
-    db: AsyncSession, *, offset: int, limit: int, words: Sequence[str] = ()
-) -> list[PostPublic]:
-    """Published posts, newest first, with their owners: one statement."""
+def _published(words: Sequence[str], followed_by: int | None) -> ColumnElement[bool]:
+    """Published posts; matching every word; by the people `followed_by` follows."""
     condition = col(Post.published).is_(True)
     if words:
         condition = and_(condition, matches_all(words))
+    if followed_by is not None:
+        followed = core_select(Follow.followed_id).where(col(Follow.follower_id) == followed_by)
+        condition = and_(condition, col(Post.owner_id).in_(followed))
+    return condition
+
+
+async def list_published(
+    db: AsyncSession,
+    *,
+    offset: int,
+    limit: int,
+    words: Sequence[str] = (),
+    followed_by: int | None = None,
+) -> list[PostPublic]:
+    """Published posts, newest first, with their owners: one statement. With
+    `followed_by`, only those by the people that user follows."""
+    condition = _published(words, followed_by)
     statement = WITH_OWNER.where(condition).order_by(*NEWEST_FIRST).offset(offset).limit(limit)
     return [as_public(row) for row in await db.exec(statement)]
 
 
 async def published_page(
-    db: AsyncSession, *, page: int, per_page: int, words: Sequence[str] = ()
+    db: AsyncSession,
+    *,
+    page: int,
+    per_page: int,
+    words: Sequence[str] = (),
+    followed_by: int | None = None,
 ) -> PostPage:
-    """Published posts, newest first, with their owners, in two statements
-    whatever the page.
+    """Published posts (with `followed_by`, by the people that user follows),
+    newest first, with their owners, in two statements whatever the page.
 
     Counting every match costs a scan of all of them (a common search word
     matches a third of 100,000 posts), so the pager instead looks ahead: the
@@ -199,9 +238,7 @@ async def published_page(
     this page's rows are read, joined with their authors. Only a page past the
     end counts, to link back.
     """
-    condition = col(Post.published).is_(True)
-    if words:
-        condition = and_(condition, matches_all(words))
+    condition = _published(words, followed_by)
     offset = (page - 1) * per_page
     ahead = per_page * (PAGES_AROUND + 1) + 1
     ids_query = core_select(Post.id).where(condition).order_by(*NEWEST_FIRST)
@@ -243,6 +280,32 @@ async def owner_page(
 
 
 # --- changes ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockedPost:
+    owner_id: int
+    published: bool
+
+    def visible_to(self, viewer_id: int | None) -> bool:
+        return self.published or self.owner_id == viewer_id
+
+
+async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
+    """Lock the post's row for this transaction before changing what hangs from
+    it (likes, comments: the lock order of `webapp.votes`; SQLite's one writer
+    holds the whole file already). PostNotFound if it is gone."""
+    if not 0 < post_id <= MAX_ID:
+        raise PostNotFound
+    locked = (
+        core_select(Post.owner_id, Post.published)
+        .where(col(Post.id) == post_id)
+        .with_for_update(key_share=True)
+    )
+    row = (await db.exec(locked)).first()
+    if row is None:
+        raise PostNotFound
+    return LockedPost(row.owner_id, row.published)
 
 
 async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) -> PostPublic:

@@ -17,6 +17,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp import notifications
 from webapp.core.cookie import ANONYMOUS_CSRF_KEY, FLASH_KEY, SESSION_KEY
 from webapp.core.db import read_row, transaction
 from webapp.core.security import hash_token, new_token
@@ -38,6 +39,7 @@ class LoadedSession:
     csrf_token: str
     user: UserPublic
     data_version: tuple[int | None, int | None]  # (version, likes), see webapp.core.page_cache
+    unread: int  # notifications not yet seen, for the header
 
 
 def _site_state(column: object) -> Any:
@@ -56,6 +58,7 @@ LOAD = (
         col(User.created_at).label("user_created_at"),
         _site_state(SiteState.version).label("data_version"),
         _site_state(SiteState.likes).label("likes_version"),
+        notifications.unread_count_of(User.id).label("unread"),
     )
     .join(User, col(User.id) == col(UserSession.user_id))
     .where(col(UserSession.key_hash) == bindparam("key_hash"))
@@ -63,8 +66,9 @@ LOAD = (
 
 
 async def load(db: AsyncSession, request: Request) -> LoadedSession | None:
-    """The browser's session, its user and the current data version: one statement
-    (two, once a minute, to note when it was last seen)."""
+    """The browser's session, its user, their unread notification count and
+    the current data version: one statement (two, once a minute, to note when
+    it was last seen)."""
     key = request.session.get(SESSION_KEY)
     if not isinstance(key, str):
         return None
@@ -82,7 +86,9 @@ async def load(db: AsyncSession, request: Request) -> LoadedSession | None:
         )
         await db.commit()
     user = UserPublic(id=row.user_id, username=row.username, created_at=row.user_created_at)
-    return LoadedSession(row.id, row.csrf_token, user, (row.data_version, row.likes_version))
+    return LoadedSession(
+        row.id, row.csrf_token, user, (row.data_version, row.likes_version), row.unread
+    )
 
 
 async def start(db: AsyncSession, request: Request, user_id: int, max_age: int) -> None:

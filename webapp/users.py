@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp import sessions, throttle
+from webapp import comments, sessions, throttle
 from webapp.core.db import transaction
 from webapp.core.security import PasswordHasher
 from webapp.errors import (
@@ -230,9 +230,10 @@ async def delete_account(
     max_attempts: int,
 ) -> None:
     """Delete the account, once its password is given again. The database
-    removes the user's posts, likes and sessions with it; the like counts of
-    other people's posts they liked go down in the same transaction (their
-    rows locked first, as a like locks them: see `webapp.votes`)."""
+    removes the user's posts, likes, comments, follows, notifications and
+    sessions with it; the like and comment counts of other people's posts go
+    down in the same transaction (their rows locked first, as a like locks
+    them: see `webapp.votes`)."""
     await check_password(db, hasher, user, password, client_ip=client_ip, max_attempts=max_attempts)
     user_id = user.id
     liked = select(Vote.post_id).where(Vote.user_id == user_id)
@@ -243,6 +244,7 @@ async def delete_account(
 
     async def remove() -> None:
         await db.exec(update(Post).where(col(Post.id).in_(liked)).values(votes=col(Post.votes) - 1))
+        await db.exec(comments.count_down_for_author(user_id))
         await db.exec(delete(LoginFailure).where(col(LoginFailure.account_key).in_(keys)))
         await db.exec(delete(User).where(col(User.id) == user_id))
 

@@ -1,6 +1,7 @@
 """Likes. The database's primary key on (user, post) decides every race: an
 insert that finds the like already there does nothing, and the kept count on
-the post moves only with a row that really was added or removed."""
+the post moves only with a row that really was added or removed, as does the
+notification to the post's owner."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp import notifications
 from webapp.core.db import transaction
 from webapp.errors import PostNotFound
 from webapp.models import Post, Vote
+from webapp.posts import lock_post
 
 # Lock order, the same in every write that touches a post and its likes: the
 # post's row first, then like rows. A like locks the post row (FOR NO KEY
@@ -46,29 +49,35 @@ def _delete(post_id: int, user_id: int) -> Any:
     )
 
 
-async def _like(db: AsyncSession, post_id: int, user_id: int) -> bool:
+async def _like(db: AsyncSession, post_id: int, owner_id: int, user_id: int) -> bool:
     added = (await db.exec(_insert(db, post_id, user_id))).first() is not None
     if added:
         await _count(db, post_id, +1)
+        told = notifications.notify(owner_id, "like", user_id, post_id=post_id)
+        if told is not None:
+            await db.exec(told)
     return added
 
 
-async def _unlike(db: AsyncSession, post_id: int, user_id: int) -> bool:
+async def _unlike(db: AsyncSession, post_id: int, owner_id: int, user_id: int) -> bool:
     removed = (await db.exec(_delete(post_id, user_id))).first() is not None
     if removed:
         await _count(db, post_id, -1)
+        await db.exec(
+            notifications.withdraw("like", user_id, post_id=post_id, recipient_id=owner_id)
+        )
     return removed
 
 
 async def _on_locked_post(
-    db: AsyncSession, post_id: int, change: Callable[[], Awaitable[bool]]
+    db: AsyncSession, post_id: int, change: Callable[[int], Awaitable[bool]]
 ) -> bool:
     """Run a change of likes in one transaction, retried on a deadlock, after
-    locking the post's row; PostNotFound if the post is gone."""
+    locking the post's row; `change` gets the post's owner. PostNotFound if the
+    post is gone."""
 
     async def work() -> bool:
-        await _lock_post(db, post_id)
-        return await change()
+        return await change((await lock_post(db, post_id)).owner_id)
 
     try:
         return await transaction(db, work)
@@ -78,12 +87,12 @@ async def _on_locked_post(
 
 async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
     """Like the post; False when the like was already there."""
-    return await _on_locked_post(db, post_id, lambda: _like(db, post_id, user_id))
+    return await _on_locked_post(db, post_id, lambda owner: _like(db, post_id, owner, user_id))
 
 
 async def remove(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
     """Take the like back; False when there was none."""
-    return await _on_locked_post(db, post_id, lambda: _unlike(db, post_id, user_id))
+    return await _on_locked_post(db, post_id, lambda owner: _unlike(db, post_id, owner, user_id))
 
 
 async def toggle(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
@@ -91,21 +100,13 @@ async def toggle(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
     toggles racing from one person take turns on the post's lock, so the
     second undoes the first, as two clicks would."""
 
-    async def flip() -> bool:
-        if await _unlike(db, post_id, user_id):
+    async def flip(owner_id: int) -> bool:
+        if await _unlike(db, post_id, owner_id, user_id):
             return False
-        await _like(db, post_id, user_id)
+        await _like(db, post_id, owner_id, user_id)
         return True
 
     return await _on_locked_post(db, post_id, flip)
-
-
-async def _lock_post(db: AsyncSession, post_id: int) -> None:
-    """Lock the post's row for this transaction (SQLite: its one writer holds
-    the whole file already), or PostNotFound."""
-    locked = select(Post.id).where(col(Post.id) == post_id).with_for_update(key_share=True)
-    if (await db.exec(locked)).first() is None:
-        raise PostNotFound
 
 
 async def _count(db: AsyncSession, post_id: int, change: int) -> None:

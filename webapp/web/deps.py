@@ -55,11 +55,13 @@ class AnonymousToken:
 @dataclass(frozen=True)
 class Visitor:
     """Who a page is for, as plain values: a logged-in user with their session
-    id and CSRF token, or nobody (with a token made on demand)."""
+    id, CSRF token and unread notification count, or nobody (with a token
+    made on demand)."""
 
     user: UserPublic | None
     session_id: int | None
     csrf_token: str | AnonymousToken
+    unread: int = 0  # notifications not yet seen, for the header
 
     @classmethod
     def anonymous(cls, request: Request) -> Visitor:
@@ -67,7 +69,7 @@ class Visitor:
 
     @classmethod
     def signed_in(cls, session: sessions.LoadedSession) -> Visitor:
-        return cls(session.user, session.id, session.csrf_token)
+        return cls(session.user, session.id, session.csrf_token, session.unread)
 
     @property
     def user_id(self) -> int | None:

@@ -39,7 +39,7 @@ async def counted_list(
 
     listing = await cache.fetch(key, load_and_count)
     counts = await cache.fetch(
-        ("counts", key), lambda: posts.like_counts(db, listing.ids), likes=True
+        ("counts", key), lambda: posts.counts_of(db, listing.ids), likes=True
     )
     return listing.with_counts(counts)
 

@@ -57,6 +57,7 @@ def render(
     page = {
         "current_user": visitor.user,
         "csrf_token": visitor.csrf_token,
+        "unread_count": visitor.unread,
         "flashes": pop_flashes(request),
     }
     page.update(context or {})

@@ -122,7 +122,9 @@ async def show_post(
         async def load() -> PostPublic | None:
             found = await posts.find_visible_post(db, post_id, None)
             if found is not None:
-                cache.put(("counts", key), {found.id: found.votes}, seen, likes=True)
+                cache.put(
+                    ("counts", key), {found.id: (found.votes, found.comments)}, seen, likes=True
+                )
             return found
 
         post = await cache.fetch(key, load)
@@ -130,7 +132,7 @@ async def show_post(
             post = await posts.get_visible_post(db, post_id, visitor.user_id)
         else:
             counts = await cache.fetch(
-                ("counts", key), lambda: posts.like_counts(db, [post_id]), likes=True
+                ("counts", key), lambda: posts.counts_of(db, [post_id]), likes=True
             )
             post = posts.with_count(post, counts)
         liked = post.id in await liked_among(db, cache, visitor, key, [post.id])

@@ -1,0 +1,232 @@
+"""Comments: who may write one, who may delete one, how a post's are paged.
+
+A comment hangs from its post: writing or deleting one locks the post's row
+first (the lock order of `webapp.votes`), so a comment racing the post's
+deletion either lands before it (and goes with it) or finds no post (404), and
+the comment count kept on the post row stays exact. A draft's comments are
+as invisible as the draft: every read goes through the post's visibility.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, update
+from sqlalchemy import select as core_select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp import notifications, posts
+from webapp.core.db import transaction
+from webapp.errors import CommentNotFound, NotCommentAuthor, PostNotFound
+from webapp.models import (
+    MAX_ID,
+    Comment,
+    CommentCreate,
+    CommentPublic,
+    Post,
+    PostPublic,
+    User,
+    UserPublic,
+    utcnow,
+)
+
+PER_PAGE = 50
+# The same text sent again by the same person on the same post within this
+# time is the same comment (a double click, a resent form), not a second one.
+REPEAT_WINDOW = timedelta(seconds=10)
+
+WITH_AUTHOR = core_select(
+    Comment.id,
+    Comment.post_id,
+    Comment.content,
+    Comment.created_at,
+    col(User.id).label("author_id"),
+    col(User.username).label("author_username"),
+    col(User.created_at).label("author_created_at"),
+).join(User, col(User.id) == col(Comment.author_id))
+OLDEST_FIRST = (col(Comment.created_at), col(Comment.id))
+
+
+def as_public(row: Any) -> CommentPublic:
+    return CommentPublic.model_construct(
+        id=row.id,
+        post_id=row.post_id,
+        content=row.content,
+        created_at=row.created_at,
+        author=UserPublic.model_construct(
+            id=row.author_id, username=row.author_username, created_at=row.author_created_at
+        ),
+    )
+
+
+async def list_for(
+    db: AsyncSession, post_id: int, *, offset: int, limit: int
+) -> list[CommentPublic]:
+    """A post's comments, oldest first, with their authors: one statement. The
+    caller has checked that the post is visible (`posts.get_visible_post`)."""
+    statement = (
+        WITH_AUTHOR.where(col(Comment.post_id) == post_id)
+        .order_by(*OLDEST_FIRST)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [as_public(row) for row in await db.exec(statement)]
+
+
+@dataclass(frozen=True)
+class CommentPage:
+    comments: list[CommentPublic]
+    page: int
+    per_page: int
+    total: int  # the count kept on the post row
+
+    @property
+    def last_page(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def past_end(self) -> bool:
+        return not self.comments and self.page > 1
+
+    more = False  # the pager's look-ahead flag: the total is known
+
+
+async def page_of(db: AsyncSession, post: PostPublic, *, page: int) -> CommentPage:
+    found = await list_for(db, post.id, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
+    return CommentPage(found, page, PER_PAGE, post.comments)
+
+
+async def add(
+    db: AsyncSession, *, post_id: int, author_id: int, data: CommentCreate
+) -> CommentPublic:
+    """Comment on a post the author can see, and tell its owner. PostNotFound
+    if the post is gone or a draft of someone else. The same text resent
+    within REPEAT_WINDOW gives back the first comment instead of a second."""
+    now = utcnow()
+
+    async def write() -> int:
+        post = await posts.lock_post(db, post_id)
+        if not post.visible_to(author_id):
+            raise PostNotFound
+        repeated = core_select(Comment.id).where(
+            col(Comment.post_id) == post_id,
+            col(Comment.author_id) == author_id,
+            col(Comment.content) == data.content,
+            col(Comment.created_at) > now - REPEAT_WINDOW,
+        )
+        earlier = (await db.exec(repeated.limit(1))).scalar()
+        if earlier is not None:
+            return earlier
+        added = insert(Comment).values(
+            content=data.content, post_id=post_id, author_id=author_id, created_at=now
+        )
+        comment_id = (await db.exec(added.returning(Comment.id))).scalar_one()
+        await _count(db, post_id, +1)
+        told = notifications.notify(
+            post.owner_id, "comment", author_id, post_id=post_id, comment_id=comment_id
+        )
+        if told is not None:
+            await db.exec(told)
+        return comment_id
+
+    comment_id = await transaction(db, write)
+    row = (await db.exec(WITH_AUTHOR.where(col(Comment.id) == comment_id))).one()
+    return as_public(row)
+
+
+@dataclass(frozen=True)
+class CommentRef:
+    """A comment with what deciding about it needs: its author, its post's owner."""
+
+    id: int
+    post_id: int
+    author_id: int
+    post_owner_id: int
+    created_at: Any
+
+
+async def find(db: AsyncSession, comment_id: int, viewer_id: int | None) -> CommentRef:
+    """The comment, if the viewer can see its post; else CommentNotFound."""
+    row = None
+    if 0 < comment_id <= MAX_ID:
+        statement = (
+            core_select(
+                Comment.id,
+                Comment.post_id,
+                Comment.author_id,
+                Comment.created_at,
+                col(Post.owner_id).label("post_owner_id"),
+            )
+            .join(Post, col(Post.id) == col(Comment.post_id))
+            .where(col(Comment.id) == comment_id, posts.visible_to(viewer_id))
+        )
+        row = (await db.exec(statement)).first()
+    if row is None:
+        raise CommentNotFound
+    return CommentRef(row.id, row.post_id, row.author_id, row.post_owner_id, row.created_at)
+
+
+async def get_deletable(db: AsyncSession, comment_id: int, user_id: int) -> CommentRef:
+    """The one rule of deleting a comment: its author or its post's owner may.
+    CommentNotFound if invisible, NotCommentAuthor (403) for anyone else."""
+    comment = await find(db, comment_id, user_id)
+    if user_id not in (comment.author_id, comment.post_owner_id):
+        raise NotCommentAuthor
+    return comment
+
+
+async def delete_comment(db: AsyncSession, comment: CommentRef) -> None:
+    """Delete it (its notification goes with it, by cascade) and count it out.
+    Deleting what is already gone changes nothing, and is not an error."""
+
+    async def write() -> None:
+        try:
+            await posts.lock_post(db, comment.post_id)
+        except PostNotFound:
+            return  # the post went, and its comments with it
+        statement = delete(Comment).where(col(Comment.id) == comment.id).returning(Comment.id)
+        if (await db.exec(statement)).first() is not None:
+            await _count(db, comment.post_id, -1)
+
+    await transaction(db, write)
+
+
+async def page_showing(db: AsyncSession, comment: CommentPublic) -> int:
+    """The page of its post's comments that shows this one."""
+    before = (
+        core_select(func.count())
+        .select_from(Comment)
+        .where(
+            col(Comment.post_id) == comment.post_id,
+            or_(
+                col(Comment.created_at) < comment.created_at,
+                and_(col(Comment.created_at) == comment.created_at, col(Comment.id) < comment.id),
+            ),
+        )
+    )
+    return (await db.exec(before)).scalar_one() // PER_PAGE + 1
+
+
+async def _count(db: AsyncSession, post_id: int, change: int) -> None:
+    await db.exec(
+        update(Post).where(col(Post.id) == post_id).values(comments=col(Post.comments) + change)
+    )
+
+
+def count_down_for_author(author_id: int | None) -> Any:
+    """The statement that takes a departing author's comments out of the counts
+    of the posts they commented on (an account deletion, `webapp.users`,
+    before the database cascades the comments away)."""
+    theirs = (
+        core_select(func.count())
+        .select_from(Comment)
+        .where(col(Comment.post_id) == col(Post.id), col(Comment.author_id) == author_id)
+        .scalar_subquery()
+    )
+    commented = core_select(Comment.post_id).where(col(Comment.author_id) == author_id)
+    return (
+        update(Post).where(col(Post.id).in_(commented)).values(comments=col(Post.comments) - theirs)
+    )

@@ -1,0 +1,180 @@
+"""Following: who follows whom, the counts on a profile, and the lists of people.
+
+The unique pair (follower, followed) decides every race: a second follow finds
+the row there and does nothing, an unfollow of nobody deletes nothing, so a
+double submit never fails. The database refuses a follow of oneself too.
+The Following feed itself is a list of posts (`webapp.posts.published_page`
+with `followed_by`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlalchemy import select as core_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp import notifications
+from webapp.core.db import transaction
+from webapp.errors import CannotFollowSelf, UserNotFound
+from webapp.models import MAX_ID, Follow, Post, ProfilePublic, User, UserPublic, utcnow
+
+
+def _count(column: Any, user_id: Any) -> Any:
+    return core_select(func.count()).select_from(Follow).where(column == user_id).scalar_subquery()
+
+
+PROFILE = core_select(
+    User.id,
+    User.username,
+    User.created_at,
+    _count(col(Follow.followed_id), User.id).label("followers"),
+    _count(col(Follow.follower_id), User.id).label("following"),
+    core_select(func.count())
+    .select_from(Post)
+    .where(col(Post.owner_id) == User.id, col(Post.published).is_(True))
+    .scalar_subquery()
+    .label("posts"),
+)
+
+
+async def profile(db: AsyncSession, user_id: int) -> ProfilePublic:
+    """A person with their follower, following and published post counts: one
+    statement. UserNotFound if there is no such person."""
+    row = None
+    if 0 < user_id <= MAX_ID:
+        row = (await db.exec(PROFILE.where(col(User.id) == user_id))).first()
+    if row is None:
+        raise UserNotFound
+    return ProfilePublic(
+        id=row.id,
+        username=row.username,
+        created_at=row.created_at,
+        followers=row.followers,
+        following=row.following,
+        posts=row.posts,
+    )
+
+
+async def is_following(db: AsyncSession, follower_id: int, followed_id: int) -> bool:
+    statement = core_select(Follow.id).where(
+        col(Follow.follower_id) == follower_id, col(Follow.followed_id) == followed_id
+    )
+    return (await db.exec(statement)).first() is not None
+
+
+def _check(follower_id: int, followed_id: int) -> None:
+    if not 0 < followed_id <= MAX_ID:
+        raise UserNotFound
+    if follower_id == followed_id:
+        raise CannotFollowSelf
+
+
+async def follow(db: AsyncSession, *, follower_id: int, followed_id: int) -> bool:
+    """Follow someone, and tell them; False when already following.
+    UserNotFound for an unknown person, CannotFollowSelf for oneself."""
+    _check(follower_id, followed_id)
+    insert = pg_insert if db.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(Follow)
+        .values(follower_id=follower_id, followed_id=followed_id, created_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(Follow.id)
+    )
+
+    async def write() -> bool:
+        if (await db.exec(statement)).first() is None:
+            return False
+        told = notifications.notify(followed_id, "follow", follower_id)
+        if told is not None:
+            await db.exec(told)
+        return True
+
+    try:
+        return await transaction(db, write)
+    except IntegrityError:  # the foreign key: no such person (or gone meanwhile)
+        raise UserNotFound from None
+
+
+async def unfollow(db: AsyncSession, *, follower_id: int, followed_id: int) -> bool:
+    """Stop following someone, and take back the notification of the follow;
+    False when not following. UserNotFound for an unknown person."""
+    _check(follower_id, followed_id)
+    await _require_user(db, followed_id)
+    statement = (
+        delete(Follow)
+        .where(col(Follow.follower_id) == follower_id, col(Follow.followed_id) == followed_id)
+        .returning(Follow.id)
+    )
+
+    async def write() -> bool:
+        if (await db.exec(statement)).first() is None:
+            return False
+        await db.exec(notifications.withdraw("follow", follower_id, recipient_id=followed_id))
+        return True
+
+    return await transaction(db, write)
+
+
+async def _require_user(db: AsyncSession, user_id: int) -> None:
+    if (await db.exec(core_select(User.id).where(col(User.id) == user_id))).first() is None:
+        raise UserNotFound
+
+
+@dataclass(frozen=True)
+class PeoplePage:
+    people: list[UserPublic]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def last_page(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def past_end(self) -> bool:
+        return not self.people and self.page > 1
+
+    more = False  # the pager's look-ahead flag: these lists are counted
+
+
+async def people(
+    db: AsyncSession, user_id: int, *, followers: bool, offset: int, limit: int
+) -> list[UserPublic]:
+    """The user's followers (or the people they follow), newest follow first
+    (in one instant, the later follow first): one statement."""
+    them, me = (
+        (col(Follow.follower_id), col(Follow.followed_id))
+        if followers
+        else (col(Follow.followed_id), col(Follow.follower_id))
+    )
+    statement = (
+        core_select(User.id, User.username, User.created_at)
+        .join(Follow, them == col(User.id))
+        .where(me == user_id)
+        .order_by(col(Follow.created_at).desc(), col(Follow.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [
+        UserPublic.model_construct(id=row.id, username=row.username, created_at=row.created_at)
+        for row in await db.exec(statement)
+    ]
+
+
+async def people_page(
+    db: AsyncSession, person: ProfilePublic, *, followers: bool, page: int, per_page: int
+) -> PeoplePage:
+    """A page of a profile's followers or followed; the total is the profile's count."""
+    found = await people(
+        db, person.id, followers=followers, offset=(page - 1) * per_page, limit=per_page
+    )
+    total = person.followers if followers else person.following
+    return PeoplePage(found, page, per_page, total)
