@@ -107,7 +107,7 @@ async def add(
     within REPEAT_WINDOW gives back the first comment instead of a second."""
     now = utcnow()
 
-    async def write() -> int:
+    async def write() -> CommentPublic:
         post = await posts.lock_post(db, post_id)
         if not post.visible_to(author_id):
             raise PostNotFound
@@ -117,24 +117,23 @@ async def add(
             col(Comment.content) == data.content,
             col(Comment.created_at) > now - REPEAT_WINDOW,
         )
-        earlier = (await db.exec(repeated.limit(1))).scalar()
-        if earlier is not None:
-            return earlier
-        added = insert(Comment).values(
-            content=data.content, post_id=post_id, author_id=author_id, created_at=now
-        )
-        comment_id = (await db.exec(added.returning(Comment.id))).scalar_one()
-        await _count(db, post_id, +1)
-        told = notifications.notify(
-            post.owner_id, "comment", author_id, post_id=post_id, comment_id=comment_id
-        )
-        if told is not None:
-            await db.exec(told)
-        return comment_id
+        comment_id = (await db.exec(repeated.limit(1))).scalar()
+        if comment_id is None:
+            added = insert(Comment).values(
+                content=data.content, post_id=post_id, author_id=author_id, created_at=now
+            )
+            comment_id = (await db.exec(added.returning(Comment.id))).scalar_one()
+            await _count(db, post_id, +1)
+            told = notifications.notify(
+                post.owner_id, "comment", author_id, post_id=post_id, comment_id=comment_id
+            )
+            if told is not None:
+                await db.exec(told)
+        # Read in the transaction: once it commits, the post (and the comment
+        # with it) may be deleted at any moment.
+        return as_public((await db.exec(WITH_AUTHOR.where(col(Comment.id) == comment_id))).one())
 
-    comment_id = await transaction(db, write)
-    row = (await db.exec(WITH_AUTHOR.where(col(Comment.id) == comment_id))).one()
-    return as_public(row)
+    return await transaction(db, write)
 
 
 @dataclass(frozen=True)

@@ -161,11 +161,15 @@ async def atomic(db: AsyncSession) -> AsyncIterator[AsyncSession]:
 
     On PostgreSQL the requests' connections autocommit each statement; this
     takes a connection in a real transaction (READ COMMITTED) for the block.
-    SQLite's connections are transactional already.
+    SQLite's driver would begin only at the first write, after the reads that
+    decide it (is the post still there, was this comment just sent): the block
+    takes the write lock first instead, so that its reads and writes are one.
     """
     await db.commit()  # whatever ran before stands on its own
     if db.bind.dialect.name == "postgresql":
         await db.connection(execution_options={"isolation_level": "READ COMMITTED"})
+    else:
+        await (await db.connection()).exec_driver_sql("BEGIN IMMEDIATE")
     try:
         yield db
     except BaseException:
