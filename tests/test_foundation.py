@@ -72,7 +72,20 @@ def test_health_check_is_503_when_the_database_is_gone() -> None:
     assert response.json()["status"] != "ok"
 
 
-@pytest.mark.parametrize("path", ["/no-such-page", "/posts/abc", "/users/99999999999999999999"])
+# Python refuses to read a number of more than 4,300 digits: still a 404.
+HUGE_ID = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/no-such-page",
+        "/posts/abc",
+        "/users/99999999999999999999",
+        f"/posts/{HUGE_ID}",
+        f"/users/{HUGE_ID}/followers",
+    ],
+)
 def test_a_missing_page_is_an_html_404(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 404
@@ -84,6 +97,7 @@ def test_a_missing_api_route_is_a_json_404(client: TestClient) -> None:
     response = client.get("/api/no-such-thing")
     assert response.status_code == 404
     assert response.json() == {"detail": "Not Found"}
+    assert client.get(f"/api/posts/{HUGE_ID}").status_code == 404
 
 
 def test_a_wrong_method_is_an_html_405(client: TestClient) -> None:
