@@ -24,6 +24,17 @@ OPERATIONS = {
     ("patch", "/api/posts/{post_id}"): ("posts", {200, 401, 403, 404, 422}),
     ("delete", "/api/posts/{post_id}"): ("posts", {204, 401, 403, 404}),
     ("post", "/api/vote"): ("votes", {200, 201, 401, 404, 409, 422}),
+    ("get", "/api/users/{user_id}/profile"): ("users", {200, 404}),
+    ("put", "/api/users/me/following/{user_id}"): ("following", {204, 401, 404, 422}),
+    ("delete", "/api/users/me/following/{user_id}"): ("following", {204, 401, 404}),
+    ("get", "/api/users/{user_id}/followers"): ("following", {200, 404, 422}),
+    ("get", "/api/users/{user_id}/following"): ("following", {200, 404, 422}),
+    ("get", "/api/feed"): ("following", {200, 401, 422}),
+    ("get", "/api/posts/{post_id}/comments"): ("comments", {200, 401, 404, 422}),
+    ("post", "/api/posts/{post_id}/comments"): ("comments", {201, 401, 404, 422}),
+    ("delete", "/api/comments/{comment_id}"): ("comments", {204, 401, 403, 404}),
+    ("get", "/api/notifications"): ("notifications", {200, 401, 422}),
+    ("post", "/api/notifications/read"): ("notifications", {204, 401}),
 }
 AUTHENTICATED = {
     ("get", "/api/users/me"),
@@ -32,7 +43,16 @@ AUTHENTICATED = {
     ("patch", "/api/posts/{post_id}"),
     ("delete", "/api/posts/{post_id}"),
     ("post", "/api/vote"),
+    ("put", "/api/users/me/following/{user_id}"),
+    ("delete", "/api/users/me/following/{user_id}"),
+    ("get", "/api/feed"),
+    ("post", "/api/posts/{post_id}/comments"),
+    ("delete", "/api/comments/{comment_id}"),
+    ("get", "/api/notifications"),
+    ("post", "/api/notifications/read"),
 }
+# Optional: drafts (and their comments) for their owner.
+OPTIONAL_AUTH = {("get", "/api/posts/{post_id}"), ("get", "/api/posts/{post_id}/comments")}
 
 
 @pytest.fixture
@@ -56,7 +76,15 @@ def test_the_document_lists_the_api_and_no_page(openapi: dict[str, Any]) -> None
 
 
 def test_each_operation_has_its_tag_summary_and_status_codes(openapi: dict[str, Any]) -> None:
-    assert [tag["name"] for tag in openapi["tags"]] == ["users", "auth", "posts", "votes"]
+    assert [tag["name"] for tag in openapi["tags"]] == [
+        "users",
+        "auth",
+        "posts",
+        "votes",
+        "following",
+        "comments",
+        "notifications",
+    ]
     for key, operation in operations(openapi).items():
         tag, statuses = OPERATIONS[key]
         assert operation["tags"] == [tag], key
@@ -89,14 +117,19 @@ def test_the_bearer_scheme_is_the_password_flow_of_api_login(openapi: dict[str, 
         if key in AUTHENTICATED:
             assert security == [{"bearer": []}], key
             assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], key
-        elif key == ("get", "/api/posts/{post_id}"):
-            assert security == [{"bearer": []}, {}]  # optional: drafts for their owner
+        elif key in OPTIONAL_AUTH:
+            assert security == [{"bearer": []}, {}], key
         else:
             assert security == [], key
 
 
 def test_request_bodies_carry_examples(openapi: dict[str, Any]) -> None:
-    for key in [("post", "/api/users"), ("post", "/api/posts"), ("patch", "/api/posts/{post_id}")]:
+    for key in [
+        ("post", "/api/users"),
+        ("post", "/api/posts"),
+        ("patch", "/api/posts/{post_id}"),
+        ("post", "/api/posts/{post_id}/comments"),
+    ]:
         content = operations(openapi)[key]["requestBody"]["content"]["application/json"]
         assert content["examples"], key
     assert openapi["components"]["schemas"]["VoteCreate"]["examples"]

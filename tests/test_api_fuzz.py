@@ -5,8 +5,8 @@ methods the document does not list) and checks each answer: never a 5xx, a
 status code the document declares, a body and headers that match it, a 401
 without a token where one is required, invalid input refused, 405 with the
 right `Allow`. A valid bearer token and a few posts (the fuzzer's own, a
-stranger's, drafts, a like) are there so that the authenticated routes get
-past the 401 and sometimes find the post they ask for.
+stranger's, drafts, a like, comments, follows both ways) are there so that the
+authenticated routes get past the 401 and sometimes find what they ask for.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, settings
 from tests.support.api import Caller, sign_up, write
 
 MAX_EXAMPLES = 25  # per operation and phase: the whole run takes seconds
-OPERATIONS = 11  # the rows of the SPEC's API table
+OPERATIONS = 22  # the operations of the SPEC's API tables
 cases: Counter[str] = Counter()  # operation → requests sent
 
 NOT_CHECKED = [
@@ -66,6 +66,11 @@ def fuzzer(client: TestClient) -> Caller:
         write(client, owner, title="Published")
         write(client, owner, title="Draft", published=False)
     client.post("/api/vote", json={"post_id": 1, "dir": 1}, headers=fuzzer.headers)
+    # Someone to follow and be followed by, comments, and notifications to read.
+    client.put(f"/api/users/me/following/{stranger.id}", headers=fuzzer.headers)
+    client.put(f"/api/users/me/following/{fuzzer.id}", headers=stranger.headers)
+    for caller in (fuzzer, stranger):
+        client.post("/api/posts/1/comments", json={"content": "A comment"}, headers=caller.headers)
     return fuzzer
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
-from webapp.api import login, posts, users, votes
+from webapp.api import comments, login, notifications, people, posts, users, votes
 
 DESCRIPTION = """\
 Authenticate with `Authorization: Bearer <token>`, the token from `POST /api/login`.
@@ -23,6 +23,16 @@ TAGS = [
     },
     {"name": "posts", "description": "Published posts for everyone; drafts for their owner."},
     {"name": "votes", "description": "Likes: one per person and post."},
+    {
+        "name": "following",
+        "description": "Following people, the lists of who follows whom, and the feed of "
+        "the posts of the people you follow.",
+    },
+    {"name": "comments", "description": "Comments on posts: a draft's are its owner's alone."},
+    {
+        "name": "notifications",
+        "description": "Someone liked your post, commented on it, or followed you.",
+    },
 ]
 
 
@@ -52,6 +62,6 @@ def add_method_not_allowed(area: APIRouter) -> None:
 
 
 router = APIRouter(prefix="/api")
-for area in (users, login, posts, votes):
+for area in (users, login, posts, votes, people, comments, notifications):
     add_method_not_allowed(area.router)
     router.include_router(area.router)

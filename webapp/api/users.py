@@ -1,4 +1,4 @@
-"""People: registering, a public profile, and the caller's own account."""
+"""People: registering, a public profile with its counts, and the caller's own account."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Request
 
-from webapp import registrations, sessions, users
+from webapp import follows, registrations, sessions, users
 from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
 from webapp.core.deps import DbSession, Hasher, SettingsDep
-from webapp.models import User, UserCreate, UserMe, UserPublic
+from webapp.models import ProfilePublic, User, UserCreate, UserMe, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -73,3 +73,15 @@ async def me(user: ApiUser) -> User:
 )
 async def get_user(db: DbSession, user_id: UserId) -> UserPublic:
     return await users.get_public_user(db, user_id)
+
+
+@router.get(
+    "/{user_id:int}/profile",
+    response_model=ProfilePublic,
+    summary="A user's profile with its counts",
+    responses={404: error("No such user")},
+)
+async def get_profile(db: DbSession, user_id: UserId) -> ProfilePublic:
+    """The public user plus how many people follow them, how many they follow,
+    and how many posts they have published (drafts are not counted)."""
+    return await follows.profile(db, user_id)

@@ -1,0 +1,106 @@
+"""Following: follow and unfollow someone, the lists of a user's followers and
+of the people they follow, and the feed of the posts of the people one follows.
+
+The rules live in `webapp.follows` (a repeated follow or unfollow changes
+nothing; nobody follows themselves) and `webapp.posts` (the feed is the
+published list, narrowed to the people the caller follows).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from webapp import follows, posts, users
+from webapp.api.deps import UNAUTHORIZED, ApiUser, error
+from webapp.api.posts import MAX_SKIP
+from webapp.api.users import UserId
+from webapp.core.deps import DbSession
+from webapp.models import PostPublic, UserPublic
+
+router = APIRouter(tags=["following"])
+
+NO_SUCH_USER = {404: error("No such user")}
+FOLLOW_ERRORS = {
+    **UNAUTHORIZED,
+    **NO_SUCH_USER,
+    422: error("The id is the caller's own: nobody follows themselves"),
+}
+Limit = Annotated[int, Query(ge=1, le=100, description="How many, 1–100")]
+Skip = Annotated[int, Query(ge=0, le=MAX_SKIP, description="How many to pass over first")]
+
+
+@router.put(
+    "/users/me/following/{user_id:int}",
+    response_model=None,  # 204: no body at all
+    status_code=204,
+    summary="Follow someone",
+    responses=FOLLOW_ERRORS,
+)
+async def follow(db: DbSession, user: ApiUser, user_id: UserId) -> None:
+    """Following someone already is not an error: nothing changes. They are
+    notified of a new follow."""
+    await follows.follow(db, follower_id=user.id, followed_id=user_id)
+
+
+@router.delete(
+    "/users/me/following/{user_id:int}",
+    response_model=None,  # 204: no body at all
+    status_code=204,
+    summary="Stop following someone",
+    responses=FOLLOW_ERRORS,
+)
+async def unfollow(db: DbSession, user: ApiUser, user_id: UserId) -> None:
+    """Not following them is not an error: nothing changes. The notification of
+    the follow is taken back. The caller's own id is a `422`, as for a follow."""
+    await follows.unfollow(db, follower_id=user.id, followed_id=user_id)
+
+
+@router.get(
+    "/users/{user_id:int}/followers",
+    response_model=list[UserPublic],
+    summary="A user's followers, newest follow first",
+    responses=NO_SUCH_USER,
+)
+async def followers(
+    db: DbSession, user_id: UserId, limit: Limit = 50, skip: Skip = 0
+) -> list[UserPublic]:
+    """The people who follow this user; of two follows in one instant, the later first."""
+    person = await users.get_public_user(db, user_id)
+    return await follows.people(db, person.id, followers=True, offset=skip, limit=limit)
+
+
+@router.get(
+    "/users/{user_id:int}/following",
+    response_model=list[UserPublic],
+    summary="The people a user follows, newest follow first",
+    responses=NO_SUCH_USER,
+)
+async def following(
+    db: DbSession, user_id: UserId, limit: Limit = 50, skip: Skip = 0
+) -> list[UserPublic]:
+    """The people this user follows; of two follows in one instant, the later first."""
+    person = await users.get_public_user(db, user_id)
+    return await follows.people(db, person.id, followers=False, offset=skip, limit=limit)
+
+
+@router.get(
+    "/feed",
+    response_model=list[PostPublic],
+    summary="Posts by the people the caller follows, newest first",
+    responses=UNAUTHORIZED,
+)
+async def feed(
+    db: DbSession,
+    user: ApiUser,
+    limit: Limit = 10,
+    skip: Skip = 0,
+    search: Annotated[str, Query(description="Words that must all appear")] = "",
+) -> list[PostPublic]:
+    """As `GET /api/posts`, narrowed to the authors the caller follows: drafts
+    are never listed, and `search` works the same way."""
+    words = posts.search_words(search)
+    return await posts.list_published(
+        db, offset=skip, limit=limit, words=words, followed_by=user.id
+    )
