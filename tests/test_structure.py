@@ -67,7 +67,7 @@ def page_posts(app: FastAPI) -> list[str]:
     paths = []
     for route in routes(app):
         if "POST" in (route.methods or ()) and not route.path_format.startswith("/api/"):
-            paths.append(route.path_format.replace("{post_id}", "1"))
+            paths.append(re.sub(r"\{\w+\}", "1", route.path_format))
     return paths
 
 
@@ -77,6 +77,7 @@ def test_every_page_form_without_its_csrf_token_is_403(
     write_post(alice_browser, "A post to act on")
     paths = page_posts(app)
     assert {"/login", "/register", "/logout", "/posts", "/settings/delete"} <= set(paths)
+    assert {"/users/1/follow", "/posts/1/comments", "/notifications/read"} <= set(paths)
     stranger = new_client()
     for path in paths:
         for browser in (alice_browser, stranger):

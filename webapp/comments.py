@@ -15,12 +15,13 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, update
 from sqlalchemy import select as core_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import notifications, posts
 from webapp.core.db import transaction
-from webapp.errors import CommentNotFound, NotCommentAuthor, PostNotFound
+from webapp.errors import CommentNotFound, NotCommentAuthor, PostNotFound, UserNotFound
 from webapp.models import (
     MAX_ID,
     Comment,
@@ -133,7 +134,10 @@ async def add(
         # with it) may be deleted at any moment.
         return as_public((await db.exec(WITH_AUTHOR.where(col(Comment.id) == comment_id))).one())
 
-    return await transaction(db, write)
+    try:
+        return await transaction(db, write)
+    except IntegrityError:  # the author's account went meanwhile (the post is locked)
+        raise UserNotFound from None
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,11 @@ async def delete_comment(db: AsyncSession, comment: CommentRef) -> None:
     await transaction(db, write)
 
 
-async def page_showing(db: AsyncSession, comment: CommentPublic) -> int:
+# What finding a comment's page needs: a CommentPublic or a CommentRef.
+Locatable = CommentPublic | CommentRef
+
+
+async def page_showing(db: AsyncSession, comment: Locatable) -> int:
     """The page of its post's comments that shows this one."""
     before = (
         core_select(func.count())

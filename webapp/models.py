@@ -358,7 +358,7 @@ class CommentBase(SQLModel):
         if not isinstance(value, str):
             return value
         value = normalize_content(value)
-        if not value.strip():
+        if value and not value.strip():  # empty: the length check says "required"
             raise ValueError("must not be only spaces")
         return value
 

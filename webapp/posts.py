@@ -262,13 +262,21 @@ async def published_page(
 
 
 async def owner_page(
-    db: AsyncSession, *, owner_id: int, viewer_id: int | None, page: int, per_page: int
+    db: AsyncSession,
+    *,
+    owner_id: int,
+    viewer_id: int | None,
+    page: int,
+    per_page: int,
+    total: int | None = None,
 ) -> PostPage:
     """A profile's posts: the published ones, and the drafts too for their owner.
-    One author's posts are few enough to count, through their index."""
+    One author's posts are few enough to count, through their index; `total`:
+    the count the caller has already read (a profile's), not counted again."""
     condition = and_(col(Post.owner_id) == owner_id, visible_to(viewer_id))
-    counting = core_select(func.count()).select_from(Post).where(condition)
-    total = (await db.exec(counting)).scalar_one()
+    if total is None:
+        counting = core_select(func.count()).select_from(Post).where(condition)
+        total = (await db.exec(counting)).scalar_one()
     statement = (
         WITH_OWNER.where(condition)
         .order_by(*NEWEST_FIRST)
@@ -293,8 +301,9 @@ class LockedPost:
 
 async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
     """Lock the post's row for this transaction before changing what hangs from
-    it (likes, comments: the lock order of `webapp.votes`; SQLite's one writer
-    holds the whole file already). PostNotFound if it is gone."""
+    it (likes, comments: the lock order of `webapp.votes`; on SQLite, the
+    unit of work holds the database's one write lock from its start, see
+    `core.db.atomic`). PostNotFound if it is gone."""
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
     locked = (

@@ -32,6 +32,7 @@ LIMITS = {
     "password_max": models.PASSWORD_MAX,
     "title_max": models.TITLE_MAX,
     "content_max": models.CONTENT_MAX,
+    "comment_max": models.COMMENT_MAX,
     "search_max": posts.MAX_QUERY_CHARS,
     "pages_around": posts.PAGES_AROUND,
 }

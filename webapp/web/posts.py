@@ -1,13 +1,16 @@
-"""Pages for posts: the feed and search, a post, the write/edit/delete forms, likes."""
+"""Pages for posts: the feed and search, a post with its comments, the
+write/edit/delete forms, likes."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from webapp import posts, votes
+from webapp import comments, posts, votes
 from webapp.core.deps import Cache, DbSession
+from webapp.core.page_cache import PageCache
 from webapp.models import PostCreate, PostPublic
 from webapp.web.deps import CurrentUser, Visitor, VisitorDep
 from webapp.web.listing import counted_list, liked_among, post_cards, shared_page
@@ -112,35 +115,72 @@ async def create_post(
 
 @router.get("/posts/{post_id:int}")
 async def show_post(
-    request: Request, post_id: int, db: DbSession, visitor: VisitorDep, cache: Cache
+    request: Request,
+    post_id: int,
+    db: DbSession,
+    visitor: VisitorDep,
+    cache: Cache,
+    page: str = "1",
 ) -> Response:
-    async def build() -> Response:
-        # Published posts are shared by everyone; a draft is read for its owner alone.
-        key = ("post", post_id)
-        seen = cache.seen()
+    number = page_number(page)
+    return await shared_page(
+        request, visitor, lambda: post_page(request, db, visitor, cache, post_id, page=number)
+    )
 
-        async def load() -> PostPublic | None:
-            found = await posts.find_visible_post(db, post_id, None)
-            if found is not None:
-                cache.put(
-                    ("counts", key), {found.id: (found.votes, found.comments)}, seen, likes=True
-                )
-            return found
 
-        post = await cache.fetch(key, load)
-        if post is None:
-            post = await posts.get_visible_post(db, post_id, visitor.user_id)
-        else:
-            counts = await cache.fetch(
-                ("counts", key), lambda: posts.counts_of(db, [post_id]), likes=True
-            )
-            post = posts.with_count(post, counts)
-        liked = post.id in await liked_among(db, cache, visitor, key, [post.id])
-        is_owner = visitor.user_id == post.owner_id
-        context = {"post": post, "liked": liked, "is_owner": is_owner}
-        return render(request, visitor, "posts/show.html", context)
+async def post_page(
+    request: Request,
+    db: AsyncSession,
+    visitor: Visitor,
+    cache: PageCache,
+    post_id: int,
+    *,
+    page: int = 1,
+    comment: str = "",
+    errors: dict[str, str] | None = None,
+) -> Response:
+    """A post and one page of its comments, with the comment form: the page of
+    GET /posts/{id}, and the page a refused comment comes back to (`comment`,
+    the text typed, and its `errors`: a 422).
 
-    return await shared_page(request, visitor, build)
+    A published post, its counts and its comments are kept for everyone (a
+    comment moves the comment count, so the likes version, which drops the
+    counts and the comments kept); a draft is read for its owner alone, and
+    nothing of it is kept."""
+    key = ("post", post_id)
+    seen = cache.seen()
+
+    async def load() -> PostPublic | None:
+        found = await posts.find_visible_post(db, post_id, None)
+        if found is not None:
+            cache.put(("counts", key), {found.id: (found.votes, found.comments)}, seen, likes=True)
+        return found
+
+    post = await cache.fetch(key, load)
+    if post is None:  # a draft, or nothing: PostNotFound but for its owner
+        post = await posts.get_visible_post(db, post_id, visitor.user_id)
+        thread = await comments.page_of(db, post, page=page)
+    else:
+        counts = await cache.fetch(
+            ("counts", key), lambda: posts.counts_of(db, [post_id]), likes=True
+        )
+        post = published = posts.with_count(post, counts)
+        thread = await cache.fetch(
+            ("comments", post_id, page),
+            lambda: comments.page_of(db, published, page=page),
+            likes=True,
+        )
+    liked = post.id in await liked_among(db, cache, visitor, key, [post.id])
+    context = {
+        "post": post,
+        "liked": liked,
+        "is_owner": visitor.user_id == post.owner_id,
+        "thread": thread,
+        "comment": comment,
+        "errors": errors or {},
+    }
+    status_code = 422 if errors else 200
+    return render(request, visitor, "posts/show.html", context, status_code=status_code)
 
 
 @router.get("/posts/{post_id:int}/edit")

@@ -1,0 +1,172 @@
+"""Following people: the Follow and Unfollow buttons, who follows whom, and
+the feed of the posts of the people one follows."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.responses import Response
+
+from webapp import follows, posts
+from webapp.core.deps import Cache, DbSession
+from webapp.core.page_cache import PageCache
+from webapp.errors import CannotFollowSelf
+from webapp.web.deps import CurrentUser, Visitor, VisitorDep
+from webapp.web.listing import counted_list, liked_among, post_cards, shared_page
+from webapp.web.pages import PER_PAGE, flash, page_number, redirect, render
+from webapp.web.users import person, profile_page
+
+router = APIRouter()
+
+PEOPLE_PER_PAGE = 50
+
+
+@router.get("/following")
+async def following_feed(
+    request: Request,
+    db: DbSession,
+    visitor: VisitorDep,
+    user: CurrentUser,
+    cache: Cache,
+    page: str = "1",
+    q: str = "",
+) -> Response:
+    """The home page's feed, for the posts of the people the visitor follows;
+    kept for this visitor alone until the data version moves (a follow moves it)."""
+    words = tuple(posts.search_words(q))
+    number = page_number(page)
+    key = ("following", user.id, number, words)
+    seen = cache.seen()
+    listing = await counted_list(
+        db,
+        cache,
+        key,
+        lambda: posts.published_page(
+            db, page=number, per_page=PER_PAGE, words=words, followed_by=user.id
+        ),
+    )
+    liked = await liked_among(db, cache, visitor, key, listing.ids)
+    cards = post_cards(request, listing.posts, liked, key=key, seen=seen)
+    # An empty first page: nobody followed yet, or nothing written by them?
+    follows_nobody = (
+        not listing.posts and not listing.past_end and not await follows_anyone(db, cache, user.id)
+    )
+    context = {
+        "listing": listing,
+        "cards": cards,
+        "search_query": q,
+        "searching": bool(words),
+        "follows_nobody": follows_nobody,
+        "feed_route": "following_feed",
+        "current_nav": "following",
+        "search_label": "Search posts by people you follow",
+        "search_placeholder": "Search following",
+    }
+    return render(request, visitor, "following.html", context)
+
+
+async def follows_anyone(db: AsyncSession, cache: PageCache, user_id: int) -> bool:
+    return (await person(db, cache, user_id)).following > 0
+
+
+@router.post("/users/{user_id:int}/follow")
+async def follow_user(
+    request: Request,
+    user_id: int,
+    db: DbSession,
+    visitor: VisitorDep,
+    user: CurrentUser,
+    cache: Cache,
+) -> Response:
+    someone = await person(db, cache, user_id)  # UserNotFound: 404
+    try:
+        followed = await follows.follow(db, follower_id=user.id, followed_id=user_id)
+    except CannotFollowSelf as error:
+        return await refused(request, db, visitor, cache, user_id, error)
+    verb = "now follow" if followed else "already follow"
+    flash(request, f"You {verb} {someone.username}.")
+    return redirect(f"/users/{user_id}")
+
+
+@router.post("/users/{user_id:int}/unfollow")
+async def unfollow_user(
+    request: Request,
+    user_id: int,
+    db: DbSession,
+    visitor: VisitorDep,
+    user: CurrentUser,
+    cache: Cache,
+) -> Response:
+    someone = await person(db, cache, user_id)  # UserNotFound: 404
+    try:
+        await follows.unfollow(db, follower_id=user.id, followed_id=user_id)
+    except CannotFollowSelf as error:
+        return await refused(request, db, visitor, cache, user_id, error)
+    flash(request, f"You no longer follow {someone.username}.")
+    return redirect(f"/users/{user_id}")
+
+
+async def refused(
+    request: Request,
+    db: AsyncSession,
+    visitor: Visitor,
+    cache: PageCache,
+    user_id: int,
+    error: CannotFollowSelf,
+) -> Response:
+    """Following oneself: one's own profile, saying why not (422)."""
+    return await profile_page(
+        request, db, visitor, cache, user_id, error=error.page_message, status_code=422
+    )
+
+
+@router.get("/users/{user_id:int}/followers")
+async def followers_list(
+    request: Request,
+    user_id: int,
+    db: DbSession,
+    visitor: VisitorDep,
+    cache: Cache,
+    page: str = "1",
+) -> Response:
+    return await people_list(request, db, visitor, cache, user_id, page, followers=True)
+
+
+@router.get("/users/{user_id:int}/following")
+async def following_list(
+    request: Request,
+    user_id: int,
+    db: DbSession,
+    visitor: VisitorDep,
+    cache: Cache,
+    page: str = "1",
+) -> Response:
+    return await people_list(request, db, visitor, cache, user_id, page, followers=False)
+
+
+async def people_list(
+    request: Request,
+    db: AsyncSession,
+    visitor: Visitor,
+    cache: PageCache,
+    user_id: int,
+    page: str,
+    *,
+    followers: bool,
+) -> Response:
+    """A person's followers, or the people they follow, newest follow first:
+    the same for every visitor, and kept until the data version moves."""
+    number = page_number(page)
+
+    async def build() -> Response:
+        someone = await person(db, cache, user_id)
+        listing = await cache.fetch(
+            ("people", user_id, followers, number),
+            lambda: follows.people_page(
+                db, someone, followers=followers, page=number, per_page=PEOPLE_PER_PAGE
+            ),
+        )
+        context = {"profile": someone, "listing": listing, "followers": followers}
+        return render(request, visitor, "users/people.html", context)
+
+    return await shared_page(request, visitor, build)
