@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     seed = commands.add_parser("seed", help="fill the database with demo data")
     seed.add_argument("--users", type=int, default=100)
     seed.add_argument("--posts", type=int, default=1_000)
-    seed.add_argument("--votes", type=int, default=3_000)
+    seed.add_argument("--votes", type=int, default=3_000, help="likes")
+    seed.add_argument("--follows", type=int, default=2_000)
+    seed.add_argument("--comments", type=int, default=3_000)
 
     args = parser.parse_args(argv)
     try:
@@ -47,7 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         from webapp.seed import seed as run_seed
 
         migrate(settings)
-        run_seed(settings, users=args.users, posts=args.posts, votes=args.votes)
+        run_seed(
+            settings,
+            users=args.users,
+            posts=args.posts,
+            votes=args.votes,
+            follows=args.follows,
+            comments=args.comments,
+        )
         return 0
 
     import os

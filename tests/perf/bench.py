@@ -11,12 +11,15 @@ Usage (from the repository root, with tests/perf/requirements.txt installed and 
 What it does:
 
 1. Seeds PostgreSQL database `agora_bench` with `python -m webapp seed` (1,000 users,
-   100,000 posts, 300,000 likes), copies it as `agora_bench_ref` for the reference
-   app, and seeds `agora_bench_small` (100 users, 1,000 posts) for the growth row.
+   100,000 posts, 300,000 likes, 20,000 follows, 100,000 comments and the notifications
+   they make; --quick: 10,000 posts, 30,000 likes, 20,000 follows, 10,000 comments),
+   copies it as `agora_bench_ref` for the reference app, and seeds `agora_bench_small`
+   (100 users, 1,000 posts, 2,000 follows, 1,000 comments) for the growth row.
 2. Starts Agora (`python -m webapp serve --workers 2`) and the reference app
    (tests/perf/reference: Flask + Jinja2 + psycopg pool under gunicorn, 2 workers of
    4 threads), waits for /healthz on both and warms both up.
-3. Registers fresh accounts on each side and logs them in through the pages.
+3. Registers fresh accounts on each side and logs them in through the pages; the
+   account of the logged-in scenarios follows the 200 most-followed authors.
 4. Runs every scenario with `wrk -t2 -c16 --latency`, Agora and the reference
    taking turns round by round, and prints one markdown table.
 
@@ -30,13 +33,21 @@ The scenarios:
   1% of posts, chosen by measuring the seeded data.
 - `/posts/{id}`, `/users/{id}`: a recent post, its author's profile.
 - `GET /api/posts?limit=20`: the JSON list (the reference has a tiny equivalent).
+- `/following` logged in (Agora only): the feed of the people the account follows, a
+  fresh account following the 200 most-followed authors (about a fifth of the posts).
+  It is compared with `/` logged in, the same account on the front page of the same
+  server, the two measured in turns (at least 3 rounds each, so that both meet the same
+  moment's load; target: at least 0.8 of its req/s): logged in against logged in, since
+  only anonymous pages are served from the HTML cache. A checkout without following
+  (--agora-dir) skips it.
 - mixed: 95% of requests read those pages, 5% write (3% toggle a like, 2% publish a
   post) by 8 logged-in users; any status >= 400 or socket error is an error.
 - login pressure (Agora only): `/` p99 alone, then while 4 threads log in back to
   back (bcrypt at its default cost), and their ratio.
 - growth (Agora only): `/` req/s on 100,000 posts divided by `/` req/s on 1,000.
 - peak RSS (VmHWM) of every worker process of each app after the scenarios.
-- statements: SQL statements each Agora page runs, counted in process.
+- statements: SQL statements each Agora page runs, counted in process (anonymous / logged
+  in, built → served again; "–" for a page that sends anonymous visitors to /login).
 
 Reading the numbers: a ratio "Agora ÷ ref" above 1 means Agora serves more requests
 per second than the reference on the same data at the same moment. Absolute
@@ -94,13 +105,17 @@ class Size:
     users: int
     posts: int
     votes: int
+    follows: int = 0
+    comments: int = 0
 
 
+# Follows go with the people (20 a person), likes and comments with the posts.
 FULL, QUICK, SMALL = (
-    Size(1_000, 100_000, 300_000),
-    Size(1_000, 10_000, 30_000),
-    Size(100, 1_000, 3_000),
+    Size(1_000, 100_000, 300_000, 20_000, 100_000),
+    Size(1_000, 10_000, 30_000, 20_000, 10_000),
+    Size(100, 1_000, 3_000, 2_000, 1_000),
 )
+FOLLOWED = 200  # the people the /following scenario's account follows
 
 
 def log(message: str) -> None:
@@ -142,7 +157,13 @@ def counts(url: str) -> Size | None:
         )[0]
     except Exception:
         return None
-    return Size(users, posts, votes)
+    try:
+        follows, comments = sql_rows(
+            url, "SELECT (SELECT count(*) FROM follows), (SELECT count(*) FROM comments)"
+        )[0]
+    except Exception:  # a checkout from before following and comments (--agora-dir)
+        follows = comments = 0
+    return Size(users, posts, votes, follows, comments)
 
 
 def seeded_enough(url: str, size: Size) -> bool:
@@ -152,13 +173,33 @@ def seeded_enough(url: str, size: Size) -> bool:
         and size.users <= found.users <= size.users + 200
         and size.posts <= found.posts <= size.posts * 1.05
         and found.votes >= size.votes * 0.9
+        and found.follows >= size.follows
+        and found.comments >= size.comments
     )
+
+
+def knows_people(agora_dir: Path) -> bool:
+    """Whether this checkout has following and comments (its seed takes --follows)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "webapp", "seed", "--help"],
+        cwd=agora_dir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "--follows" in result.stdout
+
+
+def for_checkout(size: Size, people: bool) -> Size:
+    return size if people else replace(size, follows=0, comments=0)
 
 
 def seed(agora_dir: Path, url: str, size: Size) -> None:
     started = time.monotonic()
     command = [sys.executable, "-m", "webapp", "seed", "--users", str(size.users)]
     command += ["--posts", str(size.posts), "--votes", str(size.votes)]
+    if size.follows or size.comments:
+        command += ["--follows", str(size.follows), "--comments", str(size.comments)]
     result = subprocess.run(
         command, cwd=agora_dir, env=agora_env(url), capture_output=True, text=True, check=False
     )
@@ -167,10 +208,10 @@ def seed(agora_dir: Path, url: str, size: Size) -> None:
     log(f"seeded {url} ({size.posts:,} posts) in {time.monotonic() - started:.1f} s")
 
 
-def prepare_postgres(agora_dir: Path, size: Size, keep: bool) -> Databases:
+def prepare_postgres(agora_dir: Path, size: Size, small: Size, keep: bool) -> Databases:
     """agora_bench (reused with --keep-data when its counts fit), its copy for the
     reference, and agora_bench_small; the two seedings run side by side."""
-    wanted = [(DB_MAIN, size), (DB_SMALL, SMALL)]
+    wanted = [(DB_MAIN, size), (DB_SMALL, small)]
     to_seed = []
     for name, want in wanted:
         if keep and seeded_enough(pg_url(name), want):
@@ -187,12 +228,12 @@ def prepare_postgres(agora_dir: Path, size: Size, keep: bool) -> Databases:
     return Databases(agora=pg_url(DB_MAIN), reference=pg_url(DB_REF), small=pg_url(DB_SMALL))
 
 
-def prepare_sqlite(agora_dir: Path, folder: Path, size: Size) -> Databases:
+def prepare_sqlite(agora_dir: Path, folder: Path, size: Size, small_size: Size) -> Databases:
     main, reference, small = (f"sqlite:///{folder / name}.db" for name in ("agora", "ref", "small"))
     with ThreadPoolExecutor(2) as pool:
         for done in [
             pool.submit(seed, agora_dir, main, size),
-            pool.submit(seed, agora_dir, small, SMALL),
+            pool.submit(seed, agora_dir, small, small_size),
         ]:
             done.result()
     # Copy only a quiescent file: fold the write-ahead log into it first.
@@ -221,6 +262,8 @@ class Targets:
     author_id: int
     like_ids: list[int]
     deep_page: int
+    followed: list[int] = field(default_factory=list)  # for /following; none: not measured
+    followed_share: float = 0.0  # of published posts, by the followed people
 
 
 def word_share(url: str, word: str, published: int) -> float:
@@ -277,7 +320,40 @@ def pick_targets(url: str, size: Size) -> Targets:
     # /?page=500 is OFFSET 10,000 of 100,000 posts; a smaller database gets the page at
     # the same depth.
     deep_page = max(2, round(500 * size.posts / FULL.posts))
-    return Targets(common, common_share, rare, rare_share, post_id, author_id, recent, deep_page)
+    targets = Targets(common, common_share, rare, rare_share, post_id, author_id, recent, deep_page)
+    if size.follows:
+        targets.followed, targets.followed_share = most_followed_authors(url, published)
+    return targets
+
+
+def most_followed_authors(url: str, published: int) -> tuple[list[int], float]:
+    """The FOLLOWED people with published posts whom most people follow (whom a new
+    account is likeliest to follow), and their share of the published posts."""
+    rows = sql_rows(
+        url,
+        "SELECT authors.owner_id, authors.n FROM "
+        "(SELECT owner_id, count(*) AS n FROM posts WHERE published GROUP BY owner_id) AS authors "
+        "LEFT JOIN (SELECT followed_id, count(*) AS n FROM follows GROUP BY followed_id) AS fans "
+        "ON fans.followed_id = authors.owner_id "
+        "ORDER BY coalesce(fans.n, 0) DESC, authors.owner_id LIMIT %s",
+        (FOLLOWED,),
+    )
+    return [row[0] for row in rows], sum(row[1] for row in rows) / published
+
+
+def follow_all(url: str, username: str, followed: list[int]) -> None:
+    """The account follows these people (in SQL: what the scenario measures is the feed,
+    not 200 follow requests; the follows table's trigger moves the pages' data version
+    as a follow through the site does)."""
+    marks = ", ".join(["%s"] * len(followed))  # every value is bound, none written in
+    sql_rows(
+        url,
+        "INSERT INTO follows (follower_id, followed_id, created_at) "  # noqa: S608
+        "SELECT follower.id, followed.id, CURRENT_TIMESTAMP "
+        "FROM users AS follower, users AS followed "
+        f"WHERE follower.username = %s AND followed.id IN ({marks})",
+        (username, *followed),
+    )
 
 
 # --- servers -----------------------------------------------------------------------------
@@ -329,9 +405,12 @@ def http_get(port: int, path: str) -> tuple[int, str]:
 class Client:
     """A browser's worth of HTTP: one cookie jar, no redirects followed."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, cookie: str = "") -> None:
         self.port = port
         self.cookies: dict[str, str] = {}
+        for pair in filter(None, cookie.split("; ")):
+            name, _, value = pair.partition("=")
+            self.cookies[name] = value
 
     def cookie_header(self) -> str:
         return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
@@ -579,9 +658,10 @@ end
 class Scenario:
     name: str
     agora_path: str
-    ref_path: str
+    ref_path: str | None  # None: Agora only (the reference has no such page)
     logged_in: bool = False
     mixed: bool = False
+    login_only: bool = False  # anonymous visitors are sent to /login
     agora: list[WrkResult] = field(default_factory=list)
     ref: list[WrkResult] = field(default_factory=list)
 
@@ -605,7 +685,14 @@ def scenarios(targets: Targets) -> list[Scenario]:
         ("/users/{id}", f"/users/{targets.author_id}", False),
         ("GET /api/posts?limit=20", "/api/posts?limit=20", False),
     ]
-    return [Scenario(name, path, path, logged_in) for name, path, logged_in in rows]
+    found = [Scenario(name, path, path, logged_in) for name, path, logged_in in rows]
+    if targets.followed:
+        # Agora only: the feed of the people the logged-in account follows.
+        found.append(Scenario(FOLLOWING, "/following", None, logged_in=True, login_only=True))
+    return found
+
+
+FOLLOWING = "/following logged in"
 
 
 def read_paths(targets: Targets) -> list[str]:
@@ -633,6 +720,8 @@ def measure(run: Run, scenario: Scenario, rounds: int, duration: float) -> None:
         for side, server in sides:
             user = run.agora_user if side == "agora" else run.ref_user
             path = scenario.agora_path if side == "agora" else scenario.ref_path
+            if path is None:
+                continue
             script = None
             if scenario.mixed:
                 script = run.folder / f"mixed-{side}.lua"
@@ -680,8 +769,12 @@ def login_pressure(run: Run, duration: float) -> tuple[float, float, int]:
 # --- statements per page, counted in process ----------------------------------------------
 
 
-def count_statements(agora_dir: Path, url: str, paths: dict[str, str]) -> dict[str, str]:
-    """SQL statements each page runs, anonymous / logged in, as "a / b" per scenario."""
+def count_statements(
+    agora_dir: Path, url: str, items: list[Scenario], followed: list[int]
+) -> dict[str, str]:
+    """SQL statements each page runs, anonymous / logged in, as "a / b" per scenario
+    ("–" where a page is for logged-in visitors only). The account follows `followed`,
+    as the account of the /following scenario does."""
     sys.path.insert(0, str(agora_dir))
     import sqlalchemy
     from fastapi.testclient import TestClient
@@ -722,10 +815,11 @@ def count_statements(agora_dir: Path, url: str, paths: dict[str, str]) -> dict[s
         return f"{built}→{counted_get(client, path)}"
 
     result: dict[str, str] = {}
+    paths = {s.name: s.agora_path for s in items}
     with TestClient(app, follow_redirects=False) as client:
         if hasattr(app.state, "page_cache"):
             app.state.page_cache.max_staleness = 0  # a statement for the version, every time
-        anonymous = {name: count(client, path) for name, path in paths.items()}
+        anonymous = {s.name: "–" if s.login_only else count(client, s.agora_path) for s in items}
         username = f"stmt_{secrets.token_hex(4)}"
         created = client.post(
             "/api/users",
@@ -739,6 +833,8 @@ def count_statements(agora_dir: Path, url: str, paths: dict[str, str]) -> dict[s
         )
         if answer.status_code != 303:
             raise BenchError(f"POST /login answered {answer.status_code}")
+        if followed:
+            follow_all(url, username, followed)
         client.get("/")  # shows and drops the flash
         for name, path in paths.items():
             result[name] = f"{anonymous[name]} / {count(client, path)}"
@@ -766,15 +862,14 @@ def report(
     for s in items:
         a_rps, r_rps = Scenario.mean(s.agora, "rps"), Scenario.mean(s.ref, "rps")
         ratio = f"{a_rps / r_rps:.2f}" if s.ref and r_rps else "–"
+        ref_rps = f"{r_rps:,.0f}" if s.ref else "–"
         stmts = statement_counts.get(s.name, "–") if isinstance(statement_counts, dict) else "–"
         latencies = " | ".join(
             fmt_ms(Scenario.mean(results, attribute))
             for results in (s.agora, s.ref)
             for attribute in ("p50", "p99")
         )
-        lines.append(
-            f"| {s.name} | {a_rps:,.0f} | {r_rps:,.0f} | {ratio} | {latencies} | {stmts} |"
-        )
+        lines.append(f"| {s.name} | {a_rps:,.0f} | {ref_rps} | {ratio} | {latencies} | {stmts} |")
     lines.append("")
     if isinstance(statement_counts, str):
         lines.append(f"- statements: could not be counted: {statement_counts}")
@@ -815,6 +910,8 @@ def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
         at_least(extras["growth_label"], extras["growth"], 0.9)
     at_most("peak RSS per Agora worker (MB)", max(extras["agora_rss"]), 120)
     at_most("login pressure p99 ratio", extras["login_ratio"], 3.0)
+    if extras.get("following") is not None:
+        at_least("/following ÷ / logged in (Agora, in turns)", extras["following"], 0.8)
     return [
         f"{'PASS' if ok else 'FAIL'}  {label}: {value:.2f} (target {goal})"
         for label, value, goal, ok in checks
@@ -868,15 +965,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def bench(args: argparse.Namespace, agora_dir: Path, folder: Path, command: str) -> str:
-    size = QUICK if args.quick else FULL
+    people = knows_people(agora_dir)
+    size = for_checkout(QUICK if args.quick else FULL, people)
+    small = for_checkout(SMALL, people)
     workers = 1 if args.sqlite else 2
     log(
         f"Agora from {agora_dir}; {'SQLite' if args.sqlite else 'PostgreSQL'}, {size.posts:,} posts"
+        + ("" if people else "; a checkout without follows and comments: no /following row")
     )
     if args.sqlite:
-        dbs = prepare_sqlite(agora_dir, folder, size)
+        dbs = prepare_sqlite(agora_dir, folder, size, small)
     else:
-        dbs = prepare_postgres(agora_dir, size, args.keep_data)
+        dbs = prepare_postgres(agora_dir, size, small, args.keep_data)
     targets = pick_targets(dbs.agora, size)
     log(
         f"words: {targets.common_word!r} in {targets.common_share:.1%} of posts, "
@@ -885,9 +985,10 @@ def bench(args: argparse.Namespace, agora_dir: Path, folder: Path, command: str)
     )
 
     # Statements are counted in this process while the servers start (a user is added).
-    paths = {s.name: s.agora_path for s in scenarios(targets)}
     with ThreadPoolExecutor(1) as pool:
-        counting = pool.submit(count_statements, agora_dir, dbs.agora, paths)
+        counting = pool.submit(
+            count_statements, agora_dir, dbs.agora, scenarios(targets), targets.followed
+        )
         servers = start_servers(agora_dir, dbs, workers)
         try:
             statement_counts: dict[str, str] | str = counting.result()
@@ -929,6 +1030,12 @@ def measure_all(
     agora_ids = agora_accounts(agora.port, names)
     ref_ids = [reference_account(dbs.reference, ref.port, name) for name in names]
     run = Run(agora, ref, agora_ids[0], ref_ids[0], agora_ids[1:], ref_ids[1:], folder)
+    if targets.followed:
+        # The logged-in account (of `/ logged in` too) follows the most-followed authors.
+        follow_all(dbs.agora, run.agora_user.username, targets.followed)
+        status, _ = Client(agora.port, run.agora_user.cookie).request("GET", "/following")
+        if status != 200:
+            raise BenchError(f"Agora GET /following (logged in) answered {status}")
     reads = read_paths(targets)
     mixed_script(folder, "agora", run.agora_mixed, reads, targets.like_ids, agora=True)
     mixed_script(folder, "ref", run.ref_mixed, reads, targets.like_ids, agora=False)
@@ -939,6 +1046,8 @@ def measure_all(
         run_wrk(server.url + "/", 1.0 if args.quick else 3.0)
         for path in reads:  # every page at least once
             http_get(server.port, path)
+        if server is agora and targets.followed:
+            run_wrk(server.url + "/following", 1.0, cookie=run.agora_user.cookie)
 
     with ThreadPoolExecutor(3) as pool:
         list(pool.map(warm_up, (agora, ref, small)))
@@ -947,9 +1056,22 @@ def measure_all(
     items = scenarios(targets)
     items.append(Scenario("mixed", "/", "/", mixed=True))
     for scenario in items:
+        if scenario.ref_path is None:
+            continue  # Agora alone: measured in turns with its yardstick below
         measure(run, scenario, rounds, duration)
         a, r = Scenario.mean(scenario.agora, "rps"), Scenario.mean(scenario.ref, "rps")
         log(f"{scenario.name}: Agora {a:,.0f} req/s, reference {r:,.0f} req/s")
+
+    # /following against `/`, both logged in as the same account on the same server,
+    # in turns (at least 3 rounds each), so that the two meet the same moment's load.
+    following_pair = Scenario("following", "/following", "/", logged_in=True)
+    following_lines: list[str] = []
+    if targets.followed:
+        by_agora = replace(run, ref=agora, ref_user=run.agora_user)
+        measure(by_agora, following_pair, max(3, rounds), duration)
+        next(s for s in items if s.name == FOLLOWING).agora = following_pair.agora
+        following_lines.append(following_report(following_pair, targets))
+        log(following_lines[0])
     mixed = items[-1]
     mixed_errors = sum(r.errors for r in mixed.agora)
     ref_mixed_errors = sum(r.errors for r in mixed.ref)
@@ -985,6 +1107,7 @@ def measure_all(
         "growth_label": f"growth (Agora / on {size.posts:,} ÷ on {SMALL.posts:,} posts)",
         "agora_rss": agora_rss,
         "login_ratio": pressed / alone,
+        "following": following_ratio(following_pair) if targets.followed else None,
         "lines": [
             f"mixed errors (status >= 400 or socket errors): Agora {mixed_errors}, "
             f"reference {ref_mixed_errors}; writes sent: Agora {agora_writes}, "
@@ -993,6 +1116,7 @@ def measure_all(
             f"{LOGIN_THREADS} threads logged in ({logins} logins): ratio {pressed / alone:.2f} "
             "(target ≤ 3)",
             growth_line,
+            *following_lines,
             f"search words: {targets.common_word!r} is in {targets.common_share:.1%} of published "
             f"posts, {targets.rare_word!r} in {targets.rare_share:.1%} (measured with the search's "
             "ILIKE)",
@@ -1001,7 +1125,8 @@ def measure_all(
             + "; reference "
             + ", ".join(f"{mb:.0f} MB" for mb in ref_rss),
             f"data: {'SQLite' if args.sqlite else 'PostgreSQL'}, {size.posts:,} posts, "
-            f"{size.users:,} users, {size.votes:,} likes; {workers} worker(s) each; "
+            f"{size.users:,} users, {size.votes:,} likes, {size.follows:,} follows, "
+            f"{size.comments:,} comments; {workers} worker(s) each; "
             f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}, {rounds} round(s) of {duration:g} s; "
             f"{date.today().isoformat()}",
         ],
@@ -1009,6 +1134,22 @@ def measure_all(
     table = report(items, statement_counts, extras, command)
     verdicts = targets_met(items, extras)
     return "\n" + table + "\n\nTargets:\n" + "\n".join(f"  {v}" for v in verdicts) + "\n"
+
+
+def following_ratio(pair: Scenario) -> float:
+    return Scenario.mean(pair.agora, "rps") / Scenario.mean(pair.ref, "rps")
+
+
+def following_report(pair: Scenario, targets: Targets) -> str:
+    following, home = Scenario.mean(pair.agora, "rps"), Scenario.mean(pair.ref, "rps")
+    return (
+        f"/following: Agora {following:,.0f} req/s ÷ `/` logged in {home:,.0f} req/s = "
+        f"{following_ratio(pair):.2f} (target ≥ 0.8), measured in turns ({len(pair.agora)} "
+        f"rounds each). The same fresh account on both pages, following the "
+        f"{len(targets.followed)} most-followed authors ({targets.followed_share:.1%} of the "
+        "published posts); logged in against logged in, since only anonymous pages are served "
+        "from the HTML cache"
+    )
 
 
 if __name__ == "__main__":
