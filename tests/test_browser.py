@@ -10,6 +10,7 @@ Screenshots of the main pages go to tests/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -90,16 +91,35 @@ def page(new_context: Callable[..., BrowserContext]) -> Page:
 
 @pytest.fixture(scope="session")
 def member(browser: Browser, server: str) -> dict[str, Any]:
-    """One account for looking at the pages: its name, id and logged-in cookies."""
+    """One account for looking at the pages: its name, id and logged-in cookies.
+    A friend follows it, comments on its post and is followed back, so that the
+    Following feed, the follower list and the notifications have something in them."""
     name = unique_name("tour")
     context = browser.new_context(base_url=server)
+    friend_context = browser.new_context(base_url=server)
     try:
         page = context.new_page()
         register(page, name)
         href = page.get_by_role("navigation", name="Account").get_by_role("link", name=name)
-        user_id = int(href.get_attribute("href").rsplit("/", 1)[1])
+        profile = href.get_attribute("href")
+        user_id = int(profile.rsplit("/", 1)[1])
         post_id = write_post(page, "A walk by the harbour", "The light was good.\n\nMore soon.")
         write_post(page, "Notes for later", "Not ready yet.", published=False)
+
+        friend = friend_context.new_page()
+        register(friend, unique_name("friend"))
+        write_post(friend, "Bread from the market", "Still warm when I got home.")
+        friend_profile = friend.url
+        friend.goto(profile)
+        friend.get_by_role("button", name="Follow", exact=True).click()
+        friend.goto(f"/posts/{post_id}")
+        friend.get_by_label("Add a comment").fill("Lovely light. Which harbour?")
+        friend.get_by_role("button", name="Post comment").click()
+        friend.wait_for_load_state()
+
+        page.goto(f"/users/{_author_of(friend_profile, friend)}")
+        page.get_by_role("button", name="Follow", exact=True).click()
+        page.wait_for_load_state()
         return {
             "name": name,
             "id": user_id,
@@ -108,6 +128,14 @@ def member(browser: Browser, server: str) -> dict[str, Any]:
         }
     finally:
         context.close()
+        friend_context.close()
+
+
+def _author_of(post_url: str, page: Page) -> int:
+    """The id of the author of the post at `post_url`."""
+    page.goto(post_url)
+    link = page.locator(".post-meta a").first.get_attribute("href")
+    return int(link.rsplit("/", 1)[1])
 
 
 # Accounts ----------------------------------------------------------------------
@@ -304,6 +332,61 @@ def test_the_journey_of_a_post(page: Page, new_context) -> None:
     assert response is not None and response.status == 404
 
 
+# People: following, comments, notifications -------------------------------------
+
+
+def test_two_people_follow_comment_and_are_told(page: Page, new_context) -> None:
+    """Ada writes; Bo follows her, reads her in the Following feed, comments;
+    Ada sees the count in her header and the notifications, and follows back."""
+    ada, bo = unique_name("ada"), unique_name("bo")
+    register(page, ada)
+    post_id = write_post(page, "Morning at the market", "Plums, figs and a loud parrot.")
+    header = page.get_by_role("navigation", name="Account")
+    ada_profile = header.get_by_role("link", name=ada).get_attribute("href")
+
+    reader = new_context().new_page()
+    register(reader, bo)
+    reader.get_by_role("navigation", name="Account").get_by_role("link", name="Following").click()
+    expect(reader.get_by_text("You do not follow anyone yet")).to_be_visible()
+    reader.goto(ada_profile)
+    reader.get_by_role("button", name="Follow", exact=True).click()
+    assert f"You now follow {ada}." in flash_text(reader)
+    expect(reader.get_by_role("button", name="Unfollow")).to_be_visible()
+    expect(reader.locator(".follow-counts")).to_contain_text("1 follower")
+
+    reader.get_by_role("navigation", name="Account").get_by_role("link", name="Following").click()
+    reader.get_by_role("link", name="Morning at the market").click()
+    reader.get_by_label("Add a comment").fill("Was the parrot\nfor sale?")
+    reader.get_by_role("button", name="Post comment").click()
+    assert "Your comment is posted." in flash_text(reader)
+    expect(reader.locator(".comment").last).to_contain_text("Was the parrot\nfor sale?")
+    expect(reader.get_by_role("heading", name="1 comment")).to_be_visible()
+
+    page.goto("/")
+    notifications = header.get_by_role("link", name="Notifications")
+    expect(notifications).to_contain_text("2")
+    expect(notifications.locator(".visually-hidden")).to_have_text(", 2 unread")
+    expect(page.locator(".post-card", has_text="Morning at the market")).to_contain_text(
+        "1 comment"
+    )
+    notifications.click()
+    items = page.locator(".notification")
+    expect(items).to_have_count(2)
+    expect(items.nth(0)).to_contain_text(f"{bo} commented on your post Morning at the market")
+    expect(items.nth(1)).to_contain_text(f"{bo} followed you")
+    expect(header.get_by_role("link", name="Notifications")).not_to_contain_text("2")
+    items.nth(0).get_by_role("link", name="Morning at the market").click()
+    expect(page).to_have_url(re.compile(rf"/posts/{post_id}#comment-\d+$"))
+    expect(page.locator(".comment")).to_contain_text("Was the parrot")
+
+    page.get_by_role("link", name=bo).first.click()
+    page.get_by_role("button", name="Follow", exact=True).click()
+    reader.reload()
+    expect(
+        reader.get_by_role("navigation", name="Account").get_by_role("link", name="Notifications")
+    ).to_contain_text("1")
+
+
 def test_a_post_form_error_is_shown_beside_its_field(page: Page) -> None:
     register(page, unique_name("writer"))
     page.get_by_role("link", name="New post").click()
@@ -327,6 +410,9 @@ PAGES: dict[str, tuple[str, str]] = {
     "post": ("member", "/posts/{post}"),
     "post-form-errors": ("member", "/posts/new"),
     "settings": ("member", "/settings"),
+    "following": ("member", "/following"),
+    "followers": ("anonymous", "/users/{id}/followers"),
+    "notifications": ("member", "/notifications"),
     "error": ("anonymous", "/no-such-page"),
 }
 
