@@ -341,6 +341,11 @@ PAGE_FORMS = [
     ),
     PageForm("/settings/logout-others", "/settings", (), True),
     PageForm("/settings/delete", "/settings", ("password",), True),
+    PageForm("/posts/{post}/comments", "/posts/new", ("content",), True),
+    PageForm("/comments/1/delete", "/posts/new", (), True),
+    PageForm("/users/1/follow", "/posts/new", (), True),  # herself: a 422
+    PageForm("/users/1/unfollow", "/posts/new", (), True),
+    PageForm("/notifications/read", "/posts/new", (), True),
 ]
 
 
@@ -577,7 +582,18 @@ def query(params: dict[str, bytes]) -> str:
 
 @FUZZ
 @given(
-    route=st.sampled_from(["/", "/users/1", "/login", "/users/2", "/posts/1"]),
+    route=st.sampled_from(
+        [
+            "/",
+            "/users/1",
+            "/login",
+            "/users/2",
+            "/posts/1",
+            "/following",
+            "/notifications",
+            "/users/1/followers",
+        ]
+    ),
     params=st.dictionaries(
         st.one_of(st.sampled_from(["page", "q", "next"]), TEXT), QUERY_VALUE, max_size=4
     ),
@@ -606,8 +622,14 @@ def hostile_segment() -> st.SearchStrategy[str]:
             "/posts/{}",
             "/posts/{}/edit",
             "/users/{}",
+            "/users/{}/followers",
+            "/comments/{}",
             "/api/posts/{}",
+            "/api/posts/{}/comments",
+            "/api/comments/{}",
             "/api/users/{}",
+            "/api/users/{}/profile",
+            "/api/users/me/following/{}",
             "/api/{}",
             "/settings/{}",
         ]
