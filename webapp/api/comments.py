@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path
 
 from webapp import comments, posts
 from webapp.api.deps import (
@@ -19,10 +19,12 @@ from webapp.api.deps import (
     UNAUTHORIZED,
     UNREADABLE_BODY,
     ApiUser,
+    Limit,
     OptionalApiUser,
+    Skip,
     error,
 )
-from webapp.api.posts import MAX_SKIP, PostId
+from webapp.api.posts import PostId
 from webapp.core.deps import DbSession
 from webapp.models import CommentCreate, CommentPublic
 
@@ -46,8 +48,8 @@ async def list_comments(
     db: DbSession,
     viewer: OptionalApiUser,
     post_id: PostId,
-    limit: Annotated[int, Query(ge=1, le=100)] = comments.PER_PAGE,
-    skip: Annotated[int, Query(ge=0, le=MAX_SKIP)] = 0,
+    limit: Limit = comments.PER_PAGE,
+    skip: Skip = 0,
 ) -> list[CommentPublic]:
     """Anyone may read the comments of a published post; those of a draft, its
     owner alone (to anyone else the post is a 404). A token is optional here,

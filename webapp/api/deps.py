@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, Query
 from fastapi.security import OAuth2PasswordBearer
 
 from webapp import users
@@ -98,3 +98,10 @@ BAD_TOKEN_SENT = {
 UNREADABLE_BODY = {400: error("The body could not be read as JSON (e.g. it is not UTF-8)")}
 FORBIDDEN = {403: error("The post belongs to someone else")}
 POST_NOT_FOUND = {404: error("No such post, or a draft of someone else's")}
+
+
+# Paging of every list: `limit` (its default is each list's own) and `skip`,
+# far past any real list yet small enough for every database's OFFSET.
+MAX_SKIP = 10**9
+Limit = Annotated[int, Query(ge=1, le=100, description="How many, 1–100")]
+Skip = Annotated[int, Query(ge=0, le=MAX_SKIP, description="How many to pass over first")]

@@ -11,8 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from webapp import notifications
-from webapp.api.deps import UNAUTHORIZED, ApiUser
-from webapp.api.posts import MAX_SKIP
+from webapp.api.deps import UNAUTHORIZED, ApiUser, Limit, Skip
 from webapp.core.deps import DbSession
 from webapp.models import NotificationPublic
 
@@ -30,8 +29,8 @@ PER_PAGE = 20
 async def list_notifications(
     db: DbSession,
     user: ApiUser,
-    limit: Annotated[int, Query(ge=1, le=100)] = PER_PAGE,
-    skip: Annotated[int, Query(ge=0, le=MAX_SKIP)] = 0,
+    limit: Limit = PER_PAGE,
+    skip: Skip = 0,
     unread: Annotated[bool, Query(description="Only those not read yet")] = False,
 ) -> list[NotificationPublic]:
     """Someone liked one of the caller's posts (`like`), commented on one

@@ -13,8 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from webapp import follows, posts, users
-from webapp.api.deps import UNAUTHORIZED, ApiUser, error
-from webapp.api.posts import MAX_SKIP
+from webapp.api.deps import UNAUTHORIZED, ApiUser, Limit, Skip, error
 from webapp.api.users import UserId
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, UserPublic
@@ -27,8 +26,6 @@ FOLLOW_ERRORS = {
     **NO_SUCH_USER,
     422: error("The id is the caller's own: nobody follows themselves"),
 }
-Limit = Annotated[int, Query(ge=1, le=100, description="How many, 1–100")]
-Skip = Annotated[int, Query(ge=0, le=MAX_SKIP, description="How many to pass over first")]
 
 
 @router.put(

@@ -20,15 +20,15 @@ from webapp.api.deps import (
     UNAUTHORIZED,
     UNREADABLE_BODY,
     ApiUser,
+    Limit,
     OptionalApiUser,
+    Skip,
 )
 from webapp.core.deps import DbSession
 from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 
-# Far past any real list, small enough for every database's OFFSET.
-MAX_SKIP = 10**9
 
 POST_EXAMPLES = {
     "published": {
@@ -53,8 +53,8 @@ WRITE_ERRORS = {**UNREADABLE_BODY, **CHANGE_ERRORS}
 @router.get("", response_model=list[PostPublic], summary="Published posts, newest first")
 async def list_posts(
     db: DbSession,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    skip: Annotated[int, Query(ge=0, le=MAX_SKIP)] = 0,
+    limit: Limit = 10,
+    skip: Skip = 0,
     search: Annotated[str, Query(description="Words that must all appear")] = "",
 ) -> list[PostPublic]:
     """Drafts are never listed, not even the caller's. `search` works as on the
