@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import notifications, posts
 from webapp.core.db import transaction
+from webapp.core.paging import CountedPage
 from webapp.errors import CommentNotFound, NotCommentAuthor, PostNotFound, UserNotFound
 from webapp.models import (
     MAX_ID,
@@ -77,22 +78,12 @@ async def list_for(
     return [as_public(row) for row in await db.exec(statement)]
 
 
-@dataclass(frozen=True)
-class CommentPage:
-    comments: list[CommentPublic]
-    page: int
-    per_page: int
-    total: int  # the count kept on the post row
+class CommentPage(CountedPage[CommentPublic]):
+    """A page of a post's comments; `total` is the count kept on the post row."""
 
     @property
-    def last_page(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def past_end(self) -> bool:
-        return not self.comments and self.page > 1
-
-    more = False  # the pager's look-ahead flag: the total is known
+    def comments(self) -> list[CommentPublic]:
+        return self.items
 
 
 async def page_of(db: AsyncSession, post: PostPublic, *, page: int) -> CommentPage:

@@ -9,7 +9,6 @@ with `followed_by`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func
@@ -22,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import notifications
 from webapp.core.db import transaction
+from webapp.core.paging import CountedPage
 from webapp.errors import CannotFollowSelf, UserNotFound
 from webapp.models import MAX_ID, Follow, Post, ProfilePublic, User, UserPublic, utcnow
 
@@ -127,22 +127,10 @@ async def _require_user(db: AsyncSession, user_id: int) -> None:
         raise UserNotFound
 
 
-@dataclass(frozen=True)
-class PeoplePage:
-    people: list[UserPublic]
-    page: int
-    per_page: int
-    total: int
-
+class PeoplePage(CountedPage[UserPublic]):
     @property
-    def last_page(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def past_end(self) -> bool:
-        return not self.people and self.page > 1
-
-    more = False  # the pager's look-ahead flag: these lists are counted
+    def people(self) -> list[UserPublic]:
+        return self.items
 
 
 async def people(
