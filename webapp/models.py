@@ -272,8 +272,12 @@ class Post(PostBase, table=True):
     __table_args__ = (
         # The feed: published posts, newest first, ties broken by id.
         Index("ix_posts_feed", "published", "created_at", "id"),
-        # A profile: one author's posts, newest first.
-        Index("ix_posts_owner_feed", "owner_id", "created_at", "id"),
+        # A profile: one author's posts, newest first. With `published` last, the
+        # Following feed reads each followed person's newest published posts from
+        # the index alone, and the profile still pages in this order (a
+        # (owner_id, published, ...) index would sort all of an author's posts
+        # for a viewer who may see drafts).
+        Index("ix_posts_owner_newest", "owner_id", "created_at", "id", "published"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

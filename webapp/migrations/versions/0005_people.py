@@ -9,6 +9,7 @@ A post keeps its comment count beside its like count; changing either moves
 `site_state.likes` (the counts), and a follow or unfollow moves
 `site_state.version`, since it changes profiles and the Following feed: the
 page caches of every worker learn of it as of any other change (migration 0003).
+A post's owner index gains `published`, for the Following feed.
 """
 
 from collections.abc import Sequence
@@ -32,6 +33,12 @@ def upgrade() -> None:
     op.add_column(
         "posts", sa.Column("comments", sa.Integer(), server_default="0", nullable=False)
     )
+    # The Following feed reads each followed person's newest published posts from
+    # their index alone: `published` joins it (profiles still page through it).
+    op.create_index(
+        "ix_posts_owner_newest", "posts", ["owner_id", "created_at", "id", "published"]
+    )
+    op.drop_index("ix_posts_owner_feed", table_name="posts")
     op.create_table(
         "follows",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -128,6 +135,8 @@ def downgrade() -> None:
     op.drop_index("ix_follows_follower", table_name="follows")
     op.drop_index("ix_follows_followed", table_name="follows")
     op.drop_table("follows")
+    op.create_index("ix_posts_owner_feed", "posts", ["owner_id", "created_at", "id"])
+    op.drop_index("ix_posts_owner_newest", table_name="posts")
     # Not a batch (which would rebuild the table without 0003's triggers):
     # SQLite drops a column in place since 3.35.
     op.drop_column("posts", "comments")
