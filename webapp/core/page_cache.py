@@ -3,9 +3,10 @@ searches, posts, profiles as strangers see them) and, for anonymous visitors,
 their finished HTML.
 
 Everything held is valid for one version of the posts. `site_state` moves with
-every change to the posts table, in the same transaction (triggers, migration
-0003), so nothing can change a post without moving it: `likes` when only like
-counts changed, `version` for anything else. A worker learns both two ways:
+every change to the posts and follows tables, in the same transaction
+(triggers, migrations 0003 and 0005), so nothing can change a post without
+moving it: `likes` when only like or comment counts changed, `version` for
+anything else. A worker learns both two ways:
 
 - a logged-in visitor's session is read with it, in the same statement, so a
   writer's next page is always current, whichever worker serves it;

@@ -28,8 +28,9 @@ async def counted_list(
     key: Hashable,
     load: Callable[[], Awaitable[posts.PostPage]],
 ) -> posts.PostPage:
-    """A list kept in the cache, with its like counts as they are now: a like
-    leaves the list as it was, and only the counts are read again."""
+    """A list kept in the cache, with its like and comment counts as they are
+    now: a like or a comment leaves the list as it was, and only the counts are
+    read again."""
     seen = cache.seen()
 
     async def load_and_count() -> posts.PostPage:
