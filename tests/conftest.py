@@ -151,6 +151,14 @@ def bob_browser(new_client) -> TestClient:
 
 
 @pytest.fixture
+def carol_browser(new_client) -> TestClient:
+    """Carol, a third person, logged in in a browser of her own."""
+    browser = new_client()
+    Auth(browser).register("carol")
+    return browser
+
+
+@pytest.fixture
 def alice_api(client: TestClient) -> Caller:
     """Alice, registered through the API, with a bearer token."""
     return sign_up(client, "alice")

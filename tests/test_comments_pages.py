@@ -15,7 +15,7 @@ from markupsafe import escape
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from tests.support.pages import Auth, csrf_token, post_form, write_post
+from tests.support.pages import csrf_token, post_form, write_post
 from tests.support.statements import StatementCounter
 from webapp.models import Comment, Post, utcnow
 
@@ -78,13 +78,6 @@ def add_comments(db: Session, post_id: int, author_id: int, count: int) -> None:
         )
     db.exec(update(Post).where(col(Post.id) == post_id).values(comments=col(Post.comments) + count))
     db.commit()
-
-
-@pytest.fixture
-def carol_browser(new_client) -> TestClient:
-    browser = new_client()
-    Auth(browser).register("carol")
-    return browser
 
 
 # --- writing a comment -------------------------------------------------------------

@@ -88,13 +88,6 @@ def add_posts(db: Session, owner_id: int, count: int, title: str = "Post", publi
     db.commit()
 
 
-@pytest.fixture
-def carol_browser(new_client) -> TestClient:
-    browser = new_client()
-    Auth(browser).register("carol")
-    return browser
-
-
 # --- follow and unfollow ----------------------------------------------------------
 
 

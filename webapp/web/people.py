@@ -3,6 +3,8 @@ the feed of the posts of the people one follows."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
@@ -78,14 +80,11 @@ async def follow_user(
     user: CurrentUser,
     cache: Cache,
 ) -> Response:
-    someone = await person(db, cache, user_id)  # UserNotFound: 404
-    try:
+    async def change() -> str:
         followed = await follows.follow(db, follower_id=user.id, followed_id=user_id)
-    except CannotFollowSelf as error:
-        return await refused(request, db, visitor, cache, user_id, error)
-    verb = "now follow" if followed else "already follow"
-    flash(request, f"You {verb} {someone.username}.")
-    return redirect(f"/users/{user_id}")
+        return "You now follow {}." if followed else "You already follow {}."
+
+    return await follow_change(request, db, visitor, cache, user_id, change)
 
 
 @router.post("/users/{user_id:int}/unfollow")
@@ -97,12 +96,29 @@ async def unfollow_user(
     user: CurrentUser,
     cache: Cache,
 ) -> Response:
-    someone = await person(db, cache, user_id)  # UserNotFound: 404
-    try:
+    async def change() -> str:
         await follows.unfollow(db, follower_id=user.id, followed_id=user_id)
+        return "You no longer follow {}."
+
+    return await follow_change(request, db, visitor, cache, user_id, change)
+
+
+async def follow_change(
+    request: Request,
+    db: AsyncSession,
+    visitor: Visitor,
+    cache: PageCache,
+    user_id: int,
+    change: Callable[[], Awaitable[str]],
+) -> Response:
+    """Follow or unfollow someone (UserNotFound: 404), then back to their
+    profile saying what `change` says of them; oneself: the profile with why not."""
+    someone = await person(db, cache, user_id)
+    try:
+        said = await change()
     except CannotFollowSelf as error:
         return await refused(request, db, visitor, cache, user_id, error)
-    flash(request, f"You no longer follow {someone.username}.")
+    flash(request, said.format(someone.username))
     return redirect(f"/users/{user_id}")
 
 
