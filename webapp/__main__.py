@@ -79,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         http="auto",  # httptools where it is installed
         proxy_headers=False,
         access_log=getattr(args, "access_log", False),
+        # Live sockets (`/ws`): a ping every 20 s keeps them open through proxies
+        # and finds the dead; SPEC's 64 KB limit on a message (1009 past it); no
+        # per-message compression, whose zlib state would cost every idle
+        # socket far more than its small messages could save.
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,
     )
     return 0
 

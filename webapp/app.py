@@ -30,7 +30,9 @@ from webapp.core.middleware import (
 from webapp.core.page_cache import PageCache, SharedPageMiddleware
 from webapp.core.security import ApiTokens, PasswordHasher
 from webapp.core.templating import STATIC_DIR, RoutePaths
-from webapp.web import health
+from webapp.live.hub import Hub
+from webapp.live.sources import source_for
+from webapp.web import health, live
 from webapp.web import routes as pages
 from webapp.web.pages import page_environment
 
@@ -51,6 +53,7 @@ def create_app(
         gc.collect()
         gc.freeze()
         yield
+        await app.state.live.stop()
         await app.state.engine.dispose()
         app.state.hasher.close()
 
@@ -68,6 +71,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = create_async_db_engine(settings, pooled=pooled)
     app.state.page_cache = PageCache(app.state.engine)
+    app.state.live = Hub(app.state.engine, source_for(settings, app.state.engine))
     static = Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.templates = page_environment(
         auto_reload=settings.templates_auto_reload,
@@ -114,6 +118,7 @@ def create_app(
     # tokens). Matched in this order, the busiest pages first.
     app.include_router(pages.router)
     app.include_router(health.router)
+    app.include_router(live.router)
     app.include_router(docs.router)
     app.include_router(api.router)
     return app

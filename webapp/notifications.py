@@ -149,6 +149,21 @@ async def list_for(
     ]
 
 
+async def unread_counts(db: AsyncSession, user_ids: list[int]) -> dict[int, int]:
+    """How many unread notifications each of these users has (for live
+    headers, `webapp.live`): one statement, 0 for those with none."""
+    if not user_ids:
+        return {}
+    statement = (
+        core_select(Notification.recipient_id, func.count())
+        .where(col(Notification.recipient_id).in_(user_ids), col(Notification.read).is_(False))
+        .group_by(Notification.recipient_id)
+    )
+    counts = dict.fromkeys(user_ids, 0)
+    counts.update({row[0]: row[1] for row in await db.exec(statement)})
+    return counts
+
+
 async def count_for(db: AsyncSession, user_id: int) -> int:
     statement = core_select(func.count()).where(col(Notification.recipient_id) == user_id)
     return (await db.exec(statement)).scalar_one()

@@ -203,6 +203,18 @@ async def counts_of(db: AsyncSession, post_ids: list[int]) -> Counts:
     return {row.id: (row.votes, row.comments) for row in await db.exec(statement)}
 
 
+async def visible_counts(db: AsyncSession, post_ids: list[int], viewer_id: int | None) -> Counts:
+    """The counts of those of these posts the viewer may see (a live page's
+    subscription, `webapp.live`): one statement; a draft of someone else's or
+    an unknown id is left out."""
+    if not post_ids:
+        return {}
+    statement = core_select(Post.id, Post.votes, Post.comments).where(
+        col(Post.id).in_(post_ids), visible_to(viewer_id)
+    )
+    return {row.id: (row.votes, row.comments) for row in await db.exec(statement)}
+
+
 # A pager shows this many pages on each side of the current one.
 PAGES_AROUND = 2
 

@@ -16,6 +16,7 @@ from sqlalchemy import Delete, bindparam, delete, insert, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import HTTPConnection
 
 from webapp import notifications
 from webapp.core.cookie import ANONYMOUS_CSRF_KEY, FLASH_KEY, SESSION_KEY
@@ -65,10 +66,10 @@ LOAD = (
 )
 
 
-async def load(db: AsyncSession, request: Request) -> LoadedSession | None:
+async def load(db: AsyncSession, request: HTTPConnection) -> LoadedSession | None:
     """The browser's session, its user, their unread notification count and
     the current data version: one statement (two, once a minute, to note when
-    it was last seen)."""
+    it was last seen). A page's request, or a live socket's handshake."""
     key = request.session.get(SESSION_KEY)
     if not isinstance(key, str):
         return None

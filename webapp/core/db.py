@@ -35,6 +35,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Indexes that only a migration creates, because the models cannot say them
 # portably (a PostgreSQL trigram index); schema comparisons leave them out.
 DATABASE_ONLY_INDEXES = frozenset({"ix_posts_search"})
+# Tables the same way: SQLite's queue of live events (migration 0006), which
+# PostgreSQL's notifications make needless there.
+DATABASE_ONLY_TABLES = frozenset({"live_events"})
 
 # Any constant will do: it names the lock that migrating workers queue on.
 MIGRATION_LOCK_ID = 0x41474F5241
@@ -242,6 +245,8 @@ def _take_exclusive_transactions(engine: Engine) -> None:
 
 
 def include_in_comparison(name: str | None, type_: str, parent_names: object) -> bool:
+    if type_ == "table":
+        return name not in DATABASE_ONLY_TABLES
     return not (type_ == "index" and name in DATABASE_ONLY_INDEXES)
 
 

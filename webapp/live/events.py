@@ -1,0 +1,106 @@
+"""The changes open pages are told of, as the database's triggers describe them
+(migration 0006), and the JSON messages sockets receive for them (SPEC, "Live
+updates")."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PostCreated:
+    """A post was published (written published, or a draft published)."""
+
+    id: int
+    author: int
+
+    def message(self) -> str:
+        return _message("post.created", id=self.id, author=self.author)
+
+
+@dataclass(frozen=True, slots=True)
+class PostDeleted:
+    """A published post was deleted or taken back to a draft."""
+
+    id: int
+
+    def message(self) -> str:
+        return _message("post.deleted", id=self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class PostChanged:
+    """A post's like or comment count changed; `owner` and `published` decide
+    who may hear of it (a draft's counts: its owner alone)."""
+
+    id: int
+    votes: int
+    comments: int
+    owner: int
+    published: bool
+
+    def message(self) -> str:
+        return counts_message(self.id, self.votes, self.comments)
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadChanged:
+    """A user's unread notifications changed (the count is read by whoever holds
+    their sockets: one statement for all of them, after a burst)."""
+
+    user: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """A browser session ended: a logout, a password change, an account deleted,
+    or an expired session swept."""
+
+    session: int
+
+
+Event = PostCreated | PostDeleted | PostChanged | UnreadChanged | SessionEnded
+
+
+def parse(payload: str) -> Event | None:
+    """The event a trigger described, or None for a payload this code does not
+    know (written by a newer version of the schema, during a rolling upgrade)."""
+    try:
+        data = json.loads(payload)
+        kind = data["t"]
+        if kind == "changed":
+            return PostChanged(
+                int(data["id"]),
+                int(data["votes"]),
+                int(data["comments"]),
+                int(data["owner"]),
+                bool(data["published"]),
+            )
+        if kind == "created":
+            return PostCreated(int(data["id"]), int(data["author"]))
+        if kind == "deleted":
+            return PostDeleted(int(data["id"]))
+        if kind == "unread":
+            return UnreadChanged(int(data["user"]))
+        if kind == "ended":
+            return SessionEnded(int(data["session"]))
+    except (ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def counts_message(post_id: int, votes: int, comments: int) -> str:
+    return _message("post.changed", id=post_id, votes=votes, comments=comments)
+
+
+def unread_message(unread: int) -> str:
+    return _message("notifications", unread=unread)
+
+
+def subscribed_message(post_ids: list[int]) -> str:
+    return _message("subscribed", posts=post_ids)
+
+
+def _message(kind: str, **fields: object) -> str:
+    return json.dumps({"type": kind, **fields}, separators=(",", ":"))

@@ -1,0 +1,256 @@
+"""The sockets one worker holds, what each watches, and who hears of what.
+
+Every event reaches the hub from its source (`webapp.live.sources`). Counts
+are coalesced: a post liked a thousand times in a second sends each watcher
+its latest counts once per `window` (50 ms), not a thousand messages; unread
+counts likewise, read for all the users concerned in one statement. Posts
+created and deleted go out at once, to every socket.
+
+Each socket has a bounded queue of messages waiting to be written, and one task
+that writes them. A client that does not read lets its queue fill: it is then
+disconnected (1008) instead of growing the worker's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.websockets import WebSocket
+
+from webapp import notifications, posts
+from webapp.core.db import new_session
+from webapp.live import events
+from webapp.live.sources import Source
+
+log = logging.getLogger("webapp.live")
+
+MAX_WATCHED = 100  # posts per socket (SPEC)
+QUEUE_SIZE = 64  # messages waiting for one socket before it is dropped
+WINDOW = 0.05  # seconds over which count changes are coalesced
+
+GOING_AWAY = 1001
+POLICY = 1008
+
+
+class Client:
+    """One open socket: who it is for, the posts it watches, and what waits to
+    be written to it."""
+
+    __slots__ = ("_queue", "_writer", "closed", "session_id", "user_id", "watching", "websocket")
+
+    def __init__(self, websocket: WebSocket, user_id: int | None, session_id: int | None) -> None:
+        self.websocket = websocket
+        self.user_id = user_id
+        self.session_id = session_id
+        self.watching: frozenset[int] = frozenset()
+        self.closed = False
+        self._queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        self._writer = asyncio.create_task(self._write())
+
+    def send(self, message: str) -> None:
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.close(POLICY, "Too many messages waiting: the client does not read them.")
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close from the server's side, now: whatever waits is dropped, and a
+        write stuck on a client that does not read is abandoned."""
+        if self.closed:
+            return
+        self.closed = True
+        self._writer.cancel()
+        self._writer = asyncio.create_task(self._close(code, reason))
+
+    async def finish(self) -> None:
+        """For the socket's handler, once it stops reading: stop writing (unless
+        the server is closing the socket: then let the close frame go)."""
+        if not self.closed:
+            self.closed = True
+            self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                await self.websocket.send_text(await self._queue.get())
+        except Exception:  # the client went away: its handler hears of it
+            self.closed = True
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):  # already gone, or closing anyway
+            await self.websocket.close(code, reason)
+
+
+class Hub:
+    def __init__(self, engine: AsyncEngine, source: Source) -> None:
+        self.engine = engine
+        self.source = source
+        self.clients: set[Client] = set()
+        self._watchers: defaultdict[int, set[Client]] = defaultdict(set)
+        self._of_user: defaultdict[int, set[Client]] = defaultdict(set)
+        self._of_session: defaultdict[int, set[Client]] = defaultdict(set)
+        # Waiting for the end of the window: the latest counts of each post,
+        # the users whose unread count moved, the posts to read again.
+        self._changed: dict[int, events.PostChanged] = {}
+        self._unread: set[int] = set()
+        self._stale: set[int] = set()
+        self._flushing: asyncio.Task[None] | None = None
+        self._listening: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    # --- the source -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen, if this worker does not yet (the first socket starts it):
+        returns once events are heard, so that a socket accepted after it
+        misses none."""
+        loop = asyncio.get_running_loop()
+        task = self._listening
+        if task is None or task.done() or task.get_loop() is not loop:
+            # First use, or the loop of the last one is gone (a test client's).
+            self._ready = asyncio.Event()
+            self._listening = loop.create_task(
+                self.source.run(self.deliver, self._ready, self.resync)
+            )
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        for client in list(self.clients):
+            client.close(GOING_AWAY, "The server is restarting.")
+        for task in (self._listening, self._flushing):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                    await task
+
+    def deliver(self, payload: str) -> None:
+        event = events.parse(payload)
+        if isinstance(event, events.PostChanged):
+            self._changed[event.id] = event
+            self._flush_soon()
+        elif isinstance(event, events.UnreadChanged):
+            if event.user in self._of_user:
+                self._unread.add(event.user)
+                self._flush_soon()
+        elif isinstance(event, events.PostCreated):
+            self._to_all(event.message())
+        elif isinstance(event, events.PostDeleted):
+            self._changed.pop(event.id, None)
+            self._to_all(event.message())
+        elif isinstance(event, events.SessionEnded):
+            for client in list(self._of_session.get(event.session, ())):
+                client.close(POLICY, "The session has ended.")
+
+    def resync(self) -> None:
+        """Events may have been missed: read every watched post's counts and
+        every user's unread count again."""
+        self._stale.update(self._watchers)
+        self._unread.update(self._of_user)
+        self._flush_soon()
+
+    # --- sockets --------------------------------------------------------------
+
+    def join(self, websocket: WebSocket, user_id: int | None, session_id: int | None) -> Client:
+        client = Client(websocket, user_id, session_id)
+        self.clients.add(client)
+        if user_id is not None:
+            self._of_user[user_id].add(client)
+        if session_id is not None:
+            self._of_session[session_id].add(client)
+        return client
+
+    def leave(self, client: Client) -> None:
+        self.clients.discard(client)
+        self._watch(client, ())
+        _discard(self._of_user, client.user_id, client)
+        _discard(self._of_session, client.session_id, client)
+
+    async def subscribe(self, client: Client, post_ids: list[int]) -> None:
+        """Watch these posts instead of the previous ones, and send the ids
+        accepted with their counts now.
+
+        They are watched before they are read, so that no change committed in
+        between is lost; meanwhile a draft's counts reach its owner alone, as
+        always (`_send_counts`), and an unknown id has none to send."""
+        wanted = list(dict.fromkeys(post_ids))[:MAX_WATCHED]
+        self._watch(client, wanted)
+        async with new_session(self.engine) as db:
+            counts = await posts.visible_counts(db, wanted, client.user_id)
+        accepted = [post_id for post_id in wanted if post_id in counts]
+        if client.closed:
+            return
+        self._watch(client, accepted)
+        client.send(events.subscribed_message(accepted))
+        for post_id in accepted:
+            client.send(events.counts_message(post_id, *counts[post_id]))
+
+    def _watch(self, client: Client, post_ids: Iterable[int]) -> None:
+        new = frozenset(post_ids)
+        for post_id in client.watching - new:
+            _discard(self._watchers, post_id, client)
+        for post_id in new - client.watching:
+            self._watchers[post_id].add(client)
+        client.watching = new
+
+    def _to_all(self, message: str) -> None:
+        for client in list(self.clients):
+            client.send(message)
+
+    # --- coalescing -----------------------------------------------------------
+
+    def _flush_soon(self) -> None:
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(WINDOW)
+        changed, self._changed = self._changed, {}
+        unread, self._unread = self._unread, set()
+        stale, self._stale = self._stale, set()
+        for event in changed.values():
+            self._send_counts(event)
+        if not (unread or stale):
+            return
+        try:
+            async with new_session(self.engine) as db:
+                counts = await posts.visible_counts(db, sorted(stale), None)
+                unread_counts = await notifications.unread_counts(db, sorted(unread))
+        except Exception as error:  # the database is away: the source resyncs
+            log.warning("live events: cannot read the current counts (%s)", error)
+            return
+        for post_id, (votes, comments) in counts.items():
+            message = events.counts_message(post_id, votes, comments)
+            for client in list(self._watchers.get(post_id, ())):
+                client.send(message)
+        for user_id, count in unread_counts.items():
+            message = events.unread_message(count)
+            for client in list(self._of_user.get(user_id, ())):
+                client.send(message)
+
+    def _send_counts(self, event: events.PostChanged) -> None:
+        watchers = self._watchers.get(event.id)
+        if not watchers:
+            return
+        message = event.message()
+        for client in list(watchers):
+            if event.published or client.user_id == event.owner:
+                client.send(message)
+
+
+def _discard(index: defaultdict[int, set[Client]], key: int | None, client: Client) -> None:
+    if key is None:
+        return
+    members = index.get(key)
+    if members is not None:
+        members.discard(client)
+        if not members:
+            del index[key]

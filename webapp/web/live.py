@@ -1,0 +1,127 @@
+"""`/ws`: the socket open pages keep for live updates (SPEC, "Live updates").
+
+It is not a page route (no form, so no CSRF check), but it belongs to the page
+door: it knows the visitor by the session cookie, and only when a browser
+sends it from the site's own pages. A handshake from another origin is
+refused, so another site cannot open a socket in a visitor's name; one with
+no `Origin` (not a browser) gets public events only.
+
+One kind of message comes in, `subscribe`; anything else closes the socket
+with a policy code (1003 for what is not JSON text, 1008 for the rest, 1009
+for a message over 64 KB). What goes out is `webapp.live.hub`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+from sqlalchemy.exc import DBAPIError
+
+from webapp import sessions
+from webapp.core.config import Settings
+from webapp.core.db import new_session
+from webapp.live import events
+from webapp.live.hub import MAX_WATCHED, POLICY, Client, Hub
+from webapp.models import MAX_ID
+
+router = APIRouter(include_in_schema=False)
+log = logging.getLogger("webapp.live")
+
+MAX_MESSAGE_BYTES = 64 * 1024
+UNSUPPORTED = 1003
+TOO_BIG = 1009
+# A page subscribes once per load, and again on reconnecting: a burst of 10
+# messages, then one every 2 seconds, is plenty.
+BURST, REFILL_PER_SECOND = 10, 0.5
+
+
+def own_origins(websocket: WebSocket, settings: Settings) -> set[str]:
+    """The site's own origins: where this request was sent (its Host passed
+    the allowed-hosts check already), and SITE_URL's."""
+    scheme = "https" if websocket.url.scheme == "wss" else "http"
+    origins = {f"{scheme}://{websocket.headers.get('host', '').lower()}"}
+    site = urlsplit(settings.public_url)
+    origins.add(f"{site.scheme}://{site.netloc}".lower())
+    return origins
+
+
+@router.websocket("/ws")
+async def live(websocket: WebSocket) -> None:
+    hub: Hub = websocket.app.state.live
+    origin = websocket.headers.get("origin")
+    user_id = session_id = unread = None
+    if origin is not None:
+        if origin.lower() not in own_origins(websocket, websocket.app.state.settings):
+            await websocket.close(POLICY)  # before the handshake: a 403
+            return
+        try:
+            async with new_session(websocket.app.state.engine) as db:
+                loaded = await sessions.load(db, websocket)
+        except DBAPIError:
+            await websocket.close(1013)  # the database is away: try again later (a 403 here)
+            return
+        if loaded is not None:
+            user_id, session_id, unread = loaded.user.id, loaded.id, loaded.unread
+    await hub.start()
+    await websocket.accept()
+    client = hub.join(websocket, user_id, session_id)
+    try:
+        if unread is not None:
+            client.send(events.unread_message(unread))
+        await _converse(hub, client)
+    finally:
+        hub.leave(client)
+        await client.finish()
+
+
+async def _converse(hub: Hub, client: Client) -> None:
+    """Read the client's messages until it leaves or breaks a rule."""
+    websocket = client.websocket
+    allowance, refilled_at = float(BURST), time.monotonic()
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            return await _refuse(client, UNSUPPORTED, "Text frames only.")
+        if len(text) > MAX_MESSAGE_BYTES // 4 and len(text.encode()) > MAX_MESSAGE_BYTES:
+            return await _refuse(client, TOO_BIG, "Messages are at most 64 KB.")
+        now = time.monotonic()
+        allowance = min(BURST, allowance + (now - refilled_at) * REFILL_PER_SECOND)
+        refilled_at = now
+        if allowance < 1:
+            return await _refuse(client, POLICY, "Too many messages.")
+        allowance -= 1
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            return await _refuse(client, UNSUPPORTED, "Messages are JSON.")
+        post_ids = _subscription(data)
+        if post_ids is None:
+            return await _refuse(client, POLICY, 'The one message is {"type": "subscribe", …}.')
+        await hub.subscribe(client, post_ids)
+
+
+def _subscription(data: object) -> list[int] | None:
+    """The post ids of a well-formed `subscribe` (ids past the first 100, and
+    what cannot be a post id, left out), or None."""
+    if not isinstance(data, dict) or data.get("type") != "subscribe":
+        return None
+    posts = data.get("posts")
+    if not isinstance(posts, list):
+        return None
+    return [
+        item
+        for item in posts[:MAX_WATCHED]
+        if type(item) is int and 0 < item <= MAX_ID  # not bool, which is an int too
+    ]
+
+
+async def _refuse(client: Client, code: int, reason: str) -> None:
+    client.close(code, reason)
+    await client.finish()
