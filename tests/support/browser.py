@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.support.server import running_server
+
+__all__ = ["running_server"]  # the browser tests' server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -41,7 +37,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
-SECRET_KEY = "browser-tests-secret-key-0123456789abcdef"  # 40 characters
 PASSWORD = "correct horse battery"
 
 DESKTOP = {"width": 1280, "height": 800}
@@ -64,61 +59,6 @@ def skip_or_fail(reason: str) -> None:
     if REQUIRE_BROWSER:
         pytest.fail(f"REQUIRE_BROWSER=1 but {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_healthy(base_url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited ({process.returncode}):\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer /healthz in 30 s:\n{log.read_text()}")
-
-
-@contextmanager
-def running_server(directory: Path) -> Iterator[str]:
-    """`python -m webapp serve` on a free port and a fresh SQLite file; yields its URL."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{directory / 'browser.db'}",
-        "SECRET_KEY": SECRET_KEY,
-        "BCRYPT_ROUNDS": "4",
-        "REGISTRATIONS_PER_HOUR": "0",  # the tests register many people from one address
-        "WEBAPP_ENV": "development",
-        "COOKIE_SECURE": "false",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    log = directory / "server.log"
-    command = [sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as output:
-        # The working directory is the temporary one, so a developer's .env is not read.
-        process = subprocess.Popen(
-            command, cwd=directory, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_until_healthy(base_url, process, log)
-            yield base_url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 _names = itertools.count(1)

@@ -1,0 +1,247 @@
+"""Live updates across processes: two `python -m webapp serve` hosts on one
+database (PostgreSQL with TEST_DATABASE_URL, else one SQLite file: two workers
+of one host), people acting on host A, sockets held by host B, as a client
+no one here wrote (the `websockets` package) holds them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests.support.app import ON_POSTGRES, make_settings
+from tests.support.pages import Auth, post_form, write_post
+from tests.support.server import running_server
+from webapp.core.db import create_db_engine
+
+# SPEC: an event caused on one host reaches the sockets of every host within 2 s.
+WITHIN = 2.0
+
+
+@pytest.fixture(scope="module")
+def hosts(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    folder = tmp_path_factory.mktemp("live")
+    if ON_POSTGRES:
+        url = migrated_database
+        engine = create_db_engine(make_settings(url))
+        tables = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+    else:
+        shutil.copyfile(migrated_database, folder / "live.db")
+        url = f"sqlite:///{folder / 'live.db'}"
+    with (
+        running_server(folder, url, name="host-a") as host_a,
+        running_server(folder, url, name="host-b") as host_b,
+    ):
+        yield [host_a, host_b]
+    for name in ("host-a", "host-b"):
+        log = (folder / f"{name}.log").read_text()
+        assert "Traceback" not in log and "ERROR" not in log, log
+
+
+_names = iter(range(1, 10_000))
+
+
+@pytest.fixture
+def browsers() -> Iterator[Any]:
+    """Opens browsers (HTTP clients with cookies) on a host; closes them after."""
+    opened: list[httpx2.Client] = []
+
+    def open_on(host: str) -> httpx2.Client:
+        browser = httpx2.Client(base_url=host, timeout=10)
+        opened.append(browser)
+        return browser
+
+    yield open_on
+    for browser in opened:
+        browser.close()
+
+
+@pytest.fixture
+def person(browsers: Any) -> Any:
+    """Someone new, registered and logged in on the pages of a host."""
+
+    def register_on(host: str) -> httpx2.Client:
+        browser = browsers(host)
+        response = Auth(browser).register(f"live{next(_names)}")
+        assert response.status_code == 303, response.text
+        return browser
+
+    return register_on
+
+
+@contextmanager
+def socket(host: str, browser: httpx2.Client | None = None) -> Iterator[ClientConnection]:
+    """A socket on `host`: a page's (its origin, with the person's cookie) or,
+    without `browser`, anonymous."""
+    url = host.replace("http://", "ws://") + "/ws"
+    if browser is None:
+        with connect(url, open_timeout=5) as opened:
+            yield opened
+        return
+    cookie = f"agora_session={browser.cookies['agora_session']}"
+    with connect(url, origin=host, additional_headers={"Cookie": cookie}, open_timeout=5) as opened:  # type: ignore[arg-type]
+        assert next_message(opened, "notifications")["unread"] >= 0  # told on connecting
+        yield opened
+
+
+def next_message(ws: ClientConnection, kind: str, within: float = WITHIN) -> dict[str, Any]:
+    """The next message of this type, skipping others; fails after `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.0, deadline - time.monotonic())))
+        if message["type"] == kind:
+            return message
+
+
+def no_message(ws: ClientConnection, kind: str, within: float = 1.0) -> None:
+    deadline = time.monotonic() + within
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = json.loads(ws.recv(timeout=left))
+        except TimeoutError:
+            return
+        assert message["type"] != kind, message
+
+
+def watch(ws: ClientConnection, *post_ids: int) -> None:
+    ws.send(json.dumps({"type": "subscribe", "posts": list(post_ids)}))
+    assert next_message(ws, "subscribed")["posts"] == list(post_ids)
+
+
+def close_code(ws: ClientConnection, within: float = WITHIN) -> int:
+    deadline = time.monotonic() + within
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            ws.recv(timeout=max(0.0, deadline - time.monotonic()))
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
+def like(browser: httpx2.Client, post_id: int, direction: str = "1") -> None:
+    response = post_form(browser, f"/posts/{post_id}/vote", {"dir": direction})
+    assert response.status_code == 303
+
+
+def test_a_like_on_one_host_reaches_a_socket_on_the_other_within_2_seconds(
+    hosts: list[str], person: Any
+) -> None:
+    host_a, host_b = hosts
+    author, reader = person(host_a), person(host_a)
+    post = write_post(author, "Liked from afar")
+    with socket(host_b) as watcher:
+        watch(watcher, post)
+        next_message(watcher, "post.changed")  # the counts now
+        started = time.monotonic()
+        like(reader, post)
+        assert next_message(watcher, "post.changed") == {
+            "type": "post.changed",
+            "id": post,
+            "votes": 1,
+            "comments": 0,
+        }
+        assert time.monotonic() - started < WITHIN
+
+
+def test_a_comment_is_counted_for_watchers_and_told_to_the_author_alone(
+    hosts: list[str], person: Any
+) -> None:
+    host_a, host_b = hosts
+    author, commenter = person(host_a), person(host_a)
+    post = write_post(author, "Talk to me")
+    with (
+        socket(host_b, author) as authors,
+        socket(host_b, commenter) as commenters,
+        socket(host_b) as strangers,
+    ):
+        for ws in (authors, commenters, strangers):
+            watch(ws, post)
+        response = post_form(commenter, f"/posts/{post}/comments", {"content": "Hello!"})
+        assert response.status_code == 303
+        for ws in (authors, commenters, strangers):
+            assert next_message(ws, "post.changed")["comments"] in (0, 1)
+        assert next_message(authors, "notifications") == {"type": "notifications", "unread": 1}
+        no_message(commenters, "notifications")
+        no_message(strangers, "notifications")
+        # Reading them on host A is heard on host B too.
+        assert author.get("/notifications").status_code == 200
+        assert next_message(authors, "notifications") == {"type": "notifications", "unread": 0}
+
+
+def test_new_posts_are_announced_everywhere_and_drafts_never(hosts: list[str], person: Any) -> None:
+    host_a, host_b = hosts
+    author = person(host_a)
+    with socket(host_b) as stranger, socket(host_b, author) as own:
+        draft = write_post(author, "A secret", published=False)
+        public = write_post(author, "For everyone")
+        for ws in (stranger, own):
+            assert next_message(ws, "post.created")["id"] == public  # the draft came first: unheard
+        response = post_form(author, f"/posts/{public}/delete", {})
+        assert response.status_code == 303
+        assert next_message(stranger, "post.deleted") == {"type": "post.deleted", "id": public}
+        assert draft != public
+
+
+def test_a_drafts_counts_never_leave_its_owner(hosts: list[str], person: Any) -> None:
+    host_a, host_b = hosts
+    author = person(host_a)
+    draft = write_post(author, "Liked by me alone", published=False)
+    with socket(host_b) as stranger, socket(host_b, author) as own:
+        stranger.send(json.dumps({"type": "subscribe", "posts": [draft]}))
+        assert next_message(stranger, "subscribed")["posts"] == []
+        watch(own, draft)
+        like(author, draft)
+        assert next_message(own, "post.changed")["votes"] in (0, 1)
+        no_message(stranger, "post.changed")
+
+
+def test_logging_out_on_one_host_closes_that_sessions_sockets_on_the_other(
+    hosts: list[str], person: Any, browsers: Any
+) -> None:
+    host_a, host_b = hosts
+    someone = person(host_a)
+    name = someone.get("/settings").text.split('href="/users/', 1)[1].split(">", 1)[1].split("<")[0]
+    elsewhere = browsers(host_a)  # the same person, another browser
+    assert Auth(elsewhere).login(name).status_code == 303
+    with socket(host_b, someone) as leaving, socket(host_b, elsewhere) as staying:
+        assert Auth(someone).logout().status_code == 303
+        assert close_code(leaving) == 1008
+        no_message(staying, "no such message", within=0.5)  # still open
+
+
+def test_deleting_the_account_closes_its_sockets(hosts: list[str], person: Any) -> None:
+    host_a, host_b = hosts
+    someone = person(host_a)
+    with socket(host_b, someone) as ws:
+        response = post_form(
+            someone,
+            "/settings/delete",
+            {"password": "correct horse battery"},
+            page="/settings",
+        )
+        assert response.status_code == 303, response.text
+        assert close_code(ws) == 1008
+
+
+def test_a_worker_that_stops_closes_its_sockets_cleanly(tmp_path: Path) -> None:
+    with ExitStack() as sockets:
+        with running_server(tmp_path) as host:
+            ws = sockets.enter_context(socket(host))
+            watch(ws)
+        # The server has stopped, the socket not yet.
+        assert close_code(ws) in (1001, 1012)  # going away, or restarting
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log
