@@ -13,6 +13,7 @@ for a message over 64 KB). What goes out is `webapp.live.hub`'s.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -34,6 +35,8 @@ log = logging.getLogger("webapp.live")
 MAX_MESSAGE_BYTES = 64 * 1024
 UNSUPPORTED = 1003
 TOO_BIG = 1009
+TRY_AGAIN_LATER = 1013
+LISTEN_TIMEOUT = 5.0  # seconds to wait for this worker to hear events (its first socket)
 # A page subscribes once per load, and again on reconnecting: a burst of 10
 # messages, then one every 2 seconds, is plenty.
 BURST, REFILL_PER_SECOND = 10, 0.5
@@ -62,11 +65,15 @@ async def live(websocket: WebSocket) -> None:
             async with new_session(websocket.app.state.engine) as db:
                 loaded = await sessions.load(db, websocket)
         except DBAPIError:
-            await websocket.close(1013)  # the database is away: try again later (a 403 here)
+            await websocket.close(TRY_AGAIN_LATER)  # the database is away (a 403 here)
             return
         if loaded is not None:
             user_id, session_id, unread = loaded.user.id, loaded.id, loaded.unread
-    await hub.start()
+    try:
+        await asyncio.wait_for(hub.start(), LISTEN_TIMEOUT)
+    except TimeoutError:  # the database is away: the page's script tries again later
+        await websocket.close(TRY_AGAIN_LATER)
+        return
     await websocket.accept()
     client = hub.join(websocket, user_id, session_id)
     try:
@@ -104,7 +111,10 @@ async def _converse(hub: Hub, client: Client) -> None:
         post_ids = _subscription(data)
         if post_ids is None:
             return await _refuse(client, POLICY, 'The one message is {"type": "subscribe", …}.')
-        await hub.subscribe(client, post_ids)
+        try:
+            await hub.subscribe(client, post_ids)
+        except DBAPIError:
+            return await _refuse(client, TRY_AGAIN_LATER, "The database is away.")
 
 
 def _subscription(data: object) -> list[int] | None:
