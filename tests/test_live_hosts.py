@@ -195,6 +195,29 @@ def test_new_posts_are_announced_everywhere_and_drafts_never(hosts: list[str], p
         assert draft != public
 
 
+def test_a_new_post_is_marked_followed_for_the_authors_followers_alone(
+    hosts: list[str], person: Any
+) -> None:
+    host_a, host_b = hosts
+    author, follower, other = person(host_a), person(host_a), person(host_a)
+    author_id = int(author.get("/settings").text.split('href="/users/', 1)[1].split('"', 1)[0])
+    response = post_form(follower, f"/users/{author_id}/follow", {})
+    assert response.status_code == 303, response.text
+    with socket(host_b, follower) as followers, socket(host_b, other) as others:
+        post = write_post(author, "For my followers")
+        assert next_message(followers, "post.created") == {
+            "type": "post.created",
+            "id": post,
+            "author": author_id,
+            "followed": True,
+        }
+        assert next_message(others, "post.created") == {
+            "type": "post.created",
+            "id": post,
+            "author": author_id,
+        }
+
+
 def test_a_drafts_counts_never_leave_its_owner(hosts: list[str], person: Any) -> None:
     host_a, host_b = hosts
     author = person(host_a)

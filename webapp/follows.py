@@ -69,6 +69,18 @@ async def is_following(db: AsyncSession, follower_id: int, followed_id: int) -> 
     return (await db.exec(statement)).first() is not None
 
 
+async def followers_among(db: AsyncSession, followed_id: int, user_ids: list[int]) -> set[int]:
+    """Which of these users follow `followed_id` (whose live Following feeds a
+    new post of theirs concerns, `webapp.live`): one statement on the
+    followed person's index."""
+    if not user_ids:
+        return set()
+    statement = core_select(Follow.follower_id).where(
+        col(Follow.followed_id) == followed_id, col(Follow.follower_id).in_(user_ids)
+    )
+    return set((await db.exec(statement)).scalars())
+
+
 def _check(follower_id: int, followed_id: int) -> None:
     if not 0 < followed_id <= MAX_ID:
         raise UserNotFound

@@ -15,7 +15,11 @@ class PostCreated:
     id: int
     author: int
 
-    def message(self) -> str:
+    def message(self, *, followed: bool = False) -> str:
+        """`followed`: the socket's visitor follows the author (their Following
+        feed announces it too)."""
+        if followed:
+            return _message("post.created", id=self.id, author=self.author, followed=True)
         return _message("post.created", id=self.id, author=self.author)
 
 

@@ -4,7 +4,7 @@ Every event reaches the hub from its source (`webapp.live.sources`). Counts
 are coalesced: a post liked a thousand times in a second sends each watcher
 its latest counts once per `window` (50 ms), not a thousand messages; unread
 counts likewise, read for all the users concerned in one statement. Posts
-created and deleted go out at once, to every socket.
+created and deleted go out at once, in order, to every socket.
 
 Each socket has a bounded queue of messages waiting to be written, and one task
 that writes them. A client that does not read lets its queue fill: it is then
@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.websockets import WebSocket
 
-from webapp import notifications, posts
+from webapp import follows, notifications, posts
 from webapp.core.db import new_session
 from webapp.live import events
 from webapp.live.sources import Source
@@ -104,6 +104,9 @@ class Hub:
         self._unread: set[int] = set()
         self._stale: set[int] = set()
         self._flushing: asyncio.Task[None] | None = None
+        # Posts published and deleted, told in the order they happened.
+        self._news: asyncio.Queue[events.PostCreated | events.PostDeleted] = asyncio.Queue()
+        self._telling: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -118,15 +121,17 @@ class Hub:
         if task is None or task.done() or task.get_loop() is not loop:
             # First use, or the loop of the last one is gone (a test client's).
             self._ready = asyncio.Event()
+            self._news = asyncio.Queue()
             self._listening = loop.create_task(
                 self.source.run(self.deliver, self._ready, self.resync)
             )
+            self._telling = loop.create_task(self._tell_news())
         await self._ready.wait()
 
     async def stop(self) -> None:
         for client in list(self.clients):
             client.close(GOING_AWAY, "The server is restarting.")
-        for task in (self._listening, self._flushing):
+        for task in (self._listening, self._telling, self._flushing):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, RuntimeError):
@@ -141,11 +146,10 @@ class Hub:
             if event.user in self._of_user:
                 self._unread.add(event.user)
                 self._flush_soon()
-        elif isinstance(event, events.PostCreated):
-            self._to_all(event.message())
-        elif isinstance(event, events.PostDeleted):
-            self._changed.pop(event.id, None)
-            self._to_all(event.message())
+        elif isinstance(event, (events.PostCreated, events.PostDeleted)):
+            if isinstance(event, events.PostDeleted):
+                self._changed.pop(event.id, None)
+            self._news.put_nowait(event)
         elif isinstance(event, events.SessionEnded):
             for client in list(self._of_session.get(event.session, ())):
                 client.close(POLICY, "The session has ended.")
@@ -204,6 +208,31 @@ class Hub:
     def _to_all(self, message: str) -> None:
         for client in list(self.clients):
             client.send(message)
+
+    # --- new and deleted posts ------------------------------------------------
+
+    async def _tell_news(self) -> None:
+        """Every socket hears of a post published or deleted, at once and in
+        order. A new post's message says `followed` to the sockets of the
+        author's followers (one statement for all of this worker's logged-in
+        visitors), so that their Following feed can count it."""
+        while True:
+            event = await self._news.get()
+            if isinstance(event, events.PostDeleted):
+                self._to_all(event.message())
+                continue
+            followers: set[int] = set()
+            if self._of_user:
+                try:
+                    async with new_session(self.engine) as db:
+                        followers = await follows.followers_among(
+                            db, event.author, list(self._of_user)
+                        )
+                except Exception as error:  # the database is away: told, without `followed`
+                    log.warning("live events: cannot read the author's followers (%s)", error)
+            plain, followed = event.message(), event.message(followed=True)
+            for client in list(self.clients):
+                client.send(followed if client.user_id in followers else plain)
 
     # --- coalescing -----------------------------------------------------------
 
