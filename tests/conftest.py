@@ -4,8 +4,9 @@ a client, and helpers that act as a person would."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -23,10 +24,21 @@ from tests.support.app import (
     make_settings,
     on_own_loop,
 )
+from tests.support.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    browser_missing,
+    running_server,
+    skip_or_fail,
+)
 from tests.support.pages import Auth, post_form, write_post
 from webapp.app import create_app
 from webapp.core.config import Settings
 from webapp.core.db import create_db_engine, migrate
+
+if browser_missing() is None:
+    from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -182,3 +194,42 @@ def busy_site(client: TestClient, new_client) -> list[TestClient]:
         for post_id in range(1, 21, 3):
             post_form(browser, f"/posts/{post_id}/vote", {"dir": "1"})
     return browsers
+
+
+# Real-browser tests (test_browser.py, test_live_browser.py): one Chromium and one
+# server for the whole session, since Playwright's sync API runs once a process.
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    reason = browser_missing()
+    if reason:
+        skip_or_fail(reason)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_server(tmp_path_factory.mktemp("browser")) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def new_context(browser: Browser, server: str) -> Iterator[Callable[..., BrowserContext]]:
+    """Open browser contexts on the server (each a browser of its own); all are
+    closed after the test."""
+    contexts: list[BrowserContext] = []
+
+    def make(**options: Any) -> BrowserContext:
+        options.setdefault("viewport", DESKTOP)
+        context = browser.new_context(base_url=server, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()

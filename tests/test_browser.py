@@ -11,14 +11,12 @@ Screenshots of the main pages go to tests/screenshots/ (git-ignored).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.support.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     DESKTOP,
     NARROWEST,
     PASSWORD,
@@ -30,10 +28,8 @@ from tests.support.browser import (
     login,
     logout,
     register,
-    running_server,
     screenshot,
     serve_axe,
-    skip_or_fail,
     unique_name,
     write_post,
 )
@@ -43,45 +39,10 @@ pytestmark = pytest.mark.browser
 LOGIN_FAILED = "The username, email or password is not right."
 
 if browser_missing() is None:
-    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 
 # Fixtures ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    reason = browser_missing()
-    if reason:
-        skip_or_fail(reason)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="session")
-def server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_server(tmp_path_factory.mktemp("browser")) as base_url:
-        yield base_url
-
-
-@pytest.fixture
-def new_context(browser: Browser, server: str) -> Iterator[Callable[..., BrowserContext]]:
-    """Open browser contexts on the server (each a browser of its own); all are
-    closed after the test."""
-    contexts: list[BrowserContext] = []
-
-    def make(**options: Any) -> BrowserContext:
-        options.setdefault("viewport", DESKTOP)
-        context = browser.new_context(base_url=server, **options)
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 @pytest.fixture
