@@ -6,9 +6,10 @@ its latest counts once per `window` (50 ms), not a thousand messages; unread
 counts likewise, read for all the users concerned in one statement. Posts
 created and deleted go out at once, in order, to every socket.
 
-Each socket has a bounded queue of messages waiting to be written, and one task
-that writes them. A client that does not read lets its queue fill: it is then
-disconnected (1008) instead of growing the worker's memory.
+Each socket has a bounded queue of messages waiting to be written, and a task
+that writes them while there are any. A client that does not read lets its
+queue fill: it is then disconnected (1008) instead of growing the worker's
+memory.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,9 +40,10 @@ POLICY = 1008
 
 class Client:
     """One open socket: who it is for, the posts it watches, and what waits to
-    be written to it."""
+    be written to it. Idle, it holds no task and an empty deque: most sockets
+    are idle most of the time, and each costs the worker memory."""
 
-    __slots__ = ("_queue", "_writer", "closed", "session_id", "user_id", "watching", "websocket")
+    __slots__ = ("_pending", "_writer", "closed", "session_id", "user_id", "watching", "websocket")
 
     def __init__(self, websocket: WebSocket, user_id: int | None, session_id: int | None) -> None:
         self.websocket = websocket
@@ -49,16 +51,19 @@ class Client:
         self.session_id = session_id
         self.watching: frozenset[int] = frozenset()
         self.closed = False
-        self._queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
-        self._writer = asyncio.create_task(self._write())
+        self._pending: deque[str] = deque()
+        # Writing what is pending, or closing the socket; None when idle.
+        self._writer: asyncio.Task[None] | None = None
 
     def send(self, message: str) -> None:
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if len(self._pending) >= QUEUE_SIZE:
             self.close(POLICY, "Too many messages waiting: the client does not read them.")
+            return
+        self._pending.append(message)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
 
     def close(self, code: int, reason: str = "") -> None:
         """Close from the server's side, now: whatever waits is dropped, and a
@@ -66,24 +71,33 @@ class Client:
         if self.closed:
             return
         self.closed = True
-        self._writer.cancel()
-        self._writer = asyncio.create_task(self._close(code, reason))
+        self._pending.clear()
+        if self._writer is not None:
+            self._writer.cancel()
+        self._writer = asyncio.get_running_loop().create_task(self._close(code, reason))
 
     async def finish(self) -> None:
         """For the socket's handler, once it stops reading: stop writing (unless
         the server is closing the socket: then let the close frame go)."""
+        writer = self._writer
         if not self.closed:
             self.closed = True
-            self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+            self._pending.clear()
+            if writer is not None:
+                writer.cancel()
+        if writer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
 
     async def _write(self) -> None:
         try:
-            while True:
-                await self.websocket.send_text(await self._queue.get())
+            while self._pending and not self.closed:
+                await self.websocket.send_text(self._pending.popleft())
         except Exception:  # the client went away: its handler hears of it
             self.closed = True
+        finally:
+            if not self.closed:
+                self._writer = None
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):  # already gone, or closing anyway

@@ -62,13 +62,10 @@ async def live(websocket: WebSocket) -> None:
             await websocket.close(POLICY)  # before the handshake: a 403
             return
         try:
-            async with new_session(websocket.app.state.engine) as db:
-                loaded = await sessions.load(db, websocket)
+            user_id, session_id, unread = await _visitor(websocket)
         except DBAPIError:
             await websocket.close(TRY_AGAIN_LATER)  # the database is away (a 403 here)
             return
-        if loaded is not None:
-            user_id, session_id, unread = loaded.user.id, loaded.id, loaded.unread
     try:
         await asyncio.wait_for(hub.start(), LISTEN_TIMEOUT)
     except TimeoutError:  # the database is away: the page's script tries again later
@@ -83,6 +80,17 @@ async def live(websocket: WebSocket) -> None:
     finally:
         hub.leave(client)
         await client.finish()
+
+
+async def _visitor(websocket: WebSocket) -> tuple[int | None, int | None, int | None]:
+    """The user, session and unread count of the socket's cookie (Nones for
+    none), as plain values: the database session and the loaded row are not
+    kept for the socket's life, which would cost every idle socket memory."""
+    async with new_session(websocket.app.state.engine) as db:
+        loaded = await sessions.load(db, websocket)
+    if loaded is None:
+        return None, None, None
+    return loaded.user.id, loaded.id, loaded.unread
 
 
 async def _converse(hub: Hub, client: Client) -> None:
