@@ -17,6 +17,7 @@ OPERATIONS = {
     ("get", "/api/users/{user_id}"): ("users", {200, 404}),
     ("get", "/api/users/me"): ("users", {200, 401}),
     ("post", "/api/login"): ("auth", {200, 401, 422, 429}),
+    ("post", "/api/password-reset"): ("auth", {202, 400, 422, 429, 503}),
     ("get", "/api/posts"): ("posts", {200, 422}),
     ("get", "/api/posts/{post_id}"): ("posts", {200, 401, 404}),
     ("post", "/api/posts"): ("posts", {201, 401, 422}),

@@ -163,6 +163,7 @@ LAYERS = {
     "webapp.notifications": 2,
     "webapp.users": 2,
     "webapp.registrations": 2,
+    "webapp.mail_links": 2,
     "webapp.seed": 2,
     "webapp.migrations": 2,
     # live updates: the rules' changes, told to open sockets (the page door's /ws)

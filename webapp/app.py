@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,8 @@ from webapp.api import docs
 from webapp.api import routes as api
 from webapp.core.config import Settings, SettingsError
 from webapp.core.cookie import SESSION_COOKIE, SESSION_KEY
-from webapp.core.db import create_async_db_engine, migrate
+from webapp.core.db import create_async_db_engine, create_db_engine, migrate
+from webapp.core.mail import postman_for
 from webapp.core.middleware import (
     AllowedHostsMiddleware,
     BodyLimitMiddleware,
@@ -47,6 +49,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate_on_start:
             migrate(settings)
+        if app.state.postman is None:
+            logging.getLogger("webapp.mail").warning(
+                "SMTP_URL is not set: password resets and address changes are unavailable"
+            )
         # What is alive now (the code, the templates, the metadata) lives as long
         # as the process: keep the collector from walking it again on every
         # full collection, which would stall a busy worker for tens of ms.
@@ -54,6 +60,9 @@ def create_app(
         gc.freeze()
         yield
         await app.state.live.stop()
+        if app.state.postman is not None:
+            app.state.postman.close()
+        app.state.mail_engine.dispose()
         await app.state.engine.dispose()
         app.state.hasher.close()
 
@@ -72,6 +81,9 @@ def create_app(
     app.state.engine = create_async_db_engine(settings, pooled=pooled)
     app.state.page_cache = PageCache(app.state.engine)
     app.state.live = Hub(app.state.engine, source_for(settings, app.state.engine))
+    app.state.postman = postman_for(settings)
+    # For the postman's thread, which has no event loop (`webapp.mail_links`).
+    app.state.mail_engine = create_db_engine(settings)
     static = Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.templates = page_environment(
         auto_reload=settings.templates_auto_reload,

@@ -81,6 +81,22 @@ class WrongPassword(DomainError):
     page_message = detail
 
 
+class MailUnavailable(DomainError):
+    """Production without SMTP_URL: nothing that sends mail can work."""
+
+    status_code = 503
+    detail = "Mail is not available on this site."
+    page_message = "This site cannot send mail at the moment, so this cannot be done by mail."
+
+
+class SameAddress(DomainError):
+    """A new address for the account that is the one it has."""
+
+    status_code = 422
+    detail = "This is already your address."
+    page_message = detail
+
+
 def wait_in_minutes(seconds: int) -> int:
     """A wait in whole minutes, rounded up, for the sentence a person reads."""
     return -(-seconds // 60)
@@ -116,5 +132,17 @@ class TooManyRegistrations(Throttled):
         super().__init__(
             retry_after,
             "Too many accounts were created from your address. "
+            f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}.",
+        )
+
+
+class TooManyResetRequests(Throttled):
+    """Password resets asked for from one address count against its login limit."""
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = wait_in_minutes(retry_after)
+        super().__init__(
+            retry_after,
+            "Too many attempts from your address. "
             f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}.",
         )

@@ -106,9 +106,27 @@ class UserBase(SQLModel):
     @field_validator("email", mode="before")
     @classmethod
     def _email(cls, value: object) -> object:
-        if isinstance(value, str):
-            return reject_control_characters(unicodedata.normalize("NFKC", value).strip())
-        return value
+        return clean_email(value)
+
+
+def clean_email(value: object) -> object:
+    """An address as typed, before the checks of `EmailStr`: NFKC, trimmed, and
+    no control characters."""
+    if isinstance(value, str):
+        return reject_control_characters(unicodedata.normalize("NFKC", value).strip())
+    return value
+
+
+class EmailAddress(SQLModel):
+    """An address typed into a form: where to send a password reset, or an
+    account's new address; the same rules as at registration."""
+
+    email: EmailStr = Field(max_length=254)
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _email(cls, value: object) -> object:
+        return clean_email(value)
 
 
 class UserCreate(UserBase):
@@ -455,6 +473,25 @@ class SiteState(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     version: int = Field(default=0)
     likes: int = Field(default=0)
+
+
+class MailToken(SQLModel, table=True):
+    """A link sent by mail. The link holds a random token; the database only
+    its hash, so a leaked table opens nothing. It works once, until it
+    expires, and goes with its account."""
+
+    __tablename__ = "mail_tokens"
+    # How many resets an account was sent lately; its pending address change.
+    __table_args__ = (Index("ix_mail_tokens_user", "user_id", "purpose", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    purpose: str = Field(max_length=10)  # "reset", or "email" (a new address)
+    new_email: str | None = Field(default=None, max_length=254)  # an address change's
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class UserSession(SQLModel, table=True):

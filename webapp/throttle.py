@@ -38,6 +38,18 @@ async def account_wait(db: AsyncSession, key: str, max_attempts: int) -> int | N
     return await _wait(db, col(LoginFailure.account_key) == key, max_attempts, utcnow())
 
 
+# What a password reset request counts as: a failure of its client address
+# alone, so that resets and failed logins share the address's limit.
+RESET_KEY = "reset"
+
+
+async def client_wait(db: AsyncSession, client_ip: str, max_attempts: int) -> int | None:
+    """Seconds until the address may try again, or None: its limit alone."""
+    return await _wait(
+        db, col(LoginFailure.client_ip) == client_ip, max_attempts * CLIENT_FACTOR, utcnow()
+    )
+
+
 async def retry_after(
     db: AsyncSession, account_key: str, client_ip: str, max_attempts: int
 ) -> int | None:

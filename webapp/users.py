@@ -187,11 +187,10 @@ async def change_password(
         db, hasher, user, change.current_password, client_ip=client_ip, max_attempts=max_attempts
     )
     new_hash = await hasher.hash(change.new_password)
-    stamp = _new_stamp()
     user_id = user.id  # read now: a retried transaction's rollback expires `user`
 
     async def store() -> None:
-        await db.exec(_set(user_id, password_hash=new_hash, security_stamp=stamp))
+        await db.exec(set_password(user_id, new_hash))
         await db.exec(sessions.others_of(user_id, keep_id=None))
 
     await transaction(db, store)
@@ -209,6 +208,13 @@ async def log_out_elsewhere(db: AsyncSession, user: User, *, keep_session_id: in
         return ended
 
     return await transaction(db, end_them)
+
+
+def set_password(user_id: int | None, password_hash: str) -> Update:
+    """The statement that stores a new password and rotates the stamp, which
+    ends every API token: part of a change and of a reset (`webapp.mail_links`),
+    which end the sessions in the same unit of work."""
+    return _set(user_id, password_hash=password_hash, security_stamp=_new_stamp())
 
 
 def _new_stamp() -> str:

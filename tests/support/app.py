@@ -42,9 +42,12 @@ async def first_connect(application: FastAPI) -> None:
 
 
 def dispose(application: FastAPI) -> None:
-    """Close the app's connections (its async engine)."""
+    """Close the app's connections (its engines) and threads."""
     on_own_loop(application.state.engine.dispose())
     application.state.hasher.close()
+    if application.state.postman is not None:
+        application.state.postman.close()
+    application.state.mail_engine.dispose()
 
 
 def on_own_loop(coroutine: Coroutine[Any, Any, Any]) -> None:

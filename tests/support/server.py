@@ -42,12 +42,17 @@ def wait_until_healthy(base_url: str, process: subprocess.Popen, log: Path) -> N
 
 @contextmanager
 def running_server(
-    directory: Path, database_url: str | None = None, *, workers: int = 1, name: str = "server"
+    directory: Path,
+    database_url: str | None = None,
+    *,
+    workers: int = 1,
+    name: str = "server",
+    settings: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """`python -m webapp serve` on a free port; yields its URL. Its database is
     `database_url`, or a fresh SQLite file in `directory`; its log is
-    `directory / f"{name}.log"`. Several servers on one database are several
-    hosts of one site."""
+    `directory / f"{name}.log"`; `settings`: more of its environment
+    (`SMTP_URL`). Several servers on one database are several hosts of one site."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
@@ -59,6 +64,7 @@ def running_server(
         "WEBAPP_ENV": "development",
         "COOKIE_SECURE": "false",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        **(settings or {}),
     }
     log = directory / f"{name}.log"
     command = [sys.executable, "-m", "webapp", "serve", "--host", "127.0.0.1", "--port", str(port)]

@@ -6,7 +6,16 @@ from fastapi import APIRouter, HTTPException
 from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
-from webapp.api import comments, login, notifications, people, posts, users, votes
+from webapp.api import (
+    comments,
+    login,
+    notifications,
+    password_reset,
+    people,
+    posts,
+    users,
+    votes,
+)
 
 DESCRIPTION = """\
 Authenticate with `Authorization: Bearer <token>`, the token from `POST /api/login`.
@@ -62,6 +71,6 @@ def add_method_not_allowed(area: APIRouter) -> None:
 
 
 router = APIRouter(prefix="/api")
-for area in (users, login, posts, votes, people, comments, notifications):
+for area in (users, login, password_reset, posts, votes, people, comments, notifications):
     add_method_not_allowed(area.router)
     router.include_router(area.router)

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     allowed_hosts: str = ""
     # Reverse proxies whose X-Forwarded-For / -Proto are believed, comma-separated.
     forwarded_allow_ips: str = ""
+    # Where mail goes: smtp://user:password@host:587 (STARTTLS when offered) or
+    # smtps://…:465; empty: development writes mails to the log and outbox/.
+    smtp_url: str = ""
+    mail_from: str = "Agora <no-reply@localhost>"
     # Look at template files again on every render (`serve --reload` turns it on).
     templates_auto_reload: bool = False
 
@@ -121,9 +125,17 @@ class Settings(BaseSettings):
         """FORWARDED_ALLOW_IPS as a list; empty: no proxy is believed."""
         return [item.strip() for item in self.forwarded_allow_ips.split(",") if item.strip()]
 
+    @property
+    def outbox_dir(self) -> Path:
+        """Development's mails without SMTP_URL: beside the SQLite database."""
+        db_file = self.sqlite_path
+        return (db_file.parent if db_file else Path.cwd()) / "outbox"
+
     def check(self) -> None:
         """Fail now, with one clear message, on what would fail later."""
         _ = self.signing_key, self.public_url, self.host_names
+        if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
+            raise SettingsError("SMTP_URL must start with smtp:// or smtps://")
 
 
 def _development_key(path: Path) -> str:

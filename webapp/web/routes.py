@@ -7,10 +7,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from webapp.web import auth, comments, notifications, people, posts, settings, users
+from webapp.web import (
+    auth,
+    comments,
+    notifications,
+    password_reset,
+    people,
+    posts,
+    settings,
+    users,
+)
 from webapp.web.deps import protect_form
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
 # Matched in this order: the busiest pages first.
-for area in (posts, comments, users, people, notifications, auth, settings):
+for area in (posts, comments, users, people, notifications, auth, password_reset, settings):
     router.include_router(area.router)

@@ -1,5 +1,5 @@
-"""The settings page: change the password, see and end sessions, delete the
-account. The rules are `webapp.users`'; these handlers turn forms into calls
+"""The settings page: change the password or the address, see and end
+sessions, delete the account. The rules are `webapp.users`'; these handlers turn forms into calls
 and errors into messages beside the fields."""
 
 from __future__ import annotations
@@ -8,10 +8,16 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from webapp import sessions, users
-from webapp.core.deps import DbSession, Hasher, SettingsDep
-from webapp.errors import TooManyAttempts, WrongPassword
-from webapp.models import PasswordChange
+from webapp import mail_links, sessions, users
+from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep
+from webapp.errors import (
+    AccountTaken,
+    MailUnavailable,
+    SameAddress,
+    TooManyAttempts,
+    WrongPassword,
+)
+from webapp.models import EmailAddress, PasswordChange
 from webapp.web.deps import AccountSession, SignedInAccount, Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
 
@@ -26,11 +32,21 @@ async def settings_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
+    email_form: dict[str, str] | None = None,
 ) -> Response:
+    """`errors`: those of the forms that ask for a password; `email_form`: the
+    new address form as it was sent, with its errors (`email_errors`)."""
     account = signed_in.account
+    email_form = email_form or {}
     context = {
         "email": account.email,
         "errors": errors or {},
+        "email_errors": {
+            k.removeprefix("error_"): v for k, v in email_form.items() if k.startswith("error_")
+        },
+        "new_email": email_form.get("email", ""),
+        "pending_email": await mail_links.pending_address(db, account.id),
+        "mail_unavailable": request.app.state.postman is None,
         "sessions": await sessions.active(db, account.id),
         "this_session_id": signed_in.session_id,
     }
@@ -139,3 +155,87 @@ async def delete_account(
     await sessions.end(db, request)
     flash(request, "Your account and everything in it have been deleted.")
     return redirect("/")
+
+
+@router.post("/settings/email")
+async def ask_new_address(
+    request: Request,
+    db: DbSession,
+    hasher: Hasher,
+    settings: SettingsDep,
+    postman: PostmanDep,
+    visitor: VisitorDep,
+    signed_in: SignedInAccount,
+    email: FormText = "",
+    current_password: FormText = "",
+) -> Response:
+    """A link to the new address, a notice to the old one; the address changes
+    when the link is opened."""
+    form = {"email": email}
+    status_code, headers = 422, None
+    try:
+        if postman is None:
+            raise MailUnavailable
+        address = EmailAddress.model_validate(form)
+        mails = await mail_links.ask_new_address(
+            db,
+            hasher,
+            signed_in.account,
+            str(address.email),
+            current_password,
+            client_ip=sessions.client_ip(request),
+            max_attempts=settings.login_max_attempts,
+            site_url=settings.public_url,
+        )
+    except ValidationError as error:
+        form.update({f"error_{k}": v for k, v in field_errors(error, "email").items()})
+    except (WrongPassword, TooManyAttempts) as error:
+        form["error_current_password"] = error.page_message or error.detail
+        status_code, headers = error.status_code, error.headers
+    except (SameAddress, MailUnavailable) as error:
+        form["error_email"] = error.page_message or error.detail
+        status_code = error.status_code
+    except AccountTaken as taken:
+        form.update({f"error_{k}": v for k, v in taken.fields.items()})
+        status_code = taken.status_code
+    else:
+        postman.send(*mails)
+        flash(request, f"A link to confirm the change is on its way to {address.email}.")
+        return redirect("/settings")
+    return await settings_page(
+        request, db, visitor, signed_in, status_code=status_code, headers=headers, email_form=form
+    )
+
+
+@router.post("/settings/email/cancel")
+async def cancel_new_address(
+    request: Request, db: DbSession, signed_in: SignedInAccount
+) -> Response:
+    await mail_links.cancel_new_address(db, signed_in.account.id)
+    flash(request, "The change of address is cancelled: the link sent no longer works.")
+    return redirect("/settings")
+
+
+@router.get("/settings/email/{token}")
+async def confirm_new_address(
+    request: Request, db: DbSession, visitor: VisitorDep, token: str
+) -> Response:
+    """Anyone with the link: it is the proof that the new address is theirs."""
+    try:
+        changed = await mail_links.confirm_new_address(db, token)
+    except AccountTaken as taken:
+        message = f"{taken.fields['email']} Ask for another address on your settings page."
+        return render(
+            request,
+            visitor,
+            "error.html",
+            {"status_code": 409, "title": "Address taken", "message": message},
+            status_code=409,
+        )
+    if changed is None:
+        return render(
+            request, visitor, "auth/link_not_working.html", {"kind": "email"}, status_code=400
+        )
+    user_id, new_email = changed
+    flash(request, f"Your address is now {new_email}.")
+    return redirect("/settings" if visitor.user_id == user_id else "/login")
