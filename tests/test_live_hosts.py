@@ -245,6 +245,25 @@ def test_logging_out_on_one_host_closes_that_sessions_sockets_on_the_other(
         no_message(staying, "no such message", within=0.5)  # still open
 
 
+def test_a_password_change_closes_the_other_sessions_sockets(
+    hosts: list[str], person: Any, browsers: Any
+) -> None:
+    host_a, host_b = hosts
+    someone = person(host_a)
+    name = someone.get("/settings").text.split('href="/users/', 1)[1].split(">", 1)[1].split("<")[0]
+    elsewhere = browsers(host_a)
+    assert Auth(elsewhere).login(name).status_code == 303
+    with socket(host_b, elsewhere) as other:
+        form = {
+            "current_password": "correct horse battery",
+            "new_password": "another long passphrase",
+            "new_password_confirm": "another long passphrase",
+        }
+        changed = post_form(someone, "/settings/password", form, page="/settings")
+        assert changed.status_code == 303, changed.text
+        assert close_code(other) == 1008
+
+
 def test_deleting_the_account_closes_its_sockets(hosts: list[str], person: Any) -> None:
     host_a, host_b = hosts
     someone = person(host_a)
