@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import ssl
 import stat
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -318,6 +321,41 @@ def test_a_server_that_is_down_is_retried_and_reported(
         assert "ConnectionRefusedError" in caplog.text
     finally:
         dispose(app)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-signed certificate for 127.0.0.1 (key and certificate in one file)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    pem = tmp_path_factory.mktemp("tls") / "server.pem"
+    command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+    command += " -addext subjectAltName=IP:127.0.0.1"
+    subprocess.run(
+        [*command.split(), "-keyout", str(pem), "-out", str(pem)], check=True, capture_output=True
+    )
+    return pem
+
+
+def test_mail_goes_over_starttls_with_a_login(
+    database_url: str, certificate: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """smtp:// upgraded with STARTTLS, which this server requires; it takes
+    mail only after the login the URL names, and the postman checks its
+    certificate (trusted here through SSL_CERT_FILE)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate)
+    with SmtpServer(free_port(), tls="starttls", context=context) as secure:
+        app = create_app(make_settings(database_url, smtp_url=secure.url), pooled=False)
+        try:
+            client = TestClient(app, follow_redirects=False)
+            Auth(client).register("alice")
+            ask_reset(TestClient(app, follow_redirects=False), "alice@example.com")
+            (mail,) = secure.wait_for(1)
+            assert link_in(mail).startswith("/password-reset/")
+        finally:
+            dispose(app)
 
 
 def test_without_smtp_in_production_the_pages_say_mail_is_unavailable(

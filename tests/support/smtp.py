@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import threading
 import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import quote
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 LINK_RE = re.compile(r"https?://\S+")
 
@@ -65,11 +68,37 @@ def link_in(mail: EmailMessage) -> str:
     return re.sub(r"^https?://[^/]+", "", links[0])
 
 
+USER, PASSWORD = "agora", "s3cret pass"
+
+
+def check_login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    """aiosmtpd's authenticator: the one account the tests' SMTP URLs name."""
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+        USER.encode(),
+        PASSWORD.encode(),
+    )
+    return AuthResult(success=ok)
+
+
 class SmtpServer:
-    def __init__(self, port: int) -> None:
+    """`tls`: None (plain SMTP) or "starttls" (TLS offered and required, then a
+    login required)."""
+
+    def __init__(
+        self, port: int, tls: str | None = None, context: ssl.SSLContext | None = None
+    ) -> None:
         self.inbox = Inbox()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=port)
-        self.inbox.url = f"smtp://127.0.0.1:{port}"
+        options: dict[str, Any] = {}
+        if tls == "starttls":
+            options = {
+                "tls_context": context,
+                "require_starttls": True,
+                "authenticator": check_login,
+                "auth_required": True,
+            }
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=port, **options)
+        login = f"{USER}:{quote(PASSWORD)}@" if tls else ""
+        self.inbox.url = f"smtp://{login}127.0.0.1:{port}"
 
     def __enter__(self) -> Inbox:
         self.controller.start()
