@@ -104,6 +104,9 @@ def app(settings: Settings) -> Iterator[FastAPI]:
     # Tests change rows behind the app's back and look at once: read the data
     # version on every request instead of every half second.
     application.state.page_cache.max_staleness = 0
+    # And serve nobody a page from before a change: the tests of that grace
+    # turn it on themselves (test_fast_pages.py).
+    application.state.page_cache.grace = 0
     on_own_loop(first_connect(application))
     yield application
     dispose(application)

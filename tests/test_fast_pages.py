@@ -21,6 +21,7 @@ from tests.support.pages import Auth, post_form, write_post
 from tests.support.statements import StatementCounter
 from webapp.app import create_app
 from webapp.core.config import Settings
+from webapp.core.page_cache import PageCache
 from webapp.models import Post
 
 
@@ -272,3 +273,37 @@ def test_a_profile_asked_for_before_its_person_joined_shows_once_they_do(
     assert stranger.get("/users/1").status_code == 404
     Auth(client).register("alice")
     assert stranger.get("/users/1").status_code == 200
+
+
+# --- a moment's grace under a stream of changes --------------------------------
+
+
+def test_a_retired_value_serves_those_who_may_wait_until_half_a_second_after_it_was_built() -> None:
+    cache = PageCache(engine=None)  # type: ignore[arg-type]
+    cache.observe(1, 1)
+    cache.put("page", "before", cache.seen(), likes=True)
+    cache.observe(1, 2)  # a like: the page is retired
+    assert cache.get("page", stale=False) is None  # the writer, or anyone who must be current
+    assert cache.get("page", stale=True) == "before"  # anyone else, for a moment
+    cache.put("page", "after", cache.seen(), likes=True)
+    assert cache.get("page", stale=True) == "after"
+    cache.observe(2, 2)
+    time.sleep(cache.grace)
+    assert cache.get("page", stale=True) is None  # past the grace: built again
+
+
+def test_the_writer_sees_a_like_at_once_and_others_within_a_second(
+    app: FastAPI, client: TestClient, new_client
+) -> None:
+    app.state.page_cache.grace = 0.5  # as in production
+    Auth(client).register("alice")
+    post_id = write_post(client, "Busy")
+    stranger = new_client()
+    assert like_counts(stranger.get("/").text) == ["0 likes"]  # kept, for every stranger
+
+    post_form(client, f"/posts/{post_id}/vote", {"dir": "1"})
+    liked = time.monotonic()
+    assert like_counts(client.get("/").text) == ["1 like"]
+    while like_counts(stranger.get("/").text) != ["1 like"]:
+        assert time.monotonic() - liked < 1.0, "a stranger still sees the page from before"
+        time.sleep(0.05)

@@ -14,10 +14,22 @@ anything else. A worker learns both two ways:
   `max_staleness` (half a second), so a change made on another worker or host
   shows to anonymous visitors within that time.
 
-When `version` moves, everything is dropped. When only `likes` moves, what
-shows like counts is dropped (who likes what, rendered HTML, the counts kept
+When `version` moves, everything is retired. When only `likes` moves, what
+shows like counts is retired (who likes what, rendered HTML, the counts kept
 beside each list) and the lists themselves stay: their counts are read again in
 one statement.
+
+Retired is not forgotten at once: until `grace` (half a second) after it was
+built, a value retired may still be served to a request that may see the site
+as it was a moment ago (`may_be_stale`): an anonymous visitor, or a logged-in
+one who has not sent a form in the last few seconds. So under a stream of
+likes a busy page is rebuilt at most twice a second, not after every like,
+while a quiet page is rebuilt at the first request after a change; and a
+change shows to everyone within a second (at most `max_staleness` until a
+worker reads the new version, then less than `grace`). Whoever made the
+change never sees the page from before it: their browser's cookie says they
+just wrote (`wrote_lately`), and their next page is built from what is
+current.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from sqlalchemy import text
@@ -34,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from webapp.core.cookie import FLASH_KEY, SESSION_KEY
+from webapp.core.cookie import FLASH_KEY, SESSION_KEY, WROTE_KEY
 from webapp.core.db import read_row
 
 T = TypeVar("T")
@@ -44,6 +57,28 @@ Seen = tuple[int | None, int | None]
 _MISSING: Any = object()
 # How long others keep getting an expired value while one caller rebuilds it.
 REBUILD_GRACE = 1.0
+
+
+# How long after it was built a value, once retired, may still be served to a
+# request that may see the site as it was a moment ago.
+GRACE = 0.5
+
+# Whether this request may be served a retired value (see `grace`): set for
+# each request by the visitor dependency (`webapp.web.deps`).
+may_be_stale: ContextVar[bool] = ContextVar("may_be_stale", default=False)
+
+
+# A browser that sent a form this recently is shown only what is current, not
+# what was retired a moment ago: its own change, at once. Longer than a change
+# takes to show everywhere, with room for a slow request.
+WRITER_SECONDS = 5
+
+
+def wrote_lately(session: dict[str, Any]) -> bool:
+    """Whether the browser of this session cookie sent a form in the last
+    `WRITER_SECONDS` (`WROTE_KEY`, set by the page door's CSRF check)."""
+    wrote = session.get(WROTE_KEY)
+    return isinstance(wrote, int) and 0 <= time.time() - wrote < WRITER_SECONDS
 
 
 class _LoadFailed(Exception):
@@ -57,11 +92,14 @@ class PageCache:
         self.engine = engine
         self.max_entries = max_entries
         self.max_staleness = max_staleness
+        self.grace = GRACE
         self.version: int | None = None
         self.likes: int | None = None
         self._read_at = float("-inf")
-        # key -> (value, expires_at or None, whether it shows like counts)
-        self._entries: OrderedDict[Hashable, tuple[Any, float | None, bool]] = OrderedDict()
+        # key -> (value, expires_at or None, whether it shows like counts, kept at)
+        self._entries: OrderedDict[Hashable, tuple[Any, float | None, bool, float]] = OrderedDict()
+        # key -> (value, served until): retired by a change, until `grace` after it was built
+        self._retired: dict[Hashable, tuple[Any, float]] = {}
         self._loading: dict[Hashable, asyncio.Future[Any]] = {}
 
     def seen(self) -> Seen:
@@ -72,11 +110,21 @@ class PageCache:
         """Versions just read from the database."""
         self._read_at = time.monotonic()
         if version != self.version:
-            self._entries.clear()
+            self._retire(list(self._entries))
         elif likes != self.likes:
-            for key in [key for key, entry in self._entries.items() if entry[2]]:
-                del self._entries[key]
+            self._retire([key for key, entry in self._entries.items() if entry[2]])
         self.version, self.likes = version, likes
+
+    def _retire(self, keys: list[Hashable]) -> None:
+        now = time.monotonic()
+        for key in [key for key, (_, end) in self._retired.items() if end <= now]:
+            del self._retired[key]
+        for key in keys:
+            value, _, _, kept_at = self._entries.pop(key)
+            # Served on until `grace` after it was built: a page rebuilt at most
+            # that often under a stream of changes, and a quiet one at once.
+            if kept_at + self.grace > now:
+                self._retired[key] = (value, kept_at + self.grace)
 
     async def check(self) -> None:
         """Read the versions again if the last reading is too old (one small
@@ -90,7 +138,7 @@ class PageCache:
         except Exception:
             # Unreachable from here, the database may still change through other
             # hosts: nothing held can be trusted until it answers again.
-            self._entries.clear()
+            self.clear()
             self.version = self.likes = None
             self._read_at = float("-inf")
             raise
@@ -134,19 +182,25 @@ class PageCache:
         self.put(key, value, seen, likes=likes)
         return value
 
-    def get(self, key: Hashable, default: Any = None) -> Any:
+    def get(self, key: Hashable, default: Any = None, *, stale: bool | None = None) -> Any:
         """The value kept for `key`, or `default`. When a value with a `ttl`
         expires, the first caller gets `default` (and builds a new one) while
         the others get the old value for up to a second more, instead of all
-        building the same page at once."""
+        building the same page at once. `stale`: whether a retired value will do
+        (until `grace` after it was built; by default, what the request's
+        visitor may see: `may_be_stale`)."""
         entry = self._entries.get(key)
         if entry is None:
+            if stale if stale is not None else may_be_stale.get():
+                retired = self._retired.get(key)
+                if retired is not None and time.monotonic() < retired[1]:
+                    return retired[0]
             return default
-        value, expires_at, with_likes = entry
+        value, expires_at, with_likes, kept_at = entry
         if expires_at is not None:
             now = time.monotonic()
             if now >= expires_at:
-                self._entries[key] = (value, now + REBUILD_GRACE, with_likes)
+                self._entries[key] = (value, now + REBUILD_GRACE, with_likes, kept_at)
                 return default
         self._entries.move_to_end(key)
         return value
@@ -165,13 +219,15 @@ class PageCache:
         if seen[0] != self.version or (likes and seen[1] != self.likes):
             return
         expires_at = None if ttl is None else time.monotonic() + ttl
-        self._entries[key] = (value, expires_at, likes)
+        self._retired.pop(key, None)
+        self._entries[key] = (value, expires_at, likes, time.monotonic())
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
     def clear(self) -> None:
         self._entries.clear()
+        self._retired.clear()
 
 
 # Set in a request's state once the version has been checked for it.
@@ -202,7 +258,8 @@ class SharedPageMiddleware:
                 await self.app(scope, receive, send)
                 return
             scope.setdefault("state", {})[CHECKED] = True
-            html = self.cache.get(shared_key(scope["path"], scope["query_string"]))
+            stale = not wrote_lately(scope.get("session") or {})
+            html = self.cache.get(shared_key(scope["path"], scope["query_string"]), stale=stale)
             if html is not None:
                 await HTMLResponse(html)(scope, receive, send)
                 return

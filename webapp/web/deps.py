@@ -8,6 +8,7 @@ prove it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote, urlsplit
@@ -20,7 +21,7 @@ from webapp import sessions, users
 from webapp.core.cookie import ANONYMOUS_CSRF_KEY
 from webapp.core.db import new_session
 from webapp.core.deps import Cache, DbSession
-from webapp.core.page_cache import CHECKED
+from webapp.core.page_cache import CHECKED, WROTE_KEY, may_be_stale, wrote_lately
 from webapp.core.security import new_token, tokens_match
 from webapp.models import User, UserPublic
 
@@ -85,7 +86,9 @@ class Visitor:
 
 async def get_visitor(request: Request, db: DbSession, cache: Cache) -> Visitor:
     """Who is asking, and with it the data version this request may serve from
-    the page cache: read with the session, or checked at most twice a second."""
+    the page cache: read with the session, or checked at most twice a second;
+    and whether a moment-old page will do for them."""
+    may_be_stale.set(not wrote_lately(request.session))
     loaded = await sessions.load(db, request)
     if loaded is None:
         if not getattr(request.state, CHECKED, False):
@@ -124,6 +127,9 @@ async def protect_form(request: Request, visitor: VisitorDep) -> None:
             await value.close()
     if not tokens_match(str(visitor.csrf_token), token):
         raise HTTPException(403, CSRF_FAILED)
+    # This browser is about to change something: its next pages must show it.
+    request.session[WROTE_KEY] = int(time.time())
+    may_be_stale.set(False)
 
 
 def login_first(request: Request) -> HTTPException:
