@@ -32,6 +32,7 @@ from sqlmodel import Session, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import sessions, throttle, users
+from webapp.core.config import Settings
 from webapp.core.db import transaction
 from webapp.core.mail import Job, Mail, Postman, render
 from webapp.core.security import PasswordHasher, hash_token, new_token
@@ -77,18 +78,18 @@ async def ask_reset(
     email: str,
     *,
     client_ip: str,
-    max_attempts: int,
-    site_url: str,
+    settings: Settings,
 ) -> None:
     """Count the request against the client address's login limit
-    (`TooManyResetRequests` past it), and hand the rest to the postman."""
+    (`TooManyResetRequests` past it), and hand the rest to the postman. The
+    pages and the API ask the same way."""
     if postman is None:
         raise MailUnavailable
-    wait = await throttle.client_wait(db, client_ip, max_attempts)
+    wait = await throttle.client_wait(db, client_ip, settings.login_max_attempts)
     if wait is not None:
         raise TooManyResetRequests(wait)
     await throttle.record_failure(db, throttle.RESET_KEY, client_ip)
-    postman.post(reset_job(engine, email, site_url))
+    postman.post(reset_job(engine, email, settings.public_url))
 
 
 def reset_job(engine: Engine, email: str, site_url: str) -> Job:

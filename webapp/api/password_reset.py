@@ -46,7 +46,6 @@ async def ask_password_reset(
         engine,
         str(data.email),
         client_ip=sessions.client_ip(request),
-        max_attempts=settings.login_max_attempts,
-        site_url=settings.public_url,
+        settings=settings,
     )
     return Message(message="If an account has this address, a link is on its way to it.")

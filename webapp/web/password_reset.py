@@ -46,8 +46,7 @@ async def ask_password_reset(
             engine,
             str(address.email),
             client_ip=sessions.client_ip(request),
-            max_attempts=settings.login_max_attempts,
-            site_url=settings.public_url,
+            settings=settings,
         )
     except ValidationError as error:
         errors = field_errors(error, default_field="email")
