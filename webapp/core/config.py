@@ -127,9 +127,10 @@ class Settings(BaseSettings):
 
     @property
     def outbox_dir(self) -> Path:
-        """Development's mails without SMTP_URL: beside the SQLite database."""
+        """Development's mails without SMTP_URL: beside the SQLite database, or
+        in the working directory (relative: it is looked up when a mail is kept)."""
         db_file = self.sqlite_path
-        return (db_file.parent if db_file else Path.cwd()) / "outbox"
+        return db_file.parent / "outbox" if db_file else Path("outbox")
 
     def check(self) -> None:
         """Fail now, with one clear message, on what would fail later."""
