@@ -32,19 +32,17 @@ async def settings_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
-    email_form: dict[str, str] | None = None,
+    new_email: str = "",
+    email_errors: dict[str, str] | None = None,
 ) -> Response:
-    """`errors`: those of the forms that ask for a password; `email_form`: the
-    new address form as it was sent, with its errors (`email_errors`)."""
+    """`errors`: those of the forms that ask for a password; `new_email` and
+    `email_errors`: the new address form as it was sent, and its errors."""
     account = signed_in.account
-    email_form = email_form or {}
     context = {
         "email": account.email,
         "errors": errors or {},
-        "email_errors": {
-            k.removeprefix("error_"): v for k, v in email_form.items() if k.startswith("error_")
-        },
-        "new_email": email_form.get("email", ""),
+        "email_errors": email_errors or {},
+        "new_email": new_email,
         "pending_email": await mail_links.pending_address(db, account.id),
         "mail_unavailable": request.app.state.postman is None,
         "sessions": await sessions.active(db, account.id),
@@ -171,12 +169,12 @@ async def ask_new_address(
 ) -> Response:
     """A link to the new address, a notice to the old one; the address changes
     when the link is opened."""
-    form = {"email": email}
+    errors: dict[str, str] = {}
     status_code, headers = 422, None
     try:
         if postman is None:
             raise MailUnavailable
-        address = EmailAddress.model_validate(form)
+        address = EmailAddress.model_validate({"email": email})
         mails = await mail_links.ask_new_address(
             db,
             hasher,
@@ -188,22 +186,28 @@ async def ask_new_address(
             site_url=settings.public_url,
         )
     except ValidationError as error:
-        form.update({f"error_{k}": v for k, v in field_errors(error, "email").items()})
+        errors = field_errors(error, "email")
     except (WrongPassword, TooManyAttempts) as error:
-        form["error_current_password"] = error.page_message or error.detail
+        errors = {"current_password": error.page_message or error.detail}
         status_code, headers = error.status_code, error.headers
     except (SameAddress, MailUnavailable) as error:
-        form["error_email"] = error.page_message or error.detail
+        errors = {"email": error.page_message or error.detail}
         status_code = error.status_code
     except AccountTaken as taken:
-        form.update({f"error_{k}": v for k, v in taken.fields.items()})
-        status_code = taken.status_code
+        errors, status_code = taken.fields, taken.status_code
     else:
         postman.send(*mails)
         flash(request, f"A link to confirm the change is on its way to {address.email}.")
         return redirect("/settings")
     return await settings_page(
-        request, db, visitor, signed_in, status_code=status_code, headers=headers, email_form=form
+        request,
+        db,
+        visitor,
+        signed_in,
+        status_code=status_code,
+        headers=headers,
+        new_email=email,
+        email_errors=errors,
     )
 
 
