@@ -6,6 +6,7 @@ no one here wrote (the `websockets` package) holds them."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from tests.support.pages import Auth, post_form, write_post
 from tests.support.server import running_server
 from webapp.core.db import create_db_engine
 
+PROFILE_LINK = re.compile(r'href="/users/(\d+)">([^<]+)</a>')
 # SPEC: an event caused on one host reaches the sockets of every host within 2 s.
 WITHIN = 2.0
 
@@ -81,6 +83,13 @@ def person(browsers: Any) -> Any:
         return browser
 
     return register_on
+
+
+def who(browser: httpx2.Client) -> tuple[int, str]:
+    """The id and name of the person logged in, from their header's profile link."""
+    found = PROFILE_LINK.search(browser.get("/settings").text)
+    assert found, "no profile link in the header"
+    return int(found.group(1)), found.group(2)
 
 
 @contextmanager
@@ -200,7 +209,7 @@ def test_a_new_post_is_marked_followed_for_the_authors_followers_alone(
 ) -> None:
     host_a, host_b = hosts
     author, follower, other = person(host_a), person(host_a), person(host_a)
-    author_id = int(author.get("/settings").text.split('href="/users/', 1)[1].split('"', 1)[0])
+    author_id, _ = who(author)
     response = post_form(follower, f"/users/{author_id}/follow", {})
     assert response.status_code == 303, response.text
     with socket(host_b, follower) as followers, socket(host_b, other) as others:
@@ -236,7 +245,7 @@ def test_logging_out_on_one_host_closes_that_sessions_sockets_on_the_other(
 ) -> None:
     host_a, host_b = hosts
     someone = person(host_a)
-    name = someone.get("/settings").text.split('href="/users/', 1)[1].split(">", 1)[1].split("<")[0]
+    _, name = who(someone)
     elsewhere = browsers(host_a)  # the same person, another browser
     assert Auth(elsewhere).login(name).status_code == 303
     with socket(host_b, someone) as leaving, socket(host_b, elsewhere) as staying:
@@ -250,7 +259,7 @@ def test_a_password_change_closes_the_other_sessions_sockets(
 ) -> None:
     host_a, host_b = hosts
     someone = person(host_a)
-    name = someone.get("/settings").text.split('href="/users/', 1)[1].split(">", 1)[1].split("<")[0]
+    _, name = who(someone)
     elsewhere = browsers(host_a)
     assert Auth(elsewhere).login(name).status_code == 303
     with socket(host_b, elsewhere) as other:
