@@ -3,6 +3,7 @@ shows a change late, and a database that restarts under the app."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import socket
@@ -20,6 +21,7 @@ from tests.support.app import TEST_DATABASE_URL, dispose, first_connect, make_se
 from tests.support.pages import Auth, post_form, write_post
 from tests.support.statements import StatementCounter
 from webapp.app import create_app
+from webapp.core import page_cache
 from webapp.core.config import Settings
 from webapp.core.page_cache import PageCache
 from webapp.models import Post
@@ -107,16 +109,16 @@ def test_a_like_shows_at_once_on_the_writers_next_page_on_any_worker(
 ) -> None:
     Auth(client).register("alice")
     post_id = write_post(client, "Cached")
-    elsewhere = TestClient(second_worker, follow_redirects=False, cookies=client.cookies)
-    assert like_counts(elsewhere.get("/").text) == ["0 likes"]  # now in its cache
-    assert like_counts(client.get("/").text) == ["0 likes"]
+    with TestClient(second_worker, follow_redirects=False, cookies=client.cookies) as elsewhere:
+        assert like_counts(elsewhere.get("/").text) == ["0 likes"]  # now in its cache
+        assert like_counts(client.get("/").text) == ["0 likes"]
 
-    post_form(client, f"/posts/{post_id}/vote", {"dir": "1"})
-    # The writer's next page, on this worker or the other one: the session is
-    # read with the data version, so neither cache can serve the old page.
-    assert like_counts(client.get("/").text) == ["1 like"]
-    assert like_counts(elsewhere.get("/").text) == ["1 like"]
-    assert "1 like" in elsewhere.get(f"/posts/{post_id}").text
+        post_form(client, f"/posts/{post_id}/vote", {"dir": "1"})
+        # The writer's next page, on this worker or the other one: the session is
+        # read with the data version, so neither cache can serve the old page.
+        assert like_counts(client.get("/").text) == ["1 like"]
+        assert like_counts(elsewhere.get("/").text) == ["1 like"]
+        assert "1 like" in elsewhere.get(f"/posts/{post_id}").text
 
 
 def test_a_new_post_reaches_anonymous_visitors_of_another_worker_within_a_second(
@@ -124,15 +126,17 @@ def test_a_new_post_reaches_anonymous_visitors_of_another_worker_within_a_second
 ) -> None:
     Auth(client).register("alice")
     write_post(client, "First")
-    stranger = TestClient(second_worker, follow_redirects=False)
-    assert "First" in stranger.get("/").text
-    assert "First" in stranger.get("/").text  # served from its cache now
+    # A worker serves every request on one event loop: its readings of the
+    # version run in the background, between requests.
+    with TestClient(second_worker, follow_redirects=False) as stranger:
+        assert "First" in stranger.get("/").text
+        assert "First" in stranger.get("/").text  # served from its cache now
 
-    write_post(client, "Second")
-    written = time.monotonic()
-    while "Second" not in stranger.get("/").text:
-        assert time.monotonic() - written < 1.0, "the other worker still shows the old page"
-        time.sleep(0.05)
+        write_post(client, "Second")
+        written = time.monotonic()
+        while "Second" not in stranger.get("/").text:
+            assert time.monotonic() - written < 1.0, "the other worker still shows the old page"
+            time.sleep(0.05)
 
 
 def test_a_change_made_outside_the_app_reaches_the_cache_too(
@@ -273,6 +277,118 @@ def test_a_profile_asked_for_before_its_person_joined_shows_once_they_do(
     assert stranger.get("/users/1").status_code == 404
     Auth(client).register("alice")
     assert stranger.get("/users/1").status_code == 200
+
+
+# --- reading the version without making anyone wait ----------------------------
+
+
+class SlowDatabase:
+    """Stands in for `read_row`: each reading of the version waits for `answer()`."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.version = 1
+        self.readings = 0
+        self.fail = False
+        self.gate = asyncio.Event()
+        monkeypatch.setattr(page_cache, "read_row", self.read_row)
+
+    async def read_row(self, engine: object, statement: object) -> tuple[int, int]:
+        self.readings += 1
+        version = self.version  # what was committed when the statement started
+        await self.gate.wait()
+        if self.fail:
+            raise RuntimeError("the database is away")
+        return version, 1
+
+    def answer(self) -> None:
+        self.gate.set()
+        self.gate = asyncio.Event()
+
+
+async def settle() -> None:
+    """Let the tasks that can run, run."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def first_reading(cache: PageCache, database: SlowDatabase) -> None:
+    waiting = asyncio.ensure_future(cache.check())
+    await settle()
+    database.answer()
+    await waiting
+
+
+def test_a_page_served_from_memory_does_not_wait_for_the_version_while_it_is_recent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        database = SlowDatabase(monkeypatch)
+        cache = PageCache(engine=None, max_staleness=0.5)  # type: ignore[arg-type]
+        first = asyncio.ensure_future(cache.check())  # nothing read yet: it waits
+        await settle()
+        assert not first.done()
+        database.answer()
+        await first
+        assert cache.seen() == (1, 1)
+
+        database.version = 2  # another worker changes something
+        await asyncio.sleep(0.15)  # past a fifth of max_staleness
+        await asyncio.wait_for(cache.check(), 0.05)  # answered at once...
+        await settle()
+        assert database.readings == 2  # ...while the version is read in the background
+        await asyncio.wait_for(cache.check(), 0.05)
+        await settle()
+        assert database.readings == 2  # one reading at a time
+        assert cache.seen() == (1, 1)
+        database.answer()
+        await settle()
+        assert cache.seen() == (2, 1)
+
+    on_own_loop(scenario())
+
+
+def test_a_request_waits_for_the_version_once_the_last_reading_is_too_old(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        database = SlowDatabase(monkeypatch)
+        cache = PageCache(engine=None, max_staleness=0.2)  # type: ignore[arg-type]
+        await first_reading(cache, database)
+        database.version = 2
+        await asyncio.sleep(0.25)  # past max_staleness: what is held may be too old
+        waiting = asyncio.ensure_future(cache.check())
+        await settle()
+        assert not waiting.done()
+        database.answer()
+        await waiting
+        assert cache.seen() == (2, 1)
+
+    on_own_loop(scenario())
+
+
+def test_a_failed_reading_in_the_background_empties_the_cache_and_the_next_request_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        database = SlowDatabase(monkeypatch)
+        cache = PageCache(engine=None, max_staleness=0.5)  # type: ignore[arg-type]
+        await first_reading(cache, database)
+        cache.put("page", "html", cache.seen())
+        await asyncio.sleep(0.15)
+        database.fail = True
+        await cache.check()  # starts a reading, which fails with nobody waiting
+        await settle()
+        database.answer()
+        await settle()
+        assert cache.get("page", stale=True) is None
+        waiting = asyncio.ensure_future(cache.check())
+        await settle()
+        assert not waiting.done()  # nothing is trusted until the database answers
+        database.answer()
+        with pytest.raises(RuntimeError):
+            await waiting
+
+    on_own_loop(scenario())
 
 
 # --- a moment's grace under a stream of changes --------------------------------

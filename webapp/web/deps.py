@@ -89,12 +89,13 @@ async def get_visitor(request: Request, db: DbSession, cache: Cache) -> Visitor:
     the page cache: read with the session, or checked at most twice a second;
     and whether a moment-old page will do for them."""
     may_be_stale.set(not wrote_lately(request.session))
+    started = time.monotonic()
     loaded = await sessions.load(db, request)
     if loaded is None:
         if not getattr(request.state, CHECKED, False):
             await cache.check()
         return Visitor.anonymous(request)
-    cache.observe(*loaded.data_version)
+    cache.observe(*loaded.data_version, read_at=started)
     return Visitor.signed_in(loaded)
 
 
