@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from tests.support.app import TEST_DATABASE_URL, dispose, first_connect, make_settings, on_own_loop
 from tests.support.pages import Auth, post_form, write_post
@@ -23,6 +23,7 @@ from tests.support.statements import StatementCounter
 from webapp.app import create_app
 from webapp.core import page_cache
 from webapp.core.config import Settings
+from webapp.core.db import create_db_engine
 from webapp.core.page_cache import PageCache
 from webapp.models import Post
 
@@ -150,6 +151,34 @@ def test_a_change_made_outside_the_app_reaches_the_cache_too(
     db.exec(update(Post).values(title="After"))
     db.commit()
     assert "After" in anonymous.get("/").text
+
+
+@pytest.mark.postgres
+def test_a_write_locks_the_data_version_only_while_it_commits(
+    client: TestClient, settings: Settings
+) -> None:
+    """Every write moves site_state; a write that holds its row from its first
+    statement to its commit makes every other write wait through its round
+    trips. On PostgreSQL the version moves at commit (migration 0008), once
+    a transaction."""
+    Auth(client).register("alice")
+    for title in ("One", "Two", "Three"):
+        write_post(client, title)
+    engine = create_db_engine(settings)
+    try:
+        with engine.connect() as writer, engine.connect() as other:
+            before = writer.execute(text("SELECT version, likes FROM site_state")).one()
+            writer.execute(text("UPDATE posts SET votes = votes + 1"))  # three rows, uncommitted
+            other.execute(text("SET lock_timeout = '200ms'"))
+            # Not blocked: another write moves the version meanwhile.
+            other.execute(text("UPDATE site_state SET version = version + 1"))
+            other.commit()
+            writer.commit()
+            after = writer.execute(text("SELECT version, likes FROM site_state")).one()
+    finally:
+        engine.dispose()
+    assert after.version == before.version + 1  # the other's
+    assert after.likes == before.likes + 1  # the three posts' counts, moved once
 
 
 # --- the database restarts under the app ----------------------------------------
