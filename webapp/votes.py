@@ -70,14 +70,18 @@ async def _unlike(db: AsyncSession, post_id: int, owner_id: int, user_id: int) -
 
 
 async def _on_locked_post(
-    db: AsyncSession, post_id: int, change: Callable[[int], Awaitable[bool]]
+    db: AsyncSession, post_id: int, user_id: int, change: Callable[[int], Awaitable[bool]]
 ) -> bool:
     """Run a change of likes in one transaction, retried on a deadlock, after
     locking the post's row; `change` gets the post's owner. PostNotFound if the
-    post is gone."""
+    post is gone or a draft the user may not see: checked under the lock, so
+    that a like needs no statement before its transaction."""
 
     async def work() -> bool:
-        return await change((await lock_post(db, post_id)).owner_id)
+        post = await lock_post(db, post_id)
+        if not post.visible_to(user_id):
+            raise PostNotFound
+        return await change(post.owner_id)
 
     try:
         return await transaction(db, work)
@@ -86,13 +90,17 @@ async def _on_locked_post(
 
 
 async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
-    """Like the post; False when the like was already there."""
-    return await _on_locked_post(db, post_id, lambda owner: _like(db, post_id, owner, user_id))
+    """Like a post the user can see; False when the like was already there."""
+    return await _on_locked_post(
+        db, post_id, user_id, lambda owner: _like(db, post_id, owner, user_id)
+    )
 
 
 async def remove(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
     """Take the like back; False when there was none."""
-    return await _on_locked_post(db, post_id, lambda owner: _unlike(db, post_id, owner, user_id))
+    return await _on_locked_post(
+        db, post_id, user_id, lambda owner: _unlike(db, post_id, owner, user_id)
+    )
 
 
 async def toggle(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
@@ -106,7 +114,7 @@ async def toggle(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
         await _like(db, post_id, owner_id, user_id)
         return True
 
-    return await _on_locked_post(db, post_id, flip)
+    return await _on_locked_post(db, post_id, user_id, flip)
 
 
 async def _count(db: AsyncSession, post_id: int, change: int) -> None:

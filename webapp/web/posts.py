@@ -227,14 +227,13 @@ async def vote(
     """The button says what it will do (`dir` 1 or 0, from the state the page
     showed), so a double click or a second tab repeats the same wish instead of
     undoing it. Without `dir`, the like toggles."""
-    post = await posts.get_visible_post(db, post_id, user.id)
     if dir == "1":
-        await votes.add(db, post_id=post.id, user_id=user.id)
+        await votes.add(db, post_id=post_id, user_id=user.id)
         liked = True
     elif dir == "0":
-        await votes.remove(db, post_id=post.id, user_id=user.id)
+        await votes.remove(db, post_id=post_id, user_id=user.id)
         liked = False
     else:
-        liked = await votes.toggle(db, post_id=post.id, user_id=user.id)
+        liked = await votes.toggle(db, post_id=post_id, user_id=user.id)
     flash(request, "You like this post." if liked else "You no longer like this post.")
-    return redirect(f"/posts/{post.id}")
+    return redirect(f"/posts/{post_id}")
