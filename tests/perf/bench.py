@@ -45,6 +45,9 @@ The scenarios:
 - login pressure (Agora only): `/` p99 alone, then while 4 threads log in back to
   back (bcrypt at its default cost), and their ratio.
 - growth (Agora only): `/` req/s on 100,000 posts divided by `/` req/s on 1,000.
+- floor: tests/perf/floor_app.py, an ASGI app that answers Agora's front page from
+  memory and does nothing else, under the same uvicorn and workers, in turns with
+  Agora's `/`: what p99 ÷ p50 any page served from memory can have on this machine.
 - peak RSS (VmHWM) of every worker process of each app after the scenarios.
 - statements: SQL statements each Agora page runs, counted in process (anonymous / logged
   in, built → served again; "–" for a page that sends anonymous visitors to /login).
@@ -387,6 +390,16 @@ def reference_server(url: str, workers: int) -> Server:
     return Server("reference", argv, REFERENCE_DIR, env, port)
 
 
+def floor_server(body_file: Path, workers: int) -> Server:
+    """floor_app.py under uvicorn as `python -m webapp serve` runs Agora (uvloop,
+    httptools, no access log), answering Agora's front page from memory."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "floor_app:app", "--workers", str(workers)]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    env = dict(os.environ, FLOOR_BODY_FILE=str(body_file), PYTHONUNBUFFERED="1")
+    return Server("floor", argv, PERF_DIR, env, port)
+
+
 def start_all(servers: list[Server]) -> None:
     """Start side by side (their start-ups overlap), then wait for each /healthz."""
     for server in servers:
@@ -400,6 +413,18 @@ def start_all(servers: list[Server]) -> None:
 
 def http_get(port: int, path: str) -> tuple[int, str]:
     return Client(port).request("GET", path)
+
+
+def http_get_bytes(port: int, path: str) -> bytes:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        if response.status != 200:
+            raise BenchError(f"GET {path} answered {response.status}")
+        return response.read()
+    finally:
+        connection.close()
 
 
 class Client:
@@ -904,8 +929,14 @@ def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
     at_least("/users/{id} ÷ ref", ratio("/users/{id}"), 1.5)
     at_least("mixed ÷ ref", ratio("mixed"), 1.5)
     at_most("mixed: Agora errors", float(extras["mixed_errors"]), 0)
-    worst = max(max(r.p99 / r.p50 for r in s.agora) for s in items)
-    at_most("Agora p99 ÷ p50, worst scenario", worst, 4.0)
+    worst, where = worst_spread(items, "agora")
+    floor, _ = extras["floor"]
+    at_most(
+        f"Agora p99 ÷ p50, worst round of any scenario ({where}; the floor app's worst: "
+        f"{floor:.2f})",
+        worst,
+        4.0,
+    )
     if extras.get("growth") is not None:
         at_least(extras["growth_label"], extras["growth"], 0.9)
     at_most("peak RSS per Agora worker (MB)", max(extras["agora_rss"]), 120)
@@ -1095,6 +1126,18 @@ def measure_all(
         f"{small_rps:,.0f} req/s on {SMALL.posts:,} posts = {growth:.2f} (target ≥ 0.9)"
     )
 
+    # The floor: the least any ASGI app can do for the same page on this machine,
+    # in turns with Agora's `/` (both from memory), for what p99 ÷ p50 can be here.
+    front = folder / "front.html"
+    front.write_bytes(http_get_bytes(agora.port, "/"))
+    floor = floor_server(front, workers)
+    start_all([floor])
+    floor_pair = Scenario("floor", "/", "/")
+    measure(replace(run, ref=floor), floor_pair, rounds, duration)
+    floor.stop()
+    floor_line = floor_report(floor_pair, len(front.read_bytes()))
+    log(floor_line)
+
     agora_rss = [peak_rss_mb(pid) for pid in agora.worker_pids()]
     ref_rss = [peak_rss_mb(pid) for pid in ref.worker_pids()]
     Server.stop_all()
@@ -1108,6 +1151,7 @@ def measure_all(
         "agora_rss": agora_rss,
         "login_ratio": pressed / alone,
         "following": following_ratio(following_pair) if targets.followed else None,
+        "floor": worst_spread([floor_pair], "ref"),
         "lines": [
             f"mixed errors (status >= 400 or socket errors): Agora {mixed_errors}, "
             f"reference {ref_mixed_errors}; writes sent: Agora {agora_writes}, "
@@ -1116,6 +1160,7 @@ def measure_all(
             f"{LOGIN_THREADS} threads logged in ({logins} logins): ratio {pressed / alone:.2f} "
             "(target ≤ 3)",
             growth_line,
+            floor_line,
             *following_lines,
             f"search words: {targets.common_word!r} is in {targets.common_share:.1%} of published "
             f"posts, {targets.rare_word!r} in {targets.rare_share:.1%} (measured with the search's "
@@ -1134,6 +1179,29 @@ def measure_all(
     table = report(items, statement_counts, extras, command)
     verdicts = targets_met(items, extras)
     return "\n" + table + "\n\nTargets:\n" + "\n".join(f"  {v}" for v in verdicts) + "\n"
+
+
+def worst_spread(items: list[Scenario], side: str) -> tuple[float, str]:
+    """The highest p99 ÷ p50 of any round of these scenarios, and its scenario."""
+    return max(
+        ((r.p99 / r.p50, s.name) for s in items for r in getattr(s, side)),
+        default=(float("nan"), "–"),
+    )
+
+
+def floor_report(pair: Scenario, size: int) -> str:
+    def spread(results: list[WrkResult]) -> str:
+        p50, p99 = Scenario.mean(results, "p50"), Scenario.mean(results, "p99")
+        return (
+            f"{Scenario.mean(results, 'rps'):,.0f} req/s, p50 {fmt_ms(p50)}, p99 {fmt_ms(p99)} "
+            f"(p99 ÷ p50 {p99 / p50:.2f})"
+        )
+
+    return (
+        f"floor: tests/perf/floor_app.py, which answers the same {size:,} bytes from memory "
+        f"under the same uvicorn, {spread(pair.ref)}; Agora `/` in turns with it, "
+        f"{spread(pair.agora)}"
+    )
 
 
 def following_ratio(pair: Scenario) -> float:

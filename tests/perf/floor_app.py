@@ -1,0 +1,34 @@
+"""The floor: the least an ASGI app can do for a page, to measure the machine by.
+
+It answers every request with the same bytes from memory (the bench gives it
+Agora's front page, read once) and nothing else: no middleware, no routing,
+no template. The bench serves it as Agora is served (uvicorn, the same workers,
+uvloop and httptools), so what its latency shows, in the same run, is what the
+machine and the server add to any page served from memory. On a 2-core machine
+that wrk shares, that is mostly the scheduler: a worker or a wrk thread that
+waits for a CPU waits about a tick.
+
+    FLOOR_BODY_FILE=page.html python -m uvicorn floor_app:app --workers 2
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+BODY = Path(os.environ["FLOOR_BODY_FILE"]).read_bytes()
+HEADERS = [
+    (b"content-type", b"text/html; charset=utf-8"),
+    (b"content-length", str(len(BODY)).encode()),
+]
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
