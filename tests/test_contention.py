@@ -4,16 +4,19 @@ transaction rolled back, the error page still knows who is logged in."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func
+from sqlalchemy import event, func, text
 from sqlmodel import Session, select
 
+from tests.support.app import on_own_loop
 from tests.support.concurrency import at_the_same_time
 from tests.support.pages import Auth, csrf_token, write_post
+from webapp.core.db import new_session, transaction
 from webapp.models import Post, Vote
 
 ROUNDS = 20
@@ -179,3 +182,44 @@ def test_when_even_the_error_page_fails_a_plain_500_page_is_sent(
     assert "500 Internal Server Error" in response.text
     assert "content-security-policy" in response.headers
     assert "x-content-type-options" in response.headers
+
+
+def test_on_sqlite_a_workers_writers_queue_for_each_other_not_for_the_file(
+    app: FastAPI, database_url: str
+) -> None:
+    """SQLite's busy handler sleeps in growing steps while the file is locked; two
+    transactions of one worker take turns on a lock of their own instead: the
+    second begins only once the first has committed."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL transactions run side by side")
+    engine = app.state.engine
+    began: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith(("BEGIN", "SELECT 'first done'")):
+            began.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+
+    async def first() -> None:
+        async with new_session(engine) as db:
+
+            async def work() -> None:
+                await asyncio.sleep(0.05)  # holding the transaction while the second starts
+                await db.exec(text("SELECT 'first done'"))
+
+            await transaction(db, work)
+
+    async def second() -> None:
+        async with new_session(engine) as db:
+            await transaction(db, lambda: asyncio.sleep(0))
+
+    async def both() -> None:
+        running = asyncio.create_task(first())
+        await asyncio.sleep(0.01)
+        await second()
+        await running
+
+    on_own_loop(both())
+    event.remove(engine.sync_engine, "before_cursor_execute", note)
+    assert began == ["BEGIN IMMEDIATE", "SELECT 'first done'", "BEGIN IMMEDIATE"]

@@ -13,6 +13,7 @@ import os
 import random
 import sqlite3
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -171,14 +172,39 @@ async def atomic(db: AsyncSession) -> AsyncIterator[AsyncSession]:
     await db.commit()  # whatever ran before stands on its own
     if db.bind.dialect.name == "postgresql":
         await db.connection(execution_options={"isolation_level": "READ COMMITTED"})
-    else:
+        async with _committed(db):
+            yield db
+        return
+    async with _sqlite_writer(db.bind):
         await (await db.connection()).exec_driver_sql("BEGIN IMMEDIATE")
+        async with _committed(db):
+            yield db
+
+
+@asynccontextmanager
+async def _committed(db: AsyncSession) -> AsyncIterator[None]:
     try:
-        yield db
+        yield
     except BaseException:
         await db.rollback()
         raise
     await db.commit()
+
+
+# SQLite lets one connection write at a time, and a connection that finds the
+# file locked sleeps in growing steps (up to 100 ms each) before it looks
+# again, so under a stream of writes a transaction could wait far longer than
+# the ones before it took. A worker's writers queue here instead, each woken
+# as the one before it commits; only other processes' writers meet SQLite's
+# busy handler. One queue per event loop and engine (the tests run several).
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_writer(engine: Any) -> asyncio.Lock:
+    locks = _writers.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault(id(engine), asyncio.Lock())
 
 
 # deadlock detected, serialization failure: the database gave up on one of two
