@@ -34,23 +34,14 @@ depends_on: str | Sequence[str] | None = None
 
 CONTENT_COLUMNS = "title, content, published, owner_id, created_at, updated_at"
 
-# name: (table, event, what it moves); the names of the statement triggers they replace
-AT_COMMIT = {
-    "posts_bump_version": ("posts", "AFTER INSERT OR DELETE", "version"),
-    "posts_bump_version_on_edit": ("posts", f"AFTER UPDATE OF {CONTENT_COLUMNS}", "version"),
-    "posts_bump_likes": ("posts", "AFTER UPDATE OF votes, comments", "likes"),
-    "users_bump_version": ("users", "AFTER INSERT OR DELETE", "version"),
-    "follows_bump_version": ("follows", "AFTER INSERT OR DELETE", "version"),
+# name: (table, the row events, what it moves, whether TRUNCATE moved it too)
+TRIGGERS = {
+    "posts_bump_version": ("posts", "AFTER INSERT OR DELETE", "version", True),
+    "posts_bump_version_on_edit": ("posts", f"AFTER UPDATE OF {CONTENT_COLUMNS}", "version", False),
+    "posts_bump_likes": ("posts", "AFTER UPDATE OF votes, comments", "likes", False),
+    "users_bump_version": ("users", "AFTER INSERT OR DELETE", "version", False),
+    "follows_bump_version": ("follows", "AFTER INSERT OR DELETE", "version", True),
 }
-# Before 0008, for the downgrade.
-BY_STATEMENT = {
-    "posts_bump_version": ("posts", "AFTER INSERT OR DELETE OR TRUNCATE", "version"),
-    "posts_bump_version_on_edit": ("posts", f"AFTER UPDATE OF {CONTENT_COLUMNS}", "version"),
-    "posts_bump_likes": ("posts", "AFTER UPDATE OF votes, comments", "likes"),
-    "users_bump_version": ("users", "AFTER INSERT OR DELETE", "version"),
-    "follows_bump_version": ("follows", "AFTER INSERT OR DELETE OR TRUNCATE", "version"),
-}
-TRUNCATES = {"posts_bump_version_truncate": "posts", "follows_bump_version_truncate": "follows"}
 
 
 def upgrade() -> None:
@@ -77,27 +68,28 @@ def upgrade() -> None:
         $$
         """
     )
-    for name, (table, event, column) in AT_COMMIT.items():
+    for name, (table, event, column, truncate) in TRIGGERS.items():
         op.execute(f"DROP TRIGGER {name} ON {table}")
         op.execute(
             f"CREATE CONSTRAINT TRIGGER {name} {event} ON {table} "
             "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
             f"EXECUTE FUNCTION agora_bump_version_once('{column}')"
         )
-    for name, table in TRUNCATES.items():
-        op.execute(
-            f"CREATE TRIGGER {name} AFTER TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION agora_bump_version('version')"
-        )
+        if truncate:
+            op.execute(
+                f"CREATE TRIGGER {name}_truncate AFTER TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION agora_bump_version('version')"
+            )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for name, table in TRUNCATES.items():
+    for name, (table, event, column, truncate) in TRIGGERS.items():
         op.execute(f"DROP TRIGGER {name} ON {table}")
-    for name, (table, event, column) in BY_STATEMENT.items():
-        op.execute(f"DROP TRIGGER {name} ON {table}")
+        if truncate:
+            op.execute(f"DROP TRIGGER {name}_truncate ON {table}")
+            event += " OR TRUNCATE"
         op.execute(
             f"CREATE TRIGGER {name} {event} ON {table} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION agora_bump_version('{column}')"
