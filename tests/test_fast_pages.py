@@ -321,13 +321,13 @@ class SlowDatabase:
         self.gate = asyncio.Event()
         monkeypatch.setattr(page_cache, "read_row", self.read_row)
 
-    async def read_row(self, engine: object, statement: object) -> tuple[int, int]:
+    async def read_row(self, engine: object, statement: object) -> tuple[int, int, int]:
         self.readings += 1
         version = self.version  # what was committed when the statement started
         await self.gate.wait()
         if self.fail:
             raise RuntimeError("the database is away")
-        return version, 1
+        return version, 1, 0
 
     def answer(self) -> None:
         self.gate.set()
@@ -358,7 +358,7 @@ def test_a_page_served_from_memory_does_not_wait_for_the_version_while_it_is_rec
         assert not first.done()
         database.answer()
         await first
-        assert cache.seen() == (1, 1)
+        assert cache.seen() == (1, 1, 0)
 
         database.version = 2  # another worker changes something
         await asyncio.sleep(0.15)  # past a fifth of max_staleness
@@ -368,10 +368,10 @@ def test_a_page_served_from_memory_does_not_wait_for_the_version_while_it_is_rec
         await asyncio.wait_for(cache.check(), 0.05)
         await settle()
         assert database.readings == 2  # one reading at a time
-        assert cache.seen() == (1, 1)
+        assert cache.seen() == (1, 1, 0)
         database.answer()
         await settle()
-        assert cache.seen() == (2, 1)
+        assert cache.seen() == (2, 1, 0)
 
     on_own_loop(scenario())
 
@@ -390,7 +390,7 @@ def test_a_request_waits_for_the_version_once_the_last_reading_is_too_old(
         assert not waiting.done()
         database.answer()
         await waiting
-        assert cache.seen() == (2, 1)
+        assert cache.seen() == (2, 1, 0)
 
     on_own_loop(scenario())
 

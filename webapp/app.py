@@ -30,6 +30,7 @@ from webapp.core.middleware import (
     security_headers,
 )
 from webapp.core.page_cache import PageCache, SharedPageMiddleware
+from webapp.core.removals import RemovalBarrierMiddleware
 from webapp.core.security import ApiTokens, PasswordHasher
 from webapp.core.templating import STATIC_DIR, RoutePaths
 from webapp.live.hub import Hub
@@ -123,6 +124,9 @@ def create_app(
     if settings.proxy_addresses:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_addresses)
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
+    # Outermost: what a request took away must be seen by every worker before
+    # anything of its answer leaves.
+    app.add_middleware(RemovalBarrierMiddleware, cache=app.state.page_cache)
     error_handlers.install(app)
 
     app.router.routes.append(static)

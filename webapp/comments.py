@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp import notifications, posts
 from webapp.core.db import transaction
 from webapp.core.paging import CountedPage
+from webapp.core.removals import taken_away
 from webapp.errors import CommentNotFound, NotCommentAuthor, PostNotFound, UserNotFound
 from webapp.models import (
     MAX_ID,
@@ -186,6 +187,7 @@ async def delete_comment(db: AsyncSession, comment: CommentRef) -> None:
             await _count(db, comment.post_id, -1)
 
     await transaction(db, write)
+    taken_away()
 
 
 # What finding a comment's page needs: a CommentPublic or a CommentRef.

@@ -41,6 +41,10 @@ PASSWORD_MIN, PASSWORD_MAX = 8, 128
 TITLE_MAX, CONTENT_MAX = 200, 20_000
 COMMENT_MAX = 2_000
 CONTENT_WHITESPACE = "\t\n\r"
+# SQLite gives a new row the largest id plus one, so a deleted newest row's id
+# would go to the next one (a session's socket closed by its predecessor's end,
+# a link to a deleted post opening another): AUTOINCREMENT never reuses one.
+NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
 
 
 def utcnow() -> datetime:
@@ -296,6 +300,7 @@ class Post(PostBase, table=True):
         # (owner_id, published, ...) index would sort all of an author's posts
         # for a viewer who may see drafts).
         Index("ix_posts_owner_newest", "owner_id", "created_at", "id", "published"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -396,6 +401,7 @@ class Comment(CommentBase, table=True):
         Index("ix_comments_post", "post_id", "created_at", "id"),
         # What an account deletion must count down.
         Index("ix_comments_author", "author_id"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -437,6 +443,7 @@ class Notification(SQLModel, table=True):
         Index("ix_notifications_actor", "actor_id", "kind"),
         Index("ix_notifications_post", "post_id"),
         Index("ix_notifications_comment", "comment_id"),
+        NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -473,6 +480,9 @@ class SiteState(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     version: int = Field(default=0)
     likes: int = Field(default=0)
+    # Moves with what takes something away (migration 0010): a page retired by
+    # it is never served again, not even for the page cache's moment of grace.
+    removals: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class MailToken(SQLModel, table=True):
@@ -498,6 +508,7 @@ class UserSession(SQLModel, table=True):
     """A browser login. The cookie holds only a random id; its hash is the key."""
 
     __tablename__ = "sessions"
+    __table_args__ = (NEVER_REUSED_IDS,)
 
     id: int | None = Field(default=None, primary_key=True)
     key_hash: str = Field(max_length=64, unique=True)

@@ -32,6 +32,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.db import transaction
+from webapp.core.removals import taken_away
 from webapp.errors import NotOwner, PostNotFound
 from webapp.models import (
     MAX_ID,
@@ -467,6 +468,8 @@ async def update_post(
         await db.exec(statement)
 
     await transaction(db, write)
+    if post.published and changes.get("published") is False:
+        taken_away()
     return await get_visible_post(db, post.id, post.owner_id)
 
 
@@ -479,3 +482,4 @@ async def delete_post(db: AsyncSession, *, post: PostPublic) -> None:
         await db.exec(delete(Post).where(col(Post.id) == post.id))
 
     await transaction(db, write)
+    taken_away()

@@ -39,7 +39,8 @@ class LoadedSession:
     id: int
     csrf_token: str
     user: UserPublic
-    data_version: tuple[int | None, int | None]  # (version, likes), see webapp.core.page_cache
+    # (version, likes, removals), see webapp.core.page_cache
+    data_version: tuple[int | None, int | None, int | None]
     unread: int  # notifications not yet seen, for the header
 
 
@@ -59,6 +60,7 @@ LOAD = (
         col(User.created_at).label("user_created_at"),
         _site_state(SiteState.version).label("data_version"),
         _site_state(SiteState.likes).label("likes_version"),
+        _site_state(SiteState.removals).label("removals_version"),
         notifications.unread_count_of(User.id).label("unread"),
     )
     .join(User, col(User.id) == col(UserSession.user_id))
@@ -88,7 +90,11 @@ async def load(db: AsyncSession, request: HTTPConnection) -> LoadedSession | Non
         await db.commit()
     user = UserPublic(id=row.user_id, username=row.username, created_at=row.user_created_at)
     return LoadedSession(
-        row.id, row.csrf_token, user, (row.data_version, row.likes_version), row.unread
+        row.id,
+        row.csrf_token,
+        user,
+        (row.data_version, row.likes_version, row.removals_version),
+        row.unread,
     )
 
 

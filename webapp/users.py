@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp import comments, sessions, throttle
 from webapp.core.db import transaction
+from webapp.core.removals import taken_away
 from webapp.core.security import PasswordHasher
 from webapp.errors import (
     AccountTaken,
@@ -255,3 +256,4 @@ async def delete_account(
         await db.exec(delete(User).where(col(User.id) == user_id))
 
     await transaction(db, remove)
+    taken_away()

@@ -264,6 +264,11 @@ def _take_exclusive_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        # SQLite changes a table by making it anew and dropping the old one,
+        # which would delete, by cascade, every row that refers to it: its
+        # procedure turns foreign keys off (outside the transaction, the only
+        # place where it counts), and `migrate` checks them before committing.
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
 
     @event.listens_for(engine, "begin")
     def _begin_exclusive(conn: Any) -> None:
@@ -294,6 +299,10 @@ def migrate(settings: Settings, revision: str = "head") -> None:
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+            if connection.dialect.name == "sqlite":
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"a migration broke foreign keys: {broken[:5]}")
     finally:
         engine.dispose()
 

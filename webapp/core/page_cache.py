@@ -22,7 +22,9 @@ anything else. A worker learns both two ways:
 When `version` moves, everything is retired. When only `likes` moves, what
 shows like counts is retired (who likes what, rendered HTML, the counts kept
 beside each list) and the lists themselves stay: their counts are read again in
-one statement.
+one statement. When `removals` moves (a post deleted or made a draft, a
+comment or an account deleted: migration 0010), everything is forgotten at
+once, retired values included.
 
 Retired is not forgotten at once: until `grace` (half a second) after it was
 built, a value retired may still be served to a request that may see the site
@@ -35,6 +37,10 @@ worker reads the new version, then less than `grace`). Whoever made the
 change never sees the page from before it: their browser's cookie says they
 just wrote (`wrote_lately`), and their next page is built from what is
 current.
+
+What takes something away shows at once to everyone, on every worker and
+host: it has no grace, and its answer waits until every worker must have read
+the versions again (`webapp.core.removals`).
 """
 
 from __future__ import annotations
@@ -56,9 +62,9 @@ from webapp.core.cookie import FLASH_KEY, SESSION_KEY, WROTE_KEY
 from webapp.core.db import read_row
 
 T = TypeVar("T")
-READ_VERSION = text("SELECT version, likes FROM site_state WHERE id = 1")
-# The data versions a value was read at: (version, likes).
-Seen = tuple[int | None, int | None]
+READ_VERSION = text("SELECT version, likes, removals FROM site_state WHERE id = 1")
+# The data versions a value was read at: (version, likes, removals).
+Seen = tuple[int | None, int | None, int | None]
 _MISSING: Any = object()
 # How long others keep getting an expired value while one caller rebuilds it.
 REBUILD_GRACE = 1.0
@@ -107,6 +113,7 @@ class PageCache:
         self.grace = GRACE
         self.version: int | None = None
         self.likes: int | None = None
+        self.removals: int | None = None
         # When the reading the versions come from started (or the statement of
         # a session, which reads them too).
         self._read_at = float("-inf")
@@ -117,13 +124,20 @@ class PageCache:
         self._entries: OrderedDict[Hashable, tuple[Any, float | None, bool, float]] = OrderedDict()
         # key -> (value, served until): retired by a change, until `grace` after it was built
         self._retired: dict[Hashable, tuple[Any, float]] = {}
-        self._loading: dict[Hashable, asyncio.Future[Any]] = {}
+        # key -> (the load under way, the removals it started at)
+        self._loading: dict[Hashable, tuple[asyncio.Future[Any], int | None]] = {}
 
     def seen(self) -> Seen:
         """The versions now: what a value about to be read will be valid for."""
-        return self.version, self.likes
+        return self.version, self.likes, self.removals
 
-    def observe(self, version: int | None, likes: int | None, read_at: float | None = None) -> None:
+    def observe(
+        self,
+        version: int | None,
+        likes: int | None,
+        removals: int | None = None,
+        read_at: float | None = None,
+    ) -> None:
         """Versions read from the database by a statement started at `read_at`
         (`time.monotonic()`; by default, now). A reading older than the last
         one observed is ignored: it may be from before a change that one saw."""
@@ -131,11 +145,13 @@ class PageCache:
         if read_at < self._read_at:
             return
         self._read_at = read_at
-        if version != self.version:
+        if removals != self.removals:
+            self.clear()  # what was taken away is served to nobody, not even for a moment
+        elif version != self.version:
             self._retire(list(self._entries))
         elif likes != self.likes:
             self._retire([key for key, entry in self._entries.items() if entry[2]])
-        self.version, self.likes = version, likes
+        self.version, self.likes, self.removals = version, likes, removals
 
     def _retire(self, keys: list[Hashable]) -> None:
         now = time.monotonic()
@@ -185,7 +201,7 @@ class PageCache:
         finally:
             if self._reading_since == started:
                 self._reading = None
-        self.observe(*(row or (None, None)), read_at=started)
+        self.observe(*(row or (None, None, None)), read_at=started)
 
     async def fetch(
         self, key: Hashable, load: Callable[[], Awaitable[T]], *, likes: bool = False
@@ -202,15 +218,17 @@ class PageCache:
         if value is not _MISSING:
             return value
         loop = asyncio.get_running_loop()
-        pending = self._loading.get(key)
-        if pending is not None and pending.get_loop() is loop:
+        pending, removals = self._loading.get(key, (None, None))
+        # A load that started before a removal this request knows of may show
+        # what was removed: not joined.
+        if pending is not None and pending.get_loop() is loop and removals == self.removals:
             try:
                 return await asyncio.shield(pending)
             except _LoadFailed:
                 pass  # the first one failed: try once more, for this request
         seen = self.seen()
         future: asyncio.Future[Any] = loop.create_future()
-        self._loading[key] = future
+        self._loading[key] = (future, self.removals)
         try:
             value = await load()
         except BaseException:
@@ -220,7 +238,7 @@ class PageCache:
         else:
             future.set_result(value)
         finally:
-            if self._loading.get(key) is future:
+            if self._loading.get(key, (None, None))[0] is future:
                 del self._loading[key]
         self.put(key, value, seen, likes=likes)
         return value
@@ -259,7 +277,9 @@ class PageCache:
     ) -> None:
         """Keep a value read at the versions `seen`, unless they are already past;
         `likes`: it shows like counts; with `ttl`, for that many seconds at most."""
-        if seen[0] != self.version or (likes and seen[1] != self.likes):
+        if seen[0] != self.version or seen[2] != self.removals:
+            return
+        if likes and seen[1] != self.likes:
             return
         expires_at = None if ttl is None else time.monotonic() + ttl
         self._retired.pop(key, None)
