@@ -216,6 +216,33 @@ def test_someone_with_no_notifications_is_told_what_will_come(
     assert "No notifications yet." in page and "Mark all read" not in page
 
 
+def test_many_comments_in_a_row_are_one_unread_notification(
+    alice_browser: TestClient, bob_browser: TestClient, carol_browser: TestClient, db: Session
+) -> None:
+    post_id = write_post(alice_browser, "Flooded")
+    first = comment(bob_browser, post_id, "One")
+    for n in range(20):
+        comment(bob_browser, post_id, f"And again, {n}")
+    comment(carol_browser, post_id, "Someone else")
+    assert stored(db) == [("comment", 2, False), ("comment", 3, False)]
+    assert unread_in_header(alice_browser.get("/").text) == "2 unread"
+    # It leads to the first comment unread, where reading starts.
+    assert f'href="/comments/{first}"' in sentences(alice_browser)[1]
+    # Read, the next comment is news again.
+    comment(bob_browser, post_id, "After you looked")
+    assert stored(db) == [("comment", 2, True), ("comment", 3, True), ("comment", 2, False)]
+
+
+def test_comments_on_two_posts_are_two_notifications(
+    alice_browser: TestClient, bob_browser: TestClient, db: Session
+) -> None:
+    for title in ("One", "Two"):
+        post_id = write_post(alice_browser, title)
+        comment(bob_browser, post_id, "Hi")
+        comment(bob_browser, post_id, "Hi again")
+    assert stored(db) == [("comment", 2, False), ("comment", 2, False)]
+
+
 # --- taken back, or gone with what they point at ---------------------------------------
 
 

@@ -117,11 +117,9 @@ async def add(
             )
             comment_id = (await db.exec(added.returning(Comment.id))).scalar_one()
             await _count(db, post_id, +1)
-            told = notifications.notify(
-                post.owner_id, "comment", author_id, post_id=post_id, comment_id=comment_id
+            await notifications.notify_once_unread(
+                db, post.owner_id, "comment", author_id, post_id=post_id, comment_id=comment_id
             )
-            if told is not None:
-                await db.exec(told)
         # Read in the transaction: once it commits, the post (and the comment
         # with it) may be deleted at any moment.
         return as_public((await db.exec(WITH_AUTHOR.where(col(Comment.id) == comment_id))).one())

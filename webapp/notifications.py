@@ -3,7 +3,9 @@
 They are written by the change they tell of, in its own transaction (`webapp.votes`,
 `webapp.comments`, `webapp.follows` call `notify`), never for one's own action.
 Taking a like back or unfollowing tells nobody, and takes back the notification
-of it (`withdraw`), so that liking and unliking does not pile them up. A
+of it (`withdraw`), so that liking and unliking does not pile them up; comments
+in a row from one person on one post are one unread notification
+(`notify_once_unread`). A
 notification whose actor, post or comment is deleted goes with it (the database
 cascades).
 """
@@ -51,6 +53,39 @@ def notify(
         created_at=utcnow(),
         read=False,
     )
+
+
+async def notify_once_unread(
+    db: AsyncSession,
+    recipient_id: int,
+    kind: NotificationKind,
+    actor_id: int,
+    *,
+    post_id: int,
+    comment_id: int,
+) -> None:
+    """Tell of a comment, unless the recipient has not yet read one of the same
+    kind by the same person on the same post: that one moves up to now, so a
+    hundred comments in a row are one unread notification, not a hundred. It
+    keeps pointing at the first comment unread, where reading starts. Part of
+    the caller's unit of work, which holds the post's lock: two comments of one
+    person on one post cannot both find none."""
+    told = notify(recipient_id, kind, actor_id, post_id=post_id, comment_id=comment_id)
+    if told is None:
+        return
+    renewed = await db.exec(
+        update(Notification)
+        .where(
+            col(Notification.recipient_id) == recipient_id,
+            col(Notification.kind) == kind,
+            col(Notification.actor_id) == actor_id,
+            col(Notification.post_id) == post_id,
+            col(Notification.read).is_(False),
+        )
+        .values(created_at=utcnow())
+    )
+    if not renewed.rowcount:
+        await db.exec(told)
 
 
 def withdraw(
