@@ -17,6 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.support.app import SECRET, make_settings
 from tests.support.pages import Auth
@@ -184,7 +186,7 @@ def test_spread_draws_the_total_and_fills_nothing_past_its_cap() -> None:
     assert sum(spread(random.Random(1), [1.0, 1.0], 50, [3, 4])) == 7  # no more than fits
 
 
-def test_serve_answers_health_home_and_docs(tmp_path: Path) -> None:
+def test_serve_answers_on_its_port_and_takes_it_for_the_site_address(tmp_path: Path) -> None:
     port = free_port()
     env = {"DATABASE_URL": "sqlite:///./served.db", "BCRYPT_ROUNDS": "4"}
     env.pop("SECRET_KEY", None)
@@ -216,6 +218,14 @@ def test_serve_answers_health_home_and_docs(tmp_path: Path) -> None:
         ).read_text()
         # Development without SECRET_KEY: a key kept beside the database.
         assert (tmp_path / ".agora-secret-key").exists()
+        # Without SITE_URL, the site is where it is served: a page of the
+        # default port is another origin.
+        socket_url = f"ws://127.0.0.1:{port}/ws"
+        with connect(socket_url, origin=f"http://127.0.0.1:{port}", open_timeout=5):  # type: ignore[arg-type]
+            pass
+        with pytest.raises(InvalidStatus) as refused:
+            connect(socket_url, origin="http://127.0.0.1:8000", open_timeout=5)  # type: ignore[arg-type]
+        assert refused.value.response.status_code == 403
     finally:
         process.terminate()
         try:

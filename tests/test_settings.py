@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 
 from tests.support.app import PASSWORD
 from tests.support.pages import Auth, post_form
+from webapp.core.config import Settings
 from webapp.models import LoginFailure, User, UserSession
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -23,6 +24,13 @@ def change_password(client: TestClient, current: str, new: str, confirm: str | N
         },
         page="/settings",
     )
+
+
+def test_the_development_site_address_follows_the_port_served() -> None:
+    assert Settings(_env_file=None, served_port=8731).public_url == "http://127.0.0.1:8731"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).public_url == "http://127.0.0.1:8000"  # type: ignore[call-arg]
+    chosen = Settings(_env_file=None, served_port=8731, site_url="https://agora.example/")  # type: ignore[call-arg]
+    assert chosen.public_url == "https://agora.example"
 
 
 def test_settings_need_a_login(client: TestClient) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from webapp.core.config import Settings, SettingsError
+from webapp.core.config import DEFAULT_PORT, Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="migrate the database, then serve (default)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--reload", action="store_true", help="restart on code changes")
     serve.add_argument(
@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if getattr(args, "reload", False):
         os.environ["TEMPLATES_AUTO_RELOAD"] = "true"  # edited templates show at once too
+    # The workers read their settings again: the development SITE_URL follows
+    # the port served (`--port 8731` mails links to :8731, and its pages'
+    # sockets are of the site's own origin).
+    os.environ["SERVED_PORT"] = str(getattr(args, "port", DEFAULT_PORT))
 
     # Migrate once here, before any worker starts; each worker's start-up then
     # finds the schema current (and would wait on the migration lock if not).
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     uvicorn.run(
         "webapp.app:app",
         host=getattr(args, "host", "127.0.0.1"),
-        port=getattr(args, "port", 8000),
+        port=getattr(args, "port", DEFAULT_PORT),
         workers=None if getattr(args, "reload", False) else getattr(args, "workers", 1),
         reload=getattr(args, "reload", False),
         loop="auto",  # uvloop where it is installed (not on Windows)

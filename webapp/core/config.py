@@ -13,7 +13,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
-DEVELOPMENT_URL = "http://127.0.0.1:8000"
+DEFAULT_PORT = 8000
 # What development answers to when ALLOWED_HOSTS is empty (`testserver`: the
 # test client's), plus the host of SITE_URL.
 DEVELOPMENT_HOSTS = ("127.0.0.1", "localhost", "testserver")
@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     mail_from: str = "Agora <no-reply@localhost>"
     # Look at template files again on every render (`serve --reload` turns it on).
     templates_auto_reload: bool = False
+    # The port `serve` serves (it sets SERVED_PORT for its workers): the
+    # development SITE_URL's, so that its links and its origin are the site's.
+    served_port: int = Field(default=DEFAULT_PORT, gt=0, lt=65536)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -100,12 +103,12 @@ class Settings(BaseSettings):
 
     @property
     def public_url(self) -> str:
-        """SITE_URL, or in development the address `serve` uses by default."""
+        """SITE_URL, or in development the address and port `serve` serves."""
         if self.site_url:
             return self.site_url.rstrip("/")
         if self.webapp_env == "production":
             raise SettingsError("SITE_URL must be set when WEBAPP_ENV=production")
-        return DEVELOPMENT_URL
+        return f"http://127.0.0.1:{self.served_port}"
 
     @property
     def host_names(self) -> frozenset[str]:
