@@ -472,16 +472,17 @@ class NotificationPublic(SQLModel):
 class SiteState(SQLModel, table=True):
     """One row: `likes` moves when a post's like or comment count changes,
     `version` with every other change to the posts table and with every follow
-    (triggers made by migrations 0003 and 0005 do it, whoever writes), so each
-    worker's page cache knows when what it holds may be out of date."""
+    (triggers made by migrations 0003 and 0005 do it, whoever writes), and
+    `removals` with what takes something away (0010), so each worker's page
+    cache knows when what it holds may be out of date."""
 
     __tablename__ = "site_state"
 
     id: int = Field(default=1, primary_key=True)
     version: int = Field(default=0)
     likes: int = Field(default=0)
-    # Moves with what takes something away (migration 0010): a page retired by
-    # it is never served again, not even for the page cache's moment of grace.
+    # A page retired by a removal is never served again, not even for the page
+    # cache's moment of grace.
     removals: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
