@@ -50,6 +50,7 @@ from webapp.core.mail import Job, Mail, Postman, render
 from webapp.core.security import PasswordHasher, hash_token, new_token
 from webapp.errors import (
     AccountTaken,
+    DomainError,
     MailUnavailable,
     SameAddress,
     TooManyAddressChanges,
@@ -304,12 +305,17 @@ async def ask_new_address(
     token = new_token()
     user_id, checked_stamp = account.id, account.security_stamp
 
-    async def store() -> None:
+    async def store() -> DomainError | None:
         bound_to = await _count_address_change(db, user_id, checked_stamp)
+        if isinstance(bound_to, DomainError):
+            return bound_to  # raised once the transaction is over, which keeps `account` loaded
         row = _token_row(user_id, NEW_ADDRESS, token, ADDRESS_LIFETIME, new_email=new_email)
         await db.exec(_replace_pending(db.bind.dialect.name, {**row, **bound_to}))
+        return None
 
-    await transaction(db, store)
+    refused = await transaction(db, store)
+    if refused is not None:
+        raise refused
     return [
         render(
             "new_address.txt",
@@ -329,12 +335,13 @@ async def ask_new_address(
 
 async def _count_address_change(
     db: AsyncSession, user_id: int | None, checked_stamp: str
-) -> dict[str, str]:
+) -> dict[str, str] | DomainError:
     """Inside the change's transaction: lock the account's row (on SQLite the
     transaction holds the write lock already), so that racing requests count
     one after another; refuse past the hour's limit, else record this one.
-    The account's address and stamp, to bind the link to. WrongPassword if
-    the credentials changed since the password was checked."""
+    The account's address and stamp, to bind the link to; or the refusal:
+    `TooManyAddressChanges`, or `WrongPassword` if the credentials changed
+    since the password was checked."""
     account = (
         await db.exec(
             core_select(User.email, User.security_stamp)
@@ -343,13 +350,13 @@ async def _count_address_change(
         )
     ).first()  # type: ignore[call-overload]
     if account is None:
-        raise WrongPassword
+        return WrongPassword()
     key, now = f"email:{user_id}", utcnow()
     statement = _recent_requests(key, now - REQUEST_WINDOW, ADDRESS_CHANGES_PER_HOUR)
     times = list((await db.exec(statement)).scalars())  # type: ignore[call-overload]
     wait = _wait(times, ADDRESS_CHANGES_PER_HOUR, now)
     if wait is not None:
-        raise TooManyAddressChanges(wait)
+        return TooManyAddressChanges(wait)
     await db.exec(insert(MailRequest).values(key=key, created_at=now))
     return {"account_email": account.email, "stamp": account.security_stamp}
 
