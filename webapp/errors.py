@@ -146,3 +146,17 @@ class TooManyResetRequests(Throttled):
             "Too many attempts from your address. "
             f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}.",
         )
+
+
+class TooManyAddressChanges(Throttled):
+    """An account asked for ADDRESS_CHANGES_PER_HOUR new addresses within the
+    last hour (`webapp.mail_links`): each sends two mails, one of them to any
+    address typed, so the form must not become a way to mail strangers."""
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = wait_in_minutes(retry_after)
+        super().__init__(
+            retry_after,
+            "Too many changes of address asked for. "
+            f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}.",
+        )

@@ -5,45 +5,75 @@ A link holds a random token of 256 bits; the database keeps only its hash
 one marks it used in the same statement that finds it valid, so a link opened
 twice at once works for one of them only.
 
-- A password reset is asked for by address. Everything that depends on
-  whether an account has it (finding the account, counting its recent
-  mails, writing the token) runs on the postman's thread (`reset_job`), so
-  the request answers the same, in the same time, either way; an account gets
+A link works only while the account is as it was when the link was made: the
+same address and the same security stamp (`_bound`). A new password, a reset
+and "log out everywhere else" rotate the stamp and delete the links still out
+(`users.renew_credentials`); a new address leaves the reset links sent to the
+old one behind. So an owner who secures the account after a warning leaves no
+way back in to whoever kept a link, in a mailbox or from a session.
+
+- A password reset is asked for by address. Everything that could depend on
+  whether an account has it runs on the postman's thread (`reset_job`), after
+  a short random delay, and does the same database work either way: it counts
+  and records the request per address (`mail_requests`), looks the address
+  up, and inserts a token from that lookup (one row, or none). An address gets
   at most `RESETS_PER_HOUR` mails. Resetting ends every session and API token
   of the account, and starts none.
 - A new address is asked for with the current password (the settings
-  throttle). The link goes to the new address and a notice to the old one,
-  at once; the address changes when the link is opened, unless another
-  account took it meanwhile (`AccountTaken`). One change waits at a time, and
-  can be cancelled.
+  throttle), at most `ADDRESS_CHANGES_PER_HOUR` times an hour per account. The
+  link goes to the new address and a notice to the old one, at once; the
+  address changes when the link is opened, unless another account took it
+  meanwhile (`AccountTaken`), and the old address is told. One change waits at
+  a time (a unique index), and can be cancelled.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, insert, update
+from sqlalchemy import Engine, Insert, delete, func, insert, literal, update
 from sqlalchemy import select as core_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp import sessions, throttle, users
+from webapp import throttle, users
 from webapp.core.config import Settings
 from webapp.core.db import transaction
 from webapp.core.mail import Job, Mail, Postman, render
 from webapp.core.security import PasswordHasher, hash_token, new_token
-from webapp.errors import AccountTaken, MailUnavailable, SameAddress, TooManyResetRequests
-from webapp.models import LoginFailure, MailToken, PasswordChange, User, utcnow
+from webapp.errors import (
+    AccountTaken,
+    DomainError,
+    MailUnavailable,
+    SameAddress,
+    TooManyAddressChanges,
+    TooManyResetRequests,
+    WrongPassword,
+)
+from webapp.models import (
+    LoginFailure,
+    MailRequest,
+    MailToken,
+    PasswordChange,
+    User,
+    UTCDateTime,
+    utcnow,
+)
 
 RESET = "reset"
 NEW_ADDRESS = "email"
 RESET_LIFETIME = timedelta(hours=1)
 ADDRESS_LIFETIME = timedelta(hours=24)
-RESETS_PER_HOUR = 3
+REQUEST_WINDOW = timedelta(hours=1)
+RESETS_PER_HOUR = 3  # mails to one address
+ADDRESS_CHANGES_PER_HOUR = 5  # per account: each sends a mail to any address typed
 # What `new_token()` makes: 32 bytes in URL-safe base64, without padding.
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 
@@ -54,18 +84,56 @@ def _hash_of(token: str) -> str | None:
     return hash_token(token) if TOKEN_RE.fullmatch(token) else None
 
 
-def _usable(token_hash: str, purpose: str) -> list[object]:
-    now = utcnow()
+def _bound() -> object:
+    """The account still has the address and the security stamp the link was
+    made under: the one rule that ends links when credentials or the address
+    change."""
+    return (
+        core_select(User.id)
+        .where(
+            col(User.id) == col(MailToken.user_id),
+            col(User.security_stamp) == col(MailToken.stamp),
+            col(User.email) == col(MailToken.account_email),
+        )
+        .correlate(MailToken)
+        .exists()
+    )
+
+
+def _working(purpose: str) -> list[object]:
+    """A link of `purpose` that works now: unused, unexpired, still bound."""
     return [
-        col(MailToken.token_hash) == token_hash,
         col(MailToken.purpose) == purpose,
         col(MailToken.used_at).is_(None),
-        col(MailToken.expires_at) > now,
+        col(MailToken.expires_at) > utcnow(),
+        _bound(),
     ]
+
+
+def _usable(token_hash: str, purpose: str) -> list[object]:
+    return [col(MailToken.token_hash) == token_hash, *_working(purpose)]
 
 
 def _same_address(email: str) -> object:
     return func.lower(User.email) == email.lower()
+
+
+def _recent_requests(key: str, since: datetime, limit: int) -> object:
+    """The times of the last `limit` requests counted against `key`."""
+    return (
+        core_select(MailRequest.created_at)
+        .where(col(MailRequest.key) == key, col(MailRequest.created_at) > since)
+        .order_by(col(MailRequest.created_at).desc())
+        .limit(limit)
+    )
+
+
+def _wait(times: list[datetime], limit: int, now: datetime) -> int | None:
+    """Seconds until the oldest of the last `limit` requests leaves the
+    window, or None while fewer than `limit` were made in it."""
+    if len(times) < limit:
+        return None
+    return max(1, math.ceil((times[-1] + REQUEST_WINDOW - now).total_seconds()))
 
 
 # --- a password reset -------------------------------------------------------
@@ -81,45 +149,85 @@ async def ask_reset(
     settings: Settings,
 ) -> None:
     """Count the request against the client address's login limit
-    (`TooManyResetRequests` past it), and hand the rest to the postman. The
-    pages and the API ask the same way."""
+    (`TooManyResetRequests` past it), and hand the rest to the postman, to
+    run a moment later. The pages and the API ask the same way."""
     if postman is None:
         raise MailUnavailable
     wait = await throttle.client_wait(db, client_ip, settings.login_max_attempts)
     if wait is not None:
         raise TooManyResetRequests(wait)
     await throttle.record_failure(db, throttle.RESET_KEY, client_ip)
-    postman.post(reset_job(engine, email, settings.public_url))
+    postman.post(reset_job(engine, email, settings.public_url), delay=_reset_delay(settings))
+
+
+def _reset_delay(settings: Settings) -> float:
+    """Between half and one and a half times RESET_MAIL_DELAY. The job runs in
+    this process: run at once, its work (and the mail it may send) would slow
+    the very next request, which an observer could time to learn whether the
+    address has an account. Later and at a random moment, it is noise among
+    other requests."""
+    return settings.reset_mail_delay * (0.5 + secrets.SystemRandom().random())
 
 
 def reset_job(engine: Engine, email: str, site_url: str) -> Job:
     """The work of a reset asked for `email`, for the postman's thread: the
-    mail to send, or none (no such account, or its mails of the hour sent)."""
+    mail to send, or none (no such account, or the address's mails of the
+    hour sent)."""
 
     def run() -> Iterable[Mail]:
+        token = new_token()
         with Session(engine) as db:
-            user = db.exec(
-                core_select(User.id, User.username, User.email).where(_same_address(email))
-            ).first()  # type: ignore[call-overload]
-            if user is None:
-                return []
-            since = utcnow() - timedelta(hours=1)
-            recent = db.exec(
-                core_select(func.count()).where(  # type: ignore[call-overload]
-                    col(MailToken.user_id) == user.id,
-                    col(MailToken.purpose) == RESET,
-                    col(MailToken.created_at) > since,
-                )
-            ).scalar_one()
-            if recent >= RESETS_PER_HOUR:
-                return []
-            token = new_token()
-            db.exec(insert(MailToken).values(_token_row(user.id, RESET, token, RESET_LIFETIME)))  # type: ignore[call-overload]
+            account = _store_reset(db, email, token)
             db.commit()
+        if account is None:
+            return []
         link = f"{site_url}/password-reset/{token}"
-        return [render("password_reset.txt", user.email, username=user.username, link=link)]
+        return [render("password_reset.txt", account.email, username=account.username, link=link)]
 
     return run
+
+
+def _store_reset(db: Session, email: str, token: str) -> ResetFor | None:
+    """The same statements, and the same rows written but the token's,
+    whether or not an account has `email`: the account the token was made
+    for, or None."""
+    now = utcnow()
+    key = "reset:" + hash_token(email.lower())
+    db.exec(delete(MailRequest).where(col(MailRequest.created_at) <= now - REQUEST_WINDOW))  # type: ignore[call-overload]
+    recent = db.exec(_recent_requests(key, now - REQUEST_WINDOW, RESETS_PER_HOUR)).all()  # type: ignore[call-overload]
+    db.exec(insert(MailRequest).values(key=key, created_at=now))  # type: ignore[call-overload]
+    account = db.exec(
+        core_select(User.id, User.username, User.email).where(_same_address(email))
+    ).first()  # type: ignore[call-overload]
+    allowed = len(recent) < RESETS_PER_HOUR
+    made = db.exec(
+        insert(MailToken)
+        .from_select(*_reset_from_account(email, token, now, allowed))
+        .returning(MailToken.user_id)
+    ).first()  # type: ignore[call-overload]
+    if account is None or made is None:
+        return None
+    return ResetFor(account.id, account.username, account.email)
+
+
+def _reset_from_account(
+    email: str, token: str, now: datetime, allowed: bool
+) -> tuple[list[str], object]:
+    """A reset token made from the account that has `email`, if any and if
+    `allowed`: INSERT … SELECT, so that no account means no row, not another
+    statement."""
+    columns = ["token_hash", "user_id", "purpose", "account_email", "stamp"]
+    columns += ["created_at", "expires_at"]
+    source = core_select(
+        literal(hash_token(token)),
+        User.id,
+        literal(RESET),
+        User.email,
+        User.security_stamp,
+        literal(now, UTCDateTime),
+        literal(now + RESET_LIFETIME, UTCDateTime),
+    ).where(_same_address(email), literal(allowed))
+    return columns, source
 
 
 @dataclass(frozen=True)
@@ -148,9 +256,10 @@ async def find_reset(db: AsyncSession, token: str) -> ResetFor | None:
 async def reset_password(
     db: AsyncSession, hasher: PasswordHasher, token: str, account: ResetFor, change: PasswordChange
 ) -> bool:
-    """Set the new password, if the link still works (False if it was used or
-    expired meanwhile); end every session and API token of the account, and
-    forgive its failed logins. One unit of work."""
+    """Set the new password, if the link still works (False if it was used,
+    expired or unbound meanwhile), with new credentials: every session, API
+    token and other link of the account ends (`users.renew_credentials`); its
+    failed logins are forgiven. One unit of work."""
     new_hash = await hasher.hash(change.new_password)
     token_hash = _hash_of(token)
     keys = [throttle.login_key(account.username), throttle.login_key(account.email)]
@@ -161,15 +270,7 @@ async def reset_password(
         )
         if used.rowcount != 1:
             return False
-        await db.exec(users.set_password(account.user_id, new_hash))
-        await db.exec(sessions.others_of(account.user_id, keep_id=None))
-        await db.exec(
-            delete(MailToken).where(
-                col(MailToken.user_id) == account.user_id,
-                col(MailToken.purpose) == RESET,
-                col(MailToken.used_at).is_(None),
-            )
-        )
+        await users.renew_credentials(db, account.user_id, password_hash=new_hash)
         await db.exec(delete(LoginFailure).where(col(LoginFailure.account_key).in_(keys)))
         return True
 
@@ -191,7 +292,8 @@ async def ask_new_address(
     site_url: str,
 ) -> list[Mail]:
     """Check the password and the address, and keep the change waiting for its
-    link: the mails to send (the link to the new address, a notice to the
+    link, in place of any other (`TooManyAddressChanges` past the hour's
+    limit): the mails to send (the link to the new address, a notice to the
     old one)."""
     await users.check_password(
         db, hasher, account, password, client_ip=client_ip, max_attempts=max_attempts
@@ -201,18 +303,19 @@ async def ask_new_address(
     if await _taken(db, new_email, account.id):
         raise AccountTaken({"email": "An account already uses this email."})
     token = new_token()
-    user_id = account.id
+    user_id, checked_stamp = account.id, account.security_stamp
 
-    async def store() -> None:
-        await db.exec(_pending(user_id, delete(MailToken)))
-        await db.exec(
-            insert(MailToken).values(
-                _token_row(user_id, NEW_ADDRESS, token, ADDRESS_LIFETIME, new_email=new_email)
-            )
-        )
+    async def store() -> DomainError | None:
+        bound_to = await _count_address_change(db, user_id, checked_stamp)
+        if isinstance(bound_to, DomainError):
+            return bound_to  # raised once the transaction is over, which keeps `account` loaded
+        row = _token_row(user_id, NEW_ADDRESS, token, ADDRESS_LIFETIME, new_email=new_email)
+        await db.exec(_replace_pending(db.bind.dialect.name, {**row, **bound_to}))
+        return None
 
-    await transaction(db, store)
-    settings_url = f"{site_url}/settings"
+    refused = await transaction(db, store)
+    if refused is not None:
+        raise refused
     return [
         render(
             "new_address.txt",
@@ -225,17 +328,56 @@ async def ask_new_address(
             account.email,
             username=account.username,
             new_email=new_email,
-            settings_url=settings_url,
+            settings_url=f"{site_url}/settings",
         ),
     ]
 
 
-async def pending_address(db: AsyncSession, user_id: int) -> str | None:
-    """The address a change waits to be confirmed for, if any."""
-    statement = _pending(user_id, core_select(MailToken.new_email)).order_by(
-        col(MailToken.created_at).desc()
+async def _count_address_change(
+    db: AsyncSession, user_id: int | None, checked_stamp: str
+) -> dict[str, str] | DomainError:
+    """Inside the change's transaction: lock the account's row (on SQLite the
+    transaction holds the write lock already), so that racing requests count
+    one after another; refuse past the hour's limit, else record this one.
+    The account's address and stamp, to bind the link to; or the refusal:
+    `TooManyAddressChanges`, or `WrongPassword` if the credentials changed
+    since the password was checked."""
+    account = (
+        await db.exec(
+            core_select(User.email, User.security_stamp)
+            .where(col(User.id) == user_id, col(User.security_stamp) == checked_stamp)
+            .with_for_update(key_share=True)
+        )
+    ).first()  # type: ignore[call-overload]
+    if account is None:
+        return WrongPassword()
+    key, now = f"email:{user_id}", utcnow()
+    statement = _recent_requests(key, now - REQUEST_WINDOW, ADDRESS_CHANGES_PER_HOUR)
+    times = list((await db.exec(statement)).scalars())  # type: ignore[call-overload]
+    wait = _wait(times, ADDRESS_CHANGES_PER_HOUR, now)
+    if wait is not None:
+        return TooManyAddressChanges(wait)
+    await db.exec(insert(MailRequest).values(key=key, created_at=now))
+    return {"account_email": account.email, "stamp": account.security_stamp}
+
+
+def _replace_pending(dialect: str, row: dict[str, object]) -> Insert:
+    """The account's one pending change, inserted or replaced in place, as the
+    unique index on pending changes decides: racing requests leave one link."""
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = dialect_insert(MailToken).values(row)
+    replaced = ["token_hash", "new_email", "account_email", "stamp", "created_at", "expires_at"]
+    return statement.on_conflict_do_update(
+        index_elements=[MailToken.user_id],
+        index_where=(col(MailToken.purpose) == NEW_ADDRESS) & col(MailToken.used_at).is_(None),
+        set_={name: statement.excluded[name] for name in replaced},
     )
-    return (await db.exec(statement.limit(1))).scalars().first()  # type: ignore[call-overload]
+
+
+async def pending_address(db: AsyncSession, user_id: int) -> str | None:
+    """The address a change waits to be confirmed for, if its link works."""
+    statement = _pending(user_id, core_select(MailToken.new_email), *_working(NEW_ADDRESS))
+    return (await db.exec(statement)).scalars().first()  # type: ignore[call-overload]
 
 
 async def cancel_new_address(db: AsyncSession, user_id: int) -> None:
@@ -243,26 +385,54 @@ async def cancel_new_address(db: AsyncSession, user_id: int) -> None:
     await db.commit()
 
 
-async def confirm_new_address(db: AsyncSession, token: str) -> tuple[int, str] | None:
-    """Change the address of the link's account: its id and new address, or
-    None for a link that does not work (unknown, used, expired).
-    `AccountTaken` if another account took the address meanwhile."""
+@dataclass(frozen=True)
+class AddressChanged:
+    """A confirmed change: whose, the new address, and the notice for the old one."""
+
+    user_id: int
+    new_email: str
+    notice: Mail
+
+
+async def confirm_new_address(db: AsyncSession, token: str, site_url: str) -> AddressChanged | None:
+    """Change the address of the link's account, or None for a link that does
+    not work (unknown, used, expired, or made under other credentials).
+    `AccountTaken` if another account took the address meanwhile.
+
+    The stamp is not rotated: it stands for the credentials (password,
+    sessions, API tokens), which a new address does not change, and rotating
+    it would end the owner's API tokens for nothing. The reset links sent to
+    the old address die all the same, bound to it (`_bound`)."""
     token_hash = _hash_of(token)
     if token_hash is None:
         return None
 
-    async def change() -> tuple[int, str] | None:
+    async def change() -> AddressChanged | None:
         used = await db.exec(
             update(MailToken)
             .where(*_usable(token_hash, NEW_ADDRESS))
             .values(used_at=utcnow())
-            .returning(MailToken.user_id, MailToken.new_email)
+            .returning(MailToken.user_id, MailToken.new_email, MailToken.account_email)
         )
         row = used.first()
         if row is None or row.new_email is None:
             return None
-        await db.exec(update(User).where(col(User.id) == row.user_id).values(email=row.new_email))
-        return row.user_id, row.new_email
+        username = (
+            await db.exec(
+                update(User)
+                .where(col(User.id) == row.user_id)
+                .values(email=row.new_email)
+                .returning(User.username)
+            )
+        ).scalar_one()
+        notice = render(
+            "address_changed.txt",
+            row.account_email,
+            username=username,
+            masked_email=masked(row.new_email),
+            settings_url=f"{site_url}/settings",
+        )
+        return AddressChanged(row.user_id, row.new_email, notice)
 
     try:
         return await transaction(db, change)
@@ -270,22 +440,36 @@ async def confirm_new_address(db: AsyncSession, token: str) -> tuple[int, str] |
         raise AccountTaken({"email": "Another account now uses this email."}) from None
 
 
+def masked(address: str) -> str:
+    """`n…@example.org`: enough for the old address's reader to recognise
+    their own new one, too little to hand a stranger's address to whoever
+    reads the old mailbox."""
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}…@{domain}"
+
+
 async def _taken(db: AsyncSession, email: str, user_id: int | None) -> bool:
     statement = core_select(User.id).where(_same_address(email), col(User.id) != user_id)
     return (await db.exec(statement)).first() is not None  # type: ignore[call-overload]
 
 
-def _pending(user_id: int | None, statement: object) -> object:
+def _pending(user_id: int | None, statement: object, *conditions: object) -> object:
+    """`statement` narrowed to the account's pending change (the one row the
+    unique index allows), and to `conditions`."""
     return statement.where(  # type: ignore[attr-defined]
         col(MailToken.user_id) == user_id,
         col(MailToken.purpose) == NEW_ADDRESS,
         col(MailToken.used_at).is_(None),
-        col(MailToken.expires_at) > utcnow(),
+        *conditions,
     )
 
 
 def _token_row(
-    user_id: int, purpose: str, token: str, lifetime: timedelta, new_email: str | None = None
+    user_id: int | None,
+    purpose: str,
+    token: str,
+    lifetime: timedelta,
+    new_email: str | None = None,
 ) -> dict[str, object]:
     now = utcnow()
     return {

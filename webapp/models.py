@@ -489,20 +489,52 @@ class SiteState(SQLModel, table=True):
 class MailToken(SQLModel, table=True):
     """A link sent by mail. The link holds a random token; the database only
     its hash, so a leaked table opens nothing. It works once, until it
-    expires, and goes with its account."""
+    expires, while the account's address and security stamp are those it was
+    made under (`webapp.mail_links`), and goes with its account."""
 
     __tablename__ = "mail_tokens"
-    # How many resets an account was sent lately; its pending address change.
-    __table_args__ = (Index("ix_mail_tokens_user", "user_id", "purpose", "created_at"),)
+    __table_args__ = (
+        Index("ix_mail_tokens_user", "user_id", "purpose", "created_at"),
+        # One address change waits at a time: asking again replaces it in
+        # place (INSERT … ON CONFLICT on this index), so racing requests leave
+        # one link, never several.
+        Index(
+            "uq_mail_tokens_pending_email",
+            "user_id",
+            unique=True,
+            postgresql_where=text("purpose = 'email' AND used_at IS NULL"),
+            sqlite_where=text("purpose = 'email' AND used_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(max_length=64, unique=True)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     purpose: str = Field(max_length=10)  # "reset", or "email" (a new address)
     new_email: str | None = Field(default=None, max_length=254)  # an address change's
+    # The account's address and security stamp when the link was made: the
+    # link dies when either changes (a new address, a new password, a reset,
+    # "log out everywhere else").
+    account_email: str = Field(max_length=254)
+    stamp: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class MailRequest(SQLModel, table=True):
+    """One link asked for by mail, counted against its limit: a reset per
+    address asked for (whether or not an account has it, so that counting
+    costs the same either way), an address change per account."""
+
+    __tablename__ = "mail_requests"
+    __table_args__ = (Index("ix_mail_requests_key", "key", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # "reset:" and the SHA-256 of the address as typed (case-folded), or
+    # "email:" and the account's id.
+    key: str = Field(max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class UserSession(SQLModel, table=True):

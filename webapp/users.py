@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 
-from sqlalchemy import Update, delete, func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -27,6 +27,7 @@ from webapp.errors import (
 from webapp.models import (
     MAX_ID,
     LoginFailure,
+    MailToken,
     PasswordChange,
     Post,
     User,
@@ -181,9 +182,9 @@ async def change_password(
     client_ip: str,
     max_attempts: int,
 ) -> None:
-    """Check the current password, store the new hash, and end every session
-    and API token of the account (the stamp rotates): one unit of work. The
-    browser that asked gets a new session afterwards (`sessions.start`)."""
+    """Check the current password and store the new hash with new credentials
+    (`renew_credentials`): one unit of work. The browser that asked gets a new
+    session afterwards (`sessions.start`)."""
     await check_password(
         db, hasher, user, change.current_password, client_ip=client_ip, max_attempts=max_attempts
     )
@@ -191,40 +192,50 @@ async def change_password(
     user_id = user.id  # read now: a retried transaction's rollback expires `user`
 
     async def store() -> None:
-        await db.exec(set_password(user_id, new_hash))
-        await db.exec(sessions.others_of(user_id, keep_id=None))
+        await renew_credentials(db, user_id, password_hash=new_hash)
 
     await transaction(db, store)
 
 
 async def log_out_elsewhere(db: AsyncSession, user: User, *, keep_session_id: int | None) -> int:
-    """End every session but the one kept, and every API token; how many
-    sessions ended."""
-    stamp = _new_stamp()
+    """End every session but the one kept, every API token and every link sent
+    by mail (`renew_credentials`); how many sessions ended."""
     user_id = user.id
 
     async def end_them() -> int:
-        ended = (await db.exec(sessions.others_of(user_id, keep_session_id))).rowcount or 0
-        await db.exec(_set(user_id, security_stamp=stamp))
-        return ended
+        return await renew_credentials(db, user_id, keep_session_id=keep_session_id)
 
     return await transaction(db, end_them)
 
 
-def set_password(user_id: int | None, password_hash: str) -> Update:
-    """The statement that stores a new password and rotates the stamp, which
-    ends every API token: part of a change and of a reset (`webapp.mail_links`),
-    which end the sessions in the same unit of work."""
-    return _set(user_id, password_hash=password_hash, security_stamp=_new_stamp())
+async def renew_credentials(
+    db: AsyncSession,
+    user_id: int | None,
+    *,
+    password_hash: str | None = None,
+    keep_session_id: int | None = None,
+) -> int:
+    """What a password change, a reset and "log out everywhere else" share,
+    inside the caller's unit of work: a new security stamp (API tokens carry
+    it, so they all end), the new password if there is one, and the end of
+    every session but the one kept and of every link still out by mail. An
+    owner who secures the account after a warning must not leave a way back
+    in: an address-change link kept by whoever knew the old password, or a
+    reset link in a mailbox someone else reads. How many sessions ended."""
+    values = {"security_stamp": _new_stamp()}
+    if password_hash is not None:
+        values["password_hash"] = password_hash
+    await db.exec(update(User).where(col(User.id) == user_id).values(**values))
+    ended = (await db.exec(sessions.others_of(user_id, keep_session_id))).rowcount or 0
+    await db.exec(
+        delete(MailToken).where(col(MailToken.user_id) == user_id, col(MailToken.used_at).is_(None))
+    )
+    return ended
 
 
 def _new_stamp() -> str:
-    # API tokens carry the stamp: a new one revokes them all.
+    # API tokens and links sent by mail carry the stamp: a new one revokes them all.
     return secrets.token_hex(16)
-
-
-def _set(user_id: int | None, **values: str) -> Update:
-    return update(User).where(col(User.id) == user_id).values(**values)
 
 
 async def delete_account(

@@ -28,6 +28,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # Many tests register more accounts than an hour allows from the one
         # address of the test client; tests of the limit set one.
         "registrations_per_hour": 0,
+        # A reset's job runs at once: the tests wait for its mail.
+        "reset_mail_delay": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

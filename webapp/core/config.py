@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # smtps://…:465; empty: development writes mails to the log and outbox/.
     smtp_url: str = ""
     mail_from: str = "Agora <no-reply@localhost>"
+    # Seconds, on average, a password reset's work waits on the postman (between
+    # half and 1.5 times this), so that its cost is not next to its answer.
+    reset_mail_delay: float = Field(default=2.0, ge=0, le=60)
     # Look at template files again on every render (`serve --reload` turns it on).
     templates_auto_reload: bool = False
     # The port `serve` serves (it sets SERVED_PORT for its workers): the

@@ -17,9 +17,10 @@ workers, the command line and the tests' clients alike.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import os
-import queue
 import secrets
 import smtplib
 import ssl
@@ -138,7 +139,8 @@ class OutboxTransport:
 
 
 class Postman:
-    """One thread that runs mail jobs in order and sends what they return."""
+    """One thread that runs mail jobs in order of when they are due, and sends
+    what they return."""
 
     def __init__(
         self,
@@ -152,37 +154,60 @@ class Postman:
         self.sender = sender
         self.attempts = attempts
         self.first_pause = first_pause
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        # (when it is due, in time.monotonic(); the order posted; the job or
+        # None, which stops the thread)
+        self._jobs: list[tuple[float, int, Job | None]] = []
+        self._posted = itertools.count()
+        self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
 
-    def post(self, job: Job) -> None:
-        """Run `job` on the postman's thread, and send its mails, soon."""
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="postman", daemon=True)
-                self._thread.start()
-        self._jobs.put(job)
+    def post(self, job: Job, *, delay: float = 0.0) -> None:
+        """Run `job` on the postman's thread, and send its mails: soon, or
+        `delay` seconds from now (a job whose cost must not sit beside the
+        request that posted it; the jobs due before it run meanwhile)."""
+        self._put(time.monotonic() + delay, job)
 
     def send(self, *mails: Mail) -> None:
         self.post(lambda: mails)
 
     def wait(self, timeout: float = 10.0) -> bool:
-        """Until every job posted so far is done (tests; shutting down)."""
+        """Until every job posted so far is done, the delayed ones too (tests;
+        shutting down)."""
         done = threading.Event()
-        self.post(lambda: done.set() or ())
+        self._put(self._last_due(), lambda: done.set() or ())
         return done.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
         """Let the jobs posted so far finish, for `timeout` seconds at most."""
-        with self._lock:
+        with self._changed:
             thread = self._thread
         if thread is not None and thread.is_alive():
-            self._jobs.put(None)
+            self._put(self._last_due(), None)
             thread.join(timeout)
 
+    def _last_due(self) -> float:
+        with self._changed:
+            return max([time.monotonic(), *(due for due, _, _ in self._jobs)])
+
+    def _put(self, due: float, job: Job | None) -> None:
+        with self._changed:
+            if job is not None and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(target=self._run, name="postman", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._jobs, (due, next(self._posted), job))
+            self._changed.notify()
+
+    def _next(self) -> Job | None:
+        """The first job due, once it is due."""
+        with self._changed:
+            while True:
+                wait = self._jobs[0][0] - time.monotonic() if self._jobs else None
+                if wait is not None and wait <= 0:
+                    return heapq.heappop(self._jobs)[2]
+                self._changed.wait(wait)
+
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
+        while (job := self._next()) is not None:
             try:
                 mails = list(job())
             except Exception:

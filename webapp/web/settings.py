@@ -14,6 +14,7 @@ from webapp.errors import (
     AccountTaken,
     MailUnavailable,
     SameAddress,
+    TooManyAddressChanges,
     TooManyAttempts,
     WrongPassword,
 )
@@ -190,9 +191,9 @@ async def ask_new_address(
     except (WrongPassword, TooManyAttempts) as error:
         errors = {"current_password": error.page_message or error.detail}
         status_code, headers = error.status_code, error.headers
-    except (SameAddress, MailUnavailable) as error:
+    except (SameAddress, MailUnavailable, TooManyAddressChanges) as error:
         errors = {"email": error.page_message or error.detail}
-        status_code = error.status_code
+        status_code, headers = error.status_code, error.headers
     except AccountTaken as taken:
         errors, status_code = taken.fields, taken.status_code
     else:
@@ -222,11 +223,17 @@ async def cancel_new_address(
 
 @router.get("/settings/email/{token}")
 async def confirm_new_address(
-    request: Request, db: DbSession, visitor: VisitorDep, token: str
+    request: Request,
+    db: DbSession,
+    settings: SettingsDep,
+    postman: PostmanDep,
+    visitor: VisitorDep,
+    token: str,
 ) -> Response:
-    """Anyone with the link: it is the proof that the new address is theirs."""
+    """Anyone with the link: it is the proof that the new address is theirs.
+    The old address is told."""
     try:
-        changed = await mail_links.confirm_new_address(db, token)
+        changed = await mail_links.confirm_new_address(db, token, settings.public_url)
     except AccountTaken as taken:
         message = f"{taken.fields['email']} Ask for another address on your settings page."
         return render(
@@ -240,6 +247,7 @@ async def confirm_new_address(
         return render(
             request, visitor, "auth/link_not_working.html", {"kind": "email"}, status_code=400
         )
-    user_id, new_email = changed
-    flash(request, f"Your address is now {new_email}.")
-    return redirect("/settings" if visitor.user_id == user_id else "/login")
+    if postman is not None:
+        postman.send(changed.notice)
+    flash(request, f"Your address is now {changed.new_email}.")
+    return redirect("/settings" if visitor.user_id == changed.user_id else "/login")
