@@ -28,7 +28,9 @@ from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
-def client_ip(request: Request) -> str:
+def client_ip(request: HTTPConnection) -> str:
+    """The client's address, which the throttles count (a trusted proxy's
+    client: see FORWARDED_ALLOW_IPS), for a page, an API call or a socket."""
     return request.client.host if request.client else ""
 
 

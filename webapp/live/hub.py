@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket
 from webapp import follows, notifications, posts
 from webapp.core.db import new_session
 from webapp.live import events
+from webapp.live.places import POLICY, Places
 from webapp.live.sources import Source
 
 log = logging.getLogger("webapp.live")
@@ -35,7 +36,6 @@ QUEUE_SIZE = 64  # messages waiting for one socket before it is dropped
 WINDOW = 0.05  # seconds over which count changes are coalesced
 
 GOING_AWAY = 1001
-POLICY = 1008
 
 
 class Client:
@@ -105,9 +105,10 @@ class Client:
 
 
 class Hub:
-    def __init__(self, engine: AsyncEngine, source: Source) -> None:
+    def __init__(self, engine: AsyncEngine, source: Source, places: Places) -> None:
         self.engine = engine
         self.source = source
+        self.places = places
         self.clients: set[Client] = set()
         self._watchers: defaultdict[int, set[Client]] = defaultdict(set)
         self._of_user: defaultdict[int, set[Client]] = defaultdict(set)

@@ -6,6 +6,10 @@ sends it from the site's own pages. A handshake from another origin is
 refused, so another site cannot open a socket in a visitor's name; one with
 no `Origin` (not a browser) gets public events only.
 
+A socket first takes one of the worker's places (`webapp.live.places`): past
+20 from one client address it is closed with 1008, past MAX_SOCKETS_PER_WORKER
+with 1013 (try again later), before its cookie is read.
+
 One kind of message comes in, `subscribe`; anything else closes the socket
 with a policy code (1003 for what is not JSON text, 1008 for the rest, 1009
 for a message over 64 KB). What goes out is `webapp.live.hub`'s.
@@ -14,12 +18,13 @@ for a message over 64 KB). What goes out is `webapp.live.hub`'s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.exc import DBAPIError
 
 from webapp import sessions
@@ -27,6 +32,7 @@ from webapp.core.config import Settings
 from webapp.core.db import new_session
 from webapp.live import events
 from webapp.live.hub import MAX_WATCHED, POLICY, Client, Hub
+from webapp.live.places import TRY_AGAIN_LATER, Refusal
 from webapp.models import MAX_ID
 
 router = APIRouter(include_in_schema=False)
@@ -35,7 +41,6 @@ log = logging.getLogger("webapp.live")
 MAX_MESSAGE_BYTES = 64 * 1024
 UNSUPPORTED = 1003
 TOO_BIG = 1009
-TRY_AGAIN_LATER = 1013
 LISTEN_TIMEOUT = 5.0  # seconds to wait for this worker to hear events (its first socket)
 # A page subscribes once per load, and again on reconnecting: a burst of 10
 # messages, then one every 2 seconds, is plenty.
@@ -54,6 +59,32 @@ def own_origins(websocket: WebSocket, settings: Settings) -> set[str]:
 
 @router.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
+    """Take a place for the socket first, before anything is read or made for
+    it, and give it back however the socket ends (a handshake that fails
+    midway included)."""
+    places = websocket.app.state.live.places
+    address = sessions.client_ip(websocket)
+    refusal = places.take(address)
+    if refusal is not None:
+        await _turn_away(websocket, refusal)
+        return
+    try:
+        await _open(websocket)
+    finally:
+        places.give_back(address)
+
+
+async def _turn_away(websocket: WebSocket, refusal: Refusal) -> None:
+    """Accepted to be closed at once, so that a browser's script sees the code
+    and backs off (a refused handshake would reach it as 1006, with no reason).
+    A client that is already gone is no error of the server's."""
+    with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+        await websocket.accept()
+        await websocket.close(*refusal)
+
+
+async def _open(websocket: WebSocket) -> None:
+    """The handshake (Origin, cookie), then the conversation."""
     hub: Hub = websocket.app.state.live
     origin = websocket.headers.get("origin")
     user_id = session_id = unread = None

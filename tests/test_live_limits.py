@@ -1,0 +1,131 @@
+"""What a worker's live sockets may cost it: a cap per client address and per
+worker, refused before anything is made for the socket; sockets that end with
+their session; and a subscription to as many posts as SPEC allows.
+
+The caps are tried on a real `serve` (its database: PostgreSQL with
+TEST_DATABASE_URL, else a SQLite file), with sockets from several loopback
+addresses, as the `websockets` package opens them."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import httpx2
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.support.app import ON_POSTGRES, make_settings
+from tests.support.server import running_server
+from tests.test_live_hosts import close_code, no_message
+from webapp.core import config
+from webapp.core.db import create_db_engine
+from webapp.live.places import PER_ADDRESS
+
+WORKER_CAP = PER_ADDRESS + 5
+CLOSED_WITHIN = 0.5  # seconds for the server to hear that a client closed
+
+
+@pytest.fixture(scope="module")
+def served(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One `serve` worker with room for WORKER_CAP sockets; its database URL is
+    the module's `database`."""
+    folder = tmp_path_factory.mktemp("limits")
+    if ON_POSTGRES:
+        url = migrated_database
+        engine = create_db_engine(make_settings(url))
+        tables = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+    else:
+        shutil.copyfile(migrated_database, folder / "limits.db")
+        url = f"sqlite:///{folder / 'limits.db'}"
+    settings = {"MAX_SOCKETS_PER_WORKER": str(WORKER_CAP)}
+    with running_server(folder, url, settings=settings) as host:
+        yield host
+    log = (folder / "server.log").read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log
+
+
+@pytest.fixture
+def host(served: str) -> Iterator[str]:
+    """The server, once the sockets of the test before have closed."""
+    yield served
+    time.sleep(CLOSED_WITHIN)
+
+
+@contextmanager
+def socket_from(host: str, address: str, **options: object) -> Iterator[ClientConnection]:
+    """An anonymous socket on `host`, connected from `address` (any 127.x.y.z)."""
+    url = host.replace("http://", "ws://") + "/ws"
+    with connect(url, open_timeout=5, source_address=(address, 0), **options) as opened:  # type: ignore[arg-type]
+        yield opened
+
+
+def is_open(socket: ClientConnection) -> bool:
+    no_message(socket, "anything", within=0.2)  # a closed socket raises
+    return True
+
+
+def test_an_address_past_its_cap_is_refused_while_another_connects(host: str) -> None:
+    with ExitStack() as sockets, httpx2.Client(base_url=host, timeout=5) as pages:
+        for _ in range(PER_ADDRESS):
+            sockets.enter_context(socket_from(host, "127.0.1.1"))
+        with socket_from(host, "127.0.1.1") as refused:
+            assert close_code(refused) == 1008
+        assert pages.get("/").status_code == 200
+        with socket_from(host, "127.0.1.2") as welcome:
+            assert is_open(welcome)
+        assert pages.get("/").status_code == 200
+
+
+def test_a_full_worker_refuses_with_try_again_later(host: str) -> None:
+    with ExitStack() as sockets, httpx2.Client(base_url=host, timeout=5) as pages:
+        held = [sockets.enter_context(socket_from(host, f"127.0.2.{n}")) for n in range(WORKER_CAP)]
+        with socket_from(host, "127.0.2.200") as refused:
+            assert close_code(refused) == 1013
+        assert pages.get("/").status_code == 200  # pages still answer
+        assert is_open(held[0])
+
+
+def test_closing_sockets_frees_their_places(host: str) -> None:
+    for _ in range(2):  # the cap twice over, in two rounds
+        with ExitStack() as sockets:
+            held = [
+                sockets.enter_context(socket_from(host, "127.0.3.1")) for _ in range(PER_ADDRESS)
+            ]
+            assert is_open(held[-1])
+        time.sleep(CLOSED_WITHIN)
+
+
+def test_a_handshake_that_fails_midway_gives_its_place_back(host: str) -> None:
+    """Refused for its origin after it took its place: the place is free again."""
+    for _ in range(PER_ADDRESS + 1):
+        with (
+            pytest.raises(InvalidStatus),
+            socket_from(host, "127.0.4.1", origin="http://evil.example"),
+        ):
+            pass
+    time.sleep(CLOSED_WITHIN)
+    with ExitStack() as sockets:
+        held = [sockets.enter_context(socket_from(host, "127.0.4.1")) for _ in range(PER_ADDRESS)]
+        assert is_open(held[-1])
+
+
+def test_a_workers_socket_cap_is_sized_to_its_file_descriptors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Half of them by default, bounded; uvicorn's connection cap lies above
+    it, so that pages answer while the sockets are full."""
+    for files, sockets in [(1024, 512), (256, 128), (20, 16), (1_048_576, 10_000)]:
+        monkeypatch.setattr(config, "open_files_limit", lambda files=files: files)
+        settings = make_settings("sqlite://")
+        assert settings.socket_cap == sockets
+        assert settings.connection_cap >= settings.socket_cap + config.HTTP_ROOM
+    assert make_settings("sqlite://", max_sockets_per_worker=3).socket_cap == 3
