@@ -15,17 +15,21 @@ from contextlib import ExitStack, contextmanager
 
 import httpx2
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, select
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.app import ON_POSTGRES, make_settings
 from tests.support.server import running_server
+from tests.test_live import subscribe
 from tests.test_live_hosts import close_code, no_message
 from webapp.core import config
 from webapp.core.db import create_db_engine
+from webapp.live.hub import MAX_WATCHED
 from webapp.live.places import PER_ADDRESS
+from webapp.models import Post, User
 
 WORKER_CAP = PER_ADDRESS + 5
 CLOSED_WITHIN = 0.5  # seconds for the server to hear that a client closed
@@ -129,3 +133,21 @@ def test_a_workers_socket_cap_is_sized_to_its_file_descriptors(
         assert settings.socket_cap == sockets
         assert settings.connection_cap >= settings.socket_cap + config.HTTP_ROOM
     assert make_settings("sqlite://", max_sockets_per_worker=3).socket_cap == 3
+
+
+# --- subscriptions --------------------------------------------------------------
+
+
+def test_subscribing_to_100_posts_keeps_the_socket_open_and_sends_their_counts(
+    alice_browser: TestClient, db: Session
+) -> None:
+    """The answer (`subscribed`, then a `post.changed` for each post) is no
+    flood, however many posts it names."""
+    alice = db.exec(select(User)).one()
+    db.add_all(Post(title=f"Post {n}", content="Many.", owner_id=alice.id) for n in range(100))
+    db.commit()
+    post_ids = sorted(db.exec(select(Post.id)))
+    assert len(post_ids) == MAX_WATCHED
+    with alice_browser.websocket_connect("/ws") as socket:
+        assert subscribe(socket, post_ids) == post_ids  # each id's counts follow
+        assert subscribe(socket, post_ids[::-1]) == post_ids[::-1]  # and it is still open

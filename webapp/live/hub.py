@@ -32,7 +32,7 @@ from webapp.live.sources import Source
 log = logging.getLogger("webapp.live")
 
 MAX_WATCHED = 100  # posts per socket (SPEC)
-QUEUE_SIZE = 64  # messages waiting for one socket before it is dropped
+QUEUE_SIZE = 64  # messages waiting for one socket before it is dropped (an answer counts once)
 WINDOW = 0.05  # seconds over which count changes are coalesced
 
 GOING_AWAY = 1001
@@ -51,11 +51,14 @@ class Client:
         self.session_id = session_id
         self.watching: frozenset[int] = frozenset()
         self.closed = False
-        self._pending: deque[str] = deque()
+        self._pending: deque[str | tuple[str, ...]] = deque()
         # Writing what is pending, or closing the socket; None when idle.
         self._writer: asyncio.Task[None] | None = None
 
-    def send(self, message: str) -> None:
+    def send(self, message: str | tuple[str, ...]) -> None:
+        """Queue a message, or a tuple of them that counts once against the
+        queue's bound: a subscription's answer (`subscribed` and up to 100
+        counts) is the client's own request, not a flood it fails to read."""
         if self.closed:
             return
         if len(self._pending) >= QUEUE_SIZE:
@@ -92,7 +95,11 @@ class Client:
     async def _write(self) -> None:
         try:
             while self._pending and not self.closed:
-                await self.websocket.send_text(self._pending.popleft())
+                item = self._pending.popleft()
+                for message in (item,) if isinstance(item, str) else item:
+                    if self.closed:
+                        break
+                    await self.websocket.send_text(message)
         except Exception:  # the client went away: its handler hears of it
             self.closed = True
         finally:
@@ -208,9 +215,12 @@ class Hub:
         if client.closed:
             return
         self._watch(client, accepted)
-        client.send(events.subscribed_message(accepted))
-        for post_id in accepted:
-            client.send(events.counts_message(post_id, *counts[post_id]))
+        client.send(
+            (
+                events.subscribed_message(accepted),
+                *(events.counts_message(post_id, *counts[post_id]) for post_id in accepted),
+            )
+        )
 
     def _watch(self, client: Client, post_ids: Iterable[int]) -> None:
         new = frozenset(post_ids)
