@@ -8,37 +8,42 @@ addresses, as the `websockets` package opens them."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import timedelta
 
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlmodel import Session, SQLModel, select
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.app import ON_POSTGRES, make_settings
+from tests.support.pages import Auth
 from tests.support.server import running_server
-from tests.test_live import subscribe
-from tests.test_live_hosts import close_code, no_message
+from tests.test_live import FakeSocket, run_hub, subscribe
+from tests.test_live_hosts import close_code, no_message, socket
 from webapp.core import config
 from webapp.core.db import create_db_engine
-from webapp.live.hub import MAX_WATCHED
+from webapp.live.hub import MAX_WATCHED, Hub
 from webapp.live.places import PER_ADDRESS
-from webapp.models import Post, User
+from webapp.models import Post, User, UserSession, utcnow
 
 WORKER_CAP = PER_ADDRESS + 5
 CLOSED_WITHIN = 0.5  # seconds for the server to hear that a client closed
 
 
 @pytest.fixture(scope="module")
-def served(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One `serve` worker with room for WORKER_CAP sockets; its database URL is
-    the module's `database`."""
+def served(
+    migrated_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """One `serve` worker with room for WORKER_CAP sockets: its URL, and its
+    database's."""
     folder = tmp_path_factory.mktemp("limits")
     if ON_POSTGRES:
         url = migrated_database
@@ -52,15 +57,15 @@ def served(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> 
         url = f"sqlite:///{folder / 'limits.db'}"
     settings = {"MAX_SOCKETS_PER_WORKER": str(WORKER_CAP)}
     with running_server(folder, url, settings=settings) as host:
-        yield host
+        yield host, url
     log = (folder / "server.log").read_text()
     assert "Traceback" not in log and "ERROR" not in log, log
 
 
 @pytest.fixture
-def host(served: str) -> Iterator[str]:
-    """The server, once the sockets of the test before have closed."""
-    yield served
+def host(served: tuple[str, str]) -> Iterator[str]:
+    """The server; after the test, the time for it to hear its sockets close."""
+    yield served[0]
     time.sleep(CLOSED_WITHIN)
 
 
@@ -151,3 +156,52 @@ def test_subscribing_to_100_posts_keeps_the_socket_open_and_sends_their_counts(
     with alice_browser.websocket_connect("/ws") as socket:
         assert subscribe(socket, post_ids) == post_ids  # each id's counts follow
         assert subscribe(socket, post_ids[::-1]) == post_ids[::-1]  # and it is still open
+
+
+# --- sessions that expire -------------------------------------------------------------
+
+
+def test_a_socket_closes_when_its_session_expires(host: str, served: tuple[str, str]) -> None:
+    """The end is read at the handshake, so the row is moved to a second and a
+    half from now before the socket opens; the socket closes then, with no
+    login or sweep to delete the row."""
+    with httpx2.Client(base_url=host, timeout=10) as someone:
+        assert Auth(someone).register(f"expiring{time.monotonic_ns()}").status_code == 303
+        engine = create_db_engine(make_settings(served[1]))
+        with engine.begin() as connection:
+            soon = utcnow() + timedelta(seconds=1.5)
+            connection.execute(update(UserSession).values(expires_at=soon))
+        engine.dispose()
+        with socket(host, someone) as ws:
+            no_message(ws, "anything", within=0.5)  # not before its end
+            assert close_code(ws, within=3.0) == 1008
+
+
+def test_a_hubs_one_timer_closes_each_session_at_its_end() -> None:
+    """No task per socket: a thousand idle sockets of sessions that end later
+    add none."""
+
+    async def scenario(hub: Hub) -> None:
+        soon, later = FakeSocket(), FakeSocket()
+        hub.join(soon, 1, 10, utcnow() + timedelta(seconds=0.2))  # type: ignore[arg-type]
+        hub.join(later, 2, 11, utcnow() + timedelta(hours=1))  # type: ignore[arg-type]
+        tasks = len(asyncio.all_tasks())
+        for number in range(1_000):
+            hub.join(FakeSocket(), 3, 100 + number, utcnow() + timedelta(hours=2))  # type: ignore[arg-type]
+        assert len(asyncio.all_tasks()) == tasks
+        await asyncio.sleep(0.4)
+        assert (soon.closed, later.closed) == (1008, None)
+
+    run_hub(scenario)
+
+
+def test_a_session_that_left_and_came_back_closes_at_its_end_once() -> None:
+    async def scenario(hub: Hub) -> None:
+        first = hub.join(FakeSocket(), 1, 10, utcnow() + timedelta(seconds=0.2))  # type: ignore[arg-type]
+        hub.leave(first)
+        again = FakeSocket()
+        hub.join(again, 1, 10, utcnow() + timedelta(seconds=0.2))  # type: ignore[arg-type]
+        await asyncio.sleep(0.4)
+        assert again.closed == 1008
+
+    run_hub(scenario)

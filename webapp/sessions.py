@@ -8,7 +8,7 @@ its row, so a copied cookie stops working at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
@@ -43,6 +43,7 @@ class LoadedSession:
     user: UserPublic
     data_version: tuple[int | None, int | None]  # (version, likes), see webapp.core.page_cache
     unread: int  # notifications not yet seen, for the header
+    expires_at: datetime  # when a live socket of this session closes (`webapp.live.hub`)
 
 
 def _site_state(column: object) -> Any:
@@ -90,7 +91,12 @@ async def load(db: AsyncSession, request: HTTPConnection) -> LoadedSession | Non
         await db.commit()
     user = UserPublic(id=row.user_id, username=row.username, created_at=row.user_created_at)
     return LoadedSession(
-        row.id, row.csrf_token, user, (row.data_version, row.likes_version), row.unread
+        row.id,
+        row.csrf_token,
+        user,
+        (row.data_version, row.likes_version),
+        row.unread,
+        row.expires_at,
     )
 
 

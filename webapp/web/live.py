@@ -22,6 +22,8 @@ import contextlib
 import json
 import logging
 import time
+from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -87,13 +89,13 @@ async def _open(websocket: WebSocket) -> None:
     """The handshake (Origin, cookie), then the conversation."""
     hub: Hub = websocket.app.state.live
     origin = websocket.headers.get("origin")
-    user_id = session_id = unread = None
+    visitor = ANONYMOUS
     if origin is not None:
         if origin.lower() not in own_origins(websocket, websocket.app.state.settings):
             await websocket.close(POLICY)  # before the handshake: a 403
             return
         try:
-            user_id, session_id, unread = await _visitor(websocket)
+            visitor = await _visitor(websocket)
         except DBAPIError:
             await websocket.close(TRY_AGAIN_LATER)  # the database is away (a 403 here)
             return
@@ -103,25 +105,37 @@ async def _open(websocket: WebSocket) -> None:
         await websocket.close(TRY_AGAIN_LATER)
         return
     await websocket.accept()
-    client = hub.join(websocket, user_id, session_id)
+    client = hub.join(websocket, visitor.user_id, visitor.session_id, visitor.expires_at)
     try:
-        if unread is not None:
-            client.send(events.unread_message(unread))
+        if visitor.unread is not None:
+            client.send(events.unread_message(visitor.unread))
         await _converse(hub, client)
     finally:
         hub.leave(client)
         await client.finish()
 
 
-async def _visitor(websocket: WebSocket) -> tuple[int | None, int | None, int | None]:
-    """The user, session and unread count of the socket's cookie (Nones for
-    none), as plain values: the database session and the loaded row are not
-    kept for the socket's life, which would cost every idle socket memory."""
+class Visitor(NamedTuple):
+    """Whom a socket is for, as plain values: the database session and the
+    loaded row are not kept for the socket's life, which would cost every
+    idle socket memory."""
+
+    user_id: int | None = None
+    session_id: int | None = None
+    unread: int | None = None
+    expires_at: datetime | None = None  # the session's end, when the socket closes
+
+
+ANONYMOUS = Visitor()
+
+
+async def _visitor(websocket: WebSocket) -> Visitor:
+    """The visitor of the socket's cookie, or ANONYMOUS."""
     async with new_session(websocket.app.state.engine) as db:
         loaded = await sessions.load(db, websocket)
     if loaded is None:
-        return None, None, None
-    return loaded.user.id, loaded.id, loaded.unread
+        return ANONYMOUS
+    return Visitor(loaded.user.id, loaded.id, loaded.unread, loaded.expires_at)
 
 
 async def _converse(hub: Hub, client: Client) -> None:
