@@ -45,7 +45,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PER_ADDRESS = 20
@@ -171,7 +171,7 @@ async def open_one(
     except InvalidStatus as error:
         outcomes[f"refused at the handshake ({error.response.status_code})"] += 1
         return
-    except (OSError, TimeoutError) as error:
+    except (OSError, TimeoutError, InvalidHandshake) as error:
         outcomes[f"failed ({type(error).__name__})"] += 1
         return
     try:
