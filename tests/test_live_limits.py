@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -31,7 +33,7 @@ from tests.test_live_hosts import close_code, no_message, socket
 from webapp.core import config
 from webapp.core.db import create_db_engine
 from webapp.live.hub import MAX_WATCHED, Hub
-from webapp.live.places import PER_ADDRESS
+from webapp.live.places import PER_ADDRESS, WORKER_FULL, Places
 from webapp.models import Post, User, UserSession, utcnow
 
 WORKER_CAP = PER_ADDRESS + 5
@@ -205,3 +207,31 @@ def test_a_session_that_left_and_came_back_closes_at_its_end_once() -> None:
         assert again.closed == 1008
 
     run_hub(scenario)
+
+
+def test_places_count_down_as_sockets_end() -> None:
+    places = Places(total=3)
+    assert [places.take("a"), places.take("a"), places.take("b")] == [None, None, None]
+    assert places.take("c") == WORKER_FULL
+    places.give_back("a")
+    places.give_back("b")
+    assert (places.taken, places.held_by("a"), places.held_by("b")) == (1, 1, 0)
+    places.give_back("b")  # one too many: no place goes below nothing
+    assert places.taken == 1
+
+
+def test_serve_gives_uvicorn_a_connection_cap_above_the_sockets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import uvicorn
+
+    from webapp import __main__ as command_line
+    from webapp.core import db
+
+    ran: dict[str, Any] = {}
+    monkeypatch.chdir(tmp_path)  # its .env and database, none
+    monkeypatch.setenv("MAX_SOCKETS_PER_WORKER", "100")
+    monkeypatch.setattr(db, "migrate", lambda settings: None)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.update(options))
+    assert command_line.main(["serve"]) == 0
+    assert ran["limit_concurrency"] >= 100 + config.HTTP_ROOM
