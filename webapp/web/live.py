@@ -49,6 +49,20 @@ LISTEN_TIMEOUT = 5.0  # seconds to wait for this worker to hear events (its firs
 BURST, REFILL_PER_SECOND = 10, 0.5
 
 
+class Visitor(NamedTuple):
+    """Whom a socket is for, as plain values: the database session and the
+    loaded row are not kept for the socket's life, which would cost every
+    idle socket memory."""
+
+    user_id: int | None = None
+    session_id: int | None = None
+    unread: int | None = None
+    expires_at: datetime | None = None  # the session's end, when the socket closes
+
+
+ANONYMOUS = Visitor()
+
+
 def own_origins(websocket: WebSocket, settings: Settings) -> set[str]:
     """The site's own origins: where this request was sent (its Host passed
     the allowed-hosts check already), and SITE_URL's."""
@@ -113,20 +127,6 @@ async def _open(websocket: WebSocket) -> None:
     finally:
         hub.leave(client)
         await client.finish()
-
-
-class Visitor(NamedTuple):
-    """Whom a socket is for, as plain values: the database session and the
-    loaded row are not kept for the socket's life, which would cost every
-    idle socket memory."""
-
-    user_id: int | None = None
-    session_id: int | None = None
-    unread: int | None = None
-    expires_at: datetime | None = None  # the session's end, when the socket closes
-
-
-ANONYMOUS = Visitor()
 
 
 async def _visitor(websocket: WebSocket) -> Visitor:
