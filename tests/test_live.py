@@ -17,6 +17,7 @@ from tests.support.app import on_own_loop
 from tests.support.pages import post_form, write_post
 from webapp.live import hub as live_hub
 from webapp.live.hub import Hub
+from webapp.live.places import Places
 
 OWN_ORIGIN = {"origin": "http://testserver"}
 
@@ -184,7 +185,7 @@ def changed(post_id: int, votes: int, owner: int = 1, published: bool = True) ->
 
 def run_hub(scenario: Any) -> None:
     async def main() -> None:
-        hub = Hub(engine=None, source=NoSource())  # type: ignore[arg-type]
+        hub = Hub(engine=None, source=NoSource(), places=Places(100))  # type: ignore[arg-type]
         await hub.start()
         try:
             await scenario(hub)

@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         ws_ping_timeout=20.0,
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
+        # Past this many connections a request gets a quick 503 rather than
+        # wait on a worker out of file descriptors; it is above the sockets'
+        # own cap (MAX_SOCKETS_PER_WORKER), so pages answer while sockets are full.
+        limit_concurrency=settings.connection_cap,
     )
     return 0
 

@@ -34,6 +34,7 @@ from webapp.core.removals import RemovalBarrierMiddleware
 from webapp.core.security import ApiTokens, PasswordHasher
 from webapp.core.templating import STATIC_DIR, RoutePaths
 from webapp.live.hub import Hub
+from webapp.live.places import Places
 from webapp.live.sources import source_for
 from webapp.web import health, live
 from webapp.web import routes as pages
@@ -81,7 +82,9 @@ def create_app(
     app.state.settings = settings
     app.state.engine = create_async_db_engine(settings, pooled=pooled)
     app.state.page_cache = PageCache(app.state.engine)
-    app.state.live = Hub(app.state.engine, source_for(settings, app.state.engine))
+    app.state.live = Hub(
+        app.state.engine, source_for(settings, app.state.engine), Places(settings.socket_cap)
+    )
     app.state.postman = postman_for(settings)
     # For the postman's thread, which has no event loop (`webapp.mail_links`).
     app.state.mail_engine = create_db_engine(settings)

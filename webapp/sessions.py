@@ -8,7 +8,7 @@ its row, so a copied cookie stops working at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
@@ -28,7 +28,9 @@ from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
-def client_ip(request: Request) -> str:
+def client_ip(request: HTTPConnection) -> str:
+    """The client's address, which the throttles count (a trusted proxy's
+    client: see FORWARDED_ALLOW_IPS), for a page, an API call or a socket."""
     return request.client.host if request.client else ""
 
 
@@ -42,6 +44,7 @@ class LoadedSession:
     # (version, likes, removals), see webapp.core.page_cache
     data_version: tuple[int | None, int | None, int | None]
     unread: int  # notifications not yet seen, for the header
+    expires_at: datetime  # when a live socket of this session closes (`webapp.live.hub`)
 
 
 def _site_state(column: object) -> Any:
@@ -95,6 +98,7 @@ async def load(db: AsyncSession, request: HTTPConnection) -> LoadedSession | Non
         user,
         (row.data_version, row.likes_version, row.removals_version),
         row.unread,
+        row.expires_at,
     )
 
 

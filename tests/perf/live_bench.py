@@ -34,7 +34,9 @@ The sockets are anonymous (no Origin, no cookie: public events only, all the fan
 needs; --logged-in: the visitor's session cookie and the site's Origin, as a browser's
 tabs would send) and are spread over --clients processes (default 2), each an asyncio
 loop, so that parsing 1,000 messages at once in one client does not become what is
-measured. Timestamps come from time.monotonic(), CLOCK_MONOTONIC: one clock for every
+measured. Each process connects from loopback addresses of its own, 20 sockets an
+address (127.1.0.1, …), as the server holds no more from one client address.
+Timestamps come from time.monotonic(), CLOCK_MONOTONIC: one clock for every
 process on the machine. Each client process's CPU time a like is reported beside the
 latency: a client that spends a good part of it would be measuring itself. The
 throughput rows also give the worker's CPU time a request, which other work on the
@@ -94,6 +96,9 @@ DB_NAME = "agora_live_bench"
 DATA = Size(users=200, posts=5_000, votes=10_000, follows=2_000, comments=5_000)
 WARM_UP_SOCKETS = 20
 OPEN_CONCURRENCY = 50  # handshakes in flight per client process
+# The server's cap on one client address's sockets (webapp/live/places.py):
+# each client process spreads its sockets over loopback addresses of its own.
+PER_ADDRESS = 20
 ARRIVAL_TIMEOUT = 10.0  # seconds a like may take to reach every socket
 CALL_TIMEOUT = 300.0  # seconds a client process may take to answer a command
 FANOUT_TARGET_S, MEMORY_TARGET_KB, THROUGHPUT_TARGET = 1.0, 50.0, 0.8
@@ -128,8 +133,10 @@ class Expectation:
 class SocketClient:
     """The sockets of one client process, and the commands it answers over its pipe."""
 
-    def __init__(self, ws_url: str, post_id: int, options: SocketOptions) -> None:
+    def __init__(self, ws_url: str, post_id: int, options: SocketOptions, number: int) -> None:
         self.ws_url, self.post_id, self.options = ws_url, post_id, options
+        self.number = number  # of the client process, for its addresses
+        self.attempts = 0
         self.sockets: dict[int, Any] = {}
         self.readers: dict[int, asyncio.Task[None]] = {}
         self.next_index = 0
@@ -186,6 +193,7 @@ class SocketClient:
                     # No client pings: browsers send none either.
                     socket = await connect(
                         self.ws_url,
+                        local_addr=(self.next_address(), 0),
                         origin=self.options.origin,  # type: ignore[arg-type]
                         additional_headers=(
                             {"Cookie": self.options.cookie} if self.options.cookie else None
@@ -220,6 +228,12 @@ class SocketClient:
             errors[:5] + ([f"… {len(errors)} in all"] if errors else []),
             (time.monotonic() - started),
         )
+
+    def next_address(self) -> str:
+        """127.<process>.x.y, a new one every PER_ADDRESS sockets."""
+        block = self.attempts // PER_ADDRESS
+        self.attempts += 1
+        return f"127.{1 + self.number}.{block // 250}.{1 + block % 250}"
 
     async def read(self, index: int, socket: Any) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -276,10 +290,12 @@ class SocketClient:
         return len(sockets)
 
 
-def client_process(pipe: Connection, ws_url: str, post_id: int, options: SocketOptions) -> None:
+def client_process(
+    pipe: Connection, ws_url: str, post_id: int, options: SocketOptions, number: int
+) -> None:
     # The parent decides when the run ends (Ctrl-C reaches the whole terminal group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(SocketClient(ws_url, post_id, options).serve(pipe))
+    asyncio.run(SocketClient(ws_url, post_id, options, number).serve(pipe))
 
 
 class Clients:
@@ -289,10 +305,12 @@ class Clients:
         context = multiprocessing.get_context("spawn")  # no inherited threads or sockets
         self.pipes: list[Connection] = []
         self.processes: list[Any] = []
-        for _ in range(count):
+        for number in range(count):
             parent_end, child_end = context.Pipe()
             process = context.Process(
-                target=client_process, args=(child_end, ws_url, post_id, options), daemon=True
+                target=client_process,
+                args=(child_end, ws_url, post_id, options, number),
+                daemon=True,
             )
             process.start()
             child_end.close()

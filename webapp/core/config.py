@@ -18,6 +18,16 @@ DEFAULT_PORT = 8000
 # test client's), plus the host of SITE_URL.
 DEVELOPMENT_HOSTS = ("127.0.0.1", "localhost", "testserver")
 SECRET_FILE_NAME = ".agora-secret-key"  # noqa: S105 (a file name, not a secret)
+# Live sockets a worker holds by default: half of its file descriptors, the
+# other half left to HTTP connections; never so few that a small limit shuts
+# pages out of live updates, never so many that idle sockets (about 40 KB
+# each) take more than a few hundred MB.
+FEWEST_SOCKETS, MOST_SOCKETS = 16, 10_000
+# Descriptors a worker needs for what is not a client: the database pool
+# (10 + 10) and its LISTEN connection, the listening socket, the log, the
+# SQLite files, templates and modules being read.
+RESERVED_FILES = 64
+HTTP_ROOM = 64  # connections left to HTTP at the least, when the sockets are full
 
 
 class SettingsError(Exception):
@@ -56,6 +66,8 @@ class Settings(BaseSettings):
     # The port `serve` serves (it sets SERVED_PORT for its workers): the
     # development SITE_URL's, so that its links and its origin are the site's.
     served_port: int = Field(default=DEFAULT_PORT, gt=0, lt=65536)
+    # Live sockets one worker holds at most; unset: sized to its file descriptors.
+    max_sockets_per_worker: int | None = Field(default=None, gt=0)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -132,6 +144,23 @@ class Settings(BaseSettings):
         return [item.strip() for item in self.forwarded_allow_ips.split(",") if item.strip()]
 
     @property
+    def socket_cap(self) -> int:
+        """MAX_SOCKETS_PER_WORKER, or half of the worker's file descriptors
+        (bounded): a socket is a descriptor, and a worker out of them answers
+        nobody, pages included."""
+        if self.max_sockets_per_worker is not None:
+            return self.max_sockets_per_worker
+        return max(FEWEST_SOCKETS, min(MOST_SOCKETS, open_files_limit() // 2))
+
+    @property
+    def connection_cap(self) -> int:
+        """The connections uvicorn keeps before it answers `503` (its
+        `limit_concurrency`): every descriptor but the reserved ones, and at
+        least the sockets' cap and some room for pages. Past it a request is
+        told to come back instead of waiting on a worker out of descriptors."""
+        return max(self.socket_cap + HTTP_ROOM, open_files_limit() - RESERVED_FILES)
+
+    @property
     def outbox_dir(self) -> Path:
         """Development's mails without SMTP_URL: beside the SQLite database, or
         in the working directory (relative: it is looked up when a mail is kept)."""
@@ -143,6 +172,16 @@ class Settings(BaseSettings):
         _ = self.signing_key, self.public_url, self.host_names
         if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
             raise SettingsError("SMTP_URL must start with smtp:// or smtps://")
+
+
+def open_files_limit() -> int:
+    """The worker's soft limit on open files (RLIMIT_NOFILE)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to read; its C runtime's default
+        return 512
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
 def _development_key(path: Path) -> str:

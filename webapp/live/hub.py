@@ -10,6 +10,9 @@ Each socket has a bounded queue of messages waiting to be written, and a task
 that writes them while there are any. A client that does not read lets its
 queue fill: it is then disconnected (1008) instead of growing the worker's
 memory.
+
+A logged-in socket closes when its session expires (`SessionEnds`), with
+no message between hosts: each knows the ends of its own sockets' sessions.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import logging
 from collections import defaultdict, deque
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.websockets import WebSocket
@@ -26,16 +30,17 @@ from starlette.websockets import WebSocket
 from webapp import follows, notifications, posts
 from webapp.core.db import new_session
 from webapp.live import events
+from webapp.live.places import POLICY, Places
+from webapp.live.session_ends import SessionEnds
 from webapp.live.sources import Source
 
 log = logging.getLogger("webapp.live")
 
 MAX_WATCHED = 100  # posts per socket (SPEC)
-QUEUE_SIZE = 64  # messages waiting for one socket before it is dropped
+QUEUE_SIZE = 64  # messages waiting for one socket before it is dropped (an answer counts once)
 WINDOW = 0.05  # seconds over which count changes are coalesced
 
 GOING_AWAY = 1001
-POLICY = 1008
 
 
 class Client:
@@ -51,11 +56,14 @@ class Client:
         self.session_id = session_id
         self.watching: frozenset[int] = frozenset()
         self.closed = False
-        self._pending: deque[str] = deque()
+        self._pending: deque[str | tuple[str, ...]] = deque()
         # Writing what is pending, or closing the socket; None when idle.
         self._writer: asyncio.Task[None] | None = None
 
-    def send(self, message: str) -> None:
+    def send(self, message: str | tuple[str, ...]) -> None:
+        """Queue a message, or a tuple of them that counts once against the
+        queue's bound: a subscription's answer (`subscribed` and up to 100
+        counts) is the client's own request, not a flood it fails to read."""
         if self.closed:
             return
         if len(self._pending) >= QUEUE_SIZE:
@@ -92,7 +100,11 @@ class Client:
     async def _write(self) -> None:
         try:
             while self._pending and not self.closed:
-                await self.websocket.send_text(self._pending.popleft())
+                item = self._pending.popleft()
+                for message in (item,) if isinstance(item, str) else item:
+                    if self.closed:
+                        break
+                    await self.websocket.send_text(message)
         except Exception:  # the client went away: its handler hears of it
             self.closed = True
         finally:
@@ -105,9 +117,10 @@ class Client:
 
 
 class Hub:
-    def __init__(self, engine: AsyncEngine, source: Source) -> None:
+    def __init__(self, engine: AsyncEngine, source: Source, places: Places) -> None:
         self.engine = engine
         self.source = source
+        self.places = places
         self.clients: set[Client] = set()
         self._watchers: defaultdict[int, set[Client]] = defaultdict(set)
         self._of_user: defaultdict[int, set[Client]] = defaultdict(set)
@@ -123,6 +136,7 @@ class Hub:
         self._telling: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._session_ends = SessionEnds(self._session_expired)
 
     # --- the source -----------------------------------------------------------
 
@@ -143,6 +157,7 @@ class Hub:
         await self._ready.wait()
 
     async def stop(self) -> None:
+        self._session_ends.stop()
         for client in list(self.clients):
             client.close(GOING_AWAY, "The server is restarting.")
         for task in (self._listening, self._telling, self._flushing):
@@ -177,13 +192,22 @@ class Hub:
 
     # --- sockets --------------------------------------------------------------
 
-    def join(self, websocket: WebSocket, user_id: int | None, session_id: int | None) -> Client:
+    def join(
+        self,
+        websocket: WebSocket,
+        user_id: int | None,
+        session_id: int | None,
+        expires_at: datetime | None = None,
+    ) -> Client:
+        """A socket accepted; `expires_at`: its session's end, when it closes."""
         client = Client(websocket, user_id, session_id)
         self.clients.add(client)
         if user_id is not None:
             self._of_user[user_id].add(client)
         if session_id is not None:
             self._of_session[session_id].add(client)
+            if expires_at is not None:
+                self._session_ends.add(session_id, expires_at)
         return client
 
     def leave(self, client: Client) -> None:
@@ -191,6 +215,12 @@ class Hub:
         self._watch(client, ())
         _discard(self._of_user, client.user_id, client)
         _discard(self._of_session, client.session_id, client)
+        if client.session_id is not None and client.session_id not in self._of_session:
+            self._session_ends.discard(client.session_id)
+
+    def _session_expired(self, session_id: int) -> None:
+        for client in list(self._of_session.get(session_id, ())):
+            client.close(POLICY, "The session has expired.")
 
     async def subscribe(self, client: Client, post_ids: list[int]) -> None:
         """Watch these posts instead of the previous ones, and send the ids
@@ -207,9 +237,12 @@ class Hub:
         if client.closed:
             return
         self._watch(client, accepted)
-        client.send(events.subscribed_message(accepted))
-        for post_id in accepted:
-            client.send(events.counts_message(post_id, *counts[post_id]))
+        client.send(
+            (
+                events.subscribed_message(accepted),
+                *(events.counts_message(post_id, *counts[post_id]) for post_id in accepted),
+            )
+        )
 
     def _watch(self, client: Client, post_ids: Iterable[int]) -> None:
         new = frozenset(post_ids)

@@ -6,6 +6,10 @@ sends it from the site's own pages. A handshake from another origin is
 refused, so another site cannot open a socket in a visitor's name; one with
 no `Origin` (not a browser) gets public events only.
 
+A socket first takes one of the worker's places (`webapp.live.places`): past
+20 from one client address it is closed with 1008, past MAX_SOCKETS_PER_WORKER
+with 1013 (try again later), before its cookie is read.
+
 One kind of message comes in, `subscribe`; anything else closes the socket
 with a policy code (1003 for what is not JSON text, 1008 for the rest, 1009
 for a message over 64 KB). What goes out is `webapp.live.hub`'s.
@@ -14,12 +18,15 @@ for a message over 64 KB). What goes out is `webapp.live.hub`'s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
+from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.exc import DBAPIError
 
 from webapp import sessions
@@ -27,6 +34,7 @@ from webapp.core.config import Settings
 from webapp.core.db import new_session
 from webapp.live import events
 from webapp.live.hub import MAX_WATCHED, POLICY, Client, Hub
+from webapp.live.places import TRY_AGAIN_LATER, Refusal
 from webapp.models import MAX_ID
 
 router = APIRouter(include_in_schema=False)
@@ -35,11 +43,24 @@ log = logging.getLogger("webapp.live")
 MAX_MESSAGE_BYTES = 64 * 1024
 UNSUPPORTED = 1003
 TOO_BIG = 1009
-TRY_AGAIN_LATER = 1013
 LISTEN_TIMEOUT = 5.0  # seconds to wait for this worker to hear events (its first socket)
 # A page subscribes once per load, and again on reconnecting: a burst of 10
 # messages, then one every 2 seconds, is plenty.
 BURST, REFILL_PER_SECOND = 10, 0.5
+
+
+class Visitor(NamedTuple):
+    """Whom a socket is for, as plain values: the database session and the
+    loaded row are not kept for the socket's life, which would cost every
+    idle socket memory."""
+
+    user_id: int | None = None
+    session_id: int | None = None
+    unread: int | None = None
+    expires_at: datetime | None = None  # the session's end, when the socket closes
+
+
+ANONYMOUS = Visitor()
 
 
 def own_origins(websocket: WebSocket, settings: Settings) -> set[str]:
@@ -54,15 +75,41 @@ def own_origins(websocket: WebSocket, settings: Settings) -> set[str]:
 
 @router.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
+    """Take a place for the socket first, before anything is read or made for
+    it, and give it back however the socket ends (a handshake that fails
+    midway included)."""
+    places = websocket.app.state.live.places
+    address = sessions.client_ip(websocket)
+    refusal = places.take(address)
+    if refusal is not None:
+        await _turn_away(websocket, refusal)
+        return
+    try:
+        await _open(websocket)
+    finally:
+        places.give_back(address)
+
+
+async def _turn_away(websocket: WebSocket, refusal: Refusal) -> None:
+    """Accepted to be closed at once, so that a browser's script sees the code
+    and backs off (a refused handshake would reach it as 1006, with no reason).
+    A client that is already gone is no error of the server's."""
+    with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+        await websocket.accept()
+        await websocket.close(*refusal)
+
+
+async def _open(websocket: WebSocket) -> None:
+    """The handshake (Origin, cookie), then the conversation."""
     hub: Hub = websocket.app.state.live
     origin = websocket.headers.get("origin")
-    user_id = session_id = unread = None
+    visitor = ANONYMOUS
     if origin is not None:
         if origin.lower() not in own_origins(websocket, websocket.app.state.settings):
             await websocket.close(POLICY)  # before the handshake: a 403
             return
         try:
-            user_id, session_id, unread = await _visitor(websocket)
+            visitor = await _visitor(websocket)
         except DBAPIError:
             await websocket.close(TRY_AGAIN_LATER)  # the database is away (a 403 here)
             return
@@ -72,25 +119,23 @@ async def live(websocket: WebSocket) -> None:
         await websocket.close(TRY_AGAIN_LATER)
         return
     await websocket.accept()
-    client = hub.join(websocket, user_id, session_id)
+    client = hub.join(websocket, visitor.user_id, visitor.session_id, visitor.expires_at)
     try:
-        if unread is not None:
-            client.send(events.unread_message(unread))
+        if visitor.unread is not None:
+            client.send(events.unread_message(visitor.unread))
         await _converse(hub, client)
     finally:
         hub.leave(client)
         await client.finish()
 
 
-async def _visitor(websocket: WebSocket) -> tuple[int | None, int | None, int | None]:
-    """The user, session and unread count of the socket's cookie (Nones for
-    none), as plain values: the database session and the loaded row are not
-    kept for the socket's life, which would cost every idle socket memory."""
+async def _visitor(websocket: WebSocket) -> Visitor:
+    """The visitor of the socket's cookie, or ANONYMOUS."""
     async with new_session(websocket.app.state.engine) as db:
         loaded = await sessions.load(db, websocket)
     if loaded is None:
-        return None, None, None
-    return loaded.user.id, loaded.id, loaded.unread
+        return ANONYMOUS
+    return Visitor(loaded.user.id, loaded.id, loaded.unread, loaded.expires_at)
 
 
 async def _converse(hub: Hub, client: Client) -> None:
