@@ -15,7 +15,7 @@ import httpx2
 import pytest
 
 from tests.support.api import sign_up, write
-from tests.support.app import PASSWORD
+from tests.support.app import PASSWORD, on_own_loop
 from tests.support.hosts import two_hosts
 from tests.support.pages import Auth, post_form, write_post
 from webapp.core import removals
@@ -193,7 +193,7 @@ def test_a_load_under_way_before_a_removal_is_not_joined_after_it() -> None:
         assert await second == "after"
         assert loads == ["before", "after"]
 
-    asyncio.run(scenario())
+    on_own_loop(scenario())
 
 
 class Answer:
@@ -228,7 +228,7 @@ def test_only_an_answer_that_took_something_away_waits_for_every_worker(
     async def send(message: dict) -> None:
         sent.append(message["type"])
 
-    asyncio.run(barrier({"type": "http"}, None, send))  # type: ignore[arg-type]
+    on_own_loop(barrier({"type": "http"}, None, send))  # type: ignore[arg-type]
     assert sent == ["http.response.start", "http.response.body"]
     if removes:
         assert len(waits) == 1 and 0.4 < waits[0] <= 0.5  # max_staleness after its commit
