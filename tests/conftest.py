@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -138,6 +139,22 @@ def client(app: FastAPI) -> TestClient:
 @pytest.fixture
 def auth(client: TestClient) -> Auth:
     return Auth(client)
+
+
+@pytest.fixture
+def browsers() -> Iterator[Callable[[str], httpx2.Client]]:
+    """Opens browsers (HTTP clients with cookies) on a host (a real server's
+    URL); closes them after."""
+    opened: list[httpx2.Client] = []
+
+    def open_on(host: str) -> httpx2.Client:
+        browser = httpx2.Client(base_url=host, timeout=10)
+        opened.append(browser)
+        return browser
+
+    yield open_on
+    for browser in opened:
+        browser.close()
 
 
 @pytest.fixture

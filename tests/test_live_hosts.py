@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -16,15 +15,12 @@ from typing import Any
 
 import httpx2
 import pytest
-from sqlalchemy import text
-from sqlmodel import SQLModel
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.app import ON_POSTGRES, make_settings
+from tests.support.hosts import two_hosts
 from tests.support.pages import Auth, post_form, write_post
 from tests.support.server import running_server
-from webapp.core.db import create_db_engine
 
 PROFILE_LINK = re.compile(r'href="/users/(\d+)">([^<]+)</a>')
 # SPEC: an event caused on one host reaches the sockets of every host within 2 s.
@@ -33,43 +29,11 @@ WITHIN = 2.0
 
 @pytest.fixture(scope="module")
 def hosts(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    folder = tmp_path_factory.mktemp("live")
-    if ON_POSTGRES:
-        url = migrated_database
-        engine = create_db_engine(make_settings(url))
-        tables = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
-        with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
-    else:
-        shutil.copyfile(migrated_database, folder / "live.db")
-        url = f"sqlite:///{folder / 'live.db'}"
-    with (
-        running_server(folder, url, name="host-a") as host_a,
-        running_server(folder, url, name="host-b") as host_b,
-    ):
-        yield [host_a, host_b]
-    for name in ("host-a", "host-b"):
-        log = (folder / f"{name}.log").read_text()
-        assert "Traceback" not in log and "ERROR" not in log, log
+    with two_hosts(migrated_database, tmp_path_factory.mktemp("live")) as urls:
+        yield urls
 
 
 _names = iter(range(1, 10_000))
-
-
-@pytest.fixture
-def browsers() -> Iterator[Any]:
-    """Opens browsers (HTTP clients with cookies) on a host; closes them after."""
-    opened: list[httpx2.Client] = []
-
-    def open_on(host: str) -> httpx2.Client:
-        browser = httpx2.Client(base_url=host, timeout=10)
-        opened.append(browser)
-        return browser
-
-    yield open_on
-    for browser in opened:
-        browser.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ addresses, as the `websockets` package opens them."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -20,12 +19,13 @@ from typing import Any
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text, update
-from sqlmodel import Session, SQLModel, select
+from sqlalchemy import update
+from sqlmodel import Session, select
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.support.app import ON_POSTGRES, make_settings
+from tests.support.app import make_settings
+from tests.support.hosts import assert_clean_log, site_database
 from tests.support.pages import Auth
 from tests.support.server import running_server
 from tests.test_live import FakeSocket, run_hub, subscribe
@@ -47,21 +47,11 @@ def served(
     """One `serve` worker with room for WORKER_CAP sockets: its URL, and its
     database's."""
     folder = tmp_path_factory.mktemp("limits")
-    if ON_POSTGRES:
-        url = migrated_database
-        engine = create_db_engine(make_settings(url))
-        tables = ", ".join(table.name for table in SQLModel.metadata.sorted_tables)
-        with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
-    else:
-        shutil.copyfile(migrated_database, folder / "limits.db")
-        url = f"sqlite:///{folder / 'limits.db'}"
+    url = site_database(migrated_database, folder)
     settings = {"MAX_SOCKETS_PER_WORKER": str(WORKER_CAP)}
     with running_server(folder, url, settings=settings) as host:
         yield host, url
-    log = (folder / "server.log").read_text()
-    assert "Traceback" not in log and "ERROR" not in log, log
+    assert_clean_log(folder / "server.log")
 
 
 @pytest.fixture

@@ -30,22 +30,8 @@ def hosts(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> I
         yield urls
 
 
-@pytest.fixture
-def browser(hosts: list[str]) -> Iterator[Callable[[str], httpx2.Client]]:
-    opened: list[httpx2.Client] = []
-
-    def open_on(host: str) -> httpx2.Client:
-        client = httpx2.Client(base_url=host, timeout=10)
-        opened.append(client)
-        return client
-
-    yield open_on
-    for client in opened:
-        client.close()
-
-
-def someone_on(browser: Callable[[str], httpx2.Client], host: str) -> tuple[httpx2.Client, str]:
-    client = browser(host)
+def someone_on(browsers: Callable[[str], httpx2.Client], host: str) -> tuple[httpx2.Client, str]:
+    client = browsers(host)
     name = f"someone{next(_names)}"
     assert Auth(client).register(name).status_code == 303
     return client, name
@@ -67,11 +53,11 @@ def held_by(client: httpx2.Client, paths: list[str], text: str) -> None:
 
 
 def test_a_post_made_a_draft_is_gone_from_the_other_host_once_answered(
-    hosts: list[str], browser: Callable[[str], httpx2.Client]
+    hosts: list[str], browsers: Callable[[str], httpx2.Client]
 ) -> None:
-    author, _ = someone_on(browser, hosts[0])
-    reader, _ = someone_on(browser, hosts[1])
-    stranger = browser(hosts[1])
+    author, _ = someone_on(browsers, hosts[0])
+    reader, _ = someone_on(browsers, hosts[1])
+    stranger = browsers(hosts[1])
     post_id = write_post(author, "Soon a draft")
     paths = [f"/posts/{post_id}", "/", "/?q=draft"]
     held_by(stranger, paths, "Soon a draft")
@@ -87,10 +73,10 @@ def test_a_post_made_a_draft_is_gone_from_the_other_host_once_answered(
 
 
 def test_a_deleted_post_is_gone_from_the_other_host_once_answered(
-    hosts: list[str], browser: Callable[[str], httpx2.Client]
+    hosts: list[str], browsers: Callable[[str], httpx2.Client]
 ) -> None:
-    author, _ = someone_on(browser, hosts[0])
-    stranger = browser(hosts[1])
+    author, _ = someone_on(browsers, hosts[0])
+    stranger = browsers(hosts[1])
     post_id = write_post(author, "Soon deleted")
     held_by(stranger, [f"/posts/{post_id}", "/"], "Soon deleted")
 
@@ -101,12 +87,12 @@ def test_a_deleted_post_is_gone_from_the_other_host_once_answered(
 
 
 def test_a_post_made_a_draft_through_the_api_is_gone_from_the_other_host(
-    hosts: list[str], browser: Callable[[str], httpx2.Client]
+    hosts: list[str], browsers: Callable[[str], httpx2.Client]
 ) -> None:
-    api = browser(hosts[0])
+    api = browsers(hosts[0])
     caller = sign_up(api, f"someone{next(_names)}")  # type: ignore[arg-type]
     post = write(api, caller, title="Drafted by API")  # type: ignore[arg-type]
-    stranger = browser(hosts[1])
+    stranger = browsers(hosts[1])
     held_by(stranger, [f"/posts/{post['id']}", "/"], "Drafted by API")
 
     patched = api.patch(
@@ -119,13 +105,13 @@ def test_a_post_made_a_draft_through_the_api_is_gone_from_the_other_host(
 
 
 def test_a_deleted_comment_is_gone_from_the_other_host_once_answered(
-    hosts: list[str], browser: Callable[[str], httpx2.Client]
+    hosts: list[str], browsers: Callable[[str], httpx2.Client]
 ) -> None:
-    author, _ = someone_on(browser, hosts[0])
+    author, _ = someone_on(browsers, hosts[0])
     post_id = write_post(author, "Commented")
     sent = post_form(author, f"/posts/{post_id}/comments", {"content": "Soon retracted"})
     comment_id = sent.headers["location"].rsplit("#comment-", 1)[1]
-    stranger = browser(hosts[1])
+    stranger = browsers(hosts[1])
     held_by(stranger, [f"/posts/{post_id}"], "Soon retracted")
 
     assert post_form(author, f"/comments/{comment_id}/delete", {}).status_code == 303
@@ -134,12 +120,12 @@ def test_a_deleted_comment_is_gone_from_the_other_host_once_answered(
 
 
 def test_a_deleted_account_is_gone_from_the_other_host_once_answered(
-    hosts: list[str], browser: Callable[[str], httpx2.Client]
+    hosts: list[str], browsers: Callable[[str], httpx2.Client]
 ) -> None:
-    author, name = someone_on(browser, hosts[0])
+    author, name = someone_on(browsers, hosts[0])
     post_id = write_post(author, "Leaving soon")
     profile = author.get("/settings").text.split('href="/users/', 1)[1].split('"', 1)[0]
-    stranger = browser(hosts[1])
+    stranger = browsers(hosts[1])
     held_by(stranger, [f"/posts/{post_id}", f"/users/{profile}", "/"], "Leaving soon")
 
     assert post_form(author, "/settings/delete", {"password": PASSWORD}).status_code == 303
