@@ -34,6 +34,8 @@ from tests.support.browser import (
     skip_or_fail,
 )
 from tests.support.pages import Auth, post_form, write_post
+from tests.support.server import free_port
+from tests.support.smtp import Inbox, SmtpServer
 from webapp.app import create_app
 from webapp.core.config import Settings
 from webapp.core.db import create_db_engine, migrate
@@ -139,6 +141,14 @@ def client(app: FastAPI) -> TestClient:
 @pytest.fixture
 def auth(client: TestClient) -> Auth:
     return Auth(client)
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    """A real SMTP server on a free port, and what it received (a test module
+    points SMTP_URL at it by overriding `settings`)."""
+    with SmtpServer(free_port()) as received:
+        yield received
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ the links in them and follow them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -16,8 +14,7 @@ from sqlmodel import Session, select
 from tests.support.app import PASSWORD, dispose, make_settings
 from tests.support.concurrency import at_the_same_time
 from tests.support.pages import Auth, csrf_token, post_form
-from tests.support.server import free_port
-from tests.support.smtp import Inbox, SmtpServer, link_in, text_of
+from tests.support.smtp import Inbox, link_in, text_of
 from tests.support.statements import StatementCounter
 from webapp import mail_links
 from webapp.app import create_app
@@ -26,12 +23,6 @@ from webapp.models import MailRequest, MailToken, User
 
 NEW_PASSWORD = "a brand new passphrase"
 ATTACKER = "mallory@evil.example"
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with SmtpServer(free_port()) as received:
-        yield received
 
 
 @pytest.fixture

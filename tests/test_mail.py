@@ -9,7 +9,6 @@ import ssl
 import stat
 import subprocess
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,12 +29,6 @@ from webapp.models import MailToken, User, utcnow
 
 NEW_PASSWORD = "a brand new passphrase"
 SENT = "/password-reset/sent"
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with SmtpServer(free_port()) as received:
-        yield received
 
 
 @pytest.fixture
