@@ -10,15 +10,19 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 
 import httpx2
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.support.api import sign_up, write
 from tests.support.app import PASSWORD, on_own_loop
 from tests.support.hosts import two_hosts
 from tests.support.pages import Auth, post_form, write_post
+from webapp.app import create_app
 from webapp.core import removals
+from webapp.core.config import Settings
 from webapp.core.page_cache import PageCache
 
 _names = itertools.count(1)
@@ -182,6 +186,40 @@ def test_a_load_under_way_before_a_removal_is_not_joined_after_it() -> None:
     on_own_loop(scenario())
 
 
+def test_no_removal_holds_a_database_connection_while_its_answer_waits(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool's connections are few: an answer held for half a second must
+    not keep one, through either door."""
+    app = create_app(settings)  # pooled, and waiting for removals, as in production
+    held: list[int] = []
+
+    async def wait(seconds: float) -> None:
+        held.append(app.state.engine.sync_engine.pool.checkedout())
+
+    monkeypatch.setattr(removals, "asyncio", SimpleNamespace(sleep=wait))
+    with TestClient(app, follow_redirects=False) as client:
+        Auth(client).register("alice")
+        caller = sign_up(client, "bob")
+        drafted, deleted = write_post(client, "To draft"), write_post(client, "To delete")
+        sent = post_form(client, f"/posts/{drafted}/comments", {"content": "To retract"})
+        comment_id = sent.headers["location"].rsplit("#comment-", 1)[1]
+        api_post = write(client, caller)["id"]
+        api_comment = client.post(
+            f"/api/posts/{api_post}/comments", json={"content": "Mine"}, headers=caller.headers
+        ).json()["id"]
+
+        post_form(client, f"/comments/{comment_id}/delete", {})
+        post_form(client, f"/posts/{drafted}/edit", {"title": "To draft", "content": "x"})
+        post_form(client, f"/posts/{deleted}/delete", {})
+        client.delete(f"/api/comments/{api_comment}", headers=caller.headers)
+        client.patch(f"/api/posts/{api_post}", json={"published": False}, headers=caller.headers)
+        client.delete(f"/api/posts/{api_post}", headers=caller.headers)  # a draft: no wait
+        post_form(client, "/settings/delete", {"password": PASSWORD})
+
+    assert held == [0] * 6
+
+
 class Answer:
     """An app whose request may take something away; records what it sends."""
 
@@ -208,7 +246,7 @@ def test_only_an_answer_that_took_something_away_waits_for_every_worker(
         waits.append(seconds)
         await real_sleep(0)
 
-    monkeypatch.setattr(removals.asyncio, "sleep", sleep)
+    monkeypatch.setattr(removals, "asyncio", SimpleNamespace(sleep=sleep))
     sent: list[str] = []
 
     async def send(message: dict) -> None:

@@ -464,13 +464,16 @@ async def update_post(
     changes["updated_at"] = utcnow()
     statement = core_update(Post).where(col(Post.id) == post.id).values(changes)
 
-    async def write() -> None:
+    async def write() -> PostPublic:
         await db.exec(statement)
+        # Read in the transaction: no statement after it holds a connection
+        # while the answer waits for a removal to be seen (`taken_away`).
+        return await get_visible_post(db, post.id, post.owner_id)
 
-    await transaction(db, write)
-    if post.published and changes.get("published") is False:
+    updated = await transaction(db, write)
+    if post.published and not updated.published:
         taken_away()
-    return await get_visible_post(db, post.id, post.owner_id)
+    return updated
 
 
 async def delete_post(db: AsyncSession, *, post: PostPublic) -> None:
@@ -482,4 +485,5 @@ async def delete_post(db: AsyncSession, *, post: PostPublic) -> None:
         await db.exec(delete(Post).where(col(Post.id) == post.id))
 
     await transaction(db, write)
-    taken_away()
+    if post.published:
+        taken_away()
