@@ -9,6 +9,11 @@ that wrk shares, that is mostly the scheduler: a worker or a wrk thread that
 waits for a CPU waits about a tick.
 
     FLOOR_BODY_FILE=page.html python -m uvicorn floor_app:app --workers 2
+
+A live socket likewise: accepted, then read until it closes, and nothing kept
+of it (`socket_flood.py --floor` measures what a socket costs a worker, and
+whether that memory goes back to the system once it closes, with nothing of
+Agora's in the way).
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
         return
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": BODY})

@@ -6,6 +6,7 @@ Usage (from the repository root):
     python tests/perf/socket_flood.py                     # 2 rounds of 3,000 sockets, 151 addresses
     python tests/perf/socket_flood.py --server-files 8192 --sockets 5000
     python tests/perf/socket_flood.py --database-url postgresql://postgres@127.0.0.1/agora_flood
+    python tests/perf/socket_flood.py --floor --sockets 2048   # the floor: floor_app.py's sockets
 
 What it does:
 
@@ -22,6 +23,12 @@ What it does:
    for reuse from memory that leaks.
 5. Meanwhile a thread fetches `GET /` every 0.25 s and keeps each latency and
    status (or error).
+
+With --floor, the server is tests/perf/floor_app.py under uvicorn with
+Agora's socket options: a socket accepted and read until it closes, nothing
+else, and no cap (flood it with as many as Agora holds). What its memory does
+after the sockets close is what the interpreter and uvicorn do, whatever the
+app.
 
 The machine is shared: latencies are one run's, on whatever else is running.
 """
@@ -78,9 +85,19 @@ def raise_own_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+# `webapp serve`'s socket options (webapp/__main__.py), for the floor.
+FLOOR_OPTIONS = [
+    "--ws-ping-interval", "20", "--ws-ping-timeout", "20",
+    "--ws-max-size", str(64 * 1024), "--ws-per-message-deflate", "false",
+]  # fmt: skip
+
+
 @contextlib.contextmanager
-def served(database_url: str, folder: Path, files: int) -> Iterator[tuple[int, int]]:
-    """`serve` with `files` open files at most; yields its port and pid."""
+def served(
+    database_url: str, folder: Path, files: int, *, floor: bool = False
+) -> Iterator[tuple[int, int]]:
+    """`serve` (or, with `floor`, floor_app.py) with `files` open files at
+    most; yields its port and pid."""
     port = free_port()
     env = dict(
         os.environ,
@@ -91,6 +108,11 @@ def served(database_url: str, folder: Path, files: int) -> Iterator[tuple[int, i
         PYTHONUNBUFFERED="1",
     )
     argv = [sys.executable, "-m", "webapp", "serve", "--workers", "1", "--port", str(port)]
+    if floor:
+        (folder / "page.html").write_bytes(b"<!doctype html><title>floor</title>")
+        env.update(FLOOR_BODY_FILE=str(folder / "page.html"), PYTHONPATH=str(ROOT / "tests/perf"))
+        argv = [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port)]
+        argv += ["--loop", "auto", "--http", "auto", "--no-access-log", *FLOOR_OPTIONS]
 
     def limit_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
@@ -227,12 +249,15 @@ def main(argv: list[str] | None = None) -> int:
         "--settle", type=float, default=5.0, help="seconds after closing, before reading"
     )
     parser.add_argument("--rounds", type=int, default=2, help="floods, one after the other")
+    parser.add_argument(
+        "--floor", action="store_true", help="flood tests/perf/floor_app.py instead of Agora"
+    )
     args = parser.parse_args(argv)
     raise_own_file_limit()
     with tempfile.TemporaryDirectory(prefix="agora-flood-") as tmp:
         folder = Path(tmp)
         url = args.database_url or f"sqlite:///{folder / 'flood.db'}"
-        with served(url, folder, args.server_files) as (port, pid):
+        with served(url, folder, args.server_files, floor=args.floor) as (port, pid):
             get(port, "/")  # the first page's imports and caches are not the sockets'
             log(f"worker RSS before: {rss_mb(pid):.1f} MB")
             for round_number in range(1, args.rounds + 1):
