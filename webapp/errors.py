@@ -124,15 +124,18 @@ class TooManyAttempts(Throttled):
         )
 
 
+def _try_again_in(retry_after: int) -> str:
+    minutes = wait_in_minutes(retry_after)
+    return f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}."
+
+
 class TooManyRegistrations(Throttled):
     """The address created its REGISTRATIONS_PER_HOUR accounts within the last hour."""
 
     def __init__(self, retry_after: int) -> None:
-        minutes = wait_in_minutes(retry_after)
         super().__init__(
             retry_after,
-            "Too many accounts were created from your address. "
-            f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}.",
+            "Too many accounts were created from your address. " + _try_again_in(retry_after),
         )
 
 
@@ -140,11 +143,8 @@ class TooManyResetRequests(Throttled):
     """Password resets asked for from one address count against its login limit."""
 
     def __init__(self, retry_after: int) -> None:
-        minutes = wait_in_minutes(retry_after)
         super().__init__(
-            retry_after,
-            "Too many attempts from your address. "
-            f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}.",
+            retry_after, "Too many attempts from your address. " + _try_again_in(retry_after)
         )
 
 
@@ -154,9 +154,6 @@ class TooManyAddressChanges(Throttled):
     address typed, so the form must not become a way to mail strangers."""
 
     def __init__(self, retry_after: int) -> None:
-        minutes = wait_in_minutes(retry_after)
         super().__init__(
-            retry_after,
-            "Too many changes of address asked for. "
-            f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}.",
+            retry_after, "Too many changes of address asked for. " + _try_again_in(retry_after)
         )
