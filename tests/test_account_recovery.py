@@ -16,10 +16,10 @@ from tests.support.concurrency import at_the_same_time
 from tests.support.pages import Auth, csrf_token, post_form
 from tests.support.smtp import Inbox, link_in, text_of
 from tests.support.statements import StatementCounter
-from webapp import mail_links
 from webapp.app import create_app
 from webapp.core.config import Settings
 from webapp.models import MailRequest, MailToken, User
+from webapp.rules import mail_links
 
 NEW_PASSWORD = "a brand new passphrase"
 ATTACKER = "mallory@evil.example"

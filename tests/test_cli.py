@@ -24,7 +24,7 @@ from tests.support.app import SECRET, make_settings
 from tests.support.pages import Auth
 from webapp.app import create_app
 from webapp.core.db import create_db_engine, migrate
-from webapp.models import Comment, CommentCreate, Follow, Notification, Post, User, Vote
+from webapp.models import Comment, CommentCreate, Follow, Like, Notification, Post, User
 from webapp.seed import DEMO_PASSWORD, spread
 from webapp.seed import seed as run_seed
 
@@ -90,7 +90,7 @@ def test_seed_fills_the_database(seeded: tuple[Engine, str]) -> None:
     with Session(engine) as db:
         assert count(db, User) == 5
         assert count(db, Post) == 40
-        assert count(db, Vote) == 30
+        assert count(db, Like) == 30
         assert count(db, Follow) == 12
         assert count(db, Comment) == 25
         assert db.scalar(select(func.sum(Post.votes))) == 30
@@ -101,7 +101,7 @@ def test_every_seeded_post_counts_its_likes_and_comments_exactly(
     seeded: tuple[Engine, str],
 ) -> None:
     engine, _ = seeded
-    likes = select(func.count()).where(col(Vote.post_id) == col(Post.id)).scalar_subquery()
+    likes = select(func.count()).where(col(Like.post_id) == col(Post.id)).scalar_subquery()
     comments = select(func.count()).where(col(Comment.post_id) == col(Post.id)).scalar_subquery()
     with Session(engine) as db:
         rows = db.execute(select(Post.id, Post.votes, likes, Post.comments, comments)).all()
@@ -132,9 +132,9 @@ def test_seeded_follows_likes_and_comments_tell_the_other_person(
     with Session(engine) as db:
         follows = db.execute(select(Follow.followed_id, Follow.follower_id)).all()
         likes = db.execute(
-            select(Post.owner_id, Vote.user_id, Vote.post_id)
-            .join(Post, col(Post.id) == col(Vote.post_id))
-            .where(col(Vote.user_id) != col(Post.owner_id))
+            select(Post.owner_id, Like.user_id, Like.post_id)
+            .join(Post, col(Post.id) == col(Like.post_id))
+            .where(col(Like.user_id) != col(Post.owner_id))
         ).all()
         comments = db.execute(
             select(Post.owner_id, Comment.author_id, Comment.post_id, Comment.id)

@@ -65,7 +65,7 @@ def card_counts(html: str) -> list[str]:
 
 def add_comments(db: Session, post_id: int, author_id: int, count: int) -> None:
     """`count` comments written a second apart an hour ago ("Comment 00", ...),
-    counted on the post as `webapp.comments.add` counts them."""
+    counted on the post as `webapp.rules.comments.add` counts them."""
     start = utcnow() - timedelta(hours=1)
     for number in range(count):
         db.add(

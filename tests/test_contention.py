@@ -17,7 +17,9 @@ from tests.support.app import on_own_loop
 from tests.support.concurrency import at_the_same_time
 from tests.support.pages import Auth, csrf_token, write_post
 from webapp.core.db import new_session, transaction
-from webapp.models import Post, Vote
+from webapp.models import Like, Post
+from webapp.rules import likes
+from webapp.web import error_pages
 
 ROUNDS = 20
 
@@ -44,7 +46,7 @@ def browsers(app: FastAPI, count: int) -> list[tuple[TestClient, str]]:
 def counts_agree(db: Session) -> None:
     """Every post's kept like count equals its like rows."""
     db.expire_all()
-    rows = dict(db.exec(select(Vote.post_id, func.count()).group_by(Vote.post_id)).all())
+    rows = dict(db.exec(select(Like.post_id, func.count()).group_by(Like.post_id)).all())
     for post in db.exec(select(Post)).all():
         assert post.votes == rows.get(post.id, 0), f"post {post.id}"
 
@@ -73,7 +75,7 @@ def test_likes_racing_the_posts_deletion_all_get_normal_answers(
         assert set(like_statuses) <= {303, 404}, like_statuses
         db.expire_all()
         assert db.get(Post, post_id) is None
-        assert db.exec(select(Vote).where(Vote.post_id == post_id)).all() == []
+        assert db.exec(select(Like).where(Like.post_id == post_id)).all() == []
     counts_agree(db)
 
 
@@ -108,7 +110,7 @@ def test_one_persons_racing_toggles_take_turns(
         assert race(form(alice_browser, path, token), form(tab, path, token)) == [303, 303]
         # Two toggles: the second undoes the first, whichever came first.
         db.expire_all()
-        assert db.exec(select(Vote).where(Vote.post_id == post_id)).all() == []
+        assert db.exec(select(Like).where(Like.post_id == post_id)).all() == []
     counts_agree(db)
 
 
@@ -133,13 +135,12 @@ def test_many_people_liking_and_unliking_keep_the_count_exact(
 def failing_likes(monkeypatch: pytest.MonkeyPatch) -> None:
     """A like that rolls its transaction back and then fails: what a bug, or a
     database error nobody expected, looks like from the page's side."""
-    from webapp import votes
 
     async def add(db, *, post_id: int, user_id: int) -> bool:
         await db.rollback()
         raise RuntimeError("failed after the rollback")
 
-    monkeypatch.setattr(votes, "add", add)
+    monkeypatch.setattr(likes, "add", add)
 
 
 def test_a_failure_after_a_rollback_shows_the_500_page_with_the_header(
@@ -165,12 +166,11 @@ def test_when_even_the_error_page_fails_a_plain_500_page_is_sent(
     failing_likes: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from webapp.web import errors
 
     def broken_render(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the template is broken too")
 
-    monkeypatch.setattr(errors, "render", broken_render)
+    monkeypatch.setattr(error_pages, "render", broken_render)
     post_id = write_post(alice_browser, "Unluckier")
     browser = TestClient(
         app, follow_redirects=False, cookies=alice_browser.cookies, raise_server_exceptions=False

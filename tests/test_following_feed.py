@@ -3,7 +3,7 @@ follows, newest first (of two written in one instant, the later id first), paged
 and searched as every list is, however many people one follows.
 
 PostgreSQL reads the feed one way for people who follow few others and another
-for those who follow many (`webapp.posts.FEW_FOLLOWED`); each way must give what
+for those who follow many (`webapp.rules.posts.FEW_FOLLOWED`); each way must give what
 a plain reading in Python gives."""
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from sqlmodel import Session, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tests.support.app import on_own_loop
-from webapp import posts
 from webapp.core.db import new_session
 from webapp.models import Follow, Post, User, utcnow
+from webapp.rules import posts
 
 AUTHORS = posts.FEW_FOLLOWED + 10
 WORDS = ["harbour", "Kayak", "lantern", "meadow"]

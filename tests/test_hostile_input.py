@@ -36,7 +36,7 @@ from sqlmodel import Session, SQLModel, func, select
 from tests.support.api import Caller, sign_up, write
 from tests.support.app import PASSWORD
 from tests.support.pages import CSRF_RE, Auth, csrf_token, write_post
-from webapp.models import LoginFailure, Post, User, UserSession, Vote
+from webapp.models import Like, LoginFailure, Post, User, UserSession
 
 FUZZ = settings(
     max_examples=30,
@@ -1052,12 +1052,12 @@ def test_a_nan_infinity_or_lone_surrogate_in_a_json_body_is_a_422(
     headers = {"Content-Type": "application/json"}
     if path != "/api/users":
         headers.update(api_posts.headers)
-    before = (count(db, Post), count(db, User), count(db, Vote))
+    before = (count(db, Post), count(db, User), count(db, Like))
     response = send(client, method, path, content=content, headers=headers)
     assert response.status_code == 422, f"{method} {path} {content!r}: {response.status_code}"
     answer = check_json(response)
     check_validation_answer(answer)
-    assert (count(db, Post), count(db, User), count(db, Vote)) == before
+    assert (count(db, Post), count(db, User), count(db, Like)) == before
     assert client.get("/api/posts/1").json()["title"] == "Hello"
     if value == "lone surrogate":
         # Echoed as sent, or left out: never a 500 for want of a way to write it.

@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 
 from tests.support.concurrency import at_the_same_time
 from tests.support.pages import Auth, csrf_token, post_form, write_post
-from webapp.models import Post, Vote
+from webapp.models import Like, Post
 
 
 def likes(db: Session, post_id: int) -> tuple[int, int]:
@@ -15,7 +15,7 @@ def likes(db: Session, post_id: int) -> tuple[int, int]:
     db.expire_all()
     post = db.get(Post, post_id)
     assert post is not None
-    return post.votes, len(db.exec(select(Vote).where(Vote.post_id == post_id)).all())
+    return post.votes, len(db.exec(select(Like).where(Like.post_id == post_id)).all())
 
 
 def at_once(clients: list[TestClient], path: str, **fields: str) -> list[int]:

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from tests.support.pages import post_form, write_post
 from tests.support.statements import StatementCounter
-from webapp.models import Post, User, Vote, utcnow
+from webapp.models import Like, Post, User, utcnow
 
 
 def titles(html: str) -> list[str]:
@@ -230,7 +230,7 @@ def test_the_owner_deletes_a_post_after_confirming(
     assert response.status_code == 303 and response.headers["location"] == "/"
     assert "Your post is deleted." in alice_browser.get("/").text
     assert alice_browser.get(f"/posts/{post_id}").status_code == 404
-    assert db.exec(select(Vote)).first() is None
+    assert db.exec(select(Like)).first() is None
 
 
 def test_a_draft_is_visible_to_its_owner_alone(
@@ -287,7 +287,7 @@ def test_deleting_an_account_removes_its_posts_and_likes(
     )
     db.expire_all()
     assert db.get(Post, alices) is None
-    assert db.exec(select(Vote)).all() == []
+    assert db.exec(select(Like)).all() == []
     assert db.get(Post, bobs).votes == 0  # the count follows the likes
     assert [u.username for u in db.exec(select(User))] == ["bob"]
 

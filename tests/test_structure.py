@@ -38,7 +38,7 @@ def calls(dependant: Dependant) -> Iterator[Any]:
 
 def reads_the_cookie(call: Any) -> bool:
     module = getattr(call, "__module__", "") or ""
-    if module.startswith(("webapp.web", "webapp.sessions")):
+    if module.startswith(("webapp.web", "webapp.rules.sessions")):
         return True  # the page door's visitor, CSRF check, login requirement
     try:
         source = inspect.getsource(call)
@@ -154,16 +154,7 @@ LAYERS = {
     "webapp.models": 1,
     "webapp.errors": 1,
     # the rules, one module per noun
-    "webapp.throttle": 2,
-    "webapp.sessions": 2,
-    "webapp.posts": 2,
-    "webapp.votes": 2,
-    "webapp.follows": 2,
-    "webapp.comments": 2,
-    "webapp.notifications": 2,
-    "webapp.users": 2,
-    "webapp.registrations": 2,
-    "webapp.mail_links": 2,
+    "webapp.rules": 2,
     "webapp.seed": 2,
     "webapp.migrations": 2,
     # live updates: the rules' changes, told to open sockets (the page door's /ws)

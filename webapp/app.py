@@ -86,7 +86,7 @@ def create_app(
         app.state.engine, source_for(settings, app.state.engine), Places(settings.socket_cap)
     )
     app.state.postman = postman_for(settings)
-    # For the postman's thread, which has no event loop (`webapp.mail_links`).
+    # For the postman's thread, which has no event loop (`webapp.rules.mail_links`).
     app.state.mail_engine = create_db_engine(settings)
     static = Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.templates = page_environment(

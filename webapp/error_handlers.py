@@ -1,5 +1,5 @@
 """Every error answered at the door it came in by: `{"detail": ...}` under
-/api (`webapp.api.errors`), an HTML page everywhere else (`webapp.web.errors`).
+/api (`webapp.api.error_bodies`), an HTML page everywhere else (`webapp.web.error_pages`).
 
 The one place that knows both doors, beside `app.py`, which installs these.
 """
@@ -16,10 +16,10 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from webapp.api.errors import error_json, validation_json
+from webapp.api.error_bodies import error_json, validation_json
 from webapp.core.cookie import SESSION_KEY
 from webapp.errors import DomainError
-from webapp.web.errors import MESSAGES, error_page, fixed_page
+from webapp.web.error_pages import MESSAGES, error_page, fixed_page
 
 log = logging.getLogger("webapp")
 

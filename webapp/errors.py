@@ -150,7 +150,7 @@ class TooManyResetRequests(Throttled):
 
 class TooManyAddressChanges(Throttled):
     """An account asked for ADDRESS_CHANGES_PER_HOUR new addresses within the
-    last hour (`webapp.mail_links`): each sends two mails, one of them to any
+    last hour (`webapp.rules.mail_links`): each sends two mails, one of them to any
     address typed, so the form must not become a way to mail strangers."""
 
     def __init__(self, retry_after: int) -> None:

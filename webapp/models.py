@@ -311,7 +311,7 @@ class Post(PostBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # The like and comment counts, kept with the post so that a page never counts
     # rows per post; each changed only in the same transaction as the row it
-    # counts (`webapp.votes`, `webapp.comments`).
+    # counts (`webapp.rules.likes`, `webapp.rules.comments`).
     votes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     comments: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
@@ -334,10 +334,14 @@ class PostPublic(PostFields):
         return self.updated_at > self.created_at
 
 
-# --- votes (likes) -----------------------------------------------------------
+# --- likes -------------------------------------------------------------------
 
 
-class Vote(SQLModel, table=True):
+class Like(SQLModel, table=True):
+    """One person liking one post. The API's contract calls a like a vote: its
+    route is POST /api/vote (`VoteCreate`), a post's count is `votes`, and so
+    are this table and that column. Everywhere else, Agora says likes."""
+
     __tablename__ = "votes"
 
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
@@ -439,7 +443,7 @@ class Notification(SQLModel, table=True):
             postgresql_where=text("NOT read"),
             sqlite_where=text("NOT read"),
         ),
-        # What taking a like back or unfollowing removes (see `webapp.notifications`).
+        # What taking a like back or unfollowing removes (see `webapp.rules.notifications`).
         Index("ix_notifications_actor", "actor_id", "kind"),
         Index("ix_notifications_post", "post_id"),
         Index("ix_notifications_comment", "comment_id"),
@@ -490,7 +494,7 @@ class MailToken(SQLModel, table=True):
     """A link sent by mail. The link holds a random token; the database only
     its hash, so a leaked table opens nothing. It works once, until it
     expires, while the account's address and security stamp are those it was
-    made under (`webapp.mail_links`), and goes with its account."""
+    made under (`webapp.rules.mail_links`), and goes with its account."""
 
     __tablename__ = "mail_tokens"
     __table_args__ = (
@@ -571,7 +575,7 @@ class LoginFailure(SQLModel, table=True):
 
 class Registration(SQLModel, table=True):
     """One account created, counted per client address against
-    REGISTRATIONS_PER_HOUR (`webapp.registrations`)."""
+    REGISTRATIONS_PER_HOUR (`webapp.rules.registrations`)."""
 
     __tablename__ = "registrations"
     __table_args__ = (Index("ix_registrations_client", "client_ip", "created_at"),)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from webapp.core.config import Settings
 from webapp.core.db import create_db_engine
 from webapp.core.security import PasswordHasher, new_token
-from webapp.models import COMMENT_MAX, Comment, Follow, Notification, Post, User, Vote
+from webapp.models import COMMENT_MAX, Comment, Follow, Like, Notification, Post, User
 
 DEMO_PASSWORD = "agora-demo-password"  # noqa: S105 (documented in the README)
 BATCH = 2_000
@@ -533,7 +533,7 @@ def _seed_votes(
             )
             made.told += user != post.owner_id
     with tqdm(total=len(rows), desc="likes", unit="like") as progress:
-        _bulk_insert(connection, Vote, rows, progress)
+        _bulk_insert(connection, Like, rows, progress)
     made.likes = len(rows)
     # Bring the kept like counts in line with the rows, for the posts seeded now.
     connection.execute(
@@ -590,7 +590,7 @@ def _seed_comments(
 
 
 # What the site would have written for each follow, like and comment of this run
-# (`webapp.notifications.notify`): the recipient is the followed person or the
+# (`webapp.rules.notifications.notify`): the recipient is the followed person or the
 # post's owner, and nobody is told of their own doing.
 NOTIFY = {
     "follow": "INSERT INTO notifications (recipient_id, kind, actor_id, created_at, read) "

@@ -1,6 +1,6 @@
 """Comments: a post's comments, writing one, deleting one.
 
-Who may see, write and delete a comment is decided in `webapp.comments`
+Who may see, write and delete a comment is decided in `webapp.rules.comments`
 (through the post's visibility: a draft's comments are its owner's alone);
 its errors become 403 and 404 in `webapp.errors`.
 """
@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
 
-from webapp import comments, posts
 from webapp.api.deps import (
     BAD_TOKEN_SENT,
     OPTIONAL_AUTH,
@@ -27,6 +26,7 @@ from webapp.api.deps import (
 from webapp.api.posts import PostId
 from webapp.core.deps import DbSession
 from webapp.models import CommentCreate, CommentPublic
+from webapp.rules import comments, posts
 
 router = APIRouter(tags=["comments"])
 

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query
 from fastapi.security import OAuth2PasswordBearer
 
-from webapp import users
 from webapp.core.deps import DbSession, Tokens
 from webapp.core.security import tokens_match
 from webapp.errors import UserNotFound
 from webapp.models import ErrorDetail, User
+from webapp.rules import accounts
 
 # auto_error=False: a missing token is ours to answer (anonymous on the public
 # routes, 401 on the others). tokenUrl is what Swagger's Authorize button posts to.
@@ -47,7 +47,7 @@ async def get_token_user(
     if claims is None:
         raise unauthorized(BAD_TOKEN)
     try:
-        user = await users.get_user(db, claims.user_id)
+        user = await accounts.get_user(db, claims.user_id)
     except UserNotFound:
         raise unauthorized(BAD_TOKEN) from None
     if not tokens_match(user.security_stamp, claims.stamp):

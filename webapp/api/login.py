@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from webapp import sessions, users
 from webapp.api.deps import error, unauthorized
 from webapp.core.deps import DbSession, Hasher, SettingsDep, Tokens
 from webapp.models import Token
+from webapp.rules import accounts, sessions
 
 router = APIRouter(tags=["auth"])
 
@@ -60,7 +60,7 @@ async def login(
     """`username` may be the username or the email, in any letter case. The token
     lasts `ACCESS_TOKEN_EXPIRE_MINUTES` and stops working at once when the user
     changes their password, logs out everywhere else, or deletes the account."""
-    result = await users.authenticate(
+    result = await accounts.authenticate(
         db,
         hasher,
         identifier=form.username,
@@ -68,7 +68,7 @@ async def login(
         client_ip=sessions.client_ip(request),
         max_attempts=settings.login_max_attempts,
     )
-    if result.outcome is users.LoginOutcome.THROTTLED:
+    if result.outcome is accounts.LoginOutcome.THROTTLED:
         raise HTTPException(
             429,
             f"Too many failed logins. Try again in {result.retry_minutes} minutes.",

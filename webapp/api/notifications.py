@@ -1,7 +1,7 @@
 """Notifications: the caller's, newest first, and marking them all read.
 
 They are written by the likes, comments and follows themselves
-(`webapp.notifications`); here they are only read and marked read.
+(`webapp.rules.notifications`); here they are only read and marked read.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from webapp import notifications
 from webapp.api.deps import UNAUTHORIZED, ApiUser, Limit, Skip
 from webapp.core.deps import DbSession
 from webapp.models import NotificationPublic
+from webapp.rules import notifications
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from webapp import mail_links, sessions
 from webapp.api.deps import UNREADABLE_BODY, error
 from webapp.core.deps import DbSession, MailEngine, PostmanDep, SettingsDep
 from webapp.models import EmailAddress, Message
+from webapp.rules import mail_links, sessions
 
 router = APIRouter(tags=["auth"])
 

@@ -1,6 +1,6 @@
 """Posts: the published list and search, one post, writing, changing, deleting.
 
-Who may see and change a post is decided in `webapp.posts` (the pages ask the
+Who may see and change a post is decided in `webapp.rules.posts` (the pages ask the
 same functions); its PostNotFound and NotOwner become 404 and 403 in
 `webapp.errors`.
 """
@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from webapp import posts
 from webapp.api.deps import (
     BAD_TOKEN_SENT,
     FORBIDDEN,
@@ -26,6 +25,7 @@ from webapp.api.deps import (
 )
 from webapp.core.deps import DbSession
 from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
+from webapp.rules import posts
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 

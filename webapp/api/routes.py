@@ -8,13 +8,13 @@ from starlette.types import Receive, Scope, Send
 
 from webapp.api import (
     comments,
+    follows,
+    likes,
     login,
     notifications,
     password_reset,
-    people,
     posts,
     users,
-    votes,
 )
 
 DESCRIPTION = """\
@@ -71,6 +71,6 @@ def add_method_not_allowed(area: APIRouter) -> None:
 
 
 router = APIRouter(prefix="/api")
-for area in (users, login, password_reset, posts, votes, people, comments, notifications):
+for area in (users, login, password_reset, posts, likes, follows, comments, notifications):
     add_method_not_allowed(area.router)
     router.include_router(area.router)

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Request
 
-from webapp import follows, registrations, sessions, users
 from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
 from webapp.core.deps import DbSession, Hasher, SettingsDep
 from webapp.models import ProfilePublic, User, UserCreate, UserMe, UserPublic
+from webapp.rules import accounts, follows, registrations, sessions
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -72,7 +72,7 @@ async def me(user: ApiUser) -> User:
     responses={404: error("No such user")},
 )
 async def get_user(db: DbSession, user_id: UserId) -> UserPublic:
-    return await users.get_public_user(db, user_id)
+    return await accounts.get_public_user(db, user_id)
 
 
 @router.get(

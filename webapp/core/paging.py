@@ -1,6 +1,6 @@
 """A page of a counted list (comments, people, notifications), and what the
 pager macro may link to. The feeds of posts do not count their matches: they
-look ahead instead (`webapp.posts.PostPage`)."""
+look ahead instead (`webapp.rules.posts.PostPage`)."""
 
 from __future__ import annotations
 

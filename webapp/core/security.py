@@ -1,7 +1,7 @@
 """Password hashing, session keys, CSRF tokens and API tokens.
 
 Nothing here touches the database: these are the primitives that
-`webapp.sessions` and `webapp.users` build the rules on.
+`webapp.rules.sessions` and `webapp.rules.accounts` build the rules on.
 """
 
 from __future__ import annotations

@@ -27,12 +27,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.websockets import WebSocket
 
-from webapp import follows, notifications, posts
 from webapp.core.db import new_session
 from webapp.live import events
 from webapp.live.places import POLICY, Places
 from webapp.live.session_ends import SessionEnds
 from webapp.live.sources import Source
+from webapp.rules import follows, notifications, posts
 
 log = logging.getLogger("webapp.live")
 

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from webapp import registrations, sessions, users
 from webapp.core.deps import DbSession, Hasher, SettingsDep
 from webapp.errors import AccountTaken, TooManyRegistrations
 from webapp.models import UserCreate
+from webapp.rules import accounts, registrations, sessions
 from webapp.web.deps import VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render, safe_next
 
@@ -96,7 +96,7 @@ async def login(
     password: FormText = "",
     next: FormText = "/",
 ) -> Response:
-    result = await users.authenticate(
+    result = await accounts.authenticate(
         db,
         hasher,
         identifier=username,
@@ -105,7 +105,7 @@ async def login(
         max_attempts=settings.login_max_attempts,
     )
     values = {"username": username, "next": safe_next(next)}
-    if result.outcome is users.LoginOutcome.THROTTLED:
+    if result.outcome is accounts.LoginOutcome.THROTTLED:
         message = f"Too many failed logins. Please try again in {result.retry_minutes} minutes."
         return render(
             request,

@@ -8,9 +8,9 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from webapp import comments
 from webapp.core.deps import Cache, DbSession
 from webapp.models import CommentCreate
+from webapp.rules import comments
 from webapp.web.deps import CurrentUser, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, page_number, redirect
 from webapp.web.posts import post_page

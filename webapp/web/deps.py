@@ -17,13 +17,13 @@ from fastapi import Depends, HTTPException, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import UploadFile
 
-from webapp import sessions, users
 from webapp.core.cookie import ANONYMOUS_CSRF_KEY
 from webapp.core.db import new_session
 from webapp.core.deps import Cache, DbSession
 from webapp.core.page_cache import CHECKED, WROTE_KEY, may_be_stale, wrote_lately
 from webapp.core.security import new_token, tokens_match
 from webapp.models import User, UserPublic
+from webapp.rules import accounts, sessions
 
 CSRF_FAILED = "The form had expired or came from another site. Please try again."
 
@@ -174,7 +174,7 @@ async def require_account(request: Request, db: DbSession, visitor: VisitorDep) 
     if visitor.user is None or visitor.session_id is None:
         raise login_first(request)
     # UserNotFound (a 404) if the account was deleted since the session was read.
-    return AccountSession(await users.get_user(db, visitor.user.id), visitor.session_id)
+    return AccountSession(await accounts.get_user(db, visitor.user.id), visitor.session_id)
 
 
 SignedInAccount = Annotated[AccountSession, Depends(require_account)]

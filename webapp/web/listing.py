@@ -12,9 +12,9 @@ from markupsafe import Markup
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from webapp import posts, votes
 from webapp.core.cookie import FLASH_KEY
 from webapp.core.page_cache import PageCache, Seen, shared_key
+from webapp.rules import likes, posts
 from webapp.web.deps import Visitor
 
 # How long an anonymous page's finished HTML is reused while nothing changes:
@@ -54,7 +54,7 @@ async def liked_among(
         return set()
     return await cache.fetch(
         ("liked", visitor.user_id, key),
-        lambda: votes.liked_ids(db, user_id=visitor.user_id, post_ids=post_ids),
+        lambda: likes.liked_ids(db, user_id=visitor.user_id, post_ids=post_ids),
         likes=True,
     )
 

@@ -29,13 +29,13 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.exc import DBAPIError
 
-from webapp import sessions
 from webapp.core.config import Settings
 from webapp.core.db import new_session
 from webapp.live import events
 from webapp.live.hub import MAX_WATCHED, POLICY, Client, Hub
 from webapp.live.places import TRY_AGAIN_LATER, Refusal
 from webapp.models import MAX_ID
+from webapp.rules import sessions
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("webapp.live")

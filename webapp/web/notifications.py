@@ -8,10 +8,10 @@ from dataclasses import replace
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from webapp import notifications
 from webapp.core.deps import DbSession
 from webapp.core.paging import CountedPage
-from webapp.notifications import NotificationView
+from webapp.rules import notifications
+from webapp.rules.notifications import NotificationView
 from webapp.web.deps import CurrentUser, VisitorDep
 from webapp.web.pages import PER_PAGE, flash, page_number, redirect, render
 

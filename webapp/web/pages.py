@@ -12,9 +12,10 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import HTMLResponse, Response
 
-from webapp import models, posts
+from webapp import models
 from webapp.core.cookie import FLASH_KEY
 from webapp.core.templating import RoutePaths, make_environment
+from webapp.rules import posts
 from webapp.web.deps import Visitor
 
 PER_PAGE = 20

@@ -1,5 +1,5 @@
 """Pages for a forgotten password: ask for a link by address, then choose a
-new password through it. The rules are `webapp.mail_links`'."""
+new password through it. The rules are `webapp.rules.mail_links`'."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from webapp import mail_links, sessions
 from webapp.core.deps import DbSession, Hasher, MailEngine, PostmanDep, SettingsDep
 from webapp.errors import MailUnavailable, TooManyResetRequests
 from webapp.models import EmailAddress, PasswordChange
+from webapp.rules import mail_links, sessions
 from webapp.web.deps import VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
 

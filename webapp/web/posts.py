@@ -8,10 +8,10 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from webapp import comments, posts, votes
 from webapp.core.deps import Cache, DbSession
 from webapp.core.page_cache import PageCache
 from webapp.models import PostCreate, PostPublic
+from webapp.rules import comments, likes, posts
 from webapp.web.deps import CurrentUser, Visitor, VisitorDep
 from webapp.web.listing import counted_list, liked_among, post_cards, shared_page
 from webapp.web.pages import (
@@ -228,12 +228,12 @@ async def vote(
     showed), so a double click or a second tab repeats the same wish instead of
     undoing it. Without `dir`, the like toggles."""
     if dir == "1":
-        await votes.add(db, post_id=post_id, user_id=user.id)
+        await likes.add(db, post_id=post_id, user_id=user.id)
         liked = True
     elif dir == "0":
-        await votes.remove(db, post_id=post_id, user_id=user.id)
+        await likes.remove(db, post_id=post_id, user_id=user.id)
         liked = False
     else:
-        liked = await votes.toggle(db, post_id=post_id, user_id=user.id)
+        liked = await likes.toggle(db, post_id=post_id, user_id=user.id)
     flash(request, "You like this post." if liked else "You no longer like this post.")
     return redirect(f"/posts/{post_id}")

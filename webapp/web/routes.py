@@ -10,16 +10,16 @@ from fastapi import APIRouter, Depends
 from webapp.web import (
     auth,
     comments,
+    follows,
     notifications,
     password_reset,
-    people,
     posts,
+    profiles,
     settings,
-    users,
 )
 from webapp.web.deps import protect_form
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
 # Matched in this order: the busiest pages first.
-for area in (posts, comments, users, people, notifications, auth, password_reset, settings):
+for area in (posts, comments, profiles, follows, notifications, auth, password_reset, settings):
     router.include_router(area.router)

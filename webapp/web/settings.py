@@ -1,6 +1,6 @@
 """The settings page: change the password or the address, see and end
-sessions, delete the account. The rules are `webapp.users`'; these handlers turn forms into calls
-and errors into messages beside the fields."""
+sessions, delete the account. The rules are `webapp.rules.accounts`'; these
+handlers turn forms into calls and errors into messages beside the fields."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from webapp import mail_links, sessions, users
 from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep
 from webapp.errors import (
     AccountTaken,
@@ -19,6 +18,7 @@ from webapp.errors import (
     WrongPassword,
 )
 from webapp.models import EmailAddress, PasswordChange
+from webapp.rules import accounts, mail_links, sessions
 from webapp.web.deps import AccountSession, SignedInAccount, Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
 
@@ -99,7 +99,7 @@ async def change_password(
         change = PasswordChange.model_validate(
             form, context={"username": account.username, "email": account.email}
         )
-        await users.change_password(
+        await accounts.change_password(
             db,
             hasher,
             account,
@@ -121,7 +121,7 @@ async def change_password(
 
 @router.post("/settings/logout-others")
 async def logout_others(request: Request, db: DbSession, signed_in: SignedInAccount) -> Response:
-    ended = await users.log_out_elsewhere(
+    ended = await accounts.log_out_elsewhere(
         db, signed_in.account, keep_session_id=signed_in.session_id
     )
     flash(
@@ -141,7 +141,7 @@ async def delete_account(
     password: FormText = "",
 ) -> Response:
     try:
-        await users.delete_account(
+        await accounts.delete_account(
             db,
             hasher,
             signed_in.account,

@@ -1,7 +1,7 @@
 """Notifications: someone liked your post, commented on it, or followed you.
 
-They are written by the change they tell of, in its own transaction (`webapp.votes`,
-`webapp.comments`, `webapp.follows` call `notify`), never for one's own action.
+They are written by the change they tell of, in its own transaction (`webapp.rules.likes`,
+`webapp.rules.comments`, `webapp.rules.follows` call `notify`), never for one's own action.
 Taking a like back or unfollowing tells nobody, and takes back the notification
 of it (`withdraw`), so that liking and unliking does not pile them up; comments
 in a row from one person on one post are one unread notification
@@ -104,7 +104,7 @@ def withdraw(
 
 def unread_count_of(user_id: Any) -> Any:
     """A scalar subquery: how many unread notifications the user has. It runs
-    inside the statement that loads a browser's session (`webapp.sessions`), so
+    inside the statement that loads a browser's session (`webapp.rules.sessions`), so
     the header's count costs no statement of its own; the partial index of
     unread rows serves it."""
     return (

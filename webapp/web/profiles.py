@@ -7,10 +7,10 @@ from fastapi import APIRouter, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from webapp import follows, posts
 from webapp.core.deps import Cache, DbSession
 from webapp.core.page_cache import PageCache
 from webapp.models import ProfilePublic
+from webapp.rules import follows, posts
 from webapp.web.deps import Visitor, VisitorDep
 from webapp.web.listing import counted_list, liked_among, post_cards, shared_page
 from webapp.web.pages import PER_PAGE, page_number, render

@@ -1,7 +1,7 @@
 """Comments: who may write one, who may delete one, how a post's are paged.
 
 A comment hangs from its post: writing or deleting one locks the post's row
-first (the lock order of `webapp.votes`), so a comment racing the post's
+first (the lock order of `webapp.rules.likes`), so a comment racing the post's
 deletion either lands before it (and goes with it) or finds no post (404), and
 the comment count kept on the post row stays exact. A draft's comments are
 as invisible as the draft: every read goes through the post's visibility.
@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp import notifications, posts
 from webapp.core.db import transaction
 from webapp.core.paging import CountedPage
 from webapp.core.removals import taken_away
@@ -35,6 +34,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
+from webapp.rules import notifications, posts
 
 PER_PAGE = 50
 # The same text sent again by the same person on the same post within this
@@ -216,7 +216,7 @@ async def _count(db: AsyncSession, post_id: int, change: int) -> None:
 
 def count_down_for_author(author_id: int | None) -> Any:
     """The statement that takes a departing author's comments out of the counts
-    of the posts they commented on (an account deletion, `webapp.users`,
+    of the posts they commented on (an account deletion, `webapp.rules.accounts`,
     before the database cascades the comments away)."""
     theirs = (
         core_select(func.count())

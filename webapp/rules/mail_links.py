@@ -8,7 +8,7 @@ twice at once works for one of them only.
 A link works only while the account is as it was when the link was made: the
 same address and the same security stamp (`_bound`). A new password, a reset
 and "log out everywhere else" rotate the stamp and delete the links still out
-(`users.renew_credentials`); a new address leaves the reset links sent to the
+(`accounts.renew_credentials`); a new address leaves the reset links sent to the
 old one behind. So an owner who secures the account after a warning leaves no
 way back in to whoever kept a link, in a mailbox or from a session.
 
@@ -43,7 +43,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp import throttle, users
 from webapp.core.config import Settings
 from webapp.core.db import transaction
 from webapp.core.mail import Job, Mail, Postman, render
@@ -66,6 +65,7 @@ from webapp.models import (
     UTCDateTime,
     utcnow,
 )
+from webapp.rules import accounts, throttle
 
 RESET = "reset"
 NEW_ADDRESS = "email"
@@ -258,7 +258,7 @@ async def reset_password(
 ) -> bool:
     """Set the new password, if the link still works (False if it was used,
     expired or unbound meanwhile), with new credentials: every session, API
-    token and other link of the account ends (`users.renew_credentials`); its
+    token and other link of the account ends (`accounts.renew_credentials`); its
     failed logins are forgiven. One unit of work."""
     new_hash = await hasher.hash(change.new_password)
     token_hash = _hash_of(token)
@@ -270,7 +270,7 @@ async def reset_password(
         )
         if used.rowcount != 1:
             return False
-        await users.renew_credentials(db, account.user_id, password_hash=new_hash)
+        await accounts.renew_credentials(db, account.user_id, password_hash=new_hash)
         await db.exec(delete(LoginFailure).where(col(LoginFailure.account_key).in_(keys)))
         return True
 
@@ -295,7 +295,7 @@ async def ask_new_address(
     link, in place of any other (`TooManyAddressChanges` past the hour's
     limit): the mails to send (the link to the new address, a notice to the
     old one)."""
-    await users.check_password(
+    await accounts.check_password(
         db, hasher, account, password, client_ip=client_ip, max_attempts=max_attempts
     )
     if new_email.lower() == account.email.lower():

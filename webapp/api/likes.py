@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response
 
-from webapp import votes
 from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
 from webapp.core.deps import DbSession
 from webapp.models import Message, VoteCreate
+from webapp.rules import likes
 
 router = APIRouter(tags=["votes"])
 
@@ -30,10 +30,10 @@ async def vote(db: DbSession, user: ApiUser, data: VoteCreate, response: Respons
     """Anyone may like a post they can see, their own drafts included. The
     database decides races: two likes at once count once, never fail with 500."""
     if data.dir == 1:
-        if not await votes.add(db, post_id=data.post_id, user_id=user.id):
+        if not await likes.add(db, post_id=data.post_id, user_id=user.id):
             raise HTTPException(409, "You already like this post")
         return Message(message="Liked")
-    if not await votes.remove(db, post_id=data.post_id, user_id=user.id):
+    if not await likes.remove(db, post_id=data.post_id, user_id=user.id):
         raise HTTPException(404, "You do not like this post")
     response.status_code = 200
     return Message(message="Like removed")

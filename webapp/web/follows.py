@@ -9,14 +9,14 @@ from fastapi import APIRouter, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from webapp import follows, posts
 from webapp.core.deps import Cache, DbSession
 from webapp.core.page_cache import PageCache
 from webapp.errors import CannotFollowSelf
+from webapp.rules import follows, posts
 from webapp.web.deps import CurrentUser, Visitor, VisitorDep
 from webapp.web.listing import counted_list, liked_among, post_cards, shared_page
 from webapp.web.pages import PER_PAGE, flash, page_number, redirect, render
-from webapp.web.users import person, profile_page
+from webapp.web.profiles import person, profile_page
 
 router = APIRouter()
 

@@ -15,11 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp import notifications
 from webapp.core.db import transaction
 from webapp.errors import PostNotFound
-from webapp.models import Post, Vote
-from webapp.posts import lock_post
+from webapp.models import Like, Post
+from webapp.rules import notifications
+from webapp.rules.posts import lock_post
 
 # Lock order, the same in every write that touches a post and its likes: the
 # post's row first, then like rows. A like locks the post row (FOR NO KEY
@@ -34,18 +34,18 @@ def _insert(db: AsyncSession, post_id: int, user_id: int) -> Any:
     # RETURNING tells whether a row went in: SQLAlchemy keeps no rowcount for an
     # INSERT, and ON CONFLICT DO NOTHING returns no row when the like was there.
     return (
-        insert(Vote)
+        insert(Like)
         .values(user_id=user_id, post_id=post_id)
         .on_conflict_do_nothing()
-        .returning(Vote.post_id)
+        .returning(Like.post_id)
     )
 
 
 def _delete(post_id: int, user_id: int) -> Any:
     return (
-        delete(Vote)
-        .where(col(Vote.user_id) == user_id, col(Vote.post_id) == post_id)
-        .returning(Vote.post_id)
+        delete(Like)
+        .where(col(Like.user_id) == user_id, col(Like.post_id) == post_id)
+        .returning(Like.post_id)
     )
 
 
@@ -127,7 +127,7 @@ async def liked_ids(db: AsyncSession, *, user_id: int | None, post_ids: list[int
     """Which of these posts the user likes: one statement for a whole page."""
     if user_id is None or not post_ids:
         return set()
-    statement = select(Vote.post_id).where(
-        col(Vote.user_id) == user_id, col(Vote.post_id).in_(post_ids)
+    statement = select(Like.post_id).where(
+        col(Like.user_id) == user_id, col(Like.post_id).in_(post_ids)
     )
     return set(await db.exec(statement))

@@ -11,11 +11,11 @@ from sqlalchemy import delete, func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp import users
 from webapp.core.db import transaction
 from webapp.core.security import PasswordHasher
 from webapp.errors import AccountTaken, TooManyRegistrations
 from webapp.models import Registration, User, UserCreate, utcnow
+from webapp.rules import accounts
 
 WINDOW = timedelta(hours=1)
 # The first key of the PostgreSQL advisory locks that registrations from one
@@ -31,16 +31,16 @@ async def register(
     client_ip: str,
     per_hour: int,
 ) -> User:
-    """`users.register`, counted against the client's address: raises
+    """`accounts.register`, counted against the client's address: raises
     TooManyRegistrations when it has no place left this hour, AccountTaken
     as registering does. `per_hour` 0: no limit, and nothing is counted."""
     if per_hour == 0:
-        return await users.register(db, hasher, data)
+        return await accounts.register(db, hasher, data)
     wait = await check_allowed(db, client_ip, per_hour)
     if wait is not None:
         raise TooManyRegistrations(wait)
     try:
-        return await users.register(db, hasher, data)
+        return await accounts.register(db, hasher, data)
     except AccountTaken:
         await forget(db, client_ip)  # only accounts created count
         raise

@@ -13,7 +13,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp import comments, sessions, throttle
 from webapp.core.db import transaction
 from webapp.core.removals import taken_away
 from webapp.core.security import PasswordHasher
@@ -26,6 +25,7 @@ from webapp.errors import (
 )
 from webapp.models import (
     MAX_ID,
+    Like,
     LoginFailure,
     MailToken,
     PasswordChange,
@@ -33,8 +33,8 @@ from webapp.models import (
     User,
     UserCreate,
     UserPublic,
-    Vote,
 )
+from webapp.rules import comments, sessions, throttle
 
 
 async def get_user(db: AsyncSession, user_id: int) -> User:
@@ -251,10 +251,10 @@ async def delete_account(
     removes the user's posts, likes, comments, follows, notifications and
     sessions with it; the like and comment counts of other people's posts go
     down in the same transaction (their rows locked first, as a like locks
-    them: see `webapp.votes`)."""
+    them: see `webapp.rules.likes`)."""
     await check_password(db, hasher, user, password, client_ip=client_ip, max_attempts=max_attempts)
     user_id = user.id
-    liked = select(Vote.post_id).where(Vote.user_id == user_id)
+    liked = select(Like.post_id).where(Like.user_id == user_id)
     # The failures counted against the account's name, address and settings
     # forms go with it.
     keys = [throttle.login_key(user.username), throttle.login_key(user.email)]

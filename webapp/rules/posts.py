@@ -425,7 +425,7 @@ class LockedPost:
 
 async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
     """Lock the post's row for this transaction before changing what hangs from
-    it (likes, comments: the lock order of `webapp.votes`; on SQLite, the
+    it (likes, comments: the lock order of `webapp.rules.likes`; on SQLite, the
     unit of work holds the database's one write lock from its start, see
     `core.db.atomic`). PostNotFound if it is gone."""
     if not 0 < post_id <= MAX_ID:
@@ -478,7 +478,7 @@ async def update_post(
 
 async def delete_post(db: AsyncSession, *, post: PostPublic) -> None:
     """Its likes go with it (the database cascades, after locking the post's
-    row: the lock order of `webapp.votes`). Deleting what is already gone
+    row: the lock order of `webapp.rules.likes`). Deleting what is already gone
     changes nothing, and is not an error."""
 
     async def write() -> None:

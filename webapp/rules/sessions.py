@@ -18,11 +18,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 
-from webapp import notifications
 from webapp.core.cookie import ANONYMOUS_CSRF_KEY, FLASH_KEY, SESSION_KEY
 from webapp.core.db import read_row, transaction
 from webapp.core.security import hash_token, new_token
 from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
+from webapp.rules import notifications
 
 # Writing "last seen" on every request would turn each page view into a write.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
@@ -147,7 +147,7 @@ async def end(db: AsyncSession, request: Request) -> None:
 
 def others_of(user_id: int | None, keep_id: int | None) -> Delete:
     """The statement that ends a user's sessions but the one kept: part of a
-    password change and of "log out everywhere else" (`webapp.users`), which
+    password change and of "log out everywhere else" (`webapp.rules.accounts`), which
     run it in their own unit of work."""
     statement = delete(UserSession).where(col(UserSession.user_id) == user_id)
     if keep_id is not None:

@@ -1,8 +1,8 @@
 """Following: follow and unfollow someone, the lists of a user's followers and
 of the people they follow, and the feed of the posts of the people one follows.
 
-The rules live in `webapp.follows` (a repeated follow or unfollow changes
-nothing; nobody follows themselves) and `webapp.posts` (the feed is the
+The rules live in `webapp.rules.follows` (a repeated follow or unfollow changes
+nothing; nobody follows themselves) and `webapp.rules.posts` (the feed is the
 published list, narrowed to the people the caller follows).
 """
 
@@ -12,11 +12,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from webapp import follows, posts, users
 from webapp.api.deps import UNAUTHORIZED, ApiUser, Limit, Skip, error
 from webapp.api.users import UserId
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, UserPublic
+from webapp.rules import accounts, follows, posts
 
 router = APIRouter(tags=["following"])
 
@@ -64,7 +64,7 @@ async def followers(
     db: DbSession, user_id: UserId, limit: Limit = 50, skip: Skip = 0
 ) -> list[UserPublic]:
     """The people who follow this user; of two follows in one instant, the later first."""
-    person = await users.get_public_user(db, user_id)
+    person = await accounts.get_public_user(db, user_id)
     return await follows.people(db, person.id, followers=True, offset=skip, limit=limit)
 
 
@@ -78,7 +78,7 @@ async def following(
     db: DbSession, user_id: UserId, limit: Limit = 50, skip: Skip = 0
 ) -> list[UserPublic]:
     """The people this user follows; of two follows in one instant, the later first."""
-    person = await users.get_public_user(db, user_id)
+    person = await accounts.get_public_user(db, user_id)
     return await follows.people(db, person.id, followers=False, offset=skip, limit=limit)
 
 

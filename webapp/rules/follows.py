@@ -3,7 +3,7 @@
 The unique pair (follower, followed) decides every race: a second follow finds
 the row there and does nothing, an unfollow of nobody deletes nothing, so a
 double submit never fails. The database refuses a follow of oneself too.
-The Following feed itself is a list of posts (`webapp.posts.published_page`
+The Following feed itself is a list of posts (`webapp.rules.posts.published_page`
 with `followed_by`).
 """
 
@@ -19,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp import notifications
 from webapp.core.db import transaction
 from webapp.core.paging import CountedPage
 from webapp.errors import CannotFollowSelf, UserNotFound
 from webapp.models import MAX_ID, Follow, Post, ProfilePublic, User, UserPublic, utcnow
+from webapp.rules import notifications
 
 
 def _count(column: Any, user_id: Any) -> Any:
