@@ -15,7 +15,7 @@ from fastapi.security import OAuth2PasswordBearer
 from webapp.core.deps import DbSession, Tokens
 from webapp.core.security import tokens_match
 from webapp.errors import UserNotFound
-from webapp.models import ErrorDetail, User
+from webapp.models import ErrorDetail
 from webapp.rules import accounts
 
 # auto_error=False: a missing token is ours to answer (anonymous on the public
@@ -37,7 +37,7 @@ def unauthorized(detail: str) -> HTTPException:
 
 async def get_token_user(
     db: DbSession, tokens: Tokens, token: Annotated[str | None, Depends(bearer)]
-) -> User | None:
+) -> accounts.Account | None:
     """The caller, or None without a token. A token that is there but does not
     hold (bad signature, expired, user gone, stamp rotated) is a 401 even where
     anonymous callers are welcome: the client should learn its token is dead."""
@@ -47,7 +47,7 @@ async def get_token_user(
     if claims is None:
         raise unauthorized(BAD_TOKEN)
     try:
-        user = await accounts.get_user(db, claims.user_id)
+        user = await accounts.get_account(db, claims.user_id)
     except UserNotFound:
         raise unauthorized(BAD_TOKEN) from None
     if not tokens_match(user.security_stamp, claims.stamp):
@@ -55,20 +55,25 @@ async def get_token_user(
     return user
 
 
-async def require_token_user(user: Annotated[User | None, Depends(get_token_user)]) -> User:
+async def require_token_user(
+    user: Annotated[accounts.Account | None, Depends(get_token_user)],
+) -> accounts.Account:
     if user is None:
         raise unauthorized(NOT_AUTHENTICATED)
     return user
 
 
-ApiUser = Annotated[User, Depends(require_token_user)]
-OptionalApiUser = Annotated[User | None, Depends(get_token_user)]
+ApiUser = Annotated[accounts.Account, Depends(require_token_user)]
+OptionalApiUser = Annotated[accounts.Account | None, Depends(get_token_user)]
 
 # An optional-auth operation: OpenAPI's empty requirement means "or no token".
 OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}
 
 
 # --- the error answers, for the docs ------------------------------------------
+
+# What FastAPI's `responses=` takes: an answer's description by status.
+Responses = dict[int | str, dict[str, Any]]
 
 
 def error(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -81,23 +86,25 @@ def error(description: str, headers: dict[str, str] | None = None) -> dict[str, 
     return response
 
 
-UNAUTHORIZED = {
+UNAUTHORIZED: Responses = {
     401: error(
         "No bearer token, or one that is invalid, expired or revoked",
         {"WWW-Authenticate": "`Bearer`"},
     )
 }
 # Where a token is optional: only one that is sent and does not hold.
-BAD_TOKEN_SENT = {
+BAD_TOKEN_SENT: Responses = {
     401: error(
         "A bearer token was sent, but it is invalid, expired or revoked",
         {"WWW-Authenticate": "`Bearer`"},
     )
 }
 # FastAPI answers 400 itself when the body's bytes cannot be read as JSON text.
-UNREADABLE_BODY = {400: error("The body could not be read as JSON (e.g. it is not UTF-8)")}
-FORBIDDEN = {403: error("The post belongs to someone else")}
-POST_NOT_FOUND = {404: error("No such post, or a draft of someone else's")}
+UNREADABLE_BODY: Responses = {
+    400: error("The body could not be read as JSON (e.g. it is not UTF-8)")
+}
+FORBIDDEN: Responses = {403: error("The post belongs to someone else")}
+POST_NOT_FOUND: Responses = {404: error("No such post, or a draft of someone else's")}
 
 
 # Paging of every list: `limit` (its default is each list's own) and `skip`,

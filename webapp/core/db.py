@@ -14,14 +14,14 @@ import random
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Executable, Row, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, Result, Row, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -191,6 +191,18 @@ def new_session(engine: AsyncEngine) -> AsyncSession:
     return AsyncSession(engine, expire_on_commit=False, sync_session_class=RetryingSession)
 
 
+async def rows(
+    db: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Result[Any]:
+    """The result of a Core statement run through the request's session: its
+    connection, its transaction, and its second try of a first statement on a
+    dead connection (`RetryingSession`). For the statements sqlmodel's `exec`
+    cannot type (a select of more than four columns, a subquery's columns);
+    its `execute` warns at every call that `exec` is meant."""
+    result: Result[Any] = await db.exec(statement, params=params)  # type: ignore[call-overload]  # sqlmodel types only its own selects; it runs any statement
+    return result
+
+
 def dialect_name(db: AsyncSession) -> str:
     """The database's dialect, `postgresql` or `sqlite`: for what the two say differently."""
     return db.get_bind().dialect.name
@@ -275,6 +287,27 @@ async def transaction(db: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
             if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
                 raise
         await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def transaction_in_thread(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """`transaction` for a thread without an event loop (the postman's): `work`
+    runs its statements on one connection as one transaction, begun as a
+    writer on SQLite, and runs again after a deadlock or a serialization
+    failure. What it returns must be plain values: the connection is gone
+    once it has."""
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            with engine.connect() as connection:
+                if connection.dialect.name == "sqlite":
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                result = work(connection)
+                connection.commit()
+                return result
+        except DBAPIError as error:
+            if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
+                raise
+        time.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
