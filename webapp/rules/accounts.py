@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,19 +37,16 @@ from webapp.rules import comments, sessions, throttle
 @dataclass(frozen=True)
 class Account:
     """A whole account as plain values: what the settings forms, the API's
-    caller and the login check work on. Only `public` and `me` leave the rules
-    for a page or a JSON answer."""
+    caller and the login check work on. Of it, only `me` is ever an answer
+    (the caller's own, under /api)."""
 
     id: int
     username: str
     email: str
-    password_hash: str
-    security_stamp: str
+    # Kept out of repr: a traceback or a log line must not carry them.
+    password_hash: str = field(repr=False)
+    security_stamp: str = field(repr=False)
     created_at: datetime
-
-    @property
-    def public(self) -> UserPublic:
-        return UserPublic(id=self.id, username=self.username, created_at=self.created_at)
 
     @property
     def me(self) -> UserMe:
