@@ -846,10 +846,11 @@ def likes_script(run: Run, server: Server) -> Path:
     no request meets a like that is there (409) or one that is not (404)."""
     side = run.sides[server.name]
     index = {user_id: i for i, (user_id, _) in enumerate(run.targets.likers, start=1)}
+    marks = ", ".join(["%s"] * len(index))  # every value is bound, none written in
     liked = sql_rows(
         side.url,
-        "SELECT user_id, post_id FROM votes WHERE user_id = ANY(%s)",
-        (list(index),),
+        f"SELECT user_id, post_id FROM votes WHERE user_id IN ({marks})",  # noqa: S608
+        list(index),
     )
     liked_file = write_lines(
         run.folder / f"liked-{server.name}.txt", [f"{index[u]}:{p}" for u, p in liked]
@@ -1519,7 +1520,7 @@ def measure_all(
     for s in items[:-1]:
         for side, results in (("Agora", s.agora), ("reference", s.ref)):
             if any(r.errors for r in results):
-                log(f"warning: {side} {s.name}: {sum(r.errors for r in results)} errors")
+                log(f"warning: {side} {s.name}: {error_detail(results)}")
 
     alone, pressed, logins = login_pressure(run, duration)
     log(f"login pressure: p99 {alone:.1f} ms alone, {pressed:.1f} ms with {logins} logins")
@@ -1607,6 +1608,17 @@ def warm_random_reads(run: Run, server: Server) -> None:
     for scenario in random_scenarios(run.targets):
         assert scenario.script is not None
         run_wrk(server.url + scenario.agora_path, 1.0, script=scenario.script(run, server))
+
+
+def error_detail(results: list[WrkResult]) -> str:
+    """How many errors, and wrk's own lines about them (statuses, socket errors)."""
+    lines = {
+        line.strip()
+        for result in results
+        for line in result.output.splitlines()
+        if line.strip().startswith(("Non-2xx", "Socket errors"))
+    }
+    return f"{sum(r.errors for r in results)} errors ({'; '.join(sorted(lines))})"
 
 
 def api_sides(agora: Server, ref: Server, dbs: Databases, targets: Targets) -> dict[str, Side]:
