@@ -289,8 +289,7 @@ def test_ids_in_paths_use_the_named_converter_and_int_stays_starlettes(app: Fast
 def test_the_shared_page_middleware_leaves_files_and_the_api_alone(
     path: str, checked: bool
 ) -> None:
-    import asyncio
-
+    from tests.support.app import on_own_loop
     from webapp.web.shared_pages import SharedPageMiddleware
 
     checks: list[str] = []
@@ -308,6 +307,6 @@ def test_the_shared_page_middleware_leaves_files_and_the_api_alone(
 
     middleware = SharedPageMiddleware(inner, cache=Cache())  # type: ignore[arg-type]  # a stand-in
     scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "session": {}}
-    asyncio.run(middleware(scope, None, None))  # type: ignore[arg-type]  # never called
+    on_own_loop(middleware(scope, None, None))  # type: ignore[arg-type]  # never called
     assert reached == [path]
     assert bool(checks) is checked
