@@ -21,7 +21,6 @@ from tests.support.app import TEST_DATABASE_URL, dispose, first_connect, make_se
 from tests.support.pages import Auth, post_form, write_post
 from tests.support.statements import StatementCounter
 from webapp.app import create_app
-from webapp.core import page_cache
 from webapp.core.config import Settings
 from webapp.core.db import create_db_engine
 from webapp.core.page_cache import PageCache
@@ -312,16 +311,16 @@ def test_a_profile_asked_for_before_its_person_joined_shows_once_they_do(
 
 
 class SlowDatabase:
-    """Stands in for `read_row`: each reading of the version waits for `answer()`."""
+    """Stands in for the database the versions are read from: each reading
+    waits for `answer()`."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.version = 1
         self.readings = 0
         self.fail = False
         self.gate = asyncio.Event()
-        monkeypatch.setattr(page_cache, "read_row", self.read_row)
 
-    async def read_row(self, engine: object, statement: object) -> tuple[int, int, int]:
+    async def read_versions(self) -> tuple[int, int, int]:
         self.readings += 1
         version = self.version  # what was committed when the statement started
         await self.gate.wait()
@@ -332,6 +331,10 @@ class SlowDatabase:
     def answer(self) -> None:
         self.gate.set()
         self.gate = asyncio.Event()
+
+
+async def never_read() -> None:
+    raise AssertionError("these tests hand the cache its versions")
 
 
 async def settle() -> None:
@@ -352,7 +355,7 @@ def test_a_page_served_from_memory_does_not_wait_for_the_version_while_it_is_rec
 ) -> None:
     async def scenario() -> None:
         database = SlowDatabase(monkeypatch)
-        cache = PageCache(engine=None, max_staleness=0.5)  # type: ignore[arg-type]
+        cache = PageCache(database.read_versions, max_staleness=0.5)
         first = asyncio.ensure_future(cache.check())  # nothing read yet: it waits
         await settle()
         assert not first.done()
@@ -381,7 +384,7 @@ def test_a_request_waits_for_the_version_once_the_last_reading_is_too_old(
 ) -> None:
     async def scenario() -> None:
         database = SlowDatabase(monkeypatch)
-        cache = PageCache(engine=None, max_staleness=0.2)  # type: ignore[arg-type]
+        cache = PageCache(database.read_versions, max_staleness=0.2)
         await first_reading(cache, database)
         database.version = 2
         await asyncio.sleep(0.25)  # past max_staleness: what is held may be too old
@@ -400,7 +403,7 @@ def test_a_failed_reading_in_the_background_empties_the_cache_and_the_next_reque
 ) -> None:
     async def scenario() -> None:
         database = SlowDatabase(monkeypatch)
-        cache = PageCache(engine=None, max_staleness=0.5)  # type: ignore[arg-type]
+        cache = PageCache(database.read_versions, max_staleness=0.5)
         await first_reading(cache, database)
         cache.put("page", "html", cache.seen())
         await asyncio.sleep(0.15)
@@ -424,13 +427,13 @@ def test_a_failed_reading_in_the_background_empties_the_cache_and_the_next_reque
 
 
 def test_a_retired_value_serves_those_who_may_wait_until_half_a_second_after_it_was_built() -> None:
-    cache = PageCache(engine=None)  # type: ignore[arg-type]
+    cache = PageCache(never_read)
     cache.observe(1, 1)
-    cache.put("page", "before", cache.seen(), likes=True)
+    cache.put("page", "before", cache.seen(), minor=True)
     cache.observe(1, 2)  # a like: the page is retired
     assert cache.get("page", stale=False) is None  # the writer, or anyone who must be current
     assert cache.get("page", stale=True) == "before"  # anyone else, for a moment
-    cache.put("page", "after", cache.seen(), likes=True)
+    cache.put("page", "after", cache.seen(), minor=True)
     assert cache.get("page", stale=True) == "after"
     cache.observe(2, 2)
     time.sleep(cache.grace)

@@ -233,8 +233,9 @@ def test_there_are_no_import_loops() -> None:
             visit(module, [module])
 
 
-def all_imports_of(path: Path) -> set[str]:
-    """Every module a file imports, inside functions too."""
+def imports_anywhere(path: Path) -> set[str]:
+    """Every module a file imports, at any depth (inside functions and
+    `if TYPE_CHECKING:` too)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
@@ -260,5 +261,72 @@ def test_the_rules_import_no_door_and_nothing_of_http() -> None:
     rules = sorted((PACKAGE / "rules").rglob("*.py"))
     assert len(rules) >= 10
     for path in rules:
-        for module in all_imports_of(path):
+        for module in imports_anywhere(path):
             assert not module.startswith(RULES_MAY_NOT_IMPORT), f"{path.name} imports {module}"
+
+
+def test_core_imports_no_rule_model_error_or_door() -> None:
+    """`core/` is plumbing: it knows nothing of posts or people."""
+    beyond = ("webapp.rules", "webapp.models", "webapp.errors", "webapp.web", "webapp.api")
+    beyond += ("webapp.live", "webapp.app", "webapp.error_handlers", "webapp.seed")
+    for path in (PACKAGE / "core").rglob("*.py"):
+        for module in imports_anywhere(path):
+            assert not module.startswith(beyond), f"{module_name(path)} imports {module}"
+
+
+# Where the app's services are stored and read: nowhere else reads `app.state`.
+SERVICES_HOLDERS = {"webapp.core.deps", "webapp.core.services"}
+
+
+def test_only_the_dependencies_that_expose_the_services_touch_app_state() -> None:
+    # `request.state` is no channel either: what a function needs is passed to it.
+    readers = [
+        f"{module_name(path)}:{node.lineno}"
+        for path in PACKAGE.rglob("*.py")
+        if module_name(path) not in SERVICES_HOLDERS
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "state"
+    ]
+    assert readers == []
+
+
+def test_ids_in_paths_use_the_named_converter_and_int_stays_starlettes(app: FastAPI) -> None:
+    from starlette.convertors import CONVERTOR_TYPES, IntegerConvertor
+
+    from webapp.core.paths import IdConvertor
+
+    assert type(CONVERTOR_TYPES["int"]) is IntegerConvertor
+    assert isinstance(CONVERTOR_TYPES["id"], IdConvertor)
+    for path in PACKAGE.rglob("*.py"):
+        assert ":int}" not in path.read_text(), module_name(path)
+    assert any(":id}" in (route.path or "") for route in routes(app))
+
+
+@pytest.mark.parametrize(
+    ("path", "checked"),
+    [("/", True), ("/posts/1", True), ("/static/style.css", False), ("/api/posts", False)],
+)
+def test_the_shared_page_middleware_leaves_files_and_the_api_alone(
+    path: str, checked: bool
+) -> None:
+    from tests.support.app import on_own_loop
+    from webapp.web.shared_pages import SharedPageMiddleware
+
+    checks: list[str] = []
+    reached: list[str] = []
+
+    class Cache:
+        async def check(self) -> None:
+            checks.append(path)
+
+        def get(self, key: object, default: object = None, *, stale: bool = False) -> object:
+            return None
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+
+    middleware = SharedPageMiddleware(inner, cache=Cache())  # type: ignore[arg-type]  # a stand-in
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "session": {}}
+    on_own_loop(middleware(scope, None, None))  # type: ignore[arg-type]  # never called
+    assert reached == [path]
+    assert bool(checks) is checked

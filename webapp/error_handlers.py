@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from webapp.api.error_bodies import error_json, validation_json
 from webapp.core.cookie import SESSION_KEY
+from webapp.core.deps import services_of
 from webapp.errors import DomainError
 from webapp.web.error_pages import MESSAGES, error_page, fixed_page
 
@@ -53,10 +54,11 @@ async def http_exception_handler(request: Request, exc: HTTPException) -> Respon
     if exc.status_code < 400:
         # Redirects raised as exceptions (e.g. a page that needs a login).
         return Response(status_code=exc.status_code, headers=exc.headers)
-    detail = exc.detail
+    detail: str | None = exc.detail
     if not is_api(request) and detail == HTTPStatus(exc.status_code).phrase:
         detail = None  # Starlette's default: the page's own words read better
-    return await error_response(request, exc.status_code, detail, exc.headers)
+    headers = None if exc.headers is None else dict(exc.headers)
+    return await error_response(request, exc.status_code, detail, headers)
 
 
 async def validation_exception_handler(request: Request, exc: RequestValidationError) -> Response:
@@ -78,7 +80,7 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     except Exception:  # never uvicorn's plain-text answer
         log.exception("the 500 answer failed")
         response = fixed_page(500, MESSAGES[500])
-    response.headers.update(request.app.state.security_headers)
+    response.headers.update(services_of(request.app).security_headers)
     if SESSION_KEY in request.scope.get("session", {}):
         response.headers["Cache-Control"] = "no-store"  # outside NoStoreMiddleware too
     return response

@@ -38,7 +38,7 @@ CommentId = Annotated[int, Path(openapi_examples={"a comment": {"value": 1}})]
 
 
 @router.get(
-    "/posts/{post_id:int}/comments",
+    "/posts/{post_id:id}/comments",
     response_model=list[CommentPublic],
     summary="A post's comments, oldest first",
     responses={**POST_NOT_FOUND, **BAD_TOKEN_SENT},
@@ -59,7 +59,7 @@ async def list_comments(
 
 
 @router.post(
-    "/posts/{post_id:int}/comments",
+    "/posts/{post_id:id}/comments",
     response_model=CommentPublic,
     status_code=201,
     summary="Comment on a post",
@@ -79,7 +79,7 @@ async def create_comment(
 
 
 @router.delete(
-    "/comments/{comment_id:int}",
+    "/comments/{comment_id:id}",
     response_model=None,  # 204: no body at all
     status_code=204,
     summary="Delete a comment",

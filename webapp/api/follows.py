@@ -29,7 +29,7 @@ FOLLOW_ERRORS = {
 
 
 @router.put(
-    "/users/me/following/{user_id:int}",
+    "/users/me/following/{user_id:id}",
     response_model=None,  # 204: no body at all
     status_code=204,
     summary="Follow someone",
@@ -42,7 +42,7 @@ async def follow(db: DbSession, user: ApiUser, user_id: UserId) -> None:
 
 
 @router.delete(
-    "/users/me/following/{user_id:int}",
+    "/users/me/following/{user_id:id}",
     response_model=None,  # 204: no body at all
     status_code=204,
     summary="Stop following someone",
@@ -55,7 +55,7 @@ async def unfollow(db: DbSession, user: ApiUser, user_id: UserId) -> None:
 
 
 @router.get(
-    "/users/{user_id:int}/followers",
+    "/users/{user_id:id}/followers",
     response_model=list[UserPublic],
     summary="A user's followers, newest follow first",
     responses=NO_SUCH_USER,
@@ -69,7 +69,7 @@ async def followers(
 
 
 @router.get(
-    "/users/{user_id:int}/following",
+    "/users/{user_id:id}/following",
     response_model=list[UserPublic],
     summary="The people a user follows, newest follow first",
     responses=NO_SUCH_USER,

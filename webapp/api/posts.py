@@ -65,7 +65,7 @@ async def list_posts(
 
 
 @router.get(
-    "/{post_id:int}",
+    "/{post_id:id}",
     response_model=PostPublic,
     summary="One post",
     responses={**POST_NOT_FOUND, **BAD_TOKEN_SENT},
@@ -94,7 +94,7 @@ async def create_post(
 
 
 @router.put(
-    "/{post_id:int}", response_model=PostPublic, summary="Replace a post", responses=WRITE_ERRORS
+    "/{post_id:id}", response_model=PostPublic, summary="Replace a post", responses=WRITE_ERRORS
 )
 async def replace_post(
     db: DbSession,
@@ -108,7 +108,7 @@ async def replace_post(
 
 
 @router.patch(
-    "/{post_id:int}", response_model=PostPublic, summary="Change a post", responses=WRITE_ERRORS
+    "/{post_id:id}", response_model=PostPublic, summary="Change a post", responses=WRITE_ERRORS
 )
 async def patch_post(
     db: DbSession,
@@ -123,7 +123,7 @@ async def patch_post(
 
 
 @router.delete(
-    "/{post_id:int}",
+    "/{post_id:id}",
     response_model=None,  # 204: no body at all
     status_code=204,
     summary="Delete a post",

@@ -67,7 +67,7 @@ async def me(user: ApiUser) -> UserMe:
 
 
 @router.get(
-    "/{user_id:int}",
+    "/{user_id:id}",
     response_model=UserPublic,
     summary="A user's public profile",
     responses={404: error("No such user")},
@@ -77,7 +77,7 @@ async def get_user(db: DbSession, user_id: UserId) -> UserPublic:
 
 
 @router.get(
-    "/{user_id:int}/profile",
+    "/{user_id:id}/profile",
     response_model=ProfilePublic,
     summary="A user's profile with its counts",
     responses={404: error("No such user")},

@@ -1,5 +1,5 @@
 """Comments on pages: writing one under a post, deleting one. The comments
-themselves are shown on the post's page (`webapp.web.posts.post_page`)."""
+themselves are shown on the post's page (`webapp.web.post_page`)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,24 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from webapp.core.deps import Cache, DbSession
+from webapp.core.deps import DbSession
 from webapp.models import CommentCreate
 from webapp.rules import comments
+from webapp.web.cache_policy import Pages
 from webapp.web.deps import CurrentUser, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, page_number, redirect
-from webapp.web.posts import post_page
+from webapp.web.post_page import post_page
 
 router = APIRouter()
 
 
-@router.post("/posts/{post_id:int}/comments")
+@router.post("/posts/{post_id:id}/comments")
 async def create_comment(
     request: Request,
     post_id: int,
     db: DbSession,
     visitor: VisitorDep,
-    cache: Cache,
+    pages: Pages,
     user: CurrentUser,
     content: FormText = "",
     page: str = "1",
@@ -39,7 +40,7 @@ async def create_comment(
         errors = field_errors(error, default_field="content")
         number = page_number(page)
         return await post_page(
-            request, db, visitor, cache, post_id, page=number, comment=content, errors=errors
+            request, db, visitor, pages, post_id, page=number, comment=content, errors=errors
         )
     comment = await comments.add(db, post_id=post_id, author_id=user.id, data=data)
     flash(request, "Your comment is posted.")
@@ -53,14 +54,14 @@ async def to_comment(db: AsyncSession, comment: comments.Locatable) -> Response:
     return redirect(f"/posts/{comment.post_id}{shown_on}#comment-{comment.id}")
 
 
-@router.get("/comments/{comment_id:int}")
+@router.get("/comments/{comment_id:id}")
 async def show_comment(comment_id: int, db: DbSession, visitor: VisitorDep) -> Response:
     """A link to one comment (a notification's): off to the page of its post's
     comments that shows it. Under a draft of someone else, it does not exist."""
     return await to_comment(db, await comments.find(db, comment_id, visitor.user_id))
 
 
-@router.post("/comments/{comment_id:int}/delete")
+@router.post("/comments/{comment_id:id}/delete")
 async def delete_comment(
     request: Request, comment_id: int, db: DbSession, user: CurrentUser
 ) -> Response:

@@ -17,14 +17,14 @@ from fastapi import Depends, HTTPException, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import UploadFile
 
-from webapp.core.cookie import ANONYMOUS_CSRF_KEY
+from webapp.core.cookie import ANONYMOUS_CSRF_KEY, WROTE_KEY
 from webapp.core.db import new_session
-from webapp.core.deps import Cache, DbSession
-from webapp.core.page_cache import CHECKED, WROTE_KEY, may_be_stale, wrote_lately
+from webapp.core.deps import Cache, DbSession, services_of
 from webapp.core.security import new_token, tokens_match
 from webapp.models import UserPublic
 from webapp.rules import accounts, sessions
 from webapp.web import login_cookie
+from webapp.web.cache_policy import VersionsChecked
 
 CSRF_FAILED = "The form had expired or came from another site. Please try again."
 
@@ -85,15 +85,16 @@ class Visitor:
         )
 
 
-async def get_visitor(request: Request, db: DbSession, cache: Cache) -> Visitor:
+async def get_visitor(
+    request: Request, db: DbSession, cache: Cache, checked: VersionsChecked
+) -> Visitor:
     """Who is asking, and with it the data version this request may serve from
-    the page cache: read with the session, or checked at most twice a second;
-    and whether a moment-old page will do for them."""
-    may_be_stale.set(not wrote_lately(request.session))
+    the page cache: read with the session, or checked at most twice a second
+    (unless the shared-page middleware has just `checked`)."""
     started = time.monotonic()
     loaded = await login_cookie.load(db, request)
     if loaded is None:
-        if not getattr(request.state, CHECKED, False):
+        if not checked:
             await cache.check()
         return Visitor.anonymous(request)
     cache.observe(*loaded.data_version, read_at=started)
@@ -106,7 +107,7 @@ async def visitor_for_error_page(request: Request) -> Visitor:
     request's may be mid-rollback. If even that fails, the page is anonymous."""
     try:
         db: AsyncSession
-        async with new_session(request.app.state.engine) as db:
+        async with new_session(services_of(request.app).engine) as db:
             loaded = await login_cookie.load(db, request)
     except Exception:  # the error page must render whatever else is broken
         loaded = None
@@ -129,9 +130,9 @@ async def protect_form(request: Request, visitor: VisitorDep) -> None:
             await value.close()
     if not tokens_match(str(visitor.csrf_token), token):
         raise HTTPException(403, CSRF_FAILED)
-    # This browser is about to change something: its next pages must show it.
+    # This browser is about to change something: its next pages must show it,
+    # and so must this request's (`webapp.web.cache_policy.PageStore`).
     request.session[WROTE_KEY] = int(time.time())
-    may_be_stale.set(False)
 
 
 def login_first(request: Request) -> HTTPException:

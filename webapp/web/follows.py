@@ -9,14 +9,16 @@ from fastapi import APIRouter, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from webapp.core.deps import Cache, DbSession
-from webapp.core.page_cache import PageCache
+from webapp.core.deps import DbSession
 from webapp.errors import CannotFollowSelf
 from webapp.rules import follows, posts
+from webapp.web import cache_policy
+from webapp.web.cache_policy import Pages, PageStore
 from webapp.web.deps import CurrentUser, Visitor, VisitorDep
-from webapp.web.listing import counted_list, liked_among, post_cards, shared_page
+from webapp.web.listing import counted_list, liked_among, post_cards
 from webapp.web.pages import PER_PAGE, flash, page_number, redirect, render
-from webapp.web.profiles import person, profile_page
+from webapp.web.profile_page import person, profile_page
+from webapp.web.shared_pages import shared_page
 
 router = APIRouter()
 
@@ -29,7 +31,7 @@ async def following_feed(
     db: DbSession,
     visitor: VisitorDep,
     user: CurrentUser,
-    cache: Cache,
+    pages: Pages,
     page: str = "1",
     q: str = "",
 ) -> Response:
@@ -37,21 +39,21 @@ async def following_feed(
     kept for this visitor alone until the data version moves (a follow moves it)."""
     words = tuple(posts.search_words(q))
     number = page_number(page)
-    key = ("following", user.id, number, words)
-    seen = cache.seen()
+    kept = cache_policy.following_feed(user.id, number, words)
+    seen = pages.seen()
     listing = await counted_list(
         db,
-        cache,
-        key,
+        pages,
+        kept,
         lambda: posts.published_page(
             db, page=number, per_page=PER_PAGE, words=words, followed_by=user.id
         ),
     )
-    liked = await liked_among(db, cache, visitor, key, listing.ids)
-    cards = post_cards(request, listing.posts, liked, key=key, seen=seen)
+    liked = await liked_among(db, pages, visitor, kept, listing.ids)
+    cards = post_cards(request, pages, listing.posts, liked, kept=kept, seen=seen)
     # An empty first page: nobody followed yet, or nothing written by them?
     follows_nobody = (
-        not listing.posts and not listing.past_end and not await follows_anyone(db, cache, user.id)
+        not listing.posts and not listing.past_end and not await follows_anyone(db, pages, user.id)
     )
     context = {
         "listing": listing,
@@ -67,57 +69,57 @@ async def following_feed(
     return render(request, visitor, "following.html", context)
 
 
-async def follows_anyone(db: AsyncSession, cache: PageCache, user_id: int) -> bool:
-    return (await person(db, cache, user_id)).following > 0
+async def follows_anyone(db: AsyncSession, pages: PageStore, user_id: int) -> bool:
+    return (await person(db, pages, user_id)).following > 0
 
 
-@router.post("/users/{user_id:int}/follow")
+@router.post("/users/{user_id:id}/follow")
 async def follow_user(
     request: Request,
     user_id: int,
     db: DbSession,
     visitor: VisitorDep,
     user: CurrentUser,
-    cache: Cache,
+    pages: Pages,
 ) -> Response:
     async def change() -> str:
         followed = await follows.follow(db, follower_id=user.id, followed_id=user_id)
         return "You now follow {}." if followed else "You already follow {}."
 
-    return await follow_change(request, db, visitor, cache, user_id, change)
+    return await follow_change(request, db, visitor, pages, user_id, change)
 
 
-@router.post("/users/{user_id:int}/unfollow")
+@router.post("/users/{user_id:id}/unfollow")
 async def unfollow_user(
     request: Request,
     user_id: int,
     db: DbSession,
     visitor: VisitorDep,
     user: CurrentUser,
-    cache: Cache,
+    pages: Pages,
 ) -> Response:
     async def change() -> str:
         await follows.unfollow(db, follower_id=user.id, followed_id=user_id)
         return "You no longer follow {}."
 
-    return await follow_change(request, db, visitor, cache, user_id, change)
+    return await follow_change(request, db, visitor, pages, user_id, change)
 
 
 async def follow_change(
     request: Request,
     db: AsyncSession,
     visitor: Visitor,
-    cache: PageCache,
+    pages: PageStore,
     user_id: int,
     change: Callable[[], Awaitable[str]],
 ) -> Response:
     """Follow or unfollow someone (UserNotFound: 404), then back to their
     profile saying what `change` says of them; oneself: the profile with why not."""
-    someone = await person(db, cache, user_id)
+    someone = await person(db, pages, user_id)
     try:
         said = await change()
     except CannotFollowSelf as error:
-        return await refused(request, db, visitor, cache, user_id, error)
+        return await refused(request, db, visitor, pages, user_id, error)
     flash(request, said.format(someone.username))
     return redirect(f"/users/{user_id}")
 
@@ -126,45 +128,45 @@ async def refused(
     request: Request,
     db: AsyncSession,
     visitor: Visitor,
-    cache: PageCache,
+    pages: PageStore,
     user_id: int,
     error: CannotFollowSelf,
 ) -> Response:
     """Following oneself: one's own profile, saying why not (422)."""
     return await profile_page(
-        request, db, visitor, cache, user_id, error=error.page_message, status_code=422
+        request, db, visitor, pages, user_id, error=error.page_message, status_code=422
     )
 
 
-@router.get("/users/{user_id:int}/followers")
+@router.get("/users/{user_id:id}/followers")
 async def followers_list(
     request: Request,
     user_id: int,
     db: DbSession,
     visitor: VisitorDep,
-    cache: Cache,
+    pages: Pages,
     page: str = "1",
 ) -> Response:
-    return await people_list(request, db, visitor, cache, user_id, page, followers=True)
+    return await people_list(request, db, visitor, pages, user_id, page, followers=True)
 
 
-@router.get("/users/{user_id:int}/following")
+@router.get("/users/{user_id:id}/following")
 async def following_list(
     request: Request,
     user_id: int,
     db: DbSession,
     visitor: VisitorDep,
-    cache: Cache,
+    pages: Pages,
     page: str = "1",
 ) -> Response:
-    return await people_list(request, db, visitor, cache, user_id, page, followers=False)
+    return await people_list(request, db, visitor, pages, user_id, page, followers=False)
 
 
 async def people_list(
     request: Request,
     db: AsyncSession,
     visitor: Visitor,
-    cache: PageCache,
+    pages: PageStore,
     user_id: int,
     page: str,
     *,
@@ -175,9 +177,9 @@ async def people_list(
     number = page_number(page)
 
     async def build() -> Response:
-        someone = await person(db, cache, user_id)
-        listing = await cache.fetch(
-            ("people", user_id, followers, number),
+        someone = await person(db, pages, user_id)
+        listing = await pages.fetch(
+            cache_policy.people(user_id, followers, number),
             lambda: follows.people_page(
                 db, someone, followers=followers, page=number, per_page=PEOPLE_PER_PAGE
             ),
@@ -185,4 +187,4 @@ async def people_list(
         context = {"profile": someone, "listing": listing, "followers": followers}
         return render(request, visitor, "users/people.html", context)
 
-    return await shared_page(request, visitor, build)
+    return await shared_page(request, visitor, pages, build)

@@ -1,4 +1,4 @@
-"""`/ws`: the socket open pages keep for live updates (SPEC, "Live updates").
+"""`/ws`: the socket open pages keep for live updates.
 
 It is not a page route (no form, so no CSRF check), but it belongs to the page
 door: it knows the visitor by the session cookie, and only when a browser
@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from webapp.core.client_address import client_ip
 from webapp.core.config import Settings
 from webapp.core.db import new_session
+from webapp.core.deps import services_of
 from webapp.live import events
 from webapp.live.hub import MAX_WATCHED, POLICY, Client, Hub
 from webapp.live.places import TRY_AGAIN_LATER, Refusal
@@ -64,6 +65,12 @@ class Visitor(NamedTuple):
 ANONYMOUS = Visitor()
 
 
+def hub_of(websocket: WebSocket) -> Hub:
+    """This app's hub (a socket has no dependencies to be given it by)."""
+    hub: Hub = services_of(websocket.app).live
+    return hub
+
+
 def own_origins(websocket: WebSocket, settings: Settings) -> set[str]:
     """The site's own origins: where this request was sent (its Host passed
     the allowed-hosts check already), and SITE_URL's."""
@@ -79,7 +86,7 @@ async def live(websocket: WebSocket) -> None:
     """Take a place for the socket first, before anything is read or made for
     it, and give it back however the socket ends (a handshake that fails
     midway included)."""
-    places = websocket.app.state.live.places
+    places = hub_of(websocket).places
     address = client_ip(websocket)
     refusal = places.take(address)
     if refusal is not None:
@@ -102,11 +109,11 @@ async def _turn_away(websocket: WebSocket, refusal: Refusal) -> None:
 
 async def _open(websocket: WebSocket) -> None:
     """The handshake (Origin, cookie), then the conversation."""
-    hub: Hub = websocket.app.state.live
+    hub = hub_of(websocket)
     origin = websocket.headers.get("origin")
     visitor = ANONYMOUS
     if origin is not None:
-        if origin.lower() not in own_origins(websocket, websocket.app.state.settings):
+        if origin.lower() not in own_origins(websocket, services_of(websocket.app).settings):
             await websocket.close(POLICY)  # before the handshake: a 403
             return
         try:
@@ -132,7 +139,7 @@ async def _open(websocket: WebSocket) -> None:
 
 async def _visitor(websocket: WebSocket) -> Visitor:
     """The visitor of the socket's cookie, or ANONYMOUS."""
-    async with new_session(websocket.app.state.engine) as db:
+    async with new_session(services_of(websocket.app).engine) as db:
         loaded = await login_cookie.load(db, websocket)
     if loaded is None:
         return ANONYMOUS

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, Response
 
 from webapp import models
 from webapp.core.cookie import FLASH_KEY
+from webapp.core.deps import services_of
 from webapp.core.templating import RoutePaths, make_environment
 from webapp.rules import posts
 from webapp.web.deps import Visitor
@@ -63,8 +64,7 @@ def render(
         "flashes": pop_flashes(request),
     }
     page.update(context or {})
-    env: jinja2.Environment = request.app.state.templates
-    html = env.get_template(name).render(page)
+    html = services_of(request.app).templates.get_template(name).render(page)
     return HTMLResponse(html, status_code=status_code, headers=headers)
 
 

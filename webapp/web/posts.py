@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from webapp.core.deps import Cache, DbSession
-from webapp.core.page_cache import PageCache
+from webapp.core.deps import DbSession
 from webapp.models import PostCreate, PostPublic
-from webapp.rules import comments, likes, posts
+from webapp.rules import likes, posts
+from webapp.web import cache_policy
+from webapp.web.cache_policy import Pages
 from webapp.web.deps import CurrentUser, Visitor, VisitorDep
-from webapp.web.listing import counted_list, liked_among, post_cards, shared_page
+from webapp.web.listing import counted_list, liked_among, post_cards
 from webapp.web.pages import (
     PER_PAGE,
     Checkbox,
@@ -24,6 +24,8 @@ from webapp.web.pages import (
     redirect,
     render,
 )
+from webapp.web.post_page import post_page
+from webapp.web.shared_pages import shared_page
 
 router = APIRouter()
 
@@ -33,28 +35,28 @@ async def home(
     request: Request,
     db: DbSession,
     visitor: VisitorDep,
-    cache: Cache,
+    pages: Pages,
     page: str = "1",
     q: str = "",
 ) -> Response:
     words = tuple(posts.search_words(q))
     number = page_number(page)
-    key = ("feed", number, words)
+    kept = cache_policy.feed(number, words)
 
     async def build() -> Response:
-        seen = cache.seen()
+        seen = pages.seen()
         listing = await counted_list(
             db,
-            cache,
-            key,
+            pages,
+            kept,
             lambda: posts.published_page(db, page=number, per_page=PER_PAGE, words=words),
         )
-        liked = await liked_among(db, cache, visitor, key, listing.ids)
-        cards = post_cards(request, listing.posts, liked, key=key, seen=seen)
+        liked = await liked_among(db, pages, visitor, kept, listing.ids)
+        cards = post_cards(request, pages, listing.posts, liked, kept=kept, seen=seen)
         context = {"listing": listing, "cards": cards, "search_query": q, "searching": bool(words)}
         return render(request, visitor, "home.html", context)
 
-    return await shared_page(request, visitor, build)
+    return await shared_page(request, visitor, pages, build)
 
 
 def post_form(
@@ -113,77 +115,25 @@ async def create_post(
     return redirect(f"/posts/{post.id}")
 
 
-@router.get("/posts/{post_id:int}")
+@router.get("/posts/{post_id:id}")
 async def show_post(
     request: Request,
     post_id: int,
     db: DbSession,
     visitor: VisitorDep,
-    cache: Cache,
+    pages: Pages,
     page: str = "1",
 ) -> Response:
     number = page_number(page)
     return await shared_page(
-        request, visitor, lambda: post_page(request, db, visitor, cache, post_id, page=number)
+        request,
+        visitor,
+        pages,
+        lambda: post_page(request, db, visitor, pages, post_id, page=number),
     )
 
 
-async def post_page(
-    request: Request,
-    db: AsyncSession,
-    visitor: Visitor,
-    cache: PageCache,
-    post_id: int,
-    *,
-    page: int = 1,
-    comment: str = "",
-    errors: dict[str, str] | None = None,
-) -> Response:
-    """A post and one page of its comments, with the comment form: the page of
-    GET /posts/{id}, and the page a refused comment comes back to (`comment`,
-    the text typed, and its `errors`: a 422).
-
-    A published post, its counts and its comments are kept for everyone (a
-    comment moves the comment count, so the likes version, which drops the
-    counts and the comments kept); a draft is read for its owner alone, and
-    nothing of it is kept."""
-    key = ("post", post_id)
-    seen = cache.seen()
-
-    async def load() -> PostPublic | None:
-        found = await posts.find_visible_post(db, post_id, None)
-        if found is not None:
-            cache.put(("counts", key), {found.id: (found.votes, found.comments)}, seen, likes=True)
-        return found
-
-    post = await cache.fetch(key, load)
-    if post is None:  # a draft, or nothing: PostNotFound but for its owner
-        post = await posts.get_visible_post(db, post_id, visitor.user_id)
-        thread = await comments.page_of(db, post, page=page)
-    else:
-        counts = await cache.fetch(
-            ("counts", key), lambda: posts.counts_of(db, [post_id]), likes=True
-        )
-        post = published = posts.with_count(post, counts)
-        thread = await cache.fetch(
-            ("comments", post_id, page),
-            lambda: comments.page_of(db, published, page=page),
-            likes=True,
-        )
-    liked = post.id in await liked_among(db, cache, visitor, key, [post.id])
-    context = {
-        "post": post,
-        "liked": liked,
-        "is_owner": visitor.user_id == post.owner_id,
-        "thread": thread,
-        "comment": comment,
-        "errors": errors or {},
-    }
-    status_code = 422 if errors else 200
-    return render(request, visitor, "posts/show.html", context, status_code=status_code)
-
-
-@router.get("/posts/{post_id:int}/edit")
+@router.get("/posts/{post_id:id}/edit")
 async def edit_post(
     request: Request, post_id: int, db: DbSession, visitor: VisitorDep, user: CurrentUser
 ) -> Response:
@@ -192,7 +142,7 @@ async def edit_post(
     return post_form(request, visitor, post=post, values=values)
 
 
-@router.post("/posts/{post_id:int}/edit")
+@router.post("/posts/{post_id:id}/edit")
 async def update_post(
     request: Request,
     post_id: int,
@@ -212,7 +162,7 @@ async def update_post(
     return redirect(f"/posts/{post.id}")
 
 
-@router.post("/posts/{post_id:int}/delete")
+@router.post("/posts/{post_id:id}/delete")
 async def delete_post(request: Request, post_id: int, db: DbSession, user: CurrentUser) -> Response:
     post = await posts.get_own_post(db, post_id, user.id)
     await posts.delete_post(db, post=post)
@@ -220,7 +170,7 @@ async def delete_post(request: Request, post_id: int, db: DbSession, user: Curre
     return redirect("/")
 
 
-@router.post("/posts/{post_id:int}/vote")
+@router.post("/posts/{post_id:id}/vote")
 async def vote(
     request: Request, post_id: int, db: DbSession, user: CurrentUser, dir: FormText = ""
 ) -> Response:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from webapp.core.client_address import client_ip
-from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep
+from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep, services_of
 from webapp.errors import (
     AccountTaken,
     MailUnavailable,
@@ -47,7 +47,7 @@ async def settings_page(
         "email_errors": email_errors or {},
         "new_email": new_email,
         "pending_email": await mail_links.pending_address(db, account.id),
-        "mail_unavailable": request.app.state.postman is None,
+        "mail_unavailable": services_of(request.app).postman is None,
         "sessions": await sessions.active(db, account.id),
         "this_session_id": signed_in.session_id,
     }

@@ -1,0 +1,207 @@
+"""What the pages keep in the page cache (`webapp.core.page_cache`), and who
+may be shown what a moment old: the one place that knows both.
+
+The data versions are `site_state`'s row, which moves with every change to the
+posts and follows tables, in the same transaction (triggers, migrations 0003,
+0005 and 0010): `version` for anything, `likes` when only like or comment
+counts changed (the cache's minor version), `removals` when a post was
+deleted or made a draft, or a comment or an account deleted. A logged-in
+visitor's session is read with them (`webapp.rules.sessions`); for anyone
+else the cache reads them on its own (`read_site_state`).
+
+Each key below says what its value shows: `shows_likes`, like or comment
+counts, so a like retires it while the lists themselves stay.
+
+Retired values are served for a moment more (`PageCache.grace`) to anyone who
+has not sent a form in the last `WRITER_SECONDS`: under a stream of likes a
+busy page is rebuilt at most twice a second, not after every like. Whoever
+made a change never sees the page from before it: their cookie says they
+just wrote (`WROTE_KEY`, set by the CSRF check), and their next page is built
+from what is current.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Annotated, Any, NamedTuple, TypeVar
+
+from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Scope
+
+from webapp.core.cookie import FLASH_KEY, SESSION_KEY, WROTE_KEY
+from webapp.core.db import read_row
+from webapp.core.deps import Cache
+from webapp.core.page_cache import PageCache, Seen, VersionReader
+
+T = TypeVar("T")
+
+READ_SITE_STATE = text("SELECT version, likes, removals FROM site_state WHERE id = 1")
+
+
+def read_site_state(engine: AsyncEngine) -> VersionReader:
+    """How the page cache reads the data versions: `site_state`'s one row."""
+
+    async def read() -> Seen | None:
+        row = await read_row(engine, READ_SITE_STATE)
+        return None if row is None else (row.version, row.likes, row.removals)
+
+    return read
+
+
+# --- what is kept ----------------------------------------------------------------
+
+# How long an anonymous page's finished HTML, or a list's, is reused while
+# nothing changes: it says "5 minutes ago", which must not fall far behind the clock.
+SHARED_HTML_SECONDS = 10.0
+
+
+class Kept(NamedTuple):
+    """A key of the page cache, with what its value shows."""
+
+    key: Hashable
+    shows_likes: bool = False  # like or comment counts: a like retires it
+    seconds: float | None = None  # kept this long at most
+
+
+def feed(number: int, words: tuple[str, ...]) -> Kept:
+    """A page of the home feed (or a search): the posts, without their counts."""
+    return Kept(("feed", number, words))
+
+
+def following_feed(user_id: int, number: int, words: tuple[str, ...]) -> Kept:
+    return Kept(("following", user_id, number, words))
+
+
+def profile_posts(user_id: int, number: int) -> Kept:
+    """A page of someone's published posts, as anyone but them sees it."""
+    return Kept(("profile", user_id, number))
+
+
+def post(post_id: int) -> Kept:
+    """A published post (None for a draft or nothing), without its counts."""
+    return Kept(("post", post_id))
+
+
+def counts(listing: Kept) -> Kept:
+    """The like and comment counts of the posts of a list (or a post)."""
+    return Kept(("counts", listing.key), shows_likes=True)
+
+
+def liked(user_id: int, listing: Kept) -> Kept:
+    """Which posts of a list (or a post) someone likes."""
+    return Kept(("liked", user_id, listing.key), shows_likes=True)
+
+
+def cards(listing: Kept) -> Kept:
+    """A list's posts as HTML, for a visitor who likes none of them."""
+    return Kept(("cards", listing.key), shows_likes=True, seconds=SHARED_HTML_SECONDS)
+
+
+def comments(post_id: int, page: int) -> Kept:
+    """A page of a post's comments: a comment moves the comment count."""
+    return Kept(("comments", post_id, page), shows_likes=True)
+
+
+def person(user_id: int) -> Kept:
+    """Someone with their follower, following and post counts."""
+    return Kept(("person", user_id))
+
+
+def follows(follower_id: int, followed_id: int) -> Kept:
+    return Kept(("follows", follower_id, followed_id))
+
+
+def people(user_id: int, followers: bool, number: int) -> Kept:
+    """A page of someone's followers, or of the people they follow."""
+    return Kept(("people", user_id, followers, number))
+
+
+def shared_html(path: str, query_string: bytes) -> Kept:
+    """An anonymous page's finished HTML: its address, as sent."""
+    return Kept(("html", path, query_string), shows_likes=True, seconds=SHARED_HTML_SECONDS)
+
+
+# --- who may see what a moment old --------------------------------------------------
+
+# A browser that sent a form this recently is shown only what is current, not
+# what was retired a moment ago: its own change, at once. Longer than a change
+# takes to show everywhere, with room for a slow request.
+WRITER_SECONDS = 5
+
+
+def wrote_lately(session: dict[str, Any]) -> bool:
+    """Whether the browser of this session cookie sent a form in the last
+    `WRITER_SECONDS` (`WROTE_KEY`, set by the page door's CSRF check)."""
+    wrote = session.get(WROTE_KEY)
+    return isinstance(wrote, int) and 0 <= time.time() - wrote < WRITER_SECONDS
+
+
+def shares_before_routing(session: dict[str, Any]) -> bool:
+    """Whether a request may be answered with a shared page before the visitor
+    is read: its cookie names no login, and no message waits to be shown."""
+    return SESSION_KEY not in session and FLASH_KEY not in session
+
+
+def shares(logged_in: bool, session: dict[str, Any]) -> bool:
+    """Whether the page built for a visitor is the one every anonymous visitor
+    sees: nobody is logged in (a cookie's login may have ended), and no message
+    waits to be shown."""
+    return not logged_in and FLASH_KEY not in session
+
+
+class PageStore:
+    """The page cache as one request may use it: values kept under the keys
+    above, and retired ones too while the visitor has not written lately."""
+
+    def __init__(self, cache: PageCache, session: dict[str, Any]) -> None:
+        self.cache = cache
+        self.session = session
+
+    @property
+    def may_be_stale(self) -> bool:
+        # Read when used: the CSRF check of a form notes the write in the
+        # cookie, and from then on this request sees only what is current.
+        return not wrote_lately(self.session)
+
+    def seen(self) -> Seen:
+        return self.cache.seen()
+
+    async def fetch(self, kept: Kept, load: Callable[[], Awaitable[T]]) -> T:
+        return await self.cache.fetch(
+            kept.key, load, minor=kept.shows_likes, stale=self.may_be_stale
+        )
+
+    def get(self, kept: Kept) -> Any:
+        return self.cache.get(kept.key, stale=self.may_be_stale)
+
+    def put(self, kept: Kept, value: Any, seen: Seen) -> None:
+        self.cache.put(kept.key, value, seen, minor=kept.shows_likes, ttl=kept.seconds)
+
+
+async def get_page_store(request: Request, cache: Cache) -> PageStore:
+    return PageStore(cache, request.session)
+
+
+Pages = Annotated[PageStore, Depends(get_page_store)]
+
+
+# --- the versions, checked once a request -------------------------------------------
+
+# The scope key where the shared-page middleware notes that it has checked the
+# data versions for this request (`webapp.web.shared_pages`), so that the
+# visitor dependency does not check them again: read only through `VersionsChecked`.
+CHECKED_SCOPE_KEY = "agora.versions_checked"
+
+
+def note_checked(scope: Scope) -> None:
+    scope[CHECKED_SCOPE_KEY] = True
+
+
+async def versions_checked(request: Request) -> bool:
+    return bool(request.scope.get(CHECKED_SCOPE_KEY, False))
+
+
+VersionsChecked = Annotated[bool, Depends(versions_checked)]
