@@ -48,9 +48,9 @@ WITH_AUTHOR: Select[*tuple[Any, ...]] = Select(
     col(Comment.post_id),
     col(Comment.content),
     col(Comment.created_at),
-    col(User.id),
-    col(User.username),
-    col(User.created_at),
+    col(User.id).label("author_id"),
+    col(User.username).label("author_username"),
+    col(User.created_at).label("author_created_at"),
 ).join(User, col(User.id) == col(Comment.author_id))
 OLDEST_FIRST = (col(Comment.created_at), col(Comment.id))
 
@@ -155,7 +155,7 @@ async def find(db: AsyncSession, comment_id: int, viewer_id: int | None) -> Comm
                 col(Comment.id),
                 col(Comment.post_id),
                 col(Comment.author_id),
-                col(Post.owner_id),
+                col(Post.owner_id).label("post_owner_id"),
                 col(Comment.created_at),
             )
             .join(Post, col(Post.id) == col(Comment.post_id))

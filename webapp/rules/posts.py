@@ -62,8 +62,8 @@ WITH_OWNER: Select[*tuple[Any, ...]] = Select(
     col(Post.owner_id),
     col(Post.votes),
     col(Post.comments),
-    col(User.username),
-    col(User.created_at),
+    col(User.username).label("owner_username"),
+    col(User.created_at).label("owner_created_at"),
 ).join(User, col(User.id) == col(Post.owner_id))
 
 
