@@ -200,7 +200,7 @@ async def unread_counts(db: AsyncSession, user_ids: list[int]) -> dict[int, int]
         .group_by(col(Notification.recipient_id))
     )
     counts = dict.fromkeys(user_ids, 0)
-    counts.update(await db.exec(statement))
+    counts.update({user_id: count for user_id, count in await db.exec(statement)})
     return counts
 
 
