@@ -10,14 +10,14 @@ as invisible as the draft: every read goes through the post's visibility.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, update
-from sqlalchemy import select as core_select
+from sqlalchemy import Update, and_, delete, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from webapp.core.db import transaction
 from webapp.core.paging import CountedPage
@@ -41,11 +41,13 @@ PER_PAGE = 50
 # time is the same comment (a double click, a resent form), not a second one.
 REPEAT_WINDOW = timedelta(seconds=10)
 
-WITH_AUTHOR = core_select(
-    Comment.id,
-    Comment.post_id,
-    Comment.content,
-    Comment.created_at,
+# More columns than SQLModel's `select` has signatures for (four): the class
+# itself, its rows read by position in `as_public`.
+WITH_AUTHOR: Select[*tuple[Any, ...]] = Select(
+    col(Comment.id),
+    col(Comment.post_id),
+    col(Comment.content),
+    col(Comment.created_at),
     col(User.id).label("author_id"),
     col(User.username).label("author_username"),
     col(User.created_at).label("author_created_at"),
@@ -53,14 +55,16 @@ WITH_AUTHOR = core_select(
 OLDEST_FIRST = (col(Comment.created_at), col(Comment.id))
 
 
-def as_public(row: Any) -> CommentPublic:
+def as_public(row: tuple[Any, ...]) -> CommentPublic:
+    """A row of `WITH_AUTHOR` as a comment with its author."""
+    comment_id, post_id, content, created_at, author_id, username, author_created_at = row
     return CommentPublic.model_construct(
-        id=row.id,
-        post_id=row.post_id,
-        content=row.content,
-        created_at=row.created_at,
+        id=comment_id,
+        post_id=post_id,
+        content=content,
+        created_at=created_at,
         author=UserPublic.model_construct(
-            id=row.author_id, username=row.author_username, created_at=row.author_created_at
+            id=author_id, username=username, created_at=author_created_at
         ),
     )
 
@@ -104,18 +108,18 @@ async def add(
         post = await posts.lock_post(db, post_id)
         if not post.visible_to(author_id):
             raise PostNotFound
-        repeated = core_select(Comment.id).where(
+        repeated = select(col(Comment.id)).where(
             col(Comment.post_id) == post_id,
             col(Comment.author_id) == author_id,
             col(Comment.content) == data.content,
             col(Comment.created_at) > now - REPEAT_WINDOW,
         )
-        comment_id = (await db.exec(repeated.limit(1))).scalar()
+        comment_id = (await db.exec(repeated.limit(1))).first()
         if comment_id is None:
             added = insert(Comment).values(
                 content=data.content, post_id=post_id, author_id=author_id, created_at=now
             )
-            comment_id = (await db.exec(added.returning(Comment.id))).scalar_one()
+            comment_id = (await db.exec(added.returning(col(Comment.id)))).scalar_one()
             await _count(db, post_id, +1)
             await notifications.notify_once_unread(
                 db, post.owner_id, "comment", author_id, post_id=post_id, comment_id=comment_id
@@ -138,20 +142,21 @@ class CommentRef:
     post_id: int
     author_id: int
     post_owner_id: int
-    created_at: Any
+    created_at: datetime
 
 
 async def find(db: AsyncSession, comment_id: int, viewer_id: int | None) -> CommentRef:
     """The comment, if the viewer can see its post; else CommentNotFound."""
     row = None
     if 0 < comment_id <= MAX_ID:
-        statement = (
-            core_select(
-                Comment.id,
-                Comment.post_id,
-                Comment.author_id,
-                Comment.created_at,
+        # Five columns, one more than SQLModel's `select` has signatures for.
+        statement: Select[*tuple[Any, ...]] = (
+            Select(
+                col(Comment.id),
+                col(Comment.post_id),
+                col(Comment.author_id),
                 col(Post.owner_id).label("post_owner_id"),
+                col(Comment.created_at),
             )
             .join(Post, col(Post.id) == col(Comment.post_id))
             .where(col(Comment.id) == comment_id, posts.visible_to(viewer_id))
@@ -159,7 +164,7 @@ async def find(db: AsyncSession, comment_id: int, viewer_id: int | None) -> Comm
         row = (await db.exec(statement)).first()
     if row is None:
         raise CommentNotFound
-    return CommentRef(row.id, row.post_id, row.author_id, row.post_owner_id, row.created_at)
+    return CommentRef(*row)
 
 
 async def get_deletable(db: AsyncSession, comment_id: int, user_id: int) -> CommentRef:
@@ -180,7 +185,7 @@ async def delete_comment(db: AsyncSession, comment: CommentRef) -> None:
             await posts.lock_post(db, comment.post_id)
         except PostNotFound:
             return  # the post went, and its comments with it
-        statement = delete(Comment).where(col(Comment.id) == comment.id).returning(Comment.id)
+        statement = delete(Comment).where(col(Comment.id) == comment.id).returning(col(Comment.id))
         if (await db.exec(statement)).first() is not None:
             await _count(db, comment.post_id, -1)
 
@@ -195,7 +200,7 @@ Locatable = CommentPublic | CommentRef
 async def page_showing(db: AsyncSession, comment: Locatable) -> int:
     """The page of its post's comments that shows this one."""
     before = (
-        core_select(func.count())
+        select(func.count())
         .select_from(Comment)
         .where(
             col(Comment.post_id) == comment.post_id,
@@ -205,7 +210,7 @@ async def page_showing(db: AsyncSession, comment: Locatable) -> int:
             ),
         )
     )
-    return (await db.exec(before)).scalar_one() // PER_PAGE + 1
+    return (await db.exec(before)).one() // PER_PAGE + 1
 
 
 async def _count(db: AsyncSession, post_id: int, change: int) -> None:
@@ -214,17 +219,17 @@ async def _count(db: AsyncSession, post_id: int, change: int) -> None:
     )
 
 
-def count_down_for_author(author_id: int | None) -> Any:
+def count_down_for_author(author_id: int | None) -> Update:
     """The statement that takes a departing author's comments out of the counts
     of the posts they commented on (an account deletion, `webapp.rules.accounts`,
     before the database cascades the comments away)."""
     theirs = (
-        core_select(func.count())
+        select(func.count())
         .select_from(Comment)
         .where(col(Comment.post_id) == col(Post.id), col(Comment.author_id) == author_id)
         .scalar_subquery()
     )
-    commented = core_select(Comment.post_id).where(col(Comment.author_id) == author_id)
+    commented = select(col(Comment.post_id)).where(col(Comment.author_id) == author_id)
     return (
         update(Post).where(col(Post.id).in_(commented)).values(comments=col(Post.comments) - theirs)
     )

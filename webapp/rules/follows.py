@@ -11,34 +11,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func
-from sqlalchemy import select as core_select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, ScalarSelect, delete, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
-from webapp.core.db import transaction
+from webapp.core.db import insert_ignoring_duplicates, transaction
 from webapp.core.paging import CountedPage
 from webapp.errors import CannotFollowSelf, UserNotFound
 from webapp.models import MAX_ID, Follow, Post, ProfilePublic, User, UserPublic, utcnow
 from webapp.rules import notifications
 
 
-def _count(column: Any, user_id: Any) -> Any:
-    return core_select(func.count()).select_from(Follow).where(column == user_id).scalar_subquery()
+def _count(condition: ColumnElement[bool]) -> ScalarSelect[int]:
+    return select(func.count()).select_from(Follow).where(condition).scalar_subquery()
 
 
-PROFILE = core_select(
-    User.id,
-    User.username,
-    User.created_at,
-    _count(col(Follow.followed_id), User.id).label("followers"),
-    _count(col(Follow.follower_id), User.id).label("following"),
-    core_select(func.count())
+# More columns than SQLModel's `select` has signatures for (four): the class
+# itself, its row read by position in `profile`.
+PROFILE: Select[*tuple[Any, ...]] = Select(
+    col(User.id),
+    col(User.username),
+    col(User.created_at),
+    _count(col(Follow.followed_id) == col(User.id)).label("followers"),
+    _count(col(Follow.follower_id) == col(User.id)).label("following"),
+    select(func.count())
     .select_from(Post)
-    .where(col(Post.owner_id) == User.id, col(Post.published).is_(True))
+    .where(col(Post.owner_id) == col(User.id), col(Post.published).is_(True))
     .scalar_subquery()
     .label("posts"),
 )
@@ -52,18 +52,19 @@ async def profile(db: AsyncSession, user_id: int) -> ProfilePublic:
         row = (await db.exec(PROFILE.where(col(User.id) == user_id))).first()
     if row is None:
         raise UserNotFound
+    found_id, username, created_at, followers, following, posts = row
     return ProfilePublic(
-        id=row.id,
-        username=row.username,
-        created_at=row.created_at,
-        followers=row.followers,
-        following=row.following,
-        posts=row.posts,
+        id=found_id,
+        username=username,
+        created_at=created_at,
+        followers=followers,
+        following=following,
+        posts=posts,
     )
 
 
 async def is_following(db: AsyncSession, follower_id: int, followed_id: int) -> bool:
-    statement = core_select(Follow.id).where(
+    statement = select(col(Follow.id)).where(
         col(Follow.follower_id) == follower_id, col(Follow.followed_id) == followed_id
     )
     return (await db.exec(statement)).first() is not None
@@ -75,10 +76,10 @@ async def followers_among(db: AsyncSession, followed_id: int, user_ids: list[int
     followed person's index."""
     if not user_ids:
         return set()
-    statement = core_select(Follow.follower_id).where(
+    statement = select(col(Follow.follower_id)).where(
         col(Follow.followed_id) == followed_id, col(Follow.follower_id).in_(user_ids)
     )
-    return set((await db.exec(statement)).scalars())
+    return set(await db.exec(statement))
 
 
 def _check(follower_id: int, followed_id: int) -> None:
@@ -92,12 +93,11 @@ async def follow(db: AsyncSession, *, follower_id: int, followed_id: int) -> boo
     """Follow someone, and tell them; False when already following.
     UserNotFound for an unknown person, CannotFollowSelf for oneself."""
     _check(follower_id, followed_id)
-    insert = pg_insert if db.bind.dialect.name == "postgresql" else sqlite_insert
+    # RETURNING tells whether a row went in: none when already following.
     statement = (
-        insert(Follow)
+        insert_ignoring_duplicates(db, Follow)
         .values(follower_id=follower_id, followed_id=followed_id, created_at=utcnow())
-        .on_conflict_do_nothing()
-        .returning(Follow.id)
+        .returning(col(Follow.id))
     )
 
     async def write() -> bool:
@@ -122,7 +122,7 @@ async def unfollow(db: AsyncSession, *, follower_id: int, followed_id: int) -> b
     statement = (
         delete(Follow)
         .where(col(Follow.follower_id) == follower_id, col(Follow.followed_id) == followed_id)
-        .returning(Follow.id)
+        .returning(col(Follow.id))
     )
 
     async def write() -> bool:
@@ -135,7 +135,7 @@ async def unfollow(db: AsyncSession, *, follower_id: int, followed_id: int) -> b
 
 
 async def _require_user(db: AsyncSession, user_id: int) -> None:
-    if (await db.exec(core_select(User.id).where(col(User.id) == user_id))).first() is None:
+    if (await db.exec(select(col(User.id)).where(col(User.id) == user_id))).first() is None:
         raise UserNotFound
 
 
@@ -156,7 +156,7 @@ async def people(
         else (col(Follow.followed_id), col(Follow.follower_id))
     )
     statement = (
-        core_select(User.id, User.username, User.created_at)
+        select(col(User.id), col(User.username), col(User.created_at))
         .join(Follow, them == col(User.id))
         .where(me == user_id)
         .order_by(col(Follow.created_at).desc(), col(Follow.id).desc())
@@ -164,8 +164,8 @@ async def people(
         .limit(limit)
     )
     return [
-        UserPublic.model_construct(id=row.id, username=row.username, created_at=row.created_at)
-        for row in await db.exec(statement)
+        UserPublic.model_construct(id=person_id, username=username, created_at=created_at)
+        for person_id, username, created_at in await db.exec(statement)
     ]
 
 

@@ -6,16 +6,14 @@ notification to the post's owner."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.core.db import transaction
+from webapp.core.db import insert_ignoring_duplicates, transaction
 from webapp.errors import PostNotFound
 from webapp.models import Like, Post
 from webapp.rules import notifications
@@ -29,23 +27,20 @@ from webapp.rules.posts import lock_post
 # and a like that waited for a deletion finds no post (404).
 
 
-def _insert(db: AsyncSession, post_id: int, user_id: int) -> Any:
-    insert = pg_insert if db.bind.dialect.name == "postgresql" else sqlite_insert
-    # RETURNING tells whether a row went in: SQLAlchemy keeps no rowcount for an
-    # INSERT, and ON CONFLICT DO NOTHING returns no row when the like was there.
+def _insert(db: AsyncSession, post_id: int, user_id: int) -> ReturningInsert[int]:
+    # RETURNING tells whether a row went in: none when the like was there.
     return (
-        insert(Like)
+        insert_ignoring_duplicates(db, Like)
         .values(user_id=user_id, post_id=post_id)
-        .on_conflict_do_nothing()
-        .returning(Like.post_id)
+        .returning(col(Like.post_id))
     )
 
 
-def _delete(post_id: int, user_id: int) -> Any:
+def _delete(post_id: int, user_id: int) -> ReturningDelete[int]:
     return (
         delete(Like)
         .where(col(Like.user_id) == user_id, col(Like.post_id) == post_id)
-        .returning(Like.post_id)
+        .returning(col(Like.post_id))
     )
 
 
@@ -127,7 +122,7 @@ async def liked_ids(db: AsyncSession, *, user_id: int | None, post_ids: list[int
     """Which of these posts the user likes: one statement for a whole page."""
     if user_id is None or not post_ids:
         return set()
-    statement = select(Like.post_id).where(
+    statement = select(col(Like.post_id)).where(
         col(Like.user_id) == user_id, col(Like.post_id).in_(post_ids)
     )
     return set(await db.exec(statement))

@@ -16,10 +16,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Delete, Insert, and_, delete, func, insert, update
-from sqlalchemy import select as core_select
-from sqlmodel import col
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Insert,
+    ScalarSelect,
+    and_,
+    delete,
+    func,
+    insert,
+    update,
+)
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from webapp.models import (
     Notification,
@@ -102,13 +112,13 @@ def withdraw(
     return statement
 
 
-def unread_count_of(user_id: Any) -> Any:
-    """A scalar subquery: how many unread notifications the user has. It runs
-    inside the statement that loads a browser's session (`webapp.rules.sessions`), so
-    the header's count costs no statement of its own; the partial index of
-    unread rows serves it."""
+def unread_count_of(user_id: Any) -> ScalarSelect[int]:
+    """A scalar subquery: how many unread notifications the user has (`user_id`:
+    an id, or the column that holds one). It runs inside the statement that
+    loads a browser's session (`webapp.rules.sessions`), so the header's count
+    costs no statement of its own; the partial index of unread rows serves it."""
     return (
-        core_select(func.count())
+        select(func.count())
         .select_from(Notification)
         .where(col(Notification.recipient_id) == user_id, col(Notification.read).is_(False))
         .scalar_subquery()
@@ -140,18 +150,20 @@ class NotificationView:
         )
 
 
-WITH_NAMES = (
-    core_select(
-        Notification.id,
-        Notification.kind,
-        Notification.post_id,
-        Notification.comment_id,
-        Notification.created_at,
-        Notification.read,
+# More columns than SQLModel's `select` has signatures for (four): the class
+# itself, its rows read by position in `_view`.
+WITH_NAMES: Select[*tuple[Any, ...]] = (
+    Select(
+        col(Notification.id),
+        col(Notification.kind),
         col(User.id).label("actor_id"),
         col(User.username).label("actor_username"),
         col(User.created_at).label("actor_created_at"),
+        col(Notification.post_id),
         col(Post.title).label("post_title"),
+        col(Notification.comment_id),
+        col(Notification.created_at),
+        col(Notification.read),
     )
     .join(User, col(User.id) == col(Notification.actor_id))
     .outerjoin(Post, col(Post.id) == col(Notification.post_id))
@@ -163,25 +175,18 @@ async def list_for(
     db: AsyncSession, user_id: int, *, offset: int, limit: int, unread_only: bool = False
 ) -> list[NotificationView]:
     """The user's notifications, newest first, with names and titles: one statement."""
-    condition = col(Notification.recipient_id) == user_id
+    condition: ColumnElement[bool] = col(Notification.recipient_id) == user_id
     if unread_only:
         condition = and_(condition, col(Notification.read).is_(False))
     statement = WITH_NAMES.where(condition).order_by(*NEWEST_FIRST).offset(offset).limit(limit)
-    return [
-        NotificationView(
-            id=row.id,
-            kind=row.kind,
-            actor=UserPublic.model_construct(
-                id=row.actor_id, username=row.actor_username, created_at=row.actor_created_at
-            ),
-            post_id=row.post_id,
-            post_title=row.post_title,
-            comment_id=row.comment_id,
-            created_at=row.created_at,
-            read=row.read,
-        )
-        for row in await db.exec(statement)
-    ]
+    return [_view(row) for row in await db.exec(statement)]
+
+
+def _view(row: tuple[Any, ...]) -> NotificationView:
+    """A row of `WITH_NAMES` as a notification with its names."""
+    notification_id, kind, actor_id, username, actor_created_at, *rest = row
+    actor = UserPublic.model_construct(id=actor_id, username=username, created_at=actor_created_at)
+    return NotificationView(notification_id, kind, actor, *rest)
 
 
 async def unread_counts(db: AsyncSession, user_ids: list[int]) -> dict[int, int]:
@@ -190,18 +195,18 @@ async def unread_counts(db: AsyncSession, user_ids: list[int]) -> dict[int, int]
     if not user_ids:
         return {}
     statement = (
-        core_select(Notification.recipient_id, func.count())
+        select(col(Notification.recipient_id), func.count())
         .where(col(Notification.recipient_id).in_(user_ids), col(Notification.read).is_(False))
-        .group_by(Notification.recipient_id)
+        .group_by(col(Notification.recipient_id))
     )
     counts = dict.fromkeys(user_ids, 0)
-    counts.update({row[0]: row[1] for row in await db.exec(statement)})
+    counts.update({user_id: count for user_id, count in await db.exec(statement)})
     return counts
 
 
 async def count_for(db: AsyncSession, user_id: int) -> int:
-    statement = core_select(func.count()).where(col(Notification.recipient_id) == user_id)
-    return (await db.exec(statement)).scalar_one()
+    statement = select(func.count()).where(col(Notification.recipient_id) == user_id)
+    return (await db.exec(statement)).one()
 
 
 async def mark_read(db: AsyncSession, user_id: int, ids: list[int] | None = None) -> None:
@@ -213,5 +218,9 @@ async def mark_read(db: AsyncSession, user_id: int, ids: list[int] | None = None
         if not ids:
             return
         statement = statement.where(col(Notification.id).in_(ids))
+    # One statement, whole by itself, so not `transaction()`: on SQLite its
+    # BEGIN IMMEDIATE would be one statement more on every page of
+    # notifications. PostgreSQL's autocommit has committed the change already;
+    # on SQLite this ends the transaction the driver began for it.
     await db.exec(statement.values(read=True))
     await db.commit()

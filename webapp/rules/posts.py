@@ -15,8 +15,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
-    Select,
     and_,
     delete,
     func,
@@ -25,11 +23,11 @@ from sqlalchemy import (
     or_,
     true,
     union_all,
+    update,
 )
-from sqlalchemy import select as core_select
-from sqlalchemy import update as core_update
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from webapp.core.db import transaction
 from webapp.core.removals import taken_away
@@ -52,36 +50,52 @@ MAX_QUERY_CHARS = 200
 
 # --- reading posts with their authors -------------------------------------------
 
-WITH_OWNER = core_select(
-    Post.id,
-    Post.title,
-    Post.content,
-    Post.published,
-    Post.created_at,
-    Post.updated_at,
-    Post.owner_id,
-    Post.votes,
-    Post.comments,
+# More columns than SQLModel's `select` has signatures for (four): the class
+# itself, its rows read by position in `as_public`.
+WITH_OWNER: Select[*tuple[Any, ...]] = Select(
+    col(Post.id),
+    col(Post.title),
+    col(Post.content),
+    col(Post.published),
+    col(Post.created_at),
+    col(Post.updated_at),
+    col(Post.owner_id),
+    col(Post.votes),
+    col(Post.comments),
     col(User.username).label("owner_username"),
     col(User.created_at).label("owner_created_at"),
 ).join(User, col(User.id) == col(Post.owner_id))
 
 
-def as_public(row: Row[Any]) -> PostPublic:
+def as_public(row: tuple[Any, ...]) -> PostPublic:
+    """A row of `WITH_OWNER` as a post with its author."""
+    (
+        post_id,
+        title,
+        content,
+        published,
+        created_at,
+        updated_at,
+        owner_id,
+        votes,
+        comments,
+        owner_username,
+        owner_created_at,
+    ) = row
     # Rows from our own tables were validated on the way in: constructing skips
     # re-checking every character of every text on every page view.
     return PostPublic.model_construct(
-        id=row.id,
-        title=row.title,
-        content=row.content,
-        published=row.published,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        owner_id=row.owner_id,
-        votes=row.votes,
-        comments=row.comments,
+        id=post_id,
+        title=title,
+        content=content,
+        published=published,
+        created_at=created_at,
+        updated_at=updated_at,
+        owner_id=owner_id,
+        votes=votes,
+        comments=comments,
         owner=UserPublic.model_construct(
-            id=row.owner_id, username=row.owner_username, created_at=row.owner_created_at
+            id=owner_id, username=owner_username, created_at=owner_created_at
         ),
     )
 
@@ -200,8 +214,7 @@ async def counts_of(db: AsyncSession, post_ids: list[int]) -> Counts:
     """The like and comment counts of these posts now: one statement."""
     if not post_ids:
         return {}
-    statement = core_select(Post.id, Post.votes, Post.comments).where(col(Post.id).in_(post_ids))
-    return {row.id: (row.votes, row.comments) for row in await db.exec(statement)}
+    return await _counts(db, col(Post.id).in_(post_ids))
 
 
 async def visible_counts(db: AsyncSession, post_ids: list[int], viewer_id: int | None) -> Counts:
@@ -210,10 +223,18 @@ async def visible_counts(db: AsyncSession, post_ids: list[int], viewer_id: int |
     an unknown id is left out."""
     if not post_ids:
         return {}
-    statement = core_select(Post.id, Post.votes, Post.comments).where(
-        col(Post.id).in_(post_ids), visible_to(viewer_id)
-    )
-    return {row.id: (row.votes, row.comments) for row in await db.exec(statement)}
+    return await _counts(db, and_(col(Post.id).in_(post_ids), visible_to(viewer_id)))
+
+
+async def _counts(db: AsyncSession, condition: ColumnElement[bool]) -> Counts:
+    statement = select(col(Post.id), col(Post.votes), col(Post.comments)).where(condition)
+    return {
+        post_id: (votes, comments)
+        for post_id, votes, comments in await db.exec(statement)
+        # Always there in a row read back: SQLModel types the key as optional
+        # for a Post not yet inserted.
+        if post_id is not None
+    }
 
 
 # A pager shows this many pages on each side of the current one.
@@ -222,7 +243,7 @@ PAGES_AROUND = 2
 
 def _published(words: Sequence[str], followed_by: int | None) -> ColumnElement[bool]:
     """Published posts; matching every word; by the people `followed_by` follows."""
-    condition = col(Post.published).is_(True)
+    condition: ColumnElement[bool] = col(Post.published).is_(True)
     if words:
         condition = and_(condition, matches_all(words))
     if followed_by is not None:
@@ -230,8 +251,8 @@ def _published(words: Sequence[str], followed_by: int | None) -> ColumnElement[b
     return condition
 
 
-def _followed(user_id: int) -> Select[Any]:
-    return core_select(Follow.followed_id).where(col(Follow.follower_id) == user_id)
+def _followed(user_id: int) -> SelectOfScalar[int]:
+    return select(col(Follow.followed_id)).where(col(Follow.follower_id) == user_id)
 
 
 # --- the Following feed -----------------------------------------------------------
@@ -275,12 +296,12 @@ FEW_FOLLOWED = 50
 
 def _following_ids(
     dialect: str, words: Sequence[str], followed_by: int, offset: int, limit: int
-) -> Select[Any]:
+) -> SelectOfScalar[Any]:
     """The ids of a page of the Following feed: published posts by the people
     `followed_by` follows, matching every word, newest first (of two posts in one
     instant, the higher id first)."""
     plain = (
-        core_select(Post.id)
+        select(col(Post.id))
         .where(_published(words, followed_by))
         .order_by(*NEWEST_FIRST)
         .offset(offset)
@@ -289,20 +310,20 @@ def _following_ids(
     if dialect != "postgresql":
         return plain
     how_many = (
-        core_select(func.count())
+        select(func.count())
         .select_from(_followed(followed_by).limit(FEW_FOLLOWED + 1).subquery())
         .scalar_subquery()
     )
     # A person's posts after their newest offset + limit cannot be on this page.
     newest = (
-        core_select(Post.id, Post.created_at)
+        select(col(Post.id), col(Post.created_at))
         .where(col(Post.owner_id) == col(Follow.followed_id), _published(words, None))
         .order_by(*NEWEST_FIRST)
         .limit(offset + limit)
         .lateral("newest")
     )
     merged = (
-        core_select(newest.c.id, newest.c.created_at)
+        select(newest.c.id, newest.c.created_at)
         .select_from(Follow)
         .join(newest, true())
         .where(col(Follow.follower_id) == followed_by)
@@ -311,14 +332,14 @@ def _following_ids(
         .limit(limit)
         .subquery("merged")
     )
-    walked = plain.add_columns(Post.created_at).subquery("walked")
+    walked = plain.add_columns(col(Post.created_at)).subquery("walked")
     # Each branch is planned as if alone (a condition outside a subquery with a
     # LIMIT stays outside it); one gives the page, the other nothing.
     page = union_all(
-        core_select(merged).where(how_many <= FEW_FOLLOWED),
-        core_select(walked).where(how_many > FEW_FOLLOWED),
+        merged.select().where(how_many <= FEW_FOLLOWED),
+        walked.select().where(how_many > FEW_FOLLOWED),
     ).subquery("page")
-    return core_select(page.c.id).order_by(page.c.created_at.desc(), page.c.id.desc())
+    return select(page.c.id).order_by(page.c.created_at.desc(), page.c.id.desc())
 
 
 async def list_published(
@@ -336,7 +357,7 @@ async def list_published(
         condition = _published(words, None)
         statement = WITH_OWNER.where(condition).order_by(*NEWEST_FIRST).offset(offset).limit(limit)
     else:
-        ids = _following_ids(db.bind.dialect.name, words, followed_by, offset, limit)
+        ids = _following_ids(db.get_bind().dialect.name, words, followed_by, offset, limit)
         statement = WITH_OWNER.where(col(Post.id).in_(ids)).order_by(*NEWEST_FIRST)
     return [as_public(row) for row in await db.exec(statement)]
 
@@ -362,16 +383,16 @@ async def published_page(
     offset = (page - 1) * per_page
     ahead = per_page * (PAGES_AROUND + 1) + 1
     if followed_by is None:
-        ids_query = core_select(Post.id).where(condition).order_by(*NEWEST_FIRST)
+        ids_query = select(col(Post.id)).where(condition).order_by(*NEWEST_FIRST)
         ids_query = ids_query.offset(offset).limit(ahead)
     else:
-        ids_query = _following_ids(db.bind.dialect.name, words, followed_by, offset, ahead)
-    ids = list((await db.exec(ids_query)).scalars())
+        ids_query = _following_ids(db.get_bind().dialect.name, words, followed_by, offset, ahead)
+    ids = list(await db.exec(ids_query))
     if not ids:
         total = 0
         if page > 1:
-            counting = core_select(func.count()).select_from(Post).where(condition)
-            total = (await db.exec(counting)).scalar_one()
+            counting = select(func.count()).select_from(Post).where(condition)
+            total = (await db.exec(counting)).one()
         return PostPage([], page, per_page, last_page=max(1, -(-total // per_page)))
     page_ids = ids[:per_page]
     rows = await db.exec(WITH_OWNER.where(col(Post.id).in_(page_ids)).order_by(*NEWEST_FIRST))
@@ -399,8 +420,8 @@ async def owner_page(
     the count the caller has already read (a profile's), not counted again."""
     condition = and_(col(Post.owner_id) == owner_id, visible_to(viewer_id))
     if total is None:
-        counting = core_select(func.count()).select_from(Post).where(condition)
-        total = (await db.exec(counting)).scalar_one()
+        counting = select(func.count()).select_from(Post).where(condition)
+        total = (await db.exec(counting)).one()
     statement = (
         WITH_OWNER.where(condition)
         .order_by(*NEWEST_FIRST)
@@ -431,14 +452,14 @@ async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
     locked = (
-        core_select(Post.owner_id, Post.published)
+        select(col(Post.owner_id), col(Post.published))
         .where(col(Post.id) == post_id)
         .with_for_update(key_share=True)
     )
     row = (await db.exec(locked)).first()
     if row is None:
         raise PostNotFound
-    return LockedPost(row.owner_id, row.published)
+    return LockedPost(*row)
 
 
 async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) -> PostPublic:
@@ -446,7 +467,7 @@ async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) 
     values = {**data.model_dump(), "owner_id": owner.id, "created_at": now, "updated_at": now}
 
     async def write() -> int:
-        return (await db.exec(insert(Post).values(values).returning(Post.id))).scalar_one()
+        return (await db.exec(insert(Post).values(values).returning(col(Post.id)))).scalar_one()
 
     post_id = await transaction(db, write)
     return PostPublic.model_construct(**values, id=post_id, votes=0, owner=owner)
@@ -462,7 +483,7 @@ async def update_post(
     if not changes:
         return post
     changes["updated_at"] = utcnow()
-    statement = core_update(Post).where(col(Post.id) == post.id).values(changes)
+    statement = update(Post).where(col(Post.id) == post.id).values(changes)
 
     async def write() -> PostPublic:
         await db.exec(statement)
