@@ -340,12 +340,17 @@ def test_no_command_is_serve_with_its_own_defaults() -> None:
 def test_seeded_users_log_in_with_the_documented_password(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/seed.db"
     env = {"DATABASE_URL": url, "SECRET_KEY": SECRET, "BCRYPT_ROUNDS": "4"}
-    result = run_cli("seed", "--users", "2", "--posts", "3", "--votes", "0", cwd=tmp_path, env=env)
+    result = run_cli("seed", "--users", "5", "--posts", "3", "--votes", "0", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
+    # The summary names a few of the people made, and the password.
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("agora: log in as ") and last.endswith(DEMO_PASSWORD), last
     settings = make_settings(url)
     engine = create_db_engine(settings)
     with Session(engine) as db:
-        name = db.scalar(select(User.username))
+        names = list(db.scalars(select(User.username).order_by(col(User.id))))
     engine.dispose()
+    named = last.removeprefix("agora: log in as ").split(" or ")[0].split(", ")
+    assert named == names[:3]
     with TestClient(create_app(settings), follow_redirects=False) as client:
-        assert Auth(client).login(name, DEMO_PASSWORD).status_code == 303
+        assert Auth(client).login(named[0], DEMO_PASSWORD).status_code == 303
