@@ -70,6 +70,9 @@ OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}
 
 # --- the error answers, for the docs ------------------------------------------
 
+# What FastAPI's `responses=` takes: a status (or "default") and its answer.
+Responses = dict[int | str, dict[str, Any]]
+
 
 def error(description: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {"model": ErrorDetail, "description": description}
@@ -81,23 +84,25 @@ def error(description: str, headers: dict[str, str] | None = None) -> dict[str, 
     return response
 
 
-UNAUTHORIZED = {
+UNAUTHORIZED: Responses = {
     401: error(
         "No bearer token, or one that is invalid, expired or revoked",
         {"WWW-Authenticate": "`Bearer`"},
     )
 }
 # Where a token is optional: only one that is sent and does not hold.
-BAD_TOKEN_SENT = {
+BAD_TOKEN_SENT: Responses = {
     401: error(
         "A bearer token was sent, but it is invalid, expired or revoked",
         {"WWW-Authenticate": "`Bearer`"},
     )
 }
 # FastAPI answers 400 itself when the body's bytes cannot be read as JSON text.
-UNREADABLE_BODY = {400: error("The body could not be read as JSON (e.g. it is not UTF-8)")}
-FORBIDDEN = {403: error("The post belongs to someone else")}
-POST_NOT_FOUND = {404: error("No such post, or a draft of someone else's")}
+UNREADABLE_BODY: Responses = {
+    400: error("The body could not be read as JSON (e.g. it is not UTF-8)")
+}
+FORBIDDEN: Responses = {403: error("The post belongs to someone else")}
+POST_NOT_FOUND: Responses = {404: error("No such post, or a draft of someone else's")}
 
 
 # Paging of every list: `limit` (its default is each list's own) and `skip`,
