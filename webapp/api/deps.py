@@ -70,7 +70,7 @@ OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}
 
 # --- the error answers, for the docs ------------------------------------------
 
-# What FastAPI's `responses=` takes: a status (or "default") and its answer.
+# What FastAPI's `responses=` takes: an answer's description by status.
 Responses = dict[int | str, dict[str, Any]]
 
 
