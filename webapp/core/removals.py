@@ -1,7 +1,6 @@
-"""What takes something away shows at once to everyone (SPEC, "Every
-response"): once a deletion, a post made a draft, or anything else that removes
-what others could see has been answered, no page from any worker or host shows
-what it removed.
+"""What takes something away shows at once to everyone: once a change that
+removes what others could see has been answered, no answer from any worker
+or host shows what it removed.
 
 Each worker's page cache serves what it holds while its last reading of the
 data versions started less than `max_staleness` ago, and a removal makes it

@@ -1,4 +1,4 @@
-"""`/ws`: the socket open pages keep for live updates (SPEC, "Live updates").
+"""`/ws`: the socket open pages keep for live updates.
 
 It is not a page route (no form, so no CSRF check), but it belongs to the page
 door: it knows the visitor by the session cookie, and only when a browser
