@@ -216,8 +216,9 @@ class User(UserBase, table=True):
 
 # Names and addresses are unique whatever their letter case, decided by the
 # database so that two registrations racing for one name cannot both win.
-Index("uq_users_username_lower", func.lower(User.__table__.c.username), unique=True)
-Index("uq_users_email_lower", func.lower(User.__table__.c.email), unique=True)
+USERS = User.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ when it makes the class
+Index("uq_users_username_lower", func.lower(USERS.c.username), unique=True)
+Index("uq_users_email_lower", func.lower(USERS.c.email), unique=True)
 
 
 class UserPublic(SQLModel):
