@@ -38,8 +38,8 @@ def calls(dependant: Dependant) -> Iterator[Any]:
 
 def reads_the_cookie(call: Any) -> bool:
     module = getattr(call, "__module__", "") or ""
-    if module.startswith(("webapp.web", "webapp.rules.sessions")):
-        return True  # the page door's visitor, CSRF check, login requirement
+    if module.startswith("webapp.web"):
+        return True  # the page door's visitor, CSRF check, login requirement, login cookie
     try:
         source = inspect.getsource(call)
     except (OSError, TypeError):
@@ -231,3 +231,34 @@ def test_there_are_no_import_loops() -> None:
     for module in edges:
         if module not in state:
             visit(module, [module])
+
+
+def all_imports_of(path: Path) -> set[str]:
+    """Every module a file imports, inside functions too."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+RULES_MAY_NOT_IMPORT = (
+    "fastapi",
+    "starlette",
+    "webapp.web",
+    "webapp.api",
+    "webapp.error_handlers",
+    "webapp.app",
+)
+
+
+def test_the_rules_import_no_door_and_nothing_of_http() -> None:
+    """A rule takes and gives plain values: the request, its cookie and its
+    answer belong to the doors, so that both doors share every rule."""
+    rules = sorted((PACKAGE / "rules").rglob("*.py"))
+    assert len(rules) >= 10
+    for path in rules:
+        for module in all_imports_of(path):
+            assert not module.startswith(RULES_MAY_NOT_IMPORT), f"{path.name} imports {module}"

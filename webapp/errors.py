@@ -97,55 +97,66 @@ class SameAddress(DomainError):
     page_message = detail
 
 
+# --- limits: one error per limit, each a 429 with Retry-After -----------------
+
+
 def wait_in_minutes(seconds: int) -> int:
     """A wait in whole minutes, rounded up, for the sentence a person reads."""
     return -(-seconds // 60)
 
 
+def try_again_in(retry_after: int, *, please: bool = True) -> str:
+    """The one sentence that tells how long to wait: "Please try again in 1
+    minute.", "Try again in 15 minutes."."""
+    minutes = wait_in_minutes(retry_after)
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"{'Please try' if please else 'Try'} again in {minutes} {unit}."
+
+
 class Throttled(DomainError):
-    """A limit was reached: try again in `retry_after` seconds (429, Retry-After)."""
+    """A limit was reached: try again in `retry_after` seconds (429, Retry-After).
+    Each limit says what was too many (`reason`); the wait is said the same way
+    by every one (`try_again_in`)."""
 
     status_code = 429
+    reason = "Too many attempts."
 
-    def __init__(self, retry_after: int, sentence: str) -> None:
+    def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
         self.headers = {"Retry-After": str(retry_after)}
-        super().__init__(sentence)
+        super().__init__(f"{self.reason} {try_again_in(retry_after)}")
         self.page_message = self.detail
 
 
-class TooManyAttempts(Throttled):
-    """Too many wrong passwords in the throttle's window."""
+class TooManyLogins(Throttled):
+    """Too many failed logins with what was typed, or from the client's address,
+    in the password throttle's window (`webapp.rules.throttle`). The API's
+    detail has said "Try again" since its first version; the page asks politely."""
+
+    reason = "Too many failed logins."
 
     def __init__(self, retry_after: int) -> None:
-        minutes = wait_in_minutes(retry_after)
-        super().__init__(
-            retry_after, f"Too many wrong passwords. Please try again in {minutes} minutes."
-        )
+        super().__init__(retry_after)
+        self.detail = f"{self.reason} {try_again_in(retry_after, please=False)}"
+        self.args = (self.detail,)
 
 
-def _try_again_in(retry_after: int) -> str:
-    minutes = wait_in_minutes(retry_after)
-    return f"Please try again in {minutes} minute{'' if minutes == 1 else 's'}."
+class TooManyAttempts(Throttled):
+    """Too many wrong current passwords on the settings forms, counted per account."""
+
+    reason = "Too many wrong passwords."
 
 
 class TooManyRegistrations(Throttled):
     """The address created its REGISTRATIONS_PER_HOUR accounts within the last hour."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            retry_after,
-            "Too many accounts were created from your address. " + _try_again_in(retry_after),
-        )
+    reason = "Too many accounts were created from your address."
 
 
 class TooManyResetRequests(Throttled):
     """Password resets asked for from one address count against its login limit."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            retry_after, "Too many attempts from your address. " + _try_again_in(retry_after)
-        )
+    reason = "Too many attempts from your address."
 
 
 class TooManyAddressChanges(Throttled):
@@ -153,7 +164,4 @@ class TooManyAddressChanges(Throttled):
     last hour (`webapp.rules.mail_links`): each sends two mails, one of them to any
     address typed, so the form must not become a way to mail strangers."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            retry_after, "Too many changes of address asked for. " + _try_again_in(retry_after)
-        )
+    reason = "Too many changes of address asked for."

@@ -15,7 +15,7 @@ from fastapi.security import OAuth2PasswordBearer
 from webapp.core.deps import DbSession, Tokens
 from webapp.core.security import tokens_match
 from webapp.errors import UserNotFound
-from webapp.models import ErrorDetail, User
+from webapp.models import ErrorDetail
 from webapp.rules import accounts
 
 # auto_error=False: a missing token is ours to answer (anonymous on the public
@@ -37,7 +37,7 @@ def unauthorized(detail: str) -> HTTPException:
 
 async def get_token_user(
     db: DbSession, tokens: Tokens, token: Annotated[str | None, Depends(bearer)]
-) -> User | None:
+) -> accounts.Account | None:
     """The caller, or None without a token. A token that is there but does not
     hold (bad signature, expired, user gone, stamp rotated) is a 401 even where
     anonymous callers are welcome: the client should learn its token is dead."""
@@ -47,7 +47,7 @@ async def get_token_user(
     if claims is None:
         raise unauthorized(BAD_TOKEN)
     try:
-        user = await accounts.get_user(db, claims.user_id)
+        user = await accounts.get_account(db, claims.user_id)
     except UserNotFound:
         raise unauthorized(BAD_TOKEN) from None
     if not tokens_match(user.security_stamp, claims.stamp):
@@ -55,14 +55,16 @@ async def get_token_user(
     return user
 
 
-async def require_token_user(user: Annotated[User | None, Depends(get_token_user)]) -> User:
+async def require_token_user(
+    user: Annotated[accounts.Account | None, Depends(get_token_user)],
+) -> accounts.Account:
     if user is None:
         raise unauthorized(NOT_AUTHENTICATED)
     return user
 
 
-ApiUser = Annotated[User, Depends(require_token_user)]
-OptionalApiUser = Annotated[User | None, Depends(get_token_user)]
+ApiUser = Annotated[accounts.Account, Depends(require_token_user)]
+OptionalApiUser = Annotated[accounts.Account | None, Depends(get_token_user)]
 
 # An optional-auth operation: OpenAPI's empty requirement means "or no token".
 OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from webapp.api.deps import error, unauthorized
+from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, SettingsDep, Tokens
 from webapp.models import Token
-from webapp.rules import accounts, sessions
+from webapp.rules import accounts
 
 router = APIRouter(tags=["auth"])
 
@@ -60,20 +61,14 @@ async def login(
     """`username` may be the username or the email, in any letter case. The token
     lasts `ACCESS_TOKEN_EXPIRE_MINUTES` and stops working at once when the user
     changes their password, logs out everywhere else, or deletes the account."""
-    result = await accounts.authenticate(
+    account = await accounts.authenticate(  # TooManyLogins: 429 with Retry-After
         db,
         hasher,
         identifier=form.username,
         password=form.password,
-        client_ip=sessions.client_ip(request),
+        client_ip=client_ip(request),
         max_attempts=settings.login_max_attempts,
     )
-    if result.outcome is accounts.LoginOutcome.THROTTLED:
-        raise HTTPException(
-            429,
-            f"Too many failed logins. Try again in {result.retry_minutes} minutes.",
-            headers={"Retry-After": str(result.retry_after)},
-        )
-    if result.user is None:
+    if account is None:
         raise unauthorized(LOGIN_FAILED)
-    return Token(access_token=tokens.issue(result.user.id, result.user.security_stamp))
+    return Token(access_token=tokens.issue(account.id, account.security_stamp))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from webapp.api.deps import UNREADABLE_BODY, error
+from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, MailEngine, PostmanDep, SettingsDep
 from webapp.models import EmailAddress, Message
-from webapp.rules import mail_links, sessions
+from webapp.rules import mail_links
 
 router = APIRouter(tags=["auth"])
 
@@ -45,7 +46,7 @@ async def ask_password_reset(
         postman,
         engine,
         str(data.email),
-        client_ip=sessions.client_ip(request),
+        client_ip=client_ip(request),
         settings=settings,
     )
     return Message(message="If an account has this address, a link is on its way to it.")

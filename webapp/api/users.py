@@ -8,9 +8,10 @@ from fastapi import APIRouter, Body, Request
 
 from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
 from webapp.api.paths import UserId
+from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, SettingsDep
-from webapp.models import ProfilePublic, User, UserCreate, UserMe, UserPublic
-from webapp.rules import accounts, follows, registrations, sessions
+from webapp.models import ProfilePublic, UserCreate, UserMe, UserPublic
+from webapp.rules import accounts, follows, registrations
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -42,7 +43,7 @@ async def register(
     hasher: Hasher,
     settings: SettingsDep,
     data: Annotated[UserCreate, Body(openapi_examples=NEW_USER_EXAMPLES)],
-) -> User:
+) -> UserPublic:
     """Username: 3–30 letters, digits or `_` (NFKC-normalized). Password: 8–128
     characters, not the username or the email. Then log in at `/api/login`.
     One address may create `REGISTRATIONS_PER_HOUR` accounts an hour (20 by
@@ -51,16 +52,16 @@ async def register(
         db,
         hasher,
         data,
-        client_ip=sessions.client_ip(request),
+        client_ip=client_ip(request),
         per_hour=settings.registrations_per_hour,
     )
 
 
 # Declared before /{user_id} for readers; the int converter keeps "me" apart anyway.
 @router.get("/me", response_model=UserMe, summary="The caller's account", responses=UNAUTHORIZED)
-async def me(user: ApiUser) -> User:
+async def me(user: ApiUser) -> UserMe:
     """The only answer that holds an email address."""
-    return user
+    return user.me
 
 
 @router.get(

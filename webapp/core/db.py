@@ -14,18 +14,20 @@ import random
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Executable, Row, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, Result, Row, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
-from sqlmodel import Session
+from sqlalchemy.sql.dml import Insert
+from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.config import Settings
@@ -66,7 +68,7 @@ def create_db_engine(settings: Settings, *, for_migrations: bool = False) -> Eng
     return create_engine(url, **kwargs)
 
 
-def create_async_db_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
+def create_async_db_engine(settings: Settings, *, pooled: bool = True) -> RequestEngine:
     """The engine requests run on.
 
     No pre-ping: a round trip on every checkout costs more than the queries of a
@@ -89,12 +91,42 @@ def create_async_db_engine(settings: Settings, *, pooled: bool = True) -> AsyncE
             **pool,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
+        return RequestEngine(engine.sync_engine)
     if pooled:
         pool = {"pool_size": 10, "max_overflow": 10, "pool_timeout": 10}
     # Autocommit: a read is one round trip, not BEGIN, SELECT and ROLLBACK.
-    # Statements that must land together run in `atomic()`.
-    return create_async_engine(settings.sqlalchemy_url, isolation_level="AUTOCOMMIT", **pool)
+    # Statements that must land together run in `transaction()`.
+    engine = create_async_engine(settings.sqlalchemy_url, isolation_level="AUTOCOMMIT", **pool)
+    return RequestEngine(engine.sync_engine)
+
+
+class WriterQueue:
+    """SQLite lets one connection write at a time, and a connection that finds
+    the file locked sleeps in growing steps (up to 100 ms each) before it looks
+    again, so under a stream of writes a transaction could wait far longer than
+    the ones before it took. A worker's writers queue here instead, each woken
+    as the one before it commits; only other processes' writers meet SQLite's
+    busy handler. One queue per event loop (the tests run several)."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def turn(self) -> asyncio.Lock:
+        """The lock this event loop's writers take turns on."""
+        return self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+
+class RequestEngine(AsyncEngine):
+    """The async engine, carrying the queue its own SQLite writers wait in
+    (`atomic`): the queue lives and dies with the engine it serves."""
+
+    __slots__ = ("writers",)
+
+    def __init__(self, sync_engine: Engine) -> None:
+        super().__init__(sync_engine)
+        self.writers = WriterQueue()
 
 
 def _prepare_sqlite_file(settings: Settings) -> None:
@@ -159,6 +191,33 @@ def new_session(engine: AsyncEngine) -> AsyncSession:
     return AsyncSession(engine, expire_on_commit=False, sync_session_class=RetryingSession)
 
 
+async def rows(
+    db: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Result[Any]:
+    """The result of a Core statement run through the request's session: its
+    connection, its transaction, and its second try of a first statement on a
+    dead connection (`RetryingSession`). For the statements sqlmodel's `exec`
+    cannot type (a select of more than four columns, a subquery's columns);
+    its `execute` warns at every call that `exec` is meant."""
+    result: Result[Any] = await db.exec(statement, params=params)  # type: ignore[call-overload]  # sqlmodel types only its own selects; it runs any statement
+    return result
+
+
+def dialect_name(db: AsyncSession) -> str:
+    """The database's dialect, `postgresql` or `sqlite`: for what the two say differently."""
+    return db.get_bind().dialect.name
+
+
+def insert_ignoring_duplicates(db: AsyncSession, model: type[SQLModel]) -> Insert:
+    """INSERT into `model`'s table that does nothing where a unique index
+    already holds the row (ON CONFLICT DO NOTHING, which both PostgreSQL and
+    SQLite say alike, but through their own dialect's statement). Add
+    `.values(...)`, and `.returning(...)` to learn whether a row went in:
+    SQLAlchemy keeps no rowcount for an INSERT, and a row ignored returns none."""
+    dialect_insert = postgresql.insert if dialect_name(db) == "postgresql" else sqlite.insert
+    return dialect_insert(model).on_conflict_do_nothing()
+
+
 @asynccontextmanager
 async def atomic(db: AsyncSession) -> AsyncIterator[AsyncSession]:
     """Run the statements inside as one transaction: all of them or none.
@@ -170,12 +229,12 @@ async def atomic(db: AsyncSession) -> AsyncIterator[AsyncSession]:
     takes the write lock first instead, so that its reads and writes are one.
     """
     await db.commit()  # whatever ran before stands on its own
-    if db.bind.dialect.name == "postgresql":
+    if dialect_name(db) == "postgresql":
         await db.connection(execution_options={"isolation_level": "READ COMMITTED"})
         async with _committed(db):
             yield db
         return
-    async with _sqlite_writer(db.bind):
+    async with _writer_turn(db):
         await (await db.connection()).exec_driver_sql("BEGIN IMMEDIATE")
         async with _committed(db):
             yield db
@@ -191,20 +250,13 @@ async def _committed(db: AsyncSession) -> AsyncIterator[None]:
     await db.commit()
 
 
-# SQLite lets one connection write at a time, and a connection that finds the
-# file locked sleeps in growing steps (up to 100 ms each) before it looks
-# again, so under a stream of writes a transaction could wait far longer than
-# the ones before it took. A worker's writers queue here instead, each woken
-# as the one before it commits; only other processes' writers meet SQLite's
-# busy handler. One queue per event loop and engine (the tests run several).
-_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _sqlite_writer(engine: Any) -> asyncio.Lock:
-    locks = _writers.setdefault(asyncio.get_running_loop(), {})
-    return locks.setdefault(id(engine), asyncio.Lock())
+def _writer_turn(db: AsyncSession) -> contextlib.AbstractAsyncContextManager[object]:
+    """The turn of this worker's SQLite writers (`WriterQueue`); an engine made
+    elsewhere than `create_async_db_engine` has no queue, and leaves waiting
+    to SQLite's busy handler."""
+    if isinstance(db.bind, RequestEngine):
+        return db.bind.writers.turn()
+    return contextlib.nullcontext()
 
 
 # deadlock detected, serialization failure: the database gave up on one of two
@@ -235,6 +287,27 @@ async def transaction(db: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
             if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
                 raise
         await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def transaction_in_thread(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """`transaction` for a thread without an event loop (the postman's): `work`
+    runs its statements on one connection as one transaction, begun as a
+    writer on SQLite, and runs again after a deadlock or a serialization
+    failure. What it returns must be plain values: the connection is gone
+    once it has."""
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            with engine.connect() as connection:
+                if connection.dialect.name == "sqlite":
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                result = work(connection)
+                connection.commit()
+                return result
+        except DBAPIError as error:
+            if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
+                raise
+        time.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 

@@ -174,7 +174,12 @@ class Postman:
         """Until every job posted so far is done, the delayed ones too (tests;
         shutting down)."""
         done = threading.Event()
-        self._put(self._last_due(), lambda: done.set() or ())
+
+        def mark_done() -> Iterable[Mail]:
+            done.set()
+            return ()
+
+        self._put(self._last_due(), mark_done)
         return done.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:

@@ -5,55 +5,88 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from dataclasses import dataclass
-from enum import Enum
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import ColumnElement, delete, func, insert, update
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.core.db import transaction
+from webapp.core.db import rows, transaction
 from webapp.core.removals import taken_away
 from webapp.core.security import PasswordHasher
-from webapp.errors import (
-    AccountTaken,
-    TooManyAttempts,
-    UserNotFound,
-    WrongPassword,
-    wait_in_minutes,
-)
+from webapp.errors import AccountTaken, TooManyAttempts, TooManyLogins, UserNotFound, WrongPassword
 from webapp.models import (
     MAX_ID,
     Like,
-    LoginFailure,
     MailToken,
     PasswordChange,
     Post,
     User,
     UserCreate,
+    UserMe,
     UserPublic,
+    utcnow,
 )
 from webapp.rules import comments, sessions, throttle
 
 
-async def get_user(db: AsyncSession, user_id: int) -> User:
+@dataclass(frozen=True)
+class Account:
+    """A whole account as plain values: what the settings forms, the API's
+    caller and the login check work on. Of it, only `me` is ever an answer
+    (the caller's own, under /api)."""
+
+    id: int
+    username: str
+    email: str
+    # Kept out of repr: a traceback or a log line must not carry them.
+    password_hash: str = field(repr=False)
+    security_stamp: str = field(repr=False)
+    created_at: datetime
+
+    @property
+    def me(self) -> UserMe:
+        return UserMe(
+            id=self.id, username=self.username, email=self.email, created_at=self.created_at
+        )
+
+
+_ACCOUNT = core_select(
+    col(User.id),
+    col(User.username),
+    col(User.email),
+    col(User.password_hash),
+    col(User.security_stamp),
+    col(User.created_at),
+)
+
+
+async def _find_account(db: AsyncSession, condition: ColumnElement[bool]) -> Account | None:
+    row = (await rows(db, _ACCOUNT.where(condition))).first()
+    return None if row is None else Account(**row._mapping)
+
+
+async def get_account(db: AsyncSession, user_id: int) -> Account:
     """The whole account (its hash and email), or UserNotFound."""
-    user = await db.get(User, user_id) if 0 < user_id <= MAX_ID else None
-    if user is None:
+    account = await _find_account(db, col(User.id) == user_id) if 0 < user_id <= MAX_ID else None
+    if account is None:
         raise UserNotFound
-    return user
+    return account
 
 
 async def get_public_user(db: AsyncSession, user_id: int) -> UserPublic:
     """What anyone may know of a person, without loading the account."""
     row = None
     if 0 < user_id <= MAX_ID:
-        statement = select(User.id, User.username, User.created_at).where(col(User.id) == user_id)
-        row = (await db.exec(statement)).first()
+        statement = core_select(col(User.id), col(User.username), col(User.created_at))
+        row = (await rows(db, statement.where(col(User.id) == user_id))).first()
     if row is None:
         raise UserNotFound
-    return UserPublic(id=row.id, username=row.username, created_at=row.created_at)
+    return UserPublic.model_validate(row._mapping)
 
 
 async def taken_fields(db: AsyncSession, username: str, email: str) -> dict[str, str]:
@@ -67,7 +100,7 @@ async def taken_fields(db: AsyncSession, username: str, email: str) -> dict[str,
     return taken
 
 
-async def register(db: AsyncSession, hasher: PasswordHasher, data: UserCreate) -> User:
+async def register(db: AsyncSession, hasher: PasswordHasher, data: UserCreate) -> UserPublic:
     """Create the account, or raise AccountTaken.
 
     The check before hashing saves a bcrypt round for the common case; the
@@ -77,42 +110,33 @@ async def register(db: AsyncSession, hasher: PasswordHasher, data: UserCreate) -
     taken = await taken_fields(db, data.username, email)
     if taken:
         raise AccountTaken(taken)
-    user = User(username=data.username, email=email, password_hash=await hasher.hash(data.password))
-    db.add(user)
+    row: dict[str, Any] = {
+        "username": data.username,
+        "email": email,
+        "password_hash": await hasher.hash(data.password),
+        "security_stamp": _new_stamp(),
+        "created_at": utcnow(),
+    }
+
+    async def create() -> int:
+        return (await db.exec(insert(User).values(row).returning(col(User.id)))).scalar_one()
+
     try:
-        await db.commit()
+        user_id = await transaction(db, create)
     except IntegrityError:
-        await db.rollback()
         raise AccountTaken(
             await taken_fields(db, data.username, email) or {"username": "This username is taken."}
         ) from None
-    return user
+    return UserPublic(id=user_id, username=data.username, created_at=row["created_at"])
 
 
-class LoginOutcome(Enum):
-    OK = "ok"
-    WRONG = "wrong"
-    THROTTLED = "throttled"
-
-
-@dataclass
-class LoginResult:
-    outcome: LoginOutcome
-    user: User | None = None
-    retry_after: int = 0  # seconds, for the Retry-After header
-
-    @property
-    def retry_minutes(self) -> int:
-        return wait_in_minutes(self.retry_after)
-
-
-async def find_by_login(db: AsyncSession, identifier: str) -> User | None:
+async def find_by_login(db: AsyncSession, identifier: str) -> Account | None:
     """A username or an email, in any letter case."""
     identifier = unicodedata.normalize("NFKC", identifier).strip()
     if not identifier or len(identifier) > 254 or not identifier.isprintable():
         return None
     column = User.email if "@" in identifier else User.username
-    return (await db.exec(select(User).where(func.lower(column) == identifier.lower()))).first()
+    return await _find_account(db, func.lower(column) == identifier.lower())
 
 
 async def authenticate(
@@ -123,10 +147,11 @@ async def authenticate(
     password: str,
     client_ip: str,
     max_attempts: int,
-) -> LoginResult:
-    """Check a login. Whether or not the account exists, exactly one password
-    verification runs and the answer is the same, so neither the message nor
-    the time tells who is registered.
+) -> Account | None:
+    """Check a login: the account, or None for a wrong password or an unknown
+    name; TooManyLogins once either limit is reached. Whether or not the
+    account exists, exactly one password verification runs and the answer is
+    the same, so neither the message nor the time tells who is registered.
 
     Failures count against what was typed, not against the account it names:
     after five wrong passwords for `frank`, his email address is not
@@ -135,25 +160,32 @@ async def authenticate(
     account_key = throttle.login_key(identifier)
     wait = await throttle.retry_after(db, account_key, client_ip, max_attempts)
     if wait is not None:
-        return LoginResult(LoginOutcome.THROTTLED, retry_after=wait)
-    user = await find_by_login(db, identifier)
-    ok, new_hash = await hasher.verify(password, user.password_hash if user else None)
-    if not ok or user is None:
+        raise TooManyLogins(wait)
+    account = await find_by_login(db, identifier)
+    ok, new_hash = await hasher.verify(password, account.password_hash if account else None)
+    if not ok or account is None:
         await throttle.record_failure(db, account_key, client_ip)
-        return LoginResult(LoginOutcome.WRONG)
-    if new_hash:
-        # An older scheme or a lower cost: upgrade while we have the password.
-        user.password_hash = new_hash
-        db.add(user)
-        await db.commit()
-    await throttle.clear(db, account_key)
-    return LoginResult(LoginOutcome.OK, user=user)
+        return None
+
+    async def succeed() -> None:
+        if new_hash:
+            # An older scheme or a lower cost: upgrade while we have the
+            # password, unless it changed since it was checked.
+            await db.exec(
+                update(User)
+                .where(col(User.id) == account.id, col(User.password_hash) == account.password_hash)
+                .values(password_hash=new_hash)
+            )
+        await throttle.forgive(db, account_key)
+
+    await transaction(db, succeed)
+    return replace(account, password_hash=new_hash) if new_hash else account
 
 
 async def check_password(
     db: AsyncSession,
     hasher: PasswordHasher,
-    user: User,
+    account: Account,
     password: str,
     *,
     client_ip: str,
@@ -163,11 +195,11 @@ async def check_password(
     session (a shared computer, a stolen cookie) must not be able to guess it
     without limit: wrong answers count against the account as failed logins
     do (TooManyAttempts after `max_attempts` in the window), apart from them."""
-    key = throttle.settings_key(user.id)
+    key = throttle.settings_key(account.id)
     wait = await throttle.account_wait(db, key, max_attempts)
     if wait is not None:
         raise TooManyAttempts(wait)
-    ok, _ = await hasher.verify(password, user.password_hash)
+    ok, _ = await hasher.verify(password, account.password_hash)
     if not ok:
         await throttle.record_failure(db, key, client_ip)
         raise WrongPassword
@@ -176,7 +208,7 @@ async def check_password(
 async def change_password(
     db: AsyncSession,
     hasher: PasswordHasher,
-    user: User,
+    account: Account,
     change: PasswordChange,
     *,
     client_ip: str,
@@ -186,21 +218,19 @@ async def change_password(
     (`renew_credentials`): one unit of work. The browser that asked gets a new
     session afterwards (`sessions.start`)."""
     await check_password(
-        db, hasher, user, change.current_password, client_ip=client_ip, max_attempts=max_attempts
+        db, hasher, account, change.current_password, client_ip=client_ip, max_attempts=max_attempts
     )
     new_hash = await hasher.hash(change.new_password)
-    user_id = user.id  # read now: a retried transaction's rollback expires `user`
 
     async def store() -> None:
-        await renew_credentials(db, user_id, password_hash=new_hash)
+        await renew_credentials(db, account.id, password_hash=new_hash)
 
     await transaction(db, store)
 
 
-async def log_out_elsewhere(db: AsyncSession, user: User, *, keep_session_id: int | None) -> int:
+async def log_out_elsewhere(db: AsyncSession, user_id: int, *, keep_session_id: int | None) -> int:
     """End every session but the one kept, every API token and every link sent
     by mail (`renew_credentials`); how many sessions ended."""
-    user_id = user.id
 
     async def end_them() -> int:
         return await renew_credentials(db, user_id, keep_session_id=keep_session_id)
@@ -210,7 +240,7 @@ async def log_out_elsewhere(db: AsyncSession, user: User, *, keep_session_id: in
 
 async def renew_credentials(
     db: AsyncSession,
-    user_id: int | None,
+    user_id: int,
     *,
     password_hash: str | None = None,
     keep_session_id: int | None = None,
@@ -222,7 +252,7 @@ async def renew_credentials(
     owner who secures the account after a warning must not leave a way back
     in: an address-change link kept by whoever knew the old password, or a
     reset link in a mailbox someone else reads. How many sessions ended."""
-    values = {"security_stamp": _new_stamp()}
+    values: dict[str, str] = {"security_stamp": _new_stamp()}
     if password_hash is not None:
         values["password_hash"] = password_hash
     await db.exec(update(User).where(col(User.id) == user_id).values(**values))
@@ -241,7 +271,7 @@ def _new_stamp() -> str:
 async def delete_account(
     db: AsyncSession,
     hasher: PasswordHasher,
-    user: User,
+    account: Account,
     *,
     password: str,
     client_ip: str,
@@ -252,18 +282,20 @@ async def delete_account(
     sessions with it; the like and comment counts of other people's posts go
     down in the same transaction (their rows locked first, as a like locks
     them: see `webapp.rules.likes`)."""
-    await check_password(db, hasher, user, password, client_ip=client_ip, max_attempts=max_attempts)
-    user_id = user.id
+    await check_password(
+        db, hasher, account, password, client_ip=client_ip, max_attempts=max_attempts
+    )
+    user_id = account.id
     liked = select(Like.post_id).where(Like.user_id == user_id)
     # The failures counted against the account's name, address and settings
     # forms go with it.
-    keys = [throttle.login_key(user.username), throttle.login_key(user.email)]
+    keys = [throttle.login_key(account.username), throttle.login_key(account.email)]
     keys.append(throttle.settings_key(user_id))
 
     async def remove() -> None:
         await db.exec(update(Post).where(col(Post.id).in_(liked)).values(votes=col(Post.votes) - 1))
         await db.exec(comments.count_down_for_author(user_id))
-        await db.exec(delete(LoginFailure).where(col(LoginFailure.account_key).in_(keys)))
+        await db.exec(throttle.forget_keys(keys))
         await db.exec(delete(User).where(col(User.id) == user_id))
 
     await transaction(db, remove)

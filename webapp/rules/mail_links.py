@@ -29,22 +29,35 @@ way back in to whoever kept a link, in a mailbox or from a session.
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, Insert, delete, func, insert, literal, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Delete,
+    Engine,
+    Insert,
+    Select,
+    delete,
+    func,
+    insert,
+    literal,
+    update,
+)
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from webapp.core.config import Settings
-from webapp.core.db import transaction
+from webapp.core.db import dialect_name, rows, transaction, transaction_in_thread
 from webapp.core.mail import Job, Mail, Postman, render
 from webapp.core.security import PasswordHasher, hash_token, new_token
 from webapp.errors import (
@@ -57,7 +70,6 @@ from webapp.errors import (
     WrongPassword,
 )
 from webapp.models import (
-    LoginFailure,
     MailRequest,
     MailToken,
     PasswordChange,
@@ -65,7 +77,7 @@ from webapp.models import (
     UTCDateTime,
     utcnow,
 )
-from webapp.rules import accounts, throttle
+from webapp.rules import accounts, sliding_window, throttle
 
 RESET = "reset"
 NEW_ADDRESS = "email"
@@ -84,12 +96,12 @@ def _hash_of(token: str) -> str | None:
     return hash_token(token) if TOKEN_RE.fullmatch(token) else None
 
 
-def _bound() -> object:
+def _bound() -> ColumnElement[bool]:
     """The account still has the address and the security stamp the link was
     made under: the one rule that ends links when credentials or the address
     change."""
     return (
-        core_select(User.id)
+        core_select(col(User.id))
         .where(
             col(User.id) == col(MailToken.user_id),
             col(User.security_stamp) == col(MailToken.stamp),
@@ -100,7 +112,7 @@ def _bound() -> object:
     )
 
 
-def _working(purpose: str) -> list[object]:
+def _working(purpose: str) -> list[ColumnElement[bool]]:
     """A link of `purpose` that works now: unused, unexpired, still bound."""
     return [
         col(MailToken.purpose) == purpose,
@@ -110,30 +122,12 @@ def _working(purpose: str) -> list[object]:
     ]
 
 
-def _usable(token_hash: str, purpose: str) -> list[object]:
+def _usable(token_hash: str, purpose: str) -> list[ColumnElement[bool]]:
     return [col(MailToken.token_hash) == token_hash, *_working(purpose)]
 
 
-def _same_address(email: str) -> object:
+def _same_address(email: str) -> ColumnElement[bool]:
     return func.lower(User.email) == email.lower()
-
-
-def _recent_requests(key: str, since: datetime, limit: int) -> object:
-    """The times of the last `limit` requests counted against `key`."""
-    return (
-        core_select(MailRequest.created_at)
-        .where(col(MailRequest.key) == key, col(MailRequest.created_at) > since)
-        .order_by(col(MailRequest.created_at).desc())
-        .limit(limit)
-    )
-
-
-def _wait(times: list[datetime], limit: int, now: datetime) -> int | None:
-    """Seconds until the oldest of the last `limit` requests leaves the
-    window, or None while fewer than `limit` were made in it."""
-    if len(times) < limit:
-        return None
-    return max(1, math.ceil((times[-1] + REQUEST_WINDOW - now).total_seconds()))
 
 
 # --- a password reset -------------------------------------------------------
@@ -172,13 +166,16 @@ def _reset_delay(settings: Settings) -> float:
 def reset_job(engine: Engine, email: str, site_url: str) -> Job:
     """The work of a reset asked for `email`, for the postman's thread: the
     mail to send, or none (no such account, or the address's mails of the
-    hour sent)."""
+    hour sent).
+
+    The postman is a thread, not a task on the requests' event loop, so that
+    neither its SMTP talk nor this work sits beside a request (see
+    `webapp.core.mail`): it takes a connection of the sync engine, in one
+    transaction (`transaction_in_thread`), and hands back plain values."""
 
     def run() -> Iterable[Mail]:
         token = new_token()
-        with Session(engine) as db:
-            account = _store_reset(db, email, token)
-            db.commit()
+        account = transaction_in_thread(engine, lambda db: _store_reset(db, email, token))
         if account is None:
             return []
         link = f"{site_url}/password-reset/{token}"
@@ -187,32 +184,39 @@ def reset_job(engine: Engine, email: str, site_url: str) -> Job:
     return run
 
 
-def _store_reset(db: Session, email: str, token: str) -> ResetFor | None:
+def _store_reset(db: Connection, email: str, token: str) -> ResetFor | None:
     """The same statements, and the same rows written but the token's,
     whether or not an account has `email`: the account the token was made
     for, or None."""
     now = utcnow()
     key = "reset:" + hash_token(email.lower())
-    db.exec(delete(MailRequest).where(col(MailRequest.created_at) <= now - REQUEST_WINDOW))  # type: ignore[call-overload]
-    recent = db.exec(_recent_requests(key, now - REQUEST_WINDOW, RESETS_PER_HOUR)).all()  # type: ignore[call-overload]
-    db.exec(insert(MailRequest).values(key=key, created_at=now))  # type: ignore[call-overload]
-    account = db.exec(
-        core_select(User.id, User.username, User.email).where(_same_address(email))
-    ).first()  # type: ignore[call-overload]
+    db.execute(delete(MailRequest).where(col(MailRequest.created_at) <= now - REQUEST_WINDOW))
+    recent = db.execute(_requests_in_window(key, RESETS_PER_HOUR, now)).all()
+    db.execute(insert(MailRequest).values(key=key, created_at=now))
+    account = db.execute(_RESET_FOR.where(_same_address(email))).first()
     allowed = len(recent) < RESETS_PER_HOUR
-    made = db.exec(
-        insert(MailToken)
-        .from_select(*_reset_from_account(email, token, now, allowed))
-        .returning(MailToken.user_id)
-    ).first()  # type: ignore[call-overload]
+    columns, source = _reset_from_account(email, token, now, allowed)
+    made = db.execute(
+        insert(MailToken).from_select(columns, source).returning(col(MailToken.user_id))
+    ).first()
     if account is None or made is None:
         return None
-    return ResetFor(account.id, account.username, account.email)
+    return ResetFor(**account._mapping)
+
+
+def _requests_in_window(key: str, limit: int, now: datetime) -> SelectOfScalar[datetime]:
+    """When the last `limit` mails counted against `key` were asked for."""
+    return sliding_window.last_times(
+        col(MailRequest.created_at),
+        col(MailRequest.key) == key,
+        since=now - REQUEST_WINDOW,
+        limit=limit,
+    )
 
 
 def _reset_from_account(
     email: str, token: str, now: datetime, allowed: bool
-) -> tuple[list[str], object]:
+) -> tuple[list[str], Select[*tuple[Any, ...]]]:
     """A reset token made from the account that has `email`, if any and if
     `allowed`: INSERT … SELECT, so that no account means no row, not another
     statement."""
@@ -220,10 +224,10 @@ def _reset_from_account(
     columns += ["created_at", "expires_at"]
     source = core_select(
         literal(hash_token(token)),
-        User.id,
+        col(User.id),
         literal(RESET),
-        User.email,
-        User.security_stamp,
+        col(User.email),
+        col(User.security_stamp),
         literal(now, UTCDateTime),
         literal(now + RESET_LIFETIME, UTCDateTime),
     ).where(_same_address(email), literal(allowed))
@@ -239,18 +243,21 @@ class ResetFor:
     email: str
 
 
+_RESET_FOR: Select[int | None, str, str] = core_select(
+    col(User.id).label("user_id"), col(User.username), col(User.email)
+)
+
+
 async def find_reset(db: AsyncSession, token: str) -> ResetFor | None:
     """The account of a reset link that works now, or None."""
     token_hash = _hash_of(token)
     if token_hash is None:
         return None
-    statement = (
-        core_select(User.id, User.username, User.email)
-        .join(MailToken, col(MailToken.user_id) == col(User.id))
-        .where(*_usable(token_hash, RESET))
+    statement = _RESET_FOR.join(MailToken, col(MailToken.user_id) == col(User.id)).where(
+        *_usable(token_hash, RESET)
     )
-    row = (await db.exec(statement)).first()  # type: ignore[call-overload]
-    return ResetFor(row.id, row.username, row.email) if row else None
+    row = (await rows(db, statement)).first()
+    return ResetFor(**row._mapping) if row else None
 
 
 async def reset_password(
@@ -271,7 +278,7 @@ async def reset_password(
         if used.rowcount != 1:
             return False
         await accounts.renew_credentials(db, account.user_id, password_hash=new_hash)
-        await db.exec(delete(LoginFailure).where(col(LoginFailure.account_key).in_(keys)))
+        await db.exec(throttle.forget_keys(keys))
         return True
 
     return await transaction(db, store)
@@ -283,7 +290,7 @@ async def reset_password(
 async def ask_new_address(
     db: AsyncSession,
     hasher: PasswordHasher,
-    account: User,
+    account: accounts.Account,
     new_email: str,
     password: str,
     *,
@@ -310,7 +317,7 @@ async def ask_new_address(
         if isinstance(bound_to, DomainError):
             return bound_to  # raised once the transaction is over, which keeps `account` loaded
         row = _token_row(user_id, NEW_ADDRESS, token, ADDRESS_LIFETIME, new_email=new_email)
-        await db.exec(_replace_pending(db.bind.dialect.name, {**row, **bound_to}))
+        await db.exec(_replace_pending(dialect_name(db), {**row, **bound_to}))
         return None
 
     refused = await transaction(db, store)
@@ -334,7 +341,7 @@ async def ask_new_address(
 
 
 async def _count_address_change(
-    db: AsyncSession, user_id: int | None, checked_stamp: str
+    db: AsyncSession, user_id: int, checked_stamp: str
 ) -> dict[str, str] | DomainError:
     """Inside the change's transaction: lock the account's row (on SQLite the
     transaction holds the write lock already), so that racing requests count
@@ -344,21 +351,27 @@ async def _count_address_change(
     since the password was checked."""
     account = (
         await db.exec(
-            core_select(User.email, User.security_stamp)
+            select(col(User.email), col(User.security_stamp))
             .where(col(User.id) == user_id, col(User.security_stamp) == checked_stamp)
             .with_for_update(key_share=True)
         )
-    ).first()  # type: ignore[call-overload]
+    ).first()
     if account is None:
         return WrongPassword()
+    email, stamp = account
     key, now = f"email:{user_id}", utcnow()
-    statement = _recent_requests(key, now - REQUEST_WINDOW, ADDRESS_CHANGES_PER_HOUR)
-    times = list((await db.exec(statement)).scalars())  # type: ignore[call-overload]
-    wait = _wait(times, ADDRESS_CHANGES_PER_HOUR, now)
+    wait = await sliding_window.wait(
+        db,
+        col(MailRequest.created_at),
+        col(MailRequest.key) == key,
+        limit=ADDRESS_CHANGES_PER_HOUR,
+        window=REQUEST_WINDOW,
+        now=now,
+    )
     if wait is not None:
         return TooManyAddressChanges(wait)
     await db.exec(insert(MailRequest).values(key=key, created_at=now))
-    return {"account_email": account.email, "stamp": account.security_stamp}
+    return {"account_email": email, "stamp": stamp}
 
 
 def _replace_pending(dialect: str, row: dict[str, object]) -> Insert:
@@ -368,7 +381,7 @@ def _replace_pending(dialect: str, row: dict[str, object]) -> Insert:
     statement = dialect_insert(MailToken).values(row)
     replaced = ["token_hash", "new_email", "account_email", "stamp", "created_at", "expires_at"]
     return statement.on_conflict_do_update(
-        index_elements=[MailToken.user_id],
+        index_elements=[col(MailToken.user_id)],
         index_where=(col(MailToken.purpose) == NEW_ADDRESS) & col(MailToken.used_at).is_(None),
         set_={name: statement.excluded[name] for name in replaced},
     )
@@ -376,13 +389,19 @@ def _replace_pending(dialect: str, row: dict[str, object]) -> Insert:
 
 async def pending_address(db: AsyncSession, user_id: int) -> str | None:
     """The address a change waits to be confirmed for, if its link works."""
-    statement = _pending(user_id, core_select(MailToken.new_email), *_working(NEW_ADDRESS))
-    return (await db.exec(statement)).scalars().first()  # type: ignore[call-overload]
+    statement = select(col(MailToken.new_email)).where(*_pending(user_id), *_working(NEW_ADDRESS))
+    return (await db.exec(statement)).first()
 
 
 async def cancel_new_address(db: AsyncSession, user_id: int) -> None:
-    await db.exec(_pending(user_id, delete(MailToken)))
-    await db.commit()
+    async def cancel() -> None:
+        await db.exec(_cancel(user_id))
+
+    await transaction(db, cancel)
+
+
+def _cancel(user_id: int) -> Delete:
+    return delete(MailToken).where(*_pending(user_id))
 
 
 @dataclass(frozen=True)
@@ -412,27 +431,32 @@ async def confirm_new_address(db: AsyncSession, token: str, site_url: str) -> Ad
             update(MailToken)
             .where(*_usable(token_hash, NEW_ADDRESS))
             .values(used_at=utcnow())
-            .returning(MailToken.user_id, MailToken.new_email, MailToken.account_email)
+            .returning(
+                col(MailToken.user_id), col(MailToken.new_email), col(MailToken.account_email)
+            )
         )
         row = used.first()
-        if row is None or row.new_email is None:
+        if row is None:
+            return None
+        user_id, new_email, old_email = row
+        if new_email is None:
             return None
         username = (
             await db.exec(
                 update(User)
-                .where(col(User.id) == row.user_id)
-                .values(email=row.new_email)
-                .returning(User.username)
+                .where(col(User.id) == user_id)
+                .values(email=new_email)
+                .returning(col(User.username))
             )
         ).scalar_one()
         notice = render(
             "address_changed.txt",
-            row.account_email,
+            old_email,
             username=username,
-            masked_email=masked(row.new_email),
+            masked_email=masked(new_email),
             settings_url=f"{site_url}/settings",
         )
-        return AddressChanged(row.user_id, row.new_email, notice)
+        return AddressChanged(user_id, new_email, notice)
 
     try:
         return await transaction(db, change)
@@ -448,24 +472,22 @@ def masked(address: str) -> str:
     return f"{local[:1]}…@{domain}"
 
 
-async def _taken(db: AsyncSession, email: str, user_id: int | None) -> bool:
-    statement = core_select(User.id).where(_same_address(email), col(User.id) != user_id)
-    return (await db.exec(statement)).first() is not None  # type: ignore[call-overload]
+async def _taken(db: AsyncSession, email: str, user_id: int) -> bool:
+    statement = select(col(User.id)).where(_same_address(email), col(User.id) != user_id)
+    return (await db.exec(statement)).first() is not None
 
 
-def _pending(user_id: int | None, statement: object, *conditions: object) -> object:
-    """`statement` narrowed to the account's pending change (the one row the
-    unique index allows), and to `conditions`."""
-    return statement.where(  # type: ignore[attr-defined]
+def _pending(user_id: int) -> list[ColumnElement[bool]]:
+    """The account's pending change: the one row the unique index allows."""
+    return [
         col(MailToken.user_id) == user_id,
         col(MailToken.purpose) == NEW_ADDRESS,
         col(MailToken.used_at).is_(None),
-        *conditions,
-    )
+    ]
 
 
 def _token_row(
-    user_id: int | None,
+    user_id: int,
     purpose: str,
     token: str,
     lifetime: timedelta,

@@ -4,18 +4,17 @@ any hour, through the pages and the API together. Each account is a row in
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 
 from sqlalchemy import delete, func, insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.core.db import transaction
+from webapp.core.db import dialect_name, transaction
 from webapp.core.security import PasswordHasher
 from webapp.errors import AccountTaken, TooManyRegistrations
-from webapp.models import Registration, User, UserCreate, utcnow
-from webapp.rules import accounts
+from webapp.models import Registration, UserCreate, UserPublic, utcnow
+from webapp.rules import accounts, sliding_window
 
 WINDOW = timedelta(hours=1)
 # The first key of the PostgreSQL advisory locks that registrations from one
@@ -30,7 +29,7 @@ async def register(
     *,
     client_ip: str,
     per_hour: int,
-) -> User:
+) -> UserPublic:
     """`accounts.register`, counted against the client's address: raises
     TooManyRegistrations when it has no place left this hour, AccountTaken
     as registering does. `per_hour` 0: no limit, and nothing is counted."""
@@ -59,20 +58,17 @@ async def check_allowed(db: AsyncSession, client_ip: str, per_hour: int) -> int 
         # Sweeping first also makes this transaction SQLite's one writer before
         # it counts, so that no other insert can come between count and insert.
         await db.exec(delete(Registration).where(col(Registration.created_at) <= now - WINDOW))
-        recent = (
-            select(Registration.created_at)
-            .where(
-                col(Registration.client_ip) == client_ip,
-                col(Registration.created_at) > now - WINDOW,
-            )
-            .order_by(col(Registration.created_at).desc())
-            .limit(per_hour)
+        wait = await sliding_window.wait(
+            db,
+            col(Registration.created_at),
+            col(Registration.client_ip) == client_ip,
+            limit=per_hour,
+            window=WINDOW,
+            now=now,
         )
-        times = list(await db.exec(recent))
-        if len(times) >= per_hour:
-            return max(1, math.ceil((times[-1] + WINDOW - now).total_seconds()))
-        await db.exec(insert(Registration).values(client_ip=client_ip, created_at=now))
-        return None
+        if wait is None:
+            await db.exec(insert(Registration).values(client_ip=client_ip, created_at=now))
+        return wait
 
     return await transaction(db, take_a_place)
 
@@ -81,7 +77,7 @@ async def _take_turns(db: AsyncSession, client_ip: str) -> None:
     """On PostgreSQL, wait for the address's other registrations to count and
     commit (READ COMMITTED would let two of them count the same rows). SQLite
     has one writer at a time already."""
-    if db.bind.dialect.name == "postgresql":
+    if dialect_name(db) == "postgresql":
         await db.exec(select(func.pg_advisory_xact_lock(LOCK_SPACE, func.hashtext(client_ip))))
 
 
@@ -93,5 +89,8 @@ async def forget(db: AsyncSession, client_ip: str) -> None:
         .where(col(Registration.client_ip) == client_ip)
         .scalar_subquery()
     )
-    await db.exec(delete(Registration).where(col(Registration.id) == newest))
-    await db.commit()
+
+    async def give_back() -> None:
+        await db.exec(delete(Registration).where(col(Registration.id) == newest))
+
+    await transaction(db, give_back)

@@ -2,7 +2,8 @@
 
 The signed cookie carries only a random key of 256 bits; the database keeps its
 hash with the user, the CSRF token and the times. Ending a session is deleting
-its row, so a copied cookie stops working at once.
+its row, so a copied cookie stops working at once. The cookie itself is the
+page door's (`webapp.web.login_cookie`): here are the rows.
 """
 
 from __future__ import annotations
@@ -11,27 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import Request
-from sqlalchemy import Delete, bindparam, delete, insert, update
+from sqlalchemy import ColumnElement, Delete, bindparam, delete, insert, update
 from sqlalchemy import select as core_select
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
-from starlette.requests import HTTPConnection
 
-from webapp.core.cookie import ANONYMOUS_CSRF_KEY, FLASH_KEY, SESSION_KEY
-from webapp.core.db import read_row, transaction
+from webapp.core.db import rows, transaction
 from webapp.core.security import hash_token, new_token
 from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
 from webapp.rules import notifications
 
 # Writing "last seen" on every request would turn each page view into a write.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
-
-
-def client_ip(request: HTTPConnection) -> str:
-    """The client's address, which the throttles count (a trusted proxy's
-    client: see FORWARDED_ALLOW_IPS), for a page, an API call or a socket."""
-    return request.client.host if request.client else ""
 
 
 @dataclass(frozen=True)
@@ -47,19 +39,29 @@ class LoadedSession:
     expires_at: datetime  # when a live socket of this session closes (`webapp.live.hub`)
 
 
-def _site_state(column: object) -> Any:
-    return core_select(column).where(col(SiteState.id) == 1).scalar_subquery()  # type: ignore[call-overload]
+@dataclass(frozen=True)
+class SessionInfo:
+    """One of an account's sessions, as the settings page lists them."""
+
+    id: int
+    user_agent: str
+    created_at: datetime
+    last_seen_at: datetime
+
+
+def _site_state(column: Any) -> Any:
+    return core_select(column).where(col(SiteState.id) == 1).scalar_subquery()
 
 
 # Built once, with the key as a parameter: every page runs it.
 LOAD = (
     core_select(
-        UserSession.id,
-        UserSession.csrf_token,
-        UserSession.expires_at,
-        UserSession.last_seen_at,
-        User.id.label("user_id"),  # type: ignore[union-attr]
-        User.username,
+        col(UserSession.id),
+        col(UserSession.csrf_token),
+        col(UserSession.expires_at),
+        col(UserSession.last_seen_at),
+        col(User.id).label("user_id"),
+        col(User.username),
         col(User.created_at).label("user_created_at"),
         _site_state(SiteState.version).label("data_version"),
         _site_state(SiteState.likes).label("likes_version"),
@@ -71,26 +73,21 @@ LOAD = (
 )
 
 
-async def load(db: AsyncSession, request: HTTPConnection) -> LoadedSession | None:
-    """The browser's session, its user, their unread notification count and
-    the current data version: one statement (two, once a minute, to note when
-    it was last seen). A page's request, or a live socket's handshake."""
-    key = request.session.get(SESSION_KEY)
-    if not isinstance(key, str):
-        return None
-    row = await read_row(db.bind, LOAD, {"key_hash": hash_token(key)})
+async def load(db: AsyncSession, key: str) -> LoadedSession | None:
+    """The session of a cookie's key, its user, their unread notification
+    count and the current data version: one statement, on the request's own
+    connection (two, once a minute, to note when it was last seen; an expired
+    session's row goes). None for a key that holds no live session."""
+    row = (await rows(db, LOAD, {"key_hash": hash_token(key)})).first()
     now = utcnow()
-    if row is None or row.expires_at <= now:
-        if row is not None:
-            await db.exec(delete(UserSession).where(col(UserSession.id) == row.id))
-            await db.commit()
-        request.session.pop(SESSION_KEY, None)
+    if row is None:
+        return None
+    if row.expires_at <= now:
+        await _write(db, delete(UserSession).where(col(UserSession.id) == row.id))
         return None
     if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
-        await db.exec(
-            update(UserSession).where(col(UserSession.id) == row.id).values(last_seen_at=now)
-        )
-        await db.commit()
+        seen = update(UserSession).where(col(UserSession.id) == row.id).values(last_seen_at=now)
+        await _write(db, seen)
     user = UserPublic(id=row.user_id, username=row.username, created_at=row.user_created_at)
     return LoadedSession(
         row.id,
@@ -102,10 +99,25 @@ async def load(db: AsyncSession, request: HTTPConnection) -> LoadedSession | Non
     )
 
 
-async def start(db: AsyncSession, request: Request, user_id: int, max_age: int) -> None:
-    """Log in: drop whatever session the browser had, and start a new key and
-    CSRF token (one unit of work; expired sessions are swept with it)."""
-    old_key = request.session.get(SESSION_KEY)
+async def _write(db: AsyncSession, statement: Any) -> None:
+    async def write() -> None:
+        await db.exec(statement)
+
+    await transaction(db, write)
+
+
+async def start(
+    db: AsyncSession,
+    user_id: int,
+    *,
+    max_age: int,
+    user_agent: str,
+    client_ip: str,
+    replacing: str | None,
+) -> str:
+    """Log in: drop the session of the key `replacing` (the browser's, if it
+    had one), and start a new one with a new CSRF token; its key, for the
+    cookie. One unit of work; expired sessions are swept with it."""
     key = new_token()
     now = utcnow()
     row = {
@@ -115,37 +127,31 @@ async def start(db: AsyncSession, request: Request, user_id: int, max_age: int) 
         "created_at": now,
         "last_seen_at": now,
         "expires_at": now + timedelta(seconds=max_age),
-        "user_agent": request.headers.get("user-agent", "")[:300],
-        "ip_address": client_ip(request)[:45],
+        "user_agent": user_agent[:300],
+        "ip_address": client_ip[:45],
     }
 
     async def replace() -> None:
-        if isinstance(old_key, str):
-            await db.exec(
-                delete(UserSession).where(col(UserSession.key_hash) == hash_token(old_key))
-            )
+        if replacing is not None:
+            await db.exec(_of_key(replacing))
         await db.exec(delete(UserSession).where(col(UserSession.expires_at) <= now))
         await db.exec(insert(UserSession).values(row))
 
     await transaction(db, replace)
-    flashes = request.session.get(FLASH_KEY)
-    request.session.clear()
-    request.session[SESSION_KEY] = key
-    if flashes:
-        request.session[FLASH_KEY] = flashes
+    return key
 
 
-async def end(db: AsyncSession, request: Request) -> None:
-    """Log out this browser: its session row goes, so a copy of the cookie dies too."""
-    key = request.session.get(SESSION_KEY)
-    if isinstance(key, str):
-        await db.exec(delete(UserSession).where(col(UserSession.key_hash) == hash_token(key)))
-        await db.commit()
-    request.session.pop(SESSION_KEY, None)
-    request.session.pop(ANONYMOUS_CSRF_KEY, None)
+async def end(db: AsyncSession, key: str) -> None:
+    """Log out the session of this key: its row goes, so a copy of the cookie dies too."""
+    await _write(db, _of_key(key))
 
 
-def others_of(user_id: int | None, keep_id: int | None) -> Delete:
+def _of_key(key: str) -> Delete:
+    condition: ColumnElement[bool] = col(UserSession.key_hash) == hash_token(key)
+    return delete(UserSession).where(condition)
+
+
+def others_of(user_id: int, keep_id: int | None) -> Delete:
     """The statement that ends a user's sessions but the one kept: part of a
     password change and of "log out everywhere else" (`webapp.rules.accounts`), which
     run it in their own unit of work."""
@@ -155,11 +161,17 @@ def others_of(user_id: int | None, keep_id: int | None) -> Delete:
     return statement
 
 
-async def active(db: AsyncSession, user_id: int) -> list[UserSession]:
-    return list(
-        await db.exec(
-            select(UserSession)
-            .where(UserSession.user_id == user_id, UserSession.expires_at > utcnow())
-            .order_by(col(UserSession.last_seen_at).desc())
-        )
-    )
+_ACTIVE = core_select(
+    col(UserSession.id),
+    col(UserSession.user_agent),
+    col(UserSession.created_at),
+    col(UserSession.last_seen_at),
+)
+
+
+async def active(db: AsyncSession, user_id: int) -> list[SessionInfo]:
+    """The account's live sessions, the one seen last first."""
+    statement = _ACTIVE.where(
+        col(UserSession.user_id) == user_id, col(UserSession.expires_at) > utcnow()
+    ).order_by(col(UserSession.last_seen_at).desc())
+    return [SessionInfo(**row._mapping) for row in await rows(db, statement)]

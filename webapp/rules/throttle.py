@@ -4,20 +4,24 @@ client address; the settings forms count per account, apart from logins."""
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement, Delete, delete, insert
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.core.db import transaction
 from webapp.models import LoginFailure, utcnow
+from webapp.rules import sliding_window
 
 WINDOW = timedelta(minutes=15)
 # One address may fail this many times as often as one account: enough for a
 # shared office, too few to try one password against many accounts.
 CLIENT_FACTOR = 10
+# What a password reset request counts as: a failure of its client address
+# alone, so that resets and failed logins share the address's limit.
+RESET_KEY = "reset"
 
 
 def login_key(identifier: str) -> str:
@@ -28,7 +32,7 @@ def login_key(identifier: str) -> str:
     return "name:" + "".join(c if c.isprintable() else "?" for c in typed)
 
 
-def settings_key(user_id: int | None) -> str:
+def settings_key(user_id: int) -> str:
     """What a wrong current password on a settings form counts against."""
     return f"settings:{user_id}"
 
@@ -38,16 +42,10 @@ async def account_wait(db: AsyncSession, key: str, max_attempts: int) -> int | N
     return await _wait(db, col(LoginFailure.account_key) == key, max_attempts, utcnow())
 
 
-# What a password reset request counts as: a failure of its client address
-# alone, so that resets and failed logins share the address's limit.
-RESET_KEY = "reset"
-
-
 async def client_wait(db: AsyncSession, client_ip: str, max_attempts: int) -> int | None:
     """Seconds until the address may try again, or None: its limit alone."""
-    return await _wait(
-        db, col(LoginFailure.client_ip) == client_ip, max_attempts * CLIENT_FACTOR, utcnow()
-    )
+    limit = max_attempts * CLIENT_FACTOR
+    return await _wait(db, col(LoginFailure.client_ip) == client_ip, limit, utcnow())
 
 
 async def retry_after(
@@ -65,28 +63,31 @@ async def retry_after(
     return max(blocked) if blocked else None
 
 
-async def _wait(db: AsyncSession, condition: object, limit: int, now: datetime) -> int | None:
-    since = now - WINDOW
-    recent = (
-        select(LoginFailure.created_at)
-        .where(condition, col(LoginFailure.created_at) > since)
-        .order_by(col(LoginFailure.created_at).desc())
-        .limit(limit)
-    )
-    times = list(await db.exec(recent))
-    if len(times) < limit:
-        return None
-    # Blocked until the oldest of the last `limit` failures leaves the window.
-    return max(1, math.ceil((times[-1] + WINDOW - now).total_seconds()))
+async def _wait(
+    db: AsyncSession, condition: ColumnElement[bool], limit: int, now: datetime
+) -> int | None:
+    created_at = col(LoginFailure.created_at)
+    return await sliding_window.wait(db, created_at, condition, limit=limit, window=WINDOW, now=now)
 
 
 async def record_failure(db: AsyncSession, account_key: str, client_ip: str) -> None:
-    db.add(LoginFailure(account_key=account_key, client_ip=client_ip))
-    await db.commit()
+    """Count a failure against both the key and the address: its own unit of work."""
+    row = {"account_key": account_key, "client_ip": client_ip, "created_at": utcnow()}
+
+    async def record() -> None:
+        await db.exec(insert(LoginFailure).values(row))
+
+    await transaction(db, record)
 
 
-async def clear(db: AsyncSession, account_key: str) -> None:
-    """A successful login forgives the account's failures (not the address's)."""
+async def forgive(db: AsyncSession, account_key: str) -> None:
+    """A successful login forgives the key's failures (not the address's), and
+    sweeps the failures that left the window: inside the caller's unit of work."""
     await db.exec(delete(LoginFailure).where(col(LoginFailure.account_key) == account_key))
     await db.exec(delete(LoginFailure).where(col(LoginFailure.created_at) <= utcnow() - WINDOW))
-    await db.commit()
+
+
+def forget_keys(keys: list[str]) -> Delete:
+    """The statement that drops every failure counted against `keys` (an account
+    deleted, a password reset): run inside the caller's unit of work."""
+    return delete(LoginFailure).where(col(LoginFailure.account_key).in_(keys))

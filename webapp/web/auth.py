@@ -6,10 +6,12 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, SettingsDep
-from webapp.errors import AccountTaken, TooManyRegistrations
+from webapp.errors import AccountTaken, TooManyLogins, TooManyRegistrations
 from webapp.models import UserCreate
-from webapp.rules import accounts, registrations, sessions
+from webapp.rules import accounts, registrations
+from webapp.web import login_cookie
 from webapp.web.deps import VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render, safe_next
 
@@ -54,7 +56,7 @@ async def register(
                 db,
                 hasher,
                 data,
-                client_ip=sessions.client_ip(request),
+                client_ip=client_ip(request),
                 per_hour=settings.registrations_per_hour,
             )
         except AccountTaken as taken:
@@ -72,7 +74,7 @@ async def register(
             status_code=status_code,
             headers=headers,
         )
-    await sessions.start(db, request, user.id, settings.session_max_age)
+    await login_cookie.log_in(db, request, user.id, settings.session_max_age)
     flash(request, f"Welcome to Agora, {user.username}!")
     return redirect("/")
 
@@ -96,26 +98,28 @@ async def login(
     password: FormText = "",
     next: FormText = "/",
 ) -> Response:
-    result = await accounts.authenticate(
-        db,
-        hasher,
-        identifier=username,
-        password=password,
-        client_ip=sessions.client_ip(request),
-        max_attempts=settings.login_max_attempts,
-    )
     values = {"username": username, "next": safe_next(next)}
-    if result.outcome is accounts.LoginOutcome.THROTTLED:
-        message = f"Too many failed logins. Please try again in {result.retry_minutes} minutes."
+    try:
+        account = await accounts.authenticate(
+            db,
+            hasher,
+            identifier=username,
+            password=password,
+            client_ip=client_ip(request),
+            max_attempts=settings.login_max_attempts,
+        )
+    except TooManyLogins as refused:
+        # The form again, as typed, with the wait above it.
+        errors = {"form": refused.page_message or refused.detail}
         return render(
             request,
             visitor,
             "auth/login.html",
-            {"values": values, "errors": {"form": message}},
-            status_code=429,
-            headers={"Retry-After": str(result.retry_after)},
+            {"values": values, "errors": errors},
+            status_code=refused.status_code,
+            headers=refused.headers,
         )
-    if result.user is None:
+    if account is None:
         return render(
             request,
             visitor,
@@ -123,13 +127,13 @@ async def login(
             {"values": values, "errors": {"form": LOGIN_FAILED}},
             status_code=422,
         )
-    await sessions.start(db, request, result.user.id, settings.session_max_age)
-    flash(request, f"Welcome back, {result.user.username}.")
+    await login_cookie.log_in(db, request, account.id, settings.session_max_age)
+    flash(request, f"Welcome back, {account.username}.")
     return redirect(safe_next(next))
 
 
 @router.post("/logout")
 async def logout(request: Request, db: DbSession) -> Response:
-    await sessions.end(db, request)
+    await login_cookie.log_out(db, request)
     flash(request, "You have been logged out.")
     return redirect("/")

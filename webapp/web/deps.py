@@ -22,8 +22,9 @@ from webapp.core.db import new_session
 from webapp.core.deps import Cache, DbSession
 from webapp.core.page_cache import CHECKED, WROTE_KEY, may_be_stale, wrote_lately
 from webapp.core.security import new_token, tokens_match
-from webapp.models import User, UserPublic
+from webapp.models import UserPublic
 from webapp.rules import accounts, sessions
+from webapp.web import login_cookie
 
 CSRF_FAILED = "The form had expired or came from another site. Please try again."
 
@@ -90,7 +91,7 @@ async def get_visitor(request: Request, db: DbSession, cache: Cache) -> Visitor:
     and whether a moment-old page will do for them."""
     may_be_stale.set(not wrote_lately(request.session))
     started = time.monotonic()
-    loaded = await sessions.load(db, request)
+    loaded = await login_cookie.load(db, request)
     if loaded is None:
         if not getattr(request.state, CHECKED, False):
             await cache.check()
@@ -106,7 +107,7 @@ async def visitor_for_error_page(request: Request) -> Visitor:
     try:
         db: AsyncSession
         async with new_session(request.app.state.engine) as db:
-            loaded = await sessions.load(db, request)
+            loaded = await login_cookie.load(db, request)
     except Exception:  # the error page must render whatever else is broken
         loaded = None
     return Visitor.anonymous(request) if loaded is None else Visitor.signed_in(loaded)
@@ -166,7 +167,7 @@ class AccountSession:
     """The whole account of a logged-in visitor (its hash and email), and the
     session they are using: what the settings forms work on."""
 
-    account: User
+    account: accounts.Account
     session_id: int
 
 
@@ -174,7 +175,7 @@ async def require_account(request: Request, db: DbSession, visitor: VisitorDep) 
     if visitor.user is None or visitor.session_id is None:
         raise login_first(request)
     # UserNotFound (a 404) if the account was deleted since the session was read.
-    return AccountSession(await accounts.get_user(db, visitor.user.id), visitor.session_id)
+    return AccountSession(await accounts.get_account(db, visitor.user.id), visitor.session_id)
 
 
 SignedInAccount = Annotated[AccountSession, Depends(require_account)]

@@ -29,13 +29,14 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.exc import DBAPIError
 
+from webapp.core.client_address import client_ip
 from webapp.core.config import Settings
 from webapp.core.db import new_session
 from webapp.live import events
 from webapp.live.hub import MAX_WATCHED, POLICY, Client, Hub
 from webapp.live.places import TRY_AGAIN_LATER, Refusal
 from webapp.models import MAX_ID
-from webapp.rules import sessions
+from webapp.web import login_cookie
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("webapp.live")
@@ -79,7 +80,7 @@ async def live(websocket: WebSocket) -> None:
     it, and give it back however the socket ends (a handshake that fails
     midway included)."""
     places = websocket.app.state.live.places
-    address = sessions.client_ip(websocket)
+    address = client_ip(websocket)
     refusal = places.take(address)
     if refusal is not None:
         await _turn_away(websocket, refusal)
@@ -132,7 +133,7 @@ async def _open(websocket: WebSocket) -> None:
 async def _visitor(websocket: WebSocket) -> Visitor:
     """The visitor of the socket's cookie, or ANONYMOUS."""
     async with new_session(websocket.app.state.engine) as db:
-        loaded = await sessions.load(db, websocket)
+        loaded = await login_cookie.load(db, websocket)
     if loaded is None:
         return ANONYMOUS
     return Visitor(loaded.user.id, loaded.id, loaded.unread, loaded.expires_at)

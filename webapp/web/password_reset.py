@@ -7,10 +7,11 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, MailEngine, PostmanDep, SettingsDep
 from webapp.errors import MailUnavailable, TooManyResetRequests
 from webapp.models import EmailAddress, PasswordChange
-from webapp.rules import mail_links, sessions
+from webapp.rules import mail_links
 from webapp.web.deps import VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
 
@@ -45,7 +46,7 @@ async def ask_password_reset(
             postman,
             engine,
             str(address.email),
-            client_ip=sessions.client_ip(request),
+            client_ip=client_ip(request),
             settings=settings,
         )
     except ValidationError as error:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep
 from webapp.errors import (
     AccountTaken,
@@ -19,6 +20,7 @@ from webapp.errors import (
 )
 from webapp.models import EmailAddress, PasswordChange
 from webapp.rules import accounts, mail_links, sessions
+from webapp.web import login_cookie
 from webapp.web.deps import AccountSession, SignedInAccount, Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
 
@@ -104,7 +106,7 @@ async def change_password(
             hasher,
             account,
             change,
-            client_ip=sessions.client_ip(request),
+            client_ip=client_ip(request),
             max_attempts=settings.login_max_attempts,
         )
     except ValidationError as error:
@@ -114,7 +116,7 @@ async def change_password(
         return await refused(request, db, visitor, signed_in, "current_password", error)
     # Every session of the account ended; this browser gets a new one, with a
     # new id and CSRF token, so a copy of its old cookie is worth nothing.
-    await sessions.start(db, request, account.id, settings.session_max_age)
+    await login_cookie.log_in(db, request, account.id, settings.session_max_age)
     flash(request, "Your password has been changed. Other sessions were logged out.")
     return redirect("/settings")
 
@@ -122,7 +124,7 @@ async def change_password(
 @router.post("/settings/logout-others")
 async def logout_others(request: Request, db: DbSession, signed_in: SignedInAccount) -> Response:
     ended = await accounts.log_out_elsewhere(
-        db, signed_in.account, keep_session_id=signed_in.session_id
+        db, signed_in.account.id, keep_session_id=signed_in.session_id
     )
     flash(
         request, f"Logged out everywhere else ({ended} other session{'s' if ended != 1 else ''})."
@@ -146,12 +148,12 @@ async def delete_account(
             hasher,
             signed_in.account,
             password=password,
-            client_ip=sessions.client_ip(request),
+            client_ip=client_ip(request),
             max_attempts=settings.login_max_attempts,
         )
     except (WrongPassword, TooManyAttempts) as error:
         return await refused(request, db, visitor, signed_in, "password", error)
-    await sessions.end(db, request)
+    await login_cookie.log_out(db, request)
     flash(request, "Your account and everything in it have been deleted.")
     return redirect("/")
 
@@ -182,7 +184,7 @@ async def ask_new_address(
             signed_in.account,
             str(address.email),
             current_password,
-            client_ip=sessions.client_ip(request),
+            client_ip=client_ip(request),
             max_attempts=settings.login_max_attempts,
             site_url=settings.public_url,
         )

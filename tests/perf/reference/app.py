@@ -1,11 +1,18 @@
 """The reference app: Agora's read pages written the plain Flask way, as a yardstick.
 
 A competent Flask developer's version (flaskr style) of `/`, `/?page=N`, `/?q=words`,
-`/posts/<id>`, `/users/<id>`, a tiny `/api/posts`, a login and two write endpoints,
+`/posts/<id>`, `/users/<id>`, a tiny JSON API (`/api/posts`, `/api/posts/<id>`,
+`/api/login`, `/api/vote`, `POST /api/posts`), a login and two write endpoints,
 on the same database schema as Agora. Hand-written SQL, one query per list with
-the authors joined, a connection pool sized for the threads, Jinja templates of
-the same size as Agora's. It is not a straw man: it should be about as fast as
-a sync Python web app can reasonably be without caching.
+the authors joined and the likes counted, a connection pool sized for the
+threads, Jinja templates of the same size as Agora's. It is not a straw man: it
+should be about as fast as a sync Python web app can reasonably be without
+caching.
+
+A like is its row and nothing else (no kept count, no notification): the pages
+count the rows. The API's bearer token is the reference's own kind, signed with
+the app's secret key (itsdangerous, which Flask ships), so that checking it costs
+no statement.
 
 Served by gunicorn (gthread workers):
 
@@ -24,12 +31,12 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request, session
+from itsdangerous import BadSignature, URLSafeSerializer
 
 PER_PAGE = 20
 MAX_PAGE = 1_000_000
@@ -43,7 +50,7 @@ Row = Mapping[str, Any]
 
 
 class Database:
-    """What the views need: run a statement and get rows, or run a transaction.
+    """What the views need: run a statement and get rows (each statement commits alone).
 
     Statements are written with `%s` placeholders (psycopg's); on SQLite they
     become `?` and ILIKE becomes LIKE (case-insensitive for ASCII there).
@@ -51,11 +58,6 @@ class Database:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         raise NotImplementedError
-
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        raise NotImplementedError
-        yield
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         found = self.rows(sql, params)
@@ -70,8 +72,7 @@ class PostgresDatabase(Database):
         from psycopg.rows import dict_row
         from psycopg_pool import ConnectionPool
 
-        # Autocommit: a read is one round trip, not BEGIN/SELECT/COMMIT; writes
-        # open an explicit transaction.
+        # Autocommit: a statement is one round trip, not BEGIN/statement/COMMIT.
         self.pool = ConnectionPool(
             url,
             min_size=size,
@@ -94,12 +95,6 @@ class PostgresDatabase(Database):
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.connection().execute(sql, params).fetchall()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        connection = self.connection()
-        with connection.transaction():
-            yield connection
 
 
 class SqliteDatabase(Database):
@@ -128,30 +123,9 @@ class SqliteDatabase(Database):
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.connection().execute(self.translate(sql), params).fetchall()
 
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        connection = self.connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield _SqliteCursorAdapter(connection)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
-
     def now(self) -> Any:
         # The format SQLAlchemy stores on SQLite (naive UTC), so ORDER BY stays right.
         return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-class _SqliteCursorAdapter:
-    """`execute` with `%s` placeholders inside a transaction, as on a psycopg connection."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        return self.connection.execute(SqliteDatabase.translate(sql), params)
 
 
 def open_database(url: str, pool_size: int) -> Database:
@@ -204,10 +178,14 @@ def excerpt(text: str, length: int = 240) -> str:
 
 # --- the app ---------------------------------------------------------------------------
 
+# A post's likes are counted from their rows (the index on votes.post_id serves it).
+LIKES = "(SELECT count(*) FROM votes v WHERE v.post_id = p.id) AS votes"
 POST_COLUMNS = (
     "p.id, p.title, p.content, p.published, p.owner_id, p.created_at, p.updated_at, "
-    "p.votes, u.username"
+    f"{LIKES}, u.username"
 )
+# What the API shows of a post: the fields of Agora's PostPublic.
+API_COLUMNS = f"{POST_COLUMNS}, p.comments, u.created_at AS owner_created_at"
 # The expression Agora's pg_trgm GIN index ix_posts_search is built on.
 SEARCHABLE = "(p.title || ' ' || p.content)"
 
@@ -225,6 +203,37 @@ def search_words(query: str) -> list[str]:
 def like_pattern(word: str) -> str:
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def post_json(row: Row) -> dict[str, Any]:
+    """A post as Agora's API shows it (PostPublic)."""
+    return {
+        "title": row["title"],
+        "content": row["content"],
+        "published": bool(row["published"]),
+        "id": row["id"],
+        "created_at": iso_time(row["created_at"]),
+        "updated_at": iso_time(row["updated_at"]),
+        "owner_id": row["owner_id"],
+        "owner": {
+            "id": row["owner_id"],
+            "username": row["username"],
+            "created_at": iso_time(row["owner_created_at"]),
+        },
+        "votes": row["votes"],
+        "comments": row["comments"],
+    }
+
+
+def valid_post(title: object, content: object) -> bool:
+    return (
+        isinstance(title, str)
+        and isinstance(content, str)
+        and bool(title.strip())
+        and bool(content)
+        and len(title) <= TITLE_MAX
+        and len(content) <= CONTENT_MAX
+    )
 
 
 def create_app() -> Flask:
@@ -316,32 +325,85 @@ def create_app() -> Flask:
         limit = min(max(request.args.get("limit", 10, type=int), 1), 100)
         skip = max(request.args.get("skip", 0, type=int), 0)
         rows = db.rows(
-            "SELECT p.id, p.title, p.content, p.published, p.owner_id, p.created_at, "
-            "p.updated_at, p.votes, u.username, u.created_at AS owner_created_at "
-            "FROM posts p JOIN users u ON u.id = p.owner_id WHERE p.published "
-            "ORDER BY p.created_at DESC, p.id DESC LIMIT %s OFFSET %s",
+            f"SELECT {API_COLUMNS} FROM posts p JOIN users u ON u.id = p.owner_id "  # noqa: S608
+            "WHERE p.published ORDER BY p.created_at DESC, p.id DESC LIMIT %s OFFSET %s",
             (limit, skip),
         )
-        return jsonify(
-            [
-                {
-                    "title": row["title"],
-                    "content": row["content"],
-                    "published": bool(row["published"]),
-                    "id": row["id"],
-                    "created_at": iso_time(row["created_at"]),
-                    "updated_at": iso_time(row["updated_at"]),
-                    "owner_id": row["owner_id"],
-                    "owner": {
-                        "id": row["owner_id"],
-                        "username": row["username"],
-                        "created_at": iso_time(row["owner_created_at"]),
-                    },
-                    "votes": row["votes"],
-                }
-                for row in rows
-            ]
+        return jsonify([post_json(row) for row in rows])
+
+    @app.get("/api/posts/<int:post_id>")
+    def api_post(post_id: int) -> Response:
+        row = db.one(
+            f"SELECT {API_COLUMNS} FROM posts p JOIN users u ON u.id = p.owner_id "  # noqa: S608
+            "WHERE p.id = %s AND p.published",
+            (post_id,),
         )
+        if row is None:
+            abort(404)
+        return jsonify(post_json(row))
+
+    tokens = URLSafeSerializer(app.config["SECRET_KEY"], salt="api-token")
+
+    def api_user() -> tuple[int, str]:
+        """The caller's (id, username), read from the bearer token; 401 without one."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        try:
+            user_id, username = tokens.loads(token) if scheme.lower() == "bearer" else (0, "")
+        except BadSignature:
+            user_id = 0
+        if not user_id:
+            abort(401)
+        return user_id, username
+
+    @app.post("/api/login")
+    def api_login() -> Any:
+        """A token for the named account (the password is not checked: see `login`)."""
+        user = db.one(
+            "SELECT id, username FROM users WHERE username = %s",
+            (request.form.get("username", ""),),
+        )
+        if user is None:
+            return jsonify(detail="wrong credentials"), 401
+        token = tokens.dumps([user["id"], user["username"]])
+        return jsonify(access_token=token, token_type="bearer")
+
+    @app.post("/api/vote")
+    def api_vote() -> Any:
+        """Like (dir 1) or take the like back (dir 0): one statement on the like's row."""
+        user_id, _ = api_user()
+        data = request.get_json(silent=True) or {}
+        post_id, direction = data.get("post_id"), data.get("dir")
+        if not isinstance(post_id, int) or direction not in (0, 1):
+            return jsonify(detail="post_id and dir (0 or 1) are required"), 422
+        if direction == 1:
+            added = db.rows(
+                "INSERT INTO votes (user_id, post_id, created_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING post_id",
+                (user_id, post_id, db.now()),
+            )
+            if not added:
+                return jsonify(detail="You already like this post"), 409
+            return jsonify(message="Liked"), 201
+        removed = db.rows(
+            "DELETE FROM votes WHERE user_id = %s AND post_id = %s RETURNING post_id",
+            (user_id, post_id),
+        )
+        if not removed:
+            return jsonify(detail="You do not like this post"), 404
+        return jsonify(message="Like removed")
+
+    @app.post("/api/posts")
+    def api_create_post() -> Any:
+        user_id, username = api_user()
+        data = request.get_json(silent=True) or {}
+        title, content = data.get("title"), data.get("content")
+        if not valid_post(title, content):
+            return jsonify(detail="title and content are required"), 422
+        published = bool(data.get("published", True))
+        row = insert_post(user_id, title, content, published)
+        post = {"title": title, "content": content, "published": published, **row}
+        post["owner"] = {"id": user_id, "username": username}
+        return jsonify(post), 201
 
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Any:
@@ -367,26 +429,19 @@ def create_app() -> Flask:
 
     @app.post("/posts/<int:post_id>/like")
     def toggle_like(post_id: int) -> Any:
-        """Like the post, or take the like back; the kept count changes with the row."""
+        """Like the post, or take the like back: the like's row is all there is of it."""
         if g.user is None:
             return redirect("/login", code=303)
         if db.one("SELECT id FROM posts WHERE id = %s AND published", (post_id,)) is None:
             abort(404)
         user_id = g.user["id"]
-        with db.transaction() as tx:
-            added = tx.execute(
-                "INSERT INTO votes (user_id, post_id, created_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
-                (user_id, post_id, db.now()),
-            ).rowcount
-            if not added:
-                tx.execute(
-                    "DELETE FROM votes WHERE user_id = %s AND post_id = %s", (user_id, post_id)
-                )
-            tx.execute(
-                "UPDATE posts SET votes = votes + %s WHERE id = %s",
-                (1 if added else -1, post_id),
-            )
+        added = db.rows(
+            "INSERT INTO votes (user_id, post_id, created_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING post_id",
+            (user_id, post_id, db.now()),
+        )
+        if not added:
+            db.rows("DELETE FROM votes WHERE user_id = %s AND post_id = %s", (user_id, post_id))
         return redirect(f"/posts/{post_id}", code=303)
 
     @app.post("/posts")
@@ -395,15 +450,24 @@ def create_app() -> Flask:
             return redirect("/login", code=303)
         title = request.form.get("title", "")
         content = request.form.get("content", "").replace("\r\n", "\n")
-        if not title.strip() or not content or len(title) > TITLE_MAX or len(content) > CONTENT_MAX:
+        if not valid_post(title, content):
             return Response("title and content are required", status=422)
-        now = db.now()
-        with db.transaction() as tx:
-            post_id = tx.execute(
-                "INSERT INTO posts (title, content, published, owner_id, created_at, "
-                "updated_at, votes) VALUES (%s, %s, %s, %s, %s, %s, 0) RETURNING id",
-                (title, content, True, g.user["id"], now, now),
-            ).fetchone()["id"]
+        post_id = insert_post(g.user["id"], title, content, True)["id"]
         return redirect(f"/posts/{post_id}", code=303)
+
+    def insert_post(owner_id: int, title: str, content: str, published: bool) -> Row:
+        now = db.now()
+        found = db.one(
+            "INSERT INTO posts (title, content, published, owner_id, created_at, "
+            "updated_at, votes, comments) VALUES (%s, %s, %s, %s, %s, %s, 0, 0) "
+            "RETURNING id, owner_id, created_at, updated_at, votes, comments",
+            (title, content, published, owner_id, now, now),
+        )
+        assert found is not None  # RETURNING gives the row it inserted
+        return {
+            **found,
+            "created_at": iso_time(found["created_at"]),
+            "updated_at": iso_time(found["updated_at"]),
+        }
 
     return app
