@@ -1,5 +1,5 @@
 /* Agora's live updates: the page listens on the site's WebSocket (/ws) and
- * changes itself in place (see SPEC.md, "Live updates").
+ * changes itself in place (the README's "Live updates" lists the messages).
  *
  * - Post counts: every element with `data-post-id` is a post shown; its `.likes`
  *   and `.comment-count` follow the post's counts (`data-liked` on it: the visitor

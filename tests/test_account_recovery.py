@@ -1,6 +1,6 @@
 """Account recovery holds: what an owner does to secure the account ends every
-link someone else kept, and the mail forms cannot be abused (issue 22, an
-attack review). Mails go through a real SMTP server (aiosmtpd); the tests read
+link someone else kept, and the mail forms cannot be abused (the findings of
+an attack review). Mails go through a real SMTP server (aiosmtpd); the tests read
 the links in them and follow them."""
 
 from __future__ import annotations

@@ -89,6 +89,14 @@ def test_a_full_width_username_is_normalized(auth: Auth, db: Session) -> None:
     assert db.exec(select(User.username)).one() == "Admin"
 
 
+@pytest.mark.parametrize("email", ["not-an-email", "ada@localhost", "ada@@example.com"])
+def test_a_bad_email_is_refused_in_our_words(auth: Auth, email: str) -> None:
+    response = auth.register("alice", email=email)
+    assert response.status_code == 422
+    assert field_error(response.text, "email") == "Must be an email address, like name@example.com."
+    assert "@-sign" not in response.text and "not a valid" not in response.text
+
+
 @pytest.mark.parametrize(
     ("username", "email", "field"),
     [("ALICE", "other@example.com", "username"), ("bob", "Alice@EXAMPLE.com", "email")],

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from tests.support.api import sign_up
 from tests.support.app import PASSWORD
 
-# The SPEC's API table: every operation and the status codes it may answer.
+# Every operation of the API and the status codes it may answer.
 OPERATIONS = {
     ("post", "/api/users"): ("users", {201, 409, 422}),
     ("get", "/api/users/{user_id}"): ("users", {200, 404}),

@@ -57,6 +57,14 @@ def test_invalid_registrations_are_422(client: TestClient, fields: dict[str, str
     assert isinstance(response.json()["detail"], list)
 
 
+def test_a_bad_email_is_refused_in_our_words_at_its_field(client: TestClient) -> None:
+    base = {"username": "alice", "email": "ada@@example.com", "password": PASSWORD}
+    (problem,) = client.post("/api/users", json=base).json()["detail"]
+    assert problem["loc"] == ["body", "email"]
+    assert problem["type"] == "value_error"
+    assert problem["msg"] == "Must be an email address, like name@example.com."
+
+
 def test_a_missing_field_is_422(client: TestClient) -> None:
     assert client.post("/api/users", json={"username": "alice"}).status_code == 422
 

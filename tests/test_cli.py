@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import random
 import socket
@@ -10,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,9 @@ from websockets.sync.client import connect
 
 from tests.support.app import SECRET, make_settings
 from tests.support.pages import Auth
+from webapp.__main__ import SocketAccessLines, parse
 from webapp.app import create_app
+from webapp.core.config import DEFAULT_PORT, Settings
 from webapp.core.db import create_db_engine, migrate
 from webapp.models import Comment, CommentCreate, Follow, Like, Notification, Post, User
 from webapp.seed import DEMO_PASSWORD, spread
@@ -186,66 +191,166 @@ def test_spread_draws_the_total_and_fills_nothing_past_its_cap() -> None:
     assert sum(spread(random.Random(1), [1.0, 1.0], 50, [3, 4])) == 7  # no more than fits
 
 
-def test_serve_answers_on_its_port_and_takes_it_for_the_site_address(tmp_path: Path) -> None:
+@contextmanager
+def serving(folder: Path, *options: str, host: str = "127.0.0.1") -> Iterator[tuple[str, Path]]:
+    """`python -m webapp serve --host host --port P *options` in development with
+    no SECRET_KEY nor SITE_URL, as a newcomer starts it: its address and log."""
     port = free_port()
-    env = {"DATABASE_URL": "sqlite:///./served.db", "BCRYPT_ROUNDS": "4"}
-    env.pop("SECRET_KEY", None)
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "webapp", "serve", "--port", str(port), "--workers", "2"],
-        cwd=tmp_path,
-        env={
-            **{k: v for k, v in os.environ.items() if k != "SECRET_KEY"},
-            "PYTHONPATH": str(Path(__file__).parent.parent),
-            **env,
-        },
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        statuses = {}
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not statuses:
+    log = folder / "server.log"
+    environment = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "SITE_URL")}
+    command = ["serve", "--host", host, "--port", str(port), *options]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "webapp", *command],
+            cwd=folder,
+            env={
+                **environment,
+                "PYTHONPATH": str(Path(__file__).parent.parent),
+                "DATABASE_URL": "sqlite:///./served.db",
+                "BCRYPT_ROUNDS": "4",
+                "RESET_MAIL_DELAY": "0",
+            },
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        address = f"http://{host}:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    assert status_of(f"{address}/healthz") == 200
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, log.read_text()
+                    assert process.poll() is None, log.read_text()
+                    time.sleep(0.3)
+            yield address, log
+        finally:
+            process.terminate()
             try:
-                for path in ("/healthz", "/", "/docs"):
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-                        statuses[path] = r.status
-            except OSError:
-                statuses = {}
-                time.sleep(0.3)
-        assert statuses == {"/healthz": 200, "/": 200, "/docs": 200}, (
-            tmp_path / "server.log"
-        ).read_text()
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                process.kill()
+                pytest.fail("the server did not stop")
+
+
+def status_of(url: str, body: dict[str, Any] | None = None) -> int:
+    """GET the URL, or POST `body` to it as JSON: the answer's status."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 (http://, our server)
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (the same)
+        return answer.status
+
+
+def test_serve_answers_on_its_port_and_takes_it_for_the_site_address(tmp_path: Path) -> None:
+    with serving(tmp_path, "--workers", "2") as (address, log):
+        for path in ("/healthz", "/", "/docs"):
+            assert status_of(f"{address}{path}") == 200, log.read_text()
         # Development without SECRET_KEY: a key kept beside the database.
         assert (tmp_path / ".agora-secret-key").exists()
         # Without SITE_URL, the site is where it is served: a page of the
         # default port is another origin.
-        socket_url = f"ws://127.0.0.1:{port}/ws"
-        with connect(socket_url, origin=f"http://127.0.0.1:{port}", open_timeout=5):  # type: ignore[arg-type]
+        socket_url = address.replace("http", "ws") + "/ws"
+        with connect(socket_url, origin=address, open_timeout=5):  # type: ignore[arg-type]
             pass
         with pytest.raises(InvalidStatus) as refused:
             connect(socket_url, origin="http://127.0.0.1:8000", open_timeout=5)  # type: ignore[arg-type]
         assert refused.value.response.status_code == 403
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            process.kill()
-            pytest.fail("the server did not stop")
-        finally:
-            log.close()
+
+
+def test_serve_mails_links_to_the_host_and_port_it_serves(tmp_path: Path) -> None:
+    with serving(tmp_path, host="localhost") as (address, log):
+        account = {"username": "ada", "email": "ada@example.com", "password": "analytical engine"}
+        assert status_of(f"{address}/api/users", account) == 201
+        assert status_of(f"{address}/api/password-reset", {"email": "ada@example.com"}) == 202
+        deadline = time.monotonic() + 20
+        while not list((tmp_path / "outbox").glob("*")):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    (mail,) = (tmp_path / "outbox").iterdir()
+    assert f"{address}/password-reset/" in mail.read_text()
+    assert address.startswith("http://localhost:") and not address.endswith(":8000")
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8437"),
+        ("localhost", "http://localhost:8437"),
+        ("0.0.0.0", "http://127.0.0.1:8437"),  # noqa: S104 (every interface: this machine's is one)
+        ("::", "http://127.0.0.1:8437"),
+        ("::1", "http://[::1]:8437"),
+    ],
+)
+def test_the_development_site_address_is_the_host_and_port_served(host: str, address: str) -> None:
+    settings = Settings(_env_file=None, served_host=host, served_port=8437)  # type: ignore[call-arg]
+    assert settings.public_url == address
+
+
+def open_and_refuse_sockets(address: str) -> None:
+    socket_url = address.replace("http", "ws") + "/ws"
+    with connect(socket_url, origin=address, open_timeout=5):  # type: ignore[arg-type]
+        pass
+    with pytest.raises(InvalidStatus):
+        connect(socket_url, origin="http://elsewhere.example", open_timeout=5)  # type: ignore[arg-type]
+    assert status_of(f"{address}/") == 200
+
+
+def test_without_access_logs_a_socket_logs_nothing(tmp_path: Path) -> None:
+    with serving(tmp_path, "--workers", "2") as (address, log):
+        open_and_refuse_sockets(address)
+        time.sleep(0.5)  # the closing lines come after the client has gone
+        written = log.read_text()
+    assert "Application startup complete" in written  # the log is there, and kept
+    assert "WebSocket" not in written
+    assert "connection open" not in written and "connection closed" not in written
+    assert '"GET / HTTP' not in written
+
+
+def test_with_access_logs_sockets_are_logged_with_the_requests(tmp_path: Path) -> None:
+    with serving(tmp_path, "--access-log") as (address, log):
+        open_and_refuse_sockets(address)
+        time.sleep(0.5)
+        written = log.read_text()
+    assert '"WebSocket /ws" [accepted]' in written
+    assert '"WebSocket /ws" 403' in written
+    assert '"GET / HTTP/1.1" 200' in written
+
+
+def test_the_socket_filter_keeps_errors_and_other_lines() -> None:
+    lines = SocketAccessLines()
+
+    def kept(message: str, level: int = logging.INFO, *args: object) -> bool:
+        record = logging.LogRecord("uvicorn.error", level, __file__, 1, message, args, None)
+        return lines.filter(record)
+
+    assert not kept('%s - "WebSocket %s" [accepted]', logging.INFO, "1.2.3.4:5", "/ws")
+    assert not kept("connection open")
+    assert kept("Application startup complete.")
+    assert kept("connection open", logging.WARNING)
+    assert kept('%s - "WebSocket %s" [accepted]', logging.ERROR, "1.2.3.4:5", "/ws")
+
+
+def test_no_command_is_serve_with_its_own_defaults() -> None:
+    assert vars(parse([])) == vars(parse(["serve"]))
+    assert parse([]).port == DEFAULT_PORT
 
 
 def test_seeded_users_log_in_with_the_documented_password(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/seed.db"
     env = {"DATABASE_URL": url, "SECRET_KEY": SECRET, "BCRYPT_ROUNDS": "4"}
-    result = run_cli("seed", "--users", "2", "--posts", "3", "--votes", "0", cwd=tmp_path, env=env)
+    result = run_cli("seed", "--users", "5", "--posts", "3", "--votes", "0", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
+    # The summary names a few of the people made, and the password.
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("agora: log in as ") and last.endswith(DEMO_PASSWORD), last
     settings = make_settings(url)
     engine = create_db_engine(settings)
     with Session(engine) as db:
-        name = db.scalar(select(User.username))
+        names = list(db.scalars(select(User.username).order_by(col(User.id))))
     engine.dispose()
+    named = last.removeprefix("agora: log in as ").split(" or ")[0].split(", ")
+    assert named == names[:3]
     with TestClient(create_app(settings), follow_redirects=False) as client:
-        assert Auth(client).login(name, DEMO_PASSWORD).status_code == 303
+        assert Auth(client).login(named[0], DEMO_PASSWORD).status_code == 303

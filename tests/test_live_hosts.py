@@ -23,7 +23,7 @@ from tests.support.pages import Auth, post_form, write_post
 from tests.support.server import running_server
 
 PROFILE_LINK = re.compile(r'href="/users/(\d+)">([^<]+)</a>')
-# SPEC: an event caused on one host reaches the sockets of every host within 2 s.
+# An event caused on one host reaches the sockets of every host within 2 s.
 WITHIN = 2.0
 
 

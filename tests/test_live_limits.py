@@ -1,6 +1,6 @@
 """What a worker's live sockets may cost it: a cap per client address and per
 worker, refused before anything is made for the socket; sockets that end with
-their session; and a subscription to as many posts as SPEC allows.
+their session; and a subscription to as many posts as a socket may watch.
 
 The caps are tried on a real `serve` (its database: PostgreSQL with
 TEST_DATABASE_URL, else a SQLite file), with sockets from several loopback

@@ -1,7 +1,7 @@
 """What takes something away shows at once to everyone: once a deletion or a
 post made a draft has been answered on one host, no page of another host
-shows what it removed, although that host's page cache held it a moment ago
-(SPEC, "Every response"). The hosts run as in production: the page cache's
+shows what it removed, although that host's page cache held it a moment ago.
+The hosts run as in production: the page cache's
 half second of staleness and its grace are on."""
 
 from __future__ import annotations

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import copy
+import logging
+import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from webapp.core.config import DEFAULT_PORT, Settings, SettingsError
 
+# A live socket's message is at most this big; past it uvicorn closes the
+# socket with 1009 before reading the message whole.
+SOCKET_MESSAGE_MAX = 64 * 1024
+# uvicorn pings every socket this often and drops one that does not answer in
+# as long: it keeps sockets open through proxies and finds the dead.
+SOCKET_PING_SECONDS = 20.0
 
-def main(argv: list[str] | None = None) -> int:
+
+def parser() -> argparse.ArgumentParser:
+    """Every command and option, each default written here alone."""
     parser = argparse.ArgumentParser(prog="python -m webapp", description="Agora")
     commands = parser.add_subparsers(dest="command")
+    _serve_options(commands.add_parser("serve", help="migrate the database, then serve (default)"))
+    commands.add_parser("migrate", help="upgrade the database to the newest schema")
+    _seed_options(commands.add_parser("seed", help="fill the database with demo data"))
+    return parser
 
-    serve = commands.add_parser("serve", help="migrate the database, then serve (default)")
+
+def _serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--workers", type=int, default=1)
@@ -21,82 +39,139 @@ def main(argv: list[str] | None = None) -> int:
         "--access-log", action="store_true", help="log every request (off: it costs ~7%% a page)"
     )
 
-    commands.add_parser("migrate", help="upgrade the database to the newest schema")
 
-    seed = commands.add_parser("seed", help="fill the database with demo data")
+def _seed_options(seed: argparse.ArgumentParser) -> None:
     seed.add_argument("--users", type=int, default=100)
     seed.add_argument("--posts", type=int, default=1_000)
     seed.add_argument("--votes", type=int, default=3_000, help="likes")
     seed.add_argument("--follows", type=int, default=2_000)
     seed.add_argument("--comments", type=int, default=3_000)
 
-    args = parser.parse_args(argv)
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments; no command at all is `serve` with its own defaults."""
+    commands = parser()
+    args = commands.parse_args(argv)
+    if args.command is None:
+        args = commands.parse_args(["serve"])
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     try:
         settings = Settings()
         settings.check()
     except SettingsError as error:
         print(f"agora: {error}", file=sys.stderr)
         return 2
+    return COMMANDS[args.command](settings, args)
 
-    from webapp.core.db import migrate
 
-    command = args.command or "serve"
-    if command == "migrate":
-        migrate(settings)
-        print("agora: the database is at the newest schema")
-        return 0
-    if command == "seed":
-        from webapp.seed import seed as run_seed
+def migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from webapp.core.db import migrate as upgrade
 
-        migrate(settings)
-        run_seed(
-            settings,
-            users=args.users,
-            posts=args.posts,
-            votes=args.votes,
-            follows=args.follows,
-            comments=args.comments,
-        )
-        return 0
+    upgrade(settings)
+    print("agora: the database is at the newest schema")
+    return 0
 
-    import os
 
+def seed(settings: Settings, args: argparse.Namespace) -> int:
+    from webapp.core.db import migrate as upgrade
+    from webapp.seed import seed as fill
+
+    upgrade(settings)
+    fill(
+        settings,
+        users=args.users,
+        posts=args.posts,
+        votes=args.votes,
+        follows=args.follows,
+        comments=args.comments,
+    )
+    return 0
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    if getattr(args, "reload", False):
+    from webapp.core.db import migrate as upgrade
+
+    if args.reload:
         os.environ["TEMPLATES_AUTO_RELOAD"] = "true"  # edited templates show at once too
     # The workers read their settings again: the development SITE_URL follows
-    # the port served (`--port 8731` mails links to :8731, and its pages'
-    # sockets are of the site's own origin).
-    os.environ["SERVED_PORT"] = str(getattr(args, "port", DEFAULT_PORT))
-
+    # the host and port served (`--port 8731` mails links to :8731, and its
+    # pages' sockets are of the site's own origin).
+    os.environ["SERVED_HOST"] = args.host
+    os.environ["SERVED_PORT"] = str(args.port)
     # Migrate once here, before any worker starts; each worker's start-up then
     # finds the schema current (and would wait on the migration lock if not).
-    migrate(settings)
-    uvicorn.run(
-        "webapp.app:app",
-        host=getattr(args, "host", "127.0.0.1"),
-        port=getattr(args, "port", DEFAULT_PORT),
-        workers=None if getattr(args, "reload", False) else getattr(args, "workers", 1),
-        reload=getattr(args, "reload", False),
-        loop="auto",  # uvloop where it is installed (not on Windows)
-        http="auto",  # httptools where it is installed
-        proxy_headers=False,
-        access_log=getattr(args, "access_log", False),
-        # Live sockets (`/ws`): a ping every 20 s keeps them open through proxies
-        # and finds the dead; SPEC's 64 KB limit on a message (1009 past it); no
-        # per-message compression, whose zlib state would cost every idle
+    upgrade(settings)
+    uvicorn.run("webapp.app:app", **uvicorn_options(settings, args))
+    return 0
+
+
+def uvicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "host": args.host,
+        "port": args.port,
+        "workers": None if args.reload else args.workers,
+        "reload": args.reload,
+        "loop": "auto",  # uvloop where it is installed (not on Windows)
+        "http": "auto",  # httptools where it is installed
+        "proxy_headers": False,
+        "access_log": args.access_log,
+        "log_config": log_config(access_log=args.access_log),
+        "ws_ping_interval": SOCKET_PING_SECONDS,
+        "ws_ping_timeout": SOCKET_PING_SECONDS,
+        "ws_max_size": SOCKET_MESSAGE_MAX,
+        # No per-message compression: its zlib state would cost every idle
         # socket far more than its small messages could save.
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
-        ws_max_size=64 * 1024,
-        ws_per_message_deflate=False,
+        "ws_per_message_deflate": False,
         # Past this many connections a request gets a quick 503 rather than
         # wait on a worker out of file descriptors; it is above the sockets'
         # own cap (MAX_SOCKETS_PER_WORKER), so pages answer while sockets are full.
-        limit_concurrency=settings.connection_cap,
-    )
-    return 0
+        "limit_concurrency": settings.connection_cap,
+    }
+
+
+def log_config(*, access_log: bool) -> dict[str, Any]:
+    """uvicorn's logging, and without access logs none of the lines that are
+    one socket's access log: uvicorn writes those to its error log at INFO
+    (every page opens a socket, so they would be most of the log)."""
+    config = copy.deepcopy(_uvicorn_logging())
+    if not access_log:
+        config.setdefault("filters", {})["socket_access"] = {
+            "()": "webapp.__main__.SocketAccessLines"
+        }
+        config["handlers"]["default"].setdefault("filters", []).append("socket_access")
+    return config
+
+
+def _uvicorn_logging() -> dict[str, Any]:
+    from uvicorn.config import LOGGING_CONFIG
+
+    return LOGGING_CONFIG
+
+
+class SocketAccessLines(logging.Filter):
+    """Drops uvicorn's lines for each socket's handshake, opening and closing,
+    keeps everything else (errors included)."""
+
+    HANDSHAKE = '%s - "WebSocket %s"'
+    OPEN_AND_CLOSE = frozenset({"connection open", "connection closed"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or not isinstance(record.msg, str):
+            return True
+        return not (record.msg.startswith(self.HANDSHAKE) or record.msg in self.OPEN_AND_CLOSE)
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "serve": serve,
+    "migrate": migrate,
+    "seed": seed,
+}
 
 
 if __name__ == "__main__":

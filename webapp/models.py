@@ -12,16 +12,20 @@ import re
 import secrets
 import unicodedata
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     ConfigDict,
     EmailStr,
     StrictInt,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from sqlalchemy import (
     CheckConstraint,
     DateTime,
@@ -91,9 +95,27 @@ def normalize_username(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip()
 
 
+NOT_AN_EMAIL = "Must be an email address, like name@example.com."
+
+
+def _in_our_words(value: object, check: ValidatorFunctionWrapHandler) -> object:
+    """The address checked as `EmailStr` checks it, a refusal said in our
+    words rather than the library's (its reasons name its own rules)."""
+    try:
+        return check(value)
+    except ValidationError as error:
+        if any(problem["type"] == "value_error" for problem in error.errors()):
+            raise PydanticCustomError("value_error", NOT_AN_EMAIL) from None
+        raise
+
+
+# An address as EmailStr takes it, and in the JSON schema, with our refusal.
+Email = Annotated[EmailStr, WrapValidator(_in_our_words)]
+
+
 class UserBase(SQLModel):
     username: str = Field(min_length=USERNAME_MIN, max_length=USERNAME_MAX)
-    email: EmailStr = Field(max_length=254)
+    email: Email = Field(max_length=254)
 
     @field_validator("username", mode="before")
     @classmethod
@@ -125,7 +147,7 @@ class EmailAddress(SQLModel):
     """An address typed into a form: where to send a password reset, or an
     account's new address; the same rules as at registration."""
 
-    email: EmailStr = Field(max_length=254)
+    email: Email = Field(max_length=254)
 
     @field_validator("email", mode="before")
     @classmethod
@@ -194,8 +216,9 @@ class User(UserBase, table=True):
 
 # Names and addresses are unique whatever their letter case, decided by the
 # database so that two registrations racing for one name cannot both win.
-Index("uq_users_username_lower", func.lower(User.__table__.c.username), unique=True)
-Index("uq_users_email_lower", func.lower(User.__table__.c.email), unique=True)
+USERS = User.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ when it makes the class
+Index("uq_users_username_lower", func.lower(USERS.c.username), unique=True)
+Index("uq_users_email_lower", func.lower(USERS.c.email), unique=True)
 
 
 class UserPublic(SQLModel):

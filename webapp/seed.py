@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, Engine, Update, func, insert, select, text, update
 from sqlmodel import col
 from tqdm import tqdm
 
@@ -25,9 +25,11 @@ from webapp.core.config import Settings
 from webapp.core.db import create_db_engine
 from webapp.core.security import PasswordHasher, new_token
 from webapp.models import COMMENT_MAX, Comment, Follow, Like, Notification, Post, User
+from webapp.rules import notification_rows
 
 DEMO_PASSWORD = "agora-demo-password"  # noqa: S105 (documented in the README)
 BATCH = 2_000
+NAMES_SHOWN = 3  # of the people made, named at the end: whom to log in as
 
 FIRST_NAMES = [
     "ada",
@@ -263,21 +265,28 @@ def batches(rows: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
         yield rows[start : start + size]
 
 
+Row = dict[str, Any]
+
+
 def _bulk_insert(
-    connection: Connection, model: type, rows: list[dict[str, Any]], progress: tqdm | None = None
+    connection: Connection, model: type, rows: list[Row], progress: tqdm | None = None
 ) -> None:
     """COPY on PostgreSQL (several times faster than INSERT), batched INSERTs elsewhere."""
     if not rows:
         return
-    columns = list(rows[0])
     if connection.dialect.name != "postgresql":
         for chunk in batches(rows):
             connection.execute(insert(model), list(chunk))
             if progress is not None:
                 progress.update(len(chunk))
         return
-    table = model.__table__.name  # type: ignore[attr-defined]
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    _copy(connection, model, rows, progress)
+
+
+def _copy(connection: Connection, model: type, rows: list[Row], progress: tqdm | None) -> None:
+    columns = list(rows[0])
+    table = model.__table__.name  # type: ignore[attr-defined]  # SQLModel adds __table__ at class creation
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]  # psycopg's, on PostgreSQL
     with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for number, row in enumerate(rows, 1):
             copy.write_row([row[column] for column in columns])
@@ -287,8 +296,8 @@ def _bulk_insert(
         progress.update(len(rows) % BATCH)
 
 
-def _next_id(connection: Connection, model: Any) -> int:
-    return (connection.scalar(select(func.max(model.id))) or 0) + 1
+def _next_id(connection: Connection, column: Any) -> int:
+    return (connection.scalar(select(func.max(column))) or 0) + 1
 
 
 class SeededPost(NamedTuple):
@@ -299,8 +308,19 @@ class SeededPost(NamedTuple):
 
 
 @dataclass
+class Sizes:
+    """How many of each a run makes (asked for: fewer when too few people)."""
+
+    users: int
+    posts: int
+    votes: int
+    follows: int
+    comments: int
+
+
+@dataclass
 class Seeded:
-    """What one run made, for its closing line."""
+    """What one run made, for its closing lines."""
 
     users: int = 0
     posts: int = 0
@@ -309,16 +329,84 @@ class Seeded:
     comments: int = 0
     notifications: int = 0
     told: int = 0  # the notifications that the follows, likes and comments call for
+    names: list[str] = field(default_factory=list)  # of the first people made
 
 
 @dataclass
 class Firsts:
-    """Where this run's rows begin: ids above those of what was there before."""
+    """Where this run's follows and comments begin: ids above those of what
+    was there before, so that only this run's tell anyone."""
 
     follow: int
     comment: int
     notification: int
-    posts: tuple[int, int] = (0, -1)  # the first and last post made now
+
+
+@dataclass
+class Run:
+    """What every step of one run works with."""
+
+    connection: Connection
+    rng: random.Random
+    now: datetime
+    made: Seeded
+    # Sentences drawn from a pool: varied enough to read, cheap enough for
+    # 100,000 posts and as many comments.
+    sentences: list[str]
+
+
+def seed(
+    settings: Settings,
+    *,
+    users: int,
+    posts: int,
+    votes: int,
+    follows: int = 0,
+    comments: int = 0,
+    seed: int | None = None,
+) -> None:
+    """Add demo people, posts, follows, likes and comments, with the
+    notifications they call for, in one transaction; then say what was made."""
+    sizes = Sizes(users, posts, votes, follows, comments)
+    rng = random.Random(seed)
+    password_hash = PasswordHasher(settings.bcrypt_rounds).hash_now(DEMO_PASSWORD)
+    engine = create_db_engine(settings)
+    try:
+        with engine.begin() as connection:
+            made = _fill(connection, rng, sizes, password_hash)
+        if engine.dialect.name == "postgresql":
+            _analyze(engine)
+    finally:
+        engine.dispose()
+    print(summary(made))
+
+
+def _fill(connection: Connection, rng: random.Random, sizes: Sizes, password_hash: str) -> Seeded:
+    queued = _quiet(connection)
+    run = Run(connection, rng, datetime.now(UTC), Seeded(), [sentence(rng) for _ in range(5_000)])
+    user_ids = _seed_users(run, sizes.users, password_hash)
+    if not user_ids and (sizes.posts or sizes.votes or sizes.follows or sizes.comments):
+        user_ids = list(connection.scalars(select(col(User.id))))
+    people = _joined(connection, user_ids)
+    new_posts = _seed_posts(run, user_ids, sizes.posts)
+    firsts = Firsts(
+        follow=_next_id(connection, col(Follow.id)),
+        comment=_next_id(connection, col(Comment.id)),
+        notification=_next_id(connection, col(Notification.id)),
+    )
+    followers = _seed_follows(run, people, sizes.follows)
+    # Published posts only: nobody else sees a draft, let alone likes it.
+    shown = [post for post in new_posts if post.published]
+    # A post's pull: its author's following, times a luck of its own.
+    pull = [
+        (1 + followers.get(post.owner_id, 0)) * rng.paretovariate(POST_LUCK_SHAPE) for post in shown
+    ]
+    _seed_likes(run, people, shown, pull, sizes.votes)
+    _seed_comments(run, people, shown, pull, sizes.comments)
+    _seed_notifications(run, firsts, new_posts)
+    if queued is not None:
+        connection.execute(text("DELETE FROM live_events WHERE id > :id"), {"id": queued})
+    return run.made
 
 
 def _quiet(connection: Connection) -> int | None:
@@ -332,155 +420,119 @@ def _quiet(connection: Connection) -> int | None:
     return connection.execute(text("SELECT coalesce(max(id), 0) FROM live_events")).scalar_one()
 
 
-def seed(
-    settings: Settings,
-    *,
-    users: int,
-    posts: int,
-    votes: int,
-    follows: int = 0,
-    comments: int = 0,
-    seed: int | None = None,
-) -> None:
-    rng = random.Random(seed)
-    engine = create_db_engine(settings)
-    now = datetime.now(UTC)
-    password_hash = PasswordHasher(settings.bcrypt_rounds).hash_now(DEMO_PASSWORD)
-    made = Seeded()
-    try:
-        with engine.begin() as connection:
-            queued = _quiet(connection)
-            user_ids = _seed_users(connection, rng, users, password_hash, now)
-            made.users = len(user_ids)
-            if not user_ids and (posts or votes or follows or comments):
-                user_ids = list(connection.scalars(select(User.id)))
-            people = _joined(connection, user_ids)
-            # Sentences drawn from a pool: varied enough to read, cheap enough
-            # for 100,000 posts and as many comments.
-            sentences = [sentence(rng) for _ in range(5_000)]
-            new_posts = _seed_posts(connection, rng, user_ids, posts, now, sentences)
-            made.posts = len(new_posts)
-            first = Firsts(
-                follow=_next_id(connection, Follow),
-                comment=_next_id(connection, Comment),
-                notification=_next_id(connection, Notification),
-            )
-            followers = _seed_follows(connection, rng, people, follows, now, made)
-            # Published posts only: nobody else sees a draft, let alone likes it.
-            shown = [post for post in new_posts if post.published]
-            # A post's pull: its author's following, times a luck of its own.
-            pull = [
-                (1 + followers.get(post.owner_id, 0)) * rng.paretovariate(POST_LUCK_SHAPE)
-                for post in shown
-            ]
-            _seed_votes(connection, rng, people, shown, pull, votes, now, made)
-            _seed_comments(connection, rng, people, shown, pull, comments, now, sentences, made)
-            if new_posts:
-                first.posts = (new_posts[0].id, new_posts[-1].id)
-            _seed_notifications(connection, first, made)
-            if queued is not None:
-                connection.execute(text("DELETE FROM live_events WHERE id > :id"), {"id": queued})
-        if engine.dialect.name == "postgresql":
-            # Fresh statistics and a visibility map, so that the feed's index-only
-            # scans work at once instead of after autovacuum's next round.
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.execute(
-                    text("VACUUM ANALYZE users, posts, votes, follows, comments, notifications")
-                )
-    finally:
-        engine.dispose()
-    print(
+def _analyze(engine: Engine) -> None:
+    """Fresh statistics and a visibility map, so that the feed's index-only
+    scans work at once instead of after autovacuum's next round."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(
+            text("VACUUM ANALYZE users, posts, votes, follows, comments, notifications")
+        )
+
+
+def summary(made: Seeded) -> str:
+    """What was made, and how to log in as one of the people made."""
+    lines = [
         f"agora: seeded {made.users} users, {made.posts} posts, {made.follows} follows, "
-        f"{made.likes} likes, {made.comments} comments and {made.notifications} notifications; "
-        f"demo users log in with the password {DEMO_PASSWORD!r}"
-    )
+        f"{made.likes} likes, {made.comments} comments and {made.notifications} notifications"
+    ]
+    if made.names:
+        names = ", ".join(made.names)
+        lines.append(
+            f"agora: log in as {names} or any other of them with the password {DEMO_PASSWORD}"
+        )
+    else:
+        lines.append(f"agora: demo users log in with the password {DEMO_PASSWORD}")
+    return "\n".join(lines)
 
 
 def _joined(connection: Connection, user_ids: list[int]) -> dict[int, datetime]:
     """When each of these people joined: nothing they do is older."""
     wanted = set(user_ids)
-    rows = connection.execute(select(User.id, User.created_at))
+    rows = connection.execute(select(col(User.id), col(User.created_at)))
     return {row.id: row.created_at for row in rows if row.id in wanted}
 
 
-def _seed_users(
-    connection: Connection, rng: random.Random, count: int, password_hash: str, now: datetime
-) -> list[int]:
-    start = _next_id(connection, User)
-    rows = []
+def _seed_users(run: Run, count: int, password_hash: str) -> list[int]:
+    start = _next_id(run.connection, col(User.id))
+    rows: list[Row] = []
     for number in range(start, start + count):
-        name = f"{rng.choice(FIRST_NAMES)}_{number}"
+        name = f"{run.rng.choice(FIRST_NAMES)}_{number}"
         rows.append(
             {
                 "username": name,
                 "email": f"{name}@example.com",
                 "password_hash": password_hash,
                 "security_stamp": new_token()[:32],
-                "created_at": now - timedelta(days=rng.uniform(366, 1000)),
+                "created_at": run.now - timedelta(days=run.rng.uniform(366, 1000)),
             }
         )
     with tqdm(total=len(rows), desc="users", unit="user", disable=not rows) as progress:
-        _bulk_insert(connection, User, rows, progress)
-    return list(connection.scalars(select(User.id).where(User.id >= start).order_by(User.id)))
+        _bulk_insert(run.connection, User, rows, progress)
+    run.made.users = len(rows)
+    run.made.names = [row["username"] for row in rows[:NAMES_SHOWN]]
+    made = select(col(User.id)).where(col(User.id) >= start).order_by(col(User.id))
+    return list(run.connection.scalars(made))
 
 
-def _seed_posts(
-    connection: Connection,
-    rng: random.Random,
-    user_ids: list[int],
-    count: int,
-    now: datetime,
-    sentences: Sequence[str],
-) -> list[SeededPost]:
+def _seed_posts(run: Run, user_ids: list[int], count: int) -> list[SeededPost]:
     if not user_ids:
         return []
-    first_new = _next_id(connection, Post)
+    first_new = _next_id(run.connection, col(Post.id))
     with tqdm(total=count, desc="posts", unit="post") as progress:
         for start in range(0, count, BATCH):
-            rows = []
-            for _ in range(min(BATCH, count - start)):
-                created = now - timedelta(seconds=rng.uniform(0, 365 * 86_400))
-                edited = rng.random() < 0.1
-                rows.append(
-                    {
-                        "title": title(rng),
-                        "content": post_text(rng, sentences),
-                        "published": rng.random() > 0.05,
-                        "owner_id": rng.choice(user_ids),
-                        "created_at": created,
-                        "updated_at": created + timedelta(hours=rng.uniform(1, 48))
-                        if edited
-                        else created,
-                    }
-                )
-            _bulk_insert(connection, Post, rows)
+            rows = [_post_row(run, user_ids) for _ in range(min(BATCH, count - start))]
+            _bulk_insert(run.connection, Post, rows)
             progress.update(len(rows))
-    found = select(Post.id, Post.owner_id, Post.published, Post.created_at)
+    found = select(col(Post.id), col(Post.owner_id), col(Post.published), col(Post.created_at))
     found = found.where(col(Post.id) >= first_new).order_by(col(Post.id))
-    return [SeededPost(*row) for row in connection.execute(found)]
+    posts = [SeededPost._make(row) for row in run.connection.execute(found)]
+    run.made.posts = len(posts)
+    return posts
 
 
-def _seed_follows(
-    connection: Connection,
-    rng: random.Random,
-    people: dict[int, datetime],
-    count: int,
-    now: datetime,
-    made: Seeded,
-) -> dict[int, int]:
+def _post_row(run: Run, user_ids: list[int]) -> Row:
+    rng = run.rng
+    created = run.now - timedelta(seconds=rng.uniform(0, 365 * 86_400))
+    edited = rng.random() < 0.1
+    return {
+        "title": title(rng),
+        "content": post_text(rng, run.sentences),
+        "published": rng.random() > 0.05,
+        "owner_id": rng.choice(user_ids),
+        "created_at": created,
+        "updated_at": created + timedelta(hours=rng.uniform(1, 48)) if edited else created,
+    }
+
+
+def _seed_follows(run: Run, people: dict[int, datetime], count: int) -> dict[int, int]:
     """Follows among these people, a few followed by many (Zipf), never oneself,
     never twice. Returns everyone's follower count."""
-    ids = list(people)
     taken: dict[int, set[int]] = {}  # followed -> their followers already
-    for follower, followed in connection.execute(select(Follow.follower_id, Follow.followed_id)):
+    for follower, followed in run.connection.execute(
+        select(col(Follow.follower_id), col(Follow.followed_id))
+    ):
         taken.setdefault(followed, set()).add(follower)
-    if count <= 0 or len(ids) < 2:
-        return {person: len(followers) for person, followers in taken.items()}
+    rows = _follow_rows(run, people, count, taken) if count > 0 and len(people) >= 2 else []
+    with tqdm(total=len(rows), desc="follows", unit="follow", disable=not rows) as progress:
+        _bulk_insert(run.connection, Follow, rows, progress)
+    run.made.follows = len(rows)
+    run.made.told += len(rows)  # one each, to the followed person (never oneself)
+    followers = {person: len(them) for person, them in taken.items()}
+    for row in rows:
+        followers[row["followed_id"]] = followers.get(row["followed_id"], 0) + 1
+    return followers
+
+
+def _follow_rows(
+    run: Run, people: dict[int, datetime], count: int, taken: dict[int, set[int]]
+) -> list[Row]:
+    rng = run.rng
+    ids = list(people)
     order = rng.sample(ids, len(ids))  # who is most followed, by rank
     weights = [1 / rank**FOLLOW_ZIPF for rank in range(1, len(order) + 1)]
     caps = [len(ids) - 1 - len(taken.get(person, set()) & people.keys()) for person in order]
     position = {person: index for index, person in enumerate(ids)}
-    rows = []
+    rows: list[Row] = []
     for followed, number in zip(order, spread(rng, weights, count, caps), strict=True):
         if not number:
             continue
@@ -494,147 +546,118 @@ def _seed_follows(
             {
                 "follower_id": follower,
                 "followed_id": followed,
-                "created_at": later(rng, max(people[follower], people[followed]), now),
+                "created_at": later(rng, max(people[follower], people[followed]), run.now),
             }
             for follower in chosen
         ]
     rows.sort(key=lambda row: row["created_at"])  # ids grow with time, as on the site
-    with tqdm(total=len(rows), desc="follows", unit="follow") as progress:
-        _bulk_insert(connection, Follow, rows, progress)
-    made.follows = len(rows)
-    made.told += len(rows)  # one each, to the followed person
-    followers = {person: len(them) for person, them in taken.items()}
-    for row in rows:
-        followers[row["followed_id"]] = followers.get(row["followed_id"], 0) + 1
-    return followers
+    return rows
 
 
-def _seed_votes(
-    connection: Connection,
-    rng: random.Random,
-    people: dict[int, datetime],
-    posts: list[SeededPost],
-    pull: list[float],
-    count: int,
-    now: datetime,
-    made: Seeded,
+def _seed_likes(
+    run: Run, people: dict[int, datetime], posts: list[SeededPost], pull: list[float], count: int
 ) -> None:
     """Likes of these posts by these people, more of the posts with more pull."""
     user_ids = list(people)
     if not user_ids or not posts or count <= 0:
         return
-    rows = []
+    rows: list[Row] = []
     caps = [len(user_ids)] * len(posts)
-    for post, number in zip(posts, spread(rng, pull, count, caps), strict=True):
-        for user in rng.sample(user_ids, number):
+    for post, number in zip(posts, spread(run.rng, pull, count, caps), strict=True):
+        for user in run.rng.sample(user_ids, number):
             since = max(post.created_at, people[user])
-            rows.append(
-                {"user_id": user, "post_id": post.id, "created_at": later(rng, since, now, 2)}
-            )
-            made.told += user != post.owner_id
+            liked = later(run.rng, since, run.now, 2)
+            rows.append({"user_id": user, "post_id": post.id, "created_at": liked})
+            run.made.told += notification_rows.is_told(post.owner_id, user)
     with tqdm(total=len(rows), desc="likes", unit="like") as progress:
-        _bulk_insert(connection, Like, rows, progress)
-    made.likes = len(rows)
-    # Bring the kept like counts in line with the rows, for the posts seeded now.
-    connection.execute(
-        text(
-            "UPDATE posts SET votes = counted.n FROM "
-            "(SELECT post_id, count(*) AS n FROM votes WHERE post_id BETWEEN :low AND :high "
-            "GROUP BY post_id) AS counted WHERE posts.id = counted.post_id"
-        ),
-        {"low": posts[0].id, "high": posts[-1].id},
-    )
+        _bulk_insert(run.connection, Like, rows, progress)
+    run.made.likes = len(rows)
+    _recount(run.connection, posts, col(Post.votes), col(Like.post_id))
 
 
 def _seed_comments(
-    connection: Connection,
-    rng: random.Random,
-    people: dict[int, datetime],
-    posts: list[SeededPost],
-    pull: list[float],
-    count: int,
-    now: datetime,
-    sentences: Sequence[str],
-    made: Seeded,
+    run: Run, people: dict[int, datetime], posts: list[SeededPost], pull: list[float], count: int
 ) -> None:
     """Comments on these posts, most of them on the few with the most pull, some
     by the post's author answering; then each post's kept count, exactly."""
     user_ids = list(people)
     if not user_ids or not posts or count <= 0:
         return
-    rows = []
-    for post in rng.choices(posts, pull, k=count):
-        author = post.owner_id if rng.random() < OWN_ANSWERS else rng.choice(user_ids)
+    rows: list[Row] = []
+    for post in run.rng.choices(posts, pull, k=count):
+        own = run.rng.random() < OWN_ANSWERS
+        author = post.owner_id if own else run.rng.choice(user_ids)
         since = max(post.created_at, people[author])
         rows.append(
             {
-                "content": comment_text(rng, sentences),
+                "content": comment_text(run.rng, run.sentences),
                 "post_id": post.id,
                 "author_id": author,
-                "created_at": later(rng, since, now, 3),
+                "created_at": later(run.rng, since, run.now, 3),
             }
         )
-        made.told += author != post.owner_id
+        run.made.told += notification_rows.is_told(post.owner_id, author)
     rows.sort(key=lambda row: row["created_at"])
     with tqdm(total=len(rows), desc="comments", unit="comment") as progress:
-        _bulk_insert(connection, Comment, rows, progress)
-    made.comments = len(rows)
+        _bulk_insert(run.connection, Comment, rows, progress)
+    run.made.comments = len(rows)
+    _recount(run.connection, posts, col(Post.comments), col(Comment.post_id))
+
+
+def _recount(connection: Connection, posts: list[SeededPost], kept: Any, counted_by: Any) -> None:
+    """Bring a count kept on the posts seeded now in line with its rows."""
+    counted = (
+        select(counted_by.label("post_id"), func.count().label("n"))
+        .where(counted_by.between(posts[0].id, posts[-1].id))
+        .group_by(counted_by)
+        .subquery()
+    )
     connection.execute(
-        text(
-            "UPDATE posts SET comments = counted.n FROM "
-            "(SELECT post_id, count(*) AS n FROM comments WHERE post_id BETWEEN :low AND :high "
-            "GROUP BY post_id) AS counted WHERE posts.id = counted.post_id"
-        ),
-        {"low": posts[0].id, "high": posts[-1].id},
+        update(Post).where(col(Post.id) == counted.c.post_id).values({kept: counted.c.n})
     )
 
 
-# What the site would have written for each follow, like and comment of this run
-# (`webapp.rules.notifications.notify`): the recipient is the followed person or the
-# post's owner, and nobody is told of their own doing.
-NOTIFY = {
-    "follow": "INSERT INTO notifications (recipient_id, kind, actor_id, created_at, read) "
-    "SELECT followed_id, 'follow', follower_id, created_at, :read FROM follows "
-    "WHERE id >= :first_follow",
-    "like": "INSERT INTO notifications (recipient_id, kind, actor_id, post_id, created_at, read) "
-    "SELECT posts.owner_id, 'like', votes.user_id, votes.post_id, votes.created_at, :read "
-    "FROM votes JOIN posts ON posts.id = votes.post_id "
-    "WHERE votes.post_id BETWEEN :low AND :high AND votes.user_id <> posts.owner_id",
-    "comment": "INSERT INTO notifications "
-    "(recipient_id, kind, actor_id, post_id, comment_id, created_at, read) "
-    "SELECT posts.owner_id, 'comment', comments.author_id, comments.post_id, comments.id, "
-    "comments.created_at, :read FROM comments JOIN posts ON posts.id = comments.post_id "
-    "WHERE comments.id >= :first_comment AND comments.author_id <> posts.owner_id",
-}
 # Each person's newest (their id modulo UNREAD_AT_MOST) notifications stay unread:
 # from none to a few, the rest read, as on a site people visit.
 UNREAD_AT_MOST = 6
-KEEP_UNREAD = (
-    "UPDATE notifications SET read = :unread WHERE id IN (SELECT id FROM ("
-    "SELECT id, recipient_id, row_number() OVER "
-    "(PARTITION BY recipient_id ORDER BY created_at DESC, id DESC) AS newest "
-    "FROM notifications WHERE id >= :first_notification) AS ranked "
-    "WHERE newest <= recipient_id % :unread_at_most)"
-)
 
 
-def _seed_notifications(connection: Connection, first: Firsts, made: Seeded) -> None:
-    if not made.told:
+def _seed_notifications(run: Run, firsts: Firsts, posts: list[SeededPost]) -> None:
+    """What the site would have written for each follow, like and comment of
+    this run, told as the site tells them (`webapp.rules.notification_rows`),
+    all read but each person's newest few."""
+    if not run.made.told:
         return
-    low, high = first.posts
-    marks = {
-        "first_follow": first.follow,
-        "first_comment": first.comment,
-        "first_notification": first.notification,
-        "low": low,
-        "high": high,
-        "read": True,
-        "unread": False,
-        "unread_at_most": UNREAD_AT_MOST,
-    }
-    with tqdm(total=made.told, desc="notifications", unit="notification") as progress:
-        for statement in NOTIFY.values():
-            written = connection.execute(text(statement), marks).rowcount
-            made.notifications += written
-            progress.update(written)
-        connection.execute(text(KEEP_UNREAD), marks)
+    told = [notification_rows.of_follows(col(Follow.id) >= firsts.follow, read=True)]
+    if posts:
+        this_run = col(Like.post_id).between(posts[0].id, posts[-1].id)
+        told.append(notification_rows.of_likes(this_run, read=True))
+    told.append(notification_rows.of_comments(col(Comment.id) >= firsts.comment, read=True))
+    # Counted, not taken from the driver: psycopg gives no row count for an
+    # INSERT … SELECT that SQLAlchemy built.
+    made = select(func.count()).where(col(Notification.id) >= firsts.notification)
+    with tqdm(total=run.made.told, desc="notifications", unit="notification") as progress:
+        for rows in told:
+            run.connection.execute(notification_rows.tell(rows))
+            written = run.connection.scalar(made) or 0
+            progress.update(written - run.made.notifications)
+            run.made.notifications = written
+    run.connection.execute(_keep_newest_unread(firsts.notification))
+
+
+def _keep_newest_unread(first: int) -> Update:
+    newest = (
+        func.row_number()
+        .over(
+            partition_by=col(Notification.recipient_id),
+            order_by=(col(Notification.created_at).desc(), col(Notification.id).desc()),
+        )
+        .label("newest")
+    )
+    ranked = (
+        select(col(Notification.id), col(Notification.recipient_id), newest)
+        .where(col(Notification.id) >= first)
+        .subquery()
+    )
+    unread = select(ranked.c.id).where(ranked.c.newest <= ranked.c.recipient_id % UNREAD_AT_MOST)
+    return update(Notification).where(col(Notification.id).in_(unread)).values(read=False)

@@ -1,5 +1,5 @@
 """Does a password reset tell, through the next request's timing, whether an
-account has the address? (Issue 22: it did, 6.4-7.3 ms against 4.3-5.2 ms.)
+account has the address? (It once did: tests/perf/RESULTS.md has the figures.)
 
 Starts the real server (`python -m webapp serve` on a free port, a temporary
 SQLite file, mail to a local aiosmtpd), registers `--requests` accounts, then

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body
 
 from webapp.api.deps import (
     BAD_TOKEN_SENT,
@@ -23,18 +23,16 @@ from webapp.api.deps import (
     Skip,
     error,
 )
-from webapp.api.posts import PostId
+from webapp.api.paths import CommentId, PostId
 from webapp.core.deps import DbSession
 from webapp.models import CommentCreate, CommentPublic
-from webapp.rules import comments, posts
+from webapp.rules import comments, page_sizes, posts
 
 router = APIRouter(tags=["comments"])
 
 COMMENT_EXAMPLES = {
     "comment": {"summary": "A comment", "value": {"content": "Well said."}},
 }
-# Ids too large for the database are 404s, not 422s: the path takes any integer.
-CommentId = Annotated[int, Path(openapi_examples={"a comment": {"value": 1}})]
 
 
 @router.get(
@@ -48,7 +46,7 @@ async def list_comments(
     db: DbSession,
     viewer: OptionalApiUser,
     post_id: PostId,
-    limit: Limit = comments.PER_PAGE,
+    limit: Limit = page_sizes.COMMENTS,
     skip: Skip = 0,
 ) -> list[CommentPublic]:
     """Anyone may read the comments of a published post; those of a draft, its

@@ -12,16 +12,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from webapp.api.deps import UNAUTHORIZED, ApiUser, Limit, Skip, error
-from webapp.api.users import UserId
+from webapp.api.deps import UNAUTHORIZED, ApiUser, Limit, Responses, Skip, error
+from webapp.api.paths import UserId
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, UserPublic
-from webapp.rules import accounts, follows, posts
+from webapp.rules import accounts, follows, page_sizes, posts
 
 router = APIRouter(tags=["following"])
 
-NO_SUCH_USER = {404: error("No such user")}
-FOLLOW_ERRORS = {
+NO_SUCH_USER: Responses = {404: error("No such user")}
+FOLLOW_ERRORS: Responses = {
     **UNAUTHORIZED,
     **NO_SUCH_USER,
     422: error("The id is the caller's own: nobody follows themselves"),
@@ -61,7 +61,7 @@ async def unfollow(db: DbSession, user: ApiUser, user_id: UserId) -> None:
     responses=NO_SUCH_USER,
 )
 async def followers(
-    db: DbSession, user_id: UserId, limit: Limit = 50, skip: Skip = 0
+    db: DbSession, user_id: UserId, limit: Limit = page_sizes.PEOPLE, skip: Skip = 0
 ) -> list[UserPublic]:
     """The people who follow this user; of two follows in one instant, the later first."""
     person = await accounts.get_public_user(db, user_id)
@@ -75,7 +75,7 @@ async def followers(
     responses=NO_SUCH_USER,
 )
 async def following(
-    db: DbSession, user_id: UserId, limit: Limit = 50, skip: Skip = 0
+    db: DbSession, user_id: UserId, limit: Limit = page_sizes.PEOPLE, skip: Skip = 0
 ) -> list[UserPublic]:
     """The people this user follows; of two follows in one instant, the later first."""
     person = await accounts.get_public_user(db, user_id)
@@ -91,7 +91,7 @@ async def following(
 async def feed(
     db: DbSession,
     user: ApiUser,
-    limit: Limit = 10,
+    limit: Limit = page_sizes.API_POSTS,
     skip: Skip = 0,
     search: Annotated[str, Query(description="Words that must all appear")] = "",
 ) -> list[PostPublic]:

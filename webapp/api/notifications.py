@@ -13,11 +13,9 @@ from fastapi import APIRouter, Query
 from webapp.api.deps import UNAUTHORIZED, ApiUser, Limit, Skip
 from webapp.core.deps import DbSession
 from webapp.models import NotificationPublic
-from webapp.rules import notifications
+from webapp.rules import notifications, page_sizes
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
-
-PER_PAGE = 20
 
 
 @router.get(
@@ -29,7 +27,7 @@ PER_PAGE = 20
 async def list_notifications(
     db: DbSession,
     user: ApiUser,
-    limit: Limit = PER_PAGE,
+    limit: Limit = page_sizes.NOTIFICATIONS,
     skip: Skip = 0,
     unread: Annotated[bool, Query(description="Only those not read yet")] = False,
 ) -> list[NotificationPublic]:

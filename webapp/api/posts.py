@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Query
 
 from webapp.api.deps import (
     BAD_TOKEN_SENT,
@@ -21,11 +21,13 @@ from webapp.api.deps import (
     ApiUser,
     Limit,
     OptionalApiUser,
+    Responses,
     Skip,
 )
+from webapp.api.paths import PostId
 from webapp.core.deps import DbSession
 from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
-from webapp.rules import posts
+from webapp.rules import page_sizes, posts
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 
@@ -44,16 +46,14 @@ PATCH_EXAMPLES = {
     "publish": {"summary": "Publish a draft", "value": {"published": True}},
     "retitle": {"summary": "Change the title only", "value": {"title": "A better title"}},
 }
-# Ids too large for the database are 404s, not 422s: the path takes any integer.
-PostId = Annotated[int, Path(openapi_examples={"a post": {"value": 1}})]
-CHANGE_ERRORS = {**UNAUTHORIZED, **FORBIDDEN, **POST_NOT_FOUND}
-WRITE_ERRORS = {**UNREADABLE_BODY, **CHANGE_ERRORS}
+CHANGE_ERRORS: Responses = {**UNAUTHORIZED, **FORBIDDEN, **POST_NOT_FOUND}
+WRITE_ERRORS: Responses = {**UNREADABLE_BODY, **CHANGE_ERRORS}
 
 
 @router.get("", response_model=list[PostPublic], summary="Published posts, newest first")
 async def list_posts(
     db: DbSession,
-    limit: Limit = 10,
+    limit: Limit = page_sizes.API_POSTS,
     skip: Skip = 0,
     search: Annotated[str, Query(description="Words that must all appear")] = "",
 ) -> list[PostPublic]:

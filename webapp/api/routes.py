@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 from fastapi.routing import APIRoute
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from webapp.api import (
@@ -63,11 +64,11 @@ def add_method_not_allowed(area: APIRouter) -> None:
     methods: dict[str, set[str]] = {}
     for route in area.routes:
         if isinstance(route, APIRoute):
-            methods.setdefault(route.path, set()).update(route.methods)
+            methods.setdefault(route.path, set()).update(route.methods or ())
     # After the real routes, which match their own methods first. An ASGI
     # endpoint given no methods matches them all.
     for path, allowed in methods.items():
-        area.add_route(path, MethodNotAllowed(allowed), include_in_schema=False)
+        area.routes.append(Route(path, MethodNotAllowed(allowed), include_in_schema=False))
 
 
 router = APIRouter(prefix="/api")

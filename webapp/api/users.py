@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Body, Request
 
 from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
+from webapp.api.paths import UserId
 from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, SettingsDep
 from webapp.models import ProfilePublic, UserCreate, UserMe, UserPublic
@@ -20,9 +21,6 @@ NEW_USER_EXAMPLES = {
         "value": {"username": "ada", "email": "ada@example.com", "password": "analytical engine"},
     }
 }
-
-# Ids too large for the database are 404s, not 422s: the path takes any integer.
-UserId = Annotated[int, Path(openapi_examples={"a user": {"value": 1}})]
 
 
 @router.post(

@@ -13,7 +13,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
-DEFAULT_PORT = 8000
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+# Hosts to serve that mean every interface: no browser is sent to one of them.
+ANY_ADDRESS = ("", "0.0.0.0", "::")  # noqa: S104 (compared with, not bound to)
 # What development answers to when ALLOWED_HOSTS is empty (`testserver`: the
 # test client's), plus the host of SITE_URL.
 DEVELOPMENT_HOSTS = ("127.0.0.1", "localhost", "testserver")
@@ -63,8 +65,10 @@ class Settings(BaseSettings):
     reset_mail_delay: float = Field(default=2.0, ge=0, le=60)
     # Look at template files again on every render (`serve --reload` turns it on).
     templates_auto_reload: bool = False
-    # The port `serve` serves (it sets SERVED_PORT for its workers): the
-    # development SITE_URL's, so that its links and its origin are the site's.
+    # The host and port `serve` serves (it sets SERVED_HOST and SERVED_PORT for
+    # its workers): the development SITE_URL's, so that its links and its
+    # origin are the site's.
+    served_host: str = DEFAULT_HOST
     served_port: int = Field(default=DEFAULT_PORT, gt=0, lt=65536)
     # Live sockets one worker holds at most; unset: sized to its file descriptors.
     max_sockets_per_worker: int | None = Field(default=None, gt=0)
@@ -118,12 +122,15 @@ class Settings(BaseSettings):
 
     @property
     def public_url(self) -> str:
-        """SITE_URL, or in development the address and port `serve` serves."""
+        """SITE_URL, or in development the host and port `serve` serves."""
         if self.site_url:
             return self.site_url.rstrip("/")
         if self.webapp_env == "production":
             raise SettingsError("SITE_URL must be set when WEBAPP_ENV=production")
-        return f"http://127.0.0.1:{self.served_port}"
+        host = self.served_host.strip("[]")
+        if host in ANY_ADDRESS:  # every interface: this machine's own address is one
+            host = DEFAULT_HOST
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.served_port}"
 
     @property
     def host_names(self) -> frozenset[str]:

@@ -1,6 +1,5 @@
 """The changes open pages are told of, as the database's triggers describe them
-(migration 0006), and the JSON messages sockets receive for them (SPEC, "Live
-updates")."""
+(migration 0006), and the JSON messages sockets receive for them."""
 
 from __future__ import annotations
 

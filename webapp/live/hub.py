@@ -36,7 +36,7 @@ from webapp.rules import follows, notifications, posts
 
 log = logging.getLogger("webapp.live")
 
-MAX_WATCHED = 100  # posts per socket (SPEC)
+MAX_WATCHED = 100  # posts per socket: more than any page shows
 QUEUE_SIZE = 64  # messages waiting for one socket before it is dropped (an answer counts once)
 WINDOW = 0.05  # seconds over which count changes are coalesced
 

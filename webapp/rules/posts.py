@@ -259,21 +259,19 @@ def _followed(user_id: int) -> SelectOfScalar[int]:
 #
 # "Published posts by these people, newest first" has no one index that serves it:
 # ix_posts_feed is in time order across everyone, ix_posts_owner_newest in time
-# order within one owner. Which to read depends on how many people are followed.
-# Measured on PostgreSQL, 100,000 posts by 1,000 people (about 100 each), the id
-# statement of a page of 20 (EXPLAIN ANALYZE, pages 1, 3 and 50):
+# order within one owner. Which to read depends on how many people are followed
+# (tests/perf/RESULTS.md has the measurements behind what follows):
 #
 # - Walking ix_posts_feed backwards, keeping the followed people's posts, reads
-#   posts until it has a page's worth: few when one follows 200 active people (a
-#   fifth of all posts: 0.5 to 1 ms for pages 1 and 3), but 63,000 rows for the
-#   first page of someone who follows one person (170 ms; 45 ms for 5 people, and
-#   50 ms for page 50 of 50 people).
+#   posts until it has a page's worth: few when one follows many active people,
+#   but a large part of all posts for the first page of someone who follows one
+#   person, and more for deep pages of a few people.
 # - Each followed person's newest `offset + limit` published posts (LATERAL over
 #   ix_posts_owner_newest, an index-only range), merged and cut to the page, reads
-#   at most that many index entries a person: 0.3 ms for 1 person, 0.5 ms for 5,
-#   3 to 5 ms for 50, whatever the page; but 13 to 20 ms for 200 people (more when
-#   recently liked posts sit on table pages not yet vacuumed, whose entries an
-#   index-only scan must check in the table).
+#   at most that many index entries a person: cheap for a few people whatever the
+#   page, but it grows with every person followed (more when recently liked posts
+#   sit on table pages not yet vacuumed, whose entries an index-only scan must
+#   check in the table).
 #
 # So the statement holds both, each behind a condition on how many people the
 # follower follows (counted through uq_follows_pair, stopping at FEW_FOLLOWED + 1):
@@ -281,16 +279,14 @@ def _followed(user_id: int) -> SelectOfScalar[int]:
 # costs one statement. Each branch is a subquery with its own LIMIT, planned as it
 # would be alone; the many-people branch is the plain query, as before.
 # A search runs the same way: checking each of a few people's newest posts
-# against the words reads at most their posts (1 ms for 1 person, 6 ms for 5, up
-# to 65 ms for 50 and a word in half the posts), where walking all posts could
-# read all of them (0.9 s for 1 person, 0.8 s for page 50 of 50 people).
+# against the words reads at most their posts, where walking all posts could
+# read all of them.
 #
 # SQLite has no LATERAL; an embedded site is small, and the plain query is correct.
 
 # At most this many people followed: each one's newest posts, through their index.
-# At 50 both ways cost about the same for the first pages (3 ms) and the index
-# ranges win further on (4 ms against 50 ms at page 50); at 100, the plain query
-# is faster at every page (3 ms against 9 ms for the first).
+# Near 50 both ways cost about the same for the first pages and the index ranges
+# win on deep pages; at 100 the plain query is faster at every page.
 FEW_FOLLOWED = 50
 
 
@@ -374,7 +370,7 @@ async def published_page(
     newest first, with their owners, in two statements whatever the page.
 
     Counting every match costs a scan of all of them (a common search word
-    matches a third of 100,000 posts), so the pager instead looks ahead: the
+    matches a third of all posts), so the pager instead looks ahead: the
     ids of this page and of the next two come from the index alone, and only
     this page's rows are read, joined with their authors. Only a page past the
     end counts, to link back.

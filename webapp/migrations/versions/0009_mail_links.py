@@ -4,7 +4,7 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-04 22:40:00
 
-An attack review (issue 22) found links that outlived what they were asked
+An attack review found links that outlived what they were asked
 under: an address-change link kept by someone who once had the password still
 worked after the owner reset it, and a reset link read in an old mailbox still
 worked after the owner moved to a new address and changed the password. Each
