@@ -241,3 +241,29 @@ def test_a_listed_proxy_is_believed(settings) -> None:
 def test_an_unlisted_proxy_is_not_believed(settings) -> None:
     other = settings.model_copy(update={"forwarded_allow_ips": "10.0.0.1"})
     assert failed_login_address(other, "203.0.113.9") == "testclient"
+
+
+# --- forms with more fields than the parser takes -------------------------------
+
+
+def many_fields(count: int) -> bytes:
+    return b"username=alice&password=secret&" + b"&".join(b"x=1" for _ in range(count - 2))
+
+
+def test_a_login_form_of_more_than_a_thousand_fields_is_too_large(client: TestClient) -> None:
+    urlencoded = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post("/api/login", content=many_fields(1001), headers=urlencoded)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request Entity Too Large"}
+    page = client.post("/login", content=many_fields(1001), headers=urlencoded)
+    assert page.status_code == 413
+    assert "too large" in page.text
+    # A thousand is still a form: the wrong password it holds is a 401.
+    assert client.post("/api/login", content=many_fields(1000), headers=urlencoded).status_code == 401
+
+
+def test_a_multipart_form_of_more_than_a_thousand_fields_is_too_large(client: TestClient) -> None:
+    part = b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n'
+    body = part * 1001 + b"--b--\r\n"
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    assert client.post("/api/login", content=body, headers=headers).status_code == 413

@@ -7,6 +7,7 @@ The one place that knows both doors, beside `app.py`, which installs these.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -86,9 +87,17 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     return response
 
 
+# Each handler takes its own kind of error; Starlette types them all as taking
+# any Exception, hence the loose Callable.
+HANDLERS: tuple[tuple[type[Exception], Callable[..., Awaitable[Response]]], ...] = (
+    (DomainError, domain_error_handler),
+    (HTTPException, http_exception_handler),
+    (RequestValidationError, validation_exception_handler),
+    (OperationalError, database_unavailable_handler),
+    (Exception, server_error_handler),
+)
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(DomainError, domain_error_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(HTTPException, http_exception_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, validation_exception_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(OperationalError, database_unavailable_handler)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, server_error_handler)
+    for kind, handler in HANDLERS:
+        app.add_exception_handler(kind, handler)

@@ -627,7 +627,7 @@ class PostPatch(PostUpdate):
     client that means to clear a field learns that it cannot.
     """
 
-    model_config = ConfigDict(json_schema_extra=_forbid_null_in_schema)  # type: ignore[assignment]
+    model_config = ConfigDict(json_schema_extra=_forbid_null_in_schema)  # type: ignore[assignment]  # SQLModel's config is a wider TypedDict
 
     @field_validator("title", "content", "published", mode="before")
     @classmethod
@@ -643,7 +643,7 @@ class VoteCreate(SQLModel):
     post_id: StrictInt = Field(ge=1, le=MAX_ID)
     dir: StrictInt = Field(ge=0, le=1, description="1 likes the post, 0 takes the like back")
 
-    model_config = ConfigDict(  # type: ignore[assignment]
+    model_config = ConfigDict(  # type: ignore[assignment]  # SQLModel's config is a wider TypedDict
         json_schema_extra={"examples": [{"post_id": 1, "dir": 1}, {"post_id": 1, "dir": 0}]}
     )
 

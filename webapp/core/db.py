@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -288,6 +288,15 @@ async def transaction(db: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
                 raise
         await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def write_one(db: AsyncSession, statement: UpdateBase) -> None:
+    """One statement that changes rows and is whole by itself, committed as it
+    runs: the one-statement counterpart of `transaction`, without its BEGIN.
+    PostgreSQL's autocommit has committed it when it returns; on SQLite this
+    ends the transaction the driver began for it."""
+    await db.exec(statement)
+    await db.commit()
 
 
 def transaction_in_thread(engine: Engine, work: Callable[[Connection], T]) -> T:

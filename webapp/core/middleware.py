@@ -195,7 +195,14 @@ class BodyLimitMiddleware:
             if body is None:
                 await (await self.refuse(request, 413))(scope, receive, send)
                 return
-            problem = body_problem(kind, body, request.headers.get("content-type", ""))
+            content_type = request.headers.get("content-type", "")
+            too_many = kind != JSON and (
+                bodies.most_fields_in(body, content_type) > bodies.MAX_FORM_FIELDS
+            )
+            if too_many:
+                await (await self.refuse(request, 413))(scope, receive, send)
+                return
+            problem = body_problem(kind, body, content_type)
             if problem is not None:
                 await (await self.refuse(request, 422, problem))(scope, receive, send)
                 return

@@ -34,9 +34,8 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import notifications, posts
+from webapp.rules import notifications, page_sizes, posts
 
-PER_PAGE = 50
 # The same text sent again by the same person on the same post within this
 # time is the same comment (a double click, a resent form), not a second one.
 REPEAT_WINDOW = timedelta(seconds=10)
@@ -92,8 +91,10 @@ class CommentPage(CountedPage[CommentPublic]):
 
 
 async def page_of(db: AsyncSession, post: PostPublic, *, page: int) -> CommentPage:
-    found = await list_for(db, post.id, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
-    return CommentPage(found, page, PER_PAGE, post.comments)
+    found = await list_for(
+        db, post.id, offset=(page - 1) * page_sizes.COMMENTS, limit=page_sizes.COMMENTS
+    )
+    return CommentPage(found, page, page_sizes.COMMENTS, post.comments)
 
 
 async def add(
@@ -210,7 +211,7 @@ async def page_showing(db: AsyncSession, comment: Locatable) -> int:
             ),
         )
     )
-    return (await db.exec(before)).one() // PER_PAGE + 1
+    return (await db.exec(before)).one() // page_sizes.COMMENTS + 1
 
 
 async def _count(db: AsyncSession, post_id: int, change: int) -> None:

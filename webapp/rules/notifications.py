@@ -31,6 +31,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
+from webapp.core.db import write_one
 from webapp.models import (
     Notification,
     NotificationKind,
@@ -40,6 +41,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
+from webapp.rules import notification_rows
 
 
 def notify(
@@ -52,7 +54,7 @@ def notify(
 ) -> Insert | None:
     """The statement that tells `recipient_id` of `actor_id`'s action, or None
     when the two are one person."""
-    if recipient_id == actor_id:
+    if not notification_rows.is_told(recipient_id, actor_id):
         return None
     return insert(Notification).values(
         recipient_id=recipient_id,
@@ -218,9 +220,6 @@ async def mark_read(db: AsyncSession, user_id: int, ids: list[int] | None = None
         if not ids:
             return
         statement = statement.where(col(Notification.id).in_(ids))
-    # One statement, whole by itself, so not `transaction()`: on SQLite its
-    # BEGIN IMMEDIATE would be one statement more on every page of
-    # notifications. PostgreSQL's autocommit has committed the change already;
-    # on SQLite this ends the transaction the driver began for it.
-    await db.exec(statement.values(read=True))
-    await db.commit()
+    # One statement, whole by itself: `transaction()`'s BEGIN IMMEDIATE would
+    # be one statement more on every page of notifications on SQLite.
+    await write_one(db, statement.values(read=True))

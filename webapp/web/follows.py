@@ -11,18 +11,16 @@ from starlette.responses import Response
 
 from webapp.core.deps import DbSession
 from webapp.errors import CannotFollowSelf
-from webapp.rules import follows, posts
+from webapp.rules import follows, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages, PageStore
 from webapp.web.deps import CurrentUser, Visitor, VisitorDep
 from webapp.web.listing import counted_list, liked_among, post_cards
-from webapp.web.pages import PER_PAGE, flash, page_number, redirect, render
+from webapp.web.pages import flash, page_number, redirect, render
 from webapp.web.profile_page import person, profile_page
 from webapp.web.shared_pages import shared_page
 
 router = APIRouter()
-
-PEOPLE_PER_PAGE = 50
 
 
 @router.get("/following")
@@ -46,7 +44,7 @@ async def following_feed(
         pages,
         kept,
         lambda: posts.published_page(
-            db, page=number, per_page=PER_PAGE, words=words, followed_by=user.id
+            db, page=number, per_page=page_sizes.POSTS, words=words, followed_by=user.id
         ),
     )
     liked = await liked_among(db, pages, visitor, kept, listing.ids)
@@ -181,7 +179,7 @@ async def people_list(
         listing = await pages.fetch(
             cache_policy.people(user_id, followers, number),
             lambda: follows.people_page(
-                db, someone, followers=followers, page=number, per_page=PEOPLE_PER_PAGE
+                db, someone, followers=followers, page=number, per_page=page_sizes.PEOPLE
             ),
         )
         context = {"profile": someone, "listing": listing, "followers": followers}

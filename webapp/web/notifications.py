@@ -10,10 +10,10 @@ from starlette.responses import Response
 
 from webapp.core.deps import DbSession
 from webapp.core.paging import CountedPage
-from webapp.rules import notifications
+from webapp.rules import notifications, page_sizes
 from webapp.rules.notifications import NotificationView
 from webapp.web.deps import CurrentUser, VisitorDep
-from webapp.web.pages import PER_PAGE, flash, page_number, redirect, render
+from webapp.web.pages import flash, page_number, redirect, render
 
 router = APIRouter()
 
@@ -24,10 +24,10 @@ async def show_notifications(
 ) -> Response:
     number = page_number(page)
     shown = await notifications.list_for(
-        db, user.id, offset=(number - 1) * PER_PAGE, limit=PER_PAGE
+        db, user.id, offset=(number - 1) * page_sizes.NOTIFICATIONS, limit=page_sizes.NOTIFICATIONS
     )
     total = await notifications.count_for(db, user.id)
-    listing = NotificationPage(shown, number, PER_PAGE, total)
+    listing = NotificationPage(shown, number, page_sizes.NOTIFICATIONS, total)
     unread = [item.id for item in shown if not item.read]
     await notifications.mark_read(db, user.id, unread)
     # The header's count was read with the session, a moment ago: these are read now.

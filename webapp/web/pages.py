@@ -19,7 +19,6 @@ from webapp.core.templating import RoutePaths, make_environment
 from webapp.rules import posts
 from webapp.web.deps import Visitor
 
-PER_PAGE = 20
 MAX_PAGE = 1_000_000
 
 FormText = Annotated[str, Form()]

@@ -9,13 +9,12 @@ from starlette.responses import Response
 
 from webapp.core.deps import DbSession
 from webapp.models import PostCreate, PostPublic
-from webapp.rules import likes, posts
+from webapp.rules import likes, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
 from webapp.web.deps import CurrentUser, Visitor, VisitorDep
 from webapp.web.listing import counted_list, liked_among, post_cards
 from webapp.web.pages import (
-    PER_PAGE,
     Checkbox,
     FormText,
     field_errors,
@@ -49,7 +48,7 @@ async def home(
             db,
             pages,
             kept,
-            lambda: posts.published_page(db, page=number, per_page=PER_PAGE, words=words),
+            lambda: posts.published_page(db, page=number, per_page=page_sizes.POSTS, words=words),
         )
         liked = await liked_among(db, pages, visitor, kept, listing.ids)
         cards = post_cards(request, pages, listing.posts, liked, kept=kept, seen=seen)

@@ -9,12 +9,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from webapp.models import ProfilePublic
-from webapp.rules import follows, posts
+from webapp.rules import follows, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
 from webapp.web.listing import counted_list, liked_among, post_cards
-from webapp.web.pages import PER_PAGE, page_number, render
+from webapp.web.pages import page_number, render
 
 
 async def person(db: AsyncSession, pages: PageStore, user_id: int) -> ProfilePublic:
@@ -44,7 +44,7 @@ async def profile_page(
     someone = await person(db, pages, user_id)
     if is_owner:  # with their drafts: theirs alone, never kept
         listing = await posts.owner_page(
-            db, owner_id=user_id, viewer_id=user_id, page=number, per_page=PER_PAGE
+            db, owner_id=user_id, viewer_id=user_id, page=number, per_page=page_sizes.POSTS
         )
     else:  # the published posts, which the profile has counted already
         listing = await counted_list(
@@ -56,7 +56,7 @@ async def profile_page(
                 owner_id=user_id,
                 viewer_id=None,
                 page=number,
-                per_page=PER_PAGE,
+                per_page=page_sizes.POSTS,
                 total=someone.posts,
             ),
         )
