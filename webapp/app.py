@@ -56,6 +56,9 @@ def create_app(
         # Served from static/docs by webapp.api.docs: the CDN pages break the CSP.
         docs_url=None,
         redoc_url=None,
+        # Agora sends no telemetry: left on, FastAPI asks OpenTelemetry for its
+        # providers (reading the environment) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     keep_services(app, services)
     add_middleware(app, services)
