@@ -17,12 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.api import sign_up, write
-from tests.support.app import PASSWORD, on_own_loop
+from tests.support.app import PASSWORD, SECRET, make_settings, on_own_loop
 from tests.support.hosts import two_hosts
 from tests.support.pages import Auth, post_form, write_post
 from webapp.app import create_app
 from webapp.core import removals
 from webapp.core.config import Settings
+from webapp.core.middleware import Gate, SessionCookie
 from webapp.core.page_cache import PageCache
 
 _names = itertools.count(1)
@@ -224,6 +225,10 @@ def test_no_removal_holds_a_database_connection_while_its_answer_waits(
     assert held == [0] * 6
 
 
+async def refuse_nothing(*args: object) -> None:
+    raise AssertionError("nothing here is refused")
+
+
 class Answer:
     """An app whose request may take something away; records what it sends."""
 
@@ -242,7 +247,14 @@ def test_only_an_answer_that_took_something_away_waits_for_every_worker(
     removes: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = PageCache(never_read, max_staleness=0.5)
-    barrier = removals.RemovalBarrierMiddleware(Answer(removes), cache)
+    barrier = Gate(
+        Answer(removes),
+        settings=make_settings("sqlite://"),
+        session_cookie=SessionCookie(SECRET, "session", 60, secure=False),
+        session_key="sid",
+        refuse=refuse_nothing,
+        removals=removals.Removals(cache),
+    )
     waits: list[float] = []
     real_sleep = asyncio.sleep
 
@@ -256,7 +268,8 @@ def test_only_an_answer_that_took_something_away_waits_for_every_worker(
     async def send(message: dict) -> None:
         sent.append(message["type"])
 
-    on_own_loop(barrier({"type": "http"}, None, send))  # type: ignore[arg-type]
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"host", b"testserver")]}
+    on_own_loop(barrier(scope, None, send))  # type: ignore[arg-type]
     assert sent == ["http.response.start", "http.response.body"]
     if removes:
         assert len(waits) == 1 and 0.4 < waits[0] <= 0.5  # max_staleness after its commit

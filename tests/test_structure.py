@@ -306,14 +306,11 @@ def test_ids_in_paths_use_the_named_converter_and_int_stays_starlettes(app: Fast
     ("path", "checked"),
     [("/", True), ("/posts/1", True), ("/static/style.css", False), ("/api/posts", False)],
 )
-def test_the_shared_page_middleware_leaves_files_and_the_api_alone(
-    path: str, checked: bool
-) -> None:
+def test_the_shared_pages_leave_files_and_the_api_alone(path: str, checked: bool) -> None:
     from tests.support.app import on_own_loop
-    from webapp.web.shared_pages import SharedPageMiddleware
+    from webapp.web.shared_pages import SharedPages
 
     checks: list[str] = []
-    reached: list[str] = []
 
     class Cache:
         async def check(self) -> None:
@@ -322,11 +319,13 @@ def test_the_shared_page_middleware_leaves_files_and_the_api_alone(
         def get(self, key: object, default: object = None, *, stale: bool = False) -> object:
             return None
 
-    async def inner(scope: Any, receive: Any, send: Any) -> None:
-        reached.append(scope["path"])
-
-    middleware = SharedPageMiddleware(inner, cache=Cache())  # type: ignore[arg-type]  # a stand-in
+    shared = SharedPages(cache=Cache())  # type: ignore[arg-type]  # a stand-in
     scope = {"type": "http", "method": "GET", "path": path, "query_string": b"", "session": {}}
-    on_own_loop(middleware(scope, None, None))  # type: ignore[arg-type]  # never called
-    assert reached == [path]
+    answers: list[bytes | None] = []
+
+    async def ask() -> None:
+        answers.append(await shared(scope))
+
+    on_own_loop(ask())
+    assert answers == [None]  # nothing kept: the app answers
     assert bool(checks) is checked

@@ -104,10 +104,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # pages' sockets are of the site's own origin).
     os.environ["SERVED_HOST"] = args.host
     os.environ["SERVED_PORT"] = str(args.port)
-    # Migrate once here, before any worker starts; each worker's start-up then
-    # finds the schema current (and would wait on the migration lock if not).
+    # Migrate once here, before any worker starts: the workers do not migrate.
     upgrade(settings)
-    uvicorn.run("webapp.app:app", **uvicorn_options(settings, args))
+    # Reloaded code may bring a migration: a reloading worker migrates on start.
+    target = "webapp.app:app" if args.reload else "webapp.app:served"
+    uvicorn.run(target, **uvicorn_options(settings, args))
     return 0
 
 

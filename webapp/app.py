@@ -10,7 +10,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -22,16 +21,9 @@ from webapp.core.cookie import SESSION_COOKIE, SESSION_KEY
 from webapp.core.db import create_async_db_engine, create_db_engine, migrate
 from webapp.core.deps import keep_services
 from webapp.core.mail import postman_for
-from webapp.core.middleware import (
-    AllowedHostsMiddleware,
-    BodyLimitMiddleware,
-    HeadMiddleware,
-    NoStoreMiddleware,
-    SecurityHeadersMiddleware,
-    security_headers,
-)
+from webapp.core.middleware import Gate, SessionCookie, security_headers
 from webapp.core.page_cache import PageCache
-from webapp.core.removals import RemovalBarrierMiddleware
+from webapp.core.removals import Removals
 from webapp.core.security import ApiTokens, PasswordHasher
 from webapp.core.services import Services
 from webapp.core.templating import STATIC_DIR, RoutePaths
@@ -42,7 +34,7 @@ from webapp.web import health, live
 from webapp.web import routes as pages
 from webapp.web.cache_policy import read_site_state
 from webapp.web.pages import page_environment
-from webapp.web.shared_pages import SharedPageMiddleware
+from webapp.web.shared_pages import SharedPages
 
 AgoraServices = Services[Hub]
 
@@ -64,6 +56,9 @@ def create_app(
         # Served from static/docs by webapp.api.docs: the CDN pages break the CSP.
         docs_url=None,
         redoc_url=None,
+        # Agora sends no telemetry: left on, FastAPI asks OpenTelemetry for its
+        # providers (reading the environment) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     keep_services(app, services)
     add_middleware(app, services)
@@ -124,38 +119,26 @@ async def close(services: AgoraServices) -> None:
 
 
 def add_middleware(app: FastAPI, services: AgoraServices) -> None:
-    """Added innermost first, so they run in the opposite order: the security
-    headers on everything; the client's real address when a trusted proxy
-    sends it; foreign hosts refused; HEAD run as GET; the session cookie (read
-    before a body is refused, so that the refusal's page knows the visitor);
-    no-store for logged-in visitors; the body limit; and anonymous pages
-    served from the cache."""
+    """One middleware does every job each request needs around the app
+    (`Gate`: its docstring lists them, in order); the client's real address,
+    when a trusted proxy sends it, is read before it."""
     settings = services.settings
-    app.add_middleware(SharedPageMiddleware, cache=services.page_cache)
     app.add_middleware(
-        BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
+        Gate,
+        settings=settings,
+        session_cookie=SessionCookie(
+            settings.signing_key,
+            SESSION_COOKIE,
+            settings.session_max_age,
+            secure=settings.cookie_secure,
+        ),
+        session_key=SESSION_KEY,
         refuse=error_handlers.error_response,
-    )
-    app.add_middleware(NoStoreMiddleware, session_key=SESSION_KEY)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.signing_key,
-        session_cookie=SESSION_COOKIE,
-        max_age=settings.session_max_age,
-        same_site="lax",
-        https_only=settings.cookie_secure,
-    )
-    app.add_middleware(HeadMiddleware)
-    app.add_middleware(
-        AllowedHostsMiddleware, hosts=settings.host_names, refuse=error_handlers.error_response
+        removals=Removals(services.page_cache),
+        early=SharedPages(services.page_cache),
     )
     if settings.proxy_addresses:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_addresses)
-    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
-    # Outermost: what a request took away must be seen by every worker before
-    # anything of its answer leaves.
-    app.add_middleware(RemovalBarrierMiddleware, cache=services.page_cache)
 
 
 def add_routes(app: FastAPI, static: Mount) -> None:
@@ -169,14 +152,21 @@ def add_routes(app: FastAPI, static: Mount) -> None:
     app.include_router(api.router)
 
 
+# The names `__getattr__` builds: `app` migrates on start, as anyone running
+# `uvicorn webapp.app:app` expects; `served` is for `python -m webapp serve`,
+# which has migrated once before starting its workers, so that none of them
+# loads Alembic (about 10 MB a worker) only to find the schema current.
+MIGRATES_ON_START = {"app": True, "served": False}
+
+
 def __getattr__(name: str) -> FastAPI:
     """`uvicorn webapp.app:app` builds the app from the environment on first use,
     so that importing this module (as the tests do) has no side effects."""
-    if name != "app":
+    if name not in MIGRATES_ON_START:
         raise AttributeError(name)
     try:
-        application = create_app(migrate_on_start=True)
+        application = create_app(migrate_on_start=MIGRATES_ON_START[name])
     except SettingsError as error:
         sys.exit(f"agora: {error}")
-    globals()["app"] = application
+    globals()[name] = application
     return application

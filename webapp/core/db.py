@@ -17,10 +17,8 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, Executable, Result, Row, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -31,6 +29,9 @@ from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.config import Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 T = TypeVar("T")
 
@@ -364,6 +365,10 @@ def include_in_comparison(name: str | None, type_: str, parent_names: object) ->
 
 
 def alembic_config() -> Config:
+    # Imported here: Alembic (with Mako and Pygments) is about 10 MB that a
+    # worker serving pages never needs once `serve` has migrated.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -371,6 +376,8 @@ def alembic_config() -> Config:
 
 def migrate(settings: Settings, revision: str = "head") -> None:
     """Upgrade the database; safe when several workers start at the same time."""
+    from alembic import command
+
     engine = create_db_engine(settings, for_migrations=True)
     try:
         with engine.connect() as connection, connection.begin():

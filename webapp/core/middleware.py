@@ -1,18 +1,25 @@
-"""ASGI middleware: security headers on every response, and the body limit."""
+"""The one ASGI middleware (`Gate`): security headers, allowed hosts, HEAD,
+the session cookie, no-store, the body limit, the removal barrier and the
+answers given before routing."""
 
 from __future__ import annotations
 
+import json
+from base64 import b64decode, b64encode
 from collections.abc import Awaitable, Callable
 
-from starlette.datastructures import Headers, MutableHeaders
+import itsdangerous
+from itsdangerous.exc import BadSignature
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.middleware.sessions import Session
+from starlette.requests import Request, cookie_parser
+from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from webapp.core import bodies
 from webapp.core.bodies import media_type
 from webapp.core.config import Settings
+from webapp.core.removals import Removals
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -42,28 +49,11 @@ def security_headers(settings: Settings) -> dict[str, str]:
     return headers
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.headers = security_headers(settings)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    headers.setdefault(name, value)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 # refuse(request, status, detail=None): the answer to send instead
 Refusal = Callable[..., Awaitable[Response]]
+# What answers a request before routing, from its scope (with its session),
+# or None to let the app answer: the shared pages (`webapp.web.shared_pages`).
+EarlyAnswer = Callable[[Scope], Awaitable[bytes | None]]
 
 
 def host_name(host: str) -> str:
@@ -74,93 +64,220 @@ def host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-class AllowedHostsMiddleware:
-    """A request for any host but ours is a 400, before anything can build a
-    link or a redirect from its `Host` header (a cache-poisoning vector)."""
+class SessionCookie:
+    """The signed session cookie, read into `scope["session"]` and written back
+    when a request changed it: Starlette's `SessionMiddleware`, cookie for
+    cookie (the same signature, format and attributes), as one job of `Gate`."""
 
-    def __init__(self, app: ASGIApp, hosts: frozenset[str], refuse: Refusal) -> None:
+    def __init__(self, secret_key: str, name: str, max_age: int, *, secure: bool) -> None:
+        self.signer = itsdangerous.TimestampSigner(secret_key)
+        self.name = name
+        self.max_age = max_age
+        flags = "httponly; samesite=lax" + ("; secure" if secure else "")
+        self._set = f"; path=/; Max-Age={max_age}; {flags}"
+        self._cleared = (
+            f"{name}=null; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; {flags}".encode()
+        )
+
+    def read(self, cookie_headers: list[bytes]) -> tuple[Session, bool]:
+        """The session the cookies carry (empty when none is validly signed),
+        and whether there was one."""
+        cookies: dict[str, str] = {}
+        for header in cookie_headers:
+            cookies.update(cookie_parser(header.decode("latin-1")))
+        value = cookies.get(self.name)
+        if value is not None:
+            try:
+                data = self.signer.unsign(value.encode(), max_age=self.max_age)
+                return Session(json.loads(b64decode(data))), True
+            except BadSignature:
+                pass
+        return Session(), False
+
+    def set_cookie(self, session: Session, was_there: bool) -> bytes | None:
+        """The `Set-Cookie` value for a session the request changed, or None."""
+        if not session.modified:
+            return None
+        if session:
+            data = self.signer.sign(b64encode(json.dumps(session).encode()))
+            return f"{self.name}={data.decode()}{self._set}".encode()
+        return self._cleared if was_there else None
+
+
+class Gate:
+    """Every job that each request needs before and after the app, in one pass
+    and with `send` wrapped once (each was a middleware of its own, and each
+    wrapped `send` again):
+
+    1. what a request took away is seen by every worker before any of its
+       answer leaves (`webapp.core.removals`);
+    2. the security headers on every response (unless a route set its own);
+    3. a request for any host but ours is a 400 (or a closed socket), before
+       anything can build a link or a redirect from its `Host` header (a
+       cache-poisoning vector);
+    4. HEAD wherever GET: the request runs as a GET and the body is dropped,
+       keeping the headers (Content-Length included) that the GET would send;
+    5. the session cookie, read before a body is refused, so that the
+       refusal's page knows the visitor;
+    6. `Cache-Control: no-store` on every response to a logged-in visitor
+       (their pages show their name, their settings show their email) and on
+       /api responses that may carry a token or an email: those sent with a
+       bearer token, and the login's. Anonymous pages stay cacheable. Judged
+       after the app too: a request that logs in or out is judged either way;
+    7. the body limit (`BodyLimit`);
+    8. an early answer (the shared pages), before routing.
+
+    Each refusal is answered by `refuse`, inside the jobs above it.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        session_cookie: SessionCookie,
+        session_key: str,
+        refuse: Refusal,
+        removals: Removals,
+        early: EarlyAnswer | None = None,
+    ) -> None:
         self.app = app
-        self.hosts = hosts
+        self.hosts = settings.host_names
+        # Built once: (name, value) as raw header pairs, in the order they go out.
+        self.security_headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in security_headers(settings).items()
+        ]
+        self.session_cookie = session_cookie
+        self.session_key = session_key
         self.refuse = refuse
+        self.removals = removals
+        self.body_limit = BodyLimit(settings.max_body_bytes, refuse)
+        self.early = early
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "websocket":
+                await self._socket(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        if host_name(headers.get("host", "")) in self.hosts:
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
+        moments, token = self.removals.watch()
+        try:
+            await self._http(scope, receive, send, moments)
+        finally:
+            self.removals.unwatch(token)
+
+    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        host, cookies = b"", []
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = host or value
+            elif name == b"cookie":
+                cookies.append(value)
+        if host_name(host.decode("latin-1")) not in self.hosts:
             await send({"type": "websocket.close", "code": 1008})
             return
-        # Answered as if for the first allowed host: the error page builds no
-        # absolute link, but nothing downstream should see the foreign one.
-        request = Request({**scope, "headers": _without_host(scope["headers"])})
-        await (await self.refuse(request, 400, "Unknown host."))(scope, receive, send)
+        scope["session"], _ = self.session_cookie.read(cookies)
+        await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, moments: list[float]) -> None:
+        host, cookies, authorized = b"", [], False
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = host or value
+            elif name == b"cookie":
+                cookies.append(value)
+            elif name == b"authorization":
+                authorized = True
+        head = scope["method"] == "HEAD"
+        # The session, once read; the no-store check reads it as it is when
+        # the answer starts.
+        inner = scope
+        session: Session | None = None
+        session_was_there = False
+        personal = False
+
+        async def send_once(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if moments:
+                    await self.removals.hold(moments)
+                message["headers"] = self._headers(
+                    list(message.get("headers", ())), session, session_was_there, personal
+                )
+            elif head and message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        if host_name(host.decode("latin-1")) not in self.hosts:
+            # Answered as if for the first allowed host: the error page builds
+            # no absolute link, but nothing downstream should see the foreign one.
+            request = Request({**scope, "headers": _without_host(scope["headers"])})
+            await (await self.refuse(request, 400, "Unknown host."))(scope, receive, send_once)
+            return
+        if head:
+            inner = {**scope, "method": "GET"}
+        session, session_was_there = self.session_cookie.read(cookies)
+        inner["session"] = session
+        personal = self.session_key in session or _carries_secrets(inner["path"], authorized)
+        body = await self.body_limit.check(inner, receive, send_once)
+        if body is None:  # refused
+            return
+        if self.early is not None:
+            html = await self.early(inner)
+            if html is not None:
+                await HTMLResponse(html)(inner, body, send_once)
+                return
+        await self.app(inner, body, send_once)
+
+    def _headers(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        session: Session | None,
+        session_was_there: bool,
+        personal: bool,
+    ) -> list[tuple[bytes, bytes]]:
+        """The response's headers with what each job adds, in the order the
+        jobs used to add them (the innermost first)."""
+        if session is not None:
+            if personal or self.session_key in session:
+                _set_header(headers, b"cache-control", b"no-store")
+            if session.accessed:
+                vary = [value for name, value in headers if name == b"vary"]
+                _set_header(headers, b"vary", b", ".join([*vary, b"Cookie"]))
+            cookie = self.session_cookie.set_cookie(session, session_was_there)
+            if cookie is not None:
+                headers.append((b"set-cookie", cookie))
+        present = {name for name, _ in headers}
+        headers.extend(pair for pair in self.security_headers if pair[0] not in present)
+        return headers
+
+
+def _set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
+    """`MutableHeaders.__setitem__`: the first one replaced, the others gone."""
+    found = [index for index, (key, _) in enumerate(headers) if key == name]
+    if not found:
+        headers.append((name, value))
+        return
+    headers[found[0]] = (name, value)
+    for index in reversed(found[1:]):
+        del headers[index]
 
 
 def _without_host(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return [(name, value) for name, value in headers if name != b"host"]
 
 
-class HeadMiddleware:
-    """HEAD wherever GET: the request runs as a GET and the body is dropped,
-    keeping the headers (Content-Length included) that the GET would send."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_headers_only(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
-            await send(message)
-
-        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
-
-
-class NoStoreMiddleware:
-    """`Cache-Control: no-store` on every response to a logged-in visitor (their
-    pages show their name, their settings show their email) and on /api
-    responses that may carry a token or an email: those sent with a bearer
-    token, and the login's. Anonymous pages stay cacheable. Runs inside the
-    session middleware: a request that logs in or out is judged either way."""
-
-    def __init__(self, app: ASGIApp, session_key: str) -> None:
-        self.app = app
-        self.session_key = session_key
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        personal = self.session_key in scope.get("session", {}) or _carries_secrets(scope)
-
-        async def send_no_store(message: Message) -> None:
-            if message["type"] == "http.response.start" and (
-                personal or self.session_key in scope.get("session", {})
-            ):
-                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
-            await send(message)
-
-        await self.app(scope, receive, send_no_store)
-
-
-def _carries_secrets(scope: Scope) -> bool:
-    path: str = scope["path"]
+def _carries_secrets(path: str, authorized: bool) -> bool:
     if not (path == "/api" or path.startswith("/api/")):
         return False
-    return path == "/api/login" or "authorization" in Headers(scope=scope)
+    return path == "/api/login" or authorized
 
 
-class BodyLimitMiddleware:
+class BodyLimit:
     """Refuse a body over the limit before it is read whole: at once when its
     Content-Length says so, else as soon as the bytes received pass the limit.
 
@@ -169,16 +286,14 @@ class BodyLimitMiddleware:
     not UTF-8, numbers that JSON does not have.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, refuse: Refusal) -> None:
-        self.app = app
+    def __init__(self, max_bytes: int, refuse: Refusal) -> None:
         self.max_bytes = max_bytes
         # How a refusal is answered (a page or JSON): the app's error answer.
         self.refuse = refuse
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def check(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """The `receive` the app is to read the body with, or None when the
+        request has been refused."""
         request = Request(scope)
         declared = request.headers.get("content-length")
         if declared is not None:
@@ -187,43 +302,43 @@ class BodyLimitMiddleware:
             if not number or len(declared) > 18 or int(declared) > self.max_bytes:
                 status = 413 if number else 400
                 await (await self.refuse(request, status))(scope, receive, send)
-                return
+                return None
 
-        kind = checked_kind(request.headers.get("content-type", ""))
+        content_type = request.headers.get("content-type", "")
+        kind = checked_kind(content_type)
         if kind is not None:
             body = await self._read_all(receive)
             if body is None:
                 await (await self.refuse(request, 413))(scope, receive, send)
-                return
-            content_type = request.headers.get("content-type", "")
+                return None
             too_many = kind != JSON and (
                 bodies.most_fields_in(body, content_type) > bodies.MAX_FORM_FIELDS
             )
             if too_many:
                 await (await self.refuse(request, 413))(scope, receive, send)
-                return
+                return None
             problem = body_problem(kind, body, content_type)
             if problem is not None:
                 await (await self.refuse(request, 422, problem))(scope, receive, send)
-                return
+                return None
             if kind == URLENCODED:
                 body = bodies.escape_raw_utf8(body)
                 _set_content_length(scope, len(body))
-            await self.app(scope, _replay(body, receive), send)
-            return
+            return _replay(body, receive)
 
         received = 0
+        max_bytes = self.max_bytes
 
         async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise HTTPException(413)
             return message
 
-        await self.app(scope, limited_receive, send)
+        return limited_receive
 
     async def _read_all(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []

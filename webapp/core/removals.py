@@ -11,16 +11,15 @@ the commit, which saw the removal. No message between hosts is needed, and no
 request that removed nothing waits.
 
 Whoever commits such a change calls `taken_away()` once its transaction has
-committed; the middleware holds the answer.
+committed; the request's middleware (`webapp.core.middleware.Gate`) watches
+each request with `Removals` and holds the answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from contextvars import ContextVar
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from contextvars import ContextVar, Token
 
 from webapp.core.page_cache import PageCache
 
@@ -36,29 +35,26 @@ def taken_away() -> None:
         moments.append(time.monotonic())
 
 
-class RemovalBarrierMiddleware:
+class Removals:
     """Holds the answer of a request that took something away until every
     worker's page cache must have read the versions again since."""
 
-    def __init__(self, app: ASGIApp, cache: PageCache) -> None:
-        self.app = app
+    def __init__(self, cache: PageCache) -> None:
         self.cache = cache
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def watch(self) -> tuple[list[float], Token[list[float] | None]]:
+        """Start noting what this request takes away: the moments it commits
+        such changes, to give `hold`, and the token that `unwatch` takes."""
         moments: list[float] = []
-        token = _committed.set(moments)
+        return moments, _committed.set(moments)
 
-        async def send_when_seen(message: Message) -> None:
-            if message["type"] == "http.response.start" and moments:
-                wait = moments[-1] + self.cache.max_staleness - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            await send(message)
+    def unwatch(self, token: Token[list[float] | None]) -> None:
+        _committed.reset(token)
 
-        try:
-            await self.app(scope, receive, send_when_seen)
-        finally:
-            _committed.reset(token)
+    async def hold(self, moments: list[float]) -> None:
+        """Wait, before the answer starts, until every worker must have seen
+        the last of the request's removals."""
+        if moments:
+            wait = moments[-1] + self.cache.max_staleness - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)

@@ -19,12 +19,12 @@ from starlette.datastructures import UploadFile
 
 from webapp.core.cookie import ANONYMOUS_CSRF_KEY, WROTE_KEY
 from webapp.core.db import new_session
-from webapp.core.deps import Cache, DbSession, services_of
+from webapp.core.deps import DbSession, services_of
 from webapp.core.security import new_token, tokens_match
 from webapp.models import UserPublic
 from webapp.rules import accounts, sessions
 from webapp.web import login_cookie
-from webapp.web.cache_policy import VersionsChecked
+from webapp.web.cache_policy import versions_checked
 
 CSRF_FAILED = "The form had expired or came from another site. Please try again."
 
@@ -85,16 +85,17 @@ class Visitor:
         )
 
 
-async def get_visitor(
-    request: Request, db: DbSession, cache: Cache, checked: VersionsChecked
-) -> Visitor:
+async def get_visitor(request: Request, db: DbSession) -> Visitor:
     """Who is asking, and with it the data version this request may serve from
     the page cache: read with the session, or checked at most twice a second
-    (unless the shared-page middleware has just `checked`)."""
+    (unless the shared pages have just checked them). The cache is reached
+    here rather than as dependencies of its own: every page asks for the
+    visitor, and each dependency costs every page its resolution."""
     started = time.monotonic()
+    cache = services_of(request.app).page_cache
     loaded = await login_cookie.load(db, request)
     if loaded is None:
-        if not checked:
+        if not await versions_checked(request):
             await cache.check()
         return Visitor.anonymous(request)
     cache.observe(*loaded.data_version, read_at=started)

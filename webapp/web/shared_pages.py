@@ -1,7 +1,7 @@
 """Pages every anonymous visitor sees alike: built once by their route
 (`shared_page`), their HTML is kept in the page cache, and the next anonymous
 visitors are answered with it before routing, dependencies or the database
-(`SharedPageMiddleware`)."""
+(`SharedPages`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from sqlalchemy.exc import DBAPIError
-from starlette.responses import HTMLResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from webapp.core.page_cache import PageCache
 from webapp.web import cache_policy
@@ -21,43 +21,40 @@ from webapp.web.deps import Visitor
 NOT_PAGES = ("/static/", "/api/")
 
 
-class SharedPageMiddleware:
-    """Answers an anonymous GET from the HTML the page cache holds for its
-    address. Runs inside the session middleware, which has read the cookie."""
+class SharedPages:
+    """Finds the HTML the page cache holds for an anonymous GET's address:
+    the answer given before routing (`webapp.core.middleware.Gate`), once the
+    session cookie has been read."""
 
-    def __init__(self, app: ASGIApp, cache: PageCache) -> None:
-        self.app = app
+    def __init__(self, cache: PageCache) -> None:
         self.cache = cache
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope) -> bytes | None:
         if (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and not scope["path"].startswith(NOT_PAGES)
-            and scope["path"] != "/api"
+            scope["method"] != "GET"
+            or scope["path"].startswith(NOT_PAGES)
+            or scope["path"] == "/api"
         ):
-            session = scope.get("session") or {}
-            if cache_policy.shares_before_routing(session):
-                try:
-                    await self.cache.check()
-                except DBAPIError:
-                    # The database is away: the app answers (503) with its error page.
-                    await self.app(scope, receive, send)
-                    return
-                cache_policy.note_checked(scope)
-                kept = cache_policy.shared_html(scope["path"], scope["query_string"])
-                html = PageStore(self.cache, session).get(kept)
-                if html is not None:
-                    await HTMLResponse(html)(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+            return None
+        session = scope.get("session") or {}
+        if not cache_policy.shares_before_routing(session):
+            return None
+        try:
+            await self.cache.check()
+        except DBAPIError:
+            # The database is away: the app answers (503) with its error page.
+            return None
+        cache_policy.note_checked(scope)
+        kept = cache_policy.shared_html(scope["path"], scope["query_string"])
+        html: bytes | None = PageStore(self.cache, session).get(kept)
+        return html
 
 
 async def shared_page(
     request: Request, visitor: Visitor, pages: PageStore, build: Callable[[], Awaitable[Response]]
 ) -> Response:
     """A page that every anonymous visitor sees alike: once built, its HTML is
-    kept for `SharedPageMiddleware`. Logged-in visitors, and anyone with a
+    kept for `SharedPages`. Logged-in visitors, and anyone with a
     message to see, get the page built for them."""
     if not cache_policy.shares(visitor.user is not None, request.session):
         return await build()
