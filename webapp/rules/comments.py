@@ -81,33 +81,12 @@ def as_public(row: tuple[Any, ...]) -> CommentPublic:
     )
 
 
-async def list_for(
-    db: AsyncSession, post_id: int, *, offset: int, limit: int
-) -> list[CommentPublic]:
-    """A post's comments, oldest first, with their authors: one statement. The
-    caller has checked that the post is visible (`posts.get_visible_post`)."""
-    statement = (
-        WITH_AUTHOR.where(col(Comment.post_id) == post_id)
-        .order_by(*OLDEST_FIRST)
-        .offset(offset)
-        .limit(limit)
-    )
-    return [as_public(row) for row in await db.exec(statement)]
-
-
 class CommentPage(CountedPage[CommentPublic]):
     """A page of a post's comments; `total` is the count kept on the post row."""
 
     @property
     def comments(self) -> list[CommentPublic]:
         return self.items
-
-
-async def page_of(db: AsyncSession, post: PostPublic, *, page: int) -> CommentPage:
-    found = await list_for(
-        db, post.id, offset=(page - 1) * page_sizes.COMMENTS, limit=page_sizes.COMMENTS
-    )
-    return CommentPage(found, page, page_sizes.COMMENTS, post.comments)
 
 
 @dataclass(frozen=True)
@@ -169,13 +148,25 @@ _VISITORS_THREAD = _thread_statement(viewer=True)
 async def thread(db: AsyncSession, post_id: int, viewer_id: int | None, *, page: int) -> PostThread:
     """A post's page for this visitor: one statement. PostNotFound when it is
     gone or a draft of someone else's."""
+    offset = (page - 1) * page_sizes.COMMENTS
+    post, liked, found = await _thread(db, post_id, viewer_id, offset, page_sizes.COMMENTS)
+    return PostThread(post, liked, CommentPage(found, page, page_sizes.COMMENTS, post.comments))
+
+
+async def list_visible(
+    db: AsyncSession, post_id: int, viewer_id: int | None, *, offset: int, limit: int
+) -> list[CommentPublic]:
+    """A post's comments, oldest first, with their authors, if the viewer may
+    see the post: one statement. PostNotFound when they may not."""
+    return (await _thread(db, post_id, viewer_id, offset, limit))[2]
+
+
+async def _thread(
+    db: AsyncSession, post_id: int, viewer_id: int | None, offset: int, limit: int
+) -> tuple[PostPublic, bool, list[CommentPublic]]:
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
-    params: dict[str, Any] = {
-        "post_id": post_id,
-        "skip": (page - 1) * page_sizes.COMMENTS,
-        "limit": page_sizes.COMMENTS,
-    }
+    params: dict[str, Any] = {"post_id": post_id, "skip": offset, "limit": limit}
     statement = _ANONYMOUS_THREAD
     if viewer_id is not None:
         statement = _VISITORS_THREAD
@@ -186,7 +177,6 @@ async def thread(db: AsyncSession, post_id: int, viewer_id: int | None, *, page:
     if not rows or rows[0].kind != 0:
         raise PostNotFound
     first, *others = rows
-    post = posts.as_public(tuple(first)[:11])
     found = [
         CommentPublic.model_construct(
             id=row[0],
@@ -197,11 +187,7 @@ async def thread(db: AsyncSession, post_id: int, viewer_id: int | None, *, page:
         )
         for row in others
     ]
-    return PostThread(
-        post,
-        bool(first.liked),
-        CommentPage(found, page, page_sizes.COMMENTS, post.comments),
-    )
+    return posts.as_public(tuple(first)[:11]), bool(first.liked), found
 
 
 async def add(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     and_,
     bindparam,
@@ -117,8 +118,8 @@ def visible_to(viewer_id: int | None) -> ColumnElement[bool]:
 # compiled and keyed once (SQLAlchemy keeps both on the object), where one built
 # for each request costs a tenth of the request before it is sent. The values
 # are bound when it runs.
-POST_ID = bindparam("post_id")
-VIEWER = bindparam("viewer_id")
+POST_ID: BindParameter[int] = bindparam("post_id")
+VIEWER: BindParameter[int] = bindparam("viewer_id")
 # Who may see the post of the row: `visible_to` the viewer bound as `viewer_id`.
 VISIBLE_TO_VIEWER = or_(col(Post.published).is_(True), col(Post.owner_id) == VIEWER)
 # Whether the viewer bound as `viewer_id` likes the post of the row.
