@@ -427,32 +427,6 @@ async def published_page(
     )
 
 
-async def owner_page(
-    db: AsyncSession,
-    *,
-    owner_id: int,
-    viewer_id: int | None,
-    page: int,
-    per_page: int,
-    total: int | None = None,
-) -> PostPage:
-    """A profile's posts: the published ones, and the drafts too for their owner.
-    One author's posts are few enough to count, through their index; `total`:
-    the count the caller has already read (a profile's), not counted again."""
-    condition = and_(col(Post.owner_id) == owner_id, visible_to(viewer_id))
-    if total is None:
-        counting = select(func.count()).select_from(Post).where(condition)
-        total = (await db.exec(counting)).one()
-    statement = (
-        WITH_OWNER.where(condition)
-        .order_by(*NEWEST_FIRST)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    )
-    posts = [as_public(row) for row in await db.exec(statement)]
-    return PostPage(posts, page, per_page, last_page=max(1, -(-total // per_page)), total=total)
-
-
 # --- changes ------------------------------------------------------------------
 
 
