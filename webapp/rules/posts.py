@@ -360,6 +360,19 @@ def _following_ids(
     return select(page.c.id).order_by(page.c.created_at.desc(), page.c.id.desc())
 
 
+def _page_of(ids: SelectOfScalar[Any]) -> Select[*tuple[Any, ...]]:
+    return WITH_OWNER.where(col(Post.id).in_(ids)).order_by(*NEWEST_FIRST)
+
+
+_PUBLISHED_PAGE = _page_of(
+    select(col(Post.id))
+    .where(_published((), None))
+    .order_by(*NEWEST_FIRST)
+    .offset(bindparam("skip"))
+    .limit(bindparam("limit"))
+)
+
+
 async def list_published(
     db: AsyncSession,
     *,
@@ -374,13 +387,15 @@ async def list_published(
     entries, not rows: reading whole rows joined with their authors up to the
     offset made PostgreSQL sort every published post. With `followed_by`, only
     those by the people that user follows (`_following_ids`)."""
+    if followed_by is None and not words:  # the API's plain list: built once
+        params = {"skip": offset, "limit": limit}
+        return [as_public(row) for row in await db.exec(_PUBLISHED_PAGE, params=params)]
     if followed_by is None:
         ids = select(col(Post.id)).where(_published(words, None)).order_by(*NEWEST_FIRST)
         ids = ids.offset(offset).limit(limit)
     else:
         ids = _following_ids(db.get_bind().dialect.name, words, followed_by, offset, limit)
-    statement = WITH_OWNER.where(col(Post.id).in_(ids)).order_by(*NEWEST_FIRST)
-    return [as_public(row) for row in await db.exec(statement)]
+    return [as_public(row) for row in await db.exec(_page_of(ids))]
 
 
 async def published_page(
