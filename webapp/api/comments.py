@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body
+from pydantic import TypeAdapter
+from starlette.responses import Response
 
 from webapp.api.deps import (
     BAD_TOKEN_SENT,
@@ -24,11 +26,14 @@ from webapp.api.deps import (
     error,
 )
 from webapp.api.paths import CommentId, PostId
+from webapp.api.posts import json_response
 from webapp.core.deps import DbSession
 from webapp.models import CommentCreate, CommentPublic
-from webapp.rules import comments, page_sizes, posts
+from webapp.rules import comments, page_sizes
 
 router = APIRouter(tags=["comments"])
+
+COMMENTS_JSON = TypeAdapter(list[CommentPublic])
 
 COMMENT_EXAMPLES = {
     "comment": {"summary": "A comment", "value": {"content": "Well said."}},
@@ -48,12 +53,13 @@ async def list_comments(
     post_id: PostId,
     limit: Limit = page_sizes.COMMENTS,
     skip: Skip = 0,
-) -> list[CommentPublic]:
+) -> Response:
     """Anyone may read the comments of a published post; those of a draft, its
     owner alone (to anyone else the post is a 404). A token is optional here,
     but one that is sent and does not hold is a 401."""
-    post = await posts.get_visible_post(db, post_id, viewer.id if viewer else None)
-    return await comments.list_for(db, post.id, offset=skip, limit=limit)
+    viewer_id = viewer.id if viewer else None
+    found = await comments.list_visible(db, post_id, viewer_id, offset=skip, limit=limit)
+    return json_response(COMMENTS_JSON, found)
 
 
 @router.post(

@@ -7,9 +7,11 @@ same functions); its PostNotFound and NotOwner become 404 and 403 in
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Body, Query
+from pydantic import TypeAdapter
+from starlette.responses import Response
 
 from webapp.api.deps import (
     BAD_TOKEN_SENT,
@@ -31,6 +33,8 @@ from webapp.rules import page_sizes, posts
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 
+T = TypeVar("T")
+
 
 POST_EXAMPLES = {
     "published": {
@@ -46,6 +50,18 @@ PATCH_EXAMPLES = {
     "publish": {"summary": "Publish a draft", "value": {"published": True}},
     "retitle": {"summary": "Change the title only", "value": {"title": "A better title"}},
 }
+# The reads answer with their JSON, made once by the model's serializer: a
+# route that returns values has FastAPI check them against `response_model`
+# again first. The declared `response_model` still gives the documented schema,
+# and the bytes are the ones FastAPI would send.
+POST_JSON = TypeAdapter(PostPublic)
+POSTS_JSON = TypeAdapter(list[PostPublic])
+
+
+def json_response(adapter: TypeAdapter[T], value: T) -> Response:
+    return Response(adapter.dump_json(value, by_alias=True), media_type="application/json")
+
+
 CHANGE_ERRORS: Responses = {**UNAUTHORIZED, **FORBIDDEN, **POST_NOT_FOUND}
 WRITE_ERRORS: Responses = {**UNREADABLE_BODY, **CHANGE_ERRORS}
 
@@ -56,12 +72,13 @@ async def list_posts(
     limit: Limit = page_sizes.API_POSTS,
     skip: Skip = 0,
     search: Annotated[str, Query(description="Words that must all appear")] = "",
-) -> list[PostPublic]:
+) -> Response:
     """Drafts are never listed, not even the caller's. `search` works as on the
     home page: every word in the title or the text, in any letter case, as plain
     text; the first 10 words and 200 characters count."""
     words = posts.search_words(search)
-    return await posts.list_published(db, offset=skip, limit=limit, words=words)
+    found = await posts.list_published(db, offset=skip, limit=limit, words=words)
+    return json_response(POSTS_JSON, found)
 
 
 @router.get(
@@ -71,11 +88,12 @@ async def list_posts(
     responses={**POST_NOT_FOUND, **BAD_TOKEN_SENT},
     openapi_extra=OPTIONAL_AUTH,
 )
-async def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> PostPublic:
+async def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> Response:
     """Anyone may read a published post; a draft, its owner alone (to anyone
     else it is a 404). A token is optional here, but one that is sent and does
     not hold is a 401."""
-    return await posts.get_visible_post(db, post_id, viewer.id if viewer else None)
+    post = await posts.get_visible_post(db, post_id, viewer.id if viewer else None)
+    return json_response(POST_JSON, post)
 
 
 @router.post(

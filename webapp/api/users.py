@@ -5,15 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
+from pydantic import TypeAdapter
+from starlette.responses import Response
 
 from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
 from webapp.api.paths import UserId
+from webapp.api.posts import json_response
 from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, SettingsDep
 from webapp.models import ProfilePublic, UserCreate, UserMe, UserPublic
 from webapp.rules import accounts, follows, registrations
 
 router = APIRouter(prefix="/users", tags=["users"])
+
+USER_JSON = TypeAdapter(UserPublic)
+PROFILE_JSON = TypeAdapter(ProfilePublic)
 
 NEW_USER_EXAMPLES = {
     "new": {
@@ -70,8 +76,8 @@ async def me(user: ApiUser) -> UserMe:
     summary="A user's public profile",
     responses={404: error("No such user")},
 )
-async def get_user(db: DbSession, user_id: UserId) -> UserPublic:
-    return await accounts.get_public_user(db, user_id)
+async def get_user(db: DbSession, user_id: UserId) -> Response:
+    return json_response(USER_JSON, await accounts.get_public_user(db, user_id))
 
 
 @router.get(
@@ -80,7 +86,7 @@ async def get_user(db: DbSession, user_id: UserId) -> UserPublic:
     summary="A user's profile with its counts",
     responses={404: error("No such user")},
 )
-async def get_profile(db: DbSession, user_id: UserId) -> ProfilePublic:
+async def get_profile(db: DbSession, user_id: UserId) -> Response:
     """The public user plus how many people follow them, how many they follow,
     and how many posts they have published (drafts are not counted)."""
-    return await follows.profile(db, user_id)
+    return json_response(PROFILE_JSON, await follows.profile(db, user_id))

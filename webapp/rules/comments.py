@@ -13,7 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Update, and_, delete, func, insert, or_, update
+from sqlalchemy import (
+    Update,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -68,20 +81,6 @@ def as_public(row: tuple[Any, ...]) -> CommentPublic:
     )
 
 
-async def list_for(
-    db: AsyncSession, post_id: int, *, offset: int, limit: int
-) -> list[CommentPublic]:
-    """A post's comments, oldest first, with their authors: one statement. The
-    caller has checked that the post is visible (`posts.get_visible_post`)."""
-    statement = (
-        WITH_AUTHOR.where(col(Comment.post_id) == post_id)
-        .order_by(*OLDEST_FIRST)
-        .offset(offset)
-        .limit(limit)
-    )
-    return [as_public(row) for row in await db.exec(statement)]
-
-
 class CommentPage(CountedPage[CommentPublic]):
     """A page of a post's comments; `total` is the count kept on the post row."""
 
@@ -90,11 +89,105 @@ class CommentPage(CountedPage[CommentPublic]):
         return self.items
 
 
-async def page_of(db: AsyncSession, post: PostPublic, *, page: int) -> CommentPage:
-    found = await list_for(
-        db, post.id, offset=(page - 1) * page_sizes.COMMENTS, limit=page_sizes.COMMENTS
+@dataclass(frozen=True)
+class PostThread:
+    """A post's page as one visitor reads it: the post, whether they like it,
+    and one page of its comments."""
+
+    post: PostPublic
+    liked: bool
+    comments: CommentPage
+
+
+def _thread_statement(viewer: bool) -> Any:
+    """The post (with its author, its counts and the visitor's like) and one page
+    of its comments, as one statement: the post's row first (kind 0), then the
+    comments (kind 1) in the post's columns, so that the post's text is sent
+    once, not once for each comment. Built once for anonymous visitors and
+    once for logged-in ones; the values are bound when it runs."""
+    post = posts.WITH_OWNER.add_columns(
+        literal(0).label("kind"),
+        (posts.LIKED_BY_VIEWER if viewer else false()).label("liked"),
+    ).where(
+        col(Post.id) == posts.POST_ID,
+        posts.VISIBLE_TO_VIEWER if viewer else col(Post.published).is_(True),
     )
-    return CommentPage(found, page, page_sizes.COMMENTS, post.comments)
+    page = (
+        WITH_AUTHOR.where(col(Comment.post_id) == posts.POST_ID)
+        .order_by(*OLDEST_FIRST)
+        .offset(bindparam("skip"))
+        .limit(bindparam("limit"))
+        .subquery("page")
+    )
+    # The comment's columns where the post's go: id, title, content, published,
+    # created_at, updated_at, owner_id (its author), votes, comments, the
+    # author's name and when they joined, kind, liked.
+    comments: Select[*tuple[Any, ...]] = Select(
+        page.c.id,
+        null(),
+        page.c.content,
+        null(),
+        page.c.created_at,
+        null(),
+        page.c.author_id,
+        null(),
+        null(),
+        page.c.author_username,
+        page.c.author_created_at,
+        literal(1),
+        null(),
+    )
+    both = union_all(post, comments).subquery("thread")
+    return Select(*both.c).order_by(both.c.kind, both.c.created_at, both.c.id)
+
+
+_ANONYMOUS_THREAD = _thread_statement(viewer=False)
+_VISITORS_THREAD = _thread_statement(viewer=True)
+
+
+async def thread(db: AsyncSession, post_id: int, viewer_id: int | None, *, page: int) -> PostThread:
+    """A post's page for this visitor: one statement. PostNotFound when it is
+    gone or a draft of someone else's."""
+    offset = (page - 1) * page_sizes.COMMENTS
+    post, liked, found = await _thread(db, post_id, viewer_id, offset, page_sizes.COMMENTS)
+    return PostThread(post, liked, CommentPage(found, page, page_sizes.COMMENTS, post.comments))
+
+
+async def list_visible(
+    db: AsyncSession, post_id: int, viewer_id: int | None, *, offset: int, limit: int
+) -> list[CommentPublic]:
+    """A post's comments, oldest first, with their authors, if the viewer may
+    see the post: one statement. PostNotFound when they may not."""
+    return (await _thread(db, post_id, viewer_id, offset, limit))[2]
+
+
+async def _thread(
+    db: AsyncSession, post_id: int, viewer_id: int | None, offset: int, limit: int
+) -> tuple[PostPublic, bool, list[CommentPublic]]:
+    if not 0 < post_id <= MAX_ID:
+        raise PostNotFound
+    params: dict[str, Any] = {"post_id": post_id, "skip": offset, "limit": limit}
+    statement = _ANONYMOUS_THREAD
+    if viewer_id is not None:
+        statement = _VISITORS_THREAD
+        params["viewer_id"] = viewer_id
+    rows = list(await db.exec(statement, params=params))
+    # The comments of a post the visitor may not see come back without it (a
+    # draft's row is not read for anyone else), and are dropped with it.
+    if not rows or rows[0].kind != 0:
+        raise PostNotFound
+    first, *others = rows
+    found = [
+        CommentPublic.model_construct(
+            id=row[0],
+            post_id=post_id,
+            content=row[2],
+            created_at=row[4],
+            author=UserPublic.model_construct(id=row[6], username=row[9], created_at=row[10]),
+        )
+        for row in others
+    ]
+    return posts.as_public(tuple(first)[:11]), bool(first.liked), found
 
 
 async def add(

@@ -9,9 +9,21 @@ with `followed_by`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, delete, func
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    ScalarSelect,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    literal_column,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,7 +33,7 @@ from webapp.core.db import insert_ignoring_duplicates, transaction
 from webapp.core.paging import CountedPage
 from webapp.errors import CannotFollowSelf, UserNotFound
 from webapp.models import MAX_ID, Follow, Post, ProfilePublic, User, UserPublic, utcnow
-from webapp.rules import notifications
+from webapp.rules import notifications, posts
 
 
 def _count(condition: ColumnElement[bool]) -> ScalarSelect[int]:
@@ -61,6 +73,103 @@ async def profile(db: AsyncSession, user_id: int) -> ProfilePublic:
         following=following,
         posts=posts,
     )
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """A profile as one visitor reads it: the person with their counts, whether
+    the visitor follows them, a page of their posts (with the drafts, for
+    their owner) and which of those the visitor likes."""
+
+    person: ProfilePublic
+    following: bool
+    listing: posts.PostPage
+    liked: set[int]
+
+
+USER_ID: BindParameter[int] = bindparam("user_id")
+
+
+def _profile_statement(viewer: bool) -> Any:
+    """The person with their counts, and a page of their posts with their
+    authors, as one statement, the person's columns on each post's row (or on
+    one row alone, without posts). Built once for anonymous visitors and once
+    for logged-in ones; the values are bound when it runs."""
+    visible = posts.VISIBLE_TO_VIEWER if viewer else col(Post.published).is_(True)
+    follows_them = exists().where(
+        col(Follow.follower_id) == posts.VIEWER, col(Follow.followed_id) == col(User.id)
+    )
+    # The posts the visitor sees: the published ones, and the drafts for their owner.
+    shown = (
+        select(func.count())
+        .select_from(Post)
+        .where(col(Post.owner_id) == col(User.id), visible)
+        .scalar_subquery()
+    )
+    # LIMIT 1 keeps the person a subquery of its own: merged into the join, its
+    # counts would be counted again for every post of the page.
+    person = (
+        PROFILE.add_columns(
+            (follows_them if viewer else false()).label("is_following"),
+            (shown if viewer else literal_column("NULL")).label("shown"),
+        )
+        .where(col(User.id) == USER_ID)
+        .limit(1)
+        .subquery("person")
+    )
+    page = (
+        posts.WITH_OWNER.add_columns((posts.LIKED_BY_VIEWER if viewer else false()).label("liked"))
+        .where(col(Post.owner_id) == USER_ID, visible)
+        .order_by(*posts.NEWEST_FIRST)
+        .offset(bindparam("skip"))
+        .limit(bindparam("limit"))
+        .subquery("page")
+    )
+    return (
+        Select(*person.c, *page.c)
+        .select_from(person)
+        .outerjoin(page, true())
+        .order_by(page.c.created_at.desc(), page.c.id.desc())
+    )
+
+
+_ANONYMOUS_PROFILE = _profile_statement(viewer=False)
+_VISITORS_PROFILE = _profile_statement(viewer=True)
+
+
+async def profile_view(
+    db: AsyncSession, user_id: int, viewer_id: int | None, *, page: int, per_page: int
+) -> ProfileView:
+    """A profile's page for this visitor: one statement. UserNotFound if there
+    is no such person."""
+    if not 0 < user_id <= MAX_ID:
+        raise UserNotFound
+    params: dict[str, Any] = {"user_id": user_id, "skip": (page - 1) * per_page, "limit": per_page}
+    statement = _ANONYMOUS_PROFILE
+    if viewer_id is not None:
+        statement = _VISITORS_PROFILE
+        params["viewer_id"] = viewer_id
+    rows = list(await db.exec(statement, params=params))
+    if not rows:
+        raise UserNotFound
+    found_id, username, created_at, followers, following, published, follows_them, shown = rows[0][
+        :8
+    ]
+    person = ProfilePublic.model_construct(
+        id=found_id,
+        username=username,
+        created_at=created_at,
+        followers=followers,
+        following=following,
+        posts=published,
+    )
+    found = [posts.as_public(tuple(row)[8:19]) for row in rows if row[8] is not None]
+    total = published if shown is None else shown
+    listing = posts.PostPage(
+        found, page, per_page, last_page=max(1, -(-total // per_page)), total=total
+    )
+    liked = {row[8] for row in rows if row[8] is not None and row[19]}
+    return ProfileView(person, bool(follows_them), listing, liked)
 
 
 async def is_following(db: AsyncSession, follower_id: int, followed_id: int) -> bool:

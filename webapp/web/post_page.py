@@ -8,12 +8,11 @@ from fastapi import Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from webapp.models import PostPublic
+from webapp.core.page_cache import Seen
 from webapp.rules import comments, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
-from webapp.web.listing import liked_among
 from webapp.web.pages import render
 
 
@@ -29,41 +28,60 @@ async def post_page(
     errors: dict[str, str] | None = None,
 ) -> Response:
     """A post and one page of its comments, with the comment form; with
-    `comment`, the text typed, and its `errors`: a 422.
-
-    A published post, its counts and its comments are kept for everyone (a
-    comment moves the comment count, so the likes version, which drops the
-    counts and the comments kept); a draft is read for its owner alone, and
-    nothing of it is kept."""
-    kept = cache_policy.post(post_id)
-    counts = cache_policy.counts(kept)
-    seen = pages.seen()
-
-    async def load() -> PostPublic | None:
-        found = await posts.find_visible_post(db, post_id, None)
-        if found is not None:
-            pages.put(counts, {found.id: (found.votes, found.comments)}, seen)
-        return found
-
-    post = await pages.fetch(kept, load)
-    if post is None:  # a draft, or nothing: PostNotFound but for its owner
-        post = await posts.get_visible_post(db, post_id, visitor.user_id)
-        thread = await comments.page_of(db, post, page=page)
-    else:
-        now = await pages.fetch(counts, lambda: posts.counts_of(db, [post_id]))
-        post = published = posts.with_count(post, now)
-        thread = await pages.fetch(
-            cache_policy.comments(post_id, page),
-            lambda: comments.page_of(db, published, page=page),
-        )
-    liked = post.id in await liked_among(db, pages, visitor, kept, [post.id])
+    `comment`, the text typed, and its `errors`: a 422."""
+    thread = kept_thread(pages, visitor, post_id, page)
+    if thread is None:
+        seen = pages.seen()
+        thread = await comments.thread(db, post_id, visitor.user_id, page=page)
+        keep_thread(pages, visitor, thread, seen)
     context = {
-        "post": post,
-        "liked": liked,
-        "is_owner": visitor.user_id == post.owner_id,
-        "thread": thread,
+        "post": thread.post,
+        "liked": thread.liked,
+        "is_owner": visitor.user_id == thread.post.owner_id,
+        "thread": thread.comments,
         "comment": comment,
         "errors": errors or {},
     }
     status_code = 422 if errors else 200
     return render(request, visitor, "posts/show.html", context, status_code=status_code)
+
+
+# What the page cache keeps of a post's page, for logged-in visitors: the
+# published post, its counts, a page of its comments (a comment moves the
+# comment count, so the likes version drops the counts and the comments kept),
+# and whether the visitor likes it. Anonymous visitors are served the page's
+# finished HTML (`webapp.web.shared_pages`), so their pages keep nothing more:
+# a stream of posts read once each would only push out what is read again.
+# A draft is read for its owner alone, and nothing of it is kept.
+
+
+def kept_thread(
+    pages: PageStore, visitor: Visitor, post_id: int, page: int
+) -> comments.PostThread | None:
+    """The page as the cache holds it, or None if any part of it is missing:
+    then one statement reads it all again."""
+    user_id = visitor.user_id
+    if user_id is None:
+        return None
+    kept = cache_policy.post(post_id)
+    post = pages.get(kept)
+    counts = pages.get(cache_policy.counts(kept))
+    thread = pages.get(cache_policy.comments(post_id, page))
+    liked = pages.get(cache_policy.liked(user_id, kept))
+    if post is None or counts is None or thread is None or liked is None:
+        return None
+    return comments.PostThread(posts.with_count(post, counts), post_id in liked, thread)
+
+
+def keep_thread(
+    pages: PageStore, visitor: Visitor, thread: comments.PostThread, seen: Seen
+) -> None:
+    user_id = visitor.user_id
+    post = thread.post
+    if user_id is None or not post.published:
+        return
+    kept = cache_policy.post(post.id)
+    pages.put(kept, post, seen)
+    pages.put(cache_policy.counts(kept), {post.id: (post.votes, post.comments)}, seen)
+    pages.put(cache_policy.comments(post.id, thread.comments.page), thread.comments, seen)
+    pages.put(cache_policy.liked(user_id, kept), {post.id} if thread.liked else set(), seen)

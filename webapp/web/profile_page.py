@@ -8,12 +8,13 @@ from fastapi import Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
+from webapp.core.page_cache import Seen
 from webapp.models import ProfilePublic
-from webapp.rules import follows, page_sizes, posts
+from webapp.rules import follows, page_sizes
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
-from webapp.web.listing import counted_list, liked_among, post_cards
+from webapp.web.listing import post_cards
 from webapp.web.pages import page_number, render
 
 
@@ -39,50 +40,78 @@ async def profile_page(
     follow the rules refused)."""
     number = page_number(page)
     is_owner = visitor.user_id == user_id
+    # What is kept of it, for logged-in visitors but its owner (whose drafts are
+    # theirs alone): anonymous visitors are served the page's finished HTML
+    # (`webapp.web.shared_pages`), so their pages keep nothing more, and a
+    # stream of profiles read once each pushes out nothing read again.
+    keeps = visitor.user_id is not None and not is_owner
     kept = cache_policy.profile_posts(user_id, number)
     seen = pages.seen()
-    someone = await person(db, pages, user_id)
-    if is_owner:  # with their drafts: theirs alone, never kept
-        listing = await posts.owner_page(
-            db, owner_id=user_id, viewer_id=user_id, page=number, per_page=page_sizes.POSTS
+    view = kept_view(pages, visitor, user_id, kept) if keeps else None
+    if view is None:
+        view = await follows.profile_view(
+            db, user_id, visitor.user_id, page=number, per_page=page_sizes.POSTS
         )
-    else:  # the published posts, which the profile has counted already
-        listing = await counted_list(
-            db,
-            pages,
-            kept,
-            lambda: posts.owner_page(
-                db,
-                owner_id=user_id,
-                viewer_id=None,
-                page=number,
-                per_page=page_sizes.POSTS,
-                total=someone.posts,
-            ),
-        )
-    liked = await liked_among(db, pages, visitor, kept, listing.ids)
+        if keeps:
+            keep_view(pages, visitor, kept, view, seen)
+    listing = view.listing
     cards = post_cards(
         request,
         pages,
         listing.posts,
-        liked,
-        kept=None if is_owner else kept,
+        view.liked,
+        kept=kept if keeps else None,
         seen=seen,
         show_draft=True,
     )
-    following = False
-    viewer_id = visitor.user_id
-    if viewer_id is not None and not is_owner:  # one statement, kept until a follow
-        following = await pages.fetch(
-            cache_policy.follows(viewer_id, user_id),
-            lambda: follows.is_following(db, viewer_id, user_id),
-        )
     context = {
-        "profile": someone,
+        "profile": view.person,
         "listing": listing,
         "cards": cards,
         "is_owner": is_owner,
-        "following": following,
+        "following": view.following,
         "errors": {"form": error} if error else {},
     }
     return render(request, visitor, "users/profile.html", context, status_code=status_code)
+
+
+# The parts kept: the person with their counts (a follow moves the version), the
+# page of their posts without its counts, the counts (a like or a comment moves
+# them, and the likes version with them), which of the posts the visitor likes,
+# and whether they follow the person.
+
+
+def kept_view(
+    pages: PageStore, visitor: Visitor, user_id: int, kept: cache_policy.Kept
+) -> follows.ProfileView | None:
+    """The page as the cache holds it, or None if any part of it is missing:
+    then one statement reads it all again."""
+    viewer_id = visitor.user_id
+    if viewer_id is None:
+        return None
+    someone = pages.get(cache_policy.person(user_id))
+    listing = pages.get(kept)
+    counts = pages.get(cache_policy.counts(kept))
+    liked = pages.get(cache_policy.liked(viewer_id, kept))
+    following = pages.get(cache_policy.follows(viewer_id, user_id))
+    if someone is None or listing is None or counts is None or liked is None or following is None:
+        return None
+    return follows.ProfileView(someone, following, listing.with_counts(counts), liked)
+
+
+def keep_view(
+    pages: PageStore,
+    visitor: Visitor,
+    kept: cache_policy.Kept,
+    view: follows.ProfileView,
+    seen: Seen,
+) -> None:
+    viewer_id = visitor.user_id
+    if viewer_id is None:
+        return
+    user_id = view.person.id
+    pages.put(cache_policy.person(user_id), view.person, seen)
+    pages.put(kept, view.listing, seen)
+    pages.put(cache_policy.counts(kept), view.listing.counts, seen)
+    pages.put(cache_policy.liked(viewer_id, kept), view.liked, seen)
+    pages.put(cache_policy.follows(viewer_id, user_id), view.following, seen)
