@@ -21,7 +21,17 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Executable, Result, Row, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Result,
+    Row,
+    ScalarResult,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -288,6 +298,40 @@ async def transaction(db: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
                 raise
         await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def transaction_of_one(db: AsyncSession, statement: Executable) -> Any:
+    """A statement that is a whole unit of work by itself (a function of the
+    database's that runs several, an INSERT … RETURNING): its first column of
+    its first row, or None. On PostgreSQL it is autocommitted, so the
+    transaction is one round trip, without a BEGIN and a COMMIT of its own,
+    and it runs again, as `transaction` would, after a deadlock or a
+    serialization failure; on SQLite it is a `transaction` (the writer's turn,
+    BEGIN IMMEDIATE)."""
+    if dialect_name(db) != "postgresql":
+
+        async def work() -> Any:
+            return _first_value(await rows(db, statement))
+
+        return await transaction(db, work)
+    # What ran before on this session was committed as it ran (autocommit).
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            value = _first_value(await rows(db, statement))
+        except DBAPIError as error:
+            await db.rollback()
+            if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
+                raise
+        else:
+            await db.commit()
+            return value
+        await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _first_value(result: Result[Any] | ScalarResult[Any]) -> Any:
+    # sqlmodel hands a select of one column back as its scalars already.
+    return result.first() if isinstance(result, ScalarResult) else result.scalar()
 
 
 async def write_one(db: AsyncSession, statement: UpdateBase) -> None:

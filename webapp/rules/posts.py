@@ -29,7 +29,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select, SelectOfScalar
 
-from webapp.core.db import transaction
+from webapp.core.db import transaction, transaction_of_one
 from webapp.core.removals import taken_away
 from webapp.errors import NotOwner, PostNotFound
 from webapp.models import (
@@ -462,10 +462,8 @@ async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) 
     now = utcnow()
     values = {**data.model_dump(), "owner_id": owner.id, "created_at": now, "updated_at": now}
 
-    async def write() -> int:
-        return (await db.exec(insert(Post).values(values).returning(col(Post.id)))).scalar_one()
-
-    post_id = await transaction(db, write)
+    # Whole by itself: on PostgreSQL one round trip, without BEGIN and COMMIT.
+    post_id = await transaction_of_one(db, insert(Post).values(values).returning(col(Post.id)))
     return PostPublic.model_construct(**values, id=post_id, votes=0, owner=owner)
 
 
