@@ -5,12 +5,15 @@ A raw ASGI callable (no framework, no middleware, no ORM) that answers
 Agora sends for the same like, in the same transactions and the same order:
 
 1. the caller's row (Agora loads the user its bearer token names), on its own;
-2. `SELECT agora_like(post, user, 'add' or 'remove', now)`, autocommitted: the
-   database's function (migration 0011) locks the post's row (FOR NO KEY
-   UPDATE), inserts (dir 1) or deletes (dir 0) the like's row, moves the kept
-   count and inserts or deletes the owner's notification; at its commit the
-   schema's deferred triggers move a row of `site_state` and notify the live
-   channel. One round trip, run again after a deadlock.
+2. `SELECT done, events FROM agora_like(post, user, 'add' or 'remove', now)`,
+   autocommitted: the database's function (migration 0011) locks the post's
+   row (FOR NO KEY UPDATE), inserts (dir 1) or deletes (dir 0) the like's row,
+   moves the kept count and inserts or deletes the owner's notification, and
+   holds back the live events its triggers describe; at its commit the
+   schema's deferred triggers move a row of `site_state`. One round trip, run
+   again after a deadlock;
+3. `SELECT agora_live_announce(events)`, autocommitted: the live events, sent
+   once the like has committed (when it changed something).
 
 What it leaves out is what it costs Agora to get there: routing, middleware,
 validation, the ORM, the token's signature (its bearer token is the user's id).
@@ -45,16 +48,20 @@ USER = (
     "SELECT users.username, users.id, users.email, users.password_hash, "
     "users.security_stamp, users.created_at FROM users WHERE users.id = %s"
 )
-LIKE = "SELECT agora_like(%s, %s, %s, %s)"
+LIKE = "SELECT done, events FROM agora_like(%s::integer, %s::integer, %s, %s)"
+ANNOUNCE = "SELECT agora_live_announce(%s)"
 
 pool: AsyncConnectionPool | None = None
 
 
 async def change_like(conn: psycopg.AsyncConnection, user_id: int, post_id: int, on: bool) -> int:
-    """The like's transaction, one autocommitted statement; the status Agora answers with."""
+    """The like's transaction, one autocommitted statement, then its live
+    events; the status Agora answers with."""
     cursor = await conn.execute(LIKE, (post_id, user_id, "add" if on else "remove", now()))
     row = await cursor.fetchone()
-    done = None if row is None else row[0]
+    done, events = (None, None) if row is None else row
+    if events:
+        await conn.execute(ANNOUNCE, (events,))
     if done is None:
         return 404
     if on:

@@ -27,7 +27,6 @@ from sqlalchemy import (
     Executable,
     Result,
     Row,
-    ScalarResult,
     create_engine,
     event,
     text,
@@ -300,38 +299,47 @@ async def transaction(db: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-async def transaction_of_one(db: AsyncSession, statement: Executable) -> Any:
+async def transaction_of_one(
+    db: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Row[Any] | None:
     """A statement that is a whole unit of work by itself (a function of the
-    database's that runs several, an INSERT … RETURNING): its first column of
-    its first row, or None. On PostgreSQL it is autocommitted, so the
-    transaction is one round trip, without a BEGIN and a COMMIT of its own,
-    and it runs again, as `transaction` would, after a deadlock or a
-    serialization failure; on SQLite it is a `transaction` (the writer's turn,
-    BEGIN IMMEDIATE)."""
+    database's that runs several, an INSERT … RETURNING): its first row, or
+    None. On PostgreSQL it is autocommitted, so the transaction is one round
+    trip, without a BEGIN and a COMMIT of its own, and it runs again, as
+    `transaction` would, after a deadlock or a serialization failure; on
+    SQLite it is a `transaction` (the writer's turn, BEGIN IMMEDIATE). A Core
+    statement: sqlmodel's own `select` would hand back scalars."""
     if dialect_name(db) != "postgresql":
 
-        async def work() -> Any:
-            return _first_value(await rows(db, statement))
+        async def work() -> Row[Any] | None:
+            return (await rows(db, statement, params)).first()
 
         return await transaction(db, work)
     # What ran before on this session was committed as it ran (autocommit).
     for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
         try:
-            value = _first_value(await rows(db, statement))
+            row = (await rows(db, statement, params)).first()
         except DBAPIError as error:
             await db.rollback()
             if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
                 raise
         else:
             await db.commit()
-            return value
+            return row
         await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _first_value(result: Result[Any] | ScalarResult[Any]) -> Any:
-    # sqlmodel hands a select of one column back as its scalars already.
-    return result.first() if isinstance(result, ScalarResult) else result.scalar()
+ANNOUNCE = text("SELECT agora_live_announce(:events)")
+
+
+async def announce(db: AsyncSession, events: str | None) -> None:
+    """Send the live events that a PostgreSQL unit of work held back until
+    after its commit (its payloads, one a line: migration 0011), in a
+    transaction of their own that does not wait for the disk. Run again
+    after a deadlock; nothing to send, no statement."""
+    if events:
+        await transaction_of_one(db, ANNOUNCE, {"events": events})
 
 
 async def write_one(db: AsyncSession, statement: UpdateBase) -> None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.db import (
+    announce,
     dialect_name,
     insert_ignoring_duplicates,
     transaction,
@@ -98,14 +99,23 @@ async def _on_locked_post(
 Change = Literal["add", "remove", "toggle"]
 
 
+LIKE = text(
+    "SELECT done, events FROM agora_like("
+    "CAST(:post AS integer), CAST(:user AS integer), :change, :at)"
+)
+
+
 async def _in_database(db: AsyncSession, post_id: int, user_id: int, change: Change) -> bool:
-    """`agora_like`: what `add`, `remove` or `toggle` answers, in one statement."""
+    """`agora_like`: what `add`, `remove` or `toggle` answers, in one statement;
+    then its live events, sent once it has committed."""
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
-    done = await transaction_of_one(db, select(func.agora_like(post_id, user_id, change, utcnow())))
-    if done is None:
+    params = {"post": post_id, "user": user_id, "change": change, "at": utcnow()}
+    row = await transaction_of_one(db, LIKE, params)
+    if row is None or row.done is None:
         raise PostNotFound
-    return bool(done)
+    await announce(db, row.events)
+    return bool(row.done)
 
 
 async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:

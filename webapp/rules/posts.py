@@ -463,7 +463,9 @@ async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) 
     values = {**data.model_dump(), "owner_id": owner.id, "created_at": now, "updated_at": now}
 
     # Whole by itself: on PostgreSQL one round trip, without BEGIN and COMMIT.
-    post_id = await transaction_of_one(db, insert(Post).values(values).returning(col(Post.id)))
+    row = await transaction_of_one(db, insert(Post).values(values).returning(col(Post.id)))
+    assert row is not None  # an INSERT … RETURNING of one row
+    post_id = row[0]
     return PostPublic.model_construct(**values, id=post_id, votes=0, owner=owner)
 
 

@@ -26,9 +26,28 @@ PostgreSQL only; SQLite has one writer at a time anyway, and keeps its one row.
   the versions and then the data can never label older data with newer
   versions. (Readers of the one row `id = 1` would miss changes: every reader
   is in this code, and reads the sums.)
+- A like's live events are sent after its commit, not in it. PostgreSQL
+  serializes every transaction that notifies, from its commit's start until
+  it has ended, through one lock for the whole server, so every like waited
+  for the disk flush of every other. The live triggers now hand their payload
+  to `agora_live_send`, which sends it at once as before, or, in a transaction
+  that asked for it (`agora.live_later`), holds it back in `agora.live_queue`;
+  `agora_like` asks for it and returns what was held back, and the app gives
+  that to `agora_live_announce` as soon as the like is answered by the
+  database: a transaction of its own that does not wait for the disk (it
+  changes no data), so it holds the lock for an instant. Counts may no longer
+  arrive in the order of the commits that made them, so the announcement
+  does not send the counts it was given: it reads the post's row, under a
+  share lock that a later change of the post waits for, and sends what the
+  row says then (nothing for a post gone). Whatever order two announcements
+  of one post take, the last one sent holds the latest counts. Everything
+  else (the other writes, a cascade, a statement at a SQL prompt) notifies in
+  its own transaction as before.
 """
 
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
 
 from alembic import op
 
@@ -41,8 +60,8 @@ depends_on: str | Sequence[str] | None = None
 # commit holds its row only while it commits); each read sums them all.
 SHARDS = 32
 
-LIKE = """
-CREATE FUNCTION agora_like(p_post integer, p_user integer, p_change text, p_at timestamptz)
+CHANGE_LIKE = """
+CREATE FUNCTION agora_change_like(p_post integer, p_user integer, p_change text, p_at timestamptz)
 RETURNS boolean LANGUAGE plpgsql AS $$
 -- p_change 'add': true when the like went in, false when it was there;
 -- 'remove': true when it was taken back, false when there was none;
@@ -81,6 +100,67 @@ BEGIN
         VALUES (v_owner, 'like', p_user, p_post, NULL, p_at, false);
     END IF;
     RETURN true;
+END
+$$
+"""
+
+# Meant to be a statement, and a transaction, of its own: what it holds back
+# is what the whole transaction's triggers described.
+LIKE = """
+CREATE FUNCTION agora_like(
+    p_post integer, p_user integer, p_change text, p_at timestamptz,
+    OUT done boolean, OUT events text
+) LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('agora.live_later', 'on', true);
+    PERFORM set_config('agora.live_queue', '', true);
+    done := agora_change_like(p_post, p_user, p_change, p_at);
+    events := current_setting('agora.live_queue');
+END
+$$
+"""
+
+LIVE_SEND = """
+CREATE FUNCTION agora_live_send(payload text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('agora.live_later', true) = 'on' THEN
+        -- One payload a line: JSON of ids, counts and names, never a raw newline.
+        PERFORM set_config(
+            'agora.live_queue',
+            coalesce(nullif(current_setting('agora.live_queue', true), '') || chr(10), '')
+                || payload,
+            true
+        );
+    ELSE
+        PERFORM pg_notify('agora_live', payload);
+    END IF;
+END
+$$
+"""
+
+LIVE_ANNOUNCE = """
+CREATE FUNCTION agora_live_announce(p_events text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    payload text;
+    event json;
+    post record;
+BEGIN
+    -- It changes no data: nothing to wait for the disk for, and the server's
+    -- lock on notifications is held for an instant.
+    PERFORM set_config('synchronous_commit', 'off', true);
+    FOREACH payload IN ARRAY string_to_array(p_events, chr(10)) LOOP
+        event := payload::json;
+        IF event->>'t' = 'changed' THEN
+            SELECT id, votes, comments, owner_id, published INTO post
+            FROM posts WHERE id = (event->>'id')::integer FOR SHARE;
+            CONTINUE WHEN NOT FOUND;
+            payload := json_build_object(
+                't', 'changed', 'id', post.id, 'votes', post.votes, 'comments', post.comments,
+                'owner', post.owner_id, 'published', post.published
+            )::text;
+        END IF;
+        PERFORM pg_notify('agora_live', payload);
+    END LOOP;
 END
 $$
 """
@@ -131,9 +211,31 @@ $$
 """
 
 
+def _live_functions() -> dict[str, str]:
+    """Migration 0006's trigger functions, as it wrote them."""
+    path = Path(__file__).with_name("0006_live.py")
+    spec = importlib.util.spec_from_file_location("agora_migration_0006", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    functions: dict[str, str] = module.POSTGRES_FUNCTIONS
+    return {name: functions[name] for name in ("agora_live_posts", "agora_live_unread")}
+
+
+def _replace_function(name: str, body: str) -> None:
+    op.execute(f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $${body}$$")
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute(LIVE_SEND)
+    for name, body in _live_functions().items():
+        notify = "PERFORM pg_notify('agora_live', "
+        assert notify in body
+        _replace_function(name, body.replace(notify, "PERFORM agora_live_send("))
+    op.execute(LIVE_ANNOUNCE)
+    op.execute(CHANGE_LIKE)
     op.execute(LIKE)
     op.execute(
         "INSERT INTO site_state (id, version, likes, removals) "
@@ -155,3 +257,8 @@ def downgrade() -> None:
     )
     op.execute("DELETE FROM site_state WHERE id <> 1")
     op.execute("DROP FUNCTION agora_like(integer, integer, text, timestamptz)")
+    op.execute("DROP FUNCTION agora_change_like(integer, integer, text, timestamptz)")
+    op.execute("DROP FUNCTION agora_live_announce(text)")
+    for name, body in _live_functions().items():
+        _replace_function(name, body)
+    op.execute("DROP FUNCTION agora_live_send(text)")
