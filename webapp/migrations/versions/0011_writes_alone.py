@@ -26,20 +26,22 @@ PostgreSQL only; SQLite has one writer at a time anyway, and keeps its one row.
   the versions and then the data can never label older data with newer
   versions. (Readers of the one row `id = 1` would miss changes: every reader
   is in this code, and reads the sums.)
-- A like's live events are sent after its commit, not in it. PostgreSQL
+- A like's live events, and a new post's, are sent after its commit, not in it. PostgreSQL
   serializes every transaction that notifies, from its commit's start until
   it has ended, through one lock for the whole server, so every like waited
   for the disk flush of every other. The live triggers now hand their payload
   to `agora_live_send`, which sends it at once as before, or, in a transaction
   that asked for it (`agora.live_later`), holds it back in `agora.live_queue`;
-  `agora_like` asks for it and returns what was held back, and the app gives
+  `agora_like` and `agora_new_post` (the post's INSERT) ask for it and return
+  what was held back, and the app gives
   that to `agora_live_announce` as soon as the like is answered by the
   database: a transaction of its own that does not wait for the disk (it
   changes no data), so it holds the lock for an instant. Counts may no longer
   arrive in the order of the commits that made them, so the announcement
   does not send the counts it was given: it reads the post's row, under a
   share lock that a later change of the post waits for, and sends what the
-  row says then (nothing for a post gone). Whatever order two announcements
+  row says then (nothing for a post gone, no `created` for a post made a
+  draft since). Whatever order two announcements
   of one post take, the last one sent holds the latest counts. Everything
   else (the other writes, a cascade, a statement at a SQL prompt) notifies in
   its own transaction as before.
@@ -120,6 +122,22 @@ END
 $$
 """
 
+NEW_POST = """
+CREATE FUNCTION agora_new_post(
+    p_title text, p_content text, p_published boolean, p_owner integer, p_at timestamptz,
+    OUT post_id integer, OUT events text
+) LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('agora.live_later', 'on', true);
+    PERFORM set_config('agora.live_queue', '', true);
+    INSERT INTO posts (title, content, published, owner_id, created_at, updated_at)
+    VALUES (p_title, p_content, p_published, p_owner, p_at, p_at)
+    RETURNING posts.id INTO post_id;
+    events := current_setting('agora.live_queue');
+END
+$$
+"""
+
 LIVE_SEND = """
 CREATE FUNCTION agora_live_send(payload text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -150,14 +168,19 @@ BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
     FOREACH payload IN ARRAY string_to_array(p_events, chr(10)) LOOP
         event := payload::json;
-        IF event->>'t' = 'changed' THEN
+        IF event->>'t' IN ('changed', 'created') THEN
             SELECT id, votes, comments, owner_id, published INTO post
             FROM posts WHERE id = (event->>'id')::integer FOR SHARE;
-            CONTINUE WHEN NOT FOUND;
-            payload := json_build_object(
-                't', 'changed', 'id', post.id, 'votes', post.votes, 'comments', post.comments,
-                'owner', post.owner_id, 'published', post.published
-            )::text;
+            CONTINUE WHEN NOT FOUND;  -- gone since: its deletion told everyone
+            IF event->>'t' = 'created' THEN
+                CONTINUE WHEN NOT post.published;  -- a draft since: told as deleted
+                payload := json_build_object('t', 'created', 'id', post.id, 'author', post.owner_id)::text;
+            ELSE
+                payload := json_build_object(
+                    't', 'changed', 'id', post.id, 'votes', post.votes,
+                    'comments', post.comments, 'owner', post.owner_id, 'published', post.published
+                )::text;
+            END IF;
         END IF;
         PERFORM pg_notify('agora_live', payload);
     END LOOP;
@@ -237,6 +260,7 @@ def upgrade() -> None:
     op.execute(LIVE_ANNOUNCE)
     op.execute(CHANGE_LIKE)
     op.execute(LIKE)
+    op.execute(NEW_POST)
     op.execute(
         "INSERT INTO site_state (id, version, likes, removals) "
         f"SELECT n, 0, 0, 0 FROM generate_series(1, {SHARDS}) AS n ON CONFLICT (id) DO NOTHING"
@@ -258,6 +282,7 @@ def downgrade() -> None:
     op.execute("DELETE FROM site_state WHERE id <> 1")
     op.execute("DROP FUNCTION agora_like(integer, integer, text, timestamptz)")
     op.execute("DROP FUNCTION agora_change_like(integer, integer, text, timestamptz)")
+    op.execute("DROP FUNCTION agora_new_post(text, text, boolean, integer, timestamptz)")
     op.execute("DROP FUNCTION agora_live_announce(text)")
     for name, body in _live_functions().items():
         _replace_function(name, body)
