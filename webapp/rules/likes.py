@@ -6,7 +6,8 @@ notification to the post's owner.
 On PostgreSQL the whole unit of work is one statement, the database's function
 `agora_like` (migration 0011), which runs the statements below in the same
 order, under the same lock: one round trip, and the post's row is held for no
-round trip. SQLite, one writer at a time, sends them one by one."""
+round trip; its live events follow once it has committed (`core.db.announce`).
+SQLite, one writer at a time, sends them one by one."""
 
 from __future__ import annotations
 
