@@ -326,7 +326,8 @@ async def transaction_of_one(
             if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
                 raise
         else:
-            await db.commit()
+            # Committed by the database as it ran: the session keeps its
+            # connection for what the request runs next (its announcement).
             return row
         await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
     raise AssertionError("unreachable: the last attempt returns or raises")
