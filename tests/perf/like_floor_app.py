@@ -5,10 +5,15 @@ A raw ASGI callable (no framework, no middleware, no ORM) that answers
 Agora sends for the same like, in the same transactions and the same order:
 
 1. the caller's row (Agora loads the user its bearer token names), on its own;
-2. BEGIN ISOLATION LEVEL READ COMMITTED; the post's row locked (FOR NO KEY
-   UPDATE); the like's row inserted (dir 1) or deleted (dir 0); the kept count
-   moved; the owner's notification inserted or deleted; COMMIT, at which the
-   schema's deferred triggers move `site_state` and notify the live channel.
+2. `SELECT done, events FROM agora_like(post, user, 'add' or 'remove', now)`,
+   autocommitted: the database's function (migration 0011) locks the post's
+   row (FOR NO KEY UPDATE), inserts (dir 1) or deletes (dir 0) the like's row,
+   moves the kept count and inserts or deletes the owner's notification, and
+   holds back the live events its triggers describe; at its commit the
+   schema's deferred triggers move a row of `site_state`. One round trip, run
+   again after a deadlock;
+3. `SELECT agora_live_announce(events)`, autocommitted: the live events, sent
+   once the like has committed (when it changed something).
 
 What it leaves out is what it costs Agora to get there: routing, middleware,
 validation, the ORM, the token's signature (its bearer token is the user's id).
@@ -43,53 +48,25 @@ USER = (
     "SELECT users.username, users.id, users.email, users.password_hash, "
     "users.security_stamp, users.created_at FROM users WHERE users.id = %s"
 )
-LOCK_POST = (
-    "SELECT posts.owner_id, posts.published FROM posts WHERE posts.id = %s FOR NO KEY UPDATE"
-)
-INSERT_LIKE = (
-    "INSERT INTO votes (user_id, post_id, created_at) VALUES (%s, %s, %s) "
-    "ON CONFLICT DO NOTHING RETURNING votes.post_id"
-)
-DELETE_LIKE = (
-    "DELETE FROM votes WHERE votes.user_id = %s AND votes.post_id = %s RETURNING votes.post_id"
-)
-COUNT = "UPDATE posts SET votes = (posts.votes + %s) WHERE posts.id = %s"
-NOTIFY = (
-    "INSERT INTO notifications (recipient_id, kind, actor_id, post_id, comment_id, "
-    "created_at, read) VALUES (%s, 'like', %s, %s, NULL, %s, false) RETURNING notifications.id"
-)
-WITHDRAW = (
-    "DELETE FROM notifications WHERE notifications.actor_id = %s AND notifications.kind = 'like' "
-    "AND notifications.recipient_id = %s AND notifications.post_id = %s"
-)
+LIKE = "SELECT done, events FROM agora_like(%s::integer, %s::integer, %s, %s)"
+ANNOUNCE = "SELECT agora_live_announce(%s)"
 
 pool: AsyncConnectionPool | None = None
 
 
-async def configure(conn: psycopg.AsyncConnection) -> None:
-    """Agora's transactions say their level, as its engine does (READ COMMITTED)."""
-    await conn.set_isolation_level(psycopg.IsolationLevel.READ_COMMITTED)
-
-
 async def change_like(conn: psycopg.AsyncConnection, user_id: int, post_id: int, on: bool) -> int:
-    """The like's transaction; the status Agora answers with."""
-    async with conn.transaction():  # BEGIN ISOLATION LEVEL READ COMMITTED (`configure`)
-        post = await (await conn.execute(LOCK_POST, (post_id,))).fetchone()
-        if post is None or not (post[1] or post[0] == user_id):
-            return 404
-        owner_id = post[0]
-        if on:
-            if await (await conn.execute(INSERT_LIKE, (user_id, post_id, now()))).fetchone():
-                await conn.execute(COUNT, (1, post_id))
-                if owner_id != user_id:
-                    await conn.execute(NOTIFY, (owner_id, user_id, post_id, now()))
-                return 201
-            return 409
-        if await (await conn.execute(DELETE_LIKE, (user_id, post_id))).fetchone():
-            await conn.execute(COUNT, (-1, post_id))
-            await conn.execute(WITHDRAW, (user_id, owner_id, post_id))
-            return 200
+    """The like's transaction, one autocommitted statement, then its live
+    events; the status Agora answers with."""
+    cursor = await conn.execute(LIKE, (post_id, user_id, "add" if on else "remove", now()))
+    row = await cursor.fetchone()
+    done, events = (None, None) if row is None else row
+    if events:
+        await conn.execute(ANNOUNCE, (events,))
+    if done is None:
         return 404
+    if on:
+        return 201 if done else 409
+    return 200 if done else 404
 
 
 async def vote(user_id: int, post_id: int, on: bool) -> int:
@@ -164,7 +141,6 @@ async def lifespan(receive: Any, send: Any) -> None:
                 min_size=POOL_SIZE,
                 max_size=POOL_SIZE,
                 kwargs={"autocommit": True},
-                configure=configure,
                 open=False,
             )
             await pool.open(wait=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import sqlite3
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 T = TypeVar("T")
+log = logging.getLogger("webapp.db")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Indexes that only a migration creates, because the models cannot say them
@@ -289,6 +291,57 @@ async def transaction(db: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
                 raise
         await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def transaction_of_one(
+    db: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Row[Any] | None:
+    """A statement that is a whole unit of work by itself (a function of the
+    database's that runs several, an INSERT … RETURNING): its first row, or
+    None. On PostgreSQL it is autocommitted, so the transaction is one round
+    trip, without a BEGIN and a COMMIT of its own, and it runs again, as
+    `transaction` would, after a deadlock or a serialization failure; on
+    SQLite it is a `transaction` (the writer's turn, BEGIN IMMEDIATE). A Core
+    statement: sqlmodel's own `select` would hand back scalars."""
+    if dialect_name(db) != "postgresql":
+
+        async def work() -> Row[Any] | None:
+            return (await rows(db, statement, params)).first()
+
+        return await transaction(db, work)
+    # What ran before on this session was committed as it ran (autocommit).
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            row = (await rows(db, statement, params)).first()
+        except DBAPIError as error:
+            await db.rollback()
+            if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
+                raise
+        else:
+            # Committed by the database as it ran: the session keeps its
+            # connection for what the request runs next (its announcement).
+            return row
+        await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+ANNOUNCE = text("SELECT agora_live_announce(:events)")
+
+
+async def announce(db: AsyncSession, events: str | None) -> None:
+    """Send the live events that a PostgreSQL unit of work held back until
+    after its commit (its payloads, one a line: migration 0011), in a
+    transaction of their own that does not wait for the disk. Run again
+    after a deadlock; nothing to send, no statement. The change they tell of
+    has committed whatever happens here: a database lost in between loses
+    the events (logged), not the answer, and live pages read their counts
+    again once their worker hears the database again."""
+    if not events:
+        return
+    try:
+        await transaction_of_one(db, ANNOUNCE, {"events": events})
+    except DBAPIError as error:
+        log.warning("live events of a committed change not sent: %s", error)
 
 
 async def write_one(db: AsyncSession, statement: UpdateBase) -> None:

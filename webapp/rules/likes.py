@@ -1,21 +1,34 @@
 """Likes. The database's primary key on (user, post) decides every race: an
 insert that finds the like already there does nothing, and the kept count on
 the post moves only with a row that really was added or removed, as does the
-notification to the post's owner."""
+notification to the post's owner.
+
+On PostgreSQL the whole unit of work is one statement, the database's function
+`agora_like` (migration 0011), which runs the statements below in the same
+order, under the same lock: one round trip, and the post's row is held for no
+round trip; its live events follow once it has committed (`core.db.announce`).
+SQLite, one writer at a time, sends them one by one."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.core.db import insert_ignoring_duplicates, transaction
+from webapp.core.db import (
+    announce,
+    dialect_name,
+    insert_ignoring_duplicates,
+    transaction,
+    transaction_of_one,
+)
 from webapp.errors import PostNotFound
-from webapp.models import Like, Post
+from webapp.models import MAX_ID, Like, Post, utcnow
 from webapp.rules import notifications
 from webapp.rules.posts import lock_post
 
@@ -84,8 +97,32 @@ async def _on_locked_post(
         raise PostNotFound from None
 
 
+Change = Literal["add", "remove", "toggle"]
+
+
+LIKE = text(
+    "SELECT done, events FROM agora_like("
+    "CAST(:post AS integer), CAST(:user AS integer), :change, :at)"
+)
+
+
+async def _in_database(db: AsyncSession, post_id: int, user_id: int, change: Change) -> bool:
+    """`agora_like`: what `add`, `remove` or `toggle` answers, in one statement;
+    then its live events, sent once it has committed."""
+    if not 0 < post_id <= MAX_ID:
+        raise PostNotFound
+    params = {"post": post_id, "user": user_id, "change": change, "at": utcnow()}
+    row = await transaction_of_one(db, LIKE, params)
+    if row is None or row.done is None:
+        raise PostNotFound
+    await announce(db, row.events)
+    return bool(row.done)
+
+
 async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
     """Like a post the user can see; False when the like was already there."""
+    if dialect_name(db) == "postgresql":
+        return await _in_database(db, post_id, user_id, "add")
     return await _on_locked_post(
         db, post_id, user_id, lambda owner: _like(db, post_id, owner, user_id)
     )
@@ -93,6 +130,8 @@ async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
 
 async def remove(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
     """Take the like back; False when there was none."""
+    if dialect_name(db) == "postgresql":
+        return await _in_database(db, post_id, user_id, "remove")
     return await _on_locked_post(
         db, post_id, user_id, lambda owner: _unlike(db, post_id, owner, user_id)
     )
@@ -102,6 +141,8 @@ async def toggle(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
     """Like, or take the like back; True when the post is now liked. Two
     toggles racing from one person take turns on the post's lock, so the
     second undoes the first, as two clicks would."""
+    if dialect_name(db) == "postgresql":
+        return await _in_database(db, post_id, user_id, "toggle")
 
     async def flip(owner_id: int) -> bool:
         if await _unlike(db, post_id, owner_id, user_id):

@@ -1,9 +1,9 @@
 """What the pages keep in the page cache (`webapp.core.page_cache`), and who
 may be shown what a moment old: the one place that knows both.
 
-The data versions are `site_state`'s row, which moves with every change to the
-posts and follows tables, in the same transaction (triggers, migrations 0003,
-0005 and 0010): `version` for anything, `likes` when only like or comment
+The data versions are the sums of `site_state`'s rows, which move with every
+change to the posts and follows tables, in the same transaction (triggers,
+migrations 0003, 0005, 0010 and 0011): `version` for anything, `likes` when only like or comment
 counts changed (the cache's minor version), `removals` when a post was
 deleted or made a draft, or a comment or an account deleted. A logged-in
 visitor's session is read with them (`webapp.rules.sessions`); for anyone
@@ -38,15 +38,22 @@ from webapp.core.page_cache import PageCache, Seen, VersionReader
 
 T = TypeVar("T")
 
-READ_SITE_STATE = text("SELECT version, likes, removals FROM site_state WHERE id = 1")
+# The sums of `site_state`'s rows: on PostgreSQL each commit moves a row that no
+# other commit holds (migration 0011), so that writers never queue on one.
+READ_SITE_STATE = text(
+    "SELECT sum(version) AS version, sum(likes) AS likes, sum(removals) AS removals FROM site_state"
+)
 
 
 def read_site_state(engine: AsyncEngine) -> VersionReader:
-    """How the page cache reads the data versions: `site_state`'s one row."""
+    """How the page cache reads the data versions: the sums of `site_state`'s
+    rows (None while it has none)."""
 
     async def read() -> Seen | None:
         row = await read_row(engine, READ_SITE_STATE)
-        return None if row is None else (row.version, row.likes, row.removals)
+        if row is None or row.version is None:
+            return None
+        return row.version, row.likes, row.removals
 
     return read
 

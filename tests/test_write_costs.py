@@ -1,0 +1,115 @@
+"""What one write costs: its statements (round trips), and whom it makes wait."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tests.support.api import Caller, write
+from tests.support.app import ON_POSTGRES
+from tests.support.statements import StatementCounter
+from webapp.core.config import Settings
+from webapp.core.db import create_db_engine
+from webapp.models import PostCreate
+
+# The caller (the bearer token's user), then the write: on PostgreSQL one
+# statement that is its own transaction, and its live events sent after its
+# commit, in a transaction of their own; on SQLite BEGIN IMMEDIATE, then the
+# post's lock, the like, the count and the notification, or the post's INSERT.
+LIKE = 3 if ON_POSTGRES else 6
+NEW_POST = 3
+
+
+def test_a_like_and_taking_it_back_run_their_stated_statements(
+    client: TestClient, engine, alice_api: Caller, bob_api: Caller
+) -> None:
+    post = write(client, alice_api)
+    for direction, status in ((1, 201), (0, 200)):
+        with StatementCounter(engine) as counted:
+            answer = client.post(
+                "/api/vote", json={"post_id": post["id"], "dir": direction}, headers=bob_api.headers
+            )
+        assert answer.status_code == status
+        assert counted.count == LIKE, counted.statements
+
+
+def test_a_new_post_runs_its_stated_statements(
+    client: TestClient, engine, alice_api: Caller
+) -> None:
+    with StatementCounter(engine) as counted:
+        answer = client.post(
+            "/api/posts", json={"title": "T", "content": "C"}, headers=alice_api.headers
+        )
+    assert answer.status_code == 201
+    assert counted.count == NEW_POST, counted.statements
+
+
+def test_a_new_post_sends_every_field_the_database_function_takes() -> None:
+    """On PostgreSQL a new post is `agora_new_post(title, content, published, …)`
+    (migration 0011): a field added to PostCreate needs a migration too."""
+    assert set(PostCreate.model_fields) == {"title", "content", "published"}
+
+
+SUMS = "SELECT sum(version), sum(likes), sum(removals) FROM site_state"
+
+
+@pytest.mark.postgres
+def test_commits_move_rows_of_site_state_that_no_other_commit_holds(
+    settings: Settings,
+) -> None:
+    """Two writers that commit at once do not wait for each other's row, and
+    the versions (the sums) move once for each."""
+    engine = create_db_engine(settings)
+    try:
+        with engine.connect() as setup:
+            setup.execute(
+                text(
+                    "INSERT INTO site_state (id, version, likes, removals) "
+                    "SELECT n, 0, 0, 0 FROM generate_series(1, 32) AS n ON CONFLICT DO NOTHING"
+                )
+            )
+            setup.commit()
+            before = setup.execute(text(SUMS)).one()
+        with engine.connect() as first, engine.connect() as second:
+            first.execute(text("SELECT agora_move_version('likes')"))  # its row held, uncommitted
+            second.execute(text("SET lock_timeout = '200ms'"))
+            second.execute(text("SELECT agora_move_version('likes')"))
+            second.execute(text("SELECT agora_move_version('version')"))
+            second.commit()
+            first.commit()
+            after = first.execute(text(SUMS)).one()
+    finally:
+        engine.dispose()
+    assert tuple(after) == (before[0] + 1, before[1] + 2, before[2])
+
+
+@pytest.mark.postgres
+def test_an_announcement_sends_the_counts_the_post_holds_when_it_is_sent(
+    client: TestClient, alice_api: Caller, bob_api: Caller, settings: Settings
+) -> None:
+    """A like's live events leave after its commit, so two of them may be sent
+    in the other order: each says what the post's row holds when it goes, not
+    what the like saw, and the last one sent is never behind."""
+    post = write(client, alice_api)
+    client.post("/api/vote", json={"post_id": post["id"], "dir": 1}, headers=bob_api.headers)
+    url = settings.sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url, autocommit=True) as listener, psycopg.connect(url) as sender:
+        listener.execute("LISTEN agora_live")
+        late = json.dumps({"t": "changed", "id": post["id"], "votes": 0, "comments": 0})
+        sender.execute("SELECT agora_live_announce(%s)", (late + "\n" + late,))
+        sender.commit()
+        heard = [json.loads(n.payload) for n in listener.notifies(timeout=2, stop_after=1)]
+    assert heard == [
+        {
+            "t": "changed",
+            "id": post["id"],
+            "votes": 1,
+            "comments": 0,
+            "owner": alice_api.id,
+            "published": True,
+        }
+    ]
