@@ -199,7 +199,7 @@ Pages = Annotated[PageStore, Depends(get_page_store)]
 
 # The scope key where the shared-page middleware notes that it has checked the
 # data versions for this request (`webapp.web.shared_pages`), so that the
-# visitor dependency does not check them again: read only through `VersionsChecked`.
+# visitor dependency does not check them again: read only through `versions_checked`.
 CHECKED_SCOPE_KEY = "agora.versions_checked"
 
 
@@ -207,8 +207,5 @@ def note_checked(scope: Scope) -> None:
     scope[CHECKED_SCOPE_KEY] = True
 
 
-async def versions_checked(request: Request) -> bool:
+def versions_checked(request: Request) -> bool:
     return bool(request.scope.get(CHECKED_SCOPE_KEY, False))
-
-
-VersionsChecked = Annotated[bool, Depends(versions_checked)]

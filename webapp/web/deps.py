@@ -95,7 +95,7 @@ async def get_visitor(request: Request, db: DbSession) -> Visitor:
     cache = services_of(request.app).page_cache
     loaded = await login_cookie.load(db, request)
     if loaded is None:
-        if not await versions_checked(request):
+        if not versions_checked(request):
             await cache.check()
         return Visitor.anonymous(request)
     cache.observe(*loaded.data_version, read_at=started)
