@@ -15,11 +15,12 @@ import random
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import psycopg
 from sqlalchemy import Connection, Engine, Executable, Result, Row, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -293,39 +294,70 @@ async def transaction(db: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+async def driver_row(
+    db: AsyncSession, sql: str, params: Sequence[Any], *, first_try_again: bool = False
+) -> tuple[Any, ...] | None:
+    """The first row of one PostgreSQL statement (psycopg's `%s` placeholders),
+    sent on the request session's connection by the driver itself: past
+    SQLAlchemy's execution layers and its thread-hopping adapter, which cost
+    more Python time than the round trip's own. For the few statements that
+    every write runs. Listeners of `before_cursor_execute` (the statement
+    counts) still hear it. A driver error becomes SQLAlchemy's (a
+    `DBAPIError` of the same kind, `connection_invalidated` when the
+    connection died, which is then dropped from the pool);
+    `first_try_again`: a statement that is the session's first is sent once
+    more on a fresh connection when the pooled one was dead (as
+    `RetryingSession` does)."""
+    for attempt in (1, 2):
+        fresh = not db.in_transaction()
+        connection = await db.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        sync = connection.sync_connection
+        assert isinstance(driver, psycopg.AsyncConnection) and sync is not None
+        if sync._has_events or sync.engine._has_events:
+            sync.dispatch.before_cursor_execute(sync, None, sql, params, None, False)
+        try:
+            cursor = await driver.execute(sql, params)
+            row: tuple[Any, ...] | None = await cursor.fetchone()
+        except psycopg.Error as error:
+            dead = sync.dialect.is_disconnect(error, driver, None)  # type: ignore[arg-type]  # psycopg's errors are the dialect's DBAPI errors
+            if dead:
+                await connection.invalidate()
+            await db.rollback()
+            wrapped = DBAPIError.instance(
+                sql, params, error, psycopg.Error, connection_invalidated=dead
+            )
+            if not (dead and fresh and first_try_again and attempt == 1):
+                raise wrapped from error
+        else:
+            return row
+    raise AssertionError("unreachable: the second attempt returns or raises")
+
+
 async def transaction_of_one(
-    db: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
-) -> Row[Any] | None:
-    """A statement that is a whole unit of work by itself (a function of the
-    database's that runs several, an INSERT … RETURNING): its first row, or
-    None. On PostgreSQL it is autocommitted, so the transaction is one round
-    trip, without a BEGIN and a COMMIT of its own, and it runs again, as
-    `transaction` would, after a deadlock or a serialization failure; on
-    SQLite it is a `transaction` (the writer's turn, BEGIN IMMEDIATE). A Core
-    statement: sqlmodel's own `select` would hand back scalars."""
-    if dialect_name(db) != "postgresql":
-
-        async def work() -> Row[Any] | None:
-            return (await rows(db, statement, params)).first()
-
-        return await transaction(db, work)
+    db: AsyncSession, sql: str, params: Sequence[Any]
+) -> tuple[Any, ...] | None:
+    """A PostgreSQL statement that is a whole unit of work by itself (a
+    function of the database's that runs several, an INSERT … RETURNING):
+    its first row, or None. Autocommitted, the transaction is one round trip,
+    without a BEGIN and a COMMIT of its own, and it runs again, as
+    `transaction` would, after a deadlock or a serialization failure. Sent
+    by the driver itself (`driver_row`); SQLite runs its units of work in
+    `transaction`."""
     # What ran before on this session was committed as it ran (autocommit).
     for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
         try:
-            row = (await rows(db, statement, params)).first()
-        except DBAPIError as error:
-            await db.rollback()
-            if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
-                raise
-        else:
             # Committed by the database as it ran: the session keeps its
             # connection for what the request runs next (its announcement).
-            return row
+            return await driver_row(db, sql, params)
+        except DBAPIError as error:
+            if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
+                raise
         await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 (jitter)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-ANNOUNCE = text("SELECT agora_live_announce(:events)")
+ANNOUNCE = "SELECT agora_live_announce(%s)"
 
 
 async def announce(db: AsyncSession, events: str | None) -> None:
@@ -339,7 +371,7 @@ async def announce(db: AsyncSession, events: str | None) -> None:
     if not events:
         return
     try:
-        await transaction_of_one(db, ANNOUNCE, {"events": events})
+        await transaction_of_one(db, ANNOUNCE, (events,))
     except DBAPIError as error:
         log.warning("live events of a committed change not sent: %s", error)
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.core.db import rows, transaction
+from webapp.core.db import dialect_name, driver_row, rows, transaction
 from webapp.core.removals import taken_away
 from webapp.core.security import PasswordHasher
 from webapp.errors import AccountTaken, TooManyAttempts, TooManyLogins, UserNotFound, WrongPassword
@@ -70,9 +70,24 @@ async def _find_account(db: AsyncSession, condition: ColumnElement[bool]) -> Acc
     return None if row is None else Account(**row._mapping)
 
 
+# `_ACCOUNT` by id, in the driver's own words: every API request with a token
+# runs it (`get_account`).
+_ACCOUNT_BY_ID = (
+    "SELECT id, username, email, password_hash, security_stamp, created_at FROM users WHERE id = %s"
+)
+
+
 async def get_account(db: AsyncSession, user_id: int) -> Account:
-    """The whole account (its hash and email), or UserNotFound."""
-    account = await _find_account(db, col(User.id) == user_id) if 0 < user_id <= MAX_ID else None
+    """The whole account (its hash and email), or UserNotFound. On PostgreSQL
+    sent by the driver itself (`driver_row`): the API's caller, on every
+    request that carries a token."""
+    if not 0 < user_id <= MAX_ID:
+        raise UserNotFound
+    if dialect_name(db) == "postgresql":
+        row = await driver_row(db, _ACCOUNT_BY_ID, (user_id,), first_try_again=True)
+        account = None if row is None else Account(*row)
+    else:
+        account = await _find_account(db, col(User.id) == user_id)
     if account is None:
         raise UserNotFound
     return account

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from sqlalchemy import delete, text, update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert
 from sqlmodel import col, select
@@ -100,10 +100,7 @@ async def _on_locked_post(
 Change = Literal["add", "remove", "toggle"]
 
 
-LIKE = text(
-    "SELECT done, events FROM agora_like("
-    "CAST(:post AS integer), CAST(:user AS integer), :change, :at)"
-)
+LIKE = "SELECT done, events FROM agora_like(%s::integer, %s::integer, %s, %s)"
 
 
 async def _in_database(db: AsyncSession, post_id: int, user_id: int, change: Change) -> bool:
@@ -111,12 +108,12 @@ async def _in_database(db: AsyncSession, post_id: int, user_id: int, change: Cha
     then its live events, sent once it has committed."""
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
-    params = {"post": post_id, "user": user_id, "change": change, "at": utcnow()}
-    row = await transaction_of_one(db, LIKE, params)
-    if row is None or row.done is None:
+    row = await transaction_of_one(db, LIKE, (post_id, user_id, change, utcnow()))
+    if row is None or row[0] is None:
         raise PostNotFound
-    await announce(db, row.events)
-    return bool(row.done)
+    done, events = row
+    await announce(db, events)
+    return bool(done)
 
 
 async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:

@@ -24,7 +24,6 @@ from sqlalchemy import (
     insert,
     literal_column,
     or_,
-    text,
     true,
     union_all,
     update,
@@ -475,10 +474,7 @@ async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
 
 # Every field of PostCreate, by name: a field added there must be added here and
 # to the function, by a migration (tests/test_write_costs.py checks the fields).
-NEW_POST = text(
-    "SELECT post_id, events FROM agora_new_post("
-    ":title, :content, :published, CAST(:owner_id AS integer), :at)"
-)
+NEW_POST = "SELECT post_id, events FROM agora_new_post(%s, %s, %s, %s::integer, %s)"
 
 
 async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) -> PostPublic:
@@ -488,11 +484,11 @@ async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) 
     if dialect_name(db) == "postgresql":
         # The INSERT as a statement that is its own transaction (one round
         # trip, no BEGIN, no COMMIT), its live event sent after its commit.
-        params = {**data.model_dump(), "owner_id": owner.id, "at": now}
+        params = (data.title, data.content, data.published, owner.id, now)
         row = await transaction_of_one(db, NEW_POST, params)
         assert row is not None  # it returns one row
-        await announce(db, row.events)
-        post_id = row.post_id
+        post_id, events = row
+        await announce(db, events)
     else:
 
         async def write() -> int:
