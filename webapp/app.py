@@ -143,13 +143,15 @@ def add_middleware(app: FastAPI, services: AgoraServices) -> None:
 
 def add_routes(app: FastAPI, static: Mount) -> None:
     """The static files, then the two doors: pages (session cookie, CSRF) and
-    the JSON API (bearer tokens). Matched in this order, the busiest pages first."""
+    the JSON API (bearer tokens). Matched in this order, the busiest pages
+    first, except requests under /api, which go to the API first (`ApiFirst`)."""
     app.router.routes.append(static)
     app.include_router(pages.router)
     app.include_router(health.router)
     app.include_router(live.router)
     app.include_router(docs.router)
     app.include_router(api.router)
+    app.router.routes.insert(0, api.ApiFirst(app.router.routes[-1]))
 
 
 # The names `__getattr__` builds: `app` migrates on start, as anyone running

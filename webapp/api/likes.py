@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 
-from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
-from webapp.core.deps import DbSession
+from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, BearerToken, api_writer, error
 from webapp.models import Message, VoteCreate
 from webapp.rules import likes
 
 router = APIRouter(tags=["votes"])
+
+# The answers, as the JSON the declared model would make of them, made once.
+LIKED = Message(message="Liked").model_dump_json().encode()
+TAKEN_BACK = Message(message="Like removed").model_dump_json().encode()
+
+
+def answer(body: bytes, status_code: int) -> Response:
+    return Response(body, status_code, media_type="application/json")
 
 
 @router.post(
@@ -26,14 +33,14 @@ router = APIRouter(tags=["votes"])
         409: error("The caller already likes this post"),
     },
 )
-async def vote(db: DbSession, user: ApiUser, data: VoteCreate, response: Response) -> Message:
+async def vote(request: Request, token: BearerToken, data: VoteCreate) -> Response:
     """Anyone may like a post they can see, their own drafts included. The
     database decides races: two likes at once count once, never fail with 500."""
-    if data.dir == 1:
-        if not await likes.add(db, post_id=data.post_id, user_id=user.id):
-            raise HTTPException(409, "You already like this post")
-        return Message(message="Liked")
-    if not await likes.remove(db, post_id=data.post_id, user_id=user.id):
-        raise HTTPException(404, "You do not like this post")
-    response.status_code = 200
-    return Message(message="Like removed")
+    async with api_writer(request, token) as (db, user):
+        if data.dir == 1:
+            if not await likes.add(db, post_id=data.post_id, user_id=user.id):
+                raise HTTPException(409, "You already like this post")
+            return answer(LIKED, 201)
+        if not await likes.remove(db, post_id=data.post_id, user_id=user.id):
+            raise HTTPException(404, "You do not like this post")
+    return answer(TAKEN_BACK, 200)

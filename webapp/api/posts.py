@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
@@ -21,10 +21,12 @@ from webapp.api.deps import (
     UNAUTHORIZED,
     UNREADABLE_BODY,
     ApiUser,
+    BearerToken,
     Limit,
     OptionalApiUser,
     Responses,
     Skip,
+    api_writer,
 )
 from webapp.api.paths import PostId
 from webapp.core.deps import DbSession
@@ -58,8 +60,10 @@ POST_JSON = TypeAdapter(PostPublic)
 POSTS_JSON = TypeAdapter(list[PostPublic])
 
 
-def json_response(adapter: TypeAdapter[T], value: T) -> Response:
-    return Response(adapter.dump_json(value, by_alias=True), media_type="application/json")
+def json_response(adapter: TypeAdapter[T], value: T, status_code: int = 200) -> Response:
+    return Response(
+        adapter.dump_json(value, by_alias=True), status_code, media_type="application/json"
+    )
 
 
 CHANGE_ERRORS: Responses = {**UNAUTHORIZED, **FORBIDDEN, **POST_NOT_FOUND}
@@ -104,11 +108,15 @@ async def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> R
     responses={**UNREADABLE_BODY, **UNAUTHORIZED},
 )
 async def create_post(
-    db: DbSession, user: ApiUser, data: Annotated[PostCreate, Body(openapi_examples=POST_EXAMPLES)]
-) -> PostPublic:
+    request: Request,
+    token: BearerToken,
+    data: Annotated[PostCreate, Body(openapi_examples=POST_EXAMPLES)],
+) -> Response:
     """`published` is true when left out."""
-    owner = UserPublic.model_validate(user, from_attributes=True)
-    return await posts.create_post(db, owner=owner, data=data)
+    async with api_writer(request, token) as (db, user):
+        owner = UserPublic(id=user.id, username=user.username, created_at=user.created_at)
+        post = await posts.create_post(db, owner=owner, data=data)
+    return json_response(POST_JSON, post, 201)
 
 
 @router.put(

@@ -72,6 +72,12 @@ def create_db_engine(settings: Settings, *, for_migrations: bool = False) -> Eng
     return create_engine(url, **kwargs)
 
 
+# The connections each worker's requests share on PostgreSQL, and how long a
+# request waits for one before it fails.
+POOL_SIZE = 10
+POOL_TIMEOUT = 30
+
+
 def create_async_db_engine(settings: Settings, *, pooled: bool = True) -> RequestEngine:
     """The engine requests run on.
 
@@ -97,7 +103,11 @@ def create_async_db_engine(settings: Settings, *, pooled: bool = True) -> Reques
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return RequestEngine(engine.sync_engine)
     if pooled:
-        pool = {"pool_size": 10, "max_overflow": 10, "pool_timeout": 10}
+        # A queue, not an overflow: a request takes one connection (and never a
+        # second while it holds it), so one beyond the pool would be opened
+        # and closed again for a single request, which costs the database a
+        # new backend each time; a request waits its turn instead.
+        pool = {"pool_size": POOL_SIZE, "max_overflow": 0, "pool_timeout": POOL_TIMEOUT}
     # Autocommit: a read is one round trip, not BEGIN, SELECT and ROLLBACK.
     # Statements that must land together run in `transaction()`.
     engine = create_async_engine(settings.sqlalchemy_url, isolation_level="AUTOCOMMIT", **pool)
