@@ -67,6 +67,9 @@ The scenarios:
   the statements Agora sends for a like, on a copy of the data with Agora's triggers,
   in turns with the reference's likes; Agora's likes ÷ the floor's is taken through
   the reference ((Agora ÷ ref) ÷ (floor ÷ ref)), target ≥ 0.8.
+- new-post floor (PostgreSQL): the same app sending the statements Agora sends for a new
+  post through the API, in turns with the reference's new posts; Agora's new posts ÷ the
+  floor's, taken through the reference in the same way, target ≥ 0.8.
 - peak RSS (VmHWM) of every worker process of each app after the scenarios.
 - statements: SQL statements each Agora page runs, counted in process (anonymous / logged
   in, built → served again; "–" for a page that sends anonymous visitors to /login).
@@ -1329,6 +1332,13 @@ def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
         at_least(
             "Agora's likes ÷ the like floor's", like_share_of_floor(by_name[LIKES], like_floor), 0.8
         )
+        post_floor: Scenario | None = extras.get("post_floor")
+        if post_floor is not None:
+            at_least(
+                "Agora's new posts ÷ the new-post floor's",
+                like_share_of_floor(by_name[NEW_POSTS], post_floor),
+                0.8,
+            )
         crowded = lock_waits(by_name[CROWDED_LIKES].agora)
         at_most(f"share of active backends waiting on a lock, {CROWDED_LIKES}", crowded.share, 0.05)
     at_least("mixed ÷ ref", ratio("mixed"), 1.5)
@@ -1551,10 +1561,12 @@ def measure_all(
     floor_line = floor_report(floor_pair, len(front.read_bytes()))
     log(floor_line)
 
-    like_floor, floor_crowded = None, None
+    like_floor, floor_crowded, post_floor = None, None, None
     if dbs.floor is not None:
-        like_floor, floor_crowded = measure_like_floor(run, dbs.floor, workers, rounds, duration)
-    likes_lines = likes_report(items, like_floor, floor_crowded)
+        like_floor, floor_crowded, post_floor = measure_like_floor(
+            run, dbs.floor, workers, rounds, duration
+        )
+    likes_lines = likes_report(items, like_floor, floor_crowded, post_floor)
     for line in likes_lines:
         log(line)
 
@@ -1573,6 +1585,7 @@ def measure_all(
         "following": following_ratio(following_pair) if targets.followed else None,
         "floor_p99": Scenario.mean(floor_pair.ref, "p99"),
         "like_floor": like_floor,
+        "post_floor": post_floor,
         "lines": [
             f"mixed errors (status >= 400 or socket errors): Agora {mixed_errors}, "
             f"reference {ref_mixed_errors}; writes sent: Agora {agora_writes}, "
@@ -1663,34 +1676,56 @@ def crowded_likes(name: str, with_reference: bool) -> Scenario:
 
 def measure_like_floor(
     run: Run, url: str, workers: int, rounds: int, duration: float
-) -> tuple[Scenario, Scenario]:
+) -> tuple[Scenario, Scenario, Scenario]:
     """The like floor in turns with the reference's likes, then alone at 64 connections
-    (sampling its lock waits); its token is the liker's id."""
+    (sampling its lock waits), then the new-post floor in turns with the reference's new
+    posts; its token is the liker's id."""
     floor = like_floor_server(url, workers)
     start_all([floor])
     run.sides[floor.name] = Side(url, [str(user_id) for user_id, _ in run.targets.likers])
     by_floor = replace(run, agora=floor)
     pair = Scenario("like floor", "/api/vote", "/api/vote", script=likes_script, writes=True)
     crowded = crowded_likes("like floor, 64 connections", with_reference=False)
+    posts = Scenario(
+        "new-post floor", "/api/posts", "/api/posts", script=new_posts_script, writes=True
+    )
     try:
         measure(by_floor, pair, rounds, duration)
         measure(by_floor, crowded, rounds, duration)
+        measure(by_floor, posts, rounds, duration)
     finally:
         floor.stop()
-    return pair, crowded
+    return pair, crowded, posts
 
 
 def likes_report(
-    items: list[Scenario], floor: Scenario | None, floor_crowded: Scenario | None
+    items: list[Scenario],
+    floor: Scenario | None,
+    floor_crowded: Scenario | None,
+    post_floor: Scenario | None = None,
 ) -> list[str]:
     """The like floor against Agora's likes (both as a share of the reference's, taken
-    in turns with each), and the lock waits at 64 connections."""
+    in turns with each), the lock waits at 64 connections, and the new-post floor
+    against Agora's new posts."""
     by_name = {s.name: s for s in items}
     if floor is None or floor_crowded is None:
         return ["like floor and lock waits: PostgreSQL only"]
     floor_rps, ref_rps = Scenario.mean(floor.agora, "rps"), Scenario.mean(floor.ref, "rps")
     crowded = by_name[CROWDED_LIKES]
+    posts_lines = []
+    if post_floor is not None:
+        post_rps = Scenario.mean(post_floor.agora, "rps")
+        post_ref = Scenario.mean(post_floor.ref, "rps")
+        posts_lines.append(
+            f"new-post floor (like_floor_app.py: Agora's statements for a new post through "
+            f"the API, sent by a bare ASGI app): {post_rps:,.0f} req/s, "
+            f"p99 {fmt_ms(Scenario.mean(post_floor.agora, 'p99'))}, in turns with the "
+            f"reference's {post_ref:,.0f} req/s (floor ÷ ref {post_rps / post_ref:.2f}); "
+            f"Agora's new posts are {like_share_of_floor(by_name[NEW_POSTS], post_floor):.0%} "
+            "of the floor (target ≥ 80%)"
+        )
     return [
+        *posts_lines,
         f"like floor (like_floor_app.py: Agora's statements for a like, sent by a bare ASGI "
         f"app, on a copy of the data with Agora's triggers): {floor_rps:,.0f} req/s, "
         f"p99 {fmt_ms(Scenario.mean(floor.agora, 'p99'))}, in turns with the reference's "

@@ -1,4 +1,5 @@
-"""The like floor: Agora's statements for a like, sent by the least an async app can be.
+"""The write floors: Agora's statements for a like and for a new post, sent by the
+least an async app can be.
 
 A raw ASGI callable (no framework, no middleware, no ORM) that answers
 `POST /api/vote` (JSON `{post_id, dir}`) by sending PostgreSQL the statements
@@ -14,6 +15,12 @@ Agora sends for the same like, in the same transactions and the same order:
    again after a deadlock;
 3. `SELECT agora_live_announce(events)`, autocommitted: the live events, sent
    once the like has committed (when it changed something).
+
+`POST /api/posts` (JSON `{title, content, published}`) the same way: the
+caller's row, then `SELECT post_id, events FROM agora_new_post(title, content,
+published, owner, now)` autocommitted (migration 0011: the INSERT, its live
+event held back), then `agora_live_announce(events)`; it answers 201 with the
+post as JSON, as Agora does.
 
 What it leaves out is what it costs Agora to get there: routing, middleware,
 validation, the ORM, the token's signature (its bearer token is the user's id).
@@ -49,6 +56,7 @@ USER = (
     "users.security_stamp, users.created_at FROM users WHERE users.id = %s"
 )
 LIKE = "SELECT done, events FROM agora_like(%s::integer, %s::integer, %s, %s)"
+NEW_POST = "SELECT post_id, events FROM agora_new_post(%s, %s, %s, %s::integer, %s)"
 ANNOUNCE = "SELECT agora_live_announce(%s)"
 
 pool: AsyncConnectionPool | None = None
@@ -82,6 +90,42 @@ async def vote(user_id: int, post_id: int, on: bool) -> int:
                     raise
             await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # jitter, as Agora
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def new_post(user_id: int, title: str, content: str, published: bool) -> tuple[int, Any]:
+    """The caller's row, the post's INSERT as its own transaction (run again
+    after a deadlock), its live event: the status and the post Agora answers."""
+    assert pool is not None
+    async with pool.connection() as conn:
+        user = await (await conn.execute(USER, (user_id,))).fetchone()
+        if user is None:
+            return 401, {"detail": "Not authenticated"}
+        at = now()
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                cursor = await conn.execute(NEW_POST, (title, content, published, user_id, at))
+                row = await cursor.fetchone()
+                break
+            except RETRYABLE:
+                if attempt == ATTEMPTS:
+                    raise
+            await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # jitter, as Agora
+        assert row is not None
+        post_id, events = row
+        if events:
+            await conn.execute(ANNOUNCE, (events,))
+    stamp = at.isoformat()
+    owner = {"id": user_id, "username": user[0], "created_at": user[5].isoformat()}
+    post = {"title": title, "content": content, "published": published, "id": post_id}
+    return 201, {
+        **post,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "owner_id": user_id,
+        "owner": owner,
+        "votes": 0,
+        "comments": 0,
+    }
 
 
 def now() -> datetime:
@@ -119,13 +163,17 @@ async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await conn.execute("SELECT 1")
         await answer(send, 200, {"status": "ok"})
         return
-    if scope["path"] != "/api/vote" or scope["method"] != "POST":
+    if scope["path"] not in ("/api/vote", "/api/posts") or scope["method"] != "POST":
         await answer(send, 404, {"detail": "Not Found"})
         return
     data = json.loads(await read_body(receive) or b"{}")
     user_id = bearer_user(scope)
     if not user_id:
         await answer(send, 401, {"detail": "Not authenticated"})
+        return
+    if scope["path"] == "/api/posts":
+        published = data.get("published", True)
+        await answer(send, *await new_post(user_id, data["title"], data["content"], published))
         return
     status = await vote(user_id, int(data["post_id"]), data["dir"] == 1)
     await answer(send, status, {"message": "done"} if status < 400 else {"detail": "no"})

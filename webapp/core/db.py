@@ -24,7 +24,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, Executable, Result, Row, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlmodel import Session, SQLModel
@@ -320,10 +320,9 @@ async def driver_row(
     `RetryingSession` does)."""
     for attempt in (1, 2):
         fresh = not db.in_transaction()
-        connection = await db.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
+        connection, driver = await _driver_connection(db)
         sync = connection.sync_connection
-        assert isinstance(driver, psycopg.AsyncConnection) and sync is not None
+        assert sync is not None
         if sync._has_events or sync.engine._has_events:
             sync.dispatch.before_cursor_execute(sync, None, sql, params, None, False)
         try:
@@ -342,6 +341,27 @@ async def driver_row(
         else:
             return row
     raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+async def _driver_connection(
+    db: AsyncSession,
+) -> tuple[AsyncConnection, psycopg.AsyncConnection[Any]]:
+    """The session's connection and the driver's under it. Found once for each
+    of the session's transactions (in autocommit, the time it holds one
+    connection), and kept in the session's `info` with that transaction: a
+    later one may hold another connection."""
+    held = db.info.get(_DRIVER)
+    transaction = db.sync_session.get_transaction()
+    if held is not None and transaction is not None and held[0] is transaction:
+        return held[1], held[2]
+    connection = await db.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)
+    db.info[_DRIVER] = (db.sync_session.get_transaction(), connection, driver)
+    return connection, driver
+
+
+_DRIVER = "agora.driver_connection"
 
 
 async def transaction_of_one(

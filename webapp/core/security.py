@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from passlib.context import CryptContext
 
 T = TypeVar("T")
@@ -118,18 +118,38 @@ class TokenClaims:
 
 
 class ApiTokens:
-    """Bearer tokens for /api: signed, timed, and tied to the user's stamp."""
+    """Bearer tokens for /api: signed, timed, and tied to the user's stamp.
+
+    A token whose signature held is remembered with the time it was signed
+    (the most recent `KEPT` of them), so that a client's next requests skip
+    checking the signature again and decoding it: its age is still checked
+    on every read, and its stamp by the caller, against the database. Only
+    tokens signed with the key get in, so nobody can fill the memory with
+    tokens of their own making."""
+
+    KEPT = 4096
 
     def __init__(self, secret_key: str, max_age_seconds: int) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="agora.api-token")
         self._max_age = max_age_seconds
+        self._clock = TimestampSigner(secret_key)  # the signatures' own clock
+        self._checked: dict[str, tuple[TokenClaims, int]] = {}
 
     def issue(self, user_id: int, stamp: str) -> str:
         return self._serializer.dumps({"uid": user_id, "stamp": stamp})
 
     def read(self, token: str) -> TokenClaims | None:
+        checked = self._checked.get(token)
+        if checked is not None:
+            claims, signed_at = checked
+            if 0 <= self._clock.get_timestamp() - signed_at <= self._max_age:
+                return claims
+            del self._checked[token]
+            return None
         try:
-            data = self._serializer.loads(token, max_age=self._max_age)
+            data, signed = self._serializer.loads(
+                token, max_age=self._max_age, return_timestamp=True
+            )
         except (BadSignature, SignatureExpired, ValueError):
             return None
         if not isinstance(data, dict):
@@ -137,4 +157,8 @@ class ApiTokens:
         user_id, stamp = data.get("uid"), data.get("stamp")
         if not isinstance(user_id, int) or not isinstance(stamp, str):
             return None
-        return TokenClaims(user_id=user_id, stamp=stamp)
+        claims = TokenClaims(user_id=user_id, stamp=stamp)
+        if len(self._checked) >= self.KEPT:
+            self._checked.clear()
+        self._checked[token] = (claims, int(signed.timestamp()))
+        return claims
