@@ -3,11 +3,19 @@ give through the framework, and whatever they do not take left to the app."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tests.support.api import Caller, write
+from tests.support.app import on_own_loop
 from tests.support.pages import write_post
+from webapp.core.config import Settings
+from webapp.core.db import create_async_db_engine, new_session
 from webapp.core.page_cache import PageCache
+from webapp.rules import comments, posts
 from webapp.web.cache_policy import ONE_OF_MANY_PAGES, shared_html
 
 
@@ -99,3 +107,59 @@ def test_the_pages_of_one_post_or_person_are_the_ones_of_many() -> None:
     assert not shared_html("/", b"").one_of_many
     assert not shared_html("/following", b"").one_of_many
     assert shared_html("/users/3/followers", b"").one_of_many
+
+
+# --- the hot statements, run on the driver's own cursor -------------------------------
+
+
+@pytest.mark.postgres
+def test_a_driver_statement_reads_what_the_session_reads(
+    settings: Settings, alice_api: Caller, client: TestClient
+) -> None:
+    """The same rows, the same values and types (times as aware UTC datetimes),
+    and the engine's listeners hear the statement."""
+    post = write(client, alice_api, title="Compared")
+    client.post(
+        f"/api/posts/{post['id']}/comments", json={"content": "First"}, headers=alice_api.headers
+    )
+    heard: list[str] = []
+
+    async def compare() -> None:
+        engine = create_async_db_engine(settings, pooled=False)
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: heard.append(a[2]))
+        try:
+            for statement in (comments._ANONYMOUS_THREAD, posts._PUBLISHED_POST):
+                params = {"post_id": post["id"], "skip": 0, "limit": 50}
+                async with new_session(engine) as db:
+                    fast = await statement.rows(db, params)
+                async with new_session(engine) as db:
+                    slow = list(await db.exec(statement.statement, params=params))
+                assert [tuple(row) for row in fast] == [tuple(row) for row in slow]
+                assert fast[0].created_at.utcoffset() == timedelta(0)
+        finally:
+            await engine.dispose()
+
+    on_own_loop(compare())
+    assert len(heard) == 4
+
+
+@pytest.mark.postgres
+def test_a_driver_statement_on_a_dead_connection_is_read_again_on_a_new_one(
+    settings: Settings, alice_api: Caller, client: TestClient
+) -> None:
+    post = write(client, alice_api, title="Survivor")
+
+    async def read_after_the_connection_died() -> None:
+        engine = create_async_db_engine(settings, pooled=False)
+        try:
+            async with new_session(engine) as db:
+                connection = await db.connection()
+                pid = (await connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+                async with engine.connect() as other:
+                    await other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+                found = await posts._PUBLISHED_POST.rows(db, {"post_id": post["id"]})
+                assert [row.title for row in found] == ["Survivor"]
+        finally:
+            await engine.dispose()
+
+    on_own_loop(read_after_the_connection_died())
