@@ -13,7 +13,7 @@ from tests.support.api import Caller, write
 from tests.support.app import on_own_loop
 from tests.support.pages import write_post
 from webapp.core.config import Settings
-from webapp.core.db import create_async_db_engine, new_session
+from webapp.core.db import create_async_db_engine, new_session, transaction
 from webapp.core.page_cache import PageCache
 from webapp.rules import comments, posts
 from webapp.web.cache_policy import ONE_OF_MANY_PAGES, shared_html
@@ -163,3 +163,34 @@ def test_a_driver_statement_on_a_dead_connection_is_read_again_on_a_new_one(
             await engine.dispose()
 
     on_own_loop(read_after_the_connection_died())
+
+
+@pytest.mark.postgres
+def test_inside_a_transaction_a_driver_statement_runs_through_the_session(
+    settings: Settings, alice_api: Caller, client: TestClient
+) -> None:
+    """A write that reads back what it wrote must fail with its transaction if
+    the read fails: the read goes through SQLAlchemy there (its execution
+    context is heard), and on the driver's cursor outside one (none is)."""
+    post = write(client, alice_api, title="Inside")
+    contexts: list[object] = []
+
+    async def read_inside_and_outside() -> None:
+        engine = create_async_db_engine(settings, pooled=False)
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: contexts.append(a[4]))
+        try:
+            async with new_session(engine) as db:
+                await posts._PUBLISHED_POST.rows(db, {"post_id": post["id"]})
+
+                async def work() -> None:
+                    await posts._PUBLISHED_POST.rows(db, {"post_id": post["id"]})
+
+                contexts.append("transaction")
+                await transaction(db, work)
+        finally:
+            await engine.dispose()
+
+    on_own_loop(read_inside_and_outside())
+    inside = contexts[contexts.index("transaction") + 1 :]
+    assert contexts[0] is None  # outside: the driver's cursor
+    assert inside and all(context is not None for context in inside)

@@ -466,11 +466,13 @@ class DriverStatement:
     machinery, only the driver. Rows come back as named tuples, converted as
     SQLAlchemy would (its `UTCDateTime`, ...).
 
-    On PostgreSQL only: SQLite's driver returns text where SQLAlchemy parses
-    values, and it runs there through the session as any statement does. The
-    engine's `before_cursor_execute` listeners still hear it, and a driver
-    error sends it through the session again, where SQLAlchemy retries a dead
-    connection and raises its own error types.
+    On PostgreSQL only, and outside a transaction (an autocommitted read):
+    SQLite's driver returns text where SQLAlchemy parses values, and a read
+    inside a write's transaction must fail with it; those run through the
+    session as any statement does. The engine's `before_cursor_execute`
+    listeners still hear it, and a driver error sends it through the session
+    again, where SQLAlchemy retries a dead connection and raises its own
+    error types.
     """
 
     def __init__(self, statement: Executable) -> None:
@@ -498,6 +500,10 @@ class DriverStatement:
         assert sync_connection is not None  # the session's connection is open
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
+        if not driver.autocommit:  # type: ignore[union-attr]  # psycopg's
+            # Inside a transaction (a write reading back what it wrote): an
+            # error must end it, through the session, never be read around.
+            return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
         try:
             if sync_connection.dispatch.before_cursor_execute:
                 sync_connection.dispatch.before_cursor_execute(
