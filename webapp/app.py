@@ -14,12 +14,14 @@ from starlette.routing import Mount
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from webapp import error_handlers
+from webapp.api import direct_reads as api_reads
 from webapp.api import docs
 from webapp.api import routes as api
 from webapp.core.config import Settings, SettingsError
 from webapp.core.cookie import SESSION_COOKIE, SESSION_KEY
 from webapp.core.db import create_async_db_engine, create_db_engine, migrate
 from webapp.core.deps import keep_services
+from webapp.core.direct_reads import DirectReads
 from webapp.core.mail import postman_for
 from webapp.core.middleware import Gate, SessionCookie, security_headers
 from webapp.core.page_cache import PageCache
@@ -30,6 +32,7 @@ from webapp.core.templating import STATIC_DIR, RoutePaths
 from webapp.live.hub import Hub
 from webapp.live.places import Places
 from webapp.live.sources import source_for
+from webapp.web import direct_reads as page_reads
 from webapp.web import health, live
 from webapp.web import routes as pages
 from webapp.web.cache_policy import read_site_state
@@ -135,7 +138,11 @@ def add_middleware(app: FastAPI, services: AgoraServices) -> None:
         session_key=SESSION_KEY,
         refuse=error_handlers.error_response,
         removals=Removals(services.page_cache),
-        early=SharedPages(services.page_cache),
+        early=DirectReads(
+            [*page_reads.ROUTES, *api_reads.ROUTES],
+            SharedPages(services.page_cache).answer,
+            error_handlers.answer_error,
+        ),
     )
     if settings.proxy_addresses:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_addresses)

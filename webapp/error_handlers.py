@@ -98,6 +98,16 @@ HANDLERS: tuple[tuple[type[Exception], Callable[..., Awaitable[Response]]], ...]
 )
 
 
+async def answer_error(request: Request, exc: Exception) -> Response | None:
+    """What the handlers above answer an exception raised before routing
+    (`webapp.core.direct_reads`), or None for one only the outermost handler
+    answers, as a 500 with its traceback logged."""
+    for kind, handler in HANDLERS[:-1]:
+        if isinstance(exc, kind):
+            return await handler(request, exc)
+    return None
+
+
 def install(app: FastAPI) -> None:
     for kind, handler in HANDLERS:
         app.add_exception_handler(kind, handler)

@@ -15,6 +15,7 @@ import random
 import sqlite3
 import time
 import weakref
+from collections import namedtuple
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -517,3 +518,71 @@ async def database_answers(engine: AsyncEngine) -> bool:
     except Exception:
         return False
     return True
+
+
+class DriverStatement:
+    """A Core select run on the driver's own cursor, for the reads that nearly
+    every uncached page runs: compiled once per dialect into the driver's SQL,
+    with its result columns' converters found once, so a request pays neither
+    SQLAlchemy's cache key (a walk of the whole statement) nor its result
+    machinery, only the driver. Rows come back as named tuples, converted as
+    SQLAlchemy would (its `UTCDateTime`, ...).
+
+    On PostgreSQL only, and outside a transaction (an autocommitted read):
+    SQLite's driver returns text where SQLAlchemy parses values, and a read
+    inside a write's transaction must fail with it; those run through the
+    session as any statement does. The engine's `before_cursor_execute`
+    listeners still hear it, and a driver error sends it through the session
+    again, where SQLAlchemy retries a dead connection and raises its own
+    error types.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._compiled: tuple[Any, str, type[tuple[Any, ...]], list[Any]] | None = None
+
+    def _for(self, dialect: Any) -> tuple[Any, str, type[tuple[Any, ...]], list[Any]]:
+        if self._compiled is None:
+            compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]  # every Executable here is a select
+            columns = compiled._result_columns
+            keys = [column.keyname for column in columns]
+            convert = [column.type._cached_result_processor(dialect, None) for column in columns]
+            row_type = namedtuple("Row", keys, rename=True)  # type: ignore[misc]  # built at run time
+            self._compiled = (compiled, str(compiled), row_type, convert)
+        return self._compiled
+
+    async def rows(self, db: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+        connection = await db.connection()
+        dialect = connection.dialect
+        if dialect.name != "postgresql":
+            return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
+        compiled, sql, row_type, convert = self._for(dialect)
+        values = compiled.construct_params(params)
+        sync_connection = connection.sync_connection
+        assert sync_connection is not None  # the session's connection is open
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        if not driver.autocommit:  # type: ignore[union-attr]  # psycopg's
+            # Inside a transaction (a write reading back what it wrote): an
+            # error must end it, through the session, never be read around.
+            return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
+        try:
+            if sync_connection.dispatch.before_cursor_execute:
+                sync_connection.dispatch.before_cursor_execute(
+                    sync_connection, None, sql, values, None, False
+                )
+            async with driver.cursor() as cursor:  # type: ignore[union-attr]  # psycopg's
+                await cursor.execute(sql, values)
+                found = await cursor.fetchall()
+        except driver.Error:  # type: ignore[union-attr]  # psycopg's
+            # Through the session instead: a dead connection is dropped and
+            # the statement tried on a new one, or SQLAlchemy's error raised.
+            await connection.invalidate()
+            await db.rollback()
+            return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
+        if not any(convert):
+            return [row_type(*row) for row in found]
+        return [
+            row_type(*(v if to is None else to(v) for to, v in zip(convert, row, strict=True)))
+            for row in found
+        ]

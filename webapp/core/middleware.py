@@ -13,7 +13,7 @@ from itsdangerous.exc import BadSignature
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import Session
 from starlette.requests import Request, cookie_parser
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from webapp.core import bodies
@@ -52,8 +52,9 @@ def security_headers(settings: Settings) -> dict[str, str]:
 # refuse(request, status, detail=None): the answer to send instead
 Refusal = Callable[..., Awaitable[Response]]
 # What answers a request before routing, from its scope (with its session),
-# or None to let the app answer: the shared pages (`webapp.web.shared_pages`).
-EarlyAnswer = Callable[[Scope], Awaitable[bytes | None]]
+# or None to let the app answer: the shared pages and the busiest reads
+# (`webapp.core.direct_reads`).
+EarlyAnswer = Callable[[Scope], Awaitable[ASGIApp | None]]
 
 
 def host_name(host: str) -> str:
@@ -125,7 +126,7 @@ class Gate:
        bearer token, and the login's. Anonymous pages stay cacheable. Judged
        after the app too: a request that logs in or out is judged either way;
     7. the body limit (`BodyLimit`);
-    8. an early answer (the shared pages), before routing.
+    8. an early answer (the shared pages, the busiest reads), before routing.
 
     Each refusal is answered by `refuse`, inside the jobs above it.
     """
@@ -227,9 +228,9 @@ class Gate:
         if body is None:  # refused
             return
         if self.early is not None:
-            html = await self.early(inner)
-            if html is not None:
-                await HTMLResponse(html)(inner, body, send_once)
+            answer = await self.early(inner)
+            if answer is not None:
+                await answer(inner, body, send_once)
                 return
         await self.app(inner, body, send_once)
 

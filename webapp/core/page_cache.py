@@ -35,6 +35,12 @@ the caller's policy, not the cache's.
 
 What takes something away has no grace, and its answer waits until every
 worker must have read the versions again (`webapp.core.removals`).
+
+Values of one item among very many (a post's page, a profile: `one_of_many`)
+take at most `max_many` of the `max_entries` places, the least recently used
+going first: a stream of random posts, each read once, pushes out only
+others like it, never the lists that everyone reads again, and the memory it
+holds stays small.
 """
 
 from __future__ import annotations
@@ -73,10 +79,16 @@ class _LoadFailed(Exception):
 
 class PageCache:
     def __init__(
-        self, read_versions: VersionReader, *, max_entries: int = 500, max_staleness: float = 0.5
+        self,
+        read_versions: VersionReader,
+        *,
+        max_entries: int = 500,
+        max_many: int = 100,
+        max_staleness: float = 0.5,
     ) -> None:
         self.read_versions = read_versions
         self.max_entries = max_entries
+        self.max_many = max_many
         self.max_staleness = max_staleness
         self.grace = GRACE
         self.version: int | None = None
@@ -90,6 +102,8 @@ class PageCache:
         self._reading_since = float("-inf")
         # key -> (value, expires_at or None, whether the minor version retires it, kept at)
         self._entries: OrderedDict[Hashable, tuple[Any, float | None, bool, float]] = OrderedDict()
+        # The keys of the entries kept as `one_of_many`, least recently used first.
+        self._many: OrderedDict[Hashable, None] = OrderedDict()
         # key -> (value, served until): retired by a change, until `grace` after it was built
         self._retired: dict[Hashable, tuple[Any, float]] = {}
         # key -> (the load under way, the removals it started at)
@@ -127,6 +141,7 @@ class PageCache:
             del self._retired[key]
         for key in keys:
             value, _, _, kept_at = self._entries.pop(key)
+            self._many.pop(key, None)
             # Served on until `grace` after it was built: a page rebuilt at most
             # that often under a stream of changes, and a quiet one at once.
             if kept_at + self.grace > now:
@@ -178,6 +193,7 @@ class PageCache:
         *,
         minor: bool = False,
         stale: bool = False,
+        one_of_many: bool = False,
     ) -> T:
         """The cached value for `key`, or `load()`'s, kept for the next request;
         `minor`: the minor version retires it; `stale`: a retired value will do
@@ -214,7 +230,7 @@ class PageCache:
         finally:
             if self._loading.get(key, (None, None))[0] is future:
                 del self._loading[key]
-        self.put(key, value, seen, minor=minor)
+        self.put(key, value, seen, minor=minor, one_of_many=one_of_many)
         return value
 
     def get(self, key: Hashable, default: Any = None, *, stale: bool = False) -> Any:
@@ -237,6 +253,8 @@ class PageCache:
                 self._entries[key] = (value, now + REBUILD_GRACE, with_minor, kept_at)
                 return default
         self._entries.move_to_end(key)
+        if key in self._many:
+            self._many.move_to_end(key)
         return value
 
     def put(
@@ -247,10 +265,11 @@ class PageCache:
         *,
         minor: bool = False,
         ttl: float | None = None,
+        one_of_many: bool = False,
     ) -> None:
         """Keep a value read at the versions `seen`, unless they are already past;
         `minor`: the minor version retires it; with `ttl`, for that many seconds
-        at most."""
+        at most; `one_of_many`: in one of the `max_many` places."""
         if seen[0] != self.version or seen[2] != self.removals:
             return
         if minor and seen[1] != self.minor:
@@ -259,9 +278,15 @@ class PageCache:
         self._retired.pop(key, None)
         self._entries[key] = (value, expires_at, minor, time.monotonic())
         self._entries.move_to_end(key)
+        if one_of_many:
+            self._many[key] = None
+            self._many.move_to_end(key)
+            while len(self._many) > self.max_many:
+                self._entries.pop(self._many.popitem(last=False)[0], None)
         while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            self._many.pop(self._entries.popitem(last=False)[0], None)
 
     def clear(self) -> None:
         self._entries.clear()
+        self._many.clear()
         self._retired.clear()

@@ -94,6 +94,9 @@ class RoutePaths:
     def __init__(self, routes: Iterable[BaseRoute]) -> None:
         self._routes = routes
         self._patterns: dict[str, str] | None = None
+        # The paths that take no value (the header's links, the static files),
+        # made once: every page prints a dozen of them.
+        self._made: dict[tuple[str, str], str] = {}
 
     def _pattern(self, name: str) -> str:
         if self._patterns is None:
@@ -109,11 +112,19 @@ class RoutePaths:
         return self._patterns[name]
 
     def url(self, name: str, **params: Any) -> str:
+        if not params:
+            made = self._made.get((name, ""))
+            if made is None:
+                made = self._made[(name, "")] = self._pattern(name).format()
+            return made
         values = {key: quote(str(value), safe="") for key, value in params.items()}
         return self._pattern(name).format(**values)
 
     def static(self, path: str) -> str:
-        return self._pattern("static").format(path=quote(path))
+        made = self._made.get(("static", path))
+        if made is None:
+            made = self._made[("static", path)] = self._pattern("static").format(path=quote(path))
+        return made
 
 
 def make_environment(*, auto_reload: bool, paths: RoutePaths) -> jinja2.Environment:

@@ -32,7 +32,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from webapp.core.db import transaction
+from webapp.core.db import DriverStatement, transaction
 from webapp.core.paging import CountedPage
 from webapp.core.removals import taken_away
 from webapp.errors import CommentNotFound, NotCommentAuthor, PostNotFound, UserNotFound
@@ -141,8 +141,8 @@ def _thread_statement(viewer: bool) -> Any:
     return Select(*both.c).order_by(both.c.kind, both.c.created_at, both.c.id)
 
 
-_ANONYMOUS_THREAD = _thread_statement(viewer=False)
-_VISITORS_THREAD = _thread_statement(viewer=True)
+_ANONYMOUS_THREAD = DriverStatement(_thread_statement(viewer=False))
+_VISITORS_THREAD = DriverStatement(_thread_statement(viewer=True))
 
 
 async def thread(db: AsyncSession, post_id: int, viewer_id: int | None, *, page: int) -> PostThread:
@@ -171,7 +171,7 @@ async def _thread(
     if viewer_id is not None:
         statement = _VISITORS_THREAD
         params["viewer_id"] = viewer_id
-    rows = list(await db.exec(statement, params=params))
+    rows = await statement.rows(db, params)
     # The comments of a post the visitor may not see come back without it (a
     # draft's row is not read for anyone else), and are dropped with it.
     if not rows or rows[0].kind != 0:

@@ -29,7 +29,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from webapp.core.db import insert_ignoring_duplicates, transaction
+from webapp.core.db import DriverStatement, insert_ignoring_duplicates, transaction
 from webapp.core.paging import CountedPage
 from webapp.errors import CannotFollowSelf, UserNotFound
 from webapp.models import MAX_ID, Follow, Post, ProfilePublic, User, UserPublic, utcnow
@@ -133,8 +133,8 @@ def _profile_statement(viewer: bool) -> Any:
     )
 
 
-_ANONYMOUS_PROFILE = _profile_statement(viewer=False)
-_VISITORS_PROFILE = _profile_statement(viewer=True)
+_ANONYMOUS_PROFILE = DriverStatement(_profile_statement(viewer=False))
+_VISITORS_PROFILE = DriverStatement(_profile_statement(viewer=True))
 
 
 async def profile_view(
@@ -149,7 +149,7 @@ async def profile_view(
     if viewer_id is not None:
         statement = _VISITORS_PROFILE
         params["viewer_id"] = viewer_id
-    rows = list(await db.exec(statement, params=params))
+    rows = await statement.rows(db, params)
     if not rows:
         raise UserNotFound
     found_id, username, created_at, followers, following, published, follows_them, shown = rows[0][

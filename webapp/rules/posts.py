@@ -32,7 +32,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select, SelectOfScalar
 
-from webapp.core.db import announce, dialect_name, transaction, transaction_of_one
+from webapp.core.db import (
+    DriverStatement,
+    announce,
+    dialect_name,
+    transaction,
+    transaction_of_one,
+)
 from webapp.core.removals import taken_away
 from webapp.errors import NotOwner, PostNotFound
 from webapp.models import (
@@ -124,8 +130,10 @@ VIEWER: BindParameter[int] = bindparam("viewer_id")
 VISIBLE_TO_VIEWER = or_(col(Post.published).is_(True), col(Post.owner_id) == VIEWER)
 # Whether the viewer bound as `viewer_id` likes the post of the row.
 LIKED_BY_VIEWER = exists().where(col(Like.user_id) == VIEWER, col(Like.post_id) == col(Post.id))
-_PUBLISHED_POST = WITH_OWNER.where(col(Post.id) == POST_ID, col(Post.published).is_(True))
-_VISIBLE_POST = WITH_OWNER.where(col(Post.id) == POST_ID, VISIBLE_TO_VIEWER)
+_PUBLISHED_POST = DriverStatement(
+    WITH_OWNER.where(col(Post.id) == POST_ID, col(Post.published).is_(True))
+)
+_VISIBLE_POST = DriverStatement(WITH_OWNER.where(col(Post.id) == POST_ID, VISIBLE_TO_VIEWER))
 
 
 async def find_visible_post(
@@ -134,11 +142,10 @@ async def find_visible_post(
     if not 0 < post_id <= MAX_ID:
         return None
     if viewer_id is None:
-        result = await db.exec(_PUBLISHED_POST, params={"post_id": post_id})
+        found = await _PUBLISHED_POST.rows(db, {"post_id": post_id})
     else:
-        result = await db.exec(_VISIBLE_POST, params={"post_id": post_id, "viewer_id": viewer_id})
-    row = result.first()
-    return as_public(row) if row is not None else None
+        found = await _VISIBLE_POST.rows(db, {"post_id": post_id, "viewer_id": viewer_id})
+    return as_public(found[0]) if found else None
 
 
 async def get_visible_post(db: AsyncSession, post_id: int, viewer_id: int | None) -> PostPublic:

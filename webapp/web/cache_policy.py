@@ -71,6 +71,10 @@ class Kept(NamedTuple):
     key: Hashable
     shows_likes: bool = False  # like or comment counts: a like retires it
     seconds: float | None = None  # kept this long at most
+    # Of one post or person among very many: kept in the cache's few places
+    # for those (`PageCache.max_many`), so that a stream of them read once
+    # each pushes out none of the lists.
+    one_of_many: bool = False
 
 
 def feed(number: int, words: tuple[str, ...]) -> Kept:
@@ -84,51 +88,65 @@ def following_feed(user_id: int, number: int, words: tuple[str, ...]) -> Kept:
 
 def profile_posts(user_id: int, number: int) -> Kept:
     """A page of someone's published posts, as anyone but them sees it."""
-    return Kept(("profile", user_id, number))
+    return Kept(("profile", user_id, number), one_of_many=True)
 
 
 def post(post_id: int) -> Kept:
     """A published post (None for a draft or nothing), without its counts."""
-    return Kept(("post", post_id))
+    return Kept(("post", post_id), one_of_many=True)
 
 
 def counts(listing: Kept) -> Kept:
     """The like and comment counts of the posts of a list (or a post)."""
-    return Kept(("counts", listing.key), shows_likes=True)
+    return Kept(("counts", listing.key), shows_likes=True, one_of_many=listing.one_of_many)
 
 
 def liked(user_id: int, listing: Kept) -> Kept:
     """Which posts of a list (or a post) someone likes."""
-    return Kept(("liked", user_id, listing.key), shows_likes=True)
+    return Kept(("liked", user_id, listing.key), shows_likes=True, one_of_many=listing.one_of_many)
 
 
 def cards(listing: Kept) -> Kept:
     """A list's posts as HTML, for a visitor who likes none of them."""
-    return Kept(("cards", listing.key), shows_likes=True, seconds=SHARED_HTML_SECONDS)
+    return Kept(
+        ("cards", listing.key),
+        shows_likes=True,
+        seconds=SHARED_HTML_SECONDS,
+        one_of_many=listing.one_of_many,
+    )
 
 
 def comments(post_id: int, page: int) -> Kept:
     """A page of a post's comments: a comment moves the comment count."""
-    return Kept(("comments", post_id, page), shows_likes=True)
+    return Kept(("comments", post_id, page), shows_likes=True, one_of_many=True)
 
 
 def person(user_id: int) -> Kept:
     """Someone with their follower, following and post counts."""
-    return Kept(("person", user_id))
+    return Kept(("person", user_id), one_of_many=True)
 
 
 def follows(follower_id: int, followed_id: int) -> Kept:
-    return Kept(("follows", follower_id, followed_id))
+    return Kept(("follows", follower_id, followed_id), one_of_many=True)
 
 
 def people(user_id: int, followers: bool, number: int) -> Kept:
     """A page of someone's followers, or of the people they follow."""
-    return Kept(("people", user_id, followers, number))
+    return Kept(("people", user_id, followers, number), one_of_many=True)
+
+
+# The pages of one post or one person (and their followers, whom they follow).
+ONE_OF_MANY_PAGES = ("/posts/", "/users/")
 
 
 def shared_html(path: str, query_string: bytes) -> Kept:
     """An anonymous page's finished HTML: its address, as sent."""
-    return Kept(("html", path, query_string), shows_likes=True, seconds=SHARED_HTML_SECONDS)
+    return Kept(
+        ("html", path, query_string),
+        shows_likes=True,
+        seconds=SHARED_HTML_SECONDS,
+        one_of_many=path.startswith(ONE_OF_MANY_PAGES),
+    )
 
 
 # --- who may see what a moment old --------------------------------------------------
@@ -178,14 +196,25 @@ class PageStore:
 
     async def fetch(self, kept: Kept, load: Callable[[], Awaitable[T]]) -> T:
         return await self.cache.fetch(
-            kept.key, load, minor=kept.shows_likes, stale=self.may_be_stale
+            kept.key,
+            load,
+            minor=kept.shows_likes,
+            stale=self.may_be_stale,
+            one_of_many=kept.one_of_many,
         )
 
     def get(self, kept: Kept) -> Any:
         return self.cache.get(kept.key, stale=self.may_be_stale)
 
     def put(self, kept: Kept, value: Any, seen: Seen) -> None:
-        self.cache.put(kept.key, value, seen, minor=kept.shows_likes, ttl=kept.seconds)
+        self.cache.put(
+            kept.key,
+            value,
+            seen,
+            minor=kept.shows_likes,
+            ttl=kept.seconds,
+            one_of_many=kept.one_of_many,
+        )
 
 
 async def get_page_store(request: Request, cache: Cache) -> PageStore:

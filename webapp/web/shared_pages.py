@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from sqlalchemy.exc import DBAPIError
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Scope
 
 from webapp.core.page_cache import PageCache
@@ -48,6 +48,11 @@ class SharedPages:
         kept = cache_policy.shared_html(scope["path"], scope["query_string"])
         html: bytes | None = PageStore(self.cache, session).get(kept)
         return html
+
+    async def answer(self, scope: Scope) -> Response | None:
+        """The kept page as the response to send, or None."""
+        html = await self(scope)
+        return None if html is None else HTMLResponse(html)
 
 
 async def shared_page(

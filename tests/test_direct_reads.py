@@ -1,0 +1,196 @@
+"""The busiest reads, answered before routing: the same answers as the routes
+give through the framework, and whatever they do not take left to the app."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from tests.support.api import Caller, write
+from tests.support.app import on_own_loop
+from tests.support.pages import write_post
+from webapp.core.config import Settings
+from webapp.core.db import create_async_db_engine, new_session, transaction
+from webapp.core.page_cache import PageCache
+from webapp.rules import comments, posts
+from webapp.web.cache_policy import ONE_OF_MANY_PAGES, shared_html
+
+
+def test_head_of_a_post_has_the_headers_of_its_get_and_no_body(alice_browser: TestClient) -> None:
+    post_id = write_post(alice_browser, "Headed")
+    alice_browser.get(f"/posts/{post_id}")  # shows the one-time message
+    got = alice_browser.get(f"/posts/{post_id}")
+    head = alice_browser.head(f"/posts/{post_id}")
+    assert (got.status_code, head.status_code) == (200, 200)
+    assert head.content == b""
+    assert head.headers["content-length"] == got.headers["content-length"]
+    for name in ("content-security-policy", "x-frame-options", "cache-control"):
+        assert head.headers[name] == got.headers[name]
+    assert got.headers["cache-control"] == "no-store"  # a logged-in visitor's page
+
+
+def test_a_missing_post_or_person_is_the_404_page_with_the_visitors_header(
+    alice_browser: TestClient, client: TestClient
+) -> None:
+    for path in ("/posts/999999", "/users/999999", "/posts/" + "9" * 40):
+        page = alice_browser.get(path)
+        assert page.status_code == 404, path
+        assert "alice" in page.text  # the logged-in header
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_draft_shows_to_its_owner_alone(
+    alice_api: Caller, bob_browser: TestClient, client: TestClient
+) -> None:
+    draft = write(client, alice_api, title="Secret plan", published=False)
+    path = f"/posts/{draft['id']}"
+    assert bob_browser.get(path).status_code == 404
+    # Without a token the API's read is answered before routing; with one, by the route.
+    assert client.get(f"/api{path}").status_code == 404
+    assert client.get(f"/api{path}", headers=alice_api.headers).json()["title"] == "Secret plan"
+    bad = client.get(f"/api{path}", headers={"Authorization": "Bearer not-a-token"})
+    assert bad.status_code == 401
+    assert bad.headers["cache-control"] == "no-store"
+
+
+def test_the_apis_one_post_and_one_user_answer_as_documented(
+    alice_api: Caller, client: TestClient
+) -> None:
+    post = write(client, alice_api, title="Open")
+    answer = client.get(f"/api/posts/{post['id']}")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json() == post
+    user = client.get(f"/api/users/{alice_api.id}")
+    assert user.json()["username"] == alice_api.username
+    assert "email" not in user.json()
+    assert client.get("/api/users/999999").json() == {"detail": "User not found"}
+    # A query the route must read (and here ignore) goes through the framework alike.
+    assert client.get(f"/api/posts/{post['id']}?x=1").json() == post
+
+
+def test_a_page_of_a_posts_comments_is_read_from_the_query(alice_browser: TestClient) -> None:
+    post_id = write_post(alice_browser, "Talked about")
+    past_end = alice_browser.get(f"/posts/{post_id}?page=7&page=9")
+    assert past_end.status_code == 200
+    assert "past the end" in past_end.text
+
+
+# --- the page cache under a stream of pages read once ------------------------------
+
+
+async def never_read() -> None:
+    raise AssertionError("the versions are given by observe() here")
+
+
+def test_a_stream_of_posts_read_once_pushes_out_no_list() -> None:
+    cache = PageCache(never_read, max_entries=50, max_many=10)  # type: ignore[arg-type]
+    cache.observe(1, 1, 0)
+    lists = [shared_html("/", b"page=%d" % number) for number in range(1, 21)]
+    for kept in lists:
+        cache.put(kept.key, b"list", cache.seen(), minor=True, one_of_many=kept.one_of_many)
+    for post_id in range(1, 1001):
+        kept = shared_html(f"/posts/{post_id}", b"")
+        assert kept.one_of_many
+        cache.put(kept.key, b"post", cache.seen(), minor=True, one_of_many=True)
+    assert all(cache.get(kept.key) == b"list" for kept in lists)
+    kept_posts = [n for n in range(1, 1001) if cache.get(shared_html(f"/posts/{n}", b"").key)]
+    assert kept_posts == list(range(991, 1001))  # the most recent ten
+
+
+def test_the_pages_of_one_post_or_person_are_the_ones_of_many() -> None:
+    assert ONE_OF_MANY_PAGES == ("/posts/", "/users/")
+    assert not shared_html("/", b"").one_of_many
+    assert not shared_html("/following", b"").one_of_many
+    assert shared_html("/users/3/followers", b"").one_of_many
+
+
+# --- the hot statements, run on the driver's own cursor -------------------------------
+
+
+@pytest.mark.postgres
+def test_a_driver_statement_reads_what_the_session_reads(
+    settings: Settings, alice_api: Caller, client: TestClient
+) -> None:
+    """The same rows, the same values and types (times as aware UTC datetimes),
+    and the engine's listeners hear the statement."""
+    post = write(client, alice_api, title="Compared")
+    client.post(
+        f"/api/posts/{post['id']}/comments", json={"content": "First"}, headers=alice_api.headers
+    )
+    heard: list[str] = []
+
+    async def compare() -> None:
+        engine = create_async_db_engine(settings, pooled=False)
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: heard.append(a[2]))
+        try:
+            for statement in (comments._ANONYMOUS_THREAD, posts._PUBLISHED_POST):
+                params = {"post_id": post["id"], "skip": 0, "limit": 50}
+                async with new_session(engine) as db:
+                    fast = await statement.rows(db, params)
+                async with new_session(engine) as db:
+                    slow = list(await db.exec(statement.statement, params=params))
+                assert [tuple(row) for row in fast] == [tuple(row) for row in slow]
+                assert fast[0].created_at.utcoffset() == timedelta(0)
+        finally:
+            await engine.dispose()
+
+    on_own_loop(compare())
+    assert len(heard) == 4
+
+
+@pytest.mark.postgres
+def test_a_driver_statement_on_a_dead_connection_is_read_again_on_a_new_one(
+    settings: Settings, alice_api: Caller, client: TestClient
+) -> None:
+    post = write(client, alice_api, title="Survivor")
+
+    async def read_after_the_connection_died() -> None:
+        engine = create_async_db_engine(settings, pooled=False)
+        try:
+            async with new_session(engine) as db:
+                connection = await db.connection()
+                pid = (await connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+                async with engine.connect() as other:
+                    await other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+                found = await posts._PUBLISHED_POST.rows(db, {"post_id": post["id"]})
+                assert [row.title for row in found] == ["Survivor"]
+        finally:
+            await engine.dispose()
+
+    on_own_loop(read_after_the_connection_died())
+
+
+@pytest.mark.postgres
+def test_inside_a_transaction_a_driver_statement_runs_through_the_session(
+    settings: Settings, alice_api: Caller, client: TestClient
+) -> None:
+    """A write that reads back what it wrote must fail with its transaction if
+    the read fails: the read goes through SQLAlchemy there (its execution
+    context is heard), and on the driver's cursor outside one (none is)."""
+    post = write(client, alice_api, title="Inside")
+    contexts: list[object] = []
+
+    async def read_inside_and_outside() -> None:
+        engine = create_async_db_engine(settings, pooled=False)
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: contexts.append(a[4]))
+        try:
+            async with new_session(engine) as db:
+                await posts._PUBLISHED_POST.rows(db, {"post_id": post["id"]})
+
+                async def work() -> None:
+                    await posts._PUBLISHED_POST.rows(db, {"post_id": post["id"]})
+
+                contexts.append("transaction")
+                await transaction(db, work)
+        finally:
+            await engine.dispose()
+
+    on_own_loop(read_inside_and_outside())
+    inside = contexts[contexts.index("transaction") + 1 :]
+    assert contexts[0] is None  # outside: the driver's cursor
+    assert inside and all(context is not None for context in inside)

@@ -1,0 +1,121 @@
+"""The busiest reads, answered before routing (`webapp.core.middleware.Gate`):
+each door names a few of its GET routes with a path pattern (`DirectRoute`),
+and they are called here with their dependencies made in a few lines.
+
+Resolving a route's dependencies costs a page more than its own statement
+(the framework inspects each one, opens an exit stack, validates every
+parameter), and routing tries every route in turn: a random post or profile,
+which no cache holds, paid that on every request. The functions called are
+the routes themselves, so a page has one body whichever way it is reached;
+what is skipped is only the machinery that finds and feeds them. A request
+that no pattern takes (another method or path, a query or header a route
+must refuse or read through its declared dependencies) goes on to the app.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Scope
+
+from webapp.core.db import new_session
+from webapp.core.deps import services_of
+from webapp.core.paths import IdConvertor
+
+# How an exception that a route raised is answered (the app's error handlers),
+# or None for one that only the outermost handler answers (a 500).
+ErrorAnswer = Callable[[Request, Exception], Awaitable[Response | None]]
+# What answers first, from the scope alone (the shared pages), or None.
+FirstAnswer = Callable[[Scope], Awaitable[ASGIApp | None]]
+
+_ID = IdConvertor()
+
+
+class Call:
+    """One request on its way to a route: what the route's dependencies would
+    have been."""
+
+    __slots__ = ("db", "params", "request")
+
+    def __init__(self, scope: Scope, db: AsyncSession) -> None:
+        self.request = Request(scope)
+        self.db = db
+        self.params = QueryParams(scope["query_string"])
+
+    def query(self, name: str, default: str) -> str:
+        """A query parameter as the framework reads a `str` one: the last value."""
+        value = self.params.get(name)
+        return default if value is None else value
+
+    @property
+    def session(self) -> dict[str, Any]:
+        return self.request.session
+
+
+@dataclass(frozen=True)
+class DirectRoute:
+    """A GET route with one id in its path (`{name:id}`), called as `call(call, id)`.
+    `plain`: taken only without a query string and without an Authorization
+    header (the API's routes, whose query and token have declared readers)."""
+
+    pattern: re.Pattern[str]
+    call: Callable[[Call, int], Awaitable[Response]]
+    plain: bool = False
+
+
+def id_path(prefix: str) -> re.Pattern[str]:
+    """`/posts/` -> the paths `/posts/{post_id:id}` takes."""
+    return re.compile(re.escape(prefix) + "([0-9]+)")
+
+
+class DirectReads:
+    """The answer given before routing: `first` (the shared pages), then the
+    routes, each on a database session of its own."""
+
+    def __init__(
+        self, routes: Sequence[DirectRoute], first: FirstAnswer, answer_error: ErrorAnswer
+    ) -> None:
+        self.routes = tuple(routes)
+        self.first = first
+        self.answer_error = answer_error
+
+    def route_for(self, scope: Scope) -> tuple[DirectRoute, int] | None:
+        path: str = scope["path"]
+        for route in self.routes:
+            match = route.pattern.fullmatch(path)
+            if match is None:
+                continue
+            if route.plain and (
+                scope["query_string"]
+                or any(name == b"authorization" for name, _ in scope["headers"])
+            ):
+                return None
+            return route, _ID.convert(match.group(1))
+        return None
+
+    async def __call__(self, scope: Scope) -> ASGIApp | None:
+        if scope["method"] != "GET":
+            return None
+        answer = await self.first(scope)
+        if answer is not None:
+            return answer
+        found = self.route_for(scope)
+        if found is None:
+            return None
+        route, number = found
+        async with new_session(services_of(scope["app"]).engine) as db:
+            call = Call(scope, db)
+            try:
+                return await route.call(call, number)
+            except Exception as error:
+                refused = await self.answer_error(call.request, error)
+                if refused is None:
+                    raise
+                return refused

@@ -1,0 +1,32 @@
+"""The pages answered before routing (`webapp.core.direct_reads`): a post and
+a profile, the pages no cache can hold for every id. Each calls its route
+with the dependencies the route declares, made here."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from webapp.core.deps import services_of
+from webapp.core.direct_reads import Call, DirectRoute, id_path
+from webapp.web import posts, profiles
+from webapp.web.cache_policy import PageStore
+from webapp.web.deps import get_visitor
+
+
+def _pages(call: Call) -> PageStore:
+    return PageStore(services_of(call.request.app).page_cache, call.session)
+
+
+async def _post(call: Call, post_id: int) -> Response:
+    visitor = await get_visitor(call.request, call.db)
+    page = call.query("page", "1")
+    return await posts.show_post(call.request, post_id, call.db, visitor, _pages(call), page)
+
+
+async def _profile(call: Call, user_id: int) -> Response:
+    visitor = await get_visitor(call.request, call.db)
+    page = call.query("page", "1")
+    return await profiles.profile(call.request, user_id, call.db, visitor, _pages(call), page)
+
+
+ROUTES = (DirectRoute(id_path("/posts/"), _post), DirectRoute(id_path("/users/"), _profile))
