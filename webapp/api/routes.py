@@ -12,6 +12,7 @@ from webapp.api import (
     follows,
     likes,
     login,
+    moderation,
     notifications,
     password_reset,
     posts,
@@ -39,6 +40,10 @@ TAGS = [
         "the posts of the people you follow.",
     },
     {"name": "comments", "description": "Comments on posts: a draft's are its owner's alone."},
+    {
+        "name": "moderation",
+        "description": "Reports, the moderators' actions and the public moderation log.",
+    },
     {
         "name": "notifications",
         "description": "Someone liked your post, commented on it, or followed you.",
@@ -72,6 +77,16 @@ def add_method_not_allowed(area: APIRouter) -> None:
 
 
 router = APIRouter(prefix="/api")
-for area in (users, login, password_reset, posts, likes, follows, comments, notifications):
+for area in (
+    users,
+    login,
+    password_reset,
+    posts,
+    likes,
+    follows,
+    comments,
+    notifications,
+    moderation,
+):
     add_method_not_allowed(area.router)
     router.include_router(area.router)

@@ -47,6 +47,7 @@ class Account:
     password_hash: str = field(repr=False)
     security_stamp: str = field(repr=False)
     created_at: datetime
+    role: str = "member"  # member, moderator or admin (`webapp.rules.roles`)
 
     @property
     def me(self) -> UserMe:
@@ -62,6 +63,7 @@ _ACCOUNT = core_select(
     col(User.password_hash),
     col(User.security_stamp),
     col(User.created_at),
+    col(User.role),
 )
 
 

@@ -37,6 +37,7 @@ class LoadedSession:
     data_version: tuple[int | None, int | None, int | None]
     unread: int  # notifications not yet seen, for the header
     expires_at: datetime  # when a live socket of this session closes (`webapp.live.hub`)
+    role: str = "member"  # read with the session: a role taken away counts at once
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ LOAD = (
         col(User.id).label("user_id"),
         col(User.username),
         col(User.created_at).label("user_created_at"),
+        col(User.role),
         _site_state(SiteState.version).label("data_version"),
         _site_state(SiteState.likes).label("likes_version"),
         _site_state(SiteState.removals).label("removals_version"),
@@ -98,6 +100,7 @@ async def load(db: AsyncSession, key: str) -> LoadedSession | None:
         (row.data_version, row.likes_version, row.removals_version),
         row.unread,
         row.expires_at,
+        row.role,
     )
 
 

@@ -1,0 +1,135 @@
+"""The moderators' pages: the queue of open reports, the actions on posts and
+comments, and the public moderation log. Every route reads the visitor's role
+with their session on every request; anyone but a moderator gets 404."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from webapp.core.deps import DbSession
+from webapp.errors import NotFound
+from webapp.models import ModerationActionCreate
+from webapp.rules import moderation, roles
+from webapp.web.deps import Visitor, VisitorDep
+from webapp.web.pages import FormText, field_errors, flash, page_number, redirect, render
+
+router = APIRouter()
+
+DONE = {
+    "hide": "Hidden: {}.",
+    "restore": "Restored: {}.",
+    "dismiss": "Reports dismissed: {}.",
+}
+
+
+def moderator_of(visitor: Visitor) -> moderation.Moderator:
+    if visitor.user is None or not roles.moderates(visitor.role):
+        raise NotFound
+    return moderation.Moderator(visitor.user.id, visitor.user.username, visitor.role)
+
+
+@router.get("/moderation")
+async def queue(
+    request: Request, db: DbSession, visitor: VisitorDep, error: str | None = None
+) -> Response:
+    moderator_of(visitor)
+    return await queue_page(request, db, visitor)
+
+
+async def queue_page(
+    request: Request,
+    db: DbSession,
+    visitor: Visitor,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    items = await moderation.queue(db)
+    context = {"items": items, "errors": errors or {}}
+    return render(request, visitor, "moderation/queue.html", context, status_code=status_code)
+
+
+async def act(
+    request: Request,
+    db: DbSession,
+    visitor: Visitor,
+    action: str,
+    kind: str,
+    target_id: int,
+    reason: str,
+) -> Response:
+    moderator = moderator_of(visitor)
+    try:
+        data = ModerationActionCreate.model_validate(
+            {"action": action, "target_type": kind, "target_id": target_id, "reason": reason}
+        )
+        entry = await moderation.act(db, moderator=moderator, data=data)
+    except ValidationError as error:
+        return await queue_page(
+            request, db, visitor, errors=field_errors(error, "reason"), status_code=422
+        )
+    except moderation.ReasonMissing as error:
+        return await queue_page(
+            request, db, visitor, errors={"reason": str(error)}, status_code=422
+        )
+    if entry is None:
+        flash(request, "Nothing changed: it was already so.")
+    else:
+        flash(request, DONE[action].format(entry.target_label))
+    return redirect("/moderation")
+
+
+@router.post("/moderation/reports/{report_id:id}/dismiss")
+async def dismiss(request: Request, report_id: int, db: DbSession, visitor: VisitorDep) -> Response:
+    moderator_of(visitor)
+    found = await moderation.report_target(db, report_id)
+    if found is None:
+        raise NotFound
+    return await act(request, db, visitor, "dismiss", found[0], found[1], "")
+
+
+@router.post("/moderation/posts/{post_id:id}/hide")
+async def hide_post(
+    request: Request, post_id: int, db: DbSession, visitor: VisitorDep, reason: FormText = ""
+) -> Response:
+    return await act(request, db, visitor, "hide", "post", post_id, reason)
+
+
+@router.post("/moderation/posts/{post_id:id}/restore")
+async def restore_post(
+    request: Request, post_id: int, db: DbSession, visitor: VisitorDep, reason: FormText = ""
+) -> Response:
+    return await act(request, db, visitor, "restore", "post", post_id, reason)
+
+
+@router.post("/moderation/comments/{comment_id:id}/hide")
+async def hide_comment(
+    request: Request, comment_id: int, db: DbSession, visitor: VisitorDep, reason: FormText = ""
+) -> Response:
+    return await act(request, db, visitor, "hide", "comment", comment_id, reason)
+
+
+@router.post("/moderation/comments/{comment_id:id}/restore")
+async def restore_comment(
+    request: Request, comment_id: int, db: DbSession, visitor: VisitorDep, reason: FormText = ""
+) -> Response:
+    return await act(request, db, visitor, "restore", "comment", comment_id, reason)
+
+
+@router.get("/moderation/log")
+async def moderation_log(
+    request: Request, db: DbSession, visitor: VisitorDep, page: str = "1"
+) -> Response:
+    """Anyone may read it: who did what, to what, and why; never who reported."""
+    number = page_number(page)
+    entries = await moderation.log(
+        db, offset=(number - 1) * moderation.LOG_PAGE, limit=moderation.LOG_PAGE + 1
+    )
+    context = {
+        "entries": entries[: moderation.LOG_PAGE],
+        "page": number,
+        "more": len(entries) > moderation.LOG_PAGE,
+    }
+    return render(request, visitor, "moderation/log.html", context)
