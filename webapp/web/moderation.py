@@ -31,9 +31,7 @@ def moderator_of(visitor: Visitor) -> moderation.Moderator:
 
 
 @router.get("/moderation")
-async def queue(
-    request: Request, db: DbSession, visitor: VisitorDep, error: str | None = None
-) -> Response:
+async def queue(request: Request, db: DbSession, visitor: VisitorDep) -> Response:
     moderator_of(visitor)
     return await queue_page(request, db, visitor)
 
