@@ -41,12 +41,12 @@ TAGS = [
     },
     {"name": "comments", "description": "Comments on posts: a draft's are its owner's alone."},
     {
-        "name": "moderation",
-        "description": "Reports, the moderators' actions and the public moderation log.",
-    },
-    {
         "name": "notifications",
         "description": "Someone liked your post, commented on it, or followed you.",
+    },
+    {
+        "name": "moderation",
+        "description": "Reports, the moderators' actions and the public moderation log.",
     },
 ]
 
