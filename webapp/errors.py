@@ -205,6 +205,18 @@ class CannotActOnAdmin(DomainError):
     page_message = "Only an admin may act on an admin."
 
 
+class AccountSuspended(DomainError):
+    """The right password for a suspended account: no session, no token. Told
+    only after the password was checked, never before."""
+
+    status_code = 403
+    detail = "This account is suspended"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.page_message = self.detail
+
+
 class TooManyReports(Throttled):
     """More than REPORTS_PER_HOUR reports within the last hour (`webapp.rules.reports`)."""
 

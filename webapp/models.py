@@ -216,6 +216,10 @@ class User(UserBase, table=True):
     role: str = Field(
         default="member", max_length=10, sa_column_kwargs={"server_default": "member"}
     )
+    # Suspended while this is in the future (`webapp.rules.suspensions`); a
+    # suspension until lifted ends far in the future. None: never, or lifted.
+    suspended_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    suspension_reason: str | None = Field(default=None, max_length=500)
 
 
 # Names and addresses are unique whatever their letter case, decided by the
@@ -223,6 +227,12 @@ class User(UserBase, table=True):
 USERS = User.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ when it makes the class
 Index("uq_users_username_lower", func.lower(USERS.c.username), unique=True)
 Index("uq_users_email_lower", func.lower(USERS.c.email), unique=True)
+Index(
+    "ix_users_suspended",
+    USERS.c.suspended_until,
+    postgresql_where=USERS.c.suspended_until.is_not(None),
+    sqlite_where=USERS.c.suspended_until.is_not(None),
+)
 
 
 class UserPublic(SQLModel):
@@ -622,6 +632,17 @@ class ModerationActionPublic(SQLModel):
 
 
 # --- what sessions and the throttles keep on the server -----------------------
+
+
+class SuspensionEnd(SQLModel, table=True):
+    """When a suspension ends by itself: the data version counts the ends
+    passed (`webapp.rules.suspensions`), so that no page cache keeps a
+    suspended person's posts hidden past the end. Rows are only ever added."""
+
+    __tablename__ = "suspension_ends"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ends_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
 class SiteState(SQLModel, table=True):

@@ -48,7 +48,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import notifications, page_sizes, posts
+from webapp.rules import notifications, page_sizes, posts, suspensions
 
 # The same text sent again by the same person on the same post within this
 # time is the same comment (a double click, a resent form), not a second one.
@@ -68,7 +68,9 @@ WITH_AUTHOR: Select[*tuple[Any, ...]] = Select(
 OLDEST_FIRST = (col(Comment.created_at), col(Comment.id))
 # A comment hidden by moderators or by reports is its author's alone to see
 # (`webapp.rules.moderation`); every read of comments goes through these.
-SHOWN = col(Comment.hidden).is_(None)
+SHOWN = and_(
+    col(Comment.hidden).is_(None), col(Comment.author_id).not_in(suspensions.SUSPENDED_IDS)
+)
 SHOWN_TO_VIEWER = or_(SHOWN, col(Comment.author_id) == posts.VIEWER)
 
 

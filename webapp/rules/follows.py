@@ -33,7 +33,7 @@ from webapp.core.db import insert_ignoring_duplicates, transaction
 from webapp.core.paging import CountedPage
 from webapp.errors import CannotFollowSelf, UserNotFound
 from webapp.models import MAX_ID, Follow, Post, ProfilePublic, User, UserPublic, utcnow
-from webapp.rules import notifications, posts
+from webapp.rules import notifications, posts, suspensions
 
 
 def _count(condition: ColumnElement[bool]) -> ScalarSelect[int]:
@@ -54,7 +54,7 @@ PROFILE: Select[*tuple[Any, ...]] = Select(
     .scalar_subquery()
     .label("posts"),
     col(User.role),
-)
+).where(suspensions.ACTIVE)  # a suspended person's profile is gone while it lasts
 
 
 async def profile(db: AsyncSession, user_id: int) -> ProfilePublic:

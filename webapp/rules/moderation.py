@@ -1,5 +1,6 @@
-"""What moderators do: hide and restore posts and comments, dismiss reports,
-and the public log of every action that took effect.
+"""What moderators do: hide and restore posts and comments, suspend and
+unsuspend people (`webapp.rules.suspensions`), dismiss reports, and the
+public log of every action that took effect.
 
 A hidden post or comment keeps its row, with `hidden` saying who hid it
 (`reports`: the reports of day-old accounts, pending review; `moderators`)
@@ -39,7 +40,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import roles
+from webapp.rules import roles, suspensions
 
 BY_REPORTS, BY_MODERATORS = "reports", "moderators"
 LOG_PAGE = 50
@@ -63,6 +64,7 @@ class Target:
     hidden: str | None = None
     post_id: int | None = None  # a comment's post; a post's own id
     published: bool = True
+    suspended: bool = False  # a person suspended now
 
 
 async def find_target(db: AsyncSession, kind: str, target_id: int) -> Target:
@@ -108,7 +110,12 @@ async def find_target(db: AsyncSession, kind: str, target_id: int) -> Target:
         label = f"a comment on {title}"[:TITLE_MAX]
         return Target("comment", target_id, author, role, label, hidden, post_id, published)
     user, role = await roles.role_of(db, target_id)
-    return Target("user", target_id, user.id, role, user.username)
+    until = (
+        await rows(db, core_select(col(User.suspended_until)).where(col(User.id) == target_id))
+    ).one()[0]
+    return Target(
+        "user", target_id, user.id, role, user.username, suspended=suspensions.is_suspended(until)
+    )
 
 
 async def set_hidden(
@@ -190,8 +197,6 @@ async def act(
         target_id=target.owner_id,
         target_role=target.owner_role,
     )
-    if data.action in ("suspend", "unsuspend"):
-        raise ReasonMissing("Suspensions are not available yet.")
 
     async def write() -> tuple[ModerationActionPublic | None, bool]:
         removed = False
@@ -200,6 +205,12 @@ async def act(
             removed = changed
         elif data.action == "restore":
             changed = await set_hidden(db, target, None, None)
+        elif data.action == "suspend":
+            until = suspensions.end_of(data.days, utcnow())
+            changed = await suspensions.suspend(db, target.id, until=until, reason=data.reason)
+            removed = changed
+        elif data.action == "unsuspend":
+            changed = await suspensions.unsuspend(db, target.id)
         else:  # dismiss: the reports go; what they alone hid comes back
             changed = await close_reports(db, target.kind, target.id) > 0
             if changed and target.kind != "user":

@@ -48,6 +48,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
+from webapp.rules import suspensions
 
 MAX_QUERY_WORDS = 10
 MAX_QUERY_CHARS = 200
@@ -117,7 +118,12 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
 # What everyone may see: published, and not hidden by moderators or by reports
 # (`webapp.rules.moderation`). Every list, search, count and item of posts
 # starts from this condition.
-LISTED = and_(col(Post.published).is_(True), col(Post.hidden).is_(None))
+# A suspended person's posts are gone with them (`webapp.rules.suspensions`).
+LISTED = and_(
+    col(Post.published).is_(True),
+    col(Post.hidden).is_(None),
+    col(Post.owner_id).not_in(suspensions.SUSPENDED_IDS),
+)
 
 
 def visible_to(viewer_id: int | None) -> ColumnElement[bool]:
@@ -463,9 +469,11 @@ class LockedPost:
     owner_id: int
     published: bool
     hidden: str | None = None
+    owner_suspended: bool = False
 
     def visible_to(self, viewer_id: int | None) -> bool:
-        return (self.published and self.hidden is None) or self.owner_id == viewer_id
+        listed = self.published and self.hidden is None and not self.owner_suspended
+        return listed or self.owner_id == viewer_id
 
 
 async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
@@ -476,14 +484,20 @@ async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
     locked = (
-        select(col(Post.owner_id), col(Post.published), col(Post.hidden))
+        select(
+            col(Post.owner_id),
+            col(Post.published),
+            col(Post.hidden),
+            col(Post.owner_id).in_(suspensions.SUSPENDED_IDS),
+        )
         .where(col(Post.id) == post_id)
         .with_for_update(key_share=True)
     )
     row = (await db.exec(locked)).first()
     if row is None:
         raise PostNotFound
-    return LockedPost(*row)
+    owner_id, published, hidden, owner_suspended = row
+    return LockedPost(owner_id, published, hidden, bool(owner_suspended))
 
 
 # Every field of PostCreate, by name: a field added there must be added here and

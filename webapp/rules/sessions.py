@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp.core.db import rows, transaction
 from webapp.core.security import hash_token, new_token
 from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
-from webapp.rules import notifications
+from webapp.rules import notifications, suspensions
 
 # Writing "last seen" on every request would turn each page view into a write.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
@@ -67,7 +67,7 @@ LOAD = (
         col(User.username),
         col(User.created_at).label("user_created_at"),
         col(User.role),
-        _site_state(SiteState.version).label("data_version"),
+        (_site_state(SiteState.version) + suspensions.ENDS_PASSED).label("data_version"),
         _site_state(SiteState.likes).label("likes_version"),
         _site_state(SiteState.removals).label("removals_version"),
         notifications.unread_count_of(User.id).label("unread"),
@@ -137,6 +137,7 @@ async def start(
     }
 
     async def replace() -> None:
+        await suspensions.check_may_log_in(db, user_id)  # AccountSuspended
         if replacing is not None:
             await db.exec(_of_key(replacing))
         await db.exec(delete(UserSession).where(col(UserSession.expires_at) <= now))

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from webapp.core.deps import DbSession
 from webapp.errors import NotFound
 from webapp.models import ModerationActionCreate
-from webapp.rules import moderation, roles
+from webapp.rules import moderation, roles, suspensions
 from webapp.web.deps import Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, page_number, redirect, render
 
@@ -21,6 +21,8 @@ DONE = {
     "hide": "Hidden: {}.",
     "restore": "Restored: {}.",
     "dismiss": "Reports dismissed: {}.",
+    "suspend": "Suspended: {}.",
+    "unsuspend": "Suspension lifted: {}.",
 }
 
 
@@ -57,12 +59,22 @@ async def act(
     kind: str,
     target_id: int,
     reason: str,
+    days: str = "",
 ) -> Response:
     moderator = moderator_of(visitor)
+    fields: dict[str, object] = {
+        "action": action,
+        "target_type": kind,
+        "target_id": target_id,
+        "reason": reason,
+    }
+    if days.strip():
+        if not days.strip().isdecimal() or len(days.strip()) > 5:
+            message = f"Days: a whole number from 1 to {suspensions.MAX_DAYS}, or empty."
+            return await queue_page(request, db, visitor, errors={"days": message}, status_code=422)
+        fields["days"] = int(days.strip())
     try:
-        data = ModerationActionCreate.model_validate(
-            {"action": action, "target_type": kind, "target_id": target_id, "reason": reason}
-        )
+        data = ModerationActionCreate.model_validate(fields)
         entry = await moderation.act(db, moderator=moderator, data=data)
     except ValidationError as error:
         return await queue_page(
@@ -114,6 +126,26 @@ async def restore_comment(
     request: Request, comment_id: int, db: DbSession, visitor: VisitorDep, reason: FormText = ""
 ) -> Response:
     return await act(request, db, visitor, "restore", "comment", comment_id, reason)
+
+
+@router.post("/moderation/users/{user_id:id}/suspend")
+async def suspend_user(
+    request: Request,
+    user_id: int,
+    db: DbSession,
+    visitor: VisitorDep,
+    reason: FormText = "",
+    days: FormText = "",
+) -> Response:
+    """`days` 1-3650, or empty: until a moderator lifts it."""
+    return await act(request, db, visitor, "suspend", "user", user_id, reason, days)
+
+
+@router.post("/moderation/users/{user_id:id}/unsuspend")
+async def unsuspend_user(
+    request: Request, user_id: int, db: DbSession, visitor: VisitorDep, reason: FormText = ""
+) -> Response:
+    return await act(request, db, visitor, "unsuspend", "user", user_id, reason)
 
 
 @router.get("/moderation/log")

@@ -40,6 +40,18 @@ VERSION_TRIGGERS = {
     "comments_shown": ("comments", "AFTER UPDATE OF hidden", SHOWN, "version"),
     "moderation_logged": ("moderation_actions", "AFTER INSERT", None, "version"),
     "users_role_changed": ("users", "AFTER UPDATE OF role", "NEW.role <> OLD.role", "version"),
+    "users_suspended": (
+        "users",
+        "AFTER UPDATE OF suspended_until",
+        "NEW.suspended_until IS NOT NULL",
+        "removals",
+    ),
+    "users_unsuspended": (
+        "users",
+        "AFTER UPDATE OF suspended_until",
+        "OLD.suspended_until IS NOT NULL AND NEW.suspended_until IS NULL",
+        "version",
+    ),
 }
 
 LIVE_HIDDEN_POSTGRES = """
@@ -52,6 +64,36 @@ $$
 """
 
 
+# A like's check of the post (migration 0011's function, same signature): a
+# post hidden by moderators or reports, or by a suspended person, is refused
+# like a missing one, to everyone but its author.
+CHANGE_LIKE_CHECK_0011 = """
+    SELECT owner_id, published INTO v_owner, v_published
+    FROM posts WHERE id = p_post FOR NO KEY UPDATE;
+    IF NOT FOUND OR NOT (v_published OR v_owner = p_user) THEN"""
+CHANGE_LIKE_CHECK = """
+    SELECT owner_id, published AND hidden IS NULL AND NOT EXISTS (
+        SELECT 1 FROM users WHERE users.id = posts.owner_id AND users.suspended_until > now()
+    ) INTO v_owner, v_published
+    FROM posts WHERE id = p_post FOR NO KEY UPDATE;
+    IF NOT FOUND OR NOT (v_published OR v_owner = p_user) THEN"""
+
+
+def _change_like(check: str) -> str:
+    """Migration 0011's `agora_change_like`, its check of the post replaced."""
+    from importlib.util import module_from_spec, spec_from_file_location
+    from pathlib import Path
+
+    spec = spec_from_file_location("writes_alone", Path(__file__).with_name("0011_writes_alone.py"))
+    assert spec is not None and spec.loader is not None
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    original: str = module.CHANGE_LIKE
+    assert CHANGE_LIKE_CHECK_0011 in original, "agora_change_like changed since 0011"
+    replaced = original.replace(CHANGE_LIKE_CHECK_0011, check)
+    return replaced.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+
 def upgrade() -> None:
     op.add_column(
         "users", sa.Column("role", sa.String(length=10), server_default="member", nullable=False)
@@ -59,6 +101,22 @@ def upgrade() -> None:
     for table in ("posts", "comments"):
         op.add_column(table, sa.Column("hidden", sa.String(length=10), nullable=True))
         op.add_column(table, sa.Column("hidden_reason", sa.String(length=500), nullable=True))
+    op.add_column("users", sa.Column("suspended_until", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("users", sa.Column("suspension_reason", sa.String(length=500), nullable=True))
+    op.create_index(
+        "ix_users_suspended",
+        "users",
+        ["suspended_until"],
+        postgresql_where=sa.text("suspended_until IS NOT NULL"),
+        sqlite_where=sa.text("suspended_until IS NOT NULL"),
+    )
+    op.create_table(
+        "suspension_ends",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_suspension_ends_ends_at", "suspension_ends", ["ends_at"])
     op.add_column("notifications", sa.Column("action", sa.String(length=10), nullable=True))
     op.add_column("notifications", sa.Column("reason", sa.String(length=500), nullable=True))
     op.create_table(
@@ -115,6 +173,7 @@ def _triggers_postgresql() -> None:
             f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW {when}"
             f"EXECUTE FUNCTION agora_bump_version_once('{which}')"
         )
+    op.execute(_change_like(CHANGE_LIKE_CHECK))
     op.execute(LIVE_HIDDEN_POSTGRES)
     op.execute(
         "CREATE TRIGGER live_post_hidden AFTER UPDATE OF hidden ON posts FOR EACH ROW "
@@ -144,6 +203,11 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER live_post_hidden ON posts" if postgres else "DROP TRIGGER live_post_hidden")
     if postgres:
         op.execute("DROP FUNCTION agora_live_post_hidden()")
+        op.execute(_change_like(CHANGE_LIKE_CHECK_0011))
+    op.drop_table("suspension_ends")
+    op.drop_index("ix_users_suspended", "users")
+    op.drop_column("users", "suspension_reason")
+    op.drop_column("users", "suspended_until")
     op.drop_table("moderation_actions")
     op.drop_table("reports")
     op.drop_column("notifications", "reason")
