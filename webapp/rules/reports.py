@@ -96,6 +96,17 @@ async def report(
     now = utcnow()
 
     async def write() -> tuple[ReportPublic, bool]:
+        # The target's row, held until this commits: a deletion under way is
+        # waited for (and then nothing is found), and one that comes later
+        # waits, then takes the report with it (migration 0015's triggers).
+        table: Any = {"post": Post, "comment": Comment}.get(target.kind, User)
+        held = (
+            core_select(col(table.id))
+            .where(col(table.id) == target.id)
+            .with_for_update(key_share=True)
+        )
+        if (await rows(db, held)).first() is None:
+            raise ReportTargetNotFound
         recent = core_select(func.count(), func.min(col(Report.created_at))).where(
             col(Report.reporter_id) == reporter_id, col(Report.created_at) > now - WINDOW
         )

@@ -94,6 +94,20 @@ def _change_like(check: str) -> str:
     return replaced.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
 
 
+# A report on something deleted goes with it, whichever commits first: a
+# report that waited for the deletion finds nothing (`webapp.rules.reports`).
+REPORTS_GO = {"posts": "post", "comments": "comment", "users": "user"}
+
+REPORTS_GO_POSTGRES = """
+CREATE FUNCTION agora_reports_go() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM reports WHERE target_type = TG_ARGV[0] AND target_id = OLD.id;
+    RETURN NULL;
+END
+$$
+"""
+
+
 def upgrade() -> None:
     op.add_column(
         "users", sa.Column("role", sa.String(length=10), server_default="member", nullable=False)
@@ -175,6 +189,12 @@ def _triggers_postgresql() -> None:
         )
     op.execute(_change_like(CHANGE_LIKE_CHECK))
     op.execute(LIVE_HIDDEN_POSTGRES)
+    op.execute(REPORTS_GO_POSTGRES)
+    for table, kind in REPORTS_GO.items():
+        op.execute(
+            f"CREATE TRIGGER {table}_reports_go AFTER DELETE ON {table} FOR EACH ROW "
+            f"EXECUTE FUNCTION agora_reports_go('{kind}')"
+        )
     op.execute(
         "CREATE TRIGGER live_post_hidden AFTER UPDATE OF hidden ON posts FOR EACH ROW "
         f"WHEN (NEW.published AND {HIDDEN}) EXECUTE FUNCTION agora_live_post_hidden()"
@@ -187,6 +207,11 @@ def _triggers_sqlite() -> None:
         op.execute(
             f"CREATE TRIGGER {name} {event} ON {table} {when}"
             f"BEGIN UPDATE site_state SET {which} = {which} + 1 WHERE id = 1; END"
+        )
+    for table, kind in REPORTS_GO.items():
+        op.execute(
+            f"CREATE TRIGGER {table}_reports_go AFTER DELETE ON {table} BEGIN "
+            f"DELETE FROM reports WHERE target_type = '{kind}' AND target_id = OLD.id; END"
         )
     op.execute(
         "CREATE TRIGGER live_post_hidden AFTER UPDATE OF hidden ON posts "
@@ -201,6 +226,11 @@ def downgrade() -> None:
     for name, (table, *_rest) in VERSION_TRIGGERS.items():
         op.execute(f"DROP TRIGGER {name} ON {table}" if postgres else f"DROP TRIGGER {name}")
     op.execute("DROP TRIGGER live_post_hidden ON posts" if postgres else "DROP TRIGGER live_post_hidden")
+    for table in REPORTS_GO:
+        name = f"{table}_reports_go"
+        op.execute(f"DROP TRIGGER {name} ON {table}" if postgres else f"DROP TRIGGER {name}")
+    if postgres:
+        op.execute("DROP FUNCTION agora_reports_go()")
     if postgres:
         op.execute("DROP FUNCTION agora_live_post_hidden()")
         op.execute(_change_like(CHANGE_LIKE_CHECK_0011))
