@@ -119,6 +119,7 @@ def test_a_suspended_persons_profile_posts_and_comments_are_gone(
     assert anonymous.get(f"/posts/{bens_things['post']}").status_code == 404
     assert anonymous.get(f"/users/{ben.id}").status_code == 404
     assert client.get(f"/api/users/{ben.id}/profile").status_code == 404
+    assert client.get(f"/api/users/{ben.id}").status_code == 404
     comments = client.get(f"/api/posts/{bens_things['anns']}/comments").json()
     assert comments == []
     assert "benremark" not in anonymous.get(f"/posts/{bens_things['anns']}").text

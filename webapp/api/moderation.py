@@ -79,8 +79,10 @@ async def list_reports(
 async def take_action(
     data: ModerationActionCreate, db: DbSession, user: ApiUser
 ) -> ModerationActionPublic | JSONResponse:
-    """Hide, restore or dismiss; a repeat of what is already so changes nothing
-    and logs nothing (200, with the last entry of that action)."""
+    """Hide or restore a post or comment, suspend (`days` 1-3650, or none:
+    until lifted) or unsuspend a person, or dismiss the reports on a target; a
+    repeat of what is already so changes nothing and logs nothing (200, with
+    the last entry of that action)."""
     roles.require_moderator(user.role)
     moderator = moderation.Moderator(user.id, user.username, user.role)
     try:

@@ -92,11 +92,14 @@ async def get_account(db: AsyncSession, user_id: int) -> Account:
 
 
 async def get_public_user(db: AsyncSession, user_id: int) -> UserPublic:
-    """What anyone may know of a person, without loading the account."""
+    """What anyone may know of a person, without loading the account;
+    UserNotFound for a suspended one."""
     row = None
     if 0 < user_id <= MAX_ID:
         statement = core_select(col(User.id), col(User.username), col(User.created_at))
-        row = (await rows(db, statement.where(col(User.id) == user_id))).first()
+        # A suspended person's profile is gone while it lasts.
+        statement = statement.where(col(User.id) == user_id, suspensions.ACTIVE)
+        row = (await rows(db, statement)).first()
     if row is None:
         raise UserNotFound
     return UserPublic.model_validate(row._mapping)
