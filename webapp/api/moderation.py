@@ -4,12 +4,12 @@ read with the token's account on every request."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from webapp.api.deps import UNAUTHORIZED, ApiUser, Limit, Skip, error
+from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, Limit, Skip, error
 from webapp.core.deps import DbSession, SettingsDep
 from webapp.models import (
     ModerationActionCreate,
@@ -22,15 +22,24 @@ from webapp.rules import moderation, reports, roles
 router = APIRouter(tags=["moderation"])
 
 
+def invalid(description: str) -> dict[str, Any]:
+    """A 422 that is either FastAPI's list of problems with the body, or one
+    sentence from the rules (your own post; an action without its reason)."""
+    refs = ("HTTPValidationError", "ErrorDetail")
+    schema = {"anyOf": [{"$ref": f"#/components/schemas/{name}"} for name in refs]}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 @router.post(
     "/reports",
     status_code=201,
     response_model=ReportPublic,
     responses={
         **UNAUTHORIZED,
+        **UNREADABLE_BODY,
         200: {"model": ReportPublic, "description": "Already reported: the open report"},
         404: error("Nothing to report there, or not visible to you"),
-        422: error("Invalid, or your own post, comment or account"),
+        422: invalid("Invalid, or your own post, comment or account"),
         429: error("More than 20 reports in an hour"),
     },
 )
@@ -70,10 +79,11 @@ async def list_reports(
     response_model=ModerationActionPublic,
     responses={
         **UNAUTHORIZED,
+        **UNREADABLE_BODY,
         200: {"model": ModerationActionPublic, "description": "Already so: nothing changed"},
         403: error("Acting on an admin, or on yourself"),
         404: error("Not a moderator, or no such target"),
-        422: error("Invalid"),
+        422: invalid("Invalid, or an action without the reason it needs"),
     },
 )
 async def take_action(
