@@ -36,6 +36,10 @@ OPERATIONS = {
     ("delete", "/api/comments/{comment_id}"): ("comments", {204, 401, 403, 404}),
     ("get", "/api/notifications"): ("notifications", {200, 401, 422}),
     ("post", "/api/notifications/read"): ("notifications", {204, 401}),
+    ("post", "/api/reports"): ("moderation", {200, 201, 401, 404, 422, 429}),
+    ("get", "/api/moderation/reports"): ("moderation", {200, 401, 404, 422}),
+    ("post", "/api/moderation/actions"): ("moderation", {200, 201, 401, 403, 404, 422}),
+    ("get", "/api/moderation/log"): ("moderation", {200, 422}),
 }
 AUTHENTICATED = {
     ("get", "/api/users/me"),
@@ -51,6 +55,9 @@ AUTHENTICATED = {
     ("delete", "/api/comments/{comment_id}"),
     ("get", "/api/notifications"),
     ("post", "/api/notifications/read"),
+    ("post", "/api/reports"),
+    ("get", "/api/moderation/reports"),
+    ("post", "/api/moderation/actions"),
 }
 # Optional: drafts (and their comments) for their owner.
 OPTIONAL_AUTH = {("get", "/api/posts/{post_id}"), ("get", "/api/posts/{post_id}/comments")}
@@ -85,6 +92,7 @@ def test_each_operation_has_its_tag_summary_and_status_codes(openapi: dict[str, 
         "following",
         "comments",
         "notifications",
+        "moderation",
     ]
     for key, operation in operations(openapi).items():
         tag, statuses = OPERATIONS[key]

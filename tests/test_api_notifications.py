@@ -63,7 +63,18 @@ def test_a_like_tells_the_posts_owner(
 ) -> None:
     like(client, bob_api, post["id"])
     (told,) = notifications(client, alice_api)
-    assert set(told) == {"id", "kind", "actor", "post_id", "comment_id", "created_at", "read"}
+    assert set(told) == {
+        "id",
+        "kind",
+        "actor",
+        "post_id",
+        "comment_id",
+        "created_at",
+        "read",
+        "action",
+        "reason",
+    }
+    assert told["action"] is None and told["reason"] is None  # a moderation's alone
     assert told["kind"] == "like"
     assert told["actor"] == client.get(f"/api/users/{bob_api.id}").json()  # no email
     assert told["post_id"] == post["id"]

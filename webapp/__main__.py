@@ -1,4 +1,4 @@
-"""The command line: `python -m webapp [serve|migrate|seed]`."""
+"""The command line: `python -m webapp [serve|migrate|seed|users]`."""
 
 from __future__ import annotations
 
@@ -27,6 +27,12 @@ def parser() -> argparse.ArgumentParser:
     _serve_options(commands.add_parser("serve", help="migrate the database, then serve (default)"))
     commands.add_parser("migrate", help="upgrade the database to the newest schema")
     _seed_options(commands.add_parser("seed", help="fill the database with demo data"))
+    users = commands.add_parser("users", help="manage accounts").add_subparsers(
+        dest="users_command", required=True
+    )
+    set_role = users.add_parser("set-role", help="give an account a role")
+    set_role.add_argument("username")
+    set_role.add_argument("role", choices=("member", "moderator", "admin"))
     return parser
 
 
@@ -89,6 +95,35 @@ def seed(settings: Settings, args: argparse.Namespace) -> int:
         follows=args.follows,
         comments=args.comments,
     )
+    return 0
+
+
+def users(settings: Settings, args: argparse.Namespace) -> int:
+    """`users set-role USERNAME ROLE`: the first admin is made this way."""
+    import asyncio
+
+    from webapp.core.db import create_async_db_engine, new_session
+    from webapp.core.db import migrate as upgrade
+    from webapp.errors import UserNotFound
+    from webapp.rules import roles
+
+    upgrade(settings)
+
+    async def run() -> bool:
+        engine = create_async_db_engine(settings, pooled=False)
+        try:
+            async with new_session(engine) as db:
+                return await roles.set_role_by_name(db, args.username, args.role)
+        finally:
+            await engine.dispose()
+
+    try:
+        changed = asyncio.run(run())
+    except UserNotFound:
+        print(f"agora: no account is named {args.username}", file=sys.stderr)
+        return 1
+    said = "is now" if changed else "was already"
+    print(f"agora: {args.username} {said} {args.role}")
     return 0
 
 
@@ -170,6 +205,7 @@ class SocketAccessLines(logging.Filter):
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": serve,
+    "users": users,
     "migrate": migrate,
     "seed": seed,
 }

@@ -165,3 +165,59 @@ class TooManyAddressChanges(Throttled):
     address typed, so the form must not become a way to mail strangers."""
 
     reason = "Too many changes of address asked for."
+
+
+# --- moderation -------------------------------------------------------------------
+
+
+class NotFound(DomainError):
+    """A page or route that is not there for this visitor: the moderators'
+    pages to anyone but a moderator, the admins' to anyone but an admin."""
+
+    status_code = 404
+    detail = "Not Found"
+
+
+class ReportTargetNotFound(DomainError):
+    """What was reported is missing, or not visible to the reporter."""
+
+    status_code = 404
+    detail = "Nothing to report there"
+
+
+class CannotReportOwn(DomainError):
+    status_code = 422
+    detail = "You cannot report your own post, comment or account"
+    page_message = "You cannot report your own post, comment or account."
+
+
+class CannotActOnSelf(DomainError):
+    status_code = 403
+    detail = "Moderators cannot act on their own account or content"
+    page_message = "You cannot act on your own account or content."
+
+
+class CannotActOnAdmin(DomainError):
+    """Only admins act on admins' accounts and roles; nobody on their own."""
+
+    status_code = 403
+    detail = "Only an admin may act on an admin"
+    page_message = "Only an admin may act on an admin."
+
+
+class AccountSuspended(DomainError):
+    """The right password for a suspended account: no session, no token. Told
+    only after the password was checked, never before."""
+
+    status_code = 403
+    detail = "This account is suspended"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.page_message = self.detail
+
+
+class TooManyReports(Throttled):
+    """More than REPORTS_PER_HOUR reports within the last hour (`webapp.rules.reports`)."""
+
+    reason = "Too many reports."

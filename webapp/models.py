@@ -212,6 +212,14 @@ class User(UserBase, table=True):
     # API tokens carry it, so changing it revokes them all.
     security_stamp: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # member, moderator or admin (`webapp.rules.roles`)
+    role: str = Field(
+        default="member", max_length=10, sa_column_kwargs={"server_default": "member"}
+    )
+    # Suspended while this is in the future (`webapp.rules.suspensions`); a
+    # suspension until lifted ends far in the future. None: never, or lifted.
+    suspended_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    suspension_reason: str | None = Field(default=None, max_length=500)
 
 
 # Names and addresses are unique whatever their letter case, decided by the
@@ -219,6 +227,12 @@ class User(UserBase, table=True):
 USERS = User.__table__  # type: ignore[attr-defined]  # SQLModel adds __table__ when it makes the class
 Index("uq_users_username_lower", func.lower(USERS.c.username), unique=True)
 Index("uq_users_email_lower", func.lower(USERS.c.email), unique=True)
+Index(
+    "ix_users_suspended",
+    USERS.c.suspended_until,
+    postgresql_where=USERS.c.suspended_until.is_not(None),
+    sqlite_where=USERS.c.suspended_until.is_not(None),
+)
 
 
 class UserPublic(SQLModel):
@@ -337,6 +351,9 @@ class Post(PostBase, table=True):
     # counts (`webapp.rules.likes`, `webapp.rules.comments`).
     votes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     comments: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Hidden (`webapp.rules.moderation`): None while shown, "reports" or "moderators".
+    hidden: str | None = Field(default=None, max_length=10)
+    hidden_reason: str | None = Field(default=None, max_length=500)
 
 
 class PostPublic(PostFields):
@@ -351,6 +368,10 @@ class PostPublic(PostFields):
     owner: UserPublic
     votes: int
     comments: int = 0
+    # Why moderators hid it (None: shown); only its author can read a hidden
+    # post, and neither field leaves the server.
+    hidden: str | None = Field(default=None, exclude=True)
+    hidden_reason: str | None = Field(default=None, exclude=True)
 
     @property
     def edited(self) -> bool:
@@ -398,6 +419,8 @@ class ProfilePublic(UserPublic):
     followers: int
     following: int
     posts: int = Field(description="Published posts")
+    # Shown on moderators' and admins' profiles; not part of the API's answer.
+    role: str = Field(default="member", exclude=True)
 
 
 # --- comments -----------------------------------------------------------------
@@ -436,6 +459,9 @@ class Comment(CommentBase, table=True):
     post_id: int = Field(foreign_key="posts.id", ondelete="CASCADE")
     author_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Hidden by moderators or by reports, as a post is; a hidden comment is not counted.
+    hidden: str | None = Field(default=None, max_length=10)
+    hidden_reason: str | None = Field(default=None, max_length=500)
 
 
 class CommentPublic(SQLModel):
@@ -448,7 +474,7 @@ class CommentPublic(SQLModel):
 
 # --- notifications ----------------------------------------------------------------
 
-NotificationKind = Literal["like", "comment", "follow"]
+NotificationKind = Literal["like", "comment", "follow", "moderation"]
 
 
 class Notification(SQLModel, table=True):
@@ -481,6 +507,10 @@ class Notification(SQLModel, table=True):
     comment_id: int | None = Field(default=None, foreign_key="comments.id", ondelete="CASCADE")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     read: bool = Field(default=False)
+    # A moderation notification's action on the recipient's post, comment or
+    # account, and the moderator's reason.
+    action: str | None = Field(default=None, max_length=10)
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class NotificationPublic(SQLModel):
@@ -491,9 +521,128 @@ class NotificationPublic(SQLModel):
     comment_id: int | None
     created_at: datetime
     read: bool
+    action: str | None = None
+    reason: str | None = None
+
+
+# --- moderation ---------------------------------------------------------------------
+
+ReportTarget = Literal["post", "comment", "user"]
+ReportReason = Literal["spam", "harassment", "illegal", "other"]
+ModerationVerb = Literal["hide", "restore", "suspend", "unsuspend", "dismiss"]
+NOTE_MAX, MODERATION_REASON_MAX = 1_000, 500
+
+
+class ReportFields(SQLModel):
+    reason: ReportReason
+    note: str = Field(default="", max_length=NOTE_MAX)
+
+    @field_validator("note", mode="before")
+    @classmethod
+    def _note(cls, value: object) -> object:
+        return normalize_content(value) if isinstance(value, str) else value
+
+
+class ReportCreate(ReportFields):
+    target_type: ReportTarget
+    target_id: StrictInt = Field(ge=1, le=MAX_ID)
+
+
+class Report(SQLModel, table=True):
+    """Someone asking moderators to look at a post, a comment or a person.
+    One open report per reporter and target; acting on the target closes it."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        Index(
+            "uq_reports_open",
+            "reporter_id",
+            "target_type",
+            "target_id",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+        Index("ix_reports_target", "target_type", "target_id", "status"),
+        Index("ix_reports_status", "status", "created_at", "id"),
+        Index("ix_reports_reporter", "reporter_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reporter_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    target_type: str = Field(max_length=10)
+    target_id: int
+    reason: str = Field(max_length=20)
+    note: str = Field(max_length=NOTE_MAX)
+    status: str = Field(default="open", max_length=10)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ReportPublic(SQLModel):
+    id: int
+    target_type: ReportTarget
+    target_id: int
+    reason: ReportReason
+    note: str
+    status: Literal["open", "closed"]
+    created_at: datetime
+
+
+class ModerationAction(SQLModel, table=True):
+    """One action of a moderator, as the public log shows it: the target's
+    label (a post's title, a person's name) as it was when acted on."""
+
+    __tablename__ = "moderation_actions"
+    __table_args__ = (Index("ix_moderation_actions_newest", "created_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    moderator_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    moderator_name: str = Field(max_length=USERNAME_MAX)
+    action: str = Field(max_length=10)
+    target_type: str = Field(max_length=10)
+    target_id: int
+    target_label: str = Field(max_length=TITLE_MAX)
+    reason: str = Field(max_length=MODERATION_REASON_MAX)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ModerationActionCreate(SQLModel):
+    action: ModerationVerb
+    target_type: ReportTarget
+    target_id: StrictInt = Field(ge=1, le=MAX_ID)
+    reason: str = Field(default="", max_length=MODERATION_REASON_MAX)
+    days: StrictInt | None = Field(default=None, ge=1, le=3650)
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _reason(cls, value: object) -> object:
+        return normalize_content(value).strip() if isinstance(value, str) else value
+
+
+class ModerationActionPublic(SQLModel):
+    id: int
+    action: ModerationVerb
+    target_type: ReportTarget
+    target_id: int
+    target_label: str
+    reason: str
+    moderator: UserPublic | None
+    created_at: datetime
 
 
 # --- what sessions and the throttles keep on the server -----------------------
+
+
+class SuspensionEnd(SQLModel, table=True):
+    """When a suspension ends by itself: the data version counts the ends
+    passed (`webapp.rules.suspensions`), so that no page cache keeps a
+    suspended person's posts hidden past the end. Rows are only ever added."""
+
+    __tablename__ = "suspension_ends"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ends_at: datetime = Field(sa_type=UTCDateTime, index=True)
 
 
 class SiteState(SQLModel, table=True):

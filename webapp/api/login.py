@@ -43,6 +43,7 @@ FORM_INVALID = {
             "Wrong password, or no such user (the same answer for both)",
             {"WWW-Authenticate": "`Bearer`"},
         ),
+        403: error("The right password of a suspended account: until when, and why (no token)"),
         422: FORM_INVALID,
         429: error(
             "Too many failed logins for this account or from this address",
@@ -60,7 +61,8 @@ async def login(
 ) -> Token:
     """`username` may be the username or the email, in any letter case. The token
     lasts `ACCESS_TOKEN_EXPIRE_MINUTES` and stops working at once when the user
-    changes their password, logs out everywhere else, or deletes the account."""
+    changes their password, logs out everywhere else, deletes the account, or
+    is suspended."""
     account = await accounts.authenticate(  # TooManyLogins: 429 with Retry-After
         db,
         hasher,

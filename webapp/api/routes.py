@@ -14,6 +14,7 @@ from webapp.api import (
     follows,
     likes,
     login,
+    moderation,
     notifications,
     password_reset,
     posts,
@@ -45,6 +46,10 @@ TAGS = [
         "name": "notifications",
         "description": "Someone liked your post, commented on it, or followed you.",
     },
+    {
+        "name": "moderation",
+        "description": "Reports, the moderators' actions and the public moderation log.",
+    },
 ]
 
 
@@ -75,7 +80,17 @@ def add_method_not_allowed(area: APIRouter) -> None:
 
 router = APIRouter(prefix="/api")
 # The writes that come most often first: each request tries the areas in turn.
-for area in (likes, posts, users, login, password_reset, follows, comments, notifications):
+for area in (
+    likes,
+    posts,
+    users,
+    login,
+    password_reset,
+    follows,
+    comments,
+    notifications,
+    moderation,
+):
     add_method_not_allowed(area.router)
     router.include_router(area.router)
 

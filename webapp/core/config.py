@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     # Accounts one client address may create in an hour; 0: no limit.
     registrations_per_hour: int = Field(default=20, ge=0)
+    # Open reports from distinct day-old accounts that hide a post or comment; 0: never.
+    auto_hide_reports: int = Field(default=3, ge=0)
     # The public address; required in production.
     site_url: str = ""
     # Host names the site answers to, comma-separated; required in production.

@@ -18,7 +18,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp.core.db import dialect_name, driver_row, rows, transaction
 from webapp.core.removals import taken_away
 from webapp.core.security import PasswordHasher
-from webapp.errors import AccountTaken, TooManyAttempts, TooManyLogins, UserNotFound, WrongPassword
+from webapp.errors import (
+    AccountSuspended,
+    AccountTaken,
+    TooManyAttempts,
+    TooManyLogins,
+    UserNotFound,
+    WrongPassword,
+)
 from webapp.models import (
     MAX_ID,
     Like,
@@ -31,7 +38,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import comments, sessions, throttle
+from webapp.rules import comments, sessions, suspensions, throttle
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,9 @@ class Account:
     password_hash: str = field(repr=False)
     security_stamp: str = field(repr=False)
     created_at: datetime
+    role: str = "member"  # member, moderator or admin (`webapp.rules.roles`)
+    suspended_until: datetime | None = None  # `webapp.rules.suspensions`
+    suspension_reason: str | None = None
 
     @property
     def me(self) -> UserMe:
@@ -62,6 +72,9 @@ _ACCOUNT = core_select(
     col(User.password_hash),
     col(User.security_stamp),
     col(User.created_at),
+    col(User.role),
+    col(User.suspended_until),
+    col(User.suspension_reason),
 )
 
 
@@ -94,11 +107,14 @@ async def get_account(db: AsyncSession, user_id: int) -> Account:
 
 
 async def get_public_user(db: AsyncSession, user_id: int) -> UserPublic:
-    """What anyone may know of a person, without loading the account."""
+    """What anyone may know of a person, without loading the account;
+    UserNotFound for a suspended one."""
     row = None
     if 0 < user_id <= MAX_ID:
         statement = core_select(col(User.id), col(User.username), col(User.created_at))
-        row = (await rows(db, statement.where(col(User.id) == user_id))).first()
+        # A suspended person's profile is gone while it lasts.
+        statement = statement.where(col(User.id) == user_id, suspensions.ACTIVE)
+        row = (await rows(db, statement)).first()
     if row is None:
         raise UserNotFound
     return UserPublic.model_validate(row._mapping)
@@ -164,7 +180,8 @@ async def authenticate(
     max_attempts: int,
 ) -> Account | None:
     """Check a login: the account, or None for a wrong password or an unknown
-    name; TooManyLogins once either limit is reached. Whether or not the
+    name; TooManyLogins once either limit is reached; AccountSuspended for the
+    right password of a suspended account. Whether or not the
     account exists, exactly one password verification runs and the answer is
     the same, so neither the message nor the time tells who is registered.
 
@@ -194,6 +211,12 @@ async def authenticate(
         await throttle.forgive(db, account_key)
 
     await transaction(db, succeed)
+    if suspensions.is_suspended(account.suspended_until):
+        # Said only now that the password is known to be right.
+        assert account.suspended_until is not None
+        raise AccountSuspended(
+            suspensions.message(account.suspended_until, account.suspension_reason)
+        )
     return replace(account, password_hash=new_hash) if new_hash else account
 
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Update,
     and_,
     bindparam,
@@ -47,7 +48,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import notifications, page_sizes, posts
+from webapp.rules import notifications, page_sizes, posts, suspensions
 
 # The same text sent again by the same person on the same post within this
 # time is the same comment (a double click, a resent form), not a second one.
@@ -65,6 +66,16 @@ WITH_AUTHOR: Select[*tuple[Any, ...]] = Select(
     col(User.created_at).label("author_created_at"),
 ).join(User, col(User.id) == col(Comment.author_id))
 OLDEST_FIRST = (col(Comment.created_at), col(Comment.id))
+# A comment hidden by moderators or by reports is its author's alone to see
+# (`webapp.rules.moderation`); every read of comments goes through these.
+SHOWN = and_(
+    col(Comment.hidden).is_(None), col(Comment.author_id).not_in(suspensions.SUSPENDED_IDS)
+)
+SHOWN_TO_VIEWER = or_(SHOWN, col(Comment.author_id) == posts.VIEWER)
+
+
+def shown_to(viewer_id: int | None) -> ColumnElement[bool]:
+    return SHOWN if viewer_id is None else or_(SHOWN, col(Comment.author_id) == viewer_id)
 
 
 def as_public(row: tuple[Any, ...]) -> CommentPublic:
@@ -110,10 +121,12 @@ def _thread_statement(viewer: bool) -> Any:
         (posts.LIKED_BY_VIEWER if viewer else false()).label("liked"),
     ).where(
         col(Post.id) == posts.POST_ID,
-        posts.VISIBLE_TO_VIEWER if viewer else col(Post.published).is_(True),
+        posts.VISIBLE_TO_VIEWER if viewer else posts.LISTED,
     )
     page = (
-        WITH_AUTHOR.where(col(Comment.post_id) == posts.POST_ID)
+        WITH_AUTHOR.where(
+            col(Comment.post_id) == posts.POST_ID, SHOWN_TO_VIEWER if viewer else SHOWN
+        )
         .order_by(*OLDEST_FIRST)
         .offset(bindparam("skip"))
         .limit(bindparam("limit"))
@@ -134,6 +147,8 @@ def _thread_statement(viewer: bool) -> Any:
         null(),
         page.c.author_username,
         page.c.author_created_at,
+        null(),
+        null(),
         literal(1),
         null(),
     )
@@ -187,7 +202,7 @@ async def _thread(
         )
         for row in others
     ]
-    return posts.as_public(tuple(first)[:11]), bool(first.liked), found
+    return posts.as_public(tuple(first)[:13]), bool(first.liked), found
 
 
 async def add(
@@ -253,7 +268,11 @@ async def find(db: AsyncSession, comment_id: int, viewer_id: int | None) -> Comm
                 col(Comment.created_at),
             )
             .join(Post, col(Post.id) == col(Comment.post_id))
-            .where(col(Comment.id) == comment_id, posts.visible_to(viewer_id))
+            .where(
+                col(Comment.id) == comment_id,
+                posts.visible_to(viewer_id),
+                shown_to(viewer_id),
+            )
         )
         row = (await db.exec(statement)).first()
     if row is None:
@@ -279,8 +298,9 @@ async def delete_comment(db: AsyncSession, comment: CommentRef) -> None:
             await posts.lock_post(db, comment.post_id)
         except PostNotFound:
             return  # the post went, and its comments with it
-        statement = delete(Comment).where(col(Comment.id) == comment.id).returning(col(Comment.id))
-        if (await db.exec(statement)).first() is not None:
+        statement = delete(Comment).where(col(Comment.id) == comment.id)
+        gone = (await db.exec(statement.returning(col(Comment.hidden)))).first()
+        if gone is not None and gone[0] is None:  # a hidden comment was not counted
             await _count(db, comment.post_id, -1)
 
     await transaction(db, write)
@@ -320,7 +340,7 @@ def count_down_for_author(author_id: int | None) -> Update:
     theirs = (
         select(func.count())
         .select_from(Comment)
-        .where(col(Comment.post_id) == col(Post.id), col(Comment.author_id) == author_id)
+        .where(col(Comment.post_id) == col(Post.id), col(Comment.author_id) == author_id, SHOWN)
         .scalar_subquery()
     )
     commented = select(col(Comment.post_id)).where(col(Comment.author_id) == author_id)

@@ -33,7 +33,7 @@ from webapp.core.db import DriverStatement, insert_ignoring_duplicates, transact
 from webapp.core.paging import CountedPage
 from webapp.errors import CannotFollowSelf, UserNotFound
 from webapp.models import MAX_ID, Follow, Post, ProfilePublic, User, UserPublic, utcnow
-from webapp.rules import notifications, posts
+from webapp.rules import notifications, posts, suspensions
 
 
 def _count(condition: ColumnElement[bool]) -> ScalarSelect[int]:
@@ -50,10 +50,11 @@ PROFILE: Select[*tuple[Any, ...]] = Select(
     _count(col(Follow.follower_id) == col(User.id)).label("following"),
     select(func.count())
     .select_from(Post)
-    .where(col(Post.owner_id) == col(User.id), col(Post.published).is_(True))
+    .where(col(Post.owner_id) == col(User.id), posts.LISTED)
     .scalar_subquery()
     .label("posts"),
-)
+    col(User.role),
+).where(suspensions.ACTIVE)  # a suspended person's profile is gone while it lasts
 
 
 async def profile(db: AsyncSession, user_id: int) -> ProfilePublic:
@@ -64,7 +65,7 @@ async def profile(db: AsyncSession, user_id: int) -> ProfilePublic:
         row = (await db.exec(PROFILE.where(col(User.id) == user_id))).first()
     if row is None:
         raise UserNotFound
-    found_id, username, created_at, followers, following, posts = row
+    found_id, username, created_at, followers, following, posts, role = row
     return ProfilePublic(
         id=found_id,
         username=username,
@@ -72,6 +73,7 @@ async def profile(db: AsyncSession, user_id: int) -> ProfilePublic:
         followers=followers,
         following=following,
         posts=posts,
+        role=role,
     )
 
 
@@ -95,7 +97,7 @@ def _profile_statement(viewer: bool) -> Any:
     authors, as one statement, the person's columns on each post's row (or on
     one row alone, without posts). Built once for anonymous visitors and once
     for logged-in ones; the values are bound when it runs."""
-    visible = posts.VISIBLE_TO_VIEWER if viewer else col(Post.published).is_(True)
+    visible = posts.VISIBLE_TO_VIEWER if viewer else posts.LISTED
     follows_them = exists().where(
         col(Follow.follower_id) == posts.VIEWER, col(Follow.followed_id) == col(User.id)
     )
@@ -152,9 +154,9 @@ async def profile_view(
     rows = await statement.rows(db, params)
     if not rows:
         raise UserNotFound
-    found_id, username, created_at, followers, following, published, follows_them, shown = rows[0][
-        :8
-    ]
+    found_id, username, created_at, followers, following, published, role, follows_them, shown = (
+        rows[0][:9]
+    )
     person = ProfilePublic.model_construct(
         id=found_id,
         username=username,
@@ -162,13 +164,14 @@ async def profile_view(
         followers=followers,
         following=following,
         posts=published,
+        role=role,
     )
-    found = [posts.as_public(tuple(row)[8:19]) for row in rows if row[8] is not None]
+    found = [posts.as_public(tuple(row)[9:22]) for row in rows if row[9] is not None]
     total = published if shown is None else shown
     listing = posts.PostPage(
         found, page, per_page, last_page=max(1, -(-total // per_page)), total=total
     )
-    liked = {row[8] for row in rows if row[8] is not None and row[19]}
+    liked = {row[9] for row in rows if row[9] is not None and row[22]}
     return ProfileView(person, bool(follows_them), listing, liked)
 
 

@@ -139,6 +139,8 @@ class NotificationView:
     comment_id: int | None
     created_at: datetime
     read: bool
+    action: str | None = None  # a moderation notification's action and reason
+    reason: str | None = None
 
     def public(self) -> NotificationPublic:
         return NotificationPublic(
@@ -149,6 +151,8 @@ class NotificationView:
             comment_id=self.comment_id,
             created_at=self.created_at,
             read=self.read,
+            action=self.action,
+            reason=self.reason,
         )
 
 
@@ -166,6 +170,8 @@ WITH_NAMES: Select[*tuple[Any, ...]] = (
         col(Notification.comment_id),
         col(Notification.created_at),
         col(Notification.read),
+        col(Notification.action),
+        col(Notification.reason),
     )
     .join(User, col(User.id) == col(Notification.actor_id))
     .outerjoin(Post, col(Post.id) == col(Notification.post_id))

@@ -53,6 +53,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
+from webapp.rules import suspensions
 
 MAX_QUERY_WORDS = 10
 MAX_QUERY_CHARS = 200
@@ -74,6 +75,8 @@ WITH_OWNER: Select[*tuple[Any, ...]] = Select(
     col(Post.comments),
     col(User.username).label("owner_username"),
     col(User.created_at).label("owner_created_at"),
+    col(Post.hidden),
+    col(Post.hidden_reason),
 ).join(User, col(User.id) == col(Post.owner_id))
 
 
@@ -91,6 +94,8 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
         comments,
         owner_username,
         owner_created_at,
+        hidden,
+        hidden_reason,
     ) = row
     # Rows from our own tables were validated on the way in: constructing skips
     # re-checking every character of every text on every page view.
@@ -107,17 +112,30 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
         owner=UserPublic.model_construct(
             id=owner_id, username=owner_username, created_at=owner_created_at
         ),
+        hidden=hidden,
+        hidden_reason=hidden_reason,
     )
 
 
 # --- who sees what ------------------------------------------------------------
 
 
+# What everyone may see: published, and not hidden by moderators or by reports
+# (`webapp.rules.moderation`). Every list, search, count and item of posts
+# starts from this condition.
+# A suspended person's posts are gone with them (`webapp.rules.suspensions`).
+LISTED = and_(
+    col(Post.published).is_(True),
+    col(Post.hidden).is_(None),
+    col(Post.owner_id).not_in(suspensions.SUSPENDED_IDS),
+)
+
+
 def visible_to(viewer_id: int | None) -> ColumnElement[bool]:
-    """A draft is visible to its owner alone."""
+    """A draft, or a hidden post, is visible to its owner alone."""
     if viewer_id is None:
-        return col(Post.published).is_(True)
-    return or_(col(Post.published).is_(True), col(Post.owner_id) == viewer_id)
+        return LISTED
+    return or_(LISTED, col(Post.owner_id) == viewer_id)
 
 
 # The statements of one post's page, built once: a statement object reused is
@@ -127,12 +145,10 @@ def visible_to(viewer_id: int | None) -> ColumnElement[bool]:
 POST_ID: BindParameter[int] = bindparam("post_id")
 VIEWER: BindParameter[int] = bindparam("viewer_id")
 # Who may see the post of the row: `visible_to` the viewer bound as `viewer_id`.
-VISIBLE_TO_VIEWER = or_(col(Post.published).is_(True), col(Post.owner_id) == VIEWER)
+VISIBLE_TO_VIEWER = or_(LISTED, col(Post.owner_id) == VIEWER)
 # Whether the viewer bound as `viewer_id` likes the post of the row.
 LIKED_BY_VIEWER = exists().where(col(Like.user_id) == VIEWER, col(Like.post_id) == col(Post.id))
-_PUBLISHED_POST = DriverStatement(
-    WITH_OWNER.where(col(Post.id) == POST_ID, col(Post.published).is_(True))
-)
+_PUBLISHED_POST = DriverStatement(WITH_OWNER.where(col(Post.id) == POST_ID, LISTED))
 _VISIBLE_POST = DriverStatement(WITH_OWNER.where(col(Post.id) == POST_ID, VISIBLE_TO_VIEWER))
 
 
@@ -271,8 +287,8 @@ PAGES_AROUND = 2
 
 
 def _published(words: Sequence[str], followed_by: int | None) -> ColumnElement[bool]:
-    """Published posts; matching every word; by the people `followed_by` follows."""
-    condition: ColumnElement[bool] = col(Post.published).is_(True)
+    """Published posts, not hidden; matching every word; by the people `followed_by` follows."""
+    condition: ColumnElement[bool] = LISTED
     if words:
         condition = and_(condition, matches_all(words))
     if followed_by is not None:
@@ -456,9 +472,12 @@ async def published_page(
 class LockedPost:
     owner_id: int
     published: bool
+    hidden: str | None = None
+    owner_suspended: bool = False
 
     def visible_to(self, viewer_id: int | None) -> bool:
-        return self.published or self.owner_id == viewer_id
+        listed = self.published and self.hidden is None and not self.owner_suspended
+        return listed or self.owner_id == viewer_id
 
 
 async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
@@ -469,14 +488,20 @@ async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
     locked = (
-        select(col(Post.owner_id), col(Post.published))
+        select(
+            col(Post.owner_id),
+            col(Post.published),
+            col(Post.hidden),
+            col(Post.owner_id).in_(suspensions.SUSPENDED_IDS),
+        )
         .where(col(Post.id) == post_id)
         .with_for_update(key_share=True)
     )
     row = (await db.exec(locked)).first()
     if row is None:
         raise PostNotFound
-    return LockedPost(*row)
+    owner_id, published, hidden, owner_suspended = row
+    return LockedPost(owner_id, published, hidden, bool(owner_suspended))
 
 
 # Every field of PostCreate, by name: a field added there must be added here and

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp.core.db import rows, transaction
 from webapp.core.security import hash_token, new_token
 from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
-from webapp.rules import notifications
+from webapp.rules import notifications, suspensions
 
 # Writing "last seen" on every request would turn each page view into a write.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
@@ -37,6 +37,7 @@ class LoadedSession:
     data_version: tuple[int | None, int | None, int | None]
     unread: int  # notifications not yet seen, for the header
     expires_at: datetime  # when a live socket of this session closes (`webapp.live.hub`)
+    role: str = "member"  # read with the session: a role taken away counts at once
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ LOAD = (
         col(User.id).label("user_id"),
         col(User.username),
         col(User.created_at).label("user_created_at"),
-        _site_state(SiteState.version).label("data_version"),
+        col(User.role),
+        (_site_state(SiteState.version) + suspensions.ENDS_PASSED).label("data_version"),
         _site_state(SiteState.likes).label("likes_version"),
         _site_state(SiteState.removals).label("removals_version"),
         notifications.unread_count_of(User.id).label("unread"),
@@ -98,6 +100,7 @@ async def load(db: AsyncSession, key: str) -> LoadedSession | None:
         (row.data_version, row.likes_version, row.removals_version),
         row.unread,
         row.expires_at,
+        row.role,
     )
 
 
@@ -134,6 +137,7 @@ async def start(
     }
 
     async def replace() -> None:
+        await suspensions.check_may_log_in(db, user_id)  # AccountSuspended
         if replacing is not None:
             await db.exec(_of_key(replacing))
         await db.exec(delete(UserSession).where(col(UserSession.expires_at) <= now))

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, SettingsDep
-from webapp.errors import AccountTaken, TooManyLogins, TooManyRegistrations
+from webapp.errors import AccountSuspended, AccountTaken, TooManyLogins, TooManyRegistrations
 from webapp.models import UserCreate
 from webapp.rules import accounts, registrations
 from webapp.web import login_cookie
@@ -108,7 +108,7 @@ async def login(
             client_ip=client_ip(request),
             max_attempts=settings.login_max_attempts,
         )
-    except TooManyLogins as refused:
+    except (TooManyLogins, AccountSuspended) as refused:
         # The form again, as typed, with the wait above it.
         errors = {"form": refused.page_message or refused.detail}
         return render(
@@ -127,7 +127,17 @@ async def login(
             {"values": values, "errors": {"form": LOGIN_FAILED}},
             status_code=422,
         )
-    await login_cookie.log_in(db, request, account.id, settings.session_max_age)
+    try:
+        await login_cookie.log_in(db, request, account.id, settings.session_max_age)
+    except AccountSuspended as refused:  # suspended since the password was checked
+        errors = {"form": refused.detail}
+        return render(
+            request,
+            visitor,
+            "auth/login.html",
+            {"values": values, "errors": errors},
+            status_code=refused.status_code,
+        )
     flash(request, f"Welcome back, {account.username}.")
     return redirect(safe_next(next))
 

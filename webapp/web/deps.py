@@ -64,6 +64,7 @@ class Visitor:
     session_id: int | None
     csrf_token: str | AnonymousToken
     unread: int = 0  # notifications not yet seen, for the header
+    role: str = "member"  # read with the session on every request
 
     @classmethod
     def anonymous(cls, request: Request) -> Visitor:
@@ -71,7 +72,7 @@ class Visitor:
 
     @classmethod
     def signed_in(cls, session: sessions.LoadedSession) -> Visitor:
-        return cls(session.user, session.id, session.csrf_token, session.unread)
+        return cls(session.user, session.id, session.csrf_token, session.unread, session.role)
 
     @property
     def user_id(self) -> int | None:

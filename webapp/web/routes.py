@@ -8,18 +8,33 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from webapp.web import (
+    admin,
     auth,
     comments,
     follows,
+    moderation,
     notifications,
     password_reset,
     posts,
     profiles,
+    reports,
     settings,
 )
 from webapp.web.deps import protect_form
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
 # Matched in this order: the busiest pages first.
-for area in (posts, comments, profiles, follows, notifications, auth, password_reset, settings):
+for area in (
+    posts,
+    comments,
+    profiles,
+    follows,
+    notifications,
+    auth,
+    password_reset,
+    settings,
+    reports,
+    moderation,
+    admin,
+):
     router.include_router(area.router)
