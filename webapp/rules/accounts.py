@@ -9,13 +9,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.core.db import dialect_name, driver_row, rows, transaction
+from webapp.core.db import DriverStatement, rows, transaction
 from webapp.core.removals import taken_away
 from webapp.core.security import PasswordHasher
 from webapp.errors import (
@@ -83,27 +83,19 @@ async def _find_account(db: AsyncSession, condition: ColumnElement[bool]) -> Acc
     return None if row is None else Account(**row._mapping)
 
 
-# `_ACCOUNT` by id, in the driver's own words: every API request with a token
-# runs it (`get_account`).
-_ACCOUNT_BY_ID = (
-    "SELECT id, username, email, password_hash, security_stamp, created_at FROM users WHERE id = %s"
-)
+# `_ACCOUNT` by id, run on the driver's cursor (`DriverStatement`): every API
+# request with a token runs it (`get_account`).
+_ACCOUNT_BY_ID = DriverStatement(_ACCOUNT.where(col(User.id) == bindparam("user_id")))
 
 
 async def get_account(db: AsyncSession, user_id: int) -> Account:
-    """The whole account (its hash and email), or UserNotFound. On PostgreSQL
-    sent by the driver itself (`driver_row`): the API's caller, on every
-    request that carries a token."""
+    """The whole account (its hash and email), or UserNotFound."""
     if not 0 < user_id <= MAX_ID:
         raise UserNotFound
-    if dialect_name(db) == "postgresql":
-        row = await driver_row(db, _ACCOUNT_BY_ID, (user_id,), first_try_again=True)
-        account = None if row is None else Account(*row)
-    else:
-        account = await _find_account(db, col(User.id) == user_id)
-    if account is None:
+    found = await _ACCOUNT_BY_ID.rows(db, {"user_id": user_id})
+    if not found:
         raise UserNotFound
-    return account
+    return Account(*found[0])
 
 
 async def get_public_user(db: AsyncSession, user_id: int) -> UserPublic:
