@@ -163,12 +163,16 @@ async def profile_view(
         following=following,
         posts=published,
     )
-    found = [posts.as_public(tuple(row)[8:19]) for row in rows if row[8] is not None]
+    found = [
+        posts.as_public(tuple(row)[8 : 8 + posts.POST_COLUMNS])
+        for row in rows
+        if row[8] is not None
+    ]
     total = published if shown is None else shown
     listing = posts.PostPage(
         found, page, per_page, last_page=max(1, -(-total // per_page)), total=total
     )
-    liked = {row[8] for row in rows if row[8] is not None and row[19]}
+    liked = {row[8] for row in rows if row[8] is not None and row[8 + posts.POST_COLUMNS]}
     return ProfileView(person, bool(follows_them), listing, liked)
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select, SelectOfScalar
@@ -43,11 +44,13 @@ from webapp.models import (
     Post,
     PostCreate,
     PostPublic,
+    PostTag,
     PostUpdate,
     User,
     UserPublic,
     utcnow,
 )
+from webapp.rules import markup, mentions
 
 MAX_QUERY_WORDS = 10
 MAX_QUERY_CHARS = 200
@@ -69,7 +72,12 @@ WITH_OWNER: Select[*tuple[Any, ...]] = Select(
     col(Post.comments),
     col(User.username).label("owner_username"),
     col(User.created_at).label("owner_created_at"),
+    col(Post.content_html),
+    col(Post.excerpt),
+    col(Post.tags),
 ).join(User, col(User.id) == col(Post.owner_id))
+# How many columns of a row of `WITH_OWNER` the post takes.
+POST_COLUMNS = 14
 
 
 def as_public(row: tuple[Any, ...]) -> PostPublic:
@@ -86,6 +94,9 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
         comments,
         owner_username,
         owner_created_at,
+        content_html,
+        excerpt,
+        tags,
     ) = row
     # Rows from our own tables were validated on the way in: constructing skips
     # re-checking every character of every text on every page view.
@@ -99,6 +110,9 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
         owner_id=owner_id,
         votes=votes,
         comments=comments,
+        content_html=content_html,
+        excerpt=excerpt,
+        tags=tags.split(),
         owner=UserPublic.model_construct(
             id=owner_id, username=owner_username, created_at=owner_created_at
         ),
@@ -473,22 +487,77 @@ async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
     return LockedPost(*row)
 
 
-# Every field of PostCreate, by name: a field added there must be added here and
-# to the function, by a migration (tests/test_write_costs.py checks the fields).
+# Every field of PostCreate, by name, and what is made of them: a field added
+# there must be added here and to the function, by a migration
+# (tests/test_write_costs.py checks the fields).
 NEW_POST = text(
     "SELECT post_id, events FROM agora_new_post("
-    ":title, :content, :published, CAST(:owner_id AS integer), :at)"
+    ":title, :content, :published, CAST(:owner_id AS integer), :at, "
+    ":content_html, :excerpt, CAST(:tags AS text[]), CAST(:mentioned AS integer[]))"
 )
 
 
+@dataclass(frozen=True)
+class Marked:
+    """A post's title and content as they are saved: the HTML, the excerpt, the
+    tags, and the ids of the people the content mentions."""
+
+    content_html: str
+    excerpt: str
+    tags: list[str]
+    mentioned: list[int]
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return {
+            "content_html": self.content_html,
+            "excerpt": self.excerpt,
+            "tags": " ".join(self.tags),
+        }
+
+
+async def mark_up(db: AsyncSession, title: str, content: str) -> Marked:
+    """Render a post's content (looking up the names it mentions: one
+    statement, when it mentions any) and find its tags."""
+    written = await mentions.render(db, content, "post")
+    tags = markup.post_tags(title, written.parsed)
+    rendered = written.rendered
+    return Marked(rendered.html, rendered.excerpt, tags, rendered.mentioned)
+
+
+def _tag_rows(post_id: int, tags: list[str], published: bool, created_at: Any) -> Any:
+    return insert(PostTag).values(
+        [
+            {"post_id": post_id, "tag": tag, "published": published, "created_at": created_at}
+            for tag in tags
+        ]
+    )
+
+
 async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) -> PostPublic:
+    """Write a post, its tags, and (published) tell the people it mentions."""
     now = utcnow()
-    values = {**data.model_dump(), "owner_id": owner.id, "created_at": now, "updated_at": now}
+    marked = await mark_up(db, data.title, data.content)
+    values = {
+        **data.model_dump(),
+        **marked.columns,
+        "owner_id": owner.id,
+        "created_at": now,
+        "updated_at": now,
+    }
 
     if dialect_name(db) == "postgresql":
         # The INSERT as a statement that is its own transaction (one round
         # trip, no BEGIN, no COMMIT), its live event sent after its commit.
-        params = {**data.model_dump(), "owner_id": owner.id, "at": now}
+        params = {
+            **data.model_dump(),
+            "owner_id": owner.id,
+            "at": now,
+            "content_html": marked.content_html,
+            "excerpt": marked.excerpt,
+            "tags": marked.tags,
+            "mentioned": marked.mentioned,
+        }
         row = await transaction_of_one(db, NEW_POST, params)
         assert row is not None  # it returns one row
         await announce(db, row.events)
@@ -497,31 +566,60 @@ async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) 
 
         async def write() -> int:
             statement = insert(Post).values(values).returning(col(Post.id))
-            return (await db.exec(statement)).scalar_one()
+            new_id: int = (await db.exec(statement)).scalar_one()
+            if marked.tags:
+                await db.exec(_tag_rows(new_id, marked.tags, data.published, now))
+            told = mentions.tell_of_post(marked.mentioned, owner.id, new_id)
+            if data.published and told is not None:
+                await db.exec(told)
+            return new_id
 
         post_id = await transaction(db, write)
-    return PostPublic.model_construct(**values, id=post_id, votes=0, owner=owner)
+    return PostPublic.model_construct(
+        **{**values, "tags": marked.tags}, id=post_id, votes=0, owner=owner
+    )
 
 
 async def update_post(
     db: AsyncSession, *, post: PostPublic, data: PostUpdate | PostCreate
 ) -> PostPublic:
-    """Change what was sent (PATCH), or everything (PUT, with a PostCreate).
+    """Change what was sent (PATCH), or everything (PUT, with a PostCreate):
+    the content rendered again, the tags found again, and the people the post
+    mentions told who were not yet (all of them, when a draft is published).
     PostNotFound if the post was deleted meanwhile."""
     changes = data.model_dump(exclude_unset=isinstance(data, PostUpdate))
     changes = {name: value for name, value in changes.items() if value is not None}
     if not changes:
         return post
+    title = changes.get("title", post.title)
+    published = changes.get("published", post.published)
+    retagged = "title" in changes or "content" in changes or published != post.published
+    marked = None
+    if "title" in changes or "content" in changes or (published and not post.published):
+        marked = await mark_up(db, title, changes.get("content", post.content))
+        changes.update(marked.columns)
     changes["updated_at"] = utcnow()
     statement = update(Post).where(col(Post.id) == post.id).values(changes)
+    tags = marked.tags if marked is not None else post.tags
 
     async def write() -> PostPublic:
         await db.exec(statement)
+        if retagged:
+            await db.exec(delete(PostTag).where(col(PostTag.post_id) == post.id))
+            if tags:
+                await db.exec(_tag_rows(post.id, tags, published, post.created_at))
+        if published and marked is not None:
+            told = mentions.tell_of_post(marked.mentioned, post.owner_id, post.id)
+            if told is not None:
+                await db.exec(told)
         # Read in the transaction: no statement after it holds a connection
         # while the answer waits for a removal to be seen (`taken_away`).
         return await get_visible_post(db, post.id, post.owner_id)
 
-    updated = await transaction(db, write)
+    try:
+        updated = await transaction(db, write)
+    except IntegrityError:  # deleted meanwhile: its tags found no post
+        raise PostNotFound from None
     if post.published and not updated.published:
         taken_away()
     return updated
