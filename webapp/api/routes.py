@@ -15,6 +15,7 @@ from webapp.api import (
     notifications,
     password_reset,
     posts,
+    tags,
     users,
 )
 
@@ -32,6 +33,10 @@ TAGS = [
         "send `Authorization: Bearer <token>`. The session cookie is not read under /api.",
     },
     {"name": "posts", "description": "Published posts for everyone; drafts for their owner."},
+    {
+        "name": "tags",
+        "description": "The `#tags` of posts: the popular ones, and each one's posts.",
+    },
     {"name": "votes", "description": "Likes: one per person and post."},
     {
         "name": "following",
@@ -72,6 +77,6 @@ def add_method_not_allowed(area: APIRouter) -> None:
 
 
 router = APIRouter(prefix="/api")
-for area in (users, login, password_reset, posts, likes, follows, comments, notifications):
+for area in (users, login, password_reset, posts, tags, likes, follows, comments, notifications):
     add_method_not_allowed(area.router)
     router.include_router(area.router)

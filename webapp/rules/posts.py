@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +37,7 @@ from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from webapp.core.db import announce, dialect_name, transaction, transaction_of_one
 from webapp.core.removals import taken_away
-from webapp.errors import NotOwner, PostNotFound
+from webapp.errors import NotOwner, PostNotFound, TagNotFound
 from webapp.models import (
     MAX_ID,
     Follow,
@@ -46,6 +47,7 @@ from webapp.models import (
     PostPublic,
     PostTag,
     PostUpdate,
+    TagCount,
     User,
     UserPublic,
     utcnow,
@@ -388,6 +390,17 @@ _PUBLISHED_PAGE = _page_of(
 )
 
 
+def _tagged(tag: str, words: Sequence[str]) -> SelectOfScalar[Any]:
+    """The ids of the published posts carrying the tag (matching every word),
+    newest first: from `ix_post_tags_feed` alone, without words."""
+    ids = select(col(PostTag.post_id)).where(
+        col(PostTag.tag) == tag, col(PostTag.published).is_(True)
+    )
+    if words:
+        ids = ids.join(Post, col(Post.id) == col(PostTag.post_id)).where(matches_all(words))
+    return ids.order_by(col(PostTag.created_at).desc(), col(PostTag.post_id).desc())
+
+
 async def list_published(
     db: AsyncSession,
     *,
@@ -395,17 +408,22 @@ async def list_published(
     limit: int,
     words: Sequence[str] = (),
     followed_by: int | None = None,
+    tag: str | None = None,
 ) -> list[PostPublic]:
     """Published posts, newest first, with their owners: one statement, the ids
     of the page, then their rows. The ids come from the feed's index alone
     (`ix_posts_feed` holds the order and the id), so a deep page walks index
     entries, not rows: reading whole rows joined with their authors up to the
     offset made PostgreSQL sort every published post. With `followed_by`, only
-    those by the people that user follows (`_following_ids`)."""
-    if followed_by is None and not words:  # the API's plain list: built once
+    those by the people that user follows (`_following_ids`); with `tag`, only
+    those carrying it."""
+    if followed_by is None and tag is None and not words:  # the API's plain list: built once
         params = {"skip": offset, "limit": limit}
         return [as_public(row) for row in await db.exec(_PUBLISHED_PAGE, params=params)]
-    if followed_by is None:
+    ids: SelectOfScalar[Any]
+    if tag is not None:
+        ids = _tagged(tag, words).offset(offset).limit(limit)
+    elif followed_by is None:
         ids = select(col(Post.id)).where(_published(words, None)).order_by(*NEWEST_FIRST)
         ids = ids.offset(offset).limit(limit)
     else:
@@ -420,9 +438,11 @@ async def published_page(
     per_page: int,
     words: Sequence[str] = (),
     followed_by: int | None = None,
+    tag: str | None = None,
 ) -> PostPage:
-    """Published posts (with `followed_by`, by the people that user follows),
-    newest first, with their owners, in two statements whatever the page.
+    """Published posts (with `followed_by`, by the people that user follows;
+    with `tag`, those carrying it), newest first, with their owners, in two
+    statements whatever the page.
 
     Counting every match costs a scan of all of them (a common search word
     matches a third of all posts), so the pager instead looks ahead: the
@@ -430,11 +450,13 @@ async def published_page(
     this page's rows are read, joined with their authors. Only a page past the
     end counts, to link back.
     """
-    condition = _published(words, followed_by)
     offset = (page - 1) * per_page
     ahead = per_page * (PAGES_AROUND + 1) + 1
-    if followed_by is None:
-        ids_query = select(col(Post.id)).where(condition).order_by(*NEWEST_FIRST)
+    ids_query: SelectOfScalar[Any]
+    if tag is not None:
+        ids_query = _tagged(tag, words).offset(offset).limit(ahead)
+    elif followed_by is None:
+        ids_query = select(col(Post.id)).where(_published(words, None)).order_by(*NEWEST_FIRST)
         ids_query = ids_query.offset(offset).limit(ahead)
     else:
         ids_query = _following_ids(db.get_bind().dialect.name, words, followed_by, offset, ahead)
@@ -442,7 +464,12 @@ async def published_page(
     if not ids:
         total = 0
         if page > 1:
-            counting = select(func.count()).select_from(Post).where(condition)
+            if tag is not None:
+                every = _tagged(tag, words).order_by(None).subquery()
+                counting = select(func.count()).select_from(every)
+            else:
+                condition = _published(words, followed_by)
+                counting = select(func.count()).select_from(Post).where(condition)
             total = (await db.exec(counting)).one()
         return PostPage([], page, per_page, last_page=max(1, -(-total // per_page)))
     page_ids = ids[:per_page]
@@ -455,6 +482,38 @@ async def published_page(
         last_page=page + min(extra_pages, PAGES_AROUND),
         more=len(ids) == ahead,
     )
+
+
+# --- tags -------------------------------------------------------------------------
+
+
+def tag_named(name: str) -> str:
+    """The tag a name in an address stands for (folded); TagNotFound when it
+    cannot be one."""
+    tag = markup.fold_tag(name)
+    if tag is None:
+        raise TagNotFound
+    return tag
+
+
+# The popular tags are those of the published posts of this many days.
+POPULAR_DAYS = 30
+POPULAR_TAGS = 50
+
+
+async def popular_tags(db: AsyncSession, *, limit: int = POPULAR_TAGS) -> list[TagCount]:
+    """The tags with the most published posts in the last POPULAR_DAYS days,
+    most first (then by name), with their counts: one statement."""
+    since = utcnow() - timedelta(days=POPULAR_DAYS)
+    posts_count = func.count().label("posts")
+    statement = (
+        select(col(PostTag.tag), posts_count)
+        .where(col(PostTag.published).is_(True), col(PostTag.created_at) >= since)
+        .group_by(col(PostTag.tag))
+        .order_by(posts_count.desc(), col(PostTag.tag))
+        .limit(limit)
+    )
+    return [TagCount(tag=tag, posts=count) for tag, count in await db.exec(statement)]
 
 
 # --- changes ------------------------------------------------------------------

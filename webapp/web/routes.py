@@ -16,10 +16,21 @@ from webapp.web import (
     posts,
     profiles,
     settings,
+    tags,
 )
 from webapp.web.deps import protect_form
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
 # Matched in this order: the busiest pages first.
-for area in (posts, comments, profiles, follows, notifications, auth, password_reset, settings):
+for area in (
+    posts,
+    comments,
+    profiles,
+    tags,
+    follows,
+    notifications,
+    auth,
+    password_reset,
+    settings,
+):
     router.include_router(area.router)
