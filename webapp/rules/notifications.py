@@ -33,6 +33,7 @@ from sqlmodel.sql.expression import Select
 
 from webapp.core.db import write_one
 from webapp.models import (
+    Comment,
     Notification,
     NotificationKind,
     NotificationPublic,
@@ -139,6 +140,8 @@ class NotificationView:
     comment_id: int | None
     created_at: datetime
     read: bool
+    # The start of the comment's text, or else of the post's.
+    excerpt: str = ""
 
     def public(self) -> NotificationPublic:
         return NotificationPublic(
@@ -166,9 +169,11 @@ WITH_NAMES: Select[*tuple[Any, ...]] = (
         col(Notification.comment_id),
         col(Notification.created_at),
         col(Notification.read),
+        func.coalesce(col(Comment.excerpt), col(Post.excerpt), "").label("excerpt"),
     )
     .join(User, col(User.id) == col(Notification.actor_id))
     .outerjoin(Post, col(Post.id) == col(Notification.post_id))
+    .outerjoin(Comment, col(Comment.id) == col(Notification.comment_id))
 )
 NEWEST_FIRST = (col(Notification.created_at).desc(), col(Notification.id).desc())
 
