@@ -86,6 +86,19 @@ def test_a_comment_tells_whom_it_mentions_and_nobody_twice(
     assert client.get(f"/api/posts/{post['id']}").json()["tags"] == []
 
 
+def test_a_comment_under_a_draft_tells_nobody(
+    client: TestClient, db: Session, alice_api: Caller, bob_api: Caller
+) -> None:
+    post = write(client, alice_api, content="Mine", published=False)
+    answer = client.post(
+        f"/api/posts/{post['id']}/comments",
+        json={"content": "note for @bob"},
+        headers=alice_api.headers,
+    )
+    assert answer.status_code == 201
+    assert told(db, bob_api.id) == []
+
+
 def test_notifications_show_an_excerpt_of_the_text(
     alice_browser: TestClient, bob_browser: TestClient
 ) -> None:

@@ -232,10 +232,11 @@ async def add(
             await notifications.notify_once_unread(
                 db, post.owner_id, "comment", author_id, post_id=post_id, comment_id=comment_id
             )
-            # Last: whoever was told of this comment already is not told again.
+            # Last: whoever was told of this comment already is not told again;
+            # and nobody of a comment under a draft, which they cannot read.
             mentioned = [who for who in written.rendered.mentioned if who != post.owner_id]
             told = mentions.tell_of_comment(mentioned, author_id, post_id, comment_id)
-            if told is not None:
+            if told is not None and post.published:
                 await db.exec(told)
         # Read in the transaction: once it commits, the post (and the comment
         # with it) may be deleted at any moment.
