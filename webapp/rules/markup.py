@@ -272,12 +272,33 @@ def _image(state: StateCore, token: Token, *, inside_link: bool) -> list[Token]:
     return [opening, words, Token("link_close", "a", -1, level=token.level)]
 
 
+# The characters at which one of the enabled inline rules may start (a line
+# break, `!` images, `&` entities, emphasis, links, escapes, code spans,
+# autolinks, strikethrough, and `:` of a bare address): every other character
+# is text. markdown-it's own text rule also stops at `#`, `@`, `$`, `-`, `+`,
+# `=` and more, for plugins this parser does not have, and so tried every
+# inline rule at each of 20,000 `#`.
+_PLAIN_RUN = re.compile(r"[^\n!&*_\[\]\\`<~:]+")
+
+
+def _plain_text(state: StateInline, silent: bool) -> bool:
+    run = _PLAIN_RUN.match(state.src, state.pos, state.posMax)
+    if run is None:
+        return False
+    if not silent:
+        state.pending += run.group()
+    state.pos = run.end()
+    return True
+
+
 def _needs_a_close(rule: InlineRule) -> InlineRule:
     """A link or image rule that does not start where no `]` follows: its
     label could never end, and looking for the end from each of thousands of
     `[` costs seconds."""
 
     def guarded(state: StateInline, silent: bool) -> bool:
+        if state.src[state.pos] not in "![":
+            return False
         closes = getattr(state, "agora_closes", None)
         if closes is None or closes[0] is not state.src:
             closes = (state.src, [i for i, char in enumerate(state.src) if char == "]"])
@@ -326,6 +347,7 @@ def _parser(kind: Kind) -> MarkdownIt:
         {"fuzzy_link": False, "fuzzy_email": False, "fuzzy_ip": False}
     )
     md.validateLink = _validate_link  # type: ignore[method-assign]  # judged in _safe_links
+    md.inline.ruler.at("text", _plain_text)
     md.inline.ruler.at("link", _needs_a_close(link))
     md.inline.ruler.at("image", _needs_a_close(image))
     md.core.ruler.after("linkify", "mentions_and_tags", _mentions_and_tags)
