@@ -51,7 +51,7 @@ def test_commenting_is_201_with_the_comment_and_its_author(
     response = comment(client, bob_api, post["id"], "Well said.")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "post_id", "content", "created_at", "author"}
+    assert set(body) == {"id", "post_id", "content", "content_html", "created_at", "author"}
     assert body["post_id"] == post["id"] and body["content"] == "Well said."
     assert body["author"] == client.get(f"/api/users/{bob_api.id}").json()  # no email
     assert count(client, bob_api, post["id"]) == 1

@@ -57,6 +57,8 @@ def test_each_post_has_its_owner_and_its_counts(client: TestClient, alice_api: C
         "owner",
         "votes",
         "comments",
+        "content_html",
+        "tags",
     }
     assert post["owner"] == client.get(f"/api/users/{alice_api.id}").json()
     assert post["owner_id"] == alice_api.id and post["votes"] == 0

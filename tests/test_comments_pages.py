@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from tests.support.pages import csrf_token, post_form, write_post
 from tests.support.statements import StatementCounter
 from webapp.models import Comment, Post, utcnow
+from webapp.rules import markup
 
 
 def comment(browser: TestClient, post_id: int, text: str, page: str = "/"):
@@ -49,7 +50,8 @@ def comment_ids(db: Session, post_id: int) -> list[int]:
 
 def shown(html: str) -> list[str]:
     """The comments' texts on a page, in the order shown."""
-    return re.findall(r'<div class="comment-body">([^<]*)</div>', html)
+    bodies = re.findall(r'<div class="comment-body">(.*?)</div>', html, re.S)
+    return [re.sub(r"<[^>]*>", "", body.replace("<br>\n", "\n")).strip() for body in bodies]
 
 
 def count_heading(html: str) -> str:
@@ -73,6 +75,7 @@ def add_comments(db: Session, post_id: int, author_id: int, count: int) -> None:
                 post_id=post_id,
                 author_id=author_id,
                 content=f"Comment {number:02}",
+                content_html=markup.render(f"Comment {number:02}"),
                 created_at=start + timedelta(seconds=number),
             )
         )
@@ -127,7 +130,7 @@ def test_comments_page_50_at_a_time(alice_browser: TestClient, db: Session) -> N
     second = alice_browser.get(f"/posts/{post_id}?page=2").text
     assert shown(second) == [f"Comment {n:02}" for n in range(50, 55)]
     assert f'<a rel="prev" href="/posts/{post_id}?page=1#comments">← Earlier</a>' in second
-    assert '<div class="post-body">Some text.</div>' in second  # the post on every page
+    assert '<div class="post-body"><p>Some text.</p>\n</div>' in second  # the post on every page
 
     past = alice_browser.get(f"/posts/{post_id}?page=3")
     assert past.status_code == 200

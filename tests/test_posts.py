@@ -31,7 +31,7 @@ def test_a_user_writes_a_post_and_sees_it(alice_browser: TestClient) -> None:
     page = alice_browser.get(response.headers["location"])
     assert "Your post is published." in page.text
     assert "<h1>First" in page.text
-    assert '<div class="post-body">Line one\nLine two</div>' in page.text
+    assert '<div class="post-body"><p>Line one<br>\nLine two</p>\n</div>' in page.text
     assert "Your post is published." not in alice_browser.get(response.headers["location"]).text
 
 

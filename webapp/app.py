@@ -32,6 +32,7 @@ from webapp.core.templating import STATIC_DIR, RoutePaths
 from webapp.live.hub import Hub
 from webapp.live.places import Places
 from webapp.live.sources import source_for
+from webapp.rules import markup
 from webapp.web import direct_reads as page_reads
 from webapp.web import health, live
 from webapp.web import routes as pages
@@ -47,6 +48,8 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     settings.check()
+    # Absolute links to this address are links on this site (no `rel`).
+    markup.configure(settings.public_url)
     static = Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     services = build_services(settings, pooled=pooled, static=static)
     app = FastAPI(

@@ -28,6 +28,16 @@ class PostNotFound(DomainError):
     detail = "Post not found"
 
 
+class TagNotFound(DomainError):
+    """A name that cannot be a tag (a tag with no posts is an empty list)."""
+
+    status_code = 404
+    detail = "Tag not found"
+    page_message = (
+        "There is no such tag: a tag is 1 to 50 letters, digits or _, starting with a letter."
+    )
+
+
 class NotOwner(DomainError):
     """The post exists and is visible, but belongs to someone else."""
 

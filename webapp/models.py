@@ -31,6 +31,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     func,
@@ -44,6 +45,7 @@ MAX_ID = 2**31 - 1  # ids are 32-bit integers in every database we support
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 TITLE_MAX, CONTENT_MAX = 200, 20_000
 COMMENT_MAX = 2_000
+TAG_MAX = 50
 CONTENT_WHITESPACE = "\t\n\r"
 # SQLite gives a new row the largest id plus one, so a deleted newest row's id
 # would go to the next one (a session's socket closed by its predecessor's end,
@@ -354,6 +356,34 @@ class Post(PostBase, table=True):
     # Hidden (`webapp.rules.moderation`): None while shown, "reports" or "moderators".
     hidden: str | None = Field(default=None, max_length=10)
     hidden_reason: str | None = Field(default=None, max_length=500)
+    # Made from the title and content when they are written (`webapp.rules.markup`),
+    # never when they are read: the sanitized HTML, its plain-text excerpt,
+    # and the post's tags, separated by spaces (a tag holds none).
+    content_html: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
+    excerpt: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
+    tags: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
+
+
+class PostTag(SQLModel, table=True):
+    """A tag a post carries, with the post's order and whether it is published,
+    so that a tag's page walks one index in the order of `/`."""
+
+    __tablename__ = "post_tags"
+    __table_args__ = (
+        Index("ix_post_tags_feed", "tag", "published", "created_at", "post_id"),
+        # The popular tags: the published posts of the last days.
+        Index("ix_post_tags_recent", "published", "created_at"),
+    )
+
+    post_id: int = Field(foreign_key="posts.id", ondelete="CASCADE", primary_key=True)
+    tag: str = Field(max_length=TAG_MAX, primary_key=True)
+    published: bool
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TagCount(SQLModel):
+    tag: str
+    posts: int
 
 
 class PostPublic(PostFields):
@@ -372,6 +402,10 @@ class PostPublic(PostFields):
     # post, and neither field leaves the server.
     hidden: str | None = Field(default=None, exclude=True)
     hidden_reason: str | None = Field(default=None, exclude=True)
+    content_html: str = Field(default="", description="The content rendered: sanitized HTML")
+    tags: list[str] = Field(default_factory=list)
+    # The cards' plain-text start of the content: for pages, not the API.
+    excerpt: str = Field(default="", exclude=True)
 
     @property
     def edited(self) -> bool:
@@ -462,19 +496,23 @@ class Comment(CommentBase, table=True):
     # Hidden by moderators or by reports, as a post is; a hidden comment is not counted.
     hidden: str | None = Field(default=None, max_length=10)
     hidden_reason: str | None = Field(default=None, max_length=500)
+    # Rendered when written (`webapp.rules.markup`): the HTML and its excerpt.
+    content_html: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
+    excerpt: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
 
 
 class CommentPublic(SQLModel):
     id: int
     post_id: int
     content: str
+    content_html: str = Field(default="", description="The content rendered: sanitized HTML")
     created_at: datetime
     author: UserPublic
 
 
 # --- notifications ----------------------------------------------------------------
 
-NotificationKind = Literal["like", "comment", "follow", "moderation"]
+NotificationKind = Literal["like", "comment", "follow", "reply", "mention", "moderation"]
 
 
 class Notification(SQLModel, table=True):

@@ -24,8 +24,17 @@ from tqdm import tqdm
 from webapp.core.config import Settings
 from webapp.core.db import create_db_engine
 from webapp.core.security import PasswordHasher, new_token
-from webapp.models import COMMENT_MAX, Comment, Follow, Like, Notification, Post, User
-from webapp.rules import notification_rows
+from webapp.models import (
+    COMMENT_MAX,
+    Comment,
+    Follow,
+    Like,
+    Notification,
+    Post,
+    PostTag,
+    User,
+)
+from webapp.rules import markup, notification_rows
 
 DEMO_PASSWORD = "agora-demo-password"  # noqa: S105 (documented in the README)
 BATCH = 2_000
@@ -202,24 +211,69 @@ def sentence(rng: random.Random) -> str:
     return " ".join(words).capitalize() + rng.choice(".!?.")
 
 
-def post_text(rng: random.Random, sentences: Sequence[str]) -> str:
+# Markdown in the seeded texts: in this share of them, a few of the things
+# people write (emphasis, code, a link, a mention, tags).
+MARKUP_SHARE = 0.5
+TAG_WORDS = [
+    "python", "postgres", "gardening", "music", "books", "cooking", "travel",
+    "photography", "running", "chess", "astronomy", "history", "design", "cats",
+]  # fmt: skip
+LINKS = [
+    "https://example.com/notes",
+    "https://www.python.org/",
+    "https://en.wikipedia.org/wiki/Computer",
+    "/posts/1",
+]
+
+
+def with_markdown(rng: random.Random, text: str, names: Sequence[str]) -> str:
+    """The text, sometimes with some Markdown: a word emphasized or strong, a
+    bit of code, a link, a mention of one of `names`, a tag or two."""
+    if rng.random() >= MARKUP_SHARE:
+        return text
+    words = text.split(" ")
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randrange(len(words))
+        word = words[at]
+        if not word.isalpha():
+            continue
+        style = rng.random()
+        if style < 0.4:
+            words[at] = f"*{word}*"
+        elif style < 0.65:
+            words[at] = f"**{word}**"
+        elif style < 0.85:
+            words[at] = f"`{word}`"
+        else:
+            words[at] = f"[{word}]({rng.choice(LINKS)})"
+    text = " ".join(words)
+    if names and rng.random() < 0.3:
+        text += f" Thanks @{rng.choice(names)}."
+    if rng.random() < 0.2:
+        text += f" More at {rng.choice(LINKS[:3])}"
+    if rng.random() < 0.6:
+        text += "\n\n" + " ".join(f"#{tag}" for tag in rng.sample(TAG_WORDS, rng.randint(1, 3)))
+    return text
+
+
+def post_text(rng: random.Random, sentences: Sequence[str], names: Sequence[str] = ()) -> str:
     paragraphs = [
         " ".join(rng.sample(sentences, rng.randint(2, 5))) for _ in range(rng.randint(1, 3))
     ]
-    return "\n\n".join(paragraphs)
+    return with_markdown(rng, "\n\n".join(paragraphs), names)
 
 
 def title(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))).capitalize()
 
 
-def comment_text(rng: random.Random, sentences: Sequence[str]) -> str:
+def comment_text(rng: random.Random, sentences: Sequence[str], names: Sequence[str] = ()) -> str:
     """A word, a few sentences, or (one in ten) paragraphs up to 2,000 characters."""
     kind = rng.random()
     if kind < 0.15:
         return rng.choice(WORDS).capitalize() + rng.choice("!?.")
     if kind < 0.9:
-        return " ".join(rng.sample(sentences, rng.randint(1, 3)))
+        return with_markdown(rng, " ".join(rng.sample(sentences, rng.randint(1, 3))), names)
     wanted = rng.randint(300, COMMENT_MAX)
     paragraphs: list[str] = []
     while sum(len(paragraph) + 2 for paragraph in paragraphs) < wanted:
@@ -353,6 +407,12 @@ class Run:
     # Sentences drawn from a pool: varied enough to read, cheap enough for
     # 100,000 posts and as many comments.
     sentences: list[str]
+    # The people a text may mention: lower-case name → id.
+    people: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.people)
 
 
 def seed(
@@ -388,6 +448,7 @@ def _fill(connection: Connection, rng: random.Random, sizes: Sizes, password_has
     if not user_ids and (sizes.posts or sizes.votes or sizes.follows or sizes.comments):
         user_ids = list(connection.scalars(select(col(User.id))))
     people = _joined(connection, user_ids)
+    run.people = _names(connection, user_ids)
     new_posts = _seed_posts(run, user_ids, sizes.posts)
     firsts = Firsts(
         follow=_next_id(connection, col(Follow.id)),
@@ -452,6 +513,13 @@ def _joined(connection: Connection, user_ids: list[int]) -> dict[int, datetime]:
     return {row.id: row.created_at for row in rows if row.id in wanted}
 
 
+def _names(connection: Connection, user_ids: list[int]) -> dict[str, int]:
+    """The names of these people (lower case → id), for mentions."""
+    wanted = set(user_ids)
+    rows = connection.execute(select(col(User.id), col(User.username)))
+    return {row.username.lower(): row.id for row in rows if row.id in wanted}
+
+
 def _seed_users(run: Run, count: int, password_hash: str) -> list[int]:
     start = _next_id(run.connection, col(User.id))
     rows: list[Row] = []
@@ -486,6 +554,14 @@ def _seed_posts(run: Run, user_ids: list[int], count: int) -> list[SeededPost]:
     found = select(col(Post.id), col(Post.owner_id), col(Post.published), col(Post.created_at))
     found = found.where(col(Post.id) >= first_new).order_by(col(Post.id))
     posts = [SeededPost._make(row) for row in run.connection.execute(found)]
+    tagged = select(col(Post.id), col(Post.tags), col(Post.published), col(Post.created_at))
+    tagged = tagged.where(col(Post.id) >= first_new, col(Post.tags) != "")
+    tags = [
+        {"post_id": post_id, "tag": tag, "published": published, "created_at": created_at}
+        for post_id, tags, published, created_at in run.connection.execute(tagged)
+        for tag in tags.split()
+    ]
+    _bulk_insert(run.connection, PostTag, tags)
     run.made.posts = len(posts)
     return posts
 
@@ -494,9 +570,17 @@ def _post_row(run: Run, user_ids: list[int]) -> Row:
     rng = run.rng
     created = run.now - timedelta(seconds=rng.uniform(0, 365 * 86_400))
     edited = rng.random() < 0.1
+    heading = title(rng)
+    content = post_text(rng, run.sentences, run.names)
+    # Rendered as a person's post is, when it is written.
+    parsed = markup.parse(content, "post")
+    rendered = parsed.render(run.people)
     return {
-        "title": title(rng),
-        "content": post_text(rng, run.sentences),
+        "title": heading,
+        "content": content,
+        "content_html": rendered.html,
+        "excerpt": rendered.excerpt,
+        "tags": " ".join(markup.post_tags(heading, parsed)),
         "published": rng.random() > 0.05,
         "owner_id": rng.choice(user_ids),
         "created_at": created,
@@ -588,9 +672,13 @@ def _seed_comments(
         own = run.rng.random() < OWN_ANSWERS
         author = post.owner_id if own else run.rng.choice(user_ids)
         since = max(post.created_at, people[author])
+        content = comment_text(run.rng, run.sentences, run.names)
+        rendered = markup.parse(content, "comment").render(run.people)
         rows.append(
             {
-                "content": comment_text(run.rng, run.sentences),
+                "content": content,
+                "content_html": rendered.html,
+                "excerpt": rendered.excerpt,
                 "post_id": post.id,
                 "author_id": author,
                 "created_at": later(run.rng, since, run.now, 3),

@@ -103,7 +103,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1070,6 +1070,117 @@ def random_scenarios(targets: Targets) -> list[Scenario]:
 FOLLOWING = "/following logged in"
 
 
+# --- Markdown: a long post with 50 comments, and a tag page ---------------------------------
+
+LONG_POST_CHARS = 20_000
+MARKDOWN_COMMENTS = 50
+MARKDOWN_SECTION = """## Notes from the {n}th walk
+
+Some *emphasis*, some **strong words**, ~~a struck idea~~ and `inline code`, then a
+[link to the docs](https://docs.python.org/3/library/) and a bare address,
+https://example.com/walks/{n}, with a #walks tag.
+
+- a list item with `code`
+- another, with a [relative link](/posts/1)
+  - and a nested one
+
+> A quote from someone,
+> on two lines.
+
+```
+def walk(n):
+    return n * 2
+```
+
+"""
+
+
+def long_markdown() -> str:
+    """About LONG_POST_CHARS characters of Markdown, every construct many times."""
+    parts: list[str] = []
+    n = 0
+    while sum(map(len, parts)) < LONG_POST_CHARS - 600:
+        n += 1
+        parts.append(MARKDOWN_SECTION.format(n=n))
+    return "".join(parts).strip()
+
+
+def markdown_comment(number: int) -> str:
+    return (
+        f"Comment {number}: I *liked* the part about `walk({number})`, see "
+        f"https://example.com/c/{number} and **this**:\n\n- one\n- two #walks\n\n"
+        "> quoted back"
+    )
+
+
+def api_write(port: int, path: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        connection.request("POST", path, body=json.dumps(body).encode(), headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode(errors="replace")
+    finally:
+        connection.close()
+    if response.status != 201:
+        raise BenchError(f"POST {path} on port {port} answered {response.status}: {text[:300]}")
+    return dict(json.loads(text))
+
+
+def markdown_scenarios(run: Run, dbs: Databases) -> list[Scenario]:
+    """A post page with a long Markdown post and 50 Markdown comments, and the
+    page of the most used tag. Agora renders when the text is written (the
+    post and its comments go in through its API); the reference renders on
+    every request (the same text goes into its copy of the database by SQL)."""
+    try:
+        (tag,) = sql_rows(
+            dbs.agora,
+            "SELECT tag FROM post_tags WHERE published GROUP BY tag "
+            "ORDER BY count(*) DESC, tag LIMIT 1",
+        )[0]
+    except Exception as error:  # a checkout without tags: said, and skipped
+        log(f"no Markdown scenarios: {type(error).__name__}: {error}")
+        return []
+    token = api_token(run.agora.port, run.agora_user.username, PASSWORD)
+    content = long_markdown()
+    post = api_write(
+        run.agora.port, "/api/posts", token, {"title": "A long walk", "content": content}
+    )
+    for number in range(MARKDOWN_COMMENTS):
+        body = {"content": markdown_comment(number)}
+        api_write(run.agora.port, f"/api/posts/{post['id']}/comments", token, body)
+    author = run.targets.author_id
+    now: Any = datetime.now(UTC)
+    if dbs.reference.startswith("sqlite"):
+        now = now.replace(tzinfo=None)  # as Agora keeps times in SQLite
+    (ref_id,) = sql_rows(
+        dbs.reference,
+        "INSERT INTO posts (title, content, published, owner_id, created_at, updated_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        ("A long walk", content, True, author, now, now),
+    )[0]
+    for number in range(MARKDOWN_COMMENTS):
+        sql_rows(
+            dbs.reference,
+            "INSERT INTO comments (content, post_id, author_id, created_at) "
+            "VALUES (%s, %s, %s, %s)",
+            (markdown_comment(number), ref_id, author, now + timedelta(seconds=number)),
+        )
+    log(f"Markdown: post {post['id']} ({len(content):,} characters, 50 comments), tag #{tag}")
+    quoted = urllib.parse.quote(tag)
+    return [
+        Scenario(
+            "/posts/{id} Markdown, 20,000 characters, 50 comments",
+            f"/posts/{post['id']}",
+            f"/md/posts/{ref_id}",
+            from_memory=True,
+        ),
+        Scenario(
+            f"/tags/{{tag}} (#{tag})", f"/tags/{quoted}", f"/md/tags/{quoted}", from_memory=True
+        ),
+    ]
+
+
 def read_paths(targets: Targets) -> list[str]:
     return [s.agora_path for s in scenarios(targets)[1:] if not (s.logged_in or s.script)]
 
@@ -1505,6 +1616,7 @@ def measure_all(
     log("warmed up; measuring")
 
     items = scenarios(targets) + write_scenarios(postgres=not args.sqlite)
+    items += markdown_scenarios(run, dbs)
     items.append(Scenario("mixed", "/", "/", mixed=True))
     for scenario in items:
         if scenario.ref_path is None:

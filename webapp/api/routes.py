@@ -18,6 +18,7 @@ from webapp.api import (
     notifications,
     password_reset,
     posts,
+    tags,
     users,
 )
 
@@ -35,6 +36,10 @@ TAGS = [
         "send `Authorization: Bearer <token>`. The session cookie is not read under /api.",
     },
     {"name": "posts", "description": "Published posts for everyone; drafts for their owner."},
+    {
+        "name": "tags",
+        "description": "The `#tags` of posts: the popular ones, and each one's posts.",
+    },
     {"name": "votes", "description": "Likes: one per person and post."},
     {
         "name": "following",
@@ -83,6 +88,7 @@ router = APIRouter(prefix="/api")
 for area in (
     likes,
     posts,
+    tags,
     users,
     login,
     password_reset,

@@ -74,14 +74,6 @@ def counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def excerpt(text: str, length: int = 240) -> str:
-    """The start of a text, cut at a word, on one line."""
-    flat = " ".join(text.split())
-    if len(flat) <= length:
-        return flat
-    return flat[:length].rsplit(" ", 1)[0] + "…"
-
-
 class RoutePaths:
     """Paths to named routes, for templates: `url("show_post", post_id=3)`,
     `static("style.css")`. Only paths, never built from the Host header.
@@ -139,7 +131,6 @@ def make_environment(*, auto_reload: bool, paths: RoutePaths) -> jinja2.Environm
     )
     env.filters.update(
         counted=counted,
-        excerpt=excerpt,
         time_ago=time_ago,
         browser_name=browser_name,
         iso_time=iso_time,

@@ -48,7 +48,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import notifications, page_sizes, posts, suspensions
+from webapp.rules import mentions, notifications, page_sizes, posts, suspensions
 
 # The same text sent again by the same person on the same post within this
 # time is the same comment (a double click, a resent form), not a second one.
@@ -64,6 +64,7 @@ WITH_AUTHOR: Select[*tuple[Any, ...]] = Select(
     col(User.id).label("author_id"),
     col(User.username).label("author_username"),
     col(User.created_at).label("author_created_at"),
+    col(Comment.content_html),
 ).join(User, col(User.id) == col(Comment.author_id))
 OLDEST_FIRST = (col(Comment.created_at), col(Comment.id))
 # A comment hidden by moderators or by reports is its author's alone to see
@@ -80,11 +81,12 @@ def shown_to(viewer_id: int | None) -> ColumnElement[bool]:
 
 def as_public(row: tuple[Any, ...]) -> CommentPublic:
     """A row of `WITH_AUTHOR` as a comment with its author."""
-    comment_id, post_id, content, created_at, author_id, username, author_created_at = row
+    comment_id, post_id, content, created_at, author_id, username, author_created_at, html = row
     return CommentPublic.model_construct(
         id=comment_id,
         post_id=post_id,
         content=content,
+        content_html=html,
         created_at=created_at,
         author=UserPublic.model_construct(
             id=author_id, username=username, created_at=author_created_at
@@ -134,7 +136,8 @@ def _thread_statement(viewer: bool) -> Any:
     )
     # The comment's columns where the post's go: id, title, content, published,
     # created_at, updated_at, owner_id (its author), votes, comments, the
-    # author's name and when they joined, kind, liked.
+    # author's name and when they joined, hidden, hidden_reason, content_html,
+    # excerpt, tags, kind, liked.
     comments: Select[*tuple[Any, ...]] = Select(
         page.c.id,
         null(),
@@ -147,6 +150,9 @@ def _thread_statement(viewer: bool) -> Any:
         null(),
         page.c.author_username,
         page.c.author_created_at,
+        null(),
+        null(),
+        page.c.content_html,
         null(),
         null(),
         literal(1),
@@ -197,21 +203,24 @@ async def _thread(
             id=row[0],
             post_id=post_id,
             content=row[2],
+            content_html=row[13],
             created_at=row[4],
             author=UserPublic.model_construct(id=row[6], username=row[9], created_at=row[10]),
         )
         for row in others
     ]
-    return posts.as_public(tuple(first)[:13]), bool(first.liked), found
+    return posts.as_public(tuple(first)[: posts.POST_COLUMNS]), bool(first.liked), found
 
 
 async def add(
     db: AsyncSession, *, post_id: int, author_id: int, data: CommentCreate
 ) -> CommentPublic:
-    """Comment on a post the author can see, and tell its owner. PostNotFound
-    if the post is gone or a draft of someone else. The same text resent
-    within REPEAT_WINDOW gives back the first comment instead of a second."""
+    """Comment on a post the author can see, and tell its owner, then the
+    people it mentions. PostNotFound if the post is gone or a draft of someone
+    else. The same text resent within REPEAT_WINDOW gives back the first
+    comment instead of a second."""
     now = utcnow()
+    written = await mentions.render(db, data.content, "comment")
 
     async def write() -> CommentPublic:
         post = await posts.lock_post(db, post_id)
@@ -226,13 +235,24 @@ async def add(
         comment_id = (await db.exec(repeated.limit(1))).first()
         if comment_id is None:
             added = insert(Comment).values(
-                content=data.content, post_id=post_id, author_id=author_id, created_at=now
+                content=data.content,
+                content_html=written.rendered.html,
+                excerpt=written.rendered.excerpt,
+                post_id=post_id,
+                author_id=author_id,
+                created_at=now,
             )
             comment_id = (await db.exec(added.returning(col(Comment.id)))).scalar_one()
             await _count(db, post_id, +1)
             await notifications.notify_once_unread(
                 db, post.owner_id, "comment", author_id, post_id=post_id, comment_id=comment_id
             )
+            # Last: whoever was told of this comment already is not told again;
+            # and nobody of a comment under a draft, which they cannot read.
+            mentioned = [who for who in written.rendered.mentioned if who != post.owner_id]
+            told = mentions.tell_of_comment(mentioned, author_id, post_id, comment_id)
+            if told is not None and post.published:
+                await db.exec(told)
         # Read in the transaction: once it commits, the post (and the comment
         # with it) may be deleted at any moment.
         return as_public((await db.exec(WITH_AUTHOR.where(col(Comment.id) == comment_id))).one())

@@ -166,12 +166,16 @@ async def profile_view(
         posts=published,
         role=role,
     )
-    found = [posts.as_public(tuple(row)[9:22]) for row in rows if row[9] is not None]
+    found = [
+        posts.as_public(tuple(row)[9 : 9 + posts.POST_COLUMNS])
+        for row in rows
+        if row[9] is not None
+    ]
     total = published if shown is None else shown
     listing = posts.PostPage(
         found, page, per_page, last_page=max(1, -(-total // per_page)), total=total
     )
-    liked = {row[9] for row in rows if row[9] is not None and row[22]}
+    liked = {row[9] for row in rows if row[9] is not None and row[9 + posts.POST_COLUMNS]}
     return ProfileView(person, bool(follows_them), listing, liked)
 
 

@@ -33,6 +33,7 @@ from sqlmodel.sql.expression import Select
 
 from webapp.core.db import write_one
 from webapp.models import (
+    Comment,
     Notification,
     NotificationKind,
     NotificationPublic,
@@ -141,6 +142,8 @@ class NotificationView:
     read: bool
     action: str | None = None  # a moderation notification's action and reason
     reason: str | None = None
+    # The start of the comment's text, or else of the post's.
+    excerpt: str = ""
 
     def public(self) -> NotificationPublic:
         return NotificationPublic(
@@ -172,9 +175,11 @@ WITH_NAMES: Select[*tuple[Any, ...]] = (
         col(Notification.read),
         col(Notification.action),
         col(Notification.reason),
+        func.coalesce(col(Comment.excerpt), col(Post.excerpt), "").label("excerpt"),
     )
     .join(User, col(User.id) == col(Notification.actor_id))
     .outerjoin(Post, col(Post.id) == col(Notification.post_id))
+    .outerjoin(Comment, col(Comment.id) == col(Notification.comment_id))
 )
 NEWEST_FIRST = (col(Notification.created_at).desc(), col(Notification.id).desc())
 

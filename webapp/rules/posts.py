@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +29,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select, SelectOfScalar
@@ -40,7 +42,7 @@ from webapp.core.db import (
     transaction_of_one,
 )
 from webapp.core.removals import taken_away
-from webapp.errors import NotOwner, PostNotFound
+from webapp.errors import NotOwner, PostNotFound, TagNotFound
 from webapp.models import (
     MAX_ID,
     Follow,
@@ -48,12 +50,14 @@ from webapp.models import (
     Post,
     PostCreate,
     PostPublic,
+    PostTag,
     PostUpdate,
+    TagCount,
     User,
     UserPublic,
     utcnow,
 )
-from webapp.rules import suspensions
+from webapp.rules import markup, mentions, suspensions
 
 MAX_QUERY_WORDS = 10
 MAX_QUERY_CHARS = 200
@@ -77,7 +81,12 @@ WITH_OWNER: Select[*tuple[Any, ...]] = Select(
     col(User.created_at).label("owner_created_at"),
     col(Post.hidden),
     col(Post.hidden_reason),
+    col(Post.content_html),
+    col(Post.excerpt),
+    col(Post.tags),
 ).join(User, col(User.id) == col(Post.owner_id))
+# How many columns of a row of `WITH_OWNER` the post takes.
+POST_COLUMNS = 16
 
 
 def as_public(row: tuple[Any, ...]) -> PostPublic:
@@ -96,6 +105,9 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
         owner_created_at,
         hidden,
         hidden_reason,
+        content_html,
+        excerpt,
+        tags,
     ) = row
     # Rows from our own tables were validated on the way in: constructing skips
     # re-checking every character of every text on every page view.
@@ -109,6 +121,9 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
         owner_id=owner_id,
         votes=votes,
         comments=comments,
+        content_html=content_html,
+        excerpt=excerpt,
+        tags=tags.split(),
         owner=UserPublic.model_construct(
             id=owner_id, username=owner_username, created_at=owner_created_at
         ),
@@ -396,6 +411,17 @@ _PUBLISHED_PAGE = _page_of(
 )
 
 
+def _tagged(tag: str, words: Sequence[str]) -> SelectOfScalar[Any]:
+    """The ids of the published posts carrying the tag (matching every word),
+    newest first: from `ix_post_tags_feed` alone, without words."""
+    ids = select(col(PostTag.post_id)).where(
+        col(PostTag.tag) == tag, col(PostTag.published).is_(True)
+    )
+    if words:
+        ids = ids.join(Post, col(Post.id) == col(PostTag.post_id)).where(matches_all(words))
+    return ids.order_by(col(PostTag.created_at).desc(), col(PostTag.post_id).desc())
+
+
 async def list_published(
     db: AsyncSession,
     *,
@@ -403,17 +429,22 @@ async def list_published(
     limit: int,
     words: Sequence[str] = (),
     followed_by: int | None = None,
+    tag: str | None = None,
 ) -> list[PostPublic]:
     """Published posts, newest first, with their owners: one statement, the ids
     of the page, then their rows. The ids come from the feed's index alone
     (`ix_posts_feed` holds the order and the id), so a deep page walks index
     entries, not rows: reading whole rows joined with their authors up to the
     offset made PostgreSQL sort every published post. With `followed_by`, only
-    those by the people that user follows (`_following_ids`)."""
-    if followed_by is None and not words:  # the API's plain list: built once
+    those by the people that user follows (`_following_ids`); with `tag`, only
+    those carrying it."""
+    if followed_by is None and tag is None and not words:  # the API's plain list: built once
         params = {"skip": offset, "limit": limit}
         return [as_public(row) for row in await db.exec(_PUBLISHED_PAGE, params=params)]
-    if followed_by is None:
+    ids: SelectOfScalar[Any]
+    if tag is not None:
+        ids = _tagged(tag, words).offset(offset).limit(limit)
+    elif followed_by is None:
         ids = select(col(Post.id)).where(_published(words, None)).order_by(*NEWEST_FIRST)
         ids = ids.offset(offset).limit(limit)
     else:
@@ -428,9 +459,11 @@ async def published_page(
     per_page: int,
     words: Sequence[str] = (),
     followed_by: int | None = None,
+    tag: str | None = None,
 ) -> PostPage:
-    """Published posts (with `followed_by`, by the people that user follows),
-    newest first, with their owners, in two statements whatever the page.
+    """Published posts (with `followed_by`, by the people that user follows;
+    with `tag`, those carrying it), newest first, with their owners, in two
+    statements whatever the page.
 
     Counting every match costs a scan of all of them (a common search word
     matches a third of all posts), so the pager instead looks ahead: the
@@ -438,11 +471,13 @@ async def published_page(
     this page's rows are read, joined with their authors. Only a page past the
     end counts, to link back.
     """
-    condition = _published(words, followed_by)
     offset = (page - 1) * per_page
     ahead = per_page * (PAGES_AROUND + 1) + 1
-    if followed_by is None:
-        ids_query = select(col(Post.id)).where(condition).order_by(*NEWEST_FIRST)
+    ids_query: SelectOfScalar[Any]
+    if tag is not None:
+        ids_query = _tagged(tag, words).offset(offset).limit(ahead)
+    elif followed_by is None:
+        ids_query = select(col(Post.id)).where(_published(words, None)).order_by(*NEWEST_FIRST)
         ids_query = ids_query.offset(offset).limit(ahead)
     else:
         ids_query = _following_ids(db.get_bind().dialect.name, words, followed_by, offset, ahead)
@@ -450,7 +485,12 @@ async def published_page(
     if not ids:
         total = 0
         if page > 1:
-            counting = select(func.count()).select_from(Post).where(condition)
+            if tag is not None:
+                every = _tagged(tag, words).order_by(None).subquery()
+                counting = select(func.count()).select_from(every)
+            else:
+                condition = _published(words, followed_by)
+                counting = select(func.count()).select_from(Post).where(condition)
             total = (await db.exec(counting)).one()
         return PostPage([], page, per_page, last_page=max(1, -(-total // per_page)))
     page_ids = ids[:per_page]
@@ -463,6 +503,38 @@ async def published_page(
         last_page=page + min(extra_pages, PAGES_AROUND),
         more=len(ids) == ahead,
     )
+
+
+# --- tags -------------------------------------------------------------------------
+
+
+def tag_named(name: str) -> str:
+    """The tag a name in an address stands for (folded); TagNotFound when it
+    cannot be one."""
+    tag = markup.fold_tag(name)
+    if tag is None:
+        raise TagNotFound
+    return tag
+
+
+# The popular tags are those of the published posts of this many days.
+POPULAR_DAYS = 30
+POPULAR_TAGS = 50
+
+
+async def popular_tags(db: AsyncSession, *, limit: int = POPULAR_TAGS) -> list[TagCount]:
+    """The tags with the most published posts in the last POPULAR_DAYS days,
+    most first (then by name), with their counts: one statement."""
+    since = utcnow() - timedelta(days=POPULAR_DAYS)
+    posts_count = func.count().label("posts")
+    statement = (
+        select(col(PostTag.tag), posts_count)
+        .where(col(PostTag.published).is_(True), col(PostTag.created_at) >= since)
+        .group_by(col(PostTag.tag))
+        .order_by(posts_count.desc(), col(PostTag.tag))
+        .limit(limit)
+    )
+    return [TagCount(tag=tag, posts=count) for tag, count in await db.exec(statement)]
 
 
 # --- changes ------------------------------------------------------------------
@@ -504,19 +576,78 @@ async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
     return LockedPost(owner_id, published, hidden, bool(owner_suspended))
 
 
-# Every field of PostCreate, by name: a field added there must be added here and
-# to the function, by a migration (tests/test_write_costs.py checks the fields).
-NEW_POST = "SELECT post_id, events FROM agora_new_post(%s, %s, %s, %s::integer, %s)"
+# Every field of PostCreate, by name, and what is made of them: a field added
+# there must be added here and to the function, by a migration
+# (tests/test_write_costs.py checks the fields).
+NEW_POST = (
+    "SELECT post_id, events FROM agora_new_post("
+    "%s, %s, %s, %s::integer, %s, %s, %s, %s::text[], %s::integer[])"
+)
+
+
+@dataclass(frozen=True)
+class Marked:
+    """A post's title and content as they are saved: the HTML, the excerpt, the
+    tags, and the ids of the people the content mentions."""
+
+    content_html: str
+    excerpt: str
+    tags: list[str]
+    mentioned: list[int]
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return {
+            "content_html": self.content_html,
+            "excerpt": self.excerpt,
+            "tags": " ".join(self.tags),
+        }
+
+
+async def mark_up(db: AsyncSession, title: str, content: str) -> Marked:
+    """Render a post's content (looking up the names it mentions: one
+    statement, when it mentions any) and find its tags."""
+    written = await mentions.render(db, content, "post")
+    tags = markup.post_tags(title, written.parsed)
+    rendered = written.rendered
+    return Marked(rendered.html, rendered.excerpt, tags, rendered.mentioned)
+
+
+def _tag_rows(post_id: int, tags: list[str], published: bool, created_at: Any) -> Any:
+    return insert(PostTag).values(
+        [
+            {"post_id": post_id, "tag": tag, "published": published, "created_at": created_at}
+            for tag in tags
+        ]
+    )
 
 
 async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) -> PostPublic:
+    """Write a post, its tags, and (published) tell the people it mentions."""
     now = utcnow()
-    values = {**data.model_dump(), "owner_id": owner.id, "created_at": now, "updated_at": now}
+    marked = await mark_up(db, data.title, data.content)
+    values = {
+        **data.model_dump(),
+        **marked.columns,
+        "owner_id": owner.id,
+        "created_at": now,
+        "updated_at": now,
+    }
 
     if dialect_name(db) == "postgresql":
         # The INSERT as a statement that is its own transaction (one round
         # trip, no BEGIN, no COMMIT), its live event sent after its commit.
-        params = (data.title, data.content, data.published, owner.id, now)
+        params = (
+            data.title,
+            data.content,
+            data.published,
+            owner.id,
+            now,
+            marked.content_html,
+            marked.excerpt,
+            marked.tags,
+            marked.mentioned,
+        )
         row = await transaction_of_one(db, NEW_POST, params)
         assert row is not None  # it returns one row
         post_id, events = row
@@ -525,31 +656,60 @@ async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) 
 
         async def write() -> int:
             statement = insert(Post).values(values).returning(col(Post.id))
-            return (await db.exec(statement)).scalar_one()
+            new_id: int = (await db.exec(statement)).scalar_one()
+            if marked.tags:
+                await db.exec(_tag_rows(new_id, marked.tags, data.published, now))
+            told = mentions.tell_of_post(marked.mentioned, owner.id, new_id)
+            if data.published and told is not None:
+                await db.exec(told)
+            return new_id
 
         post_id = await transaction(db, write)
-    return PostPublic.model_construct(**values, id=post_id, votes=0, owner=owner)
+    return PostPublic.model_construct(
+        **{**values, "tags": marked.tags}, id=post_id, votes=0, owner=owner
+    )
 
 
 async def update_post(
     db: AsyncSession, *, post: PostPublic, data: PostUpdate | PostCreate
 ) -> PostPublic:
-    """Change what was sent (PATCH), or everything (PUT, with a PostCreate).
+    """Change what was sent (PATCH), or everything (PUT, with a PostCreate):
+    the content rendered again, the tags found again, and the people the post
+    mentions told who were not yet (all of them, when a draft is published).
     PostNotFound if the post was deleted meanwhile."""
     changes = data.model_dump(exclude_unset=isinstance(data, PostUpdate))
     changes = {name: value for name, value in changes.items() if value is not None}
     if not changes:
         return post
+    title = changes.get("title", post.title)
+    published = changes.get("published", post.published)
+    retagged = "title" in changes or "content" in changes or published != post.published
+    marked = None
+    if "title" in changes or "content" in changes or (published and not post.published):
+        marked = await mark_up(db, title, changes.get("content", post.content))
+        changes.update(marked.columns)
     changes["updated_at"] = utcnow()
     statement = update(Post).where(col(Post.id) == post.id).values(changes)
+    tags = marked.tags if marked is not None else post.tags
 
     async def write() -> PostPublic:
         await db.exec(statement)
+        if retagged:
+            await db.exec(delete(PostTag).where(col(PostTag.post_id) == post.id))
+            if tags:
+                await db.exec(_tag_rows(post.id, tags, published, post.created_at))
+        if published and marked is not None:
+            told = mentions.tell_of_post(marked.mentioned, post.owner_id, post.id)
+            if told is not None:
+                await db.exec(told)
         # Read in the transaction: no statement after it holds a connection
         # while the answer waits for a removal to be seen (`taken_away`).
         return await get_visible_post(db, post.id, post.owner_id)
 
-    updated = await transaction(db, write)
+    try:
+        updated = await transaction(db, write)
+    except IntegrityError:  # deleted meanwhile: its tags found no post
+        raise PostNotFound from None
     if post.published and not updated.published:
         taken_away()
     return updated

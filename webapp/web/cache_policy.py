@@ -86,6 +86,16 @@ def feed(number: int, words: tuple[str, ...]) -> Kept:
     return Kept(("feed", number, words))
 
 
+def tag_feed(tag: str, number: int, words: tuple[str, ...]) -> Kept:
+    """A page of a tag's posts (or a search among them), without their counts."""
+    return Kept(("tag", tag, number, words))
+
+
+def popular_tags() -> Kept:
+    """The popular tags with their counts: of the last days, so kept a moment only."""
+    return Kept(("tags",), seconds=SHARED_HTML_SECONDS)
+
+
 def following_feed(user_id: int, number: int, words: tuple[str, ...]) -> Kept:
     return Kept(("following", user_id, number, words))
 

@@ -8,7 +8,8 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from webapp.core.deps import DbSession
-from webapp.models import PostCreate, PostPublic
+from webapp.errors import PostNotFound
+from webapp.models import MAX_ID, PostCreate, PostPublic
 from webapp.rules import likes, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
@@ -66,11 +67,13 @@ def post_form(
     values: dict[str, object],
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    preview: posts.Marked | None = None,
 ) -> Response:
     context = {
         "post": post,
         "values": values,
         "errors": errors or {},
+        "preview": preview,
     }
     return render(request, visitor, "posts/form.html", context, status_code=status_code)
 
@@ -112,6 +115,32 @@ async def create_post(
     post = await posts.create_post(db, owner=user, data=data)
     flash(request, "Your post is published." if post.published else "Your draft is saved.")
     return redirect(f"/posts/{post.id}")
+
+
+@router.post("/posts/preview")
+async def preview_post(
+    request: Request,
+    db: DbSession,
+    visitor: VisitorDep,
+    user: CurrentUser,
+    title: FormText = "",
+    content: FormText = "",
+    published: Checkbox = None,
+    post_id: FormText = "",
+) -> Response:
+    """The form again, filled in as it was sent, with the post rendered above
+    it: nothing is saved. From the edit form (`post_id`), the form still saves
+    that post."""
+    post = None
+    if post_id:
+        if not (post_id.isascii() and post_id.isdigit() and len(post_id) <= len(str(MAX_ID))):
+            raise PostNotFound
+        post = await posts.get_own_post(db, int(post_id), user.id)
+    data, values, errors = validated(title, content, published)
+    if data is None:
+        return post_form(request, visitor, post=post, values=values, errors=errors, status_code=422)
+    preview = await posts.mark_up(db, data.title, data.content)
+    return post_form(request, visitor, post=post, values=values, preview=preview)
 
 
 @router.get("/posts/{post_id:id}")

@@ -19,6 +19,7 @@ from webapp.web import (
     profiles,
     reports,
     settings,
+    tags,
 )
 from webapp.web.deps import protect_form
 
@@ -28,6 +29,7 @@ for area in (
     posts,
     comments,
     profiles,
+    tags,
     follows,
     notifications,
     auth,

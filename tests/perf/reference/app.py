@@ -27,6 +27,7 @@ validation beyond lengths, flash messages, security headers.
 
 from __future__ import annotations
 
+import html as html_module
 import os
 import re
 import sqlite3
@@ -35,8 +36,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import nh3
 from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request, session
 from itsdangerous import BadSignature, URLSafeSerializer
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 PER_PAGE = 20
 MAX_PAGE = 1_000_000
@@ -176,6 +180,35 @@ def excerpt(text: str, length: int = 240) -> str:
     return flat[:length].rsplit(" ", 1)[0] + "…"
 
 
+# --- Markdown, as a Flask developer renders it: on every request --------------------------
+
+MARKDOWN = MarkdownIt("commonmark", {"html": False, "breaks": True, "linkify": True}).enable(
+    ["strikethrough", "linkify"]
+)
+MARKDOWN_TAGS = {
+    "p", "br", "strong", "em", "s", "del", "code", "pre", "blockquote",
+    "ul", "ol", "li", "a", "hr", "h1", "h2", "h3", "h4", "h5", "h6",
+}  # fmt: skip
+
+
+def markdown(text: str) -> Markup:
+    """The text's Markdown as HTML, sanitized (nh3's allow-list, links of
+    safe schemes with `rel="nofollow ugc noopener"`)."""
+    html = nh3.clean(
+        MARKDOWN.render(text),
+        tags=MARKDOWN_TAGS,
+        attributes={"a": {"href"}, "ol": {"start"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="nofollow ugc noopener",
+    )
+    return Markup(html)  # noqa: S704 (sanitized just above)
+
+
+def markdown_excerpt(text: str, length: int = 240) -> str:
+    """The start of the rendered text, without its markup."""
+    return excerpt(html_module.unescape(re.sub(r"<[^>]*>", " ", str(markdown(text)))), length)
+
+
 # --- the app ---------------------------------------------------------------------------
 
 # A post's likes are counted from their rows (the index on votes.post_id serves it).
@@ -240,7 +273,12 @@ def create_app() -> Flask:
     app = Flask(__name__)
     app.config["SECRET_KEY"] = os.environ.get("REF_SECRET_KEY", "reference-app-bench-secret-key")
     app.jinja_env.filters.update(
-        time_ago=time_ago, iso_time=iso_time, long_date=long_date, excerpt=excerpt
+        time_ago=time_ago,
+        iso_time=iso_time,
+        long_date=long_date,
+        excerpt=excerpt,
+        markdown=markdown,
+        markdown_excerpt=markdown_excerpt,
     )
     db = open_database(
         os.environ.get("REF_DATABASE_URL", "sqlite:///agora.db"),
@@ -294,6 +332,40 @@ def create_app() -> Flask:
         if post is None:
             abort(404)
         return render_template("posts/show.html", post=post)
+
+    @app.get("/md/posts/<int:post_id>")
+    def show_markdown_post(post_id: int) -> str:
+        """A post and its first 50 comments, each Markdown rendered as it is read."""
+        post = db.one(
+            f"SELECT {POST_COLUMNS} FROM posts p JOIN users u ON u.id = p.owner_id "  # noqa: S608
+            "WHERE p.id = %s AND p.published",
+            (post_id,),
+        )
+        if post is None:
+            abort(404)
+        comments = db.rows(
+            "SELECT c.id, c.content, c.created_at, c.author_id, u.username "
+            "FROM comments c JOIN users u ON u.id = c.author_id WHERE c.post_id = %s "
+            "ORDER BY c.created_at, c.id LIMIT 50",
+            (post_id,),
+        )
+        return render_template("posts/show_markdown.html", post=post, comments=comments)
+
+    @app.get("/md/tags/<tag>")
+    def tag_posts(tag: str) -> str:
+        """The published posts carrying a tag, 20 a page, their cards' excerpts
+        from their Markdown rendered as it is read."""
+        page = page_number(request.args.get("page"))
+        posts = db.rows(
+            f"SELECT {POST_COLUMNS} FROM posts p JOIN users u ON u.id = p.owner_id "  # noqa: S608
+            "JOIN post_tags t ON t.post_id = p.id WHERE t.tag = %s AND p.published "
+            "ORDER BY p.created_at DESC, p.id DESC LIMIT %s OFFSET %s",
+            (tag.casefold(), PER_PAGE + 1, (page - 1) * PER_PAGE),
+        )
+        return render_template(
+            "tags/show.html", tag=tag, posts=posts[:PER_PAGE], page=page,
+            has_older=len(posts) > PER_PAGE,
+        )  # fmt: skip
 
     @app.get("/users/<int:user_id>")
     def profile(user_id: int) -> str:

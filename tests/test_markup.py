@@ -1,0 +1,269 @@
+"""Markdown to safe HTML: what each construct renders as, what never renders,
+mentions and tags, excerpts, and how long the worst inputs take."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from webapp.rules import markup
+
+SITE = "https://agora.example"
+
+
+@pytest.fixture(autouse=True)
+def site() -> Iterator[None]:
+    markup.configure(SITE)
+    yield
+    markup.configure("")
+
+
+EXTERNAL = 'rel="nofollow ugc noopener"'
+
+# Markdown in, HTML out (a post's rendering unless the kind says otherwise).
+RENDERED = [
+    ("plain words", "<p>plain words</p>\n"),
+    ("one\ntwo", "<p>one<br>\ntwo</p>\n"),
+    ("one\n\ntwo", "<p>one</p>\n<p>two</p>\n"),
+    ("*em* and _em_", "<p><em>em</em> and <em>em</em></p>\n"),
+    ("**strong**", "<p><strong>strong</strong></p>\n"),
+    ("~~gone~~", "<p><s>gone</s></p>\n"),
+    ("`x < y`", "<p><code>x &lt; y</code></p>\n"),
+    ("```\nif a < b:\n```", "<pre><code>if a &lt; b:\n</code></pre>\n"),
+    ("```python\nprint(1)\n```", "<pre><code>print(1)\n</code></pre>\n"),
+    ("    indented", "<pre><code>indented\n</code></pre>\n"),
+    ("> quoted", "<blockquote>\n<p>quoted</p>\n</blockquote>\n"),
+    ("- a\n- b", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n"),
+    ("3. c\n4. d", '<ol start="3">\n<li>c</li>\n<li>d</li>\n</ol>\n'),
+    ("---", "<hr>\n"),
+    ("# One", "<h2>One</h2>\n"),
+    ("### Three", "<h4>Three</h4>\n"),
+    ("###### Six", "<h6>Six</h6>\n"),
+    (
+        "[site](https://other.example/a)",
+        f'<p><a href="https://other.example/a" {EXTERNAL}>site</a></p>\n',
+    ),
+    ("[here](/posts/1)", '<p><a href="/posts/1">here</a></p>\n'),
+    (
+        "[home](https://agora.example/posts/2)",
+        '<p><a href="https://agora.example/posts/2">home</a></p>\n',
+    ),
+    ("[mail](mailto:a@b.example)", f'<p><a href="mailto:a@b.example" {EXTERNAL}>mail</a></p>\n'),
+    (
+        "see https://x.example/p?q=1",
+        f'<p>see <a href="https://x.example/p?q=1" {EXTERNAL}>https://x.example/p?q=1</a></p>\n',
+    ),
+    ("example.com and a@b.example", "<p>example.com and a@b.example</p>\n"),
+    ("ftp://files.example/x", "<p>ftp://files.example/x</p>\n"),
+    (
+        "![a cat](https://img.example/cat.png)",
+        f'<p><a href="https://img.example/cat.png" {EXTERNAL}>a cat</a></p>\n',
+    ),
+    ("![local](/static/x.png)", '<p><a href="/static/x.png">local</a></p>\n'),
+    ("![bad](javascript:alert(1))", "<p>bad</p>\n"),
+    ("<b>bold</b>", "<p>&lt;b&gt;bold&lt;/b&gt;</p>\n"),
+    ("<div>\nblock\n</div>", "<p>&lt;div&gt;<br>\nblock<br>\n&lt;/div&gt;</p>\n"),
+    ("&amp; &lt;", "<p>&amp; &lt;</p>\n"),
+    ("#python rocks", '<p><a href="/tags/python">#python</a> rocks</p>\n'),
+    ("`#code` [#link](/x)", '<p><code>#code</code> <a href="/x">#link</a></p>\n'),
+    ("\\#escaped", "<p>#escaped</p>\n"),
+    ("a#b ##c", "<p>a#b ##c</p>\n"),
+    ("#1st", "<p>#1st</p>\n"),
+    ("#" + "a" * 50, f'<p><a href="/tags/{"a" * 50}">#{"a" * 50}</a></p>\n'),
+    ("#" + "a" * 51, f"<p>#{'a' * 51}</p>\n"),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), RENDERED, ids=[s for s, _ in RENDERED])
+def test_markdown_renders_as_expected(source: str, expected: str) -> None:
+    assert markup.render(source, "post") == expected
+
+
+def test_headings_in_comments_are_paragraphs() -> None:
+    assert markup.render("# Big\n## Less", "comment") == "<p>Big</p>\n<p>Less</p>\n"
+
+
+def test_mentions_link_existing_accounts_only() -> None:
+    parsed = markup.parse("hi @Alice_1, @nobody_here and `@code` [@link](/x) mail@alice_1.example")
+    assert parsed.mentions == ["alice_1", "nobody_here"]
+    rendered = parsed.render({"alice_1": 7})
+    assert rendered.html == (
+        '<p>hi <a href="/users/7">@Alice_1</a>, @nobody_here and <code>@code</code> '
+        '<a href="/x">@link</a> mail@alice_1.example</p>\n'
+    )
+    assert rendered.mentioned == [7]
+
+
+def test_a_name_too_long_for_an_account_mentions_nobody() -> None:
+    assert markup.parse("@" + "a" * 31).mentions == []
+    assert markup.parse("@ab").mentions == []
+
+
+TAGS = [
+    ("#Python", "python"),
+    ("#ＰＹＴＨＯＮ", "python"),  # full-width letters fold to ASCII
+    ("#Straße", "strasse"),
+    ("#cafe\u0301", "café"),  # a combining accent composes
+    ("#עברית", "עברית"),  # right to left
+    ("#हिन्दी", "हिन्दी"),  # vowel signs are marks inside the word
+    ("#snake_case_2", "snake_case_2"),
+    ("#tag\u200bnext", "tag"),  # a zero-width space ends the tag
+    ("#\u200btag", None),
+    ("#_under", None),
+    ("#9lives", None),
+    ("#\u202etag", None),  # a direction override is no letter
+]
+
+
+@pytest.mark.parametrize(("source", "tag"), TAGS)
+def test_odd_unicode_tags_fold_or_are_not_tags(source: str, tag: str | None) -> None:
+    assert markup.parse(source).tags == ([tag] if tag else [])
+
+
+def test_fold_tag_checks_a_name() -> None:
+    assert markup.fold_tag("Python") == "python"
+    assert markup.fold_tag("ｐｙｔｈｏｎ") == "python"
+    assert markup.fold_tag("") is None
+    assert markup.fold_tag("1a") is None
+    assert markup.fold_tag("a b") is None
+    assert markup.fold_tag("a" * 51) is None
+    assert markup.fold_tag("a" * 50) == "a" * 50
+
+
+def test_a_posts_tags_are_the_first_ten_of_title_then_content() -> None:
+    content = " ".join(f"#t{i}" for i in range(12)) + " #Title"
+    parsed = markup.parse(content, "post")
+    assert markup.post_tags("A #Title", parsed) == ["title"] + [f"t{i}" for i in range(9)]
+
+
+def test_the_excerpt_is_the_text_without_markup() -> None:
+    html = markup.render("# Head\n\n**Bold** [link](/x) `code` &amp;\n- one\n- two", "post")
+    assert markup.excerpt(html) == "Head Bold link code & one two"
+    long = markup.excerpt(markup.render("word " * 100))
+    assert long.endswith("…") and 270 < len(long.removesuffix("…")) <= 280
+
+
+# Each must render with no active content: no script, no event handler, no
+# link to a scheme that runs code, nothing outside the allow-list.
+XSS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<svg onload=alert(1)>",
+    "<svg><script>alert(1)</script></svg>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "<iframe src=javascript:alert(1)>",
+    "<a href='javascript:alert(1)'>x</a>",
+    "[x](javascript:alert(1))",
+    "[x](JaVaScRiPt:alert(1))",
+    "[x](  javascript:alert(1))",
+    "[x](<javascript:alert(1)>)",
+    "[x](java\tscript:alert(1))",
+    "[x](<java\nscript:alert(1)>)",
+    "[x](&#106;avascript:alert(1))",
+    "[x](&#x6A;&#x61;vascript:alert(1))",
+    "[x](javascript&colon;alert(1))",
+    "[x](jav&#x09;ascript:alert(1))",
+    "[x](%6Aavascript:alert(1))",
+    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "[x](DATA:text/html,<script>alert(1)</script>)",
+    "[x](vbscript:msgbox(1))",
+    "[x](file:///etc/passwd)",
+    "[x](\\\\evil.example)",
+    "[x](/\\evil.example)",
+    '[x](https://ok.example "title" onmouseover="alert(1)")',
+    '[x](https://ok.example/"onmouseover="alert(1))',
+    "![x](javascript:alert(1))",
+    "![x](data:image/svg+xml,<svg onload=alert(1)>)",
+    "<javascript:alert(1)>",
+    "<vbscript:alert(1)>",
+    "[x]: javascript:alert(1)\n\n[x]",
+    "[x][r]\n\n[r]: data:text/html,hi",
+    "https://ok.example/<script>alert(1)</script>",
+    "https://ok.example/\"onmouseover='alert(1)'",
+    "`<script>alert(1)</script>`",
+    "```html\n<script>alert(1)</script>\n```",
+    "<!-- <script>alert(1)</script> -->",
+    "<style>body{display:none}</style>",
+    "<details open ontoggle=alert(1)>",
+    '<p style="background:url(javascript:alert(1))">x</p>',
+    "@<script>alert(1)</script>",
+    "#<img src=x onerror=alert(1)>",
+    "[<img src=x onerror=alert(1)>](https://ok.example)",
+    "[x](https://ok.example)<img src=x onerror=alert(1)>",
+    "\u202e[x](javascript:alert(1))",
+    "[x](\u200bjavascript:alert(1))",
+    '<a href="&#1;javascript:alert(1)">x</a>',
+]
+
+ALLOWED_ELEMENT = re.compile(
+    r"</?(p|br|strong|em|s|del|code|pre|blockquote|ul|ol|li|a|hr|h[2-6])( [^<>]*)?>"
+)
+
+
+@pytest.mark.parametrize("source", XSS)
+@pytest.mark.parametrize("kind", ["post", "comment"])
+def test_hostile_markdown_renders_inert(source: str, kind: markup.Kind) -> None:
+    html = markup.parse(source, kind).render({"script": 1}).html
+    for element in re.findall(r"<[^>]*>", html):
+        assert ALLOWED_ELEMENT.fullmatch(element), element
+        for name, value in re.findall(r'\s([a-z-]+)="([^"]*)"', element):
+            assert name in ("href", "rel", "start"), element
+            if name == "href":
+                assert markup.link_target(value) is not None, element
+                assert not re.match(r"\s*(javascript|data|vbscript|file):", value, re.I)
+    lowered = html.lower()
+    assert "<script" not in lowered
+    assert 'href="javascript' not in lowered and 'href="data' not in lowered
+
+
+def test_the_second_wall_removes_what_the_parser_would_let_through() -> None:
+    dirty = (
+        '<p onclick="x()">a<script>b()</script><a href="javascript:c()">c</a>'
+        '<a href="https://ok.example" rel="opener">d</a><img src=x></p>'
+    )
+    assert markup.sanitize(dirty) == '<p>a<a>c</a><a href="https://ok.example">d</a></p>'
+
+
+def test_link_targets() -> None:
+    assert markup.link_target("/posts/1") == "internal"
+    assert markup.link_target("#top") == "internal"
+    assert markup.link_target("https://agora.example/x") == "internal"
+    assert markup.link_target("https://agora.example:8443/x") == "external"
+    assert markup.link_target("//other.example/x") == "external"
+    assert markup.link_target("HTTP://other.example") == "external"
+    assert markup.link_target("javascript:alert(1)") is None
+    assert markup.link_target("http:alert(1)") is None
+    assert markup.link_target("/\\evil.example") is None
+
+
+# The inputs known to make Markdown parsers slow.
+PATHOLOGICAL = {
+    "10,000 >": ">" * 10_000,
+    "10,000 > and spaces": "> " * 10_000,
+    "10,000 [": "[" * 10_000,
+    "10,000 ![": "![" * 10_000,
+    "20,000 *": "*" * 20_000,
+    "20,000 _": "_" * 20_000,
+    "20,000 `": "`" * 20_000,
+    "deep list": "".join("  " * depth + "- x\n" for depth in range(130)),  # 17,000 characters
+    "10,000 nested list markers": "- " * 10_000,
+    "10,000 ordered markers": "1. " * 6_000,
+    "quotes on lines": ">\n" * 10_000,
+    "20,000 #": "#" * 20_000,
+    "20,000 ~": "~" * 20_000,
+}
+
+
+@pytest.mark.parametrize("source", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_pathological_inputs_render_quickly(source: str) -> None:
+    """Under 50 ms of this process's processor time (the machine may be busy
+    with others), the best of three."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        markup.parse(source, "post").render({})
+        best = min(best, time.process_time() - started)
+    assert best < 0.05, f"{best * 1000:.1f} ms"

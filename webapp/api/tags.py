@@ -1,0 +1,52 @@
+"""Tags: the popular ones with their counts, and each tag's published posts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import TypeAdapter
+from starlette.responses import Response
+
+from webapp.api.deps import Limit, Responses, Skip, error
+from webapp.api.posts import POSTS_JSON, json_response
+from webapp.core.deps import DbSession
+from webapp.models import PostPublic, TagCount
+from webapp.rules import page_sizes, posts
+
+router = APIRouter(prefix="/tags", tags=["tags"])
+
+TAGS_JSON = TypeAdapter(list[TagCount])
+TAG_NOT_FOUND: Responses = {404: error("A name that cannot be a tag")}
+TagName = Annotated[
+    str,
+    Path(description="1–50 letters, digits or _, starting with a letter; compared case-folded"),
+]
+
+
+@router.get("", response_model=list[TagCount], summary="The popular tags")
+async def popular_tags(
+    db: DbSession,
+    limit: Annotated[int, Query(ge=1, le=100, description="How many, 1–100")] = (
+        posts.POPULAR_TAGS
+    ),
+) -> Response:
+    """The tags with the most published posts in the last 30 days, most first,
+    each with that count."""
+    return json_response(TAGS_JSON, await posts.popular_tags(db, limit=limit))
+
+
+@router.get(
+    "/{tag}/posts",
+    response_model=list[PostPublic],
+    summary="A tag's published posts, newest first",
+    responses=TAG_NOT_FOUND,
+)
+async def tag_posts(
+    db: DbSession, tag: TagName, limit: Limit = page_sizes.API_POSTS, skip: Skip = 0
+) -> Response:
+    """As `GET /api/posts`, for the posts carrying the tag (a name in another
+    letter case or width means the same tag). A tag no post carries is an
+    empty list."""
+    found = await posts.list_published(db, offset=skip, limit=limit, tag=posts.tag_named(tag))
+    return json_response(POSTS_JSON, found)

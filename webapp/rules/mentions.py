@@ -1,0 +1,91 @@
+"""Text as it is written: rendered once (`webapp.rules.markup`), its `@names`
+looked up, and the people it mentions told.
+
+A published post or a comment that mentions someone tells them once
+(`kind` "mention"), never themselves; a draft tells nobody until it is
+published, and an edit tells only those not yet told of that post. A comment
+tells nobody twice: whoever already heard of that comment (its post's owner,
+the author of the comment it answers) is not told of the mention too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Insert, and_, exists, func, insert, literal, not_, null
+from sqlalchemy import select as select_rows
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from webapp.models import Notification, User, UTCDateTime, utcnow
+from webapp.rules import markup
+
+
+async def known_accounts(db: AsyncSession, names: Sequence[str]) -> dict[str, int]:
+    """Which of these lower-case names are accounts (name → id): one statement,
+    none when there are no names."""
+    if not names:
+        return {}
+    statement = select(func.lower(col(User.username)), col(User.id)).where(
+        func.lower(col(User.username)).in_(list(names))
+    )
+    return {name: user_id for name, user_id in await db.exec(statement) if user_id is not None}
+
+
+@dataclass(frozen=True)
+class Written:
+    """A text rendered for saving, with what it mentions and tags."""
+
+    parsed: markup.Parsed
+    rendered: markup.Rendered
+
+
+async def render(db: AsyncSession, source: str, kind: markup.Kind) -> Written:
+    parsed = markup.parse(source, kind)
+    rendered = parsed.render(await known_accounts(db, parsed.mentions))
+    return Written(parsed, rendered)
+
+
+def tell_of_post(mentioned: Sequence[int], actor_id: int, post_id: int) -> Insert | None:
+    """The statement telling these people that the post mentions them, each
+    once for the post (a later edit tells only the others), the author never."""
+    return _tell(mentioned, actor_id, post_id, None)
+
+
+def tell_of_comment(
+    mentioned: Sequence[int], actor_id: int, post_id: int, comment_id: int
+) -> Insert | None:
+    """The statement telling these people that a comment mentions them, but
+    not who was already told of that comment (a reply, a comment on their
+    post), nor its author."""
+    return _tell(mentioned, actor_id, post_id, comment_id)
+
+
+def _tell(
+    mentioned: Sequence[int], actor_id: int, post_id: int, comment_id: int | None
+) -> Insert | None:
+    recipients = [user_id for user_id in dict.fromkeys(mentioned) if user_id != actor_id]
+    if not recipients:
+        return None
+    told = select(col(Notification.id)).where(col(Notification.recipient_id) == col(User.id))
+    if comment_id is None:
+        told = told.where(
+            col(Notification.kind) == "mention",
+            col(Notification.post_id) == post_id,
+            col(Notification.comment_id).is_(None),
+        )
+    else:
+        told = told.where(col(Notification.comment_id) == comment_id)
+    rows = select_rows(
+        col(User.id),
+        literal("mention"),
+        literal(actor_id),
+        literal(post_id),
+        null() if comment_id is None else literal(comment_id),
+        literal(utcnow(), UTCDateTime()),
+        literal(False),
+    ).where(and_(col(User.id).in_(recipients), not_(exists(told))))
+    return insert(Notification).from_select(
+        ["recipient_id", "kind", "actor_id", "post_id", "comment_id", "created_at", "read"], rows
+    )
