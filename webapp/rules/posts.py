@@ -513,6 +513,9 @@ async def update_post(
     if not changes:
         return post
     changes["updated_at"] = utcnow()
+    if changes.get("published") and not post.published:
+        # A draft published: the first time is what feeds say it was published.
+        changes["published_at"] = func.coalesce(col(Post.published_at), changes["updated_at"])
     statement = update(Post).where(col(Post.id) == post.id).values(changes)
 
     async def write() -> PostPublic:

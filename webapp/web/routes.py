@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from webapp.web import (
     auth,
     comments,
+    feeds,
     follows,
     notifications,
     password_reset,
@@ -21,5 +22,6 @@ from webapp.web.deps import protect_form
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(protect_form)])
 # Matched in this order: the busiest pages first.
-for area in (posts, comments, profiles, follows, notifications, auth, password_reset, settings):
+AREAS = (posts, comments, profiles, follows, notifications, auth, password_reset, settings, feeds)
+for area in AREAS:
     router.include_router(area.router)
