@@ -27,5 +27,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("posts") as batch:
-        batch.drop_column("published_at")
+    # Not a batch: on SQLite that makes the table anew, and its triggers with
+    # it would be gone. Both databases drop a plain column in place.
+    op.execute("ALTER TABLE posts DROP COLUMN published_at")
