@@ -87,6 +87,7 @@ def build_services(settings: Settings, *, pooled: bool, static: Mount) -> AgoraS
         templates=page_environment(
             auto_reload=settings.templates_auto_reload,
             paths=RoutePaths([*pages.router.routes, *docs.router.routes, static]),
+            site_url=settings.public_url,
         ),
         security_headers=security_headers(settings),
         live=Hub(engine, source_for(settings, engine), Places(settings.socket_cap)),

@@ -348,6 +348,9 @@ class Post(PostBase, table=True):
     owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When a draft was first published; None for a post published as it was
+    # written (then it is `created_at`): what feeds call `published`.
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The like and comment counts, kept with the post so that a page never counts
     # rows per post; each changed only in the same transaction as the row it
     # counts (`webapp.rules.likes`, `webapp.rules.comments`).

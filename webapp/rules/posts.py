@@ -414,11 +414,13 @@ _PUBLISHED_PAGE = _page_of(
 def _tagged(tag: str, words: Sequence[str]) -> SelectOfScalar[Any]:
     """The ids of the published posts carrying the tag (matching every word),
     newest first: from `ix_post_tags_feed` alone, without words."""
-    ids = select(col(PostTag.post_id)).where(
-        col(PostTag.tag) == tag, col(PostTag.published).is_(True)
+    # Joined with the posts for what a tag's row does not know: a post hidden,
+    # or by a suspended person, is listed nowhere.
+    ids = (
+        select(col(PostTag.post_id))
+        .join(Post, col(Post.id) == col(PostTag.post_id))
+        .where(col(PostTag.tag) == tag, col(PostTag.published).is_(True), _published(words, None))
     )
-    if words:
-        ids = ids.join(Post, col(Post.id) == col(PostTag.post_id)).where(matches_all(words))
     return ids.order_by(col(PostTag.created_at).desc(), col(PostTag.post_id).desc())
 
 
@@ -689,6 +691,9 @@ async def update_post(
         marked = await mark_up(db, title, changes.get("content", post.content))
         changes.update(marked.columns)
     changes["updated_at"] = utcnow()
+    if changes.get("published") and not post.published:
+        # A draft published: the first time is what feeds say it was published.
+        changes["published_at"] = func.coalesce(col(Post.published_at), changes["updated_at"])
     statement = update(Post).where(col(Post.id) == post.id).values(changes)
     tags = marked.tags if marked is not None else post.tags
 

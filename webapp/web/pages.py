@@ -39,9 +39,12 @@ LIMITS = {
 }
 
 
-def page_environment(*, auto_reload: bool, paths: RoutePaths) -> jinja2.Environment:
+def page_environment(*, auto_reload: bool, paths: RoutePaths, site_url: str) -> jinja2.Environment:
     env = make_environment(auto_reload=auto_reload, paths=paths)
     env.globals["limits"] = LIMITS
+    # What a page says its own address is where only an absolute one will do
+    # (Open Graph): SITE_URL's, not the Host a request came with.
+    env.globals["site_url"] = site_url
     return env
 
 

@@ -11,6 +11,7 @@ from webapp.web import (
     admin,
     auth,
     comments,
+    feeds,
     follows,
     moderation,
     notifications,
@@ -38,5 +39,6 @@ for area in (
     reports,
     moderation,
     admin,
+    feeds,
 ):
     router.include_router(area.router)

@@ -1,7 +1,7 @@
 """moderation: roles, reports, hidden posts and comments, the moderation log
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 Create Date: 2026-12-08 10:00:00
 
 - `users.role`: `member`, `moderator` or `admin`.
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
