@@ -21,13 +21,15 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
+    Integer,
     Table,
     Update,
     and_,
     bindparam,
+    cast,
     delete,
     false,
     func,
@@ -86,12 +88,13 @@ SHOWN_LEVELS = 4
 
 # A thread reads in the order of its first comment (ROOT: oldest first), then of
 # the path of each reply below it: depth-first, oldest first at each level.
-COMMENTS = cast(Table, Comment.__table__)  # type: ignore[attr-defined]  # made with the class
+COMMENTS: Table = Comment.__table__  # type: ignore[attr-defined]  # made with the class
 ROOT = COMMENTS.alias("root")
 PARENT = COMMENTS.alias("parent")
 PARENT_AUTHOR = USERS.alias("parent_author")
 THREAD_ORDER = (ROOT.c.created_at, ROOT.c.id, col(Comment.path))
-DEPTH = func.length(col(Comment.path)) // PATH_STEP + 1
+# (A path's length is a whole number of steps.)
+DEPTH = cast(func.length(col(Comment.path)) / PATH_STEP, Integer) + 1
 SHOWN = col(Comment.deleted).is_(False)
 
 # More columns than SQLModel's `select` has signatures for (four): the class
