@@ -329,6 +329,8 @@ def test_the_author_edits_a_comment_and_it_says_edited(
     post_id = write_post(alice_browser, "Threads")
     post_form(bob_browser, f"/posts/{post_id}/comments", {"content": "Frist"})
     [comment_id] = db.exec(select(Comment.id).where(Comment.post_id == post_id)).all()
+    seen_before = alice_browser.get(f"/posts/{post_id}").text  # kept in the page cache
+    assert [text for *_, text in page_items(seen_before)] == ["Frist"]
     form = bob_browser.get(f"/comments/{comment_id}/edit")
     assert form.status_code == 200 and "Frist</textarea>" in form.text
     response = post_form(bob_browser, f"/comments/{comment_id}/edit", {"content": "First"})
@@ -337,6 +339,10 @@ def test_the_author_edits_a_comment_and_it_says_edited(
     page = bob_browser.get(f"/posts/{post_id}").text
     assert [text for *_, text in page_items(page)] == ["First"]
     assert '<span class="edited">edited</span>' in page
+    # Another reader sees the new text at once, not the page kept from before.
+    assert [text for *_, text in page_items(alice_browser.get(f"/posts/{post_id}").text)] == [
+        "First"
+    ]
     # An empty text comes back on the form.
     refused = post_form(bob_browser, f"/comments/{comment_id}/edit", {"content": "  "})
     assert refused.status_code == 422 and 'id="content-error"' in refused.text
