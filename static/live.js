@@ -8,6 +8,11 @@
  * - New posts: on a feed, the `.new-posts` slot (`data-feed` "home" or
  *   "following") shows "N new posts", a link to the feed's first page.
  * - The header's Notifications link: its unread count.
+ * - Comments: on a post's page (the section with `data-comments-of`), a new
+ *   comment is fetched as the page would show it (/comments/{id}/fragment) and
+ *   put in its thread: a reply after the replies already under its parent, a
+ *   new top-level comment at the end of the last page. A deleted one is
+ *   fetched again: a placeholder ("[deleted]") takes its place, or it goes.
  *
  * Without this script every page works as before; with it, nothing moves under
  * the reader (the slot for "N new posts" is there from the start).
@@ -122,7 +127,89 @@
     badge.textContent = unread > 99 ? '99+' : String(unread);
   }
 
+  // --- comments ------------------------------------------------------------------
+
+  const thread = document.querySelector('[data-comments-of]');
+  const threadPost = thread ? Number(thread.dataset.commentsOf) : 0;
+
+  function commentOf(id) {
+    return document.getElementById('comment-' + id);
+  }
+
+  // The comment as the server renders it for this visitor, or null when there
+  // is none to show (gone, or never visible to them).
+  async function fetchComment(id) {
+    try {
+      const response = await fetch('/comments/' + id + '/fragment', {
+        credentials: 'same-origin',
+        headers: { Accept: 'text/html' },
+      });
+      if (response.status === 404) return null;
+      if (!response.ok) return undefined; // try nothing now: the next page load shows it
+      const holder = document.createElement('template');
+      holder.innerHTML = (await response.text()).trim();
+      const item = holder.content.firstElementChild;
+      return item && item.matches('li.comment') ? item : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  function depthOf(item) {
+    const inner = item.querySelector('.thread-item');
+    return inner ? Number(inner.dataset.depth) : 1;
+  }
+
+  // Where a new comment goes: after its parent and the replies already under it;
+  // a top-level one at the end, when this is the last page of comments.
+  function placeComment(list, item) {
+    const inner = item.querySelector('.thread-item');
+    const parentId = inner && inner.dataset.parentId;
+    if (!parentId) {
+      if (thread.dataset.page !== thread.dataset.lastPage) return false;
+      list.append(item);
+      return true;
+    }
+    const parent = commentOf(parentId);
+    if (!parent || parent.parentElement !== list) return false;
+    const parentDepth = depthOf(parent);
+    let last = parent;
+    while (last.nextElementSibling && depthOf(last.nextElementSibling) > parentDepth) {
+      last = last.nextElementSibling;
+    }
+    last.after(item);
+    return true;
+  }
+
+  async function commentCreated(message) {
+    if (!thread || message.post_id !== threadPost || !isId(message.id)) return;
+    if (commentOf(message.id)) return;
+    const item = await fetchComment(message.id);
+    if (!item || commentOf(message.id)) return;
+    const list = thread.querySelector('.comment-list');
+    if (!list || !placeComment(list, item)) return;
+    list.hidden = false;
+    const empty = thread.querySelector('.no-comments');
+    if (empty) empty.remove();
+    if (status) status.textContent = 'A new comment.';
+  }
+
+  async function commentRemoved(message) {
+    if (!thread || message.post_id !== threadPost || !isId(message.id)) return;
+    if (!commentOf(message.id)) return;
+    const item = await fetchComment(message.id);
+    const shown = commentOf(message.id);
+    if (!shown || item === undefined) return;
+    if (item === null) {
+      shown.remove();
+    } else {
+      shown.replaceWith(item);
+    }
+  }
+
   const handlers = {
+    'comment.created': commentCreated,
+    'comment.removed': commentRemoved,
     'post.changed': postChanged,
     'post.created': postCreated,
     'post.deleted': postDeleted,

@@ -51,8 +51,19 @@ def test_commenting_is_201_with_the_comment_and_its_author(
     response = comment(client, bob_api, post["id"], "Well said.")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "post_id", "content", "content_html", "created_at", "author"}
+    assert set(body) == {
+        "id",
+        "post_id",
+        "content",
+        "content_html",
+        "created_at",
+        "author",
+        "parent_id",
+        "edited",
+        "deleted",
+    }
     assert body["post_id"] == post["id"] and body["content"] == "Well said."
+    assert body["parent_id"] is None and body["edited"] is False and body["deleted"] is False
     assert body["author"] == client.get(f"/api/users/{bob_api.id}").json()  # no email
     assert count(client, bob_api, post["id"]) == 1
 
@@ -308,7 +319,7 @@ def test_a_wrong_method_names_the_allowed_ones(client: TestClient, post: dict) -
     assert response.headers["allow"] == "GET, POST"
     response = client.get("/api/comments/1")
     assert response.status_code == 405
-    assert response.headers["allow"] == "DELETE"
+    assert response.headers["allow"] == "DELETE, PATCH"
 
 
 # --- what goes with a post or an account ------------------------------------------------

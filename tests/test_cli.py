@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -30,6 +31,7 @@ from webapp.app import create_app
 from webapp.core.config import DEFAULT_PORT, Settings
 from webapp.core.db import create_db_engine, migrate
 from webapp.models import Comment, CommentCreate, Follow, Like, Notification, Post, User
+from webapp.rules.comments import path_step
 from webapp.seed import DEMO_PASSWORD, spread
 from webapp.seed import seed as run_seed
 
@@ -133,7 +135,9 @@ def test_seeded_comments_are_valid_and_come_after_their_posts(
 def test_seeded_follows_likes_and_comments_tell_the_other_person(
     seeded: tuple[Engine, str],
 ) -> None:
+    """Each once a comment: the author a reply answers, then the post's owner."""
     engine, _ = seeded
+    parent = aliased(Comment)
     with Session(engine) as db:
         follows = db.execute(select(Follow.followed_id, Follow.follower_id)).all()
         likes = db.execute(
@@ -142,9 +146,9 @@ def test_seeded_follows_likes_and_comments_tell_the_other_person(
             .where(col(Like.user_id) != col(Post.owner_id))
         ).all()
         comments = db.execute(
-            select(Post.owner_id, Comment.author_id, Comment.post_id, Comment.id)
+            select(Post.owner_id, Comment.author_id, Comment.post_id, Comment.id, parent.author_id)
             .join(Post, col(Post.id) == col(Comment.post_id))
-            .where(col(Comment.author_id) != col(Post.owner_id))
+            .outerjoin(parent, col(parent.id) == col(Comment.parent_id))
         ).all()
         told = db.execute(
             select(
@@ -157,10 +161,22 @@ def test_seeded_follows_likes_and_comments_tell_the_other_person(
             )
         ).all()
     assert all(follower != followed for followed, follower in follows)
+    replies = [
+        ("reply", answered, author, post_id, comment_id)
+        for _, author, post_id, comment_id, answered in comments
+        if answered is not None and answered != author
+    ]
+    assert replies  # the seed threads some of its comments
+    expected_comments = [
+        ("comment", owner, author, post_id, comment_id)
+        for owner, author, post_id, comment_id, answered in comments
+        if owner != author and answered != owner
+    ]
     assert sorted(row[:5] for row in told) == sorted(
         [("follow", *pair, None, None) for pair in follows]
         + [("like", *like, None) for like in likes]
-        + [("comment", *comment) for comment in comments]
+        + expected_comments
+        + replies
     )
     unread = [row for row in told if not row.read]
     assert 0 < len(unread) < len(told) / 2  # mostly read, a few new
@@ -354,3 +370,18 @@ def test_seeded_users_log_in_with_the_documented_password(tmp_path: Path) -> Non
     assert named == names[:3]
     with TestClient(create_app(settings), follow_redirects=False) as client:
         assert Auth(client).login(named[0], DEMO_PASSWORD).status_code == 303
+
+
+def test_seeded_replies_sit_in_their_threads(seeded: tuple[Engine, str]) -> None:
+    """Each seeded reply answers an older comment of the same post, and carries
+    the thread and path a reply written on the site would."""
+    engine, _ = seeded
+    with Session(engine) as db:
+        rows = {row.id: row for row in db.scalars(select(Comment)).all()}
+    replies = [row for row in rows.values() if row.parent_id is not None]
+    assert replies
+    for row in replies:
+        parent = rows[row.parent_id]
+        assert parent.post_id == row.post_id and parent.created_at < row.created_at
+        assert row.root_id == (parent.root_id or parent.id)
+        assert row.path == parent.path + path_step(row.id)

@@ -278,3 +278,60 @@ def test_the_script_with_a_stand_in_server(new_context) -> None:
     card = ada.locator(f'[data-post-id="{post_id}"]')
     expect(card.locator(".likes")).to_have_text("3 likes")
     expect(card.locator(".comment-count")).to_have_text("1 comment")
+
+
+# Threads: replies appear live under what they answer -------------------------------
+
+
+def test_a_reply_appears_live_under_the_comment_it_answers(new_context) -> None:
+    ada = new_context().new_page()
+    ada_name = unique_name("ada")
+    register(ada, ada_name)
+    post_id = write_post(ada, "Where the swifts go", "South, but how far?")
+    bo = new_context().new_page()
+    bo_name = unique_name("bo")
+    register(bo, bo_name)
+    bo.goto(f"/posts/{post_id}")
+    bo.get_by_label("Add a comment").fill("All the way to the Congo.")
+    bo.get_by_role("button", name="Post comment").click()
+    bo.wait_for_load_state()
+    bo.get_by_label("Add a comment").fill("And back in May.")
+    bo.get_by_role("button", name="Post comment").click()
+    bo.wait_for_load_state()
+
+    context = new_context(reduced_motion="reduce")
+    serve_axe(context)
+    reader = context.new_page()
+    register(reader, unique_name("carl"))
+    open_live(reader, f"/posts/{post_id}")
+    items = reader.locator(".comment-list > li.comment")
+    expect(items).to_have_count(2)
+
+    # Ada answers Bo's first comment, from its Reply button.
+    ada.goto(f"/posts/{post_id}")
+    first = ada.locator(".comment-list > li.comment").first
+    first.locator("summary", has_text="Reply").click()
+    first.get_by_label(f"Your reply to {bo_name}").fill("Further than that, even.")
+    first.get_by_role("button", name="Post reply").click()
+    ada.wait_for_load_state()
+
+    # The reader sees it appear in its thread: under the first comment, indented.
+    expect(items).to_have_count(3)
+    reply = items.nth(1)
+    expect(reply.locator(".comment-body")).to_have_text("Further than that, even.")
+    expect(reply.locator(".comment-author")).to_have_text(ada_name)
+    expect(reply.locator(".thread-item")).to_have_attribute("data-level", "2")
+    expect(items.nth(2).locator(".comment-body")).to_have_text("And back in May.")
+    expect(reader.locator("#comments-heading")).to_have_text("3 comments")
+    for scheme in ("light", "dark"):
+        reader.emulate_media(color_scheme=scheme)
+        assert axe_violations(reader) == [], scheme
+
+    # Bo deletes his comment: a placeholder keeps Ada's reply in its place.
+    bo.goto(f"/posts/{post_id}")
+    bo.locator(".comment-list > li.comment").first.get_by_role("button", name="Delete").click()
+    bo.wait_for_load_state()
+    expect(items.first.locator(".comment-deleted")).to_have_text("[deleted]")
+    expect(items).to_have_count(3)
+    expect(reader.locator("#comments-heading")).to_have_text("2 comments")
+    assert_not_reloaded(reader)

@@ -260,3 +260,61 @@ def test_a_worker_that_stops_closes_its_sockets_cleanly(tmp_path: Path) -> None:
         assert close_code(ws) in (1001, 1012)  # going away, or restarting
     log = (tmp_path / "server.log").read_text()
     assert "Traceback" not in log and "ERROR" not in log, log
+
+
+def comment_ids_of(browser: httpx2.Client, post: int) -> list[int]:
+    return [
+        int(found)
+        for found in re.findall(r'id="comment-(\d+)"', browser.get(f"/posts/{post}").text)
+    ]
+
+
+def test_comments_written_and_removed_on_one_host_reach_the_watchers_of_the_other(
+    hosts: list[str], person: Any
+) -> None:
+    host_a, host_b = hosts
+    author, commenter = person(host_a), person(host_a)
+    post = write_post(author, "Threads from afar")
+    with socket(host_b) as stranger, socket(host_b, author) as own:
+        for ws in (stranger, own):
+            watch(ws, post)
+        started = time.monotonic()
+        response = post_form(commenter, f"/posts/{post}/comments", {"content": "Parent"})
+        assert response.status_code == 303
+        [parent] = comment_ids_of(author, post)
+        for ws in (stranger, own):
+            assert next_message(ws, "comment.created") == {
+                "type": "comment.created",
+                "post_id": post,
+                "id": parent,
+            }
+        assert time.monotonic() - started < WITHIN
+        reply = {"content": "Reply", "parent_id": str(parent)}
+        assert post_form(author, f"/posts/{post}/comments", reply).status_code == 303
+        [_, child] = comment_ids_of(author, post)
+        assert next_message(stranger, "comment.created")["id"] == child
+        # Deleted with a reply: its placeholder stays, and watchers are told.
+        assert post_form(commenter, f"/comments/{parent}/delete", {}).status_code == 303
+        assert next_message(stranger, "comment.removed") == {
+            "type": "comment.removed",
+            "post_id": post,
+            "id": parent,
+        }
+        # The last reply gone, the placeholder goes with it: both are told.
+        assert post_form(author, f"/comments/{child}/delete", {}).status_code == 303
+        removed = {next_message(stranger, "comment.removed")["id"] for _ in range(2)}
+        assert removed == {parent, child}
+
+
+def test_a_drafts_comments_are_told_to_its_owner_alone(hosts: list[str], person: Any) -> None:
+    host_a, host_b = hosts
+    author = person(host_a)
+    draft = write_post(author, "Notes to self", published=False)
+    public = write_post(author, "Public")
+    with socket(host_b) as stranger, socket(host_b, author) as own:
+        watch(own, draft, public)
+        stranger.send(json.dumps({"type": "subscribe", "posts": [draft, public]}))
+        assert next_message(stranger, "subscribed")["posts"] == [public]
+        assert post_form(author, f"/posts/{draft}/comments", {"content": "hush"}).status_code == 303
+        assert next_message(own, "comment.created")["post_id"] == draft
+        no_message(stranger, "comment.created")

@@ -72,6 +72,32 @@ class NotCommentAuthor(DomainError):
     page_message = "Only its author and the post's owner may delete this comment."
 
 
+class NotCommentEditor(DomainError):
+    """Only a comment's author may change its text."""
+
+    status_code = 403
+    detail = "Not the author of this comment"
+    page_message = "Only its author may edit this comment."
+
+
+class ParentNotFound(DomainError):
+    """A reply to a comment that is not one of this post's."""
+
+    status_code = 422
+    detail = "parent_id: no such comment on this post"
+    page_message = "There is no such comment on this post to reply to."
+    field = "parent_id"
+
+
+class ThreadTooDeep(DomainError):
+    """A reply deeper than a thread may go."""
+
+    status_code = 422
+    detail = "parent_id: this thread is too deep to answer here"
+    page_message = "This thread is too deep to answer here; reply to a comment above it."
+    field = "parent_id"
+
+
 class AccountTaken(DomainError):
     """The username or email is someone else's, in any letter case. `fields`
     holds a message per field, for the form that asked."""

@@ -478,7 +478,28 @@ class CommentBase(SQLModel):
 
 
 class CommentCreate(CommentBase):
-    pass
+    parent_id: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="The comment this one answers, on the same post; none: a comment on the post",
+    )
+
+    model_config = ConfigDict(  # type: ignore[assignment]  # SQLModel's config is a wider TypedDict
+        json_schema_extra={
+            "examples": [{"content": "Well said."}, {"content": "I agree.", "parent_id": 1}]
+        }
+    )
+
+
+class CommentEdit(CommentBase):
+    """A comment's new text (its author's)."""
+
+
+# Each level of a reply adds its id, in base 36 on this many characters (MAX_ID
+# fits), to its parent's `path`; how deep a thread may go.
+PATH_STEP = 6
+MAX_DEPTH = 500
 
 
 class Comment(CommentBase, table=True):
@@ -488,6 +509,8 @@ class Comment(CommentBase, table=True):
         Index("ix_comments_post", "post_id", "created_at", "id"),
         # What an account deletion must count down.
         Index("ix_comments_author", "author_id"),
+        # A comment's replies (whether a deleted one keeps a placeholder).
+        Index("ix_comments_parent", "parent_id"),
         NEVER_REUSED_IDS,
     )
 
@@ -502,6 +525,17 @@ class Comment(CommentBase, table=True):
     # Rendered when written (`webapp.rules.markup`): the HTML and its excerpt.
     content_html: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
     excerpt: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
+    # The comment answered (None: a comment on the post); its thread's first
+    # comment (None: this one is); the ids from below that one to this one,
+    # PATH_STEP characters each ("" for a top-level comment). A thread reads in
+    # the order of its first comment's time, then of `path`.
+    parent_id: int | None = Field(default=None, foreign_key="comments.id", ondelete="CASCADE")
+    root_id: int | None = Field(default=None)
+    path: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    edited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Deleted while it had replies: a "[deleted]" placeholder keeps their place
+    # (a comment deleted without replies is gone).
+    deleted: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
 class CommentPublic(SQLModel):
@@ -510,7 +544,20 @@ class CommentPublic(SQLModel):
     content: str
     content_html: str = Field(default="", description="The content rendered: sanitized HTML")
     created_at: datetime
-    author: UserPublic
+    author: UserPublic | None = Field(description="None for a deleted comment")
+    parent_id: int | None = Field(description="The comment this one answers")
+    edited: bool
+    deleted: bool = Field(description="A placeholder that keeps its replies in their place")
+
+
+class ThreadComment(CommentPublic):
+    """A comment where it sits in its thread, as pages show it: how deep (1: a
+    comment on the post), and the name of the author of the comment it
+    answers (None: none, or a deleted one). The API sends CommentPublic's
+    fields alone."""
+
+    depth: int = 1
+    replying_to: str | None = None
 
 
 # --- notifications ----------------------------------------------------------------

@@ -34,7 +34,7 @@ from webapp.models import (
     PostTag,
     User,
 )
-from webapp.rules import markup, notification_rows
+from webapp.rules import comments, markup, notification_rows
 
 DEMO_PASSWORD = "agora-demo-password"  # noqa: S105 (documented in the README)
 BATCH = 2_000
@@ -201,6 +201,7 @@ FOLLOW_ZIPF = 1.0
 # the most commented a few hundred).
 POST_LUCK_SHAPE = 2.0
 OWN_ANSWERS = 0.15  # of comments written by the post's author, answering
+REPLY_SHARE = 0.3  # of comments that answer another comment
 
 
 def sentence(rng: random.Random) -> str:
@@ -663,12 +664,16 @@ def _seed_comments(
     run: Run, people: dict[int, datetime], posts: list[SeededPost], pull: list[float], count: int
 ) -> None:
     """Comments on these posts, most of them on the few with the most pull, some
-    by the post's author answering; then each post's kept count, exactly."""
+    by the post's author answering, and a share of them replies in threads
+    (to a comment or to a reply); then each post's kept count, exactly.
+    Their ids are given here, oldest first, so that each reply's path is
+    written with it."""
     user_ids = list(people)
     if not user_ids or not posts or count <= 0:
         return
+    replies = int(count * REPLY_SHARE) if count > 1 else 0
     rows: list[Row] = []
-    for post in run.rng.choices(posts, pull, k=count):
+    for post in run.rng.choices(posts, pull, k=count - replies):
         own = run.rng.random() < OWN_ANSWERS
         author = post.owner_id if own else run.rng.choice(user_ids)
         since = max(post.created_at, people[author])
@@ -682,14 +687,62 @@ def _seed_comments(
                 "post_id": post.id,
                 "author_id": author,
                 "created_at": later(run.rng, since, run.now, 3),
+                "parent": None,
             }
         )
-        run.made.told += notification_rows.is_told(post.owner_id, author)
+    owners = {post.id: post.owner_id for post in posts}
+    # A reply answers an earlier comment of the run (a reply too, at times):
+    # the busy threads grow deeper.
+    for _ in range(replies):
+        parent = run.rng.choice(rows)
+        own = run.rng.random() < OWN_ANSWERS
+        author = owners[parent["post_id"]] if own else run.rng.choice(user_ids)
+        since = max(parent["created_at"], people[author])
+        rows.append(
+            {
+                "content": comment_text(run.rng, run.sentences),
+                "post_id": parent["post_id"],
+                "author_id": author,
+                "created_at": later(run.rng, since, run.now, 3),
+                "parent": parent,
+            }
+        )
     rows.sort(key=lambda row: row["created_at"])
+    first = _next_comment_id(run.connection)
+    for number, row in enumerate(rows):
+        row["id"] = first + number
+    for row in rows:  # a parent is older, so it has its id and path by now
+        parent = row.pop("parent")
+        row["parent_id"] = parent["id"] if parent else None
+        row["root_id"] = (parent["root_id"] or parent["id"]) if parent else None
+        row["path"] = parent["path"] + comments.path_step(row["id"]) if parent else ""
+        told = {owners[row["post_id"]]}
+        if parent and notification_rows.is_told(parent["author_id"], row["author_id"]):
+            told.add(parent["author_id"])
+        run.made.told += len(told - {row["author_id"]})
     with tqdm(total=len(rows), desc="comments", unit="comment") as progress:
         _bulk_insert(run.connection, Comment, rows, progress)
+    if run.connection.dialect.name == "postgresql":
+        run.connection.execute(
+            text("SELECT setval(pg_get_serial_sequence('comments', 'id'), :id)"),
+            {"id": first + len(rows) - 1},
+        )
     run.made.comments = len(rows)
     _recount(run.connection, posts, col(Post.comments), col(Comment.post_id))
+
+
+def _next_comment_id(connection: Connection) -> int:
+    """Above every comment id given so far, deleted comments' too."""
+    if connection.dialect.name == "postgresql":
+        given = connection.scalar(
+            text(
+                "SELECT pg_sequence_last_value(CAST(pg_get_serial_sequence('comments', 'id') "
+                "AS regclass))"
+            )
+        )
+    else:
+        given = connection.scalar(text("SELECT seq FROM sqlite_sequence WHERE name = 'comments'"))
+    return max(given or 0, _next_id(connection, col(Comment.id)) - 1) + 1
 
 
 def _recount(connection: Connection, posts: list[SeededPost], kept: Any, counted_by: Any) -> None:
@@ -720,6 +773,7 @@ def _seed_notifications(run: Run, firsts: Firsts, posts: list[SeededPost]) -> No
     if posts:
         this_run = col(Like.post_id).between(posts[0].id, posts[-1].id)
         told.append(notification_rows.of_likes(this_run, read=True))
+    told.append(notification_rows.of_replies(col(Comment.id) >= firsts.comment, read=True))
     told.append(notification_rows.of_comments(col(Comment.id) >= firsts.comment, read=True))
     # Counted, not taken from the driver: psycopg gives no row count for an
     # INSERT … SELECT that SQLAlchemy built.

@@ -1,4 +1,5 @@
-"""Comments: a post's comments, writing one, deleting one.
+"""Comments: a post's comments in thread order, writing one (or a reply),
+editing one, deleting one.
 
 Who may see, write and delete a comment is decided in `webapp.rules.comments`
 (through the post's visibility: a draft's comments are its owner's alone);
@@ -22,13 +23,14 @@ from webapp.api.deps import (
     ApiUser,
     Limit,
     OptionalApiUser,
+    Responses,
     Skip,
     error,
 )
 from webapp.api.paths import CommentId, PostId
 from webapp.api.posts import json_response
 from webapp.core.deps import DbSession
-from webapp.models import CommentCreate, CommentPublic
+from webapp.models import CommentCreate, CommentEdit, CommentPublic
 from webapp.rules import comments, page_sizes
 
 router = APIRouter(tags=["comments"])
@@ -37,13 +39,34 @@ COMMENTS_JSON = TypeAdapter(list[CommentPublic])
 
 COMMENT_EXAMPLES = {
     "comment": {"summary": "A comment", "value": {"content": "Well said."}},
+    "reply": {"summary": "A reply", "value": {"content": "I agree.", "parent_id": 1}},
+}
+EDIT_EXAMPLES = {
+    "edit": {"summary": "A new text", "value": {"content": "Well said, indeed."}},
+}
+# Invalid fields (FastAPI's list of problems), or a `parent_id` that is no
+# comment of this post (a sentence).
+BAD_PARENT: Responses = {
+    422: {
+        "description": "Invalid, or `parent_id` is no comment of this post",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/HTTPValidationError"},
+                        {"$ref": "#/components/schemas/ErrorDetail"},
+                    ]
+                }
+            }
+        },
+    }
 }
 
 
 @router.get(
     "/posts/{post_id:id}/comments",
     response_model=list[CommentPublic],
-    summary="A post's comments, oldest first",
+    summary="A post's comments, in thread order",
     responses={**POST_NOT_FOUND, **BAD_TOKEN_SENT},
     openapi_extra=OPTIONAL_AUTH,
 )
@@ -54,9 +77,13 @@ async def list_comments(
     limit: Limit = page_sizes.COMMENTS,
     skip: Skip = 0,
 ) -> Response:
-    """Anyone may read the comments of a published post; those of a draft, its
-    owner alone (to anyone else the post is a 404). A token is optional here,
-    but one that is sent and does not hold is a 401."""
+    """Each top-level comment oldest first, followed by its replies,
+    depth-first, oldest first at each level (`parent_id` says which comment a
+    reply answers). A deleted comment that has replies stays in its place as
+    `deleted`, without author or text. Anyone may read the comments of a
+    published post; those of a draft, its owner alone (to anyone else the
+    post is a 404). A token is optional here, but one that is sent and does
+    not hold is a 401."""
     viewer_id = viewer.id if viewer else None
     found = await comments.list_visible(db, post_id, viewer_id, offset=skip, limit=limit)
     return json_response(COMMENTS_JSON, found)
@@ -67,7 +94,14 @@ async def list_comments(
     response_model=CommentPublic,
     status_code=201,
     summary="Comment on a post",
-    responses={**UNREADABLE_BODY, **UNAUTHORIZED, **POST_NOT_FOUND},
+    responses={
+        **UNREADABLE_BODY,
+        **UNAUTHORIZED,
+        404: error(
+            "No such post, or a draft of someone else's; or the comment answered is deleted"
+        ),
+        **BAD_PARENT,
+    },
 )
 async def create_comment(
     db: DbSession,
@@ -75,11 +109,35 @@ async def create_comment(
     post_id: PostId,
     data: Annotated[CommentCreate, Body(openapi_examples=COMMENT_EXAMPLES)],
 ) -> CommentPublic:
-    """Anyone may comment on a post they can see. `content`: 1–2,000 characters,
-    not only spaces. The post's owner is notified (not of their own comment).
+    """Anyone may comment on a post they can see, or answer one of its comments
+    (`parent_id`: a comment of the same post, else 422). `content`: 1–2,000
+    characters, not only spaces. The author of the comment answered is
+    notified (`reply`), and the post's owner (`comment`), each once and
+    nobody of their own comment.
     The same text sent again within seconds gives back the first comment
     instead of a second one."""
     return await comments.add(db, post_id=post_id, author_id=user.id, data=data)
+
+
+@router.patch(
+    "/comments/{comment_id:id}",
+    response_model=CommentPublic,
+    summary="Edit a comment",
+    responses={
+        **UNREADABLE_BODY,
+        **UNAUTHORIZED,
+        403: error("Not the comment's author"),
+        404: error("No such comment, a deleted one, or one under a draft of someone else's"),
+    },
+)
+async def edit_comment(
+    db: DbSession,
+    user: ApiUser,
+    comment_id: CommentId,
+    data: Annotated[CommentEdit, Body(openapi_examples=EDIT_EXAMPLES)],
+) -> CommentPublic:
+    """Its author alone may change its text; it then says `edited`."""
+    return await comments.edit(db, comment_id, user.id, data)
 
 
 @router.delete(
@@ -95,6 +153,7 @@ async def create_comment(
 )
 async def delete_comment(db: DbSession, user: ApiUser, comment_id: CommentId) -> None:
     """Its author may delete it, and so may the owner of its post. Its
-    notification goes with it."""
+    notifications go with it. One with replies stays as a placeholder
+    (`deleted`) that keeps them in place."""
     comment = await comments.get_deletable(db, comment_id, user.id)
     await comments.delete_comment(db, comment)

@@ -223,6 +223,23 @@ def dialect_name(db: AsyncSession) -> str:
     return db.get_bind().dialect.name
 
 
+async def highest_id(db: AsyncSession, table: str) -> int:
+    """The highest id the table has ever given a row (0: none yet), deleted
+    rows' included: PostgreSQL's sequence of its `id` (a SERIAL column), or
+    SQLite's AUTOINCREMENT counter. `table` is one of our own names, never
+    input."""
+    if dialect_name(db) == "postgresql":
+        statement = text(
+            "SELECT pg_sequence_last_value(CAST(pg_get_serial_sequence(:table, 'id') AS regclass))"
+        ).bindparams(table=table)
+    else:
+        statement = text("SELECT seq FROM sqlite_sequence WHERE name = :table").bindparams(
+            table=table
+        )
+    found = (await rows(db, statement)).first()
+    return int(found[0]) if found is not None and found[0] is not None else 0
+
+
 def insert_ignoring_duplicates(db: AsyncSession, model: type[SQLModel]) -> Insert:
     """INSERT into `model`'s table that does nothing where a unique index
     already holds the row (ON CONFLICT DO NOTHING, which both PostgreSQL and

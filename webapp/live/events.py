@@ -48,6 +48,23 @@ class PostChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class CommentEvent:
+    """A comment was written (`removed` False), or deleted, made a placeholder
+    or taken away (`removed` True); `owner` and `published` are its post's,
+    and decide who may hear of it (a draft's comments: its owner alone)."""
+
+    id: int
+    post: int
+    owner: int
+    published: bool
+    removed: bool
+
+    def message(self) -> str:
+        kind = "comment.removed" if self.removed else "comment.created"
+        return _message(kind, post_id=self.post, id=self.id)
+
+
+@dataclass(frozen=True, slots=True)
 class UnreadChanged:
     """A user's unread notifications changed (the count is read by whoever holds
     their sockets: one statement for all of them, after a burst)."""
@@ -63,7 +80,7 @@ class SessionEnded:
     session: int
 
 
-Event = PostCreated | PostDeleted | PostChanged | UnreadChanged | SessionEnded
+Event = PostCreated | PostDeleted | PostChanged | CommentEvent | UnreadChanged | SessionEnded
 
 
 def parse(payload: str) -> Event | None:
@@ -84,6 +101,14 @@ def parse(payload: str) -> Event | None:
             return PostCreated(int(data["id"]), int(data["author"]))
         if kind == "deleted":
             return PostDeleted(int(data["id"]))
+        if kind == "comment":
+            return CommentEvent(
+                int(data["id"]),
+                int(data["post"]),
+                int(data["owner"]),
+                bool(data["published"]),
+                data["op"] == "removed",
+            )
         if kind == "unread":
             return UnreadChanged(int(data["user"]))
         if kind == "ended":

@@ -179,6 +179,8 @@ class Hub:
             if isinstance(event, events.PostDeleted):
                 self._changed.pop(event.id, None)
             self._news.put_nowait(event)
+        elif isinstance(event, events.CommentEvent):
+            self._send_comment(event)
         elif isinstance(event, events.SessionEnded):
             for client in list(self._of_session.get(event.session, ())):
                 client.close(POLICY, "The session has ended.")
@@ -314,6 +316,17 @@ class Hub:
 
     def _send_counts(self, event: events.PostChanged) -> None:
         watchers = self._watchers.get(event.id)
+        if not watchers:
+            return
+        message = event.message()
+        for client in list(watchers):
+            if event.published or client.user_id == event.owner:
+                client.send(message)
+
+    def _send_comment(self, event: events.CommentEvent) -> None:
+        """A comment written or removed goes at once to the sockets watching its
+        post that may see it (a draft's: its owner's alone)."""
+        watchers = self._watchers.get(event.post)
         if not watchers:
             return
         message = event.message()

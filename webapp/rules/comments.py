@@ -1,4 +1,13 @@
-"""Comments: who may write one, who may delete one, how a post's are paged.
+"""Comments: who may write, answer, edit and delete one, how a post's are
+threaded and paged.
+
+Comments are threads: a reply answers a comment of the same post, and a page
+reads each top-level comment oldest first, each followed by its replies,
+depth-first and oldest first at each level. Every comment keeps its thread's
+first comment (`root_id`) and the path of ids below it (`path`, written when
+it is added), so a page of that order is one ordered statement. A deleted
+comment with replies stays as a placeholder (no author, no text) that keeps
+them in place; without replies it is gone.
 
 A comment hangs from its post: writing or deleting one locks the post's row
 first (the lock order of `webapp.rules.likes`), so a comment racing the post's
@@ -15,9 +24,12 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
+    Table,
     Update,
     and_,
     bindparam,
+    cast,
     delete,
     false,
     func,
@@ -25,6 +37,7 @@ from sqlalchemy import (
     literal,
     null,
     or_,
+    true,
     union_all,
     update,
 )
@@ -33,17 +46,32 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from webapp.core.db import DriverStatement, transaction
+from webapp.core.db import DriverStatement, highest_id, transaction
 from webapp.core.paging import CountedPage
 from webapp.core.removals import taken_away
-from webapp.errors import CommentNotFound, NotCommentAuthor, PostNotFound, UserNotFound
+from webapp.errors import (
+    CommentNotFound,
+    NotCommentAuthor,
+    NotCommentEditor,
+    ParentNotFound,
+    PostNotFound,
+    ThreadTooDeep,
+    UserNotFound,
+)
 from webapp.models import (
+    MAX_DEPTH,
     MAX_ID,
+    PATH_STEP,
+    USERS,
     Comment,
     CommentCreate,
+    CommentEdit,
     CommentPublic,
+    Notification,
+    NotificationKind,
     Post,
     PostPublic,
+    ThreadComment,
     User,
     UserPublic,
     utcnow,
@@ -54,21 +82,24 @@ from webapp.rules import mentions, notifications, page_sizes, posts, suspensions
 # time is the same comment (a double click, a resent form), not a second one.
 REPEAT_WINDOW = timedelta(seconds=10)
 
-# More columns than SQLModel's `select` has signatures for (four): the class
-# itself, its rows read by position in `as_public`.
-WITH_AUTHOR: Select[*tuple[Any, ...]] = Select(
-    col(Comment.id),
-    col(Comment.post_id),
-    col(Comment.content),
-    col(Comment.created_at),
-    col(User.id).label("author_id"),
-    col(User.username).label("author_username"),
-    col(User.created_at).label("author_created_at"),
-    col(Comment.content_html),
-).join(User, col(User.id) == col(Comment.author_id))
-OLDEST_FIRST = (col(Comment.created_at), col(Comment.id))
+# Pages indent replies up to this level; deeper ones show there, saying whom
+# they answer.
+SHOWN_LEVELS = 4
+
+# A thread reads in the order of its first comment (ROOT: oldest first), then of
+# the path of each reply below it: depth-first, oldest first at each level.
+COMMENTS: Table = Comment.__table__  # type: ignore[attr-defined]  # made with the class
+ROOT = COMMENTS.alias("root")
+PARENT = COMMENTS.alias("parent")
+PARENT_AUTHOR = USERS.alias("parent_author")
+THREAD_ORDER = (ROOT.c.created_at, ROOT.c.id, col(Comment.path))
+# (A path's length is a whole number of steps.)
+DEPTH = cast(func.length(col(Comment.path)) / PATH_STEP, Integer) + 1
+# A comment that is not a "[deleted]" placeholder.
+NOT_DELETED = col(Comment.deleted).is_(False)
 # A comment hidden by moderators or by reports is its author's alone to see
-# (`webapp.rules.moderation`); every read of comments goes through these.
+# (`webapp.rules.moderation`), as is a suspended person's; every read of
+# comments goes through these.
 SHOWN = and_(
     col(Comment.hidden).is_(None), col(Comment.author_id).not_in(suspensions.SUSPENDED_IDS)
 )
@@ -79,26 +110,118 @@ def shown_to(viewer_id: int | None) -> ColumnElement[bool]:
     return SHOWN if viewer_id is None else or_(SHOWN, col(Comment.author_id) == viewer_id)
 
 
-def as_public(row: tuple[Any, ...]) -> CommentPublic:
-    """A row of `WITH_AUTHOR` as a comment with its author."""
-    comment_id, post_id, content, created_at, author_id, username, author_created_at, html = row
-    return CommentPublic.model_construct(
+# More columns than SQLModel's `select` has signatures for (four): the class
+# itself, its rows read by position in `as_public`. A comment with its author,
+# where it sits in its thread, and the name of the author it answers.
+WITH_AUTHOR: Select[*tuple[Any, ...]] = (
+    Select(
+        col(Comment.id),
+        col(Comment.post_id),
+        col(Comment.content),
+        col(Comment.created_at),
+        col(User.id).label("author_id"),
+        col(User.username).label("author_username"),
+        col(User.created_at).label("author_created_at"),
+        col(Comment.parent_id),
+        col(Comment.edited_at),
+        col(Comment.deleted),
+        DEPTH.label("depth"),
+        PARENT_AUTHOR.c.username.label("replying_to"),
+        col(Comment.content_html),
+    )
+    .join(User, col(User.id) == col(Comment.author_id))
+    .join(ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id)))
+    .outerjoin(PARENT, PARENT.c.id == col(Comment.parent_id))
+    .outerjoin(
+        PARENT_AUTHOR,
+        and_(PARENT_AUTHOR.c.id == PARENT.c.author_id, PARENT.c.deleted.is_(False)),
+    )
+)
+
+
+def text_values(content: str, written: mentions.Written) -> dict[str, Any]:
+    """The columns that hold a comment's text: the text as written, and what
+    was made of it (`mentions.render`): the one place that writes them, for a
+    new comment and an edit alike."""
+    return {
+        "content": content,
+        "content_html": written.rendered.html,
+        "excerpt": written.rendered.excerpt,
+    }
+
+
+def make_public(
+    *,
+    comment_id: int,
+    post_id: int,
+    content: str,
+    created_at: datetime,
+    author: UserPublic,
+    parent_id: int | None,
+    edited_at: datetime | None,
+    deleted: bool,
+    depth: int,
+    replying_to: str | None,
+    html: str,
+) -> ThreadComment:
+    """A comment as it is shown: a deleted one keeps its place, and nothing else
+    (no author, no text)."""
+    placeholder = bool(deleted)
+    return ThreadComment.model_construct(
         id=comment_id,
         post_id=post_id,
+        content="" if placeholder else content,
+        content_html="" if placeholder else html,
+        created_at=created_at,
+        author=None if placeholder else author,
+        parent_id=parent_id,
+        edited=edited_at is not None and not placeholder,
+        deleted=placeholder,
+        depth=int(depth),
+        replying_to=replying_to,
+    )
+
+
+def as_public(row: tuple[Any, ...]) -> ThreadComment:
+    """A row of `WITH_AUTHOR` as a comment with its author."""
+    (
+        comment_id,
+        post_id,
+        content,
+        created_at,
+        author_id,
+        username,
+        author_created_at,
+        parent_id,
+        edited_at,
+        deleted,
+        depth,
+        replying_to,
+        html,
+    ) = row
+    return make_public(
+        html=html,
+        comment_id=comment_id,
+        post_id=post_id,
         content=content,
-        content_html=html,
         created_at=created_at,
         author=UserPublic.model_construct(
             id=author_id, username=username, created_at=author_created_at
         ),
+        parent_id=parent_id,
+        edited_at=edited_at,
+        deleted=deleted,
+        depth=depth,
+        replying_to=replying_to,
     )
 
 
-class CommentPage(CountedPage[CommentPublic]):
-    """A page of a post's comments; `total` is the count kept on the post row."""
+class CommentPage(CountedPage[ThreadComment]):
+    """A page of a post's comments in thread order; `total` counts the
+    comments of the thread, placeholders included (the pages they fill)."""
 
     @property
-    def comments(self) -> list[CommentPublic]:
+    def comments(self) -> list[ThreadComment]:
         return self.items
 
 
@@ -118,36 +241,47 @@ def _thread_statement(viewer: bool) -> Any:
     comments (kind 1) in the post's columns, so that the post's text is sent
     once, not once for each comment. Built once for anonymous visitors and
     once for logged-in ones; the values are bound when it runs."""
+    shown = SHOWN_TO_VIEWER if viewer else SHOWN
+    in_thread = (
+        select(func.count())
+        .select_from(Comment)
+        .where(col(Comment.post_id) == posts.POST_ID, shown)
+        .scalar_subquery()
+    )
     post = posts.WITH_OWNER.add_columns(
         literal(0).label("kind"),
         (posts.LIKED_BY_VIEWER if viewer else false()).label("liked"),
+        literal(0).label("position"),
+        in_thread.label("in_thread"),
+        null().label("deleted"),
     ).where(
         col(Post.id) == posts.POST_ID,
         posts.VISIBLE_TO_VIEWER if viewer else posts.LISTED,
     )
     page = (
-        WITH_AUTHOR.where(
-            col(Comment.post_id) == posts.POST_ID, SHOWN_TO_VIEWER if viewer else SHOWN
-        )
-        .order_by(*OLDEST_FIRST)
+        WITH_AUTHOR.add_columns(func.row_number().over(order_by=THREAD_ORDER).label("position"))
+        .where(col(Comment.post_id) == posts.POST_ID, shown)
+        .order_by(*THREAD_ORDER)
         .offset(bindparam("skip"))
         .limit(bindparam("limit"))
         .subquery("page")
     )
-    # The comment's columns where the post's go: id, title, content, published,
-    # created_at, updated_at, owner_id (its author), votes, comments, the
-    # author's name and when they joined, hidden, hidden_reason, content_html,
-    # excerpt, tags, kind, liked.
+    # The comment's columns where the post's go: id, title (the name of the
+    # author it answers), content, published, created_at, updated_at (when it
+    # was edited), owner_id (its author), votes (its parent), comments (its
+    # depth), the author's name and when they joined, hidden, hidden_reason,
+    # content_html, excerpt, tags, kind, liked, its position, the thread's
+    # size (the post's row alone), deleted.
     comments: Select[*tuple[Any, ...]] = Select(
         page.c.id,
-        null(),
+        page.c.replying_to,
         page.c.content,
         null(),
         page.c.created_at,
-        null(),
+        page.c.edited_at,
         page.c.author_id,
-        null(),
-        null(),
+        page.c.parent_id,
+        page.c.depth,
         page.c.author_username,
         page.c.author_created_at,
         null(),
@@ -157,9 +291,12 @@ def _thread_statement(viewer: bool) -> Any:
         null(),
         literal(1),
         null(),
+        page.c.position,
+        null(),
+        page.c.deleted,
     )
     both = union_all(post, comments).subquery("thread")
-    return Select(*both.c).order_by(both.c.kind, both.c.created_at, both.c.id)
+    return Select(*both.c).order_by(both.c.kind, both.c.position)
 
 
 _ANONYMOUS_THREAD = DriverStatement(_thread_statement(viewer=False))
@@ -170,21 +307,24 @@ async def thread(db: AsyncSession, post_id: int, viewer_id: int | None, *, page:
     """A post's page for this visitor: one statement. PostNotFound when it is
     gone or a draft of someone else's."""
     offset = (page - 1) * page_sizes.COMMENTS
-    post, liked, found = await _thread(db, post_id, viewer_id, offset, page_sizes.COMMENTS)
-    return PostThread(post, liked, CommentPage(found, page, page_sizes.COMMENTS, post.comments))
+    post, liked, in_thread, found = await _thread(
+        db, post_id, viewer_id, offset, page_sizes.COMMENTS
+    )
+    return PostThread(post, liked, CommentPage(found, page, page_sizes.COMMENTS, in_thread))
 
 
 async def list_visible(
     db: AsyncSession, post_id: int, viewer_id: int | None, *, offset: int, limit: int
 ) -> list[CommentPublic]:
-    """A post's comments, oldest first, with their authors, if the viewer may
+    """A post's comments in thread order, with their authors, if the viewer may
     see the post: one statement. PostNotFound when they may not."""
-    return (await _thread(db, post_id, viewer_id, offset, limit))[2]
+    found: list[CommentPublic] = [*(await _thread(db, post_id, viewer_id, offset, limit))[3]]
+    return found
 
 
 async def _thread(
     db: AsyncSession, post_id: int, viewer_id: int | None, offset: int, limit: int
-) -> tuple[PostPublic, bool, list[CommentPublic]]:
+) -> tuple[PostPublic, bool, int, list[ThreadComment]]:
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
     params: dict[str, Any] = {"post_id": post_id, "skip": offset, "limit": limit}
@@ -199,53 +339,82 @@ async def _thread(
         raise PostNotFound
     first, *others = rows
     found = [
-        CommentPublic.model_construct(
-            id=row[0],
+        make_public(
+            comment_id=row[0],
             post_id=post_id,
             content=row[2],
-            content_html=row[13],
             created_at=row[4],
             author=UserPublic.model_construct(id=row[6], username=row[9], created_at=row[10]),
+            parent_id=row[7],
+            edited_at=row[5],
+            deleted=row[20],
+            depth=row[8],
+            replying_to=row[1],
+            html=row[13],
         )
         for row in others
     ]
-    return posts.as_public(tuple(first)[: posts.POST_COLUMNS]), bool(first.liked), found
+    return (
+        posts.as_public(tuple(first)[: posts.POST_COLUMNS]),
+        bool(first.liked),
+        int(first.in_thread),
+        found,
+    )
 
 
 async def add(
     db: AsyncSession, *, post_id: int, author_id: int, data: CommentCreate
-) -> CommentPublic:
-    """Comment on a post the author can see, and tell its owner, then the
-    people it mentions. PostNotFound if the post is gone or a draft of someone
-    else. The same text resent within REPEAT_WINDOW gives back the first
-    comment instead of a second."""
-    now = utcnow()
+) -> ThreadComment:
+    """Comment on a post the author can see, or answer a comment on it, and
+    tell whom it concerns. PostNotFound if the post is gone or a draft of
+    someone else; ParentNotFound (422) for a parent that is not a comment of
+    this post; CommentNotFound (404) if the comment answered was one, deleted
+    since (a deleted one that keeps a placeholder may still be answered).
+    The same text resent within REPEAT_WINDOW gives back the first comment
+    instead of a second. The people it mentions are told last."""
     written = await mentions.render(db, data.content, "comment")
 
-    async def write() -> CommentPublic:
+    async def write() -> ThreadComment:
         post = await posts.lock_post(db, post_id)
         if not post.visible_to(author_id):
             raise PostNotFound
+        now = utcnow()  # under the post's lock: ids and times go up together
+        parent = await _parent(db, post_id, data.parent_id)
         repeated = select(col(Comment.id)).where(
             col(Comment.post_id) == post_id,
             col(Comment.author_id) == author_id,
             col(Comment.content) == data.content,
+            col(Comment.parent_id) == data.parent_id
+            if data.parent_id is not None
+            else col(Comment.parent_id).is_(None),
+            NOT_DELETED,
             col(Comment.created_at) > now - REPEAT_WINDOW,
         )
         comment_id = (await db.exec(repeated.limit(1))).first()
         if comment_id is None:
             added = insert(Comment).values(
-                content=data.content,
-                content_html=written.rendered.html,
-                excerpt=written.rendered.excerpt,
+                **text_values(data.content, written),
                 post_id=post_id,
                 author_id=author_id,
                 created_at=now,
+                parent_id=data.parent_id,
+                root_id=parent.root_id if parent else None,
             )
             comment_id = (await db.exec(added.returning(col(Comment.id)))).scalar_one()
+            if parent is not None:
+                await db.exec(
+                    update(Comment)
+                    .where(col(Comment.id) == comment_id)
+                    .values(path=parent.path + path_step(comment_id))
+                )
             await _count(db, post_id, +1)
-            await notifications.notify_once_unread(
-                db, post.owner_id, "comment", author_id, post_id=post_id, comment_id=comment_id
+            await tell(
+                db,
+                post_owner_id=post.owner_id,
+                parent_author_id=parent.author_id if parent and parent.shown else None,
+                author_id=author_id,
+                post_id=post_id,
+                comment_id=comment_id,
             )
             # Last: whoever was told of this comment already is not told again;
             # and nobody of a comment under a draft, which they cannot read.
@@ -255,30 +424,170 @@ async def add(
                 await db.exec(told)
         # Read in the transaction: once it commits, the post (and the comment
         # with it) may be deleted at any moment.
-        return as_public((await db.exec(WITH_AUTHOR.where(col(Comment.id) == comment_id))).one())
+        return await _read(db, comment_id)
 
     try:
         return await transaction(db, write)
-    except IntegrityError:  # the author's account went meanwhile (the post is locked)
+    except IntegrityError:  # the author's account, or the thread's, went meanwhile
         raise UserNotFound from None
+
+
+def path_step(comment_id: int) -> str:
+    """A comment's part of its replies' paths: its id in base 36, PATH_STEP
+    characters (ids only grow, so the paths of siblings sort oldest first)."""
+    digits = ""
+    while comment_id:
+        comment_id, digit = divmod(comment_id, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+    return digits.rjust(PATH_STEP, "0")
+
+
+@dataclass(frozen=True)
+class Parent:
+    """What a reply takes from the comment it answers."""
+
+    root_id: int
+    path: str
+    author_id: int
+    shown: bool
+
+
+async def _parent(db: AsyncSession, post_id: int, parent_id: int | None) -> Parent | None:
+    if parent_id is None:
+        return None
+    statement: Select[*tuple[Any, ...]] = Select(
+        col(Comment.post_id),
+        col(Comment.root_id),
+        col(Comment.path),
+        col(Comment.author_id),
+        col(Comment.deleted),
+    ).where(col(Comment.id) == parent_id)
+    found = (await db.exec(statement)).first() if 0 < parent_id <= MAX_ID else None
+    if found is None:
+        if await _was_a_comment(db, parent_id):
+            raise CommentNotFound
+        raise ParentNotFound
+    parent_post_id, root_id, path, author_id, deleted = tuple(found)
+    if parent_post_id != post_id:
+        raise ParentNotFound
+    if len(path) // PATH_STEP + 2 > MAX_DEPTH:  # the reply's depth
+        raise ThreadTooDeep
+    return Parent(
+        root_id=root_id if root_id is not None else parent_id,
+        path=path,
+        author_id=author_id,
+        shown=not deleted,
+    )
+
+
+async def tell(
+    db: AsyncSession,
+    *,
+    post_owner_id: int,
+    parent_author_id: int | None,
+    author_id: int,
+    post_id: int,
+    comment_id: int,
+) -> set[int]:
+    """Tell of a new comment: the author of the comment it answers (`reply`),
+    then the post's owner (`comment`), each person once, nobody of their own
+    comment. Returns who was told, so that a later kind of notification of
+    the same comment can pass them by."""
+    told: set[int] = set()
+    kinds: tuple[tuple[int | None, NotificationKind], ...] = (
+        (parent_author_id, "reply"),
+        (post_owner_id, "comment"),
+    )
+    for recipient, kind in kinds:
+        if recipient is None or recipient in told or recipient == author_id:
+            continue
+        await notifications.notify_once_unread(
+            db, recipient, kind, author_id, post_id=post_id, comment_id=comment_id
+        )
+        told.add(recipient)
+    return told
+
+
+async def _read(db: AsyncSession, comment_id: int) -> ThreadComment:
+    return as_public((await db.exec(WITH_AUTHOR.where(col(Comment.id) == comment_id))).one())
+
+
+async def read_visible(
+    db: AsyncSession, comment_id: int, viewer_id: int | None
+) -> tuple[ThreadComment, int]:
+    """One comment where it sits in its thread (a placeholder too), with its
+    post's owner, if the viewer can see its post: one statement.
+    CommentNotFound if not, or if it is gone."""
+    row = None
+    if 0 < comment_id <= MAX_ID:
+        statement: Any = (
+            WITH_AUTHOR.add_columns(col(Post.owner_id))
+            .join(Post, col(Post.id) == col(Comment.post_id))
+            .where(col(Comment.id) == comment_id, posts.visible_to(viewer_id))
+        )
+        row = (await db.exec(statement)).first()
+    if row is None:
+        raise CommentNotFound
+    *comment, post_owner_id = tuple(row)
+    return as_public(tuple(comment)), post_owner_id
+
+
+@dataclass(frozen=True)
+class Editable:
+    """A comment its author may edit: its text, and the title of its post."""
+
+    id: int
+    content: str
+    post_title: str
+
+
+async def editable(db: AsyncSession, comment_id: int, user_id: int) -> Editable:
+    """The one rule of editing a comment: its author alone may (NotCommentEditor,
+    403, for anyone else; CommentNotFound if invisible or deleted)."""
+    row = None
+    if 0 < comment_id <= MAX_ID:
+        statement = (
+            select(col(Comment.author_id), col(Comment.content), col(Post.title))
+            .join(Post, col(Post.id) == col(Comment.post_id))
+            .where(
+                col(Comment.id) == comment_id,
+                NOT_DELETED,
+                posts.visible_to(user_id),
+            )
+        )
+        row = (await db.exec(statement)).first()
+    if row is None:
+        raise CommentNotFound
+    author_id, content, title = row
+    if author_id != user_id:
+        raise NotCommentEditor
+    return Editable(comment_id, content, title)
 
 
 @dataclass(frozen=True)
 class CommentRef:
-    """A comment with what deciding about it needs: its author, its post's owner."""
+    """A comment with what deciding about it needs: its author, its post's owner,
+    where it sits (its thread, its path) and whether it is deleted."""
 
     id: int
     post_id: int
     author_id: int
     post_owner_id: int
     created_at: datetime
+    parent_id: int | None
+    root_id: int | None
+    path: str
+    deleted: bool
 
 
-async def find(db: AsyncSession, comment_id: int, viewer_id: int | None) -> CommentRef:
-    """The comment, if the viewer can see its post; else CommentNotFound."""
+async def find(
+    db: AsyncSession, comment_id: int, viewer_id: int | None, *, placeholders: bool = True
+) -> CommentRef:
+    """The comment, if the viewer can see its post and it is not gone (nor a
+    placeholder, without `placeholders`); else CommentNotFound."""
     row = None
     if 0 < comment_id <= MAX_ID:
-        # Five columns, one more than SQLModel's `select` has signatures for.
+        # More columns than SQLModel's `select` has signatures for.
         statement: Select[*tuple[Any, ...]] = (
             Select(
                 col(Comment.id),
@@ -286,10 +595,15 @@ async def find(db: AsyncSession, comment_id: int, viewer_id: int | None) -> Comm
                 col(Comment.author_id),
                 col(Post.owner_id).label("post_owner_id"),
                 col(Comment.created_at),
+                col(Comment.parent_id),
+                col(Comment.root_id),
+                col(Comment.path),
+                col(Comment.deleted),
             )
             .join(Post, col(Post.id) == col(Comment.post_id))
             .where(
                 col(Comment.id) == comment_id,
+                true() if placeholders else NOT_DELETED,
                 posts.visible_to(viewer_id),
                 shown_to(viewer_id),
             )
@@ -302,45 +616,132 @@ async def find(db: AsyncSession, comment_id: int, viewer_id: int | None) -> Comm
 
 async def get_deletable(db: AsyncSession, comment_id: int, user_id: int) -> CommentRef:
     """The one rule of deleting a comment: its author or its post's owner may.
-    CommentNotFound if invisible, NotCommentAuthor (403) for anyone else."""
-    comment = await find(db, comment_id, user_id)
+    CommentNotFound if invisible or deleted, NotCommentAuthor (403) for anyone
+    else."""
+    comment = await find(db, comment_id, user_id, placeholders=False)
     if user_id not in (comment.author_id, comment.post_owner_id):
         raise NotCommentAuthor
     return comment
 
 
+async def edit(db: AsyncSession, comment_id: int, user_id: int, data: CommentEdit) -> ThreadComment:
+    """Change a comment's text, by the rule of `editable`. A changed text is
+    marked edited; the same text again changes nothing."""
+    comment = await find(db, comment_id, user_id, placeholders=False)
+    if comment.author_id != user_id:
+        raise NotCommentEditor
+    written = await mentions.render(db, data.content, "comment")
+
+    async def write() -> ThreadComment:
+        await posts.lock_post(db, comment.post_id)
+        changed = (
+            update(Comment)
+            .where(
+                col(Comment.id) == comment_id,
+                NOT_DELETED,
+                col(Comment.content) != data.content,
+            )
+            .values(**text_values(data.content, written), edited_at=utcnow())
+        )
+        await db.exec(changed)
+        found = (
+            await db.exec(WITH_AUTHOR.where(col(Comment.id) == comment_id, NOT_DELETED))
+        ).first()
+        if found is None:
+            raise CommentNotFound  # deleted meanwhile
+        return as_public(tuple(found))
+
+    edited = await transaction(db, write)
+    taken_away()  # the text readers saw is gone
+    return edited
+
+
 async def delete_comment(db: AsyncSession, comment: CommentRef) -> None:
-    """Delete it (its notification goes with it, by cascade) and count it out.
-    Deleting what is already gone changes nothing, and is not an error."""
+    """Delete it: with replies it stays as a placeholder that keeps them in
+    place, without them it is gone (and so is a placeholder above it that
+    it was the last reply of). Either way its notifications go and it is
+    counted out. Deleting what is already deleted changes nothing, and is
+    not an error."""
 
     async def write() -> None:
         try:
             await posts.lock_post(db, comment.post_id)
         except PostNotFound:
             return  # the post went, and its comments with it
-        statement = delete(Comment).where(col(Comment.id) == comment.id)
+        if await _has_replies(db, comment.id):
+            statement: Any = (
+                update(Comment)
+                .where(col(Comment.id) == comment.id, NOT_DELETED)
+                .values(deleted=True, content="", content_html="", excerpt="")
+            )
+            await db.exec(delete(Notification).where(col(Notification.comment_id) == comment.id))
+        else:  # its notifications go with it, by cascade
+            statement = delete(Comment).where(col(Comment.id) == comment.id, NOT_DELETED)
         gone = (await db.exec(statement.returning(col(Comment.hidden)))).first()
-        if gone is not None and gone[0] is None:  # a hidden comment was not counted
+        if gone is None:
+            return  # deleted meanwhile
+        if gone[0] is None:  # a hidden comment was not counted
             await _count(db, comment.post_id, -1)
+        parent_id = comment.parent_id
+        while parent_id is not None:
+            parent_id = await _clear_placeholder(db, parent_id)
 
     await transaction(db, write)
     taken_away()
 
 
-# What finding a comment's page needs: a CommentPublic or a CommentRef.
-Locatable = CommentPublic | CommentRef
+async def _has_replies(db: AsyncSession, comment_id: int) -> bool:
+    replies = select(col(Comment.id)).where(col(Comment.parent_id) == comment_id)
+    return (await db.exec(replies.limit(1))).first() is not None
+
+
+async def _clear_placeholder(db: AsyncSession, comment_id: int) -> int | None:
+    """A placeholder whose last reply went goes too; its parent is next."""
+    if await _has_replies(db, comment_id):
+        return None
+    gone = (
+        delete(Comment)
+        .where(col(Comment.id) == comment_id, col(Comment.deleted).is_(True))
+        .returning(col(Comment.parent_id))
+    )
+    row = (await db.exec(gone)).first()
+    return None if row is None else row[0]
+
+
+async def _was_a_comment(db: AsyncSession, comment_id: int) -> bool:
+    """Whether this id was given to a comment once (ids are never given twice):
+    a reply to one deleted since is told it is gone, not that it never was."""
+    if not 0 < comment_id <= MAX_ID:
+        return False
+    return comment_id <= await highest_id(db, "comments")
+
+
+# What finding a comment's page needs: a comment as shown, or a CommentRef.
+Locatable = ThreadComment | CommentRef
 
 
 async def page_showing(db: AsyncSession, comment: Locatable) -> int:
-    """The page of its post's comments that shows this one."""
+    """The page of its post's comments that shows this one: how many come
+    before it in thread order, in one statement."""
+    target = COMMENTS.alias("target")
+    target_root = COMMENTS.alias("target_root")
     before = (
         select(func.count())
         .select_from(Comment)
+        .join(ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id)))
+        .join(target, target.c.id == comment.id)
+        .join(target_root, target_root.c.id == func.coalesce(target.c.root_id, target.c.id))
         .where(
             col(Comment.post_id) == comment.post_id,
             or_(
-                col(Comment.created_at) < comment.created_at,
-                and_(col(Comment.created_at) == comment.created_at, col(Comment.id) < comment.id),
+                ROOT.c.created_at < target_root.c.created_at,
+                and_(
+                    ROOT.c.created_at == target_root.c.created_at,
+                    or_(
+                        ROOT.c.id < target_root.c.id,
+                        and_(ROOT.c.id == target_root.c.id, col(Comment.path) < target.c.path),
+                    ),
+                ),
             ),
         )
     )
@@ -356,14 +757,27 @@ async def _count(db: AsyncSession, post_id: int, change: int) -> None:
 def count_down_for_author(author_id: int | None) -> Update:
     """The statement that takes a departing author's comments out of the counts
     of the posts they commented on (an account deletion, `webapp.rules.accounts`,
-    before the database cascades the comments away)."""
-    theirs = (
+    before the database cascades the comments away, and the replies below
+    them with them): every shown comment of theirs, or below one of theirs."""
+    theirs = COMMENTS.alias("theirs")
+    below_theirs = (
+        select(theirs.c.id)
+        .where(
+            theirs.c.author_id == author_id,
+            theirs.c.post_id == col(Comment.post_id),
+            func.coalesce(theirs.c.root_id, theirs.c.id)
+            == func.coalesce(col(Comment.root_id), col(Comment.id)),
+            func.substr(col(Comment.path), 1, func.length(theirs.c.path)) == theirs.c.path,
+        )
+        .exists()
+    )
+    going = (
         select(func.count())
         .select_from(Comment)
-        .where(col(Comment.post_id) == col(Post.id), col(Comment.author_id) == author_id, SHOWN)
+        .where(col(Comment.post_id) == col(Post.id), NOT_DELETED, SHOWN, below_theirs)
         .scalar_subquery()
     )
     commented = select(col(Comment.post_id)).where(col(Comment.author_id) == author_id)
     return (
-        update(Post).where(col(Post.id).in_(commented)).values(comments=col(Post.comments) - theirs)
+        update(Post).where(col(Post.id).in_(commented)).values(comments=col(Post.comments) - going)
     )

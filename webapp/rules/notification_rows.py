@@ -1,5 +1,6 @@
-"""Who is told of a follow, a like or a comment, as rows to insert: the
-followed person, or the post's owner; and nobody of their own doing.
+"""Who is told of a follow, a like, a comment or a reply, as rows to insert:
+the followed person, the post's owner, or the author of the comment a reply
+answers (once a comment); and nobody of their own doing.
 
 Each `of_*` selects, for the follows, likes or comments its conditions pick,
 the notification each one calls for (none for one's own), so that many are
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Select, insert, literal, null, select
-from sqlalchemy.orm import Mapped
+from sqlalchemy import ColumnElement, Insert, Select, insert, literal, null, or_, select
+from sqlalchemy.orm import Mapped, aliased
 from sqlmodel import col
 
 from webapp.models import Comment, Follow, Like, Notification, NotificationKind, Post
@@ -71,7 +72,9 @@ def of_likes(*where: ColumnElement[bool], read: bool = False) -> Select[*tuple[A
 
 
 def of_comments(*where: ColumnElement[bool], read: bool = False) -> Select[*tuple[Any, ...]]:
-    """A comment tells the post's owner, and points at itself."""
+    """A comment tells the post's owner, and points at itself; unless it is a
+    reply to the owner's own comment (`of_replies` tells them: once a comment)."""
+    parent = aliased(Comment, name="parent")
     rows = _rows(
         "comment",
         col(Post.owner_id),
@@ -81,7 +84,35 @@ def of_comments(*where: ColumnElement[bool], read: bool = False) -> Select[*tupl
         col(Comment.created_at),
         read,
     )
-    return rows.join_from(Comment, Post, col(Post.id) == col(Comment.post_id)).where(*where)
+    return (
+        rows.join_from(Comment, Post, col(Post.id) == col(Comment.post_id))
+        .outerjoin(parent, col(parent.id) == col(Comment.parent_id))
+        .where(
+            or_(
+                col(parent.id).is_(None),
+                col(parent.author_id) != col(Post.owner_id),
+                col(parent.deleted).is_(True),
+            ),
+            *where,
+        )
+    )
+
+
+def of_replies(*where: ColumnElement[bool], read: bool = False) -> Select[*tuple[Any, ...]]:
+    """A reply tells the author of the comment it answers (not a deleted one)."""
+    parent = aliased(Comment, name="parent")
+    rows = _rows(
+        "reply",
+        col(parent.author_id),
+        col(Comment.author_id),
+        col(Comment.post_id),
+        col(Comment.id),
+        col(Comment.created_at),
+        read,
+    )
+    return rows.join_from(Comment, parent, col(parent.id) == col(Comment.parent_id)).where(
+        col(parent.deleted).is_(False), *where
+    )
 
 
 def tell(rows: Select[*tuple[Any, ...]]) -> Insert:

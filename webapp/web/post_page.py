@@ -25,10 +25,12 @@ async def post_page(
     *,
     page: int = 1,
     comment: str = "",
+    parent_id: str = "",
     errors: dict[str, str] | None = None,
 ) -> Response:
     """A post and one page of its comments, with the comment form; with
-    `comment`, the text typed, and its `errors`: a 422."""
+    `comment` (and `parent_id`, for a reply), what was typed, and its
+    `errors`: a 422."""
     thread = kept_thread(pages, visitor, post_id, page)
     if thread is None:
         seen = pages.seen()
@@ -40,6 +42,7 @@ async def post_page(
         "is_owner": visitor.user_id == thread.post.owner_id,
         "thread": thread.comments,
         "comment": comment,
+        "parent_id": parent_id,
         "errors": errors or {},
     }
     status_code = 422 if errors else 200
