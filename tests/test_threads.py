@@ -60,8 +60,9 @@ def page_items(html: str) -> list[tuple[int, int, str]]:
         html,
         re.S,
     ):
-        body = re.search(r'<div class="comment-body">([^<]*)</div>', match[3])
-        items.append((int(match[1]), int(match[2]), body[1] if body else "[deleted]"))
+        body = re.search(r'<div class="comment-body">(.*?)</div>', match[3], re.S)
+        text = re.sub(r"<[^>]+>", "", body[1]).strip() if body else "[deleted]"
+        items.append((int(match[1]), int(match[2]), text))
     return items
 
 

@@ -698,9 +698,13 @@ def _seed_comments(
         own = run.rng.random() < OWN_ANSWERS
         author = owners[parent["post_id"]] if own else run.rng.choice(user_ids)
         since = max(parent["created_at"], people[author])
+        content = comment_text(run.rng, run.sentences, run.names)
+        rendered = markup.parse(content, "comment").render(run.people)
         rows.append(
             {
-                "content": comment_text(run.rng, run.sentences),
+                "content": content,
+                "content_html": rendered.html,
+                "excerpt": rendered.excerpt,
                 "post_id": parent["post_id"],
                 "author_id": author,
                 "created_at": later(run.rng, since, run.now, 3),

@@ -128,7 +128,7 @@ def upgrade() -> None:
                 f"CREATE TRIGGER {name} {event} FOR EACH ROW EXECUTE FUNCTION agora_live_comments()"
             )
         op.execute(
-            "CREATE CONSTRAINT TRIGGER comments_hidden AFTER UPDATE OF deleted, content "
+            "CREATE CONSTRAINT TRIGGER comments_taken_back AFTER UPDATE OF deleted, content "
             "ON comments DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
             f"WHEN ({HIDDEN_WHEN}) EXECUTE FUNCTION agora_bump_version_once('removals')"
         )
@@ -137,7 +137,7 @@ def upgrade() -> None:
     for name, (event, action) in SQLITE_TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {event} BEGIN {action} END")
     op.execute(
-        "CREATE TRIGGER comments_hidden AFTER UPDATE OF deleted, content ON comments "
+        "CREATE TRIGGER comments_taken_back AFTER UPDATE OF deleted, content ON comments "
         f"WHEN {HIDDEN_WHEN} "
         "BEGIN UPDATE site_state SET removals = removals + 1 WHERE id = 1; END"
     )
@@ -185,12 +185,12 @@ def _schema_sql(bind: sa.Connection, kind: str, table: str | None) -> list[str]:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER comments_hidden ON comments")
+        op.execute("DROP TRIGGER comments_taken_back ON comments")
         for name in POSTGRES_TRIGGERS:
             op.execute(f"DROP TRIGGER {name} ON comments")
         op.execute("DROP FUNCTION agora_live_comments()")
     else:
-        op.execute("DROP TRIGGER comments_hidden")
+        op.execute("DROP TRIGGER comments_taken_back")
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
     # What a downgraded schema cannot hold: replies and placeholders go.
