@@ -158,3 +158,28 @@ def test_preview_from_the_edit_form_keeps_saving_that_post(
             alice_browser, "/posts/preview", {"title": "x", "content": "y", "post_id": odd}
         )
         assert answer.status_code == 404, odd
+
+
+def test_an_edited_comment_tells_only_the_newly_mentioned(
+    client: TestClient, db: Session, alice_api: Caller, bob_api: Caller
+) -> None:
+    carol = sign_up(client, "carol")
+    dave = sign_up(client, "dave")
+    post = write(client, alice_api, content="Plain")
+    comment = client.post(
+        f"/api/posts/{post['id']}/comments", json={"content": "Hi"}, headers=bob_api.headers
+    ).json()
+
+    def edit(content: str) -> None:
+        answer = client.patch(
+            f"/api/comments/{comment['id']}", json={"content": content}, headers=bob_api.headers
+        )
+        assert answer.status_code == 200, answer.text
+
+    edit("Hi @carol")
+    edit("Hi @carol, again")
+    edit("Hi @carol and @dave and @alice")
+    assert told(db, carol.id) == [("mention", post["id"], comment["id"])]
+    assert told(db, dave.id) == [("mention", post["id"], comment["id"])]
+    # The post's owner was told of the comment already.
+    assert told(db, alice_api.id) == [("comment", post["id"], comment["id"])]

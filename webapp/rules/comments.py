@@ -633,7 +633,7 @@ async def edit(db: AsyncSession, comment_id: int, user_id: int, data: CommentEdi
     written = await mentions.render(db, data.content, "comment")
 
     async def write() -> ThreadComment:
-        await posts.lock_post(db, comment.post_id)
+        post = await posts.lock_post(db, comment.post_id)
         changed = (
             update(Comment)
             .where(
@@ -642,8 +642,16 @@ async def edit(db: AsyncSession, comment_id: int, user_id: int, data: CommentEdi
                 col(Comment.content) != data.content,
             )
             .values(**text_values(data.content, written), edited_at=utcnow())
+            .returning(col(Comment.id))
         )
-        await db.exec(changed)
+        if (await db.exec(changed)).first() is not None and post.published:
+            # Only the people it newly mentions: whoever was told of this
+            # comment before (a mention, a reply, a comment) is not told again.
+            told = mentions.tell_of_comment(
+                written.rendered.mentioned, user_id, comment.post_id, comment_id
+            )
+            if told is not None:
+                await db.exec(told)
         found = (
             await db.exec(WITH_AUTHOR.where(col(Comment.id) == comment_id, NOT_DELETED))
         ).first()
