@@ -355,6 +355,34 @@ def test_hidden_comment_is_gone_and_not_counted(client, new_client, db, people) 
     assert db.exec(select(Comment.content)).all() == ["kind remark"]
 
 
+def test_a_hidden_comment_with_replies_keeps_its_place(client, new_client, people) -> None:
+    post = write(client, people["ben"])
+
+    def comment(who: str, content: str, parent_id: int | None = None) -> dict:
+        body = {"content": content, "parent_id": parent_id}
+        answer = client.post(
+            f"/api/posts/{post['id']}/comments", json=body, headers=people[who].headers
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    made = comment("ann", "nasty remark")
+    comment("ben", "a fair answer", made["id"])
+    assert act(client, people["mod"], "hide", "comment", made["id"]).status_code == 201
+    page = new_client().get(f"/posts/{post['id']}").text
+    assert "[removed by moderators]" in page and "nasty remark" not in page
+    assert "a fair answer" in page and "replying to @ann" not in page
+    listed = client.get(f"/api/posts/{post['id']}/comments").json()
+    first = listed[0]
+    assert (first["content"], first["deleted"], first["author"]) == ("", True, None)
+    assert listed[1]["content"] == "a fair answer"
+    assert client.get(f"/api/posts/{post['id']}").json()["comments"] == 1
+    own = client.get(f"/api/posts/{post['id']}/comments", headers=people["ann"].headers).json()
+    assert own[0]["content"] == "nasty remark"
+    assert act(client, people["mod"], "restore", "comment", made["id"]).status_code == 201
+    assert "nasty remark" in new_client().get(f"/posts/{post['id']}").text
+
+
 def test_a_hide_reaches_every_worker_at_once(client, app, hidden_post) -> None:
     # A hide moves the removals version: no page cache may serve what it held.
     assert "Secretword" not in client.get("/").text

@@ -558,6 +558,9 @@ class ThreadComment(CommentPublic):
 
     depth: int = 1
     replying_to: str | None = None
+    # A placeholder for a comment hidden by moderators (or by someone
+    # suspended) that keeps its replies in place.
+    removed: bool = False
 
 
 # --- notifications ----------------------------------------------------------------

@@ -31,6 +31,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    exists,
     false,
     func,
     insert,
@@ -134,7 +135,11 @@ WITH_AUTHOR: Select[*tuple[Any, ...]] = (
     .outerjoin(PARENT, PARENT.c.id == col(Comment.parent_id))
     .outerjoin(
         PARENT_AUTHOR,
-        and_(PARENT_AUTHOR.c.id == PARENT.c.author_id, PARENT.c.deleted.is_(False)),
+        and_(
+            PARENT_AUTHOR.c.id == PARENT.c.author_id,
+            PARENT.c.deleted.is_(False),
+            PARENT.c.hidden.is_(None),
+        ),
     )
 )
 
@@ -163,10 +168,11 @@ def make_public(
     depth: int,
     replying_to: str | None,
     html: str,
+    removed: bool = False,
 ) -> ThreadComment:
     """A comment as it is shown: a deleted one keeps its place, and nothing else
     (no author, no text)."""
-    placeholder = bool(deleted)
+    placeholder = bool(deleted) or removed
     return ThreadComment.model_construct(
         id=comment_id,
         post_id=post_id,
@@ -179,6 +185,7 @@ def make_public(
         deleted=placeholder,
         depth=int(depth),
         replying_to=replying_to,
+        removed=removed and not deleted,
     )
 
 
@@ -242,10 +249,15 @@ def _thread_statement(viewer: bool) -> Any:
     once, not once for each comment. Built once for anonymous visitors and
     once for logged-in ones; the values are bound when it runs."""
     shown = SHOWN_TO_VIEWER if viewer else SHOWN
+    # A comment the visitor may not see (hidden by moderators, or by someone
+    # suspended) that has replies keeps their place, as "[removed by
+    # moderators]"; without replies it is not listed at all.
+    reply = COMMENTS.alias("reply")
+    listed = or_(shown, exists().where(reply.c.parent_id == col(Comment.id)))
     in_thread = (
         select(func.count())
         .select_from(Comment)
-        .where(col(Comment.post_id) == posts.POST_ID, shown)
+        .where(col(Comment.post_id) == posts.POST_ID, listed)
         .scalar_subquery()
     )
     post = posts.WITH_OWNER.add_columns(
@@ -259,24 +271,27 @@ def _thread_statement(viewer: bool) -> Any:
         posts.VISIBLE_TO_VIEWER if viewer else posts.LISTED,
     )
     page = (
-        WITH_AUTHOR.add_columns(func.row_number().over(order_by=THREAD_ORDER).label("position"))
-        .where(col(Comment.post_id) == posts.POST_ID, shown)
+        WITH_AUTHOR.add_columns(
+            func.row_number().over(order_by=THREAD_ORDER).label("position"),
+            shown.label("visible"),
+        )
+        .where(col(Comment.post_id) == posts.POST_ID, listed)
         .order_by(*THREAD_ORDER)
         .offset(bindparam("skip"))
         .limit(bindparam("limit"))
         .subquery("page")
     )
     # The comment's columns where the post's go: id, title (the name of the
-    # author it answers), content, published, created_at, updated_at (when it
-    # was edited), owner_id (its author), votes (its parent), comments (its
-    # depth), the author's name and when they joined, hidden, hidden_reason,
-    # content_html, excerpt, tags, kind, liked, its position, the thread's
-    # size (the post's row alone), deleted.
+    # author it answers), content, published (whether the visitor may see
+    # it), created_at, updated_at (when it was edited), owner_id (its author),
+    # votes (its parent), comments (its depth), the author's name and when
+    # they joined, hidden, hidden_reason, content_html, excerpt, tags, kind,
+    # liked, its position, the thread's size (the post's row alone), deleted.
     comments: Select[*tuple[Any, ...]] = Select(
         page.c.id,
         page.c.replying_to,
         page.c.content,
-        null(),
+        page.c.visible,
         page.c.created_at,
         page.c.edited_at,
         page.c.author_id,
@@ -351,6 +366,7 @@ async def _thread(
             depth=row[8],
             replying_to=row[1],
             html=row[13],
+            removed=not row[3],
         )
         for row in others
     ]

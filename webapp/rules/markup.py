@@ -291,24 +291,80 @@ def _plain_text(state: StateInline, silent: bool) -> bool:
     return True
 
 
+def _following(state: StateInline, char: str) -> bool:
+    """Whether `char` occurs between the rule's position and its end: found
+    by bisection in the positions of that character, listed once a text."""
+    marks: dict[str, list[int]] | None = getattr(state, "agora_marks", None)
+    if marks is None or getattr(state, "agora_marked", None) is not state.src:
+        marks = {}
+        state.agora_marks = marks  # type: ignore[attr-defined]  # our mark on the state
+        state.agora_marked = state.src  # type: ignore[attr-defined]
+    if char not in marks:
+        marks[char] = [i for i, found in enumerate(state.src) if found == char]
+    places = marks[char]
+    following = bisect.bisect_right(places, state.pos)
+    return following < len(places) and places[following] < state.posMax
+
+
 def _needs_a_close(rule: InlineRule) -> InlineRule:
     """A link or image rule that does not start where no `]` follows: its
     label could never end, and looking for the end from each of thousands of
-    `[` costs seconds."""
+    `[` costs seconds. Nor, in a text that defines no references, where no `)`
+    follows: an inline link's target could never end, and each `](` would
+    look for it to the end of the text."""
 
     def guarded(state: StateInline, silent: bool) -> bool:
         if state.src[state.pos] not in "![":
             return False
-        closes = getattr(state, "agora_closes", None)
-        if closes is None or closes[0] is not state.src:
-            closes = (state.src, [i for i, char in enumerate(state.src) if char == "]"])
-            state.agora_closes = closes  # type: ignore[attr-defined]  # our mark on the state
-        following = bisect.bisect_right(closes[1], state.pos)
-        if following == len(closes[1]) or closes[1][following] >= state.posMax:
+        if not _following(state, "]"):
+            return False
+        if not state.env.get("references") and not _following(state, ")"):
             return False
         return rule(state, silent)
 
     return guarded
+
+
+# The schemes that become links, as linkify finds them (`_parser`).
+_SCHEME_AT_END = re.compile(r"(?:^|[^a-z0-9.+-])(https?)$", re.IGNORECASE)
+# The longest bare address looked for: a longer one is linked up to here.
+_LONGEST_ADDRESS = 2_048
+
+
+def _linkify(state: StateInline, silent: bool) -> bool:
+    """markdown-it's rule for bare addresses, looking only as far as it needs:
+    its own searched the whole text before each `://` for the scheme, and
+    copied the whole text after it, so 3,000 `<http://` took a second."""
+    pos, maximum = state.pos, state.posMax
+    if state.linkLevel > 0 or pos + 3 > maximum or state.src[pos : pos + 3] != "://":
+        return False
+    scheme = _SCHEME_AT_END.search(state.pending[-7:])
+    if scheme is None:
+        return False
+    proto = scheme.group(1)
+    start = pos - len(proto)
+    linkify = state.md.linkify
+    assert linkify is not None  # set by `_parser`
+    found = linkify.match_at_start(state.src[start : start + _LONGEST_ADDRESS])
+    if not found:
+        return False
+    url = found.url.rstrip("*")  # a `*` at the end is emphasis
+    full_url = state.md.normalizeLink(url)
+    if not state.md.validateLink(full_url):
+        return False
+    if not silent:
+        state.pending = state.pending[: -len(proto)]
+        token = state.push("link_open", "a", 1)
+        token.attrs = {"href": full_url}
+        token.markup = "linkify"
+        token.info = "auto"
+        token = state.push("text", "", 0)
+        token.content = state.md.normalizeLinkText(url)
+        token = state.push("link_close", "a", -1)
+        token.markup = "linkify"
+        token.info = "auto"
+    state.pos += len(url) - len(proto)
+    return True
 
 
 def _render_mention(
@@ -350,6 +406,7 @@ def _parser(kind: Kind) -> MarkdownIt:
     md.inline.ruler.at("text", _plain_text)
     md.inline.ruler.at("link", _needs_a_close(link))
     md.inline.ruler.at("image", _needs_a_close(image))
+    md.inline.ruler.at("linkify", _linkify)
     md.core.ruler.after("linkify", "mentions_and_tags", _mentions_and_tags)
     md.core.ruler.after("mentions_and_tags", "safe_links", _safe_links)
     md.add_render_rule("mention", _render_mention)

@@ -10,6 +10,7 @@ the author of the comment it answers) is not told of the mention too.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,8 +43,12 @@ class Written:
 
 
 async def render(db: AsyncSession, source: str, kind: markup.Kind) -> Written:
-    parsed = markup.parse(source, kind)
-    rendered = parsed.render(await known_accounts(db, parsed.mentions))
+    """Render a text on a thread of its own: a long or hostile one takes tens of
+    milliseconds of Markdown, which on the event loop would hold up every
+    other request of the worker meanwhile."""
+    parsed = await asyncio.to_thread(markup.parse, source, kind)
+    users = await known_accounts(db, parsed.mentions)
+    rendered = await asyncio.to_thread(parsed.render, users)
     return Written(parsed, rendered)
 
 
