@@ -257,7 +257,33 @@ PATHOLOGICAL = {
     "2,500 <http://": "<http://" * 2_500,
     "4,000 [a](": "[a](" * 4_000,
     "5,000 [![": "[![" * 5_000,
+    "10,000 *a": "*a" * 10_000,
+    "10,000 _a": "_a" * 10_000,
+    "6,600 ~~a": "~~a" * 6_600,
+    "20,000 &": "&" * 20_000,
+    "20,000 <": "<" * 20_000,
+    "1,600 bare addresses": "http://a.io " * 1_600,
+    "6,000 tags": "#t " * 6_000,
+    "1,800 different mentions": " ".join(f"@user{n:05d}" for n in range(1_800)),
+    "1,400 mailto links": "[a](mailto:x) " * 1_400,
+    "2,900 entities": "&amp; " * 2_900,
+    "1,000 strong words": "**a** " * 1_000,
 }
+
+
+def test_paragraphs_past_the_markup_budget_show_their_plain_words() -> None:
+    """A text whose markup would cost the parser too much keeps the formatting
+    of its first paragraphs and shows the rest as words: escaped, line breaks
+    kept, no links, mentions or tags."""
+    source = "*first* @alice\n\n" + "*a*" * 2_000 + "\n<b>@bob #tag http://x.io</b>"
+    parsed = markup.parse(source, "post")
+    rendered = parsed.render({"alice": 1, "bob": 2})
+    assert rendered.html.startswith('<p><em>first</em> <a href="/users/1">@alice</a></p>')
+    assert "*a**a*" in rendered.html
+    assert "<br>\n&lt;b&gt;@bob #tag http://x.io&lt;/b&gt;</p>" in rendered.html
+    assert rendered.html.count("<a ") == 1
+    assert parsed.mentions == ["alice"] and parsed.tags == []
+    assert rendered.mentioned == [1]
 
 
 @pytest.mark.parametrize("source", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
