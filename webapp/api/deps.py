@@ -147,3 +147,19 @@ POST_NOT_FOUND: Responses = {404: error("No such post, or a draft of someone els
 MAX_SKIP = 10**9
 Limit = Annotated[int, Query(ge=1, le=100, description="How many, 1–100")]
 Skip = Annotated[int, Query(ge=0, le=MAX_SKIP, description="How many to pass over first")]
+# The order of a list of posts (`webapp.rules.ordering`): plain strings, so that
+# an unknown one is the default order rather than a 422.
+SortQuery = Annotated[
+    str,
+    Query(
+        description="`new` (the default), `hot` (likes and comments weighed against age) "
+        "or `top` (most liked in the window `t`); anything else is `new`"
+    ),
+]
+WindowQuery = Annotated[
+    str,
+    Query(
+        description="For `sort=top`: `day`, `week` (the default), `month`, `year` or `all`; "
+        "anything else is `week`"
+    ),
+]

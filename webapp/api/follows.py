@@ -12,11 +12,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from webapp.api.deps import UNAUTHORIZED, ApiUser, Limit, Responses, Skip, error
+from webapp.api.deps import (
+    UNAUTHORIZED,
+    ApiUser,
+    Limit,
+    Responses,
+    Skip,
+    SortQuery,
+    WindowQuery,
+    error,
+)
 from webapp.api.paths import UserId
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, UserPublic
-from webapp.rules import accounts, follows, page_sizes, posts
+from webapp.rules import accounts, follows, ordering, page_sizes, posts
 
 router = APIRouter(tags=["following"])
 
@@ -94,10 +103,13 @@ async def feed(
     limit: Limit = page_sizes.API_POSTS,
     skip: Skip = 0,
     search: Annotated[str, Query(description="Words that must all appear")] = "",
+    sort: SortQuery = "",
+    t: WindowQuery = "",
 ) -> list[PostPublic]:
     """As `GET /api/posts`, narrowed to the authors the caller follows: drafts
     are never listed, and `search` works the same way."""
     words = posts.search_words(search)
+    order = ordering.order_of(sort, t)
     return await posts.list_published(
-        db, offset=skip, limit=limit, words=words, followed_by=user.id
+        db, offset=skip, limit=limit, words=words, followed_by=user.id, order=order
     )

@@ -26,12 +26,14 @@ from webapp.api.deps import (
     OptionalApiUser,
     Responses,
     Skip,
+    SortQuery,
+    WindowQuery,
     api_writer,
 )
 from webapp.api.paths import PostId
 from webapp.core.deps import DbSession
 from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
-from webapp.rules import page_sizes, posts
+from webapp.rules import ordering, page_sizes, posts
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 
@@ -70,18 +72,21 @@ CHANGE_ERRORS: Responses = {**UNAUTHORIZED, **FORBIDDEN, **POST_NOT_FOUND}
 WRITE_ERRORS: Responses = {**UNREADABLE_BODY, **CHANGE_ERRORS}
 
 
-@router.get("", response_model=list[PostPublic], summary="Published posts, newest first")
+@router.get("", response_model=list[PostPublic], summary="Published posts, in order")
 async def list_posts(
     db: DbSession,
     limit: Limit = page_sizes.API_POSTS,
     skip: Skip = 0,
     search: Annotated[str, Query(description="Words that must all appear")] = "",
+    sort: SortQuery = "",
+    t: WindowQuery = "",
 ) -> Response:
     """Drafts are never listed, not even the caller's. `search` works as on the
     home page: every word in the title or the text, in any letter case, as plain
     text; the first 10 words and 200 characters count."""
     words = posts.search_words(search)
-    found = await posts.list_published(db, offset=skip, limit=limit, words=words)
+    order = ordering.order_of(sort, t)
+    found = await posts.list_published(db, offset=skip, limit=limit, words=words, order=order)
     return json_response(POSTS_JSON, found)
 
 

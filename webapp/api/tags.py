@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Query
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
-from webapp.api.deps import Limit, Responses, Skip, error
+from webapp.api.deps import Limit, Responses, Skip, SortQuery, WindowQuery, error
 from webapp.api.posts import POSTS_JSON, json_response
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, TagCount
-from webapp.rules import page_sizes, posts
+from webapp.rules import ordering, page_sizes, posts
 
 router = APIRouter(prefix="/tags", tags=["tags"])
 
@@ -43,10 +43,17 @@ async def popular_tags(
     responses=TAG_NOT_FOUND,
 )
 async def tag_posts(
-    db: DbSession, tag: TagName, limit: Limit = page_sizes.API_POSTS, skip: Skip = 0
+    db: DbSession,
+    tag: TagName,
+    limit: Limit = page_sizes.API_POSTS,
+    skip: Skip = 0,
+    sort: SortQuery = "",
+    t: WindowQuery = "",
 ) -> Response:
     """As `GET /api/posts`, for the posts carrying the tag (a name in another
     letter case or width means the same tag). A tag no post carries is an
     empty list."""
-    found = await posts.list_published(db, offset=skip, limit=limit, tag=posts.tag_named(tag))
+    tag = posts.tag_named(tag)
+    order = ordering.order_of(sort, t)
+    found = await posts.list_published(db, offset=skip, limit=limit, tag=tag, order=order)
     return json_response(POSTS_JSON, found)

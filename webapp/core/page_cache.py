@@ -194,11 +194,12 @@ class PageCache:
         minor: bool = False,
         stale: bool = False,
         one_of_many: bool = False,
+        ttl: float | None = None,
     ) -> T:
-        """The cached value for `key`, or `load()`'s, kept for the next request;
-        `minor`: the minor version retires it; `stale`: a retired value will do
-        (see `get`). The versions must be current: the caller has seen to it
-        (`check`, or `observe`).
+        """The cached value for `key`, or `load()`'s, kept for the next request
+        (with `ttl`, that many seconds at most); `minor`: the minor version
+        retires it; `stale`: a retired value will do (see `get`). The versions
+        must be current: the caller has seen to it (`check`, or `observe`).
 
         Requests that miss the same key at the same moment (right after the
         version moved) wait for the first one's load instead of each running
@@ -230,7 +231,7 @@ class PageCache:
         finally:
             if self._loading.get(key, (None, None))[0] is future:
                 del self._loading[key]
-        self.put(key, value, seen, minor=minor, one_of_many=one_of_many)
+        self.put(key, value, seen, minor=minor, ttl=ttl, one_of_many=one_of_many)
         return value
 
     def get(self, key: Hashable, default: Any = None, *, stale: bool = False) -> Any:

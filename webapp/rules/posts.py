@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -57,7 +57,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import markup, mentions, suspensions
+from webapp.rules import markup, mentions, ordering, suspensions
 
 MAX_QUERY_WORDS = 10
 MAX_QUERY_CHARS = 200
@@ -424,6 +424,60 @@ def _tagged(tag: str, words: Sequence[str]) -> SelectOfScalar[Any]:
     return ids.order_by(col(PostTag.created_at).desc(), col(PostTag.post_id).desc())
 
 
+def _ordered_ids(
+    dialect: str,
+    order: ordering.Order,
+    now: datetime,
+    words: Sequence[str],
+    followed_by: int | None,
+    tag: str | None,
+) -> SelectOfScalar[Any]:
+    """The ids of a list in a ranked order (hot, top) at `now`, without offset
+    or limit: the posts of the order's window alone (`ordering.window`)."""
+    condition = _published(words, followed_by)
+    window = ordering.window(order, now)
+    if window is not None:
+        condition = and_(condition, window)
+    ids: SelectOfScalar[Any]
+    if tag is not None:
+        ids = (
+            select(col(PostTag.post_id))
+            .join(Post, col(Post.id) == col(PostTag.post_id))
+            .where(col(PostTag.tag) == tag, col(PostTag.published).is_(True), condition)
+        )
+    else:
+        ids = select(col(Post.id)).where(condition)
+    return ids.order_by(*ordering.ranking(order, dialect, now))
+
+
+def _page_ids(
+    dialect: str,
+    order: ordering.Order,
+    now: datetime,
+    words: Sequence[str],
+    followed_by: int | None,
+    tag: str | None,
+    offset: int,
+    limit: int,
+) -> SelectOfScalar[Any]:
+    """The ids of `limit` posts of a list from `offset`, in the list's order."""
+    if not order.newest:
+        ranked = _ordered_ids(dialect, order, now, words, followed_by, tag)
+        return ranked.offset(offset).limit(limit)
+    if tag is not None:
+        return _tagged(tag, words).offset(offset).limit(limit)
+    if followed_by is None:
+        ids = select(col(Post.id)).where(_published(words, None)).order_by(*NEWEST_FIRST)
+        return ids.offset(offset).limit(limit)
+    return _following_ids(dialect, words, followed_by, offset, limit)
+
+
+def _in_order(rows: Any, ids: Sequence[int]) -> list[PostPublic]:
+    """Rows read by id, in the order of `ids`."""
+    found = {post.id: post for post in map(as_public, rows)}
+    return [found[post_id] for post_id in ids if post_id in found]
+
+
 async def list_published(
     db: AsyncSession,
     *,
@@ -432,26 +486,26 @@ async def list_published(
     words: Sequence[str] = (),
     followed_by: int | None = None,
     tag: str | None = None,
+    order: ordering.Order = ordering.NEWEST,
 ) -> list[PostPublic]:
-    """Published posts, newest first, with their owners: one statement, the ids
-    of the page, then their rows. The ids come from the feed's index alone
-    (`ix_posts_feed` holds the order and the id), so a deep page walks index
-    entries, not rows: reading whole rows joined with their authors up to the
-    offset made PostgreSQL sort every published post. With `followed_by`, only
-    those by the people that user follows (`_following_ids`); with `tag`, only
-    those carrying it."""
-    if followed_by is None and tag is None and not words:  # the API's plain list: built once
+    """Published posts, newest first (or in `order`), with their owners: one
+    statement, the ids of the page, then their rows. The ids come from the
+    feed's index alone (`ix_posts_feed` holds the order and the id), so a deep
+    page walks index entries, not rows: reading whole rows joined with their
+    authors up to the offset made PostgreSQL sort every published post. With
+    `followed_by`, only those by the people that user follows
+    (`_following_ids`); with `tag`, only those carrying it."""
+    plain = followed_by is None and tag is None and not words
+    if plain and order.newest:  # the API's plain list: built once
         params = {"skip": offset, "limit": limit}
         return [as_public(row) for row in await db.exec(_PUBLISHED_PAGE, params=params)]
-    ids: SelectOfScalar[Any]
-    if tag is not None:
-        ids = _tagged(tag, words).offset(offset).limit(limit)
-    elif followed_by is None:
-        ids = select(col(Post.id)).where(_published(words, None)).order_by(*NEWEST_FIRST)
-        ids = ids.offset(offset).limit(limit)
-    else:
-        ids = _following_ids(db.get_bind().dialect.name, words, followed_by, offset, limit)
-    return [as_public(row) for row in await db.exec(_page_of(ids))]
+    dialect = db.get_bind().dialect.name
+    now = utcnow()
+    ids = _page_ids(dialect, order, now, words, followed_by, tag, offset, limit)
+    # The rows in the order of their ids: the same clauses, at the same `now`.
+    statement = WITH_OWNER.where(col(Post.id).in_(ids))
+    statement = statement.order_by(*ordering.ranking(order, dialect, now))
+    return [as_public(row) for row in await db.exec(statement)]
 
 
 async def published_page(
@@ -462,10 +516,11 @@ async def published_page(
     words: Sequence[str] = (),
     followed_by: int | None = None,
     tag: str | None = None,
+    order: ordering.Order = ordering.NEWEST,
 ) -> PostPage:
     """Published posts (with `followed_by`, by the people that user follows;
-    with `tag`, those carrying it), newest first, with their owners, in two
-    statements whatever the page.
+    with `tag`, those carrying it), newest first (or in `order`), with their
+    owners, in two statements whatever the page.
 
     Counting every match costs a scan of all of them (a common search word
     matches a third of all posts), so the pager instead looks ahead: the
@@ -475,21 +530,19 @@ async def published_page(
     """
     offset = (page - 1) * per_page
     ahead = per_page * (PAGES_AROUND + 1) + 1
-    ids_query: SelectOfScalar[Any]
-    if tag is not None:
-        ids_query = _tagged(tag, words).offset(offset).limit(ahead)
-    elif followed_by is None:
-        ids_query = select(col(Post.id)).where(_published(words, None)).order_by(*NEWEST_FIRST)
-        ids_query = ids_query.offset(offset).limit(ahead)
-    else:
-        ids_query = _following_ids(db.get_bind().dialect.name, words, followed_by, offset, ahead)
-    ids = list(await db.exec(ids_query))
+    dialect = db.get_bind().dialect.name
+    now = utcnow()
+    page_query = _page_ids(dialect, order, now, words, followed_by, tag, offset, ahead)
+    ids = list(await db.exec(page_query))
     if not ids:
         total = 0
         if page > 1:
-            if tag is not None:
-                every = _tagged(tag, words).order_by(None).subquery()
-                counting = select(func.count()).select_from(every)
+            if not order.newest:
+                every = _ordered_ids(dialect, order, now, words, followed_by, tag).order_by(None)
+                counting = select(func.count()).select_from(every.subquery())
+            elif tag is not None:
+                tagged = _tagged(tag, words).order_by(None).subquery()
+                counting = select(func.count()).select_from(tagged)
             else:
                 condition = _published(words, followed_by)
                 counting = select(func.count()).select_from(Post).where(condition)
@@ -499,7 +552,7 @@ async def published_page(
     rows = await db.exec(WITH_OWNER.where(col(Post.id).in_(page_ids)).order_by(*NEWEST_FIRST))
     extra_pages = -(-(len(ids) - len(page_ids)) // per_page)
     return PostPage(
-        posts=[as_public(row) for row in rows],
+        posts=_in_order(rows, page_ids),
         page=page,
         per_page=per_page,
         last_page=page + min(extra_pages, PAGES_AROUND),

@@ -35,6 +35,7 @@ from webapp.core.cookie import FLASH_KEY, SESSION_KEY, WROTE_KEY
 from webapp.core.db import read_row
 from webapp.core.deps import Cache
 from webapp.core.page_cache import PageCache, Seen, VersionReader
+from webapp.rules.ordering import NEWEST, Order
 
 T = TypeVar("T")
 
@@ -81,14 +82,29 @@ class Kept(NamedTuple):
     one_of_many: bool = False
 
 
-def feed(number: int, words: tuple[str, ...]) -> Kept:
+# How long a page of a ranked list (hot, top) is kept at most: hot's scores
+# move with the clock, and top's window slides, so a kept order may be this
+# old and no older (nothing else moves it when nobody writes).
+RANKED_SECONDS = 10.0
+
+
+def _listing(key: tuple[Any, ...], order: Order) -> Kept:
+    """A page of a list in an order. Newest first, a like leaves it as it was
+    (only its counts are read again); a ranked order moves with the likes and
+    comments, so they retire it, and the clock ends it (`RANKED_SECONDS`)."""
+    if order.newest:
+        return Kept(key)
+    return Kept((*key, order.key), shows_likes=True, seconds=RANKED_SECONDS)
+
+
+def feed(number: int, words: tuple[str, ...], order: Order = NEWEST) -> Kept:
     """A page of the home feed (or a search): the posts, without their counts."""
-    return Kept(("feed", number, words))
+    return _listing(("feed", number, words), order)
 
 
-def tag_feed(tag: str, number: int, words: tuple[str, ...]) -> Kept:
+def tag_feed(tag: str, number: int, words: tuple[str, ...], order: Order = NEWEST) -> Kept:
     """A page of a tag's posts (or a search among them), without their counts."""
-    return Kept(("tag", tag, number, words))
+    return _listing(("tag", tag, number, words), order)
 
 
 def popular_tags() -> Kept:
@@ -96,8 +112,10 @@ def popular_tags() -> Kept:
     return Kept(("tags",), seconds=SHARED_HTML_SECONDS)
 
 
-def following_feed(user_id: int, number: int, words: tuple[str, ...]) -> Kept:
-    return Kept(("following", user_id, number, words))
+def following_feed(
+    user_id: int, number: int, words: tuple[str, ...], order: Order = NEWEST
+) -> Kept:
+    return _listing(("following", user_id, number, words), order)
 
 
 def profile_posts(user_id: int, number: int) -> Kept:
@@ -120,10 +138,11 @@ def liked(user_id: int, listing: Kept) -> Kept:
     return Kept(("liked", user_id, listing.key), shows_likes=True, one_of_many=listing.one_of_many)
 
 
-def cards(listing: Kept) -> Kept:
-    """A list's posts as HTML, for a visitor who likes none of them."""
+def cards(listing: Kept, can_like: bool = False) -> Kept:
+    """A list's posts as HTML, for a visitor who likes none of them (with
+    `can_like`, logged in: with like buttons)."""
     return Kept(
-        ("cards", listing.key),
+        ("cards", listing.key, can_like),
         shows_likes=True,
         seconds=SHARED_HTML_SECONDS,
         one_of_many=listing.one_of_many,
@@ -215,6 +234,7 @@ class PageStore:
             minor=kept.shows_likes,
             stale=self.may_be_stale,
             one_of_many=kept.one_of_many,
+            ttl=kept.seconds,
         )
 
     def get(self, kept: Kept) -> Any:

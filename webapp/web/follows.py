@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from webapp.core.deps import DbSession
 from webapp.errors import CannotFollowSelf
-from webapp.rules import follows, page_sizes, posts
+from webapp.rules import follows, ordering, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages, PageStore
 from webapp.web.deps import CurrentUser, Visitor, VisitorDep
@@ -32,23 +32,31 @@ async def following_feed(
     pages: Pages,
     page: str = "1",
     q: str = "",
+    sort: str = "",
+    t: str = "",
 ) -> Response:
     """The home page's feed, for the posts of the people the visitor follows;
     kept for this visitor alone until the data version moves (a follow moves it)."""
     words = tuple(posts.search_words(q))
     number = page_number(page)
-    kept = cache_policy.following_feed(user.id, number, words)
+    order = ordering.order_of(sort, t)
+    kept = cache_policy.following_feed(user.id, number, words, order)
     seen = pages.seen()
     listing = await counted_list(
         db,
         pages,
         kept,
         lambda: posts.published_page(
-            db, page=number, per_page=page_sizes.POSTS, words=words, followed_by=user.id
+            db,
+            page=number,
+            per_page=page_sizes.POSTS,
+            words=words,
+            followed_by=user.id,
+            order=order,
         ),
     )
     liked = await liked_among(db, pages, visitor, kept, listing.ids)
-    cards = post_cards(request, pages, listing.posts, liked, kept=kept, seen=seen)
+    cards = post_cards(request, pages, visitor, listing.posts, liked, kept=kept, seen=seen)
     # An empty first page: nobody followed yet, or nothing written by them?
     follows_nobody = (
         not listing.posts and not listing.past_end and not await follows_anyone(db, pages, user.id)
@@ -59,6 +67,7 @@ async def following_feed(
         "search_query": q,
         "searching": bool(words),
         "follows_nobody": follows_nobody,
+        "order": order,
         "feed_route": "following_feed",
         "current_nav": "following",
         "search_label": "Search posts by people you follow",

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.deps import services_of
@@ -54,9 +55,23 @@ async def liked_among(
     )
 
 
+# Stand-ins, in cards kept for everyone, for what is each visitor's own: the
+# CSRF token of the like forms and the page the forms return to. Made at
+# random, so that no text of a post can hold them.
+TOKEN_SLOT = "csrf-" + secrets.token_hex(12)
+BACK_SLOT = "/back-" + secrets.token_hex(12)
+
+
+def back_to(request: Request) -> str:
+    """The page a card's like returns to: this one, with its page and order."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
 def post_cards(
     request: Request,
     pages: PageStore,
+    visitor: Visitor,
     posts: list[Any],
     liked: set[int],
     *,
@@ -67,13 +82,25 @@ def post_cards(
     """A list of posts as HTML: the costliest part of a feed to render. For a
     visitor who likes none of them it is the same for everyone, so it is kept
     (while the data versions `seen` before reading the list hold, and a few
-    seconds at most for the relative times). Without `kept`, never kept."""
-    cards = None if kept is None or liked else cache_policy.cards(kept)
-    if cards is not None and (html := pages.get(cards)) is not None:
-        return html
-    template = services_of(request.app).templates.get_template("posts/cards.html")
-    # An autoescaped template: what it renders is HTML, safe to print as it is.
-    html = Markup(template.render(posts=posts, liked=liked, show_draft=show_draft))  # noqa: S704
-    if cards is not None:
-        pages.put(cards, html, seen)
-    return html
+    seconds at most for the relative times), with stand-ins for the visitor's
+    token and address in its like forms. Without `kept`, never kept."""
+    can_like = visitor.user is not None
+    cards = None if kept is None or liked else cache_policy.cards(kept, can_like)
+    html = None if cards is None else pages.get(cards)
+    if html is None:
+        template = services_of(request.app).templates.get_template("posts/cards.html")
+        html = template.render(
+            posts=posts,
+            liked=liked,
+            show_draft=show_draft,
+            can_like=can_like,
+            csrf_slot=TOKEN_SLOT,
+            back_slot=BACK_SLOT,
+        )
+        if cards is not None:
+            pages.put(cards, html, seen)
+    if can_like:
+        html = html.replace(TOKEN_SLOT, str(escape(visitor.csrf_token)))
+        html = html.replace(BACK_SLOT, str(escape(back_to(request))))
+    # An autoescaped template, and escaped values: HTML, safe to print as it is.
+    return Markup(html)  # noqa: S704

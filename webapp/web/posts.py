@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from webapp.core.deps import DbSession
 from webapp.errors import PostNotFound
 from webapp.models import MAX_ID, PostCreate, PostPublic
-from webapp.rules import likes, page_sizes, posts
+from webapp.rules import likes, ordering, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
 from webapp.web.deps import CurrentUser, Visitor, VisitorDep
@@ -23,6 +23,7 @@ from webapp.web.pages import (
     page_number,
     redirect,
     render,
+    safe_next,
 )
 from webapp.web.post_page import post_page
 from webapp.web.shared_pages import shared_page
@@ -38,10 +39,13 @@ async def home(
     pages: Pages,
     page: str = "1",
     q: str = "",
+    sort: str = "",
+    t: str = "",
 ) -> Response:
     words = tuple(posts.search_words(q))
     number = page_number(page)
-    kept = cache_policy.feed(number, words)
+    order = ordering.order_of(sort, t)
+    kept = cache_policy.feed(number, words, order)
 
     async def build() -> Response:
         seen = pages.seen()
@@ -49,11 +53,19 @@ async def home(
             db,
             pages,
             kept,
-            lambda: posts.published_page(db, page=number, per_page=page_sizes.POSTS, words=words),
+            lambda: posts.published_page(
+                db, page=number, per_page=page_sizes.POSTS, words=words, order=order
+            ),
         )
         liked = await liked_among(db, pages, visitor, kept, listing.ids)
-        cards = post_cards(request, pages, listing.posts, liked, kept=kept, seen=seen)
-        context = {"listing": listing, "cards": cards, "search_query": q, "searching": bool(words)}
+        cards = post_cards(request, pages, visitor, listing.posts, liked, kept=kept, seen=seen)
+        context = {
+            "listing": listing,
+            "cards": cards,
+            "search_query": q,
+            "searching": bool(words),
+            "order": order,
+        }
         return render(request, visitor, "home.html", context)
 
     return await shared_page(request, visitor, pages, build)
@@ -200,11 +212,18 @@ async def delete_post(request: Request, post_id: int, db: DbSession, user: Curre
 
 @router.post("/posts/{post_id:id}/vote")
 async def vote(
-    request: Request, post_id: int, db: DbSession, user: CurrentUser, dir: FormText = ""
+    request: Request,
+    post_id: int,
+    db: DbSession,
+    user: CurrentUser,
+    dir: FormText = "",
+    next: FormText = "",
 ) -> Response:
     """The button says what it will do (`dir` 1 or 0, from the state the page
     showed), so a double click or a second tab repeats the same wish instead of
-    undoing it. Without `dir`, the like toggles."""
+    undoing it. Without `dir`, the like toggles. From a card, `next` is the page
+    the card was on, returned to; a script asking for JSON gets the post's like
+    state and count instead (static/likes.js)."""
     if dir == "1":
         await likes.add(db, post_id=post_id, user_id=user.id)
         liked = True
@@ -213,5 +232,8 @@ async def vote(
         liked = False
     else:
         liked = await likes.toggle(db, post_id=post_id, user_id=user.id)
+    if "application/json" in request.headers.get("accept", ""):
+        votes, _comments = (await posts.counts_of(db, [post_id])).get(post_id, (0, 0))
+        return JSONResponse({"liked": liked, "votes": votes})
     flash(request, "You like this post." if liked else "You no longer like this post.")
-    return redirect(f"/posts/{post_id}")
+    return redirect(safe_next(next) if next else f"/posts/{post_id}")

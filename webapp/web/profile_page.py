@@ -58,6 +58,7 @@ async def profile_page(
     cards = post_cards(
         request,
         pages,
+        visitor,
         listing.posts,
         view.liked,
         kept=kept if keeps else None,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from webapp.core.deps import DbSession
-from webapp.rules import markup, page_sizes, posts
+from webapp.rules import markup, ordering, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
 from webapp.web.deps import VisitorDep
@@ -43,6 +43,8 @@ async def tag_posts(
     pages: Pages,
     page: str = "1",
     q: str = "",
+    sort: str = "",
+    t: str = "",
 ) -> Response:
     tag = posts.tag_named(name)
     if tag != name:  # one address for each tag: the folded name
@@ -52,7 +54,8 @@ async def tag_posts(
         )
     words = tuple(posts.search_words(q))
     number = page_number(page)
-    kept = cache_policy.tag_feed(tag, number, words)
+    order = ordering.order_of(sort, t)
+    kept = cache_policy.tag_feed(tag, number, words, order)
 
     async def build() -> Response:
         seen = pages.seen()
@@ -61,12 +64,13 @@ async def tag_posts(
             pages,
             kept,
             lambda: posts.published_page(
-                db, page=number, per_page=page_sizes.POSTS, words=words, tag=tag
+                db, page=number, per_page=page_sizes.POSTS, words=words, tag=tag, order=order
             ),
         )
         liked = await liked_among(db, pages, visitor, kept, listing.ids)
-        cards = post_cards(request, pages, listing.posts, liked, kept=kept, seen=seen)
+        cards = post_cards(request, pages, visitor, listing.posts, liked, kept=kept, seen=seen)
         context = {
+            "order": order,
             "listing": listing,
             "cards": cards,
             "search_query": q,
