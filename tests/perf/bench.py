@@ -35,6 +35,9 @@ The scenarios:
 - `/?q=<common word>`, `/?q=<rare word>`: search for a word in about 30% and about
   1% of posts, chosen by measuring the seeded data.
 - `/posts/{id}`, `/users/{id}`: a recent post, its author's profile.
+- `/?sort=hot`, `/?sort=top&t=week` (anonymous and logged in), `/?sort=hot&page=50`:
+  the ranked orders; the reference orders by the same formula in SQL (ORDER BY the
+  expression, LIMIT/OFFSET) over every published post.
 - `GET /api/posts?limit=20`: the JSON list (the reference has a tiny equivalent).
 - random reads, an id drawn for every request by wrk's Lua among all the published
   posts (all the people), the same ids on both sides: `/posts/{random id}`,
@@ -1041,11 +1044,29 @@ def scenarios(targets: Targets) -> list[Scenario]:
     found = [Scenario(name, path, path, logged_in) for name, path, logged_in in rows]
     for scenario in found[1:8]:  # the anonymous pages that the HTML cache answers
         scenario.from_memory = not scenario.logged_in
+    found += ordered_scenarios()
     found += random_scenarios(targets)
     if targets.followed:
         # Agora only: the feed of the people the logged-in account follows.
         found.append(Scenario(FOLLOWING, "/following", None, logged_in=True, login_only=True))
     return found
+
+
+def ordered_scenarios() -> list[Scenario]:
+    """The feed in the ranked orders: Agora reads the last 30 days' posts through
+    its index and keeps the page a few seconds; the reference orders every
+    published post by the formula in SQL (ORDER BY the expression, LIMIT/OFFSET)."""
+    rows = [
+        ("/?sort=hot", "/?sort=hot", False),
+        ("/?sort=hot logged in", "/?sort=hot", True),
+        ("/?sort=top&t=week", "/?sort=top&t=week", False),
+        ("/?sort=top&t=week logged in", "/?sort=top&t=week", True),
+        ("/?sort=hot&page=50", "/?sort=hot&page=50", False),
+    ]
+    return [
+        Scenario(name, path, path, logged_in, from_memory=not logged_in)
+        for name, path, logged_in in rows
+    ]
 
 
 def random_scenarios(targets: Targets) -> list[Scenario]:
@@ -1434,6 +1455,15 @@ def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
     at_least("rare search ÷ ref", ratio(names[5]), 2.0)
     at_least("/posts/{id} ÷ ref", ratio("/posts/{id}"), 2.0)
     at_least("/users/{id} ÷ ref", ratio("/users/{id}"), 1.5)
+    for name, goal in (
+        ("/?sort=hot", 3.0),
+        ("/?sort=hot logged in", 1.3),
+        ("/?sort=top&t=week", 3.0),
+        ("/?sort=top&t=week logged in", 1.3),
+        ("/?sort=hot&page=50", 1.2),
+    ):
+        if name in by_name:
+            at_least(f"{name} ÷ ref", ratio(name), goal)
     for s in random_scenarios_of(items):
         at_least(f"{s.name} ÷ ref", ratio(s.name), 1.5)
     at_least(f"{LIKES} ÷ ref", ratio(LIKES), 1.0)

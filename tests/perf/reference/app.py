@@ -33,7 +33,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nh3
@@ -43,6 +43,8 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 PER_PAGE = 20
+# The windows of `sort=top`, in days (None: every post).
+TOP_DAYS: dict[str, int | None] = {"day": 1, "week": 7, "month": 30, "year": 365, "all": None}
 MAX_PAGE = 1_000_000
 MAX_QUERY_WORDS = 10
 MAX_QUERY_CHARS = 200
@@ -69,6 +71,12 @@ class Database:
 
     def now(self) -> Any:
         return datetime.now(UTC)
+
+    def ago(self, days: int) -> Any:
+        return datetime.now(UTC) - timedelta(days=days)
+
+    # Hours since a post (`p`) was first published, given now as a parameter.
+    HOURS = "extract(epoch FROM (%s - coalesce(p.published_at, p.created_at))) / 3600"
 
 
 class PostgresDatabase(Database):
@@ -130,6 +138,11 @@ class SqliteDatabase(Database):
     def now(self) -> Any:
         # The format SQLAlchemy stores on SQLite (naive UTC), so ORDER BY stays right.
         return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def ago(self, days: int) -> Any:
+        return (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    HOURS = "(julianday(%s) - julianday(coalesce(p.published_at, p.created_at))) * 24"
 
 
 def open_database(url: str, pool_size: int) -> Database:
@@ -308,10 +321,23 @@ def create_app() -> Flask:
         query = request.args.get("q", "")
         words = search_words(query)
         where = "p.published" + "".join(f" AND {SEARCHABLE} ILIKE %s ESCAPE '\\'" for _ in words)
+        params: list[Any] = [like_pattern(word) for word in words]
+        # The orders as a Flask developer would write them: the formula in ORDER BY.
+        order = "p.created_at DESC, p.id DESC"
+        sort = request.args.get("sort")
+        if sort == "hot":
+            order = f"(p.votes + 2 * p.comments + 1) / power({db.HOURS} + 2, 1.5) DESC, " + order
+            params.append(db.now())
+        elif sort == "top":
+            days = TOP_DAYS.get(request.args.get("t", ""), TOP_DAYS["week"])
+            if days is not None:
+                where += " AND p.created_at >= %s"
+                params.append(db.ago(days))
+            order = "p.votes DESC, " + order
         posts = db.rows(
             f"SELECT {POST_COLUMNS} FROM posts p JOIN users u ON u.id = p.owner_id "  # noqa: S608 (fixed text)
-            f"WHERE {where} ORDER BY p.created_at DESC, p.id DESC LIMIT %s OFFSET %s",
-            [*(like_pattern(word) for word in words), PER_PAGE + 1, (page - 1) * PER_PAGE],
+            f"WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s",
+            [*params, PER_PAGE + 1, (page - 1) * PER_PAGE],
         )
         return render_template(
             "home.html",
