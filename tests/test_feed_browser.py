@@ -134,7 +134,7 @@ def test_a_desktop_screen_holds_eight_cards_with_no_gap_above_them(
         card = page.locator(".post-card").first
         for part in (".post-excerpt", ".post-meta a[href^='/users/']", "time", ".likes"):
             expect(card.locator(part).first).to_be_visible()
-        expect(card.locator(".comment-count")).to_be_visible()
+        expect(card.locator("a[href$='#comments'] .comment-count")).to_be_visible()
         gap = page.evaluate(
             """() => document.querySelector('.post-card').getBoundingClientRect().top
                    - document.querySelector('.feed-head').getBoundingClientRect().bottom"""
