@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlsplit
 
 import jinja2
 
+from webapp.core import metrics
 from webapp.core.config import Settings
 from webapp.core.templating import TEMPLATES_DIR
 
@@ -236,9 +237,11 @@ class Postman:
         for attempt in range(1, self.attempts + 1):
             try:
                 self.transport.send(message)
+                metrics.mail_done(sent=True)
                 return
             except (smtplib.SMTPException, OSError) as error:
                 if attempt == self.attempts:
+                    metrics.mail_done(sent=False)
                     log.error(
                         "mail to %s not sent, given up after %d attempts: %s",
                         where(mail.to),
