@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -14,6 +19,8 @@ from fastapi.testclient import TestClient
 
 from tests.support.api import sign_up
 from tests.support.app import dispose, make_settings
+from tests.support.server import free_port, running_server
+from tests.support.smtp import SmtpServer, link_in
 from webapp.app import create_app
 from webapp.core import logs
 from webapp.core.route_templates import RouteTemplates
@@ -31,6 +38,25 @@ def observed(database_url: str) -> Iterator[FastAPI]:
     application.state.page_cache.max_staleness = 0
     yield application
     dispose(application)
+
+
+def post_json(url: str, body: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    return _send(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+
+def post_form(url: str, body: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    data = urllib.parse.urlencode(body).encode()
+    return _send(url, data, {"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def get_json(url: str, token: str) -> tuple[int, dict[str, Any]]:
+    return _send(url, None, {"Authorization": f"Bearer {token}"})
+
+
+def _send(url: str, data: bytes | None, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data, headers)  # noqa: S310 (our own server)
+    with urllib.request.urlopen(request) as answer:  # noqa: S310
+        return answer.status, json.loads(answer.read() or b"{}")
 
 
 def scrape(client: TestClient) -> str:
@@ -223,3 +249,51 @@ def test_route_templates_follow_the_routes_with_their_prefixes(app: FastAPI) -> 
     assert of("/posts/12/edit") == "/posts/{post_id}/edit"
     assert of("/static/style.css") == "/static/{path}"
     assert of("/nowhere") == "unmatched"
+
+
+# --- a real server: its workers and its whole log --------------------------------------
+
+
+def test_a_served_site_sums_its_workers_and_logs_no_secret(tmp_path: Path) -> None:
+    """Two workers, JSON logs, a real mail server: every request is counted
+    once in the sum, every line of the log is a JSON object, and nothing a
+    person sent or was sent (password, token, cookie, address, mailed link)
+    is in it."""
+    password = "a-long-secret-password-7731"
+    email = "grace.hopper@example.org"
+    with (
+        SmtpServer(free_port()) as inbox,
+        running_server(
+            tmp_path,
+            workers=2,
+            settings={"METRICS_TOKEN": TOKEN, "LOG_FORMAT": "json", "SMTP_URL": inbox.url},
+        ) as address,
+    ):
+        body = {"username": "grace", "email": email, "password": password}
+        assert post_json(f"{address}/api/users", body)[0] == 201
+        status, answer = post_form(
+            f"{address}/api/login", {"username": "grace", "password": password}
+        )
+        token = answer["access_token"]
+        assert status == 200
+        status, me = get_json(f"{address}/api/users/me", token)
+        assert status == 200 and me["email"] == email
+        assert post_json(f"{address}/api/password-reset", {"email": email})[0] == 202
+        (mail,) = inbox.wait_for(1)
+        link = link_in(mail)
+        for _ in range(40):
+            with urllib.request.urlopen(f"{address}/") as page:  # noqa: S310 (our own server)
+                assert page.status == 200
+        scraper = {"Authorization": f"Bearer {TOKEN}"}
+        request = urllib.request.Request(f"{address}/metrics", headers=scraper)  # noqa: S310
+        with urllib.request.urlopen(request) as scraped:  # noqa: S310
+            text = scraped.read().decode()
+        time.sleep(0.5)
+    log = (tmp_path / "server.log").read_text()
+    assert sample(text, "agora_http_requests_total", method="GET", route="/", status="200") == 40
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]
+    requests = [line for line in lines if line["logger"] == "webapp.request"]
+    assert {"request_id", "method", "route", "status", "duration_ms"} <= set(requests[0])
+    assert any(line.get("account_id") == me["id"] for line in requests)
+    for secret in (password, token, email, link, link.rsplit("/", 1)[1], "grace.hopper"):
+        assert secret not in log

@@ -20,7 +20,9 @@ REQUESTS = logging.getLogger("webapp.request")
 ACCOUNT_KEY = "agora.account_id"
 # The fields of a request's line, kept on its record (`extra`).
 REQUEST_FIELDS = ("request_id", "method", "route", "status", "duration_ms", "account_id")
-_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({})))
+# A record's own attributes, and uvicorn's coloured copy of its message: not
+# fields of the line.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"color_message"}
 
 
 class JsonLines(logging.Formatter):
@@ -112,6 +114,8 @@ def log_config(log_format: str, *, request_lines: bool) -> dict[str, Any]:
     # The root's handler writes them: without this they would be written twice.
     config["loggers"]["uvicorn"]["propagate"] = False
     config["loggers"]["webapp"] = {"level": "INFO"}
+    # Alembic says which plugins it set up before every migration.
+    config["loggers"]["alembic.runtime.plugins"] = {"level": "WARNING"}
     if not request_lines:
         config.setdefault("filters", {})["socket_access"] = {
             "()": "webapp.core.logs.SocketAccessLines"
