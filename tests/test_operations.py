@@ -297,3 +297,90 @@ def test_a_served_site_sums_its_workers_and_logs_no_secret(tmp_path: Path) -> No
     assert any(line.get("account_id") == me["id"] for line in requests)
     for secret in (password, token, email, link, link.rsplit("/", 1)[1], "grace.hopper"):
         assert secret not in log
+
+
+# --- the deploy check -------------------------------------------------------------------
+
+GOOD = {
+    "WEBAPP_ENV": "production",
+    "SECRET_KEY": "k" * 40,
+    "SITE_URL": "https://agora.example",
+    "ALLOWED_HOSTS": "agora.example",
+    "COOKIE_SECURE": "true",
+    "SMTP_URL": "smtp://mail.example:587",
+    "METRICS_TOKEN": TOKEN,
+    "FORWARDED_ALLOW_IPS": "127.0.0.1",
+}
+
+
+def run_check(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], environment: dict[str, str]
+) -> tuple[int, list[str]]:
+    from webapp.__main__ import main
+
+    for name in (*GOOD, "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    status = main(["check"])
+    return status, capsys.readouterr().out.splitlines()
+
+
+def test_a_production_ready_configuration_passes_the_check(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, lines = run_check(monkeypatch, capsys, {**GOOD, "DATABASE_URL": database_url})
+    assert lines == ["agora: 0 errors, 0 warnings"]
+    assert status == 0
+
+
+@pytest.mark.parametrize(
+    ("changed", "level", "words"),
+    [
+        ({"SECRET_KEY": ""}, "error", "SECRET_KEY is not set"),
+        ({"SECRET_KEY": "short"}, "error", "SECRET_KEY is 5 characters"),
+        ({"SITE_URL": ""}, "error", "SITE_URL is not set"),
+        ({"SITE_URL": "http://agora.example"}, "error", "SITE_URL is not an https://"),
+        ({"ALLOWED_HOSTS": ""}, "error", "ALLOWED_HOSTS is not set"),
+        ({"ALLOWED_HOSTS": "other.example"}, "error", "ALLOWED_HOSTS does not hold"),
+        ({"COOKIE_SECURE": "false"}, "warning", "COOKIE_SECURE is off"),
+        ({"SMTP_URL": ""}, "warning", "SMTP_URL is not set"),
+        ({"METRICS_TOKEN": ""}, "warning", "METRICS_TOKEN is not set"),
+        ({"FORWARDED_ALLOW_IPS": "*"}, "warning", "FORWARDED_ALLOW_IPS is *"),
+        ({"WEBAPP_ENV": "development"}, "warning", "WEBAPP_ENV is not production"),
+    ],
+)
+def test_the_check_names_each_risk_and_fails_on_an_error(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    changed: dict[str, str],
+    level: str,
+    words: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    environment = {**GOOD, "DATABASE_URL": database_url, **changed}
+    status, lines = run_check(monkeypatch, capsys, environment)
+    assert any(line.startswith(f"{level}: {words}") for line in lines), lines
+    assert status == (1 if level == "error" else 0)
+
+
+def test_the_check_fails_on_a_database_that_is_missing_or_not_migrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    missing = {**GOOD, "DATABASE_URL": f"sqlite:///{tmp_path}/none.db"}
+    status, lines = run_check(monkeypatch, capsys, missing)
+    assert status == 1 and any("does not exist" in line for line in lines)
+    (tmp_path / "empty.db").touch()
+    empty = {**GOOD, "DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"}
+    status, lines = run_check(monkeypatch, capsys, empty)
+    assert status == 1 and any("is not migrated" in line for line in lines)
+    unreachable = {**GOOD, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    status, lines = run_check(monkeypatch, capsys, unreachable)
+    assert status == 1 and any("does not answer" in line for line in lines)

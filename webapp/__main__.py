@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     _serve_options(commands.add_parser("serve", help="migrate the database, then serve (default)"))
     commands.add_parser("migrate", help="upgrade the database to the newest schema")
+    commands.add_parser(
+        "check", help="report what is wrong or risky for production (exit 1 on an error)"
+    )
     _seed_options(commands.add_parser("seed", help="fill the database with demo data"))
     users = commands.add_parser("users", help="manage accounts").add_subparsers(
         dest="users_command", required=True
@@ -72,11 +75,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     try:
         settings = Settings()
+        if args.command == "check":  # it reports what the start-up checks would refuse
+            return check(settings, args)
         settings.check()
     except SettingsError as error:
         print(f"agora: {error}", file=sys.stderr)
         return 2
     return COMMANDS[args.command](settings, args)
+
+
+def check(settings: Settings, args: argparse.Namespace) -> int:
+    from webapp.deploy_checks import findings
+
+    found = findings(settings)
+    for finding in found:
+        print(finding)
+    errors = sum(finding.level == "error" for finding in found)
+    warnings = len(found) - errors
+    print(f"agora: {errors} errors, {warnings} warnings")
+    return 1 if errors else 0
 
 
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -217,6 +234,7 @@ def uvicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, A
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": serve,
+    "check": check,
     "users": users,
     "migrate": migrate,
     "seed": seed,
