@@ -2,7 +2,7 @@
 (LOG_FORMAT=json), for uvicorn's lines, the migrations' and Agora's own.
 
 A request's line (`request_done`) holds its id, method, route template,
-status, duration and account: never its path or query, which may carry a
+status, duration, account and client address: never its path or query, which may carry a
 mailed link's token, and never a header or a body.
 """
 
@@ -18,8 +18,6 @@ from typing import Any
 REQUESTS = logging.getLogger("webapp.request")
 # Where a request's scope keeps the account it was made by, once its login is read.
 ACCOUNT_KEY = "agora.account_id"
-# The fields of a request's line, kept on its record (`extra`).
-REQUEST_FIELDS = ("request_id", "method", "route", "status", "duration_ms", "account_id")
 # A record's own attributes, and uvicorn's coloured copy of its message: not
 # fields of the line.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"color_message"}
@@ -52,18 +50,27 @@ def _utc(created: float) -> str:
 
 
 def request_done(
-    request_id: str, method: str, route: str, status: int, seconds: float, account_id: int | None
+    request_id: str,
+    method: str,
+    route: str,
+    status: int,
+    seconds: float,
+    account_id: int | None,
+    client: str,
 ) -> None:
+    """`client`: the address the limits count (a trusted proxy's client)."""
     duration_ms = round(seconds * 1000, 2)
     REQUESTS.info(
-        "%s %s %d %.1f ms id=%s account=%s",
+        "%s %s %d %.1f ms id=%s account=%s client=%s",
         method,
         route,
         status,
         duration_ms,
         request_id,
         "-" if account_id is None else account_id,
+        client or "-",
         extra={
+            "client": client,
             "request_id": request_id,
             "method": method,
             "route": route,

@@ -130,6 +130,7 @@ class Observer:
                 status,
                 seconds,
                 account if isinstance(account, int) else None,
+                scope["client"][0] if scope.get("client") else "",
             )
 
 
