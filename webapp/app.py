@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -20,7 +21,12 @@ from webapp.api import routes as api
 from webapp.core import metrics
 from webapp.core.config import Settings, SettingsError
 from webapp.core.cookie import SESSION_COOKIE, SESSION_KEY
-from webapp.core.db import create_async_db_engine, create_db_engine, migrate
+from webapp.core.db import (
+    create_async_db_engine,
+    create_db_engine,
+    migrate,
+    transaction_in_thread,
+)
 from webapp.core.deps import keep_services
 from webapp.core.direct_reads import DirectReads
 from webapp.core.mail import postman_for
@@ -35,7 +41,8 @@ from webapp.core.templating import STATIC_DIR, RoutePaths
 from webapp.live.hub import Hub
 from webapp.live.places import Places
 from webapp.live.sources import source_for
-from webapp.rules import markup
+from webapp.rules import mail_links, markup
+from webapp.rules.outbox import Outbox
 from webapp.web import direct_reads as page_reads
 from webapp.web import health, live, metrics_page
 from webapp.web import routes as pages
@@ -81,15 +88,21 @@ def create_app(
 def build_services(settings: Settings, *, pooled: bool, static: Mount) -> AgoraServices:
     """Everything the app holds for its life, built once."""
     engine = create_async_db_engine(settings, pooled=pooled)
+    mail_engine = create_db_engine(settings)
+    postman = postman_for(settings)
+    if postman is not None:
+        postman.store = Outbox(
+            partial(transaction_in_thread, mail_engine), mail_links.reset_mail(settings.public_url)
+        )
     if metrics.enabled():
         event.listen(engine.sync_engine.pool, "checkout", metrics.connection_out)
         event.listen(engine.sync_engine.pool, "checkin", metrics.connection_back)
     return Services(
         settings=settings,
         engine=engine,
-        mail_engine=create_db_engine(settings),
+        mail_engine=mail_engine,
         page_cache=PageCache(read_site_state(engine)),
-        postman=postman_for(settings),
+        postman=postman,
         hasher=PasswordHasher(settings.bcrypt_rounds),
         api_tokens=ApiTokens(settings.signing_key, settings.access_token_expire_minutes * 60),
         templates=page_environment(
@@ -113,6 +126,8 @@ def lifespan(
             logging.getLogger("webapp.mail").warning(
                 "SMTP_URL is not set: password resets and address changes are unavailable"
             )
+        else:
+            services.postman.wake()  # what a stopped worker left in the outbox goes now
         # What is alive now (the code, the templates, the metadata) lives as long
         # as the process: keep the collector from walking it again on every
         # full collection, which would stall a busy worker for tens of ms.
