@@ -94,7 +94,7 @@ def test_the_page_router_checks_csrf_before_any_page_route(app: FastAPI) -> None
     from webapp.web.deps import protect_form
 
     for route in routes(app):
-        if route.path_format.startswith(("/api/", "/docs", "/redoc", "/healthz")):
+        if route.path_format.startswith(("/api/", "/docs", "/redoc", "/healthz", "/metrics")):
             continue
         if route.path_format in ("/openapi.json", "/ws"):
             continue  # /ws takes no form: its handshake checks the Origin (test_live)
@@ -165,6 +165,8 @@ LAYERS = {
     # the assembly
     "webapp.error_handlers": 4,
     "webapp.app": 5,
+    # the command line, and the deployment checks it runs
+    "webapp.deploy_checks": 6,
     "webapp.__main__": 6,
 }
 

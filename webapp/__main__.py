@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import copy
-import logging
+import logging.config
 import os
+import shutil
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from webapp.core.config import DEFAULT_PORT, Settings, SettingsError
@@ -26,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     _serve_options(commands.add_parser("serve", help="migrate the database, then serve (default)"))
     commands.add_parser("migrate", help="upgrade the database to the newest schema")
+    commands.add_parser(
+        "check", help="report what is wrong or risky for production (exit 1 on an error)"
+    )
     _seed_options(commands.add_parser("seed", help="fill the database with demo data"))
     users = commands.add_parser("users", help="manage accounts").add_subparsers(
         dest="users_command", required=True
@@ -42,7 +48,9 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--reload", action="store_true", help="restart on code changes")
     serve.add_argument(
-        "--access-log", action="store_true", help="log every request (off: it costs ~7%% a page)"
+        "--access-log",
+        action="store_true",
+        help="log every request (always with LOG_FORMAT=json; off: it costs ~7%% a page)",
     )
 
 
@@ -67,11 +75,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     try:
         settings = Settings()
+        if args.command == "check":  # it reports what the start-up checks would refuse
+            return check(settings, args)
         settings.check()
     except SettingsError as error:
         print(f"agora: {error}", file=sys.stderr)
         return 2
     return COMMANDS[args.command](settings, args)
+
+
+def check(settings: Settings, args: argparse.Namespace) -> int:
+    from webapp.deploy_checks import findings
+
+    found = findings(settings)
+    for finding in found:
+        print(finding)
+    errors = sum(finding.level == "error" for finding in found)
+    warnings = len(found) - errors
+    print(f"agora: {errors} errors, {warnings} warnings")
+    return 1 if errors else 0
 
 
 def migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -139,15 +161,50 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # pages' sockets are of the site's own origin).
     os.environ["SERVED_HOST"] = args.host
     os.environ["SERVED_PORT"] = str(args.port)
+    if args.access_log:
+        os.environ["REQUEST_LINES"] = "true"
+    options = uvicorn_options(settings, args)
+    # The migrations' lines, too, in the log's format.
+    logging.config.dictConfig(options["log_config"])
     # Migrate once here, before any worker starts: the workers do not migrate.
     upgrade(settings)
     # Reloaded code may bring a migration: a reloading worker migrates on start.
     target = "webapp.app:app" if args.reload else "webapp.app:served"
-    uvicorn.run(target, **uvicorn_options(settings, args))
+    with metrics_directory(settings):
+        uvicorn.run(target, **options)
     return 0
 
 
+@contextmanager
+def metrics_directory(settings: Settings) -> Iterator[None]:
+    """With METRICS_TOKEN, the directory the workers keep their counts in, so
+    that any worker's /metrics sums them all: PROMETHEUS_MULTIPROC_DIR if the
+    operator named one (emptied first: counts of an earlier run would be
+    summed in), else a new one, removed when the server stops."""
+    from webapp.core.metrics import MULTIPROCESS_DIR
+
+    if not settings.metrics_token:
+        yield
+        return
+    named = os.environ.get(MULTIPROCESS_DIR)
+    directory = Path(named) if named else Path(tempfile.mkdtemp(prefix="agora-metrics-"))
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for old in directory.glob("*.db"):
+        old.unlink()
+    os.environ[MULTIPROCESS_DIR] = str(directory)
+    try:
+        yield
+    finally:
+        if named:
+            for old in directory.glob("*.db"):
+                old.unlink()
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 def uvicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    from webapp.core.logs import log_config
+
     return {
         "host": args.host,
         "port": args.port,
@@ -156,8 +213,12 @@ def uvicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, A
         "loop": "auto",  # uvloop where it is installed (not on Windows)
         "http": "auto",  # httptools where it is installed
         "proxy_headers": False,
-        "access_log": args.access_log,
-        "log_config": log_config(access_log=args.access_log),
+        # uvicorn's access line holds the path and query, which may carry a
+        # mailed link's token: Agora writes each request's line itself.
+        "access_log": False,
+        "log_config": log_config(
+            settings.log_format, request_lines=settings.logs_requests or args.access_log
+        ),
         "ws_ping_interval": SOCKET_PING_SECONDS,
         "ws_ping_timeout": SOCKET_PING_SECONDS,
         "ws_max_size": SOCKET_MESSAGE_MAX,
@@ -171,40 +232,9 @@ def uvicorn_options(settings: Settings, args: argparse.Namespace) -> dict[str, A
     }
 
 
-def log_config(*, access_log: bool) -> dict[str, Any]:
-    """uvicorn's logging, and without access logs none of the lines that are
-    one socket's access log: uvicorn writes those to its error log at INFO
-    (every page opens a socket, so they would be most of the log)."""
-    config = copy.deepcopy(_uvicorn_logging())
-    if not access_log:
-        config.setdefault("filters", {})["socket_access"] = {
-            "()": "webapp.__main__.SocketAccessLines"
-        }
-        config["handlers"]["default"].setdefault("filters", []).append("socket_access")
-    return config
-
-
-def _uvicorn_logging() -> dict[str, Any]:
-    from uvicorn.config import LOGGING_CONFIG
-
-    return LOGGING_CONFIG
-
-
-class SocketAccessLines(logging.Filter):
-    """Drops uvicorn's lines for each socket's handshake, opening and closing,
-    keeps everything else (errors included)."""
-
-    HANDSHAKE = '%s - "WebSocket %s"'
-    OPEN_AND_CLOSE = frozenset({"connection open", "connection closed"})
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno > logging.INFO or not isinstance(record.msg, str):
-            return True
-        return not (record.msg.startswith(self.HANDSHAKE) or record.msg in self.OPEN_AND_CLOSE)
-
-
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": serve,
+    "check": check,
     "users": users,
     "migrate": migrate,
     "seed": seed,

@@ -7,34 +7,44 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import event
 from starlette.routing import Mount
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from webapp import error_handlers
 from webapp.api import direct_reads as api_reads
 from webapp.api import docs
 from webapp.api import routes as api
+from webapp.core import metrics
 from webapp.core.config import Settings, SettingsError
 from webapp.core.cookie import SESSION_COOKIE, SESSION_KEY
-from webapp.core.db import create_async_db_engine, create_db_engine, migrate
+from webapp.core.db import (
+    create_async_db_engine,
+    create_db_engine,
+    migrate,
+    transaction_in_thread,
+)
 from webapp.core.deps import keep_services
 from webapp.core.direct_reads import DirectReads
 from webapp.core.mail import postman_for
-from webapp.core.middleware import Gate, SessionCookie, security_headers
+from webapp.core.middleware import Gate, Observer, SessionCookie, security_headers
 from webapp.core.page_cache import PageCache
+from webapp.core.proxy import TrustedProxy
 from webapp.core.removals import Removals
+from webapp.core.route_templates import RouteTemplates
 from webapp.core.security import ApiTokens, PasswordHasher
 from webapp.core.services import Services
 from webapp.core.templating import STATIC_DIR, RoutePaths
 from webapp.live.hub import Hub
 from webapp.live.places import Places
 from webapp.live.sources import source_for
-from webapp.rules import markup
+from webapp.rules import mail_links, markup
+from webapp.rules.outbox import Outbox
 from webapp.web import direct_reads as page_reads
-from webapp.web import health, live
+from webapp.web import health, live, metrics_page
 from webapp.web import routes as pages
 from webapp.web.cache_policy import read_site_state
 from webapp.web.pages import page_environment
@@ -48,6 +58,8 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     settings.check()
+    if settings.metrics_token:
+        metrics.enable()
     # Absolute links to this address are links on this site (no `rel`).
     markup.configure(settings.public_url)
     static = Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -76,12 +88,21 @@ def create_app(
 def build_services(settings: Settings, *, pooled: bool, static: Mount) -> AgoraServices:
     """Everything the app holds for its life, built once."""
     engine = create_async_db_engine(settings, pooled=pooled)
+    mail_engine = create_db_engine(settings)
+    postman = postman_for(settings)
+    if postman is not None:
+        postman.store = Outbox(
+            partial(transaction_in_thread, mail_engine), mail_links.reset_mail(settings.public_url)
+        )
+    if metrics.enabled():
+        event.listen(engine.sync_engine.pool, "checkout", metrics.connection_out)
+        event.listen(engine.sync_engine.pool, "checkin", metrics.connection_back)
     return Services(
         settings=settings,
         engine=engine,
-        mail_engine=create_db_engine(settings),
+        mail_engine=mail_engine,
         page_cache=PageCache(read_site_state(engine)),
-        postman=postman_for(settings),
+        postman=postman,
         hasher=PasswordHasher(settings.bcrypt_rounds),
         api_tokens=ApiTokens(settings.signing_key, settings.access_token_expire_minutes * 60),
         templates=page_environment(
@@ -105,6 +126,8 @@ def lifespan(
             logging.getLogger("webapp.mail").warning(
                 "SMTP_URL is not set: password resets and address changes are unavailable"
             )
+        else:
+            services.postman.wake()  # what a stopped worker left in the outbox goes now
         # What is alive now (the code, the templates, the metadata) lives as long
         # as the process: keep the collector from walking it again on every
         # full collection, which would stall a busy worker for tens of ms.
@@ -112,6 +135,7 @@ def lifespan(
         gc.freeze()
         yield
         await close(services)
+        metrics.worker_ends()
 
     return run
 
@@ -130,6 +154,13 @@ def add_middleware(app: FastAPI, services: AgoraServices) -> None:
     (`Gate`: its docstring lists them, in order); the client's real address,
     when a trusted proxy sends it, is read before it."""
     settings = services.settings
+    observer = None
+    if settings.logs_requests or metrics.enabled():
+        observer = Observer(
+            RouteTemplates(lambda: app.router.routes),
+            lines=settings.logs_requests,
+            metrics=metrics.enabled(),
+        )
     app.add_middleware(
         Gate,
         settings=settings,
@@ -147,9 +178,10 @@ def add_middleware(app: FastAPI, services: AgoraServices) -> None:
             SharedPages(services.page_cache).answer,
             error_handlers.answer_error,
         ),
+        observer=observer,
     )
     if settings.proxy_addresses:
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.proxy_addresses)
+        app.add_middleware(TrustedProxy, trusted_hosts=settings.proxy_addresses)
 
 
 def add_routes(app: FastAPI, static: Mount) -> None:
@@ -159,6 +191,7 @@ def add_routes(app: FastAPI, static: Mount) -> None:
     app.router.routes.append(static)
     app.include_router(pages.router)
     app.include_router(health.router)
+    app.include_router(metrics_page.router)
     app.include_router(live.router)
     app.include_router(docs.router)
     app.include_router(api.router)

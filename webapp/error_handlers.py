@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from webapp.api.error_bodies import error_json, validation_json
+from webapp.core import request_ids
 from webapp.core.cookie import SESSION_KEY
 from webapp.core.deps import services_of
 from webapp.errors import DomainError
@@ -80,8 +81,10 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
         response = await error_response(request, 500)
     except Exception:  # never uvicorn's plain-text answer
         log.exception("the 500 answer failed")
-        response = fixed_page(500, MESSAGES[500])
+        response = fixed_page(500, MESSAGES[500], request_id=request_ids.of(request.scope))
     response.headers.update(services_of(request.app).security_headers)
+    if request_ids.of(request.scope):
+        response.headers["X-Request-ID"] = request_ids.of(request.scope)
     if SESSION_KEY in request.scope.get("session", {}):
         response.headers["Cache-Control"] = "no-store"  # outside NoStoreMiddleware too
     return response

@@ -789,6 +789,34 @@ class MailToken(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class OutboxMail(SQLModel, table=True):
+    """A mail to send, written in the transaction that asked for it, so that
+    no worker's stop or crash loses it (`webapp.rules.outbox`). Any worker of
+    any host sends it: it takes the row for `LEASE` seconds (`locked_until`),
+    and deletes it once the mail server has taken the mail. A refusal is
+    recorded here (`attempts`, `last_error`) and tried again later (`due_at`);
+    after the last attempt the row stays, with `gave_up_at`, for an operator.
+
+    `kind` "mail" holds the mail itself; "reset" only the address a password
+    reset was asked for: whether an account has it is found out when it is
+    due, away from the request (`webapp.rules.mail_links`)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=10)
+    address: str = Field(max_length=254)
+    subject: str = ""
+    body: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    due_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    attempts: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
+    gave_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class MailRequest(SQLModel, table=True):
     """One link asked for by mail, counted against its limit: a reset per
     address asked for (whether or not an account has it, so that counting

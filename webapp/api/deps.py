@@ -15,6 +15,7 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.core import logs
 from webapp.core.db import new_session
 from webapp.core.deps import DbSession, Tokens, services_of
 from webapp.core.security import ApiTokens, tokens_match
@@ -45,12 +46,15 @@ BearerToken = Annotated[str | None, Depends(bearer)]
 
 
 async def get_token_user(
-    db: DbSession, tokens: Tokens, token: BearerToken
+    request: Request, db: DbSession, tokens: Tokens, token: BearerToken
 ) -> accounts.Account | None:
     """The caller, or None without a token. A token that is there but does not
     hold (bad signature, expired, user gone, stamp rotated) is a 401 even where
     anonymous callers are welcome: the client should learn its token is dead."""
-    return await token_user(db, tokens, token)
+    user = await token_user(db, tokens, token)
+    if user is not None:
+        logs.note_account(request.scope, user.id)
+    return user
 
 
 async def token_user(
@@ -98,6 +102,7 @@ async def api_writer(
         user = await token_user(db, services.api_tokens, token)
         if user is None:
             raise unauthorized(NOT_AUTHENTICATED)
+        logs.note_account(request.scope, user.id)
         yield db, user
 
 

@@ -19,6 +19,6 @@ async def _user(call: Call, user_id: int) -> Response:
 
 
 ROUTES = (
-    DirectRoute(id_path("/api/posts/"), _post, plain=True),
-    DirectRoute(id_path("/api/users/"), _user, plain=True),
+    DirectRoute(id_path("/api/posts/"), _post, "/api/posts/{post_id}", plain=True),
+    DirectRoute(id_path("/api/users/"), _user, "/api/users/{user_id}", plain=True),
 )

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from webapp.api.deps import UNREADABLE_BODY, error
 from webapp.core.client_address import client_ip
-from webapp.core.deps import DbSession, MailEngine, PostmanDep, SettingsDep
+from webapp.core.deps import DbSession, PostmanDep, SettingsDep
 from webapp.models import EmailAddress, Message
 from webapp.rules import mail_links
 
@@ -32,7 +32,6 @@ async def ask_password_reset(
     db: DbSession,
     settings: SettingsDep,
     postman: PostmanDep,
-    engine: MailEngine,
     data: EmailAddress,
 ) -> Message:
     """The same answer whether or not an account has the address, so that it
@@ -44,7 +43,6 @@ async def ask_password_reset(
     await mail_links.ask_reset(
         db,
         postman,
-        engine,
         str(data.email),
         client_ip=client_ip(request),
         settings=settings,

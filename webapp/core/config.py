@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     served_port: int = Field(default=DEFAULT_PORT, gt=0, lt=65536)
     # Live sockets one worker holds at most; unset: sized to its file descriptors.
     max_sockets_per_worker: int | None = Field(default=None, gt=0)
+    # The bearer token that opens /metrics; empty: /metrics is 404 and no
+    # metric is counted.
+    metrics_token: str = ""
+    # `json`: every log line a JSON object, and one line per request.
+    log_format: Literal["text", "json"] = "text"
+    # One log line per request even as text (`serve --access-log` sets it for
+    # its workers); JSON logs always have them.
+    request_lines: bool = False
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -146,6 +154,10 @@ class Settings(BaseSettings):
             if site_host:
                 names.add(site_host.lower())
         return frozenset(names)
+
+    @property
+    def logs_requests(self) -> bool:
+        return self.request_lines or self.log_format == "json"
 
     @property
     def proxy_addresses(self) -> list[str]:

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
@@ -68,11 +67,6 @@ async def get_postman(request: Request) -> Postman | None:
     return services_of(request.app).postman
 
 
-async def get_mail_engine(request: Request) -> Engine:
-    """The sync engine the postman's thread reads and writes with."""
-    return services_of(request.app).mail_engine
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbEngine = Annotated[AsyncEngine, Depends(get_engine)]
 DbSession = Annotated[AsyncSession, Depends(get_db)]
@@ -80,4 +74,3 @@ Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Tokens = Annotated[ApiTokens, Depends(get_api_tokens)]
 Cache = Annotated[PageCache, Depends(get_page_cache)]
 PostmanDep = Annotated[Postman | None, Depends(get_postman)]
-MailEngine = Annotated[Engine, Depends(get_mail_engine)]

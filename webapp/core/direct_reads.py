@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Scope
 
+from webapp.core import route_templates
 from webapp.core.db import new_session
 from webapp.core.deps import services_of
 from webapp.core.paths import IdConvertor
@@ -67,6 +68,7 @@ class DirectRoute:
 
     pattern: re.Pattern[str]
     call: Callable[[Call, int], Awaitable[Response]]
+    template: str  # the route's, as the log and the metrics name it
     plain: bool = False
 
 
@@ -110,6 +112,7 @@ class DirectReads:
         if found is None:
             return None
         route, number = found
+        scope[route_templates.SCOPE_KEY] = route.template
         async with new_session(services_of(scope["app"]).engine) as db:
             call = Call(scope, db)
             try:

@@ -1,13 +1,16 @@
-"""Sending mail: plain-text mails rendered from templates/mail/, handed to one
-thread per worker (the postman) that sends them through SMTP_URL, or, in
-development without it, writes them to the log and to `outbox/`.
+"""Sending mail: plain-text mails rendered from templates/mail/, kept as rows
+of the outbox by the requests that ask for them (`webapp.rules.outbox`), and
+sent by one thread per worker (the postman) through SMTP_URL, or, in
+development without it, written to the log and to `outbox/`.
 
-Nothing here runs on a request's path: a request posts a job and returns at
-once, so neither a slow nor a refusing SMTP server delays or fails it. A job
-may do more than send (a password reset looks the account up first, so that
-the request's answer and its timing are the same for an unknown address). A
-mail the server refuses, or cannot take because it is down, is tried again
-a few times with growing pauses; each failure is logged with its reason.
+Nothing here runs on a request's path: a request writes its rows and wakes
+the postman, so neither a slow nor a refusing SMTP server delays or fails it,
+and a worker that stops (or is killed) leaves its mails to the next worker
+up, of any host. A row may hold more than a mail (a password reset holds
+only the address, looked up when it is due, so that the request's answer and
+its timing are the same for an unknown address). A mail the server refuses,
+or cannot take because it is down, is tried again a few times with growing
+pauses, each failure recorded in its row and logged with its reason.
 
 The standard library's smtplib does the talking: it knows STARTTLS, TLS from
 the start and login, it is maintained with Python itself, and in a thread of
@@ -17,8 +20,6 @@ workers, the command line and the tests' clients alike.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import os
 import secrets
@@ -26,7 +27,6 @@ import smtplib
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlsplit
 
 import jinja2
 
+from webapp.core import metrics
 from webapp.core.config import Settings
 from webapp.core.templating import TEMPLATES_DIR
 
@@ -53,9 +54,6 @@ class Mail:
     subject: str
     body: str
 
-
-# A job run by the postman: it returns the mails to send (none, if it decided so).
-Job = Callable[[], Iterable[Mail]]
 
 _templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "mail"),
@@ -138,9 +136,38 @@ class OutboxTransport:
         )
 
 
+@dataclass(frozen=True)
+class Letter:
+    """A mail's row, taken by this worker to send (`Store.claim`)."""
+
+    id: int
+    kind: str
+    address: str
+    subject: str
+    body: str
+    attempts: int  # made before this one
+
+
+class Store(Protocol):
+    """Where the mails to send are kept (`webapp.rules.outbox.Outbox`)."""
+
+    def claim(self) -> Letter | None: ...
+    def open(self, letter: Letter) -> Mail | None: ...
+    def sent(self, letter: Letter) -> None: ...
+    def retry(self, letter: Letter, reason: str, after: float) -> None: ...
+    def give_up(self, letter: Letter, reason: str) -> None: ...
+    def waiting(self) -> tuple[int, float | None]: ...
+
+
+# Seconds between two looks at the outbox when nothing is due: what another
+# worker or host left (it stopped, or was killed) is sent within this.
+POLL = 2.0
+
+
 class Postman:
-    """One thread that runs mail jobs in order of when they are due, and sends
-    what they return."""
+    """One thread per worker that sends the mails of the outbox as they fall
+    due, one at a time: taken, tried once, then deleted, or kept for another
+    try after a growing pause, or, after the last, given up."""
 
     def __init__(
         self,
@@ -154,74 +181,104 @@ class Postman:
         self.sender = sender
         self.attempts = attempts
         self.first_pause = first_pause
-        # (when it is due, in time.monotonic(); the order posted; the job or
-        # None, which stops the thread)
-        self._jobs: list[tuple[float, int, Job | None]] = []
-        self._posted = itertools.count()
+        self.store: Store | None = None  # set by the app that builds it
         self._changed = threading.Condition()
+        self._woken = False
+        self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def post(self, job: Job, *, delay: float = 0.0) -> None:
-        """Run `job` on the postman's thread, and send its mails: soon, or
-        `delay` seconds from now (a job whose cost must not sit beside the
-        request that posted it; the jobs due before it run meanwhile)."""
-        self._put(time.monotonic() + delay, job)
-
-    def send(self, *mails: Mail) -> None:
-        self.post(lambda: mails)
-
-    def wait(self, timeout: float = 10.0) -> bool:
-        """Until every job posted so far is done, the delayed ones too (tests;
-        shutting down)."""
-        done = threading.Event()
-
-        def mark_done() -> Iterable[Mail]:
-            done.set()
-            return ()
-
-        self._put(self._last_due(), mark_done)
-        return done.wait(timeout)
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Let the jobs posted so far finish, for `timeout` seconds at most."""
+    def wake(self) -> None:
+        """Look at the outbox now (a request has just put mail in it); the
+        thread starts on the first call."""
         with self._changed:
-            thread = self._thread
-        if thread is not None and thread.is_alive():
-            self._put(self._last_due(), None)
-            thread.join(timeout)
-
-    def _last_due(self) -> float:
-        with self._changed:
-            return max([time.monotonic(), *(due for due, _, _ in self._jobs)])
-
-    def _put(self, due: float, job: Job | None) -> None:
-        with self._changed:
-            if job is not None and (self._thread is None or not self._thread.is_alive()):
+            if self._stopping:
+                return
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="postman", daemon=True)
                 self._thread.start()
-            heapq.heappush(self._jobs, (due, next(self._posted), job))
+            self._woken = True
             self._changed.notify()
 
-    def _next(self) -> Job | None:
-        """The first job due, once it is due."""
+    def wait(self, timeout: float = 10.0) -> bool:
+        """Until the outbox holds nothing more to send, the mails not yet due
+        included (tests; shutting down)."""
+        self.wake()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._store().waiting()[0] == 0:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop after the mail being sent, if any: the rest waits in the
+        outbox for the next worker up."""
         with self._changed:
-            while True:
-                wait = self._jobs[0][0] - time.monotonic() if self._jobs else None
-                if wait is not None and wait <= 0:
-                    return heapq.heappop(self._jobs)[2]
-                self._changed.wait(wait)
+            self._stopping = True
+            thread = self._thread
+            self._changed.notify()
+        if thread is not None and thread.is_alive():
+            thread.join(timeout)
+
+    def _store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the postman has no outbox")
+        return self.store
 
     def _run(self) -> None:
-        while (job := self._next()) is not None:
+        while not self._stopping:
             try:
-                mails = list(job())
-            except Exception:
-                log.exception("a mail job failed")
-                continue
-            for mail in mails:
-                self._deliver(mail)
+                letter = self._store().claim()
+                if letter is None:
+                    self._rest(self._store().waiting()[1])
+                    continue
+                self._handle(letter)
+            except Exception:  # the database away: the rows wait, and so do we
+                log.exception("the outbox could not be read")
+                self._rest(POLL)
 
-    def _deliver(self, mail: Mail) -> None:
+    def _rest(self, due_in: float | None) -> None:
+        """Until the next mail is due, a request wakes us, or `POLL` passes."""
+        pause = POLL if due_in is None else max(0.0, min(POLL, due_in))
+        with self._changed:
+            if not self._woken and not self._stopping and pause > 0:
+                self._changed.wait(pause)
+            self._woken = False
+
+    def _handle(self, letter: Letter) -> None:
+        store = self._store()
+        mail = store.open(letter)
+        if mail is None:
+            return
+        failure = self._deliver(mail)
+        if failure is None:
+            store.sent(letter)
+            metrics.mail_done(sent=True)
+            return
+        attempt = letter.attempts + 1
+        if attempt >= self.attempts:
+            store.give_up(letter, failure)
+            metrics.mail_done(sent=False)
+            log.error(
+                "mail to %s not sent, given up after %d attempts: %s",
+                where(mail.to),
+                attempt,
+                failure,
+            )
+            return
+        pause = self.first_pause * 2 ** (attempt - 1)
+        store.retry(letter, failure, pause)
+        log.warning(
+            "mail to %s not sent (attempt %d of %d, again in %.0f s): %s",
+            where(mail.to),
+            attempt,
+            self.attempts,
+            pause,
+            failure,
+        )
+
+    def _deliver(self, mail: Mail) -> str | None:
+        """One try: None when the server took the mail, else why not."""
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = mail.to
@@ -233,29 +290,11 @@ class Postman:
         # 7bit keeps a long link on one line (quoted-printable would fold it);
         # lines of up to 998 characters are fine in 7bit.
         message.set_content(mail.body, cte="7bit" if mail.body.isascii() else "quoted-printable")
-        for attempt in range(1, self.attempts + 1):
-            try:
-                self.transport.send(message)
-                return
-            except (smtplib.SMTPException, OSError) as error:
-                if attempt == self.attempts:
-                    log.error(
-                        "mail to %s not sent, given up after %d attempts: %s",
-                        where(mail.to),
-                        attempt,
-                        _reason(error),
-                    )
-                    return
-                pause = self.first_pause * 2 ** (attempt - 1)
-                log.warning(
-                    "mail to %s not sent (attempt %d of %d, again in %.0f s): %s",
-                    where(mail.to),
-                    attempt,
-                    self.attempts,
-                    pause,
-                    _reason(error),
-                )
-                time.sleep(pause)
+        try:
+            self.transport.send(message)
+        except (smtplib.SMTPException, OSError) as error:
+            return _reason(error)
+        return None
 
 
 def _reason(error: Exception) -> str:

@@ -5,6 +5,7 @@ answers given before routing."""
 from __future__ import annotations
 
 import json
+import time
 from base64 import b64decode, b64encode
 from collections.abc import Awaitable, Callable
 
@@ -16,10 +17,11 @@ from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from webapp.core import bodies
+from webapp.core import bodies, logs, metrics, request_ids
 from webapp.core.bodies import media_type
 from webapp.core.config import Settings
 from webapp.core.removals import Removals
+from webapp.core.route_templates import RouteTemplates
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -105,11 +107,40 @@ class SessionCookie:
         return self._cleared if was_there else None
 
 
+class Observer:
+    """What is noted of each answered request: its log line (LOG_FORMAT=json,
+    or `serve --access-log`) and its metrics (METRICS_TOKEN)."""
+
+    def __init__(self, templates: RouteTemplates, *, lines: bool, metrics: bool) -> None:
+        self.templates = templates
+        self.lines = lines
+        self.metrics = metrics
+
+    def __call__(self, scope: Scope, method: str, status: int, seconds: float) -> None:
+        """`scope`: as routed (a HEAD is routed as a GET); `method`: as sent."""
+        route = self.templates(scope)
+        if self.metrics:
+            metrics.request_done(method, route, status, seconds)
+        if self.lines:
+            account = scope.get(logs.ACCOUNT_KEY)
+            logs.request_done(
+                request_ids.of(scope),
+                method,
+                route,
+                status,
+                seconds,
+                account if isinstance(account, int) else None,
+                scope["client"][0] if scope.get("client") else "",
+            )
+
+
 class Gate:
     """Every job that each request needs before and after the app, in one pass
     and with `send` wrapped once (each was a middleware of its own, and each
     wrapped `send` again):
 
+    0. the request's id (`webapp.core.request_ids`) in `X-Request-ID`, and,
+       when asked for, its log line and metrics (`Observer`);
     1. what a request took away is seen by every worker before any of its
        answer leaves (`webapp.core.removals`);
     2. the security headers on every response (unless a route set its own);
@@ -141,8 +172,10 @@ class Gate:
         refuse: Refusal,
         removals: Removals,
         early: EarlyAnswer | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.app = app
+        self.observer = observer
         self.hosts = settings.host_names
         # Built once: (name, value) as raw header pairs, in the order they go out.
         self.security_headers = [
@@ -166,9 +199,29 @@ class Gate:
             return
         moments, token = self.removals.watch()
         try:
-            await self._http(scope, receive, send, moments)
+            if self.observer is None:
+                await self._http(scope, receive, send, moments)
+            else:
+                await self._observed(scope, receive, send, moments, self.observer)
         finally:
             self.removals.unwatch(token)
+
+    async def _observed(
+        self, scope: Scope, receive: Receive, send: Send, moments: list[float], observer: Observer
+    ) -> None:
+        started = time.perf_counter()
+        answered = [500]  # what an exception that escapes will be answered with
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answered[0] = message["status"]
+            await send(message)
+
+        try:
+            await self._http(scope, receive, noting, moments)
+        finally:
+            seconds = time.perf_counter() - started
+            observer(scope.get(_ANSWERED_AS, scope), scope["method"], answered[0], seconds)
 
     async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
         host, cookies = b"", []
@@ -184,7 +237,7 @@ class Gate:
         await self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, moments: list[float]) -> None:
-        host, cookies, authorized = b"", [], False
+        host, cookies, authorized, sent_id = b"", [], False, None
         for name, value in scope["headers"]:
             if name == b"host":
                 host = host or value
@@ -192,6 +245,12 @@ class Gate:
                 cookies.append(value)
             elif name == b"authorization":
                 authorized = True
+            elif name == request_ids.HEADER:
+                sent_id = value
+        the_id = request_ids.request_id(scope, sent_id)
+        scope[request_ids.SCOPE_KEY] = the_id
+        request_ids.current.set(the_id)
+        id_header = (request_ids.HEADER, the_id.encode("ascii"))
         head = scope["method"] == "HEAD"
         # The session, once read; the no-store check reads it as it is when
         # the answer starts.
@@ -207,6 +266,7 @@ class Gate:
                 message["headers"] = self._headers(
                     list(message.get("headers", ())), session, session_was_there, personal
                 )
+                message["headers"].append(id_header)
             elif head and message["type"] == "http.response.body":
                 if message.get("more_body", False):
                     return
@@ -221,6 +281,7 @@ class Gate:
             return
         if head:
             inner = {**scope, "method": "GET"}
+            scope[_ANSWERED_AS] = inner  # where routing will name its route
         session, session_was_there = self.session_cookie.read(cookies)
         inner["session"] = session
         personal = self.session_key in session or _carries_secrets(inner["path"], authorized)
@@ -255,6 +316,10 @@ class Gate:
         present = {name for name, _ in headers}
         headers.extend(pair for pair in self.security_headers if pair[0] not in present)
         return headers
+
+
+# A HEAD request is answered as a GET, in a scope of its own.
+_ANSWERED_AS = "agora.answered_as"
 
 
 def _set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:

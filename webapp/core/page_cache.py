@@ -51,6 +51,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
+from webapp.core import metrics
+
 T = TypeVar("T")
 # The data versions a value was read at: (version, minor, removals).
 Seen = tuple[int | None, int | None, int | None]
@@ -245,17 +247,21 @@ class PageCache:
             if stale:
                 retired = self._retired.get(key)
                 if retired is not None and time.monotonic() < retired[1]:
+                    metrics.cache_lookup(hit=True)
                     return retired[0]
+            metrics.cache_lookup(hit=False)
             return default
         value, expires_at, with_minor, kept_at = entry
         if expires_at is not None:
             now = time.monotonic()
             if now >= expires_at:
                 self._entries[key] = (value, now + REBUILD_GRACE, with_minor, kept_at)
+                metrics.cache_lookup(hit=False)
                 return default
         self._entries.move_to_end(key)
         if key in self._many:
             self._many.move_to_end(key)
+        metrics.cache_lookup(hit=True)
         return value
 
     def put(

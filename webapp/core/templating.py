@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,10 +114,22 @@ class RoutePaths:
         return self._pattern(name).format(**values)
 
     def static(self, path: str) -> str:
+        """The file's path with its content's version (`?v=`): a proxy may keep
+        it for a year, and a new release's file has a new address."""
         made = self._made.get(("static", path))
         if made is None:
-            made = self._made[("static", path)] = self._pattern("static").format(path=quote(path))
+            address = self._pattern("static").format(path=quote(path))
+            made = self._made[("static", path)] = f"{address}?v={file_version(path)}"
         return made
+
+
+def file_version(path: str) -> str:
+    """The first 10 hex digits of a static file's SHA-256 (empty if missing)."""
+    try:
+        content = (STATIC_DIR / path).read_bytes()
+    except OSError:
+        return ""
+    return hashlib.sha256(content).hexdigest()[:10]
 
 
 def make_environment(*, auto_reload: bool, paths: RoutePaths) -> jinja2.Environment:

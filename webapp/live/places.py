@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from webapp.core import metrics
+
 PER_ADDRESS = 20  # sockets one client address may hold on one worker (many tabs)
 POLICY = 1008
 TRY_AGAIN_LATER = 1013
@@ -48,6 +50,7 @@ class Places:
             return ADDRESS_FULL
         self._of_address[address] = held + 1
         self.taken += 1
+        metrics.socket_opened()
         return None
 
     def give_back(self, address: str) -> None:
@@ -56,6 +59,7 @@ class Places:
         if held <= 0:
             return
         self.taken -= 1
+        metrics.socket_closed()
         if held == 1:
             del self._of_address[address]
         else:

@@ -12,9 +12,11 @@ and "log out everywhere else" rotate the stamp and delete the links still out
 old one behind. So an owner who secures the account after a warning leaves no
 way back in to whoever kept a link, in a mailbox or from a session.
 
-- A password reset is asked for by address. Everything that could depend on
-  whether an account has it runs on the postman's thread (`reset_job`), after
-  a short random delay, and does the same database work either way: it counts
+- A password reset is asked for by address: the request puts the address in
+  the outbox (`webapp.rules.outbox`), the same row either way. Everything that
+  could depend on whether an account has it runs on a postman's thread
+  (`reset_mail`), after a short random delay, and does the same database work
+  either way: it counts
   and records the request per address (`mail_requests`), looks the address
   up, and inserts a token from that lookup (one row, or none). An address gets
   at most `RESETS_PER_HOUR` mails. Resetting ends every session and API token
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,7 +41,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Delete,
-    Engine,
     Insert,
     Select,
     delete,
@@ -57,8 +57,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from webapp.core.config import Settings
-from webapp.core.db import dialect_name, rows, transaction, transaction_in_thread
-from webapp.core.mail import Job, Mail, Postman, render
+from webapp.core.db import dialect_name, rows, transaction
+from webapp.core.mail import Mail, Postman, render
 from webapp.core.security import PasswordHasher, hash_token, new_token
 from webapp.errors import (
     AccountTaken,
@@ -77,7 +77,7 @@ from webapp.models import (
     UTCDateTime,
     utcnow,
 )
-from webapp.rules import accounts, sliding_window, throttle
+from webapp.rules import accounts, outbox, sliding_window, throttle
 
 RESET = "reset"
 NEW_ADDRESS = "email"
@@ -136,52 +136,50 @@ def _same_address(email: str) -> ColumnElement[bool]:
 async def ask_reset(
     db: AsyncSession,
     postman: Postman | None,
-    engine: Engine,
     email: str,
     *,
     client_ip: str,
     settings: Settings,
 ) -> None:
     """Count the request against the client address's login limit
-    (`TooManyResetRequests` past it), and hand the rest to the postman, to
-    run a moment later. The pages and the API ask the same way."""
+    (`TooManyResetRequests` past it), and put the address in the outbox, to
+    be looked into a moment later. The pages and the API ask the same way."""
     if postman is None:
         raise MailUnavailable
     wait = await throttle.client_wait(db, client_ip, settings.login_max_attempts)
     if wait is not None:
         raise TooManyResetRequests(wait)
-    await throttle.record_failure(db, throttle.RESET_KEY, client_ip)
-    postman.post(reset_job(engine, email, settings.public_url), delay=_reset_delay(settings))
+
+    async def record() -> None:
+        await db.exec(throttle.failure(throttle.RESET_KEY, client_ip))
+        await outbox.put_reset(db, email, _reset_delay(settings))
+
+    await transaction(db, record)
+    postman.wake()
 
 
 def _reset_delay(settings: Settings) -> float:
-    """Between half and one and a half times RESET_MAIL_DELAY. The job runs in
-    this process: run at once, its work (and the mail it may send) would slow
-    the very next request, which an observer could time to learn whether the
-    address has an account. Later and at a random moment, it is noise among
-    other requests."""
+    """Between half and one and a half times RESET_MAIL_DELAY. Looked into at
+    once, its work (and the mail it may send) would slow the very next
+    request, which an observer could time to learn whether the address has an
+    account. Later and at a random moment, it is noise among other requests."""
     return settings.reset_mail_delay * (0.5 + secrets.SystemRandom().random())
 
 
-def reset_job(engine: Engine, email: str, site_url: str) -> Job:
-    """The work of a reset asked for `email`, for the postman's thread: the
-    mail to send, or none (no such account, or the address's mails of the
-    hour sent).
+def reset_mail(site_url: str) -> outbox.ResetMail:
+    """What a reset row of the outbox becomes when it is due, on a postman's
+    thread and in its transaction: the mail to send, or none (no such
+    account, or the address's mails of the hour sent)."""
 
-    The postman is a thread, not a task on the requests' event loop, so that
-    neither its SMTP talk nor this work sits beside a request (see
-    `webapp.core.mail`): it takes a connection of the sync engine, in one
-    transaction (`transaction_in_thread`), and hands back plain values."""
-
-    def run() -> Iterable[Mail]:
+    def make(db: Connection, email: str) -> Mail | None:
         token = new_token()
-        account = transaction_in_thread(engine, lambda db: _store_reset(db, email, token))
+        account = _store_reset(db, email, token)
         if account is None:
-            return []
+            return None
         link = f"{site_url}/password-reset/{token}"
-        return [render("password_reset.txt", account.email, username=account.username, link=link)]
+        return render("password_reset.txt", account.email, username=account.username, link=link)
 
-    return run
+    return make
 
 
 def _store_reset(db: Connection, email: str, token: str) -> ResetFor | None:
@@ -297,11 +295,11 @@ async def ask_new_address(
     client_ip: str,
     max_attempts: int,
     site_url: str,
-) -> list[Mail]:
+) -> None:
     """Check the password and the address, and keep the change waiting for its
     link, in place of any other (`TooManyAddressChanges` past the hour's
-    limit): the mails to send (the link to the new address, a notice to the
-    old one)."""
+    limit), with its mails in the outbox (the link to the new address, a
+    notice to the old one)."""
     await accounts.check_password(
         db, hasher, account, password, client_ip=client_ip, max_attempts=max_attempts
     )
@@ -312,18 +310,7 @@ async def ask_new_address(
     token = new_token()
     user_id, checked_stamp = account.id, account.security_stamp
 
-    async def store() -> DomainError | None:
-        bound_to = await _count_address_change(db, user_id, checked_stamp)
-        if isinstance(bound_to, DomainError):
-            return bound_to  # raised once the transaction is over, which keeps `account` loaded
-        row = _token_row(user_id, NEW_ADDRESS, token, ADDRESS_LIFETIME, new_email=new_email)
-        await db.exec(_replace_pending(dialect_name(db), {**row, **bound_to}))
-        return None
-
-    refused = await transaction(db, store)
-    if refused is not None:
-        raise refused
-    return [
+    mails = [
         render(
             "new_address.txt",
             new_email,
@@ -338,6 +325,19 @@ async def ask_new_address(
             settings_url=f"{site_url}/settings",
         ),
     ]
+
+    async def store() -> DomainError | None:
+        bound_to = await _count_address_change(db, user_id, checked_stamp)
+        if isinstance(bound_to, DomainError):
+            return bound_to  # raised once the transaction is over, which keeps `account` loaded
+        row = _token_row(user_id, NEW_ADDRESS, token, ADDRESS_LIFETIME, new_email=new_email)
+        await db.exec(_replace_pending(dialect_name(db), {**row, **bound_to}))
+        await outbox.put(db, mails)
+        return None
+
+    refused = await transaction(db, store)
+    if refused is not None:
+        raise refused
 
 
 async def _count_address_change(
@@ -406,14 +406,16 @@ def _cancel(user_id: int) -> Delete:
 
 @dataclass(frozen=True)
 class AddressChanged:
-    """A confirmed change: whose, the new address, and the notice for the old one."""
+    """A confirmed change: whose, and the new address (the notice for the old
+    one is in the outbox)."""
 
     user_id: int
     new_email: str
-    notice: Mail
 
 
-async def confirm_new_address(db: AsyncSession, token: str, site_url: str) -> AddressChanged | None:
+async def confirm_new_address(
+    db: AsyncSession, token: str, site_url: str, *, tell: bool
+) -> AddressChanged | None:
     """Change the address of the link's account, or None for a link that does
     not work (unknown, used, expired, or made under other credentials).
     `AccountTaken` if another account took the address meanwhile.
@@ -449,14 +451,16 @@ async def confirm_new_address(db: AsyncSession, token: str, site_url: str) -> Ad
                 .returning(col(User.username))
             )
         ).scalar_one()
-        notice = render(
-            "address_changed.txt",
-            old_email,
-            username=username,
-            masked_email=masked(new_email),
-            settings_url=f"{site_url}/settings",
-        )
-        return AddressChanged(user_id, new_email, notice)
+        if tell:
+            notice = render(
+                "address_changed.txt",
+                old_email,
+                username=username,
+                masked_email=masked(new_email),
+                settings_url=f"{site_url}/settings",
+            )
+            await outbox.put(db, [notice])
+        return AddressChanged(user_id, new_email)
 
     try:
         return await transaction(db, change)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Delete, delete, insert
+from sqlalchemy import ColumnElement, Delete, Insert, delete, insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,12 +72,18 @@ async def _wait(
 
 async def record_failure(db: AsyncSession, account_key: str, client_ip: str) -> None:
     """Count a failure against both the key and the address: its own unit of work."""
-    row = {"account_key": account_key, "client_ip": client_ip, "created_at": utcnow()}
+    statement = failure(account_key, client_ip)
 
     async def record() -> None:
-        await db.exec(insert(LoginFailure).values(row))
+        await db.exec(statement)
 
     await transaction(db, record)
+
+
+def failure(account_key: str, client_ip: str) -> Insert:
+    """The statement that counts a failure, inside the caller's unit of work."""
+    row = {"account_key": account_key, "client_ip": client_ip, "created_at": utcnow()}
+    return insert(LoginFailure).values(row)
 
 
 async def forgive(db: AsyncSession, account_key: str) -> None:

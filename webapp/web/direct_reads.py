@@ -29,4 +29,7 @@ async def _profile(call: Call, user_id: int) -> Response:
     return await profiles.profile(call.request, user_id, call.db, visitor, _pages(call), page)
 
 
-ROUTES = (DirectRoute(id_path("/posts/"), _post), DirectRoute(id_path("/users/"), _profile))
+ROUTES = (
+    DirectRoute(id_path("/posts/"), _post, "/posts/{post_id}"),
+    DirectRoute(id_path("/users/"), _profile, "/users/{user_id}"),
+)

@@ -10,6 +10,7 @@ from http import HTTPStatus
 from fastapi import Request
 from starlette.responses import HTMLResponse, Response
 
+from webapp.core import request_ids
 from webapp.web.deps import visitor_for_error_page
 from webapp.web.pages import render
 
@@ -39,23 +40,34 @@ async def error_page(
     phrase = HTTPStatus(status_code).phrase
     if status_code >= 500 or not message:
         message = MESSAGES.get(status_code, phrase)
+    # A server error's page names the request, for the person to quote.
+    request_id = request_ids.of(request.scope) if status_code == 500 else ""
     try:
         return render(
             request,
             await visitor_for_error_page(request),
             "error.html",
-            {"status_code": status_code, "title": phrase, "message": message},
+            {
+                "status_code": status_code,
+                "title": phrase,
+                "message": message,
+                "request_id": request_id,
+            },
             status_code=status_code,
             headers=headers,
         )
     except Exception:
         log.exception("the error page for %d could not be rendered", status_code)
-        return fixed_page(status_code, message, headers)
+        return fixed_page(status_code, message, headers, request_id)
 
 
-def fixed_page(status_code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def fixed_page(
+    status_code: int, message: str, headers: dict[str, str] | None = None, request_id: str = ""
+) -> Response:
     """An error page that needs nothing that could fail: no template, no visitor."""
     phrase = HTTPStatus(status_code).phrase
+    if request_id:
+        message = f"{message} (request {request_id})"
     body = FIXED_PAGE.format(status=status_code, phrase=phrase, message=escape(message))
     return HTMLResponse(body, status_code=status_code, headers=headers)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection, Request
 
+from webapp.core import logs
 from webapp.core.client_address import client_ip
 from webapp.core.cookie import ANONYMOUS_CSRF_KEY, FLASH_KEY, SESSION_KEY
 from webapp.rules import sessions
@@ -28,6 +29,8 @@ async def load(db: AsyncSession, connection: HTTPConnection) -> sessions.LoadedS
     loaded = await sessions.load(db, key)
     if loaded is None:
         connection.session.pop(SESSION_KEY, None)
+    else:
+        logs.note_account(connection.scope, loaded.user.id)
     return loaded
 
 

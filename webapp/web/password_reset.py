@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from webapp.core.client_address import client_ip
-from webapp.core.deps import DbSession, Hasher, MailEngine, PostmanDep, SettingsDep
+from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep
 from webapp.errors import MailUnavailable, TooManyResetRequests
 from webapp.models import EmailAddress, PasswordChange
 from webapp.rules import mail_links
@@ -35,7 +35,6 @@ async def ask_password_reset(
     db: DbSession,
     settings: SettingsDep,
     postman: PostmanDep,
-    engine: MailEngine,
     visitor: VisitorDep,
     email: FormText = "",
 ) -> Response:
@@ -44,7 +43,6 @@ async def ask_password_reset(
         await mail_links.ask_reset(
             db,
             postman,
-            engine,
             str(address.email),
             client_ip=client_ip(request),
             settings=settings,

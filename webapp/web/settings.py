@@ -178,7 +178,7 @@ async def ask_new_address(
         if postman is None:
             raise MailUnavailable
         address = EmailAddress.model_validate({"email": email})
-        mails = await mail_links.ask_new_address(
+        await mail_links.ask_new_address(
             db,
             hasher,
             signed_in.account,
@@ -199,7 +199,7 @@ async def ask_new_address(
     except AccountTaken as taken:
         errors, status_code = taken.fields, taken.status_code
     else:
-        postman.send(*mails)
+        postman.wake()
         flash(request, f"A link to confirm the change is on its way to {address.email}.")
         return redirect("/settings")
     return await settings_page(
@@ -235,7 +235,9 @@ async def confirm_new_address(
     """Anyone with the link: it is the proof that the new address is theirs.
     The old address is told."""
     try:
-        changed = await mail_links.confirm_new_address(db, token, settings.public_url)
+        changed = await mail_links.confirm_new_address(
+            db, token, settings.public_url, tell=postman is not None
+        )
     except AccountTaken as taken:
         message = f"{taken.fields['email']} Ask for another address on your settings page."
         return render(
@@ -250,6 +252,6 @@ async def confirm_new_address(
             request, visitor, "auth/link_not_working.html", {"kind": "email"}, status_code=400
         )
     if postman is not None:
-        postman.send(changed.notice)
+        postman.wake()
     flash(request, f"Your address is now {changed.new_email}.")
     return redirect("/settings" if visitor.user_id == changed.user_id else "/login")
