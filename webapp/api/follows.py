@@ -12,7 +12,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from webapp.api.deps import UNAUTHORIZED, ApiUser, Limit, Responses, Skip, error
+from webapp.api.deps import (
+    NOT_CONFIRMED,
+    UNAUTHORIZED,
+    ApiUser,
+    ConfirmedApiUser,
+    Limit,
+    Responses,
+    Skip,
+    error,
+)
 from webapp.api.paths import UserId
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, UserPublic
@@ -33,9 +42,9 @@ FOLLOW_ERRORS: Responses = {
     response_model=None,  # 204: no body at all
     status_code=204,
     summary="Follow someone",
-    responses=FOLLOW_ERRORS,
+    responses={**FOLLOW_ERRORS, **NOT_CONFIRMED},
 )
-async def follow(db: DbSession, user: ApiUser, user_id: UserId) -> None:
+async def follow(db: DbSession, user: ConfirmedApiUser, user_id: UserId) -> None:
     """Following someone already is not an error: nothing changes. They are
     notified of a new follow."""
     await follows.follow(db, follower_id=user.id, followed_id=user_id)
@@ -99,5 +108,10 @@ async def feed(
     are never listed, and `search` works the same way."""
     words = posts.search_words(search)
     return await posts.list_published(
-        db, offset=skip, limit=limit, words=words, followed_by=user.id
+        db,
+        offset=skip,
+        limit=limit,
+        words=words,
+        followed_by=user.id,
+        unlisted=user.shield.unlisted,
     )

@@ -81,14 +81,21 @@ class Kept(NamedTuple):
     one_of_many: bool = False
 
 
-def feed(number: int, words: tuple[str, ...]) -> Kept:
+# The lists of a reader who blocks or mutes people leave out those people's
+# posts (`webapp.rules.safety.Shield.key`, read with the session): their keys
+# name whom they leave out, so that no reader is shown another's list. () for
+# everyone else, who share one.
+Unlisted = tuple[int, ...]
+
+
+def feed(number: int, words: tuple[str, ...], unlisted: Unlisted = ()) -> Kept:
     """A page of the home feed (or a search): the posts, without their counts."""
-    return Kept(("feed", number, words))
+    return Kept(("feed", number, words, unlisted))
 
 
-def tag_feed(tag: str, number: int, words: tuple[str, ...]) -> Kept:
+def tag_feed(tag: str, number: int, words: tuple[str, ...], unlisted: Unlisted = ()) -> Kept:
     """A page of a tag's posts (or a search among them), without their counts."""
-    return Kept(("tag", tag, number, words))
+    return Kept(("tag", tag, number, words, unlisted))
 
 
 def popular_tags() -> Kept:
@@ -96,8 +103,10 @@ def popular_tags() -> Kept:
     return Kept(("tags",), seconds=SHARED_HTML_SECONDS)
 
 
-def following_feed(user_id: int, number: int, words: tuple[str, ...]) -> Kept:
-    return Kept(("following", user_id, number, words))
+def following_feed(
+    user_id: int, number: int, words: tuple[str, ...], unlisted: Unlisted = ()
+) -> Kept:
+    return Kept(("following", user_id, number, words, unlisted))
 
 
 def profile_posts(user_id: int, number: int) -> Kept:

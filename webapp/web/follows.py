@@ -14,7 +14,7 @@ from webapp.errors import CannotFollowSelf
 from webapp.rules import follows, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages, PageStore
-from webapp.web.deps import CurrentUser, Visitor, VisitorDep
+from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
 from webapp.web.listing import counted_list, liked_among, post_cards
 from webapp.web.pages import flash, page_number, redirect, render
 from webapp.web.profile_page import person, profile_page
@@ -37,14 +37,20 @@ async def following_feed(
     kept for this visitor alone until the data version moves (a follow moves it)."""
     words = tuple(posts.search_words(q))
     number = page_number(page)
-    kept = cache_policy.following_feed(user.id, number, words)
+    shield = visitor.shield
+    kept = cache_policy.following_feed(user.id, number, words, shield.key)
     seen = pages.seen()
     listing = await counted_list(
         db,
         pages,
         kept,
         lambda: posts.published_page(
-            db, page=number, per_page=page_sizes.POSTS, words=words, followed_by=user.id
+            db,
+            page=number,
+            per_page=page_sizes.POSTS,
+            words=words,
+            followed_by=user.id,
+            unlisted=shield.unlisted,
         ),
     )
     liked = await liked_among(db, pages, visitor, kept, listing.ids)
@@ -77,7 +83,7 @@ async def follow_user(
     user_id: int,
     db: DbSession,
     visitor: VisitorDep,
-    user: CurrentUser,
+    user: ConfirmedUser,
     pages: Pages,
 ) -> Response:
     async def change() -> str:

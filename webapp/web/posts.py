@@ -7,13 +7,13 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from webapp.core.deps import DbSession
-from webapp.errors import PostNotFound
+from webapp.core.deps import DbSession, SettingsDep
+from webapp.errors import PostNotFound, TooManyPosts
 from webapp.models import MAX_ID, PostCreate, PostPublic
 from webapp.rules import likes, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
-from webapp.web.deps import CurrentUser, Visitor, VisitorDep
+from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
 from webapp.web.listing import counted_list, liked_among, post_cards
 from webapp.web.pages import (
     Checkbox,
@@ -41,7 +41,8 @@ async def home(
 ) -> Response:
     words = tuple(posts.search_words(q))
     number = page_number(page)
-    kept = cache_policy.feed(number, words)
+    shield = visitor.shield
+    kept = cache_policy.feed(number, words, shield.key)
 
     async def build() -> Response:
         seen = pages.seen()
@@ -49,7 +50,13 @@ async def home(
             db,
             pages,
             kept,
-            lambda: posts.published_page(db, page=number, per_page=page_sizes.POSTS, words=words),
+            lambda: posts.published_page(
+                db,
+                page=number,
+                per_page=page_sizes.POSTS,
+                words=words,
+                unlisted=shield.unlisted,
+            ),
         )
         liked = await liked_among(db, pages, visitor, kept, listing.ids)
         cards = post_cards(request, pages, listing.posts, liked, kept=kept, seen=seen)
@@ -68,6 +75,7 @@ def post_form(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     preview: posts.Marked | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     context = {
         "post": post,
@@ -75,7 +83,9 @@ def post_form(
         "errors": errors or {},
         "preview": preview,
     }
-    return render(request, visitor, "posts/form.html", context, status_code=status_code)
+    return render(
+        request, visitor, "posts/form.html", context, status_code=status_code, headers=headers
+    )
 
 
 def validated(
@@ -104,7 +114,8 @@ async def create_post(
     request: Request,
     db: DbSession,
     visitor: VisitorDep,
-    user: CurrentUser,
+    user: ConfirmedUser,
+    settings: SettingsDep,
     title: FormText = "",
     content: FormText = "",
     published: Checkbox = None,
@@ -112,7 +123,19 @@ async def create_post(
     data, values, errors = validated(title, content, published)
     if data is None:
         return post_form(request, visitor, post=None, values=values, errors=errors, status_code=422)
-    post = await posts.create_post(db, owner=user, data=data)
+    try:
+        post = await posts.create_post(db, owner=user, data=data, per_hour=settings.posts_per_hour)
+    except TooManyPosts as refused:
+        # The form again, as typed, with the wait above it.
+        return post_form(
+            request,
+            visitor,
+            post=None,
+            values=values,
+            errors={"form": refused.detail},
+            status_code=refused.status_code,
+            headers=refused.headers,
+        )
     flash(request, "Your post is published." if post.published else "Your draft is saved.")
     return redirect(f"/posts/{post.id}")
 
@@ -200,7 +223,7 @@ async def delete_post(request: Request, post_id: int, db: DbSession, user: Curre
 
 @router.post("/posts/{post_id:id}/vote")
 async def vote(
-    request: Request, post_id: int, db: DbSession, user: CurrentUser, dir: FormText = ""
+    request: Request, post_id: int, db: DbSession, user: ConfirmedUser, dir: FormText = ""
 ) -> Response:
     """The button says what it will do (`dir` 1 or 0, from the state the page
     showed), so a double click or a second tab repeats the same wish instead of

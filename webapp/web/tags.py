@@ -52,7 +52,8 @@ async def tag_posts(
         )
     words = tuple(posts.search_words(q))
     number = page_number(page)
-    kept = cache_policy.tag_feed(tag, number, words)
+    shield = visitor.shield
+    kept = cache_policy.tag_feed(tag, number, words, shield.key)
 
     async def build() -> Response:
         seen = pages.seen()
@@ -61,7 +62,12 @@ async def tag_posts(
             pages,
             kept,
             lambda: posts.published_page(
-                db, page=number, per_page=page_sizes.POSTS, words=words, tag=tag
+                db,
+                page=number,
+                per_page=page_sizes.POSTS,
+                words=words,
+                tag=tag,
+                unlisted=shield.unlisted,
             ),
         )
         liked = await liked_among(db, pages, visitor, kept, listing.ids)
