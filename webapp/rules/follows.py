@@ -210,14 +210,14 @@ async def follow(db: AsyncSession, *, follower_id: int, followed_id: int) -> boo
     UserNotFound for an unknown person, CannotFollowSelf for oneself, and
     UserNotFound when a block stands between the two: the followed person's
     row is read with a share lock first, which a block racing the follow
-    waits for (or the follow waits for it, and sees it), so a block always
-    ends with no follow between the two (`webapp.rules.safety.block`)."""
+    waits for (or the follow waits for it), and the block is looked for in
+    the statement after, which sees what committed while it waited (a
+    condition in the locking statement would be read from before the wait).
+    So a block always ends with no follow between the two
+    (`webapp.rules.safety.block`)."""
     _check(follower_id, followed_id)
-    reachable = (
-        select(col(User.id), safety.between(col(User.id), follower_id))
-        .where(col(User.id) == followed_id)
-        .with_for_update(read=True)
-    )
+    locked = select(col(User.id)).where(col(User.id) == followed_id).with_for_update(read=True)
+    blocked = select(safety.between(followed_id, follower_id))
     # RETURNING tells whether a row went in: none when already following.
     statement = (
         insert_ignoring_duplicates(db, Follow)
@@ -226,8 +226,7 @@ async def follow(db: AsyncSession, *, follower_id: int, followed_id: int) -> boo
     )
 
     async def write() -> bool:
-        found = (await db.exec(reachable)).first()
-        if found is None or found[1]:
+        if (await db.exec(locked)).first() is None or (await db.exec(blocked)).one():
             raise UserNotFound
         if (await db.exec(statement)).first() is None:
             return False
