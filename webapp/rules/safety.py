@@ -24,8 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, delete, exists, func, or_
+from sqlalchemy import ColumnElement, String, and_, delete, exists, or_
 from sqlalchemy import select as core_select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -71,6 +73,27 @@ def _ids(text: str | None) -> frozenset[int]:
     return frozenset(int(part) for part in text.split()) if text else frozenset()
 
 
+class _IdList(FunctionElement[str]):
+    """The ids of an aggregate's rows, separated by spaces (NULL for none), in
+    plain SQL text: `func.aggregate_strings` binds its separator at execution
+    time, which the statements sent on the driver's own cursor
+    (`core.db.DriverStatement`, the API caller's row) cannot take."""
+
+    type = String()
+    name = "id_list"
+    inherit_cache = True
+
+
+@compiles(_IdList, "postgresql")
+def _id_list_postgresql(element: _IdList, compiler: Any, **kw: Any) -> str:
+    return f"string_agg(CAST({compiler.process(element.clauses, **kw)} AS TEXT), ' ')"
+
+
+@compiles(_IdList)
+def _id_list(element: _IdList, compiler: Any, **kw: Any) -> str:
+    return f"group_concat({compiler.process(element.clauses, **kw)}, ' ')"
+
+
 def ids_of(user_id: Any, *, muted: bool) -> Any:
     """A scalar subquery: the ids the user (an id, or the column holding one)
     blocks (or mutes), separated by spaces, or NULL. Read with the session and
@@ -86,7 +109,7 @@ def ids_of(user_id: Any, *, muted: bool) -> Any:
         )
     )
     return (
-        core_select(func.aggregate_strings(cast(col(whom), String), " "))
+        core_select(_IdList(col(whom)))
         .select_from(table)
         .where(col(who) == user_id)
         .scalar_subquery()
