@@ -18,31 +18,37 @@ OPERATIONS = {
     ("get", "/api/users/me"): ("users", {200, 401}),
     ("post", "/api/login"): ("auth", {200, 401, 422, 429}),
     ("post", "/api/password-reset"): ("auth", {202, 400, 422, 429, 503}),
-    ("get", "/api/posts"): ("posts", {200, 422}),
+    ("get", "/api/posts"): ("posts", {200, 401, 422}),
     ("get", "/api/posts/{post_id}"): ("posts", {200, 401, 404}),
-    ("post", "/api/posts"): ("posts", {201, 401, 422}),
+    ("post", "/api/posts"): ("posts", {201, 401, 403, 422, 429}),
     ("put", "/api/posts/{post_id}"): ("posts", {200, 401, 403, 404, 422}),
     ("patch", "/api/posts/{post_id}"): ("posts", {200, 401, 403, 404, 422}),
     ("delete", "/api/posts/{post_id}"): ("posts", {204, 401, 403, 404}),
     ("get", "/api/tags"): ("tags", {200, 422}),
-    ("get", "/api/tags/{tag}/posts"): ("tags", {200, 404, 422}),
-    ("post", "/api/vote"): ("votes", {200, 201, 401, 404, 409, 422}),
+    ("get", "/api/tags/{tag}/posts"): ("tags", {200, 401, 404, 422}),
+    ("post", "/api/vote"): ("votes", {200, 201, 401, 403, 404, 409, 422}),
     ("get", "/api/users/{user_id}/profile"): ("users", {200, 404}),
-    ("put", "/api/users/me/following/{user_id}"): ("following", {204, 401, 404, 422}),
+    ("put", "/api/users/me/following/{user_id}"): ("following", {204, 401, 403, 404, 422}),
     ("delete", "/api/users/me/following/{user_id}"): ("following", {204, 401, 404}),
     ("get", "/api/users/{user_id}/followers"): ("following", {200, 404, 422}),
     ("get", "/api/users/{user_id}/following"): ("following", {200, 404, 422}),
     ("get", "/api/feed"): ("following", {200, 401, 422}),
     ("get", "/api/posts/{post_id}/comments"): ("comments", {200, 401, 404, 422}),
-    ("post", "/api/posts/{post_id}/comments"): ("comments", {201, 401, 404, 422}),
+    ("post", "/api/posts/{post_id}/comments"): ("comments", {201, 401, 403, 404, 422, 429}),
     ("patch", "/api/comments/{comment_id}"): ("comments", {200, 401, 403, 404, 422}),
     ("delete", "/api/comments/{comment_id}"): ("comments", {204, 401, 403, 404}),
     ("get", "/api/notifications"): ("notifications", {200, 401, 422}),
     ("post", "/api/notifications/read"): ("notifications", {204, 401}),
-    ("post", "/api/reports"): ("moderation", {200, 201, 401, 404, 422, 429}),
+    ("post", "/api/reports"): ("moderation", {200, 201, 401, 403, 404, 422, 429}),
     ("get", "/api/moderation/reports"): ("moderation", {200, 401, 404, 422}),
     ("post", "/api/moderation/actions"): ("moderation", {200, 201, 401, 403, 404, 422}),
     ("get", "/api/moderation/log"): ("moderation", {200, 422}),
+    ("get", "/api/users/me/blocks"): ("safety", {200, 401}),
+    ("put", "/api/users/me/blocks/{user_id}"): ("safety", {204, 401, 404, 422}),
+    ("delete", "/api/users/me/blocks/{user_id}"): ("safety", {204, 401, 404, 422}),
+    ("get", "/api/users/me/mutes"): ("safety", {200, 401}),
+    ("put", "/api/users/me/mutes/{user_id}"): ("safety", {204, 401, 404, 422}),
+    ("delete", "/api/users/me/mutes/{user_id}"): ("safety", {204, 401, 404, 422}),
 }
 AUTHENTICATED = {
     ("get", "/api/users/me"),
@@ -62,9 +68,21 @@ AUTHENTICATED = {
     ("post", "/api/reports"),
     ("get", "/api/moderation/reports"),
     ("post", "/api/moderation/actions"),
+    ("get", "/api/users/me/blocks"),
+    ("put", "/api/users/me/blocks/{user_id}"),
+    ("delete", "/api/users/me/blocks/{user_id}"),
+    ("get", "/api/users/me/mutes"),
+    ("put", "/api/users/me/mutes/{user_id}"),
+    ("delete", "/api/users/me/mutes/{user_id}"),
 }
-# Optional: drafts (and their comments) for their owner.
-OPTIONAL_AUTH = {("get", "/api/posts/{post_id}"), ("get", "/api/posts/{post_id}/comments")}
+# Optional: drafts (and their comments) for their owner; the lists leave out
+# the people the caller blocks or mutes.
+OPTIONAL_AUTH = {
+    ("get", "/api/posts/{post_id}"),
+    ("get", "/api/posts/{post_id}/comments"),
+    ("get", "/api/posts"),
+    ("get", "/api/tags/{tag}/posts"),
+}
 
 
 @pytest.fixture
@@ -97,6 +115,7 @@ def test_each_operation_has_its_tag_summary_and_status_codes(openapi: dict[str, 
         "following",
         "comments",
         "notifications",
+        "safety",
         "moderation",
     ]
     for key, operation in operations(openapi).items():

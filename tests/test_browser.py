@@ -348,6 +348,38 @@ def test_two_people_follow_comment_and_are_told(page: Page, new_context) -> None
     ).to_contain_text("1")
 
 
+def test_block_someone_from_their_profile_and_their_words_leave_your_pages(
+    page: Page, new_context
+) -> None:
+    """Cy writes a post and comments on Di's; Di blocks Cy from Cy's profile,
+    and Cy's post leaves her feed while the comment collapses; she undoes it
+    from the people page."""
+    cy, di = unique_name("cy"), unique_name("di")
+    writer = new_context().new_page()
+    register(writer, cy)
+    cy_post = write_post(writer, "Loud thoughts of Cy", "Listen to me.")
+    register(page, di)
+    di_post = write_post(page, "Quiet thoughts of Di", "A calm morning.")
+    writer.goto(f"/posts/{di_post}")
+    writer.get_by_label("Add a comment").fill("Cy was here, loudly")
+    writer.get_by_role("button", name="Post comment").click()
+
+    page.goto(f"/posts/{cy_post}")
+    page.get_by_role("link", name=cy).first.click()
+    page.get_by_role("button", name=f"Block {cy}").click()
+    assert f"You blocked {cy}." in flash_text(page)
+    expect(page.get_by_role("button", name=f"Unblock {cy}")).to_be_visible()
+    page.goto("/")
+    expect(page.get_by_role("link", name="Quiet thoughts of Di")).to_be_visible()
+    expect(page.get_by_role("link", name="Loud thoughts of Cy")).to_have_count(0)
+    page.goto(f"/posts/{di_post}")
+    expect(page.locator(".comment")).to_contain_text("A comment from someone you blocked")
+    expect(page.get_by_text("Cy was here, loudly")).to_have_count(0)
+    page.goto("/settings/people")
+    page.get_by_role("button", name=f"Unblock {cy}").click()
+    expect(page.get_by_text("You block nobody.")).to_be_visible()
+
+
 def test_a_post_form_error_is_shown_beside_its_field(page: Page) -> None:
     register(page, unique_name("writer"))
     page.get_by_role("link", name="New post").click()
@@ -371,6 +403,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "post": ("member", "/posts/{post}"),
     "post-form-errors": ("member", "/posts/new"),
     "settings": ("member", "/settings"),
+    "people": ("member", "/settings/people"),
     "following": ("member", "/following"),
     "followers": ("anonymous", "/users/{id}/followers"),
     "notifications": ("member", "/notifications"),

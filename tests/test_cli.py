@@ -100,6 +100,8 @@ def test_seed_fills_the_database(seeded: tuple[Engine, str]) -> None:
         assert f"{step}: 100%" in stderr  # the progress bars
     with Session(engine) as db:
         assert count(db, User) == 5
+        # Demo people can post at once, even where addresses must be confirmed.
+        assert count(db, User, col(User.email_confirmed).is_(True)) == 5
         assert count(db, Post) == 40
         assert count(db, Like) == 30
         assert count(db, Follow) == 12

@@ -247,6 +247,25 @@ def test_new_and_deleted_posts_reach_every_socket_at_once() -> None:
     run_hub(scenario)
 
 
+def test_a_new_post_is_not_announced_to_those_who_block_or_mute_its_author() -> None:
+    """The feed's "N new posts" counts only what that visitor's feed will show."""
+
+    async def scenario(hub: Hub) -> None:
+        shielded, other = FakeSocket(), FakeSocket()
+        hub.join(shielded, 1, None, None, frozenset({4}))  # type: ignore[arg-type]
+        hub.join(other, 2, None)  # type: ignore[arg-type]
+        hub.deliver(json.dumps({"t": "created", "id": 9, "author": 4}))
+        hub.deliver(json.dumps({"t": "created", "id": 10, "author": 5}))
+        for _ in range(100):
+            if len(other.sent) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert [message["id"] for message in shielded.sent] == [10]
+        assert [message["id"] for message in other.sent] == [9, 10]
+
+    run_hub(scenario)
+
+
 def test_a_client_that_does_not_read_is_disconnected() -> None:
     async def scenario(hub: Hub) -> None:
         slow, reader = FakeSocket(reads=False), FakeSocket()

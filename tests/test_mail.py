@@ -359,6 +359,8 @@ def test_without_smtp_in_production_the_pages_say_mail_is_unavailable(
         webapp_env="production",
         site_url="https://agora.example",
         allowed_hosts="testserver",
+        # With addresses to confirm, production without SMTP_URL does not start.
+        require_confirmed_email=False,
     )
     app = create_app(settings, pooled=False)
     try:

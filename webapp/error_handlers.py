@@ -21,7 +21,7 @@ from webapp.api.error_bodies import error_json, validation_json
 from webapp.core import request_ids
 from webapp.core.cookie import SESSION_KEY
 from webapp.core.deps import services_of
-from webapp.errors import DomainError
+from webapp.errors import DomainError, EmailNotConfirmed
 from webapp.web.error_pages import MESSAGES, error_page, fixed_page
 
 log = logging.getLogger("webapp")
@@ -49,7 +49,13 @@ async def error_response(
 async def domain_error_handler(request: Request, exc: DomainError) -> Response:
     if is_api(request):
         return error_json(exc.status_code, exc.detail, exc.headers)
-    return await error_page(request, exc.status_code, exc.page_message, exc.headers)
+    return await error_page(
+        request,
+        exc.status_code,
+        exc.page_message,
+        exc.headers,
+        resend_confirmation=isinstance(exc, EmailNotConfirmed),
+    )
 
 
 async def http_exception_handler(request: Request, exc: HTTPException) -> Response:

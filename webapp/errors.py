@@ -257,3 +257,46 @@ class TooManyReports(Throttled):
     """More than REPORTS_PER_HOUR reports within the last hour (`webapp.rules.reports`)."""
 
     reason = "Too many reports."
+
+
+# --- personal safety -----------------------------------------------------------
+
+
+class CannotBlockSelf(DomainError):
+    status_code = 422
+    detail = "You cannot block yourself"
+    page_message = "You cannot block yourself."
+
+
+class CannotMuteSelf(DomainError):
+    status_code = 422
+    detail = "You cannot mute yourself"
+    page_message = "You cannot mute yourself."
+
+
+class TooManyPosts(Throttled):
+    """POSTS_PER_HOUR posts within the last hour, pages and API together."""
+
+    reason = "You have written as many posts as an hour allows."
+
+
+class TooManyComments(Throttled):
+    """COMMENTS_PER_HOUR comments within the last hour, pages and API together."""
+
+    reason = "You have written as many comments as an hour allows."
+
+
+class EmailNotConfirmed(DomainError):
+    """With REQUIRE_CONFIRMED_EMAIL, an account that has not opened the link
+    mailed to it reads, but does not post, comment, like, follow or report.
+    The page offers to send the link again (`webapp.rules.confirmations`)."""
+
+    status_code = 403
+    detail = "Confirm your email address first"
+    page_message = "Confirm your email address first."
+
+
+class TooManyConfirmationMails(Throttled):
+    """The link that confirms an address was mailed 3 times within the last hour."""
+
+    reason = "The confirmation link was sent as many times as an hour allows."

@@ -222,6 +222,9 @@ class User(UserBase, table=True):
     # suspension until lifted ends far in the future. None: never, or lifted.
     suspended_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     suspension_reason: str | None = Field(default=None, max_length=500)
+    # Whether the account opened the link mailed to its address
+    # (`webapp.rules.confirmations`); an address changed by its link is confirmed.
+    email_confirmed: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
 # Names and addresses are unique whatever their letter case, decided by the
@@ -245,6 +248,7 @@ class UserPublic(SQLModel):
 
 class UserMe(UserPublic):
     email: str
+    email_confirmed: bool = False
 
 
 # --- posts -----------------------------------------------------------------
@@ -430,6 +434,37 @@ class Like(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+# --- blocks and mutes -------------------------------------------------------------
+
+
+class Block(SQLModel, table=True):
+    """Someone the blocker never sees, and who may not reach them
+    (`webapp.rules.safety`)."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (
+        CheckConstraint("blocker_id <> blocked_id", name="ck_blocks_not_self"),
+        # Whether someone is blocked by the person they act on.
+        Index("ix_blocks_blocked", "blocked_id", "blocker_id"),
+    )
+
+    blocker_id: int = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    blocked_id: int = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Mute(SQLModel, table=True):
+    """Someone whose posts leave the muter's lists, and whose actions no longer
+    notify them (`webapp.rules.safety`)."""
+
+    __tablename__ = "mutes"
+    __table_args__ = (CheckConstraint("muter_id <> muted_id", name="ck_mutes_not_self"),)
+
+    muter_id: int = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    muted_id: int = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 # --- follows ------------------------------------------------------------------
 
 
@@ -507,8 +542,8 @@ class Comment(CommentBase, table=True):
     __table_args__ = (
         # A post's comments, oldest first.
         Index("ix_comments_post", "post_id", "created_at", "id"),
-        # What an account deletion must count down.
-        Index("ix_comments_author", "author_id"),
+        # What an account deletion must count down, and the hourly limit counts.
+        Index("ix_comments_author", "author_id", "created_at"),
         # A comment's replies (whether a deleted one keeps a placeholder).
         Index("ix_comments_parent", "parent_id"),
         NEVER_REUSED_IDS,
@@ -561,6 +596,8 @@ class ThreadComment(CommentPublic):
     # A placeholder for a comment hidden by moderators (or by someone
     # suspended) that keeps its replies in place.
     removed: bool = False
+    # By someone the reader blocked: shown collapsed, without its text.
+    blocked: bool = False
 
 
 # --- notifications ----------------------------------------------------------------

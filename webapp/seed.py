@@ -533,6 +533,8 @@ def _seed_users(run: Run, count: int, password_hash: str) -> list[int]:
                 "password_hash": password_hash,
                 "security_stamp": new_token()[:32],
                 "created_at": run.now - timedelta(days=run.rng.uniform(366, 1000)),
+                # Demo people can do everything at once, confirmation required or not.
+                "email_confirmed": True,
             }
         )
     with tqdm(total=len(rows), desc="users", unit="user", disable=not rows) as progress:

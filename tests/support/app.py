@@ -28,6 +28,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # Many tests register more accounts than an hour allows from the one
         # address of the test client; tests of the limit set one.
         "registrations_per_hour": 0,
+        # So do posts and comments, past their hourly limits.
+        "posts_per_hour": 0,
+        "comments_per_hour": 0,
         # A reset's job runs at once: the tests wait for its mail.
         "reset_mail_delay": 0,
     }

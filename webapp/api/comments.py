@@ -16,11 +16,13 @@ from starlette.responses import Response
 
 from webapp.api.deps import (
     BAD_TOKEN_SENT,
+    NOT_CONFIRMED,
     OPTIONAL_AUTH,
     POST_NOT_FOUND,
     UNAUTHORIZED,
     UNREADABLE_BODY,
     ApiUser,
+    ConfirmedApiUser,
     Limit,
     OptionalApiUser,
     Responses,
@@ -29,7 +31,7 @@ from webapp.api.deps import (
 )
 from webapp.api.paths import CommentId, PostId
 from webapp.api.posts import json_response
-from webapp.core.deps import DbSession
+from webapp.core.deps import DbSession, SettingsDep
 from webapp.models import CommentCreate, CommentEdit, CommentPublic
 from webapp.rules import comments, page_sizes
 
@@ -86,6 +88,8 @@ async def list_comments(
     not hold is a 401."""
     viewer_id = viewer.id if viewer else None
     found = await comments.list_visible(db, post_id, viewer_id, offset=skip, limit=limit)
+    if viewer is not None:  # a comment of someone the caller blocks: no author, no text
+        found = [comments.collapsed(comment, viewer.shield) for comment in found]
     return json_response(COMMENTS_JSON, found)
 
 
@@ -101,11 +105,17 @@ async def list_comments(
             "No such post, or a draft of someone else's; or the comment answered is deleted"
         ),
         **BAD_PARENT,
+        **NOT_CONFIRMED,
+        429: error(
+            "The caller wrote `COMMENTS_PER_HOUR` comments within the last hour",
+            {"Retry-After": "Seconds until one more may be written"},
+        ),
     },
 )
 async def create_comment(
     db: DbSession,
-    user: ApiUser,
+    user: ConfirmedApiUser,
+    settings: SettingsDep,
     post_id: PostId,
     data: Annotated[CommentCreate, Body(openapi_examples=COMMENT_EXAMPLES)],
 ) -> CommentPublic:
@@ -116,7 +126,9 @@ async def create_comment(
     nobody of their own comment.
     The same text sent again within seconds gives back the first comment
     instead of a second one."""
-    return await comments.add(db, post_id=post_id, author_id=user.id, data=data)
+    return await comments.add(
+        db, post_id=post_id, author_id=user.id, data=data, per_hour=settings.comments_per_hour
+    )
 
 
 @router.patch(

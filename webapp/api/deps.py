@@ -21,7 +21,7 @@ from webapp.core.deps import DbSession, Tokens, services_of
 from webapp.core.security import ApiTokens, tokens_match
 from webapp.errors import UserNotFound
 from webapp.models import ErrorDetail
-from webapp.rules import accounts
+from webapp.rules import accounts, confirmations
 
 # auto_error=False: a missing token is ours to answer (anonymous on the public
 # routes, 401 on the others). tokenUrl is what Swagger's Authorize button posts to.
@@ -87,6 +87,21 @@ ApiUser = Annotated[accounts.Account, Depends(require_token_user)]
 OptionalApiUser = Annotated[accounts.Account | None, Depends(get_token_user)]
 
 
+def check_may_act(request: Request, user: accounts.Account) -> None:
+    """With REQUIRE_CONFIRMED_EMAIL, a caller whose address is not confirmed
+    reads but does not post, comment, like, follow or report (403)."""
+    required = services_of(request.app).settings.confirms_email
+    confirmations.check_may_act(user.email_confirmed, required=required)
+
+
+async def require_confirmed_user(request: Request, user: ApiUser) -> accounts.Account:
+    check_may_act(request, user)
+    return user
+
+
+ConfirmedApiUser = Annotated[accounts.Account, Depends(require_confirmed_user)]
+
+
 @asynccontextmanager
 async def api_writer(
     request: Request, token: str | None
@@ -145,6 +160,9 @@ UNREADABLE_BODY: Responses = {
 }
 FORBIDDEN: Responses = {403: error("The post belongs to someone else")}
 POST_NOT_FOUND: Responses = {404: error("No such post, or a draft of someone else's")}
+NOT_CONFIRMED: Responses = {
+    403: error("With `REQUIRE_CONFIRMED_EMAIL`: the caller's address is not confirmed yet")
+}
 
 
 # Paging of every list: `limit` (its default is each list's own) and `skip`,

@@ -13,8 +13,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from webapp.api.deps import (
+    NOT_CONFIRMED,
     UNAUTHORIZED,
     ApiUser,
+    ConfirmedApiUser,
     Limit,
     Responses,
     Skip,
@@ -42,9 +44,9 @@ FOLLOW_ERRORS: Responses = {
     response_model=None,  # 204: no body at all
     status_code=204,
     summary="Follow someone",
-    responses=FOLLOW_ERRORS,
+    responses={**FOLLOW_ERRORS, **NOT_CONFIRMED},
 )
-async def follow(db: DbSession, user: ApiUser, user_id: UserId) -> None:
+async def follow(db: DbSession, user: ConfirmedApiUser, user_id: UserId) -> None:
     """Following someone already is not an error: nothing changes. They are
     notified of a new follow."""
     await follows.follow(db, follower_id=user.id, followed_id=user_id)
@@ -111,5 +113,11 @@ async def feed(
     words = posts.search_words(search)
     order = ordering.order_of(sort, t)
     return await posts.list_published(
-        db, offset=skip, limit=limit, words=words, followed_by=user.id, order=order
+        db,
+        offset=skip,
+        limit=limit,
+        words=words,
+        followed_by=user.id,
+        order=order,
+        unlisted=user.shield.unlisted,
     )

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, BearerToken, api_writer, error
+from webapp.api.deps import (
+    NOT_CONFIRMED,
+    UNAUTHORIZED,
+    UNREADABLE_BODY,
+    BearerToken,
+    api_writer,
+    check_may_act,
+    error,
+)
 from webapp.models import Message, VoteCreate
 from webapp.rules import likes
 
@@ -29,6 +37,7 @@ def answer(body: bytes, status_code: int) -> Response:
         201: {"description": "The post is liked (`dir` 1)"},
         **UNREADABLE_BODY,
         **UNAUTHORIZED,
+        **NOT_CONFIRMED,
         404: error("No such post (or a draft of someone else's), or no like to take back"),
         409: error("The caller already likes this post"),
     },
@@ -38,6 +47,7 @@ async def vote(request: Request, token: BearerToken, data: VoteCreate) -> Respon
     database decides races: two likes at once count once, never fail with 500."""
     async with api_writer(request, token) as (db, user):
         if data.dir == 1:
+            check_may_act(request, user)
             if not await likes.add(db, post_id=data.post_id, user_id=user.id):
                 raise HTTPException(409, "You already like this post")
             return answer(LIKED, 201)

@@ -9,7 +9,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
-from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, Limit, Skip, error
+from webapp.api.deps import (
+    NOT_CONFIRMED,
+    UNAUTHORIZED,
+    UNREADABLE_BODY,
+    ApiUser,
+    ConfirmedApiUser,
+    Limit,
+    Skip,
+    error,
+)
 from webapp.core.deps import DbSession, SettingsDep
 from webapp.models import (
     ModerationActionCreate,
@@ -37,6 +46,7 @@ def invalid(description: str) -> dict[str, Any]:
     responses={
         **UNAUTHORIZED,
         **UNREADABLE_BODY,
+        **NOT_CONFIRMED,
         200: {"model": ReportPublic, "description": "Already reported: the open report"},
         404: error("Nothing to report there, or not visible to you"),
         422: invalid("Invalid, or your own post, comment or account"),
@@ -44,7 +54,7 @@ def invalid(description: str) -> dict[str, Any]:
     },
 )
 async def create_report(
-    data: ReportCreate, db: DbSession, user: ApiUser, settings: SettingsDep
+    data: ReportCreate, db: DbSession, user: ConfirmedApiUser, settings: SettingsDep
 ) -> ReportPublic | JSONResponse:
     """Report a post, a comment or a person; a repeat while yours is open answers 200."""
     report, new = await reports.report(

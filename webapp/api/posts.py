@@ -16,6 +16,7 @@ from starlette.responses import Response
 from webapp.api.deps import (
     BAD_TOKEN_SENT,
     FORBIDDEN,
+    NOT_CONFIRMED,
     OPTIONAL_AUTH,
     POST_NOT_FOUND,
     UNAUTHORIZED,
@@ -29,9 +30,12 @@ from webapp.api.deps import (
     SortQuery,
     WindowQuery,
     api_writer,
+    check_may_act,
+    error,
 )
 from webapp.api.paths import PostId
-from webapp.core.deps import DbSession
+from webapp.core.deps import DbSession, services_of
+from webapp.errors import PostNotFound
 from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
 from webapp.rules import ordering, page_sizes, posts
 
@@ -68,13 +72,26 @@ def json_response(adapter: TypeAdapter[T], value: T, status_code: int = 200) -> 
     )
 
 
+TOO_MANY_POSTS: Responses = {
+    429: error(
+        "The caller wrote `POSTS_PER_HOUR` posts within the last hour",
+        {"Retry-After": "Seconds until one more may be written"},
+    )
+}
 CHANGE_ERRORS: Responses = {**UNAUTHORIZED, **FORBIDDEN, **POST_NOT_FOUND}
 WRITE_ERRORS: Responses = {**UNREADABLE_BODY, **CHANGE_ERRORS}
 
 
-@router.get("", response_model=list[PostPublic], summary="Published posts, in order")
+@router.get(
+    "",
+    response_model=list[PostPublic],
+    summary="Published posts, in order",
+    responses=BAD_TOKEN_SENT,
+    openapi_extra=OPTIONAL_AUTH,
+)
 async def list_posts(
     db: DbSession,
+    viewer: OptionalApiUser,
     limit: Limit = page_sizes.API_POSTS,
     skip: Skip = 0,
     search: Annotated[str, Query(description="Words that must all appear")] = "",
@@ -83,10 +100,14 @@ async def list_posts(
 ) -> Response:
     """Drafts are never listed, not even the caller's. `search` works as on the
     home page: every word in the title or the text, in any letter case, as plain
-    text; the first 10 words and 200 characters count."""
+    text; the first 10 words and 200 characters count. With a token, the posts
+    of the people the caller blocks or mutes are left out."""
     words = posts.search_words(search)
     order = ordering.order_of(sort, t)
-    found = await posts.list_published(db, offset=skip, limit=limit, words=words, order=order)
+    unlisted = viewer.shield.unlisted if viewer else posts.NOBODY
+    found = await posts.list_published(
+        db, offset=skip, limit=limit, words=words, order=order, unlisted=unlisted
+    )
     return json_response(POSTS_JSON, found)
 
 
@@ -100,8 +121,10 @@ async def list_posts(
 async def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> Response:
     """Anyone may read a published post; a draft, its owner alone (to anyone
     else it is a 404). A token is optional here, but one that is sent and does
-    not hold is a 401."""
+    not hold is a 401. A post by someone the caller blocks is a 404 to them."""
     post = await posts.get_visible_post(db, post_id, viewer.id if viewer else None)
+    if viewer is not None and viewer.shield.hides_post_of(post.owner_id):
+        raise PostNotFound
     return json_response(POST_JSON, post)
 
 
@@ -110,17 +133,20 @@ async def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> R
     response_model=PostPublic,
     status_code=201,
     summary="Write a post",
-    responses={**UNREADABLE_BODY, **UNAUTHORIZED},
+    responses={**UNREADABLE_BODY, **UNAUTHORIZED, **NOT_CONFIRMED, **TOO_MANY_POSTS},
 )
 async def create_post(
     request: Request,
     token: BearerToken,
     data: Annotated[PostCreate, Body(openapi_examples=POST_EXAMPLES)],
 ) -> Response:
-    """`published` is true when left out."""
+    """`published` is true when left out. `POSTS_PER_HOUR` posts an hour at
+    most (pages and API together)."""
+    per_hour = services_of(request.app).settings.posts_per_hour
     async with api_writer(request, token) as (db, user):
+        check_may_act(request, user)
         owner = UserPublic(id=user.id, username=user.username, created_at=user.created_at)
-        post = await posts.create_post(db, owner=owner, data=data)
+        post = await posts.create_post(db, owner=owner, data=data, per_hour=per_hour)
     return json_response(POST_JSON, post, 201)
 
 

@@ -18,6 +18,7 @@ from webapp.api import (
     notifications,
     password_reset,
     posts,
+    safety,
     tags,
     users,
 )
@@ -50,6 +51,10 @@ TAGS = [
     {
         "name": "notifications",
         "description": "Someone liked your post, commented on it, or followed you.",
+    },
+    {
+        "name": "safety",
+        "description": "Blocking and muting people: nobody is told.",
     },
     {
         "name": "moderation",
@@ -96,6 +101,7 @@ for area in (
     comments,
     notifications,
     moderation,
+    safety,
 ):
     add_method_not_allowed(area.router)
     router.include_router(area.router)

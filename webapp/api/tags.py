@@ -8,7 +8,17 @@ from fastapi import APIRouter, Path, Query
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
-from webapp.api.deps import Limit, Responses, Skip, SortQuery, WindowQuery, error
+from webapp.api.deps import (
+    BAD_TOKEN_SENT,
+    OPTIONAL_AUTH,
+    Limit,
+    OptionalApiUser,
+    Responses,
+    Skip,
+    SortQuery,
+    WindowQuery,
+    error,
+)
 from webapp.api.posts import POSTS_JSON, json_response
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, TagCount
@@ -40,10 +50,12 @@ async def popular_tags(
     "/{tag}/posts",
     response_model=list[PostPublic],
     summary="A tag's published posts, newest first",
-    responses=TAG_NOT_FOUND,
+    responses={**TAG_NOT_FOUND, **BAD_TOKEN_SENT},
+    openapi_extra=OPTIONAL_AUTH,
 )
 async def tag_posts(
     db: DbSession,
+    viewer: OptionalApiUser,
     tag: TagName,
     limit: Limit = page_sizes.API_POSTS,
     skip: Skip = 0,
@@ -52,8 +64,11 @@ async def tag_posts(
 ) -> Response:
     """As `GET /api/posts`, for the posts carrying the tag (a name in another
     letter case or width means the same tag). A tag no post carries is an
-    empty list."""
-    tag = posts.tag_named(tag)
+    empty list. With a token, the posts of the people the caller blocks or
+    mutes are left out."""
     order = ordering.order_of(sort, t)
-    found = await posts.list_published(db, offset=skip, limit=limit, tag=tag, order=order)
+    unlisted = viewer.shield.unlisted if viewer else posts.NOBODY
+    found = await posts.list_published(
+        db, offset=skip, limit=limit, tag=posts.tag_named(tag), order=order, unlisted=unlisted
+    )
     return json_response(POSTS_JSON, found)

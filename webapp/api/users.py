@@ -12,9 +12,9 @@ from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
 from webapp.api.paths import UserId
 from webapp.api.posts import json_response
 from webapp.core.client_address import client_ip
-from webapp.core.deps import DbSession, Hasher, SettingsDep
+from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep
 from webapp.models import ProfilePublic, UserCreate, UserMe, UserPublic
-from webapp.rules import accounts, follows, registrations
+from webapp.rules import accounts, confirmations, follows, registrations
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -48,19 +48,24 @@ async def register(
     db: DbSession,
     hasher: Hasher,
     settings: SettingsDep,
+    postman: PostmanDep,
     data: Annotated[UserCreate, Body(openapi_examples=NEW_USER_EXAMPLES)],
 ) -> UserPublic:
     """Username: 3–30 letters, digits or `_` (NFKC-normalized). Password: 8–128
     characters, not the username or the email. Then log in at `/api/login`.
     One address may create `REGISTRATIONS_PER_HOUR` accounts an hour (20 by
-    default), here and on the pages together."""
-    return await registrations.register(
+    default), here and on the pages together. With `REQUIRE_CONFIRMED_EMAIL`,
+    the address gets a link to open before the account may post, comment,
+    like, follow or report."""
+    user = await registrations.register(
         db,
         hasher,
         data,
         client_ip=client_ip(request),
         per_hour=settings.registrations_per_hour,
     )
+    await confirmations.mail_at_registration(db, postman, user.id, settings=settings)
+    return user
 
 
 # Declared before /{user_id} for readers; the int converter keeps "me" apart anyway.

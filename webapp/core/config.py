@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     registrations_per_hour: int = Field(default=20, ge=0)
     # Open reports from distinct day-old accounts that hide a post or comment; 0: never.
     auto_hide_reports: int = Field(default=3, ge=0)
+    # Posts and comments one account may write in an hour (pages and API
+    # together); 0: no limit.
+    posts_per_hour: int = Field(default=30, ge=0)
+    comments_per_hour: int = Field(default=120, ge=0)
+    # Whether a new account must open the link mailed to it before it writes,
+    # likes, follows or reports; unset: on in production, off in development.
+    require_confirmed_email: bool | None = None
     # The public address; required in production.
     site_url: str = ""
     # Host names the site answers to, comma-separated; required in production.
@@ -160,6 +167,13 @@ class Settings(BaseSettings):
         return self.request_lines or self.log_format == "json"
 
     @property
+    def confirms_email(self) -> bool:
+        """REQUIRE_CONFIRMED_EMAIL, or its default: on in production."""
+        if self.require_confirmed_email is None:
+            return self.webapp_env == "production"
+        return self.require_confirmed_email
+
+    @property
     def proxy_addresses(self) -> list[str]:
         """FORWARDED_ALLOW_IPS as a list; empty: no proxy is believed."""
         return [item.strip() for item in self.forwarded_allow_ips.split(",") if item.strip()]
@@ -193,6 +207,12 @@ class Settings(BaseSettings):
         _ = self.signing_key, self.public_url, self.host_names
         if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
             raise SettingsError("SMTP_URL must start with smtp:// or smtps://")
+        if self.webapp_env == "production" and self.confirms_email and not self.smtp_url:
+            raise SettingsError(
+                "SMTP_URL must be set when WEBAPP_ENV=production and REQUIRE_CONFIRMED_EMAIL "
+                "is on: new accounts could never receive the link that confirms their address "
+                "(set SMTP_URL, or REQUIRE_CONFIRMED_EMAIL=false)"
+            )
 
 
 def open_files_limit() -> int:

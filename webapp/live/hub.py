@@ -48,12 +48,30 @@ class Client:
     be written to it. Idle, it holds no task and an empty deque: most sockets
     are idle most of the time, and each costs the worker memory."""
 
-    __slots__ = ("_pending", "_writer", "closed", "session_id", "user_id", "watching", "websocket")
+    __slots__ = (
+        "_pending",
+        "_writer",
+        "closed",
+        "session_id",
+        "unlisted",
+        "user_id",
+        "watching",
+        "websocket",
+    )
 
-    def __init__(self, websocket: WebSocket, user_id: int | None, session_id: int | None) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        user_id: int | None,
+        session_id: int | None,
+        unlisted: frozenset[int] = frozenset(),
+    ) -> None:
         self.websocket = websocket
         self.user_id = user_id
         self.session_id = session_id
+        # The people whose new posts this visitor's feeds leave out (blocked or
+        # muted when the socket opened): not announced to it either.
+        self.unlisted = unlisted
         self.watching: frozenset[int] = frozenset()
         self.closed = False
         self._pending: deque[str | tuple[str, ...]] = deque()
@@ -200,9 +218,11 @@ class Hub:
         user_id: int | None,
         session_id: int | None,
         expires_at: datetime | None = None,
+        unlisted: frozenset[int] = frozenset(),
     ) -> Client:
-        """A socket accepted; `expires_at`: its session's end, when it closes."""
-        client = Client(websocket, user_id, session_id)
+        """A socket accepted; `expires_at`: its session's end, when it closes;
+        `unlisted`: the authors whose new posts it is not told of."""
+        client = Client(websocket, user_id, session_id, unlisted)
         self.clients.add(client)
         if user_id is not None:
             self._of_user[user_id].add(client)
@@ -281,6 +301,8 @@ class Hub:
                     log.warning("live events: cannot read the author's followers (%s)", error)
             plain, followed = event.message(), event.message(followed=True)
             for client in list(self.clients):
+                if event.author in client.unlisted:
+                    continue
                 client.send(followed if client.user_id in followers else plain)
 
     # --- coalescing -----------------------------------------------------------

@@ -38,7 +38,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import comments, sessions, suspensions, throttle
+from webapp.rules import comments, safety, sessions, suspensions, throttle
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,24 @@ class Account:
     role: str = "member"  # member, moderator or admin (`webapp.rules.roles`)
     suspended_until: datetime | None = None  # `webapp.rules.suspensions`
     suspension_reason: str | None = None
+    email_confirmed: bool = True  # `webapp.rules.confirmations`
+    # Whom they block and mute (`webapp.rules.safety.ids_of`).
+    blocked_ids: str | None = None
+    muted_ids: str | None = None
 
     @property
     def me(self) -> UserMe:
         return UserMe(
-            id=self.id, username=self.username, email=self.email, created_at=self.created_at
+            id=self.id,
+            username=self.username,
+            email=self.email,
+            created_at=self.created_at,
+            email_confirmed=self.email_confirmed,
         )
+
+    @property
+    def shield(self) -> safety.Shield:
+        return safety.Shield.of(self.blocked_ids, self.muted_ids)
 
 
 _ACCOUNT = core_select(
@@ -75,6 +87,9 @@ _ACCOUNT = core_select(
     col(User.role),
     col(User.suspended_until),
     col(User.suspension_reason),
+    col(User.email_confirmed),
+    safety.ids_of(User.id, muted=False).label("blocked_ids"),
+    safety.ids_of(User.id, muted=True).label("muted_ids"),
 )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -57,6 +57,7 @@ from webapp.errors import (
     ParentNotFound,
     PostNotFound,
     ThreadTooDeep,
+    TooManyComments,
     UserNotFound,
 )
 from webapp.models import (
@@ -77,7 +78,16 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import mentions, notifications, page_sizes, posts, suspensions
+from webapp.rules import (
+    mentions,
+    notifications,
+    page_sizes,
+    posts,
+    safety,
+    sliding_window,
+    suspensions,
+)
+from webapp.rules.safety import Shield
 
 # The same text sent again by the same person on the same post within this
 # time is the same comment (a double click, a resent form), not a second one.
@@ -328,6 +338,22 @@ async def thread(db: AsyncSession, post_id: int, viewer_id: int | None, *, page:
     return PostThread(post, liked, CommentPage(found, page, page_sizes.COMMENTS, in_thread))
 
 
+AnyComment = TypeVar("AnyComment", bound=CommentPublic)
+
+
+def collapsed(comment: AnyComment, shield: Shield) -> AnyComment:
+    """A comment as the reader sees it: by someone they block, collapsed
+    without its author or text (pages and the API read, and the page cache
+    keeps, comments as everyone sees them; this is the reader's own view)."""
+    author = comment.author
+    if author is None or author.id not in shield.blocked:
+        return comment
+    update: dict[str, Any] = {"content": "", "content_html": "", "author": None, "edited": False}
+    if "blocked" in type(comment).model_fields:
+        update["blocked"] = True
+    return comment.model_copy(update=update)
+
+
 async def list_visible(
     db: AsyncSession, post_id: int, viewer_id: int | None, *, offset: int, limit: int
 ) -> list[CommentPublic]:
@@ -379,7 +405,7 @@ async def _thread(
 
 
 async def add(
-    db: AsyncSession, *, post_id: int, author_id: int, data: CommentCreate
+    db: AsyncSession, *, post_id: int, author_id: int, data: CommentCreate, per_hour: int = 0
 ) -> ThreadComment:
     """Comment on a post the author can see, or answer a comment on it, and
     tell whom it concerns. PostNotFound if the post is gone or a draft of
@@ -387,15 +413,23 @@ async def add(
     this post; CommentNotFound (404) if the comment answered was one, deleted
     since (a deleted one that keeps a placeholder may still be answered).
     The same text resent within REPEAT_WINDOW gives back the first comment
-    instead of a second. The people it mentions are told last."""
+    instead of a second. The people it mentions are told last.
+
+    A block between the author and the post's owner, or the author of the
+    comment answered, is a PostNotFound or a CommentNotFound, as for what the
+    author cannot see. TooManyComments when the author wrote `per_hour`
+    comments in the last hour (0: no limit): counted after locking the
+    author's row, before the post's (the lock order of an account's
+    deletion), so racing comments of one person count one after another."""
     written = await mentions.render(db, data.content, "comment")
 
     async def write() -> ThreadComment:
-        post = await posts.lock_post(db, post_id)
-        if not post.visible_to(author_id):
+        await _check_limit(db, author_id, per_hour)
+        post = await posts.lock_post(db, post_id, author_id)
+        if not post.reachable_by(author_id):
             raise PostNotFound
         now = utcnow()  # under the post's lock: ids and times go up together
-        parent = await _parent(db, post_id, data.parent_id)
+        parent = await _parent(db, post_id, data.parent_id, author_id)
         repeated = select(col(Comment.id)).where(
             col(Comment.post_id) == post_id,
             col(Comment.author_id) == author_id,
@@ -468,7 +502,34 @@ class Parent:
     shown: bool
 
 
-async def _parent(db: AsyncSession, post_id: int, parent_id: int | None) -> Parent | None:
+# Comments are counted over the last hour (COMMENTS_PER_HOUR).
+LIMIT_WINDOW = timedelta(hours=1)
+
+
+async def _check_limit(db: AsyncSession, author_id: int, per_hour: int) -> None:
+    if per_hour <= 0:
+        return
+    await db.exec(
+        select(col(User.id)).where(col(User.id) == author_id).with_for_update(key_share=True)
+    )
+    wait = await sliding_window.wait(
+        db,
+        col(Comment.created_at),
+        col(Comment.author_id) == author_id,
+        limit=per_hour,
+        window=LIMIT_WINDOW,
+        now=utcnow(),
+    )
+    if wait is not None:
+        raise TooManyComments(wait)
+
+
+async def _parent(
+    db: AsyncSession, post_id: int, parent_id: int | None, author_id: int
+) -> Parent | None:
+    """What a reply takes from the comment it answers. ParentNotFound for no
+    comment of this post; CommentNotFound for one deleted since, or by
+    someone a block stands between the author and."""
     if parent_id is None:
         return None
     statement: Select[*tuple[Any, ...]] = Select(
@@ -477,21 +538,24 @@ async def _parent(db: AsyncSession, post_id: int, parent_id: int | None) -> Pare
         col(Comment.path),
         col(Comment.author_id),
         col(Comment.deleted),
+        safety.between(col(Comment.author_id), author_id),
     ).where(col(Comment.id) == parent_id)
     found = (await db.exec(statement)).first() if 0 < parent_id <= MAX_ID else None
     if found is None:
         if await _was_a_comment(db, parent_id):
             raise CommentNotFound
         raise ParentNotFound
-    parent_post_id, root_id, path, author_id, deleted = tuple(found)
+    parent_post_id, root_id, path, parent_author_id, deleted, blocked = tuple(found)
     if parent_post_id != post_id:
         raise ParentNotFound
+    if blocked and not deleted:
+        raise CommentNotFound
     if len(path) // PATH_STEP + 2 > MAX_DEPTH:  # the reply's depth
         raise ThreadTooDeep
     return Parent(
         root_id=root_id if root_id is not None else parent_id,
         path=path,
-        author_id=author_id,
+        author_id=parent_author_id,
         shown=not deleted,
     )
 

@@ -33,7 +33,7 @@ from webapp.core.db import DriverStatement, insert_ignoring_duplicates, transact
 from webapp.core.paging import CountedPage
 from webapp.errors import CannotFollowSelf, UserNotFound
 from webapp.models import MAX_ID, Follow, Post, ProfilePublic, User, UserPublic, utcnow
-from webapp.rules import notifications, posts, suspensions
+from webapp.rules import notifications, posts, safety, suspensions
 
 
 def _count(condition: ColumnElement[bool]) -> ScalarSelect[int]:
@@ -207,8 +207,17 @@ def _check(follower_id: int, followed_id: int) -> None:
 
 async def follow(db: AsyncSession, *, follower_id: int, followed_id: int) -> bool:
     """Follow someone, and tell them; False when already following.
-    UserNotFound for an unknown person, CannotFollowSelf for oneself."""
+    UserNotFound for an unknown person, CannotFollowSelf for oneself, and
+    UserNotFound when a block stands between the two: the followed person's
+    row is read with a share lock first, which a block racing the follow
+    waits for (or the follow waits for it), and the block is looked for in
+    the statement after, which sees what committed while it waited (a
+    condition in the locking statement would be read from before the wait).
+    So a block always ends with no follow between the two
+    (`webapp.rules.safety.block`)."""
     _check(follower_id, followed_id)
+    locked = select(col(User.id)).where(col(User.id) == followed_id).with_for_update(read=True)
+    blocked = select(safety.between(followed_id, follower_id))
     # RETURNING tells whether a row went in: none when already following.
     statement = (
         insert_ignoring_duplicates(db, Follow)
@@ -217,6 +226,8 @@ async def follow(db: AsyncSession, *, follower_id: int, followed_id: int) -> boo
     )
 
     async def write() -> bool:
+        if (await db.exec(locked)).first() is None or (await db.exec(blocked)).one():
+            raise UserNotFound
         if (await db.exec(statement)).first() is None:
             return False
         told = notifications.notify(followed_id, "follow", follower_id)

@@ -78,16 +78,23 @@ async def _unlike(db: AsyncSession, post_id: int, owner_id: int, user_id: int) -
 
 
 async def _on_locked_post(
-    db: AsyncSession, post_id: int, user_id: int, change: Callable[[int], Awaitable[bool]]
+    db: AsyncSession,
+    post_id: int,
+    user_id: int,
+    change: Callable[[int], Awaitable[bool]],
+    *,
+    adding: bool = True,
 ) -> bool:
     """Run a change of likes in one transaction, retried on a deadlock, after
     locking the post's row; `change` gets the post's owner. PostNotFound if the
-    post is gone or a draft the user may not see: checked under the lock, so
-    that a like needs no statement before its transaction."""
+    post is gone or a draft the user may not see, or (`adding` a like) if a
+    block stands between the user and its owner: checked under the lock, so
+    that a like needs no statement before its transaction. Taking a like back
+    is never refused for a block."""
 
     async def work() -> bool:
-        post = await lock_post(db, post_id)
-        if not post.visible_to(user_id):
+        post = await lock_post(db, post_id, user_id)
+        if not (post.reachable_by(user_id) if adding else post.visible_to(user_id)):
             raise PostNotFound
         return await change(post.owner_id)
 
@@ -130,7 +137,7 @@ async def remove(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
     if dialect_name(db) == "postgresql":
         return await _in_database(db, post_id, user_id, "remove")
     return await _on_locked_post(
-        db, post_id, user_id, lambda owner: _unlike(db, post_id, owner, user_id)
+        db, post_id, user_id, lambda owner: _unlike(db, post_id, owner, user_id), adding=False
     )
 
 

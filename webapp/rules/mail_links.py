@@ -90,7 +90,7 @@ ADDRESS_CHANGES_PER_HOUR = 5  # per account: each sends a mail to any address ty
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
-def _hash_of(token: str) -> str | None:
+def hash_of(token: str) -> str | None:
     """The stored hash of a well-formed token; None for anything else (a
     wrong length or alphabet, a NUL, text that was not UTF-8)."""
     return hash_token(token) if TOKEN_RE.fullmatch(token) else None
@@ -122,7 +122,7 @@ def _working(purpose: str) -> list[ColumnElement[bool]]:
     ]
 
 
-def _usable(token_hash: str, purpose: str) -> list[ColumnElement[bool]]:
+def usable(token_hash: str, purpose: str) -> list[ColumnElement[bool]]:
     return [col(MailToken.token_hash) == token_hash, *_working(purpose)]
 
 
@@ -248,11 +248,11 @@ _RESET_FOR: Select[int | None, str, str] = core_select(
 
 async def find_reset(db: AsyncSession, token: str) -> ResetFor | None:
     """The account of a reset link that works now, or None."""
-    token_hash = _hash_of(token)
+    token_hash = hash_of(token)
     if token_hash is None:
         return None
     statement = _RESET_FOR.join(MailToken, col(MailToken.user_id) == col(User.id)).where(
-        *_usable(token_hash, RESET)
+        *usable(token_hash, RESET)
     )
     row = (await rows(db, statement)).first()
     return ResetFor(**row._mapping) if row else None
@@ -266,12 +266,12 @@ async def reset_password(
     token and other link of the account ends (`accounts.renew_credentials`); its
     failed logins are forgiven. One unit of work."""
     new_hash = await hasher.hash(change.new_password)
-    token_hash = _hash_of(token)
+    token_hash = hash_of(token)
     keys = [throttle.login_key(account.username), throttle.login_key(account.email)]
 
     async def store() -> bool:
         used = await db.exec(
-            update(MailToken).where(*_usable(token_hash or "", RESET)).values(used_at=utcnow())
+            update(MailToken).where(*usable(token_hash or "", RESET)).values(used_at=utcnow())
         )
         if used.rowcount != 1:
             return False
@@ -330,7 +330,7 @@ async def ask_new_address(
         bound_to = await _count_address_change(db, user_id, checked_stamp)
         if isinstance(bound_to, DomainError):
             return bound_to  # raised once the transaction is over, which keeps `account` loaded
-        row = _token_row(user_id, NEW_ADDRESS, token, ADDRESS_LIFETIME, new_email=new_email)
+        row = token_row(user_id, NEW_ADDRESS, token, ADDRESS_LIFETIME, new_email=new_email)
         await db.exec(_replace_pending(dialect_name(db), {**row, **bound_to}))
         await outbox.put(db, mails)
         return None
@@ -424,14 +424,14 @@ async def confirm_new_address(
     sessions, API tokens), which a new address does not change, and rotating
     it would end the owner's API tokens for nothing. The reset links sent to
     the old address die all the same, bound to it (`_bound`)."""
-    token_hash = _hash_of(token)
+    token_hash = hash_of(token)
     if token_hash is None:
         return None
 
     async def change() -> AddressChanged | None:
         used = await db.exec(
             update(MailToken)
-            .where(*_usable(token_hash, NEW_ADDRESS))
+            .where(*usable(token_hash, NEW_ADDRESS))
             .values(used_at=utcnow())
             .returning(
                 col(MailToken.user_id), col(MailToken.new_email), col(MailToken.account_email)
@@ -447,7 +447,7 @@ async def confirm_new_address(
             await db.exec(
                 update(User)
                 .where(col(User.id) == user_id)
-                .values(email=new_email)
+                .values(email=new_email, email_confirmed=True)
                 .returning(col(User.username))
             )
         ).scalar_one()
@@ -490,7 +490,7 @@ def _pending(user_id: int) -> list[ColumnElement[bool]]:
     ]
 
 
-def _token_row(
+def token_row(
     user_id: int,
     purpose: str,
     token: str,

@@ -1,5 +1,8 @@
 """Notifications: someone liked your post, commented on it, or followed you.
 
+Nobody hears of someone they block or mute: the database drops such a
+notification as it is inserted (migration 0016, `webapp.rules.safety`).
+
 They are written by the change they tell of, in its own transaction (`webapp.rules.likes`,
 `webapp.rules.comments`, `webapp.rules.follows` call `notify`), never for one's own action.
 Taking a like back or unfollowing tells nobody, and takes back the notification
@@ -42,7 +45,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import notification_rows
+from webapp.rules import notification_rows, safety
 
 
 def notify(
@@ -94,6 +97,8 @@ async def notify_once_unread(
             col(Notification.actor_id) == actor_id,
             col(Notification.post_id) == post_id,
             col(Notification.read).is_(False),
+            # One from before a block or a mute does not come back up.
+            ~safety.silenced(recipient_id, actor_id),
         )
         .values(created_at=utcnow())
     )

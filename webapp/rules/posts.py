@@ -21,6 +21,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    false,
     func,
     insert,
     literal_column,
@@ -42,7 +43,7 @@ from webapp.core.db import (
     transaction_of_one,
 )
 from webapp.core.removals import taken_away
-from webapp.errors import NotOwner, PostNotFound, TagNotFound
+from webapp.errors import NotOwner, PostNotFound, TagNotFound, TooManyPosts
 from webapp.models import (
     MAX_ID,
     Follow,
@@ -57,7 +58,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import markup, mentions, ordering, suspensions
+from webapp.rules import markup, mentions, ordering, safety, sliding_window, suspensions
 
 MAX_QUERY_WORDS = 10
 MAX_QUERY_CHARS = 200
@@ -301,13 +302,25 @@ async def _counts(db: AsyncSession, condition: ColumnElement[bool]) -> Counts:
 PAGES_AROUND = 2
 
 
-def _published(words: Sequence[str], followed_by: int | None) -> ColumnElement[bool]:
-    """Published posts, not hidden; matching every word; by the people `followed_by` follows."""
+# The people whose posts a reader's lists leave out: those they block or mute
+# (`webapp.rules.safety.Shield.unlisted`).
+Unlisted = frozenset[int]
+NOBODY: Unlisted = frozenset()
+
+
+def _published(
+    words: Sequence[str], followed_by: int | None, unlisted: Unlisted = NOBODY
+) -> ColumnElement[bool]:
+    """Published posts, not hidden; matching every word; by the people
+    `followed_by` follows; by none of the `unlisted` (inside the list's own
+    statement: a reader who blocks or mutes people pays no statement more)."""
     condition: ColumnElement[bool] = LISTED
     if words:
         condition = and_(condition, matches_all(words))
     if followed_by is not None:
         condition = and_(condition, col(Post.owner_id).in_(_followed(followed_by)))
+    if unlisted:
+        condition = and_(condition, col(Post.owner_id).not_in(sorted(unlisted)))
     return condition
 
 
@@ -351,14 +364,19 @@ FEW_FOLLOWED = 50
 
 
 def _following_ids(
-    dialect: str, words: Sequence[str], followed_by: int, offset: int, limit: int
+    dialect: str,
+    words: Sequence[str],
+    followed_by: int,
+    offset: int,
+    limit: int,
+    unlisted: Unlisted = NOBODY,
 ) -> SelectOfScalar[Any]:
     """The ids of a page of the Following feed: published posts by the people
     `followed_by` follows, matching every word, newest first (of two posts in one
     instant, the higher id first)."""
     plain = (
         select(col(Post.id))
-        .where(_published(words, followed_by))
+        .where(_published(words, followed_by, unlisted))
         .order_by(*NEWEST_FIRST)
         .offset(offset)
         .limit(limit)
@@ -373,7 +391,7 @@ def _following_ids(
     # A person's posts after their newest offset + limit cannot be on this page.
     newest = (
         select(col(Post.id), col(Post.created_at))
-        .where(col(Post.owner_id) == col(Follow.followed_id), _published(words, None))
+        .where(col(Post.owner_id) == col(Follow.followed_id), _published(words, None, unlisted))
         .order_by(*NEWEST_FIRST)
         .limit(offset + limit)
         .lateral("newest")
@@ -411,7 +429,7 @@ _PUBLISHED_PAGE = _page_of(
 )
 
 
-def _tagged(tag: str, words: Sequence[str]) -> SelectOfScalar[Any]:
+def _tagged(tag: str, words: Sequence[str], unlisted: Unlisted = NOBODY) -> SelectOfScalar[Any]:
     """The ids of the published posts carrying the tag (matching every word),
     newest first: from `ix_post_tags_feed` alone, without words."""
     # Joined with the posts for what a tag's row does not know: a post hidden,
@@ -419,7 +437,11 @@ def _tagged(tag: str, words: Sequence[str]) -> SelectOfScalar[Any]:
     ids = (
         select(col(PostTag.post_id))
         .join(Post, col(Post.id) == col(PostTag.post_id))
-        .where(col(PostTag.tag) == tag, col(PostTag.published).is_(True), _published(words, None))
+        .where(
+            col(PostTag.tag) == tag,
+            col(PostTag.published).is_(True),
+            _published(words, None, unlisted),
+        )
     )
     return ids.order_by(col(PostTag.created_at).desc(), col(PostTag.post_id).desc())
 
@@ -431,10 +453,11 @@ def _ordered_ids(
     words: Sequence[str],
     followed_by: int | None,
     tag: str | None,
+    unlisted: Unlisted = NOBODY,
 ) -> SelectOfScalar[Any]:
     """The ids of a list in a ranked order (hot, top) at `now`, without offset
     or limit: the posts of the order's window alone (`ordering.window`)."""
-    condition = _published(words, followed_by)
+    condition = _published(words, followed_by, unlisted)
     window = ordering.window(order, now)
     if window is not None:
         condition = and_(condition, window)
@@ -459,17 +482,19 @@ def _page_ids(
     tag: str | None,
     offset: int,
     limit: int,
+    unlisted: Unlisted = NOBODY,
 ) -> SelectOfScalar[Any]:
     """The ids of `limit` posts of a list from `offset`, in the list's order."""
     if not order.newest:
-        ranked = _ordered_ids(dialect, order, now, words, followed_by, tag)
+        ranked = _ordered_ids(dialect, order, now, words, followed_by, tag, unlisted)
         return ranked.offset(offset).limit(limit)
     if tag is not None:
-        return _tagged(tag, words).offset(offset).limit(limit)
+        return _tagged(tag, words, unlisted).offset(offset).limit(limit)
     if followed_by is None:
-        ids = select(col(Post.id)).where(_published(words, None)).order_by(*NEWEST_FIRST)
+        condition = _published(words, None, unlisted)
+        ids = select(col(Post.id)).where(condition).order_by(*NEWEST_FIRST)
         return ids.offset(offset).limit(limit)
-    return _following_ids(dialect, words, followed_by, offset, limit)
+    return _following_ids(dialect, words, followed_by, offset, limit, unlisted)
 
 
 def _in_order(rows: Any, ids: Sequence[int]) -> list[PostPublic]:
@@ -487,6 +512,7 @@ async def list_published(
     followed_by: int | None = None,
     tag: str | None = None,
     order: ordering.Order = ordering.NEWEST,
+    unlisted: Unlisted = NOBODY,
 ) -> list[PostPublic]:
     """Published posts, newest first (or in `order`), with their owners: one
     statement, the ids of the page, then their rows. The ids come from the
@@ -494,14 +520,15 @@ async def list_published(
     page walks index entries, not rows: reading whole rows joined with their
     authors up to the offset made PostgreSQL sort every published post. With
     `followed_by`, only those by the people that user follows
-    (`_following_ids`); with `tag`, only those carrying it."""
-    plain = followed_by is None and tag is None and not words
+    (`_following_ids`); with `tag`, only those carrying it; never those of
+    the `unlisted`."""
+    plain = followed_by is None and tag is None and not words and not unlisted
     if plain and order.newest:  # the API's plain list: built once
         params = {"skip": offset, "limit": limit}
         return [as_public(row) for row in await db.exec(_PUBLISHED_PAGE, params=params)]
     dialect = db.get_bind().dialect.name
     now = utcnow()
-    ids = _page_ids(dialect, order, now, words, followed_by, tag, offset, limit)
+    ids = _page_ids(dialect, order, now, words, followed_by, tag, offset, limit, unlisted)
     # The rows in the order of their ids: the same clauses, at the same `now`.
     statement = WITH_OWNER.where(col(Post.id).in_(ids))
     statement = statement.order_by(*ordering.ranking(order, dialect, now))
@@ -517,10 +544,12 @@ async def published_page(
     followed_by: int | None = None,
     tag: str | None = None,
     order: ordering.Order = ordering.NEWEST,
+    unlisted: Unlisted = NOBODY,
 ) -> PostPage:
     """Published posts (with `followed_by`, by the people that user follows;
-    with `tag`, those carrying it), newest first (or in `order`), with their
-    owners, in two statements whatever the page.
+    with `tag`, those carrying it; never those of the `unlisted`), newest
+    first (or in `order`), with their owners, in two statements whatever the
+    page.
 
     Counting every match costs a scan of all of them (a common search word
     matches a third of all posts), so the pager instead looks ahead: the
@@ -532,19 +561,19 @@ async def published_page(
     ahead = per_page * (PAGES_AROUND + 1) + 1
     dialect = db.get_bind().dialect.name
     now = utcnow()
-    page_query = _page_ids(dialect, order, now, words, followed_by, tag, offset, ahead)
+    page_query = _page_ids(dialect, order, now, words, followed_by, tag, offset, ahead, unlisted)
     ids = list(await db.exec(page_query))
     if not ids:
         total = 0
         if page > 1:
             if not order.newest:
-                every = _ordered_ids(dialect, order, now, words, followed_by, tag).order_by(None)
-                counting = select(func.count()).select_from(every.subquery())
+                every = _ordered_ids(dialect, order, now, words, followed_by, tag, unlisted)
+                counting = select(func.count()).select_from(every.order_by(None).subquery())
             elif tag is not None:
-                tagged = _tagged(tag, words).order_by(None).subquery()
+                tagged = _tagged(tag, words, unlisted).order_by(None).subquery()
                 counting = select(func.count()).select_from(tagged)
             else:
-                condition = _published(words, followed_by)
+                condition = _published(words, followed_by, unlisted)
                 counting = select(func.count()).select_from(Post).where(condition)
             total = (await db.exec(counting)).one()
         return PostPage([], page, per_page, last_page=max(1, -(-total // per_page)))
@@ -601,25 +630,34 @@ class LockedPost:
     published: bool
     hidden: str | None = None
     owner_suspended: bool = False
+    # The owner and the one acting block one another (`webapp.rules.safety`).
+    blocked: bool = False
 
     def visible_to(self, viewer_id: int | None) -> bool:
         listed = self.published and self.hidden is None and not self.owner_suspended
         return listed or self.owner_id == viewer_id
 
+    def reachable_by(self, actor_id: int) -> bool:
+        """Whether the actor may like it or comment on it: they can see it, and
+        no block stands between them and its owner."""
+        return self.visible_to(actor_id) and not self.blocked
 
-async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
+
+async def lock_post(db: AsyncSession, post_id: int, actor_id: int | None = None) -> LockedPost:
     """Lock the post's row for this transaction before changing what hangs from
     it (likes, comments: the lock order of `webapp.rules.likes`; on SQLite, the
     unit of work holds the database's one write lock from its start, see
-    `core.db.atomic`). PostNotFound if it is gone."""
+    `core.db.atomic`), and learn in the same statement whether a block stands
+    between its owner and `actor_id`. PostNotFound if it is gone."""
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
-    locked = (
-        select(
+    locked: Select[*tuple[Any, ...]] = (
+        Select(
             col(Post.owner_id),
             col(Post.published),
             col(Post.hidden),
             col(Post.owner_id).in_(suspensions.SUSPENDED_IDS),
+            safety.between(col(Post.owner_id), actor_id) if actor_id is not None else false(),
         )
         .where(col(Post.id) == post_id)
         .with_for_update(key_share=True)
@@ -627,17 +665,38 @@ async def lock_post(db: AsyncSession, post_id: int) -> LockedPost:
     row = (await db.exec(locked)).first()
     if row is None:
         raise PostNotFound
-    owner_id, published, hidden, owner_suspended = row
-    return LockedPost(owner_id, published, hidden, bool(owner_suspended))
+    owner_id, published, hidden, owner_suspended, blocked = row
+    return LockedPost(owner_id, published, hidden, bool(owner_suspended), bool(blocked))
 
 
 # Every field of PostCreate, by name, and what is made of them: a field added
 # there must be added here and to the function, by a migration
 # (tests/test_write_costs.py checks the fields).
 NEW_POST = (
-    "SELECT post_id, events FROM agora_new_post("
-    "%s, %s, %s, %s::integer, %s, %s, %s, %s::text[], %s::integer[])"
+    "SELECT post_id, events, retry_after FROM agora_new_post("
+    "%s, %s, %s, %s::integer, %s, %s, %s, %s::text[], %s::integer[], %s::integer)"
 )
+# Posts and comments are counted over the last hour (POSTS_PER_HOUR,
+# COMMENTS_PER_HOUR).
+LIMIT_WINDOW = timedelta(hours=1)
+
+
+async def check_posts_limit(db: AsyncSession, owner_id: int, per_hour: int) -> None:
+    """Inside the new post's unit of work (SQLite's write lock makes racing
+    posts count one after another; PostgreSQL counts in `agora_new_post`,
+    after locking the owner's row): TooManyPosts past the hour's limit."""
+    if per_hour <= 0:
+        return
+    wait = await sliding_window.wait(
+        db,
+        col(Post.created_at),
+        col(Post.owner_id) == owner_id,
+        limit=per_hour,
+        window=LIMIT_WINDOW,
+        now=utcnow(),
+    )
+    if wait is not None:
+        raise TooManyPosts(wait)
 
 
 @dataclass(frozen=True)
@@ -677,8 +736,12 @@ def _tag_rows(post_id: int, tags: list[str], published: bool, created_at: Any) -
     )
 
 
-async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) -> PostPublic:
-    """Write a post, its tags, and (published) tell the people it mentions."""
+async def create_post(
+    db: AsyncSession, *, owner: UserPublic, data: PostCreate, per_hour: int = 0
+) -> PostPublic:
+    """Write a post, its tags, and (published) tell the people it mentions.
+    TooManyPosts when the owner wrote `per_hour` posts in the last hour (0:
+    no limit)."""
     now = utcnow()
     marked = await mark_up(db, data.title, data.content)
     values = {
@@ -702,14 +765,18 @@ async def create_post(db: AsyncSession, *, owner: UserPublic, data: PostCreate) 
             marked.excerpt,
             marked.tags,
             marked.mentioned,
+            per_hour,
         )
         row = await transaction_of_one(db, NEW_POST, params)
         assert row is not None  # it returns one row
-        post_id, events = row
+        post_id, events, retry_after = row
+        if post_id is None:
+            raise TooManyPosts(retry_after)
         await announce(db, events)
     else:
 
         async def write() -> int:
+            await check_posts_limit(db, owner.id, per_hour)
             statement = insert(Post).values(values).returning(col(Post.id))
             new_id: int = (await db.exec(statement)).scalar_one()
             if marked.tags:

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp.core.db import rows, transaction
 from webapp.core.security import hash_token, new_token
 from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
-from webapp.rules import notifications, suspensions
+from webapp.rules import notifications, safety, suspensions
 
 # Writing "last seen" on every request would turn each page view into a write.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
@@ -38,6 +38,10 @@ class LoadedSession:
     unread: int  # notifications not yet seen, for the header
     expires_at: datetime  # when a live socket of this session closes (`webapp.live.hub`)
     role: str = "member"  # read with the session: a role taken away counts at once
+    # Whom the user blocks and mutes, and whether their address is confirmed:
+    # read with the session, so a change counts on their next page anywhere.
+    shield: safety.Shield = safety.NOBODY
+    email_confirmed: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ LOAD = (
         _site_state(SiteState.likes).label("likes_version"),
         _site_state(SiteState.removals).label("removals_version"),
         notifications.unread_count_of(User.id).label("unread"),
+        col(User.email_confirmed),
+        safety.ids_of(User.id, muted=False).label("blocked"),
+        safety.ids_of(User.id, muted=True).label("muted"),
     )
     .join(User, col(User.id) == col(UserSession.user_id))
     .where(col(UserSession.key_hash) == bindparam("key_hash"))
@@ -101,6 +108,8 @@ async def load(db: AsyncSession, key: str) -> LoadedSession | None:
         row.unread,
         row.expires_at,
         row.role,
+        safety.Shield.of(row.blocked, row.muted),
+        row.email_confirmed,
     )
 
 

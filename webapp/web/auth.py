@@ -7,10 +7,10 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from webapp.core.client_address import client_ip
-from webapp.core.deps import DbSession, Hasher, SettingsDep
+from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep
 from webapp.errors import AccountSuspended, AccountTaken, TooManyLogins, TooManyRegistrations
 from webapp.models import UserCreate
-from webapp.rules import accounts, registrations
+from webapp.rules import accounts, confirmations, registrations
 from webapp.web import login_cookie
 from webapp.web.deps import VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render, safe_next
@@ -33,6 +33,7 @@ async def register(
     db: DbSession,
     hasher: Hasher,
     settings: SettingsDep,
+    postman: PostmanDep,
     visitor: VisitorDep,
     username: FormText = "",
     email: FormText = "",
@@ -74,8 +75,11 @@ async def register(
             status_code=status_code,
             headers=headers,
         )
+    await confirmations.mail_at_registration(db, postman, user.id, settings=settings)
     await login_cookie.log_in(db, request, user.id, settings.session_max_age)
     flash(request, f"Welcome to Agora, {user.username}!")
+    if settings.confirms_email:
+        flash(request, "We mailed you a link: open it to confirm your address.")
     return redirect("/")
 
 
@@ -93,6 +97,7 @@ async def login(
     db: DbSession,
     hasher: Hasher,
     settings: SettingsDep,
+    postman: PostmanDep,
     visitor: VisitorDep,
     username: FormText = "",
     password: FormText = "",

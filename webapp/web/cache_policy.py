@@ -86,6 +86,11 @@ class Kept(NamedTuple):
 # move with the clock, and top's window slides, so a kept order may be this
 # old and no older (nothing else moves it when nobody writes).
 RANKED_SECONDS = 10.0
+# The lists of a reader who blocks or mutes people leave out those people's
+# posts (`webapp.rules.safety.Shield.key`, read with the session): their keys
+# name whom they leave out, so that no reader is shown another's list. () for
+# everyone else, who share one.
+Unlisted = tuple[int, ...]
 
 
 def _listing(key: tuple[Any, ...], order: Order) -> Kept:
@@ -97,14 +102,18 @@ def _listing(key: tuple[Any, ...], order: Order) -> Kept:
     return Kept((*key, order.key), shows_likes=True, seconds=RANKED_SECONDS)
 
 
-def feed(number: int, words: tuple[str, ...], order: Order = NEWEST) -> Kept:
+def feed(
+    number: int, words: tuple[str, ...], order: Order = NEWEST, unlisted: Unlisted = ()
+) -> Kept:
     """A page of the home feed (or a search): the posts, without their counts."""
-    return _listing(("feed", number, words), order)
+    return _listing(("feed", number, words, unlisted), order)
 
 
-def tag_feed(tag: str, number: int, words: tuple[str, ...], order: Order = NEWEST) -> Kept:
+def tag_feed(
+    tag: str, number: int, words: tuple[str, ...], order: Order = NEWEST, unlisted: Unlisted = ()
+) -> Kept:
     """A page of a tag's posts (or a search among them), without their counts."""
-    return _listing(("tag", tag, number, words), order)
+    return _listing(("tag", tag, number, words, unlisted), order)
 
 
 def popular_tags() -> Kept:
@@ -113,9 +122,13 @@ def popular_tags() -> Kept:
 
 
 def following_feed(
-    user_id: int, number: int, words: tuple[str, ...], order: Order = NEWEST
+    user_id: int,
+    number: int,
+    words: tuple[str, ...],
+    order: Order = NEWEST,
+    unlisted: Unlisted = (),
 ) -> Kept:
-    return _listing(("following", user_id, number, words), order)
+    return _listing(("following", user_id, number, words, unlisted), order)
 
 
 def profile_posts(user_id: int, number: int) -> Kept:

@@ -9,12 +9,12 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from webapp.core.deps import DbSession
-from webapp.errors import ParentNotFound, ThreadTooDeep
+from webapp.core.deps import DbSession, SettingsDep
+from webapp.errors import ParentNotFound, ThreadTooDeep, TooManyComments
 from webapp.models import MAX_ID, CommentCreate, CommentEdit
 from webapp.rules import comments
 from webapp.web.cache_policy import Pages
-from webapp.web.deps import CurrentUser, Visitor, VisitorDep
+from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, page_number, redirect, render
 from webapp.web.post_page import post_page
 
@@ -39,7 +39,8 @@ async def create_comment(
     db: DbSession,
     visitor: VisitorDep,
     pages: Pages,
-    user: CurrentUser,
+    user: ConfirmedUser,
+    settings: SettingsDep,
     content: FormText = "",
     parent_id: FormText = "",
     page: str = "1",
@@ -50,7 +51,9 @@ async def create_comment(
     form, as typed. A post the writer cannot see, or one deleted meanwhile, is
     a 404 either way; so is a reply to a comment deleted meanwhile."""
 
-    async def refused(errors: dict[str, str]) -> Response:
+    async def refused(
+        errors: dict[str, str], status_code: int = 422, headers: dict[str, str] | None = None
+    ) -> Response:
         number = page_number(page)
         return await post_page(
             request,
@@ -62,16 +65,22 @@ async def create_comment(
             comment=content,
             parent_id=parent_id,
             errors=errors,
+            status_code=status_code,
+            headers=headers,
         )
 
     try:
         parent = parent_of(parent_id)
         data = CommentCreate.model_validate({"content": content, "parent_id": parent})
-        comment = await comments.add(db, post_id=post_id, author_id=user.id, data=data)
+        comment = await comments.add(
+            db, post_id=post_id, author_id=user.id, data=data, per_hour=settings.comments_per_hour
+        )
     except ValidationError as error:
         return await refused(field_errors(error, default_field="content"))
     except (ParentNotFound, ThreadTooDeep) as error:
         return await refused({error.field: error.page_message or error.detail})
+    except TooManyComments as error:
+        return await refused({"content": error.detail}, error.status_code, error.headers)
     flash(request, "Your reply is posted." if parent else "Your comment is posted.")
     return await to_comment(db, comment)
 
@@ -99,6 +108,7 @@ async def comment_fragment(
     deleted with replies; 404 if it is gone, or under a draft of someone
     else's, exactly as its page would not show it."""
     comment, post_owner_id = await comments.read_visible(db, comment_id, visitor.user_id)
+    comment = comments.collapsed(comment, visitor.shield)
     context = {"comment": comment, "is_owner": visitor.user_id == post_owner_id}
     return render(request, visitor, "comments/fragment.html", context)
 

@@ -22,7 +22,7 @@ from webapp.core.db import new_session
 from webapp.core.deps import DbSession, services_of
 from webapp.core.security import new_token, tokens_match
 from webapp.models import UserPublic
-from webapp.rules import accounts, sessions
+from webapp.rules import accounts, confirmations, safety, sessions
 from webapp.web import login_cookie
 from webapp.web.cache_policy import versions_checked
 
@@ -65,6 +65,8 @@ class Visitor:
     csrf_token: str | AnonymousToken
     unread: int = 0  # notifications not yet seen, for the header
     role: str = "member"  # read with the session on every request
+    shield: safety.Shield = safety.NOBODY  # whom they block and mute
+    email_confirmed: bool = True
 
     @classmethod
     def anonymous(cls, request: Request) -> Visitor:
@@ -72,7 +74,15 @@ class Visitor:
 
     @classmethod
     def signed_in(cls, session: sessions.LoadedSession) -> Visitor:
-        return cls(session.user, session.id, session.csrf_token, session.unread, session.role)
+        return cls(
+            session.user,
+            session.id,
+            session.csrf_token,
+            session.unread,
+            session.role,
+            session.shield,
+            session.email_confirmed,
+        )
 
     @property
     def user_id(self) -> int | None:
@@ -163,6 +173,21 @@ async def require_user(request: Request, visitor: VisitorDep) -> UserPublic:
 
 
 CurrentUser = Annotated[UserPublic, Depends(require_user)]
+
+
+async def require_confirmed_user(
+    request: Request, visitor: VisitorDep, user: CurrentUser
+) -> UserPublic:
+    """A logged-in visitor who may write, like, follow and report: with
+    REQUIRE_CONFIRMED_EMAIL, one whose address is confirmed (else a 403 page
+    that offers to send the link again)."""
+    confirmations.check_may_act(
+        visitor.email_confirmed, required=services_of(request.app).settings.confirms_email
+    )
+    return user
+
+
+ConfirmedUser = Annotated[UserPublic, Depends(require_confirmed_user)]
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,12 @@ async def error_page(
     status_code: int,
     message: str | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    resend_confirmation: bool = False,
 ) -> Response:
     """`message`: what to tell the visitor, else the usual words for the status
-    (always, for a server error: its details are not for visitors)."""
+    (always, for a server error: its details are not for visitors).
+    `resend_confirmation`: the page offers to mail the address's link again."""
     phrase = HTTPStatus(status_code).phrase
     if status_code >= 500 or not message:
         message = MESSAGES.get(status_code, phrase)
@@ -52,6 +55,7 @@ async def error_page(
                 "title": phrase,
                 "message": message,
                 "request_id": request_id,
+                "resend_confirmation": resend_confirmation,
             },
             status_code=status_code,
             headers=headers,

@@ -14,7 +14,7 @@ from webapp.errors import CannotFollowSelf
 from webapp.rules import follows, ordering, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages, PageStore
-from webapp.web.deps import CurrentUser, Visitor, VisitorDep
+from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
 from webapp.web.listing import counted_list, liked_among, post_cards
 from webapp.web.pages import flash, page_number, redirect, render
 from webapp.web.profile_page import person, profile_page
@@ -40,7 +40,8 @@ async def following_feed(
     words = tuple(posts.search_words(q))
     number = page_number(page)
     order = ordering.order_of(sort, t)
-    kept = cache_policy.following_feed(user.id, number, words, order)
+    shield = visitor.shield
+    kept = cache_policy.following_feed(user.id, number, words, order, shield.key)
     seen = pages.seen()
     listing = await counted_list(
         db,
@@ -53,6 +54,7 @@ async def following_feed(
             words=words,
             followed_by=user.id,
             order=order,
+            unlisted=shield.unlisted,
         ),
     )
     liked = await liked_among(db, pages, visitor, kept, listing.ids)
@@ -86,7 +88,7 @@ async def follow_user(
     user_id: int,
     db: DbSession,
     visitor: VisitorDep,
-    user: CurrentUser,
+    user: ConfirmedUser,
     pages: Pages,
 ) -> Response:
     async def change() -> str:

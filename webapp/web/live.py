@@ -60,6 +60,7 @@ class Visitor(NamedTuple):
     session_id: int | None = None
     unread: int | None = None
     expires_at: datetime | None = None  # the session's end, when the socket closes
+    unlisted: frozenset[int] = frozenset()  # whom the visitor blocks or mutes
 
 
 ANONYMOUS = Visitor()
@@ -127,7 +128,9 @@ async def _open(websocket: WebSocket) -> None:
         await websocket.close(TRY_AGAIN_LATER)
         return
     await websocket.accept()
-    client = hub.join(websocket, visitor.user_id, visitor.session_id, visitor.expires_at)
+    client = hub.join(
+        websocket, visitor.user_id, visitor.session_id, visitor.expires_at, visitor.unlisted
+    )
     try:
         if visitor.unread is not None:
             client.send(events.unread_message(visitor.unread))
@@ -143,7 +146,9 @@ async def _visitor(websocket: WebSocket) -> Visitor:
         loaded = await login_cookie.load(db, websocket)
     if loaded is None:
         return ANONYMOUS
-    return Visitor(loaded.user.id, loaded.id, loaded.unread, loaded.expires_at)
+    return Visitor(
+        loaded.user.id, loaded.id, loaded.unread, loaded.expires_at, loaded.shield.unlisted
+    )
 
 
 async def _converse(hub: Hub, client: Client) -> None:

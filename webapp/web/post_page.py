@@ -9,7 +9,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from webapp.core.page_cache import Seen
+from webapp.errors import PostNotFound
 from webapp.rules import comments, posts
+from webapp.rules.safety import Shield
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
@@ -27,26 +29,44 @@ async def post_page(
     comment: str = "",
     parent_id: str = "",
     errors: dict[str, str] | None = None,
+    status_code: int = 422,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     """A post and one page of its comments, with the comment form; with
     `comment` (and `parent_id`, for a reply), what was typed, and its
-    `errors`: a 422."""
+    `errors`: a 422 (or `status_code`). A post by someone the visitor blocks
+    is not there for them (404), and comments of such people are collapsed."""
     thread = kept_thread(pages, visitor, post_id, page)
     if thread is None:
         seen = pages.seen()
         thread = await comments.thread(db, post_id, visitor.user_id, page=page)
         keep_thread(pages, visitor, thread, seen)
+    if visitor.shield.hides_post_of(thread.post.owner_id):
+        raise PostNotFound
     context = {
         "post": thread.post,
         "liked": thread.liked,
         "is_owner": visitor.user_id == thread.post.owner_id,
-        "thread": thread.comments,
+        "thread": collapsed_page(thread.comments, visitor.shield),
         "comment": comment,
         "parent_id": parent_id,
         "errors": errors or {},
     }
-    status_code = 422 if errors else 200
-    return render(request, visitor, "posts/show.html", context, status_code=status_code)
+    return render(
+        request,
+        visitor,
+        "posts/show.html",
+        context,
+        status_code=status_code if errors else 200,
+        headers=headers,
+    )
+
+
+def collapsed_page(page: comments.CommentPage, shield: Shield) -> comments.CommentPage:
+    if not shield.blocked:
+        return page
+    shown = [comments.collapsed(comment, shield) for comment in page.items]
+    return comments.CommentPage(shown, page.page, page.per_page, page.total)
 
 
 # What the page cache keeps of a post's page, for logged-in visitors: the

@@ -7,13 +7,13 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
-from webapp.core.deps import DbSession
-from webapp.errors import PostNotFound
+from webapp.core.deps import DbSession, SettingsDep
+from webapp.errors import PostNotFound, TooManyPosts
 from webapp.models import MAX_ID, PostCreate, PostPublic
 from webapp.rules import likes, ordering, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
-from webapp.web.deps import CurrentUser, Visitor, VisitorDep
+from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
 from webapp.web.listing import counted_list, liked_among, post_cards
 from webapp.web.pages import (
     Checkbox,
@@ -45,7 +45,8 @@ async def home(
     words = tuple(posts.search_words(q))
     number = page_number(page)
     order = ordering.order_of(sort, t)
-    kept = cache_policy.feed(number, words, order)
+    shield = visitor.shield
+    kept = cache_policy.feed(number, words, order, shield.key)
 
     async def build() -> Response:
         seen = pages.seen()
@@ -54,7 +55,12 @@ async def home(
             pages,
             kept,
             lambda: posts.published_page(
-                db, page=number, per_page=page_sizes.POSTS, words=words, order=order
+                db,
+                page=number,
+                per_page=page_sizes.POSTS,
+                words=words,
+                order=order,
+                unlisted=shield.unlisted,
             ),
         )
         liked = await liked_among(db, pages, visitor, kept, listing.ids)
@@ -80,6 +86,7 @@ def post_form(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     preview: posts.Marked | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     context = {
         "post": post,
@@ -87,7 +94,9 @@ def post_form(
         "errors": errors or {},
         "preview": preview,
     }
-    return render(request, visitor, "posts/form.html", context, status_code=status_code)
+    return render(
+        request, visitor, "posts/form.html", context, status_code=status_code, headers=headers
+    )
 
 
 def validated(
@@ -116,7 +125,8 @@ async def create_post(
     request: Request,
     db: DbSession,
     visitor: VisitorDep,
-    user: CurrentUser,
+    user: ConfirmedUser,
+    settings: SettingsDep,
     title: FormText = "",
     content: FormText = "",
     published: Checkbox = None,
@@ -124,7 +134,19 @@ async def create_post(
     data, values, errors = validated(title, content, published)
     if data is None:
         return post_form(request, visitor, post=None, values=values, errors=errors, status_code=422)
-    post = await posts.create_post(db, owner=user, data=data)
+    try:
+        post = await posts.create_post(db, owner=user, data=data, per_hour=settings.posts_per_hour)
+    except TooManyPosts as refused:
+        # The form again, as typed, with the wait above it.
+        return post_form(
+            request,
+            visitor,
+            post=None,
+            values=values,
+            errors={"form": refused.detail},
+            status_code=refused.status_code,
+            headers=refused.headers,
+        )
     flash(request, "Your post is published." if post.published else "Your draft is saved.")
     return redirect(f"/posts/{post.id}")
 
@@ -215,7 +237,7 @@ async def vote(
     request: Request,
     post_id: int,
     db: DbSession,
-    user: CurrentUser,
+    user: ConfirmedUser,
     dir: FormText = "",
     next: FormText = "",
 ) -> Response:

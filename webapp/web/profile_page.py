@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from webapp.core.page_cache import Seen
 from webapp.models import ProfilePublic
-from webapp.rules import follows, page_sizes
+from webapp.rules import follows, page_sizes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
@@ -55,13 +55,16 @@ async def profile_page(
         if keeps:
             keep_view(pages, visitor, kept, view, seen)
     listing = view.listing
+    blocks = user_id in visitor.shield.blocked
+    if blocks:  # the blocker sees none of their posts
+        listing = posts.PostPage([], number, page_sizes.POSTS, last_page=1, total=0)
     cards = post_cards(
         request,
         pages,
         visitor,
         listing.posts,
         view.liked,
-        kept=kept if keeps else None,
+        kept=kept if keeps and not blocks else None,
         seen=seen,
         show_draft=True,
     )
@@ -71,6 +74,8 @@ async def profile_page(
         "cards": cards,
         "is_owner": is_owner,
         "following": view.following,
+        "blocks": blocks,
+        "mutes": user_id in visitor.shield.muted,
         "errors": {"form": error} if error else {},
     }
     return render(request, visitor, "users/profile.html", context, status_code=status_code)

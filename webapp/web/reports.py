@@ -13,7 +13,7 @@ from webapp.errors import CannotReportOwn
 from webapp.models import NOTE_MAX, ReportCreate
 from webapp.rules import reports
 from webapp.rules.moderation import Target
-from webapp.web.deps import CurrentUser, Visitor, VisitorDep
+from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
 
 router = APIRouter()
@@ -120,7 +120,7 @@ async def report_post(
     target_id: int,
     db: DbSession,
     visitor: VisitorDep,
-    user: CurrentUser,
+    user: ConfirmedUser,
     settings: SettingsDep,
     reason: FormText = "",
     note: FormText = "",
@@ -136,7 +136,7 @@ async def report_comment(
     target_id: int,
     db: DbSession,
     visitor: VisitorDep,
-    user: CurrentUser,
+    user: ConfirmedUser,
     settings: SettingsDep,
     reason: FormText = "",
     note: FormText = "",
@@ -152,7 +152,7 @@ async def report_user(
     target_id: int,
     db: DbSession,
     visitor: VisitorDep,
-    user: CurrentUser,
+    user: ConfirmedUser,
     settings: SettingsDep,
     reason: FormText = "",
     note: FormText = "",

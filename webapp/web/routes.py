@@ -19,6 +19,7 @@ from webapp.web import (
     posts,
     profiles,
     reports,
+    safety,
     settings,
     tags,
 )
@@ -36,6 +37,7 @@ for area in (
     auth,
     password_reset,
     settings,
+    safety,
     reports,
     moderation,
     admin,

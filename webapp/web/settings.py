@@ -43,6 +43,7 @@ async def settings_page(
     account = signed_in.account
     context = {
         "email": account.email,
+        "email_confirmed": account.email_confirmed,
         "errors": errors or {},
         "email_errors": email_errors or {},
         "new_email": new_email,

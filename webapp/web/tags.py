@@ -55,7 +55,8 @@ async def tag_posts(
     words = tuple(posts.search_words(q))
     number = page_number(page)
     order = ordering.order_of(sort, t)
-    kept = cache_policy.tag_feed(tag, number, words, order)
+    shield = visitor.shield
+    kept = cache_policy.tag_feed(tag, number, words, order, shield.key)
 
     async def build() -> Response:
         seen = pages.seen()
@@ -64,7 +65,13 @@ async def tag_posts(
             pages,
             kept,
             lambda: posts.published_page(
-                db, page=number, per_page=page_sizes.POSTS, words=words, tag=tag, order=order
+                db,
+                page=number,
+                per_page=page_sizes.POSTS,
+                words=words,
+                tag=tag,
+                order=order,
+                unlisted=shield.unlisted,
             ),
         )
         liked = await liked_among(db, pages, visitor, kept, listing.ids)
