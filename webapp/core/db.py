@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import random
-import sqlite3
+import sys
 import time
 import weakref
 from collections import namedtuple
@@ -301,8 +301,14 @@ def is_retryable(error: DBAPIError) -> bool:
     if getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
         return True
     # SQLite: a lock it could not take within busy_timeout, or a deferred
-    # transaction that could not become a writer.
-    return isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig)
+    # transaction that could not become a writer. (Where the driver was never
+    # loaded, none of its errors can have come.)
+    sqlite3 = sys.modules.get("sqlite3")
+    return (
+        sqlite3 is not None
+        and isinstance(error.orig, sqlite3.OperationalError)
+        and "locked" in str(error.orig)
+    )
 
 
 async def transaction(db: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
@@ -463,6 +469,10 @@ def transaction_in_thread(engine: Engine, work: Callable[[Connection], T]) -> T:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Imported here: a worker on PostgreSQL never loads SQLite's driver and
+    # library (about 1 MB a worker).
+    import sqlite3
+
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside one writer, so several workers can share the file.
     # Switching a new file to WAL needs a lock that SQLite does not wait for (no
