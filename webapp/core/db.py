@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import random
-import sqlite3
+import sys
 import time
 import weakref
 from collections import namedtuple
@@ -301,8 +301,14 @@ def is_retryable(error: DBAPIError) -> bool:
     if getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
         return True
     # SQLite: a lock it could not take within busy_timeout, or a deferred
-    # transaction that could not become a writer.
-    return isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig)
+    # transaction that could not become a writer. (Where the driver was never
+    # loaded, none of its errors can have come.)
+    sqlite3 = sys.modules.get("sqlite3")
+    return (
+        sqlite3 is not None
+        and isinstance(error.orig, sqlite3.OperationalError)
+        and "locked" in str(error.orig)
+    )
 
 
 async def transaction(db: AsyncSession, work: Callable[[], Awaitable[T]]) -> T:
@@ -339,10 +345,7 @@ async def driver_row(
     for attempt in (1, 2):
         fresh = not db.in_transaction()
         connection, driver = await _driver_connection(db)
-        sync = connection.sync_connection
-        assert sync is not None
-        if sync._has_events or sync.engine._has_events:
-            sync.dispatch.before_cursor_execute(sync, None, sql, params, None, False)
+        sync = _told(connection, sql, params)
         try:
             cursor = await driver.execute(sql, params)
             row: tuple[Any, ...] | None = await cursor.fetchone()
@@ -380,6 +383,17 @@ async def _driver_connection(
 
 
 _DRIVER = "agora.driver_connection"
+
+
+def _told(connection: AsyncConnection, sql: str, params: Any) -> Connection:
+    """Tell the engine's `before_cursor_execute` listeners (the statement
+    counts) of a statement about to go to the driver, as SQLAlchemy would;
+    the sync connection they are told of."""
+    sync = connection.sync_connection
+    assert sync is not None  # the session's connection is open
+    if sync._has_events or sync.engine._has_events:
+        sync.dispatch.before_cursor_execute(sync, None, sql, params, None, False)
+    return sync
 
 
 async def transaction_of_one(
@@ -455,6 +469,10 @@ def transaction_in_thread(engine: Engine, work: Callable[[Connection], T]) -> T:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Imported here: a worker on PostgreSQL never loads SQLite's driver and
+    # library (about 1 MB a worker).
+    import sqlite3
+
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside one writer, so several workers can share the file.
     # Switching a new file to WAL needs a lock that SQLite does not wait for (no
@@ -569,29 +587,21 @@ class DriverStatement:
         return self._compiled
 
     async def rows(self, db: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
-        connection = await db.connection()
-        dialect = connection.dialect
-        if dialect.name != "postgresql":
+        if dialect_name(db) != "postgresql":
             return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
-        compiled, sql, row_type, convert = self._for(dialect)
-        values = compiled.construct_params(params)
-        sync_connection = connection.sync_connection
-        assert sync_connection is not None  # the session's connection is open
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        if not driver.autocommit:  # type: ignore[union-attr]  # psycopg's
+        connection, driver = await _driver_connection(db)
+        if not driver.autocommit:
             # Inside a transaction (a write reading back what it wrote): an
             # error must end it, through the session, never be read around.
             return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
+        compiled, sql, row_type, convert = self._for(connection.dialect)
+        values = compiled.construct_params(params)
         try:
-            if sync_connection.dispatch.before_cursor_execute:
-                sync_connection.dispatch.before_cursor_execute(
-                    sync_connection, None, sql, values, None, False
-                )
-            async with driver.cursor() as cursor:  # type: ignore[union-attr]  # psycopg's
+            _told(connection, sql, values)
+            async with driver.cursor() as cursor:
                 await cursor.execute(sql, values)
                 found = await cursor.fetchall()
-        except driver.Error:  # type: ignore[union-attr]  # psycopg's
+        except psycopg.Error:
             # Through the session instead: a dead connection is dropped and
             # the statement tried on a new one, or SQLAlchemy's error raised.
             await connection.invalidate()

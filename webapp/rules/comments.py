@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Integer,
     Table,
@@ -124,7 +125,7 @@ def shown_to(viewer_id: int | None) -> ColumnElement[bool]:
 # More columns than SQLModel's `select` has signatures for (four): the class
 # itself, its rows read by position in `as_public`. A comment with its author,
 # where it sits in its thread, and the name of the author it answers.
-WITH_AUTHOR: Select[*tuple[Any, ...]] = (
+_AUTHORED: Select[*tuple[Any, ...]] = (
     Select(
         col(Comment.id),
         col(Comment.post_id),
@@ -141,7 +142,6 @@ WITH_AUTHOR: Select[*tuple[Any, ...]] = (
         col(Comment.content_html),
     )
     .join(User, col(User.id) == col(Comment.author_id))
-    .join(ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id)))
     .outerjoin(PARENT, PARENT.c.id == col(Comment.parent_id))
     .outerjoin(
         PARENT_AUTHOR,
@@ -151,6 +151,10 @@ WITH_AUTHOR: Select[*tuple[Any, ...]] = (
             PARENT.c.hidden.is_(None),
         ),
     )
+)
+# The same with the thread's first comment, for its place in THREAD_ORDER.
+WITH_AUTHOR = _AUTHORED.join(
+    ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id))
 )
 
 
@@ -280,15 +284,27 @@ def _thread_statement(viewer: bool) -> Any:
         col(Post.id) == posts.POST_ID,
         posts.VISIBLE_TO_VIEWER if viewer else posts.LISTED,
     )
-    page = (
-        WITH_AUTHOR.add_columns(
-            func.row_number().over(order_by=THREAD_ORDER).label("position"),
-            shown.label("visible"),
-        )
+    # The page's comments are picked first, by their place alone (narrow rows:
+    # a post's hundreds of comments sorted without their texts), and only
+    # those are joined to their authors and parents; their positions are
+    # counted on the page, from the rows it skips.
+    skip: BindParameter[int] = bindparam("skip")
+    picked = (
+        Select(col(Comment.id), *(key.label(f"key_{n}") for n, key in enumerate(THREAD_ORDER)))
+        .join(ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id)))
         .where(col(Comment.post_id) == posts.POST_ID, listed)
         .order_by(*THREAD_ORDER)
-        .offset(bindparam("skip"))
+        .offset(skip)
         .limit(bindparam("limit"))
+        .subquery("picked")
+    )
+    in_order = [picked.c[f"key_{n}"] for n in range(len(THREAD_ORDER))]
+    page = (
+        _AUTHORED.add_columns(
+            (skip + func.row_number().over(order_by=in_order)).label("position"),
+            shown.label("visible"),
+        )
+        .join(picked, picked.c.id == col(Comment.id))
         .subquery("page")
     )
     # The comment's columns where the post's go: id, title (the name of the

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from xml.sax.saxutils import escape, quoteattr
 
 from webapp.rules.feeds import Entry
 
@@ -56,11 +55,19 @@ def _http_date(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+# The XML escapes are imported where a feed is written: the xml package is
+# most of a megabyte that a worker serving only pages never needs.
+
+
 def _text(value: str) -> str:
+    from xml.sax.saxutils import escape
+
     return escape(_NOT_XML.sub("", value))
 
 
 def _attr(value: str) -> str:
+    from xml.sax.saxutils import quoteattr
+
     return quoteattr(_NOT_XML.sub("", value))
 
 
