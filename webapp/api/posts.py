@@ -31,7 +31,7 @@ from webapp.api.deps import (
 from webapp.api.paths import PostId
 from webapp.core.deps import DbSession
 from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
-from webapp.rules import page_sizes, posts
+from webapp.rules import page_sizes, posts, roles
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 
@@ -96,7 +96,12 @@ async def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> R
     """Anyone may read a published post; a draft, its owner alone (to anyone
     else it is a 404). A token is optional here, but one that is sent and does
     not hold is a 401."""
-    post = await posts.get_visible_post(db, post_id, viewer.id if viewer else None)
+    post = await posts.get_visible_post(
+        db,
+        post_id,
+        viewer.id if viewer else None,
+        moderator=viewer is not None and roles.moderates(viewer.role),
+    )
     return json_response(POST_JSON, post)
 
 

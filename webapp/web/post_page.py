@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from webapp.core.page_cache import Seen
-from webapp.rules import comments, posts
+from webapp.rules import comments, posts, roles
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
@@ -31,11 +31,13 @@ async def post_page(
     """A post and one page of its comments, with the comment form; with
     `comment` (and `parent_id`, for a reply), what was typed, and its
     `errors`: a 422."""
-    thread = kept_thread(pages, visitor, post_id, page)
+    moderator = roles.moderates(visitor.role)
+    thread = None if moderator else kept_thread(pages, visitor, post_id, page)
     if thread is None:
         seen = pages.seen()
-        thread = await comments.thread(db, post_id, visitor.user_id, page=page)
-        keep_thread(pages, visitor, thread, seen)
+        thread = await comments.thread(db, post_id, visitor.user_id, page=page, moderator=moderator)
+        if not moderator:
+            keep_thread(pages, visitor, thread, seen)
     context = {
         "post": thread.post,
         "liked": thread.liked,
@@ -55,7 +57,9 @@ async def post_page(
 # and whether the visitor likes it. Anonymous visitors are served the page's
 # finished HTML (`webapp.web.shared_pages`), so their pages keep nothing more:
 # a stream of posts read once each would only push out what is read again.
-# A draft is read for its owner alone, and nothing of it is kept.
+# A draft is read for its owner alone, and nothing of it is kept; nor is a page
+# that shows its visitor what others may not read (a post or comment of theirs
+# that is hidden; a moderator's page, which shows everything hidden).
 
 
 def kept_thread(
@@ -81,7 +85,9 @@ def keep_thread(
 ) -> None:
     user_id = visitor.user_id
     post = thread.post
-    if user_id is None or not post.published:
+    if user_id is None or not post.published or post.hidden or post.owner_suspended:
+        return
+    if any(comment.moderated for comment in thread.comments.comments):
         return
     kept = cache_policy.post(post.id)
     pages.put(kept, post, seen)
