@@ -38,7 +38,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import comments, sessions, suspensions, throttle
+from webapp.rules import comments, mentions, sessions, suspensions, throttle
 
 
 @dataclass(frozen=True)
@@ -325,6 +325,7 @@ async def delete_account(
     async def remove() -> None:
         await db.exec(update(Post).where(col(Post.id).in_(liked)).values(votes=col(Post.votes) - 1))
         await db.exec(comments.count_down_for_author(user_id))
+        await mentions.unlink(db, user_id)
         await db.exec(throttle.forget_keys(keys))
         await db.exec(delete(User).where(col(User.id) == user_id))
 
