@@ -488,3 +488,81 @@ def test_notifications_no_longer_quote_what_is_hidden(client, new_client, people
     ben = new_client()
     Auth(ben).login("ben")
     assert "Secret title" in ben.get("/notifications").text
+
+
+@pytest.mark.parametrize("how", ["hidden", "suspended"])
+def test_hidden_or_suspended_posts_leave_tag_pages_and_atom_feeds(
+    client, new_client, people, how: str
+) -> None:
+    ben = people["ben"]
+    post = write(client, ben, title="Hushword #hush", content="hushword text")
+    write(client, people["ann"], title="Still here #hush", content="fine")
+    surfaces = ("/tags/hush", "/feed.atom", f"/users/{ben.id}/feed.atom", "/tags/hush/feed.atom")
+    anonymous = new_client()
+    for path in surfaces:
+        assert "Hushword" in anonymous.get(path).text, path  # cached, before
+    tags = client.get("/api/tags/hush/posts").json()
+    assert [p["title"] for p in tags] == ["Still here #hush", "Hushword #hush"]
+    if how == "hidden":
+        assert act(client, people["mod"], "hide", "post", post["id"]).status_code == 201
+    else:
+        body = {"action": "suspend", "target_type": "user", "target_id": ben.id, "reason": "x"}
+        done = client.post("/api/moderation/actions", json=body, headers=people["mod"].headers)
+        assert done.status_code == 201
+    for path in surfaces:
+        answer = anonymous.get(path)
+        assert "Hushword" not in answer.text, path
+    assert [p["title"] for p in client.get("/api/tags/hush/posts").json()] == ["Still here #hush"]
+    restore = "restore" if how == "hidden" else "unsuspend"
+    kind, target = ("post", post["id"]) if how == "hidden" else ("user", ben.id)
+    assert act(client, people["mod"], restore, kind, target).status_code == 201
+    for path in surfaces:
+        assert "Hushword" in anonymous.get(path).text, path
+
+
+def test_a_deleted_placeholder_is_neither_hidden_nor_reported_and_counts_stay(
+    client, people
+) -> None:
+    post = write(client, people["ben"])
+
+    def comment(who: str, content: str, parent_id: int | None = None) -> dict:
+        body = {"content": content, "parent_id": parent_id}
+        answer = client.post(
+            f"/api/posts/{post['id']}/comments", json=body, headers=people[who].headers
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    parent = comment("ann", "a parent")
+    comment("ben", "a reply", parent["id"])
+    report = {"target_type": "comment", "target_id": parent["id"], "reason": "spam"}
+    assert (
+        client.post("/api/reports", json=report, headers=people["ben"].headers).status_code == 201
+    )
+    assert client.delete(f"/api/comments/{parent['id']}", headers=people["ann"].headers).is_success
+    assert client.get(f"/api/posts/{post['id']}").json()["comments"] == 1
+    # Its report went with its text; it cannot be reported again, nor hidden.
+    open_reports = client.get("/api/moderation/reports", headers=people["mod"].headers).json()
+    assert open_reports == []
+    assert (
+        client.post("/api/reports", json=report, headers=people["mod"].headers).status_code == 404
+    )
+    for action in ("hide", "restore"):
+        assert act(client, people["mod"], action, "comment", parent["id"]).status_code == 404
+    assert client.get(f"/api/posts/{post['id']}").json()["comments"] == 1
+
+
+def test_a_comment_hidden_by_reports_then_by_a_moderator_leaves_the_count_once(
+    client, db, people
+) -> None:
+    post = write(client, people["ben"])
+    made = client.post(
+        f"/api/posts/{post['id']}/comments", json={"content": "x"}, headers=people["ann"].headers
+    ).json()
+    db.exec(update(Comment).where(col(Comment.id) == made["id"]).values(hidden="reports"))  # type: ignore[call-overload]
+    db.exec(update(Post).where(col(Post.id) == post["id"]).values(comments=0))  # type: ignore[call-overload]
+    db.commit()
+    assert act(client, people["mod"], "hide", "comment", made["id"]).status_code == 201
+    assert client.get(f"/api/posts/{post['id']}").json()["comments"] == 0
+    assert act(client, people["mod"], "restore", "comment", made["id"]).status_code == 201
+    assert client.get(f"/api/posts/{post['id']}").json()["comments"] == 1

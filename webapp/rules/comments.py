@@ -72,6 +72,7 @@ from webapp.models import (
     NotificationKind,
     Post,
     PostPublic,
+    Report,
     ThreadComment,
     User,
     UserPublic,
@@ -781,6 +782,12 @@ async def delete_comment(db: AsyncSession, comment: CommentRef) -> None:
                 .values(deleted=True, content="", content_html="", excerpt="")
             )
             await db.exec(delete(Notification).where(col(Notification.comment_id) == comment.id))
+            # As a deleted row's reports go with it (a trigger): nothing is left to judge.
+            await db.exec(
+                delete(Report).where(
+                    col(Report.target_type) == "comment", col(Report.target_id) == comment.id
+                )
+            )
         else:  # its notifications go with it, by cascade
             statement = delete(Comment).where(col(Comment.id) == comment.id, NOT_DELETED)
         gone = (await db.exec(statement.returning(col(Comment.hidden)))).first()
