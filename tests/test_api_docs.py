@@ -64,7 +64,12 @@ AUTHENTICATED = {
     ("post", "/api/moderation/actions"),
 }
 # Optional: drafts (and their comments) for their owner.
-OPTIONAL_AUTH = {("get", "/api/posts/{post_id}"), ("get", "/api/posts/{post_id}/comments")}
+OPTIONAL_AUTH = {
+    ("get", "/api/posts/{post_id}"),
+    ("get", "/api/posts/{post_id}/comments"),
+    ("get", "/api/users/{user_id}"),
+    ("get", "/api/users/{user_id}/profile"),
+}
 
 
 @pytest.fixture

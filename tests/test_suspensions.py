@@ -327,3 +327,27 @@ def test_moderators_read_a_suspended_persons_post_and_comments_marked(
     )
     # Lists stay as everyone's: the moderator's home page leaves the post out.
     assert "Benword" not in moderator.get("/").text
+
+
+def test_moderators_read_a_suspended_persons_profile(
+    client, new_client, people, bens_things
+) -> None:
+    ben = people["ben"]
+    assert act(client, people["mod"], "suspend", ben.id, "Spam links", days=1).is_success
+    moderator = new_client()
+    Auth(moderator).login("mod")
+    page = moderator.get(f"/users/{ben.id}")
+    assert page.status_code == 200
+    assert "This account is suspended until" in page.text and "Spam links" in page.text
+    assert "Benword" in page.text
+    for path in (f"/api/users/{ben.id}", f"/api/users/{ben.id}/profile"):
+        assert client.get(path, headers=people["mod"].headers).status_code == 200, path
+        assert client.get(path, headers=people["ann"].headers).status_code == 404, path
+        assert client.get(path).status_code == 404, path
+    ann = new_client()
+    Auth(ann).login("ann")
+    assert ann.get(f"/users/{ben.id}").status_code == 404
+    # Lifted: everyone reads it again, and the moderator no longer reads a notice.
+    assert act(client, people["mod"], "unsuspend", ben.id, "Sorry").is_success
+    assert "This account is suspended" not in moderator.get(f"/users/{ben.id}").text
+    assert ann.get(f"/users/{ben.id}").status_code == 200

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, true, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -98,14 +98,15 @@ async def get_account(db: AsyncSession, user_id: int) -> Account:
     return Account(*found[0])
 
 
-async def get_public_user(db: AsyncSession, user_id: int) -> UserPublic:
+async def get_public_user(db: AsyncSession, user_id: int, *, moderator: bool = False) -> UserPublic:
     """What anyone may know of a person, without loading the account;
-    UserNotFound for a suspended one."""
+    UserNotFound for a suspended one (but to a `moderator`)."""
     row = None
     if 0 < user_id <= MAX_ID:
         statement = core_select(col(User.id), col(User.username), col(User.created_at))
         # A suspended person's profile is gone while it lasts.
-        statement = statement.where(col(User.id) == user_id, suspensions.ACTIVE)
+        active = true() if moderator else suspensions.ACTIVE
+        statement = statement.where(col(User.id) == user_id, active)
         row = (await rows(db, statement)).first()
     if row is None:
         raise UserNotFound

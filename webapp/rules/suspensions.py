@@ -134,6 +134,16 @@ async def anyone_suspended(db: AsyncSession) -> bool:
     return bool((await rows(db, select(_ANYONE_SUSPENDED))).one()[0])
 
 
+async def notice(db: AsyncSession, user_id: int) -> str | None:
+    """What a moderator reads on a suspended person's profile (None: not
+    suspended now)."""
+    statement = select(col(User.suspended_until), col(User.suspension_reason)).where(
+        col(User.id) == user_id, SUSPENDED_NOW
+    )
+    row: Any = (await rows(db, statement)).first()
+    return None if row is None else message(row[0], row[1])
+
+
 def is_suspended(until: datetime | None, now: datetime | None = None) -> bool:
     return until is not None and until > (now or utcnow())
 
