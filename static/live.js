@@ -11,8 +11,9 @@
  * - Comments: on a post's page (the section with `data-comments-of`), a new
  *   comment is fetched as the page would show it (/comments/{id}/fragment) and
  *   put in its thread: a reply after the replies already under its parent, a
- *   new top-level comment at the end of the last page. A deleted one is
- *   fetched again: a placeholder ("[deleted]") takes its place, or it goes.
+ *   new top-level comment at the end of the last page. A deleted or hidden one
+ *   is fetched again: a placeholder ("[deleted]") takes its place, or it goes;
+ *   one restored replaces its placeholder.
  *
  * Without this script every page works as before; with it, nothing moves under
  * the reader (the slot for "N new posts" is there from the start).
@@ -183,7 +184,8 @@
 
   async function commentCreated(message) {
     if (!thread || message.post_id !== threadPost || !isId(message.id)) return;
-    if (commentOf(message.id)) return;
+    // One shown again (restored by moderators) replaces its placeholder.
+    if (commentOf(message.id)) return commentRemoved(message);
     const item = await fetchComment(message.id);
     if (!item || commentOf(message.id)) return;
     const list = thread.querySelector('.comment-list');

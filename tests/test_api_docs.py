@@ -76,12 +76,14 @@ AUTHENTICATED = {
     ("delete", "/api/users/me/mutes/{user_id}"),
 }
 # Optional: drafts (and their comments) for their owner; the lists leave out
-# the people the caller blocks or mutes.
+# the people the caller blocks or mutes; a moderator reads hidden people.
 OPTIONAL_AUTH = {
     ("get", "/api/posts/{post_id}"),
     ("get", "/api/posts/{post_id}/comments"),
     ("get", "/api/posts"),
     ("get", "/api/tags/{tag}/posts"),
+    ("get", "/api/users/{user_id}"),
+    ("get", "/api/users/{user_id}/profile"),
 }
 
 

@@ -64,7 +64,9 @@ def member(browser: Browser, server: str) -> dict[str, Any]:
         href = page.get_by_role("navigation", name="Account").get_by_role("link", name=name)
         profile = href.get_attribute("href")
         user_id = int(profile.rsplit("/", 1)[1])
-        post_id = write_post(page, "A walk by the harbour", "The light was good.\n\nMore soon.")
+        post_id = write_post(
+            page, "A walk by the harbour", "The light was good. #harbour\n\nMore soon."
+        )
         write_post(page, "Notes for later", "Not ready yet.", published=False)
 
         friend = friend_context.new_page()
@@ -407,6 +409,8 @@ PAGES: dict[str, tuple[str, str]] = {
     "following": ("member", "/following"),
     "followers": ("anonymous", "/users/{id}/followers"),
     "notifications": ("member", "/notifications"),
+    "tag": ("anonymous", "/tags/harbour"),
+    "tags": ("member", "/tags"),
     "error": ("anonymous", "/no-such-page"),
 }
 

@@ -183,3 +183,39 @@ def test_an_edited_comment_tells_only_the_newly_mentioned(
     assert told(db, dave.id) == [("mention", post["id"], comment["id"])]
     # The post's owner was told of the comment already.
     assert told(db, alice_api.id) == [("comment", post["id"], comment["id"])]
+
+
+def test_a_deleted_accounts_mentions_become_plain_text(
+    client: TestClient, new_client, alice_api: Caller
+) -> None:
+    from tests.support.app import PASSWORD
+    from tests.support.pages import Auth
+
+    dave = sign_up(client, "dave")
+    typed = f"[his page](/users/{dave.id})"
+    post = write(client, alice_api, content=f"Ask @Dave, or {typed}, and @alice")
+    comment = client.post(
+        f"/api/posts/{post['id']}/comments",
+        json={"content": "**@dave** knows"},
+        headers=alice_api.headers,
+    ).json()
+    link = f'<a href="/users/{dave.id}">'
+    assert link + "@Dave</a>" in post["content_html"]
+    browser = new_client()
+    Auth(browser).login("dave")
+    assert post_form(
+        browser, "/settings/delete", {"password": PASSWORD}, page="/settings"
+    ).is_redirect
+    html = client.get(f"/api/posts/{post['id']}").json()["content_html"]
+    assert "Ask @Dave, or" in html and "@Dave</a>" not in html
+    assert f'<a href="/users/{alice_api.id}">@alice</a>' in html  # others stay linked
+    [again] = client.get(f"/api/posts/{post['id']}/comments").json()
+    assert again["id"] == comment["id"]
+    assert again["content_html"] == "<p><strong>@dave</strong> knows</p>\n"
+    page = client.get(f"/posts/{post['id']}").text
+    assert "@Dave</a>" not in page and "<strong>@dave</strong>" in page
+    assert f"{link}his page</a>" in html  # a link the writer typed stays theirs
+    # The source is as it was typed; a newcomer taking the name is not linked.
+    assert client.get(f"/api/posts/{post['id']}").json()["content"].startswith("Ask @Dave")
+    sign_up(client, "dave")
+    assert "@Dave</a>" not in client.get(f"/api/posts/{post['id']}").json()["content_html"]

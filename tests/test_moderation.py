@@ -400,3 +400,169 @@ def test_a_like_on_a_hidden_post_is_refused_but_its_author_may(client, hidden_po
         == 0
     )
     assert client.post("/api/vote", json=vote, headers=people["ben"].headers).status_code == 201
+
+
+def test_moderators_and_the_author_read_a_hidden_comment_marked(client, new_client, people) -> None:
+    post = write(client, people["ben"])
+    made = client.post(
+        f"/api/posts/{post['id']}/comments",
+        json={"content": "nasty remark"},
+        headers=people["ann"].headers,
+    ).json()
+    assert act(client, people["mod"], "hide", "comment", made["id"], "Too rude").status_code == 201
+    moderator, ann, ben = new_client(), new_client(), new_client()
+    for browser, name in ((moderator, "mod"), (ann, "ann"), (ben, "ben")):
+        Auth(browser).login(name)
+    for browser in (moderator, ann):
+        page = browser.get(f"/posts/{post['id']}").text
+        assert "nasty remark" in page and "Hidden by moderators: Too rude" in page
+        fragment = browser.get(f"/comments/{made['id']}/fragment")
+        assert "nasty remark" in fragment.text and "Too rude" in fragment.text
+    # The post's owner and strangers: neither on the page nor by the fragment.
+    for browser in (ben, new_client()):
+        assert "nasty remark" not in browser.get(f"/posts/{post['id']}").text
+        assert browser.get(f"/comments/{made['id']}/fragment").status_code == 404
+    listed = client.get(f"/api/posts/{post['id']}/comments", headers=people["mod"].headers)
+    assert [c["content"] for c in listed.json()] == ["nasty remark"]
+    # The author's view, once read, is not what the post's owner is served next.
+    assert "nasty remark" in ann.get(f"/posts/{post['id']}").text
+    assert "nasty remark" not in ben.get(f"/posts/{post['id']}").text
+
+
+def test_a_hidden_comment_with_replies_is_a_placeholder_in_its_fragment(
+    client, new_client, people
+) -> None:
+    post = write(client, people["ben"])
+    made = client.post(
+        f"/api/posts/{post['id']}/comments",
+        json={"content": "nasty remark"},
+        headers=people["ann"].headers,
+    ).json()
+    client.post(
+        f"/api/posts/{post['id']}/comments",
+        json={"content": "an answer", "parent_id": made["id"]},
+        headers=people["ben"].headers,
+    )
+    assert act(client, people["mod"], "hide", "comment", made["id"]).status_code == 201
+    fragment = new_client().get(f"/comments/{made['id']}/fragment")
+    assert fragment.status_code == 200
+    assert "[removed by moderators]" in fragment.text and "nasty" not in fragment.text
+
+
+def test_moderators_read_a_hidden_post_on_its_page_and_in_the_api(
+    client, new_client, hidden_post, people
+) -> None:
+    moderator = new_client()
+    Auth(moderator).login("mod")
+    page = moderator.get(f"/posts/{hidden_post['id']}")
+    assert page.status_code == 200 and "Hidden by moderators: Not allowed" in page.text
+    api = client.get(f"/api/posts/{hidden_post['id']}", headers=people["mod"].headers)
+    assert api.status_code == 200 and api.json()["title"] == "Secretword title"
+    # Still in no list of theirs, and to a member it is a 404.
+    assert "Secretword" not in moderator.get("/").text
+    assert client.get("/api/posts", headers=people["mod"].headers).json() == []
+    member = client.get(f"/api/posts/{hidden_post['id']}", headers=people["ann"].headers)
+    assert member.status_code == 404
+
+
+def test_notifications_no_longer_quote_what_is_hidden(client, new_client, people) -> None:
+    post = write(client, people["ann"], title="Anns post", content="hello")
+    client.post(
+        f"/api/posts/{post['id']}/comments",
+        json={"content": "a quotable insult"},
+        headers=people["ben"].headers,
+    )
+    mention = write(client, people["ben"], title="Secret title", content="hey @ann secretbody")
+    ann = new_client()
+    Auth(ann).login("ann")
+    before = ann.get("/notifications").text
+    assert "a quotable insult" in before and "Secret title" in before
+    comment_id = client.get(f"/api/posts/{post['id']}/comments").json()[0]["id"]
+    assert act(client, people["mod"], "hide", "comment", comment_id).status_code == 201
+    assert act(client, people["mod"], "hide", "post", mention["id"]).status_code == 201
+    after = ann.get("/notifications").text
+    assert "a quotable insult" not in after
+    assert "Secret title" not in after and "secretbody" not in after
+    assert "Anns post" in after  # her own post is hers to read
+    # The author, told of the hide, still reads what it was about.
+    ben = new_client()
+    Auth(ben).login("ben")
+    assert "Secret title" in ben.get("/notifications").text
+
+
+@pytest.mark.parametrize("how", ["hidden", "suspended"])
+def test_hidden_or_suspended_posts_leave_tag_pages_and_atom_feeds(
+    client, new_client, people, how: str
+) -> None:
+    ben = people["ben"]
+    post = write(client, ben, title="Hushword #hush", content="hushword text")
+    write(client, people["ann"], title="Still here #hush", content="fine")
+    surfaces = ("/tags/hush", "/feed.atom", f"/users/{ben.id}/feed.atom", "/tags/hush/feed.atom")
+    anonymous = new_client()
+    for path in surfaces:
+        assert "Hushword" in anonymous.get(path).text, path  # cached, before
+    tags = client.get("/api/tags/hush/posts").json()
+    assert [p["title"] for p in tags] == ["Still here #hush", "Hushword #hush"]
+    if how == "hidden":
+        assert act(client, people["mod"], "hide", "post", post["id"]).status_code == 201
+    else:
+        body = {"action": "suspend", "target_type": "user", "target_id": ben.id, "reason": "x"}
+        done = client.post("/api/moderation/actions", json=body, headers=people["mod"].headers)
+        assert done.status_code == 201
+    for path in surfaces:
+        answer = anonymous.get(path)
+        assert "Hushword" not in answer.text, path
+    assert [p["title"] for p in client.get("/api/tags/hush/posts").json()] == ["Still here #hush"]
+    restore = "restore" if how == "hidden" else "unsuspend"
+    kind, target = ("post", post["id"]) if how == "hidden" else ("user", ben.id)
+    assert act(client, people["mod"], restore, kind, target).status_code == 201
+    for path in surfaces:
+        assert "Hushword" in anonymous.get(path).text, path
+
+
+def test_a_deleted_placeholder_is_neither_hidden_nor_reported_and_counts_stay(
+    client, people
+) -> None:
+    post = write(client, people["ben"])
+
+    def comment(who: str, content: str, parent_id: int | None = None) -> dict:
+        body = {"content": content, "parent_id": parent_id}
+        answer = client.post(
+            f"/api/posts/{post['id']}/comments", json=body, headers=people[who].headers
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    parent = comment("ann", "a parent")
+    comment("ben", "a reply", parent["id"])
+    report = {"target_type": "comment", "target_id": parent["id"], "reason": "spam"}
+    assert (
+        client.post("/api/reports", json=report, headers=people["ben"].headers).status_code == 201
+    )
+    assert client.delete(f"/api/comments/{parent['id']}", headers=people["ann"].headers).is_success
+    assert client.get(f"/api/posts/{post['id']}").json()["comments"] == 1
+    # Its report went with its text; it cannot be reported again, nor hidden.
+    open_reports = client.get("/api/moderation/reports", headers=people["mod"].headers).json()
+    assert open_reports == []
+    assert (
+        client.post("/api/reports", json=report, headers=people["mod"].headers).status_code == 404
+    )
+    for action in ("hide", "restore"):
+        assert act(client, people["mod"], action, "comment", parent["id"]).status_code == 404
+    assert client.get(f"/api/posts/{post['id']}").json()["comments"] == 1
+
+
+def test_a_comment_hidden_by_reports_then_by_a_moderator_leaves_the_count_once(
+    client, db, people
+) -> None:
+    post = write(client, people["ben"])
+    made = client.post(
+        f"/api/posts/{post['id']}/comments", json={"content": "x"}, headers=people["ann"].headers
+    ).json()
+    db.exec(update(Comment).where(col(Comment.id) == made["id"]).values(hidden="reports"))  # type: ignore[call-overload]
+    db.exec(update(Post).where(col(Post.id) == post["id"]).values(comments=0))  # type: ignore[call-overload]
+    db.commit()
+    assert act(client, people["mod"], "hide", "comment", made["id"]).status_code == 201
+    assert client.get(f"/api/posts/{post['id']}").json()["comments"] == 0
+    assert act(client, people["mod"], "restore", "comment", made["id"]).status_code == 201
+    assert client.get(f"/api/posts/{post['id']}").json()["comments"] == 1

@@ -93,6 +93,12 @@ def test_a_report_hidden_from_the_queue(
     # Its author reads why.
     author.goto(f"/posts/{post_id}")
     assert "Hidden by moderators: Advertising is not allowed" in author.locator("main").inner_text()
+    # So does the moderator, who still reads the post to judge it.
+    moderator.goto(f"/posts/{post_id}")
+    shown = moderator.locator("main").inner_text()
+    assert "Something nobody should read." in shown
+    assert "Hidden by moderators: Advertising is not allowed" in shown
+    assert axe_violations(moderator) == []
 
     moderator.goto("/moderation/log")
     log = moderator.locator("main").inner_text()

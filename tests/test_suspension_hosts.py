@@ -1,6 +1,8 @@
-"""A suspension across hosts: two `python -m webapp serve` processes on one
+"""Moderation across hosts: two `python -m webapp serve` processes on one
 database; a moderator suspends someone through host A, and that person's
-socket on host B closes and their API token stops working there."""
+socket on host B closes and their API token stops working there; what a
+moderator hides, or a suspension takes away, leaves the pages open on host B
+(and comes back with a restore or the suspension lifted)."""
 
 from __future__ import annotations
 
@@ -14,9 +16,17 @@ from sqlalchemy import text
 
 from tests.support.app import PASSWORD, make_settings
 from tests.support.hosts import assert_clean_log, site_database
-from tests.support.pages import Auth
+from tests.support.pages import Auth, post_form, write_post
 from tests.support.server import running_server
-from tests.test_live_hosts import close_code, socket, who
+from tests.test_live_hosts import (
+    close_code,
+    comment_ids_of,
+    next_message,
+    no_message,
+    socket,
+    watch,
+    who,
+)
 from webapp.core.db import create_db_engine
 
 
@@ -79,3 +89,60 @@ def test_a_suspension_closes_sockets_and_ends_tokens_on_every_host(
     assert httpx2.get(f"{host_b}/api/users/me", headers=ben_token).status_code == 401
     refused = httpx2.post(f"{host_b}/api/login", data={"username": "hostben", "password": PASSWORD})
     assert refused.status_code == 403 and "Flooding" in refused.json()["detail"]
+
+
+def moderate(host: str, token: dict[str, str], action: str, kind: str, target: int) -> None:
+    body = {"action": action, "target_type": kind, "target_id": target, "reason": "Live"}
+    if action == "suspend":
+        body["days"] = 1
+    done = httpx2.post(f"{host}/api/moderation/actions", json=body, headers=token)
+    assert done.status_code == 201, done.text
+
+
+def test_hidden_and_suspended_content_leaves_open_pages_on_every_host(
+    site: tuple[str, list[str]], browsers: Any
+) -> None:
+    url, (host_a, host_b) = site
+    moderator, author, rude, spammer = (browsers(host_a) for _ in range(4))
+    for browser, name in (
+        (moderator, "livemod"),
+        (author, "liveauthor"),
+        (rude, "liverude"),
+        (spammer, "livespam"),
+    ):
+        assert Auth(browser).register(name).status_code == 303
+    make_moderator(url, who(moderator)[0])
+    spammer_id, _ = who(spammer)
+    token = token_on(host_a, "livemod")
+    post = write_post(author, "Watched from afar")
+    spam_post = write_post(spammer, "Buy things")
+    assert post_form(rude, f"/posts/{post}/comments", {"content": "Rude"}).status_code == 303
+    assert post_form(spammer, f"/posts/{post}/comments", {"content": "Spam"}).status_code == 303
+    rude_comment, spam_comment = comment_ids_of(author, post)
+    with socket(host_b) as stranger:
+        watch(stranger, post)
+        assert next_message(stranger, "post.changed")["comments"] == 2
+        moderate(host_a, token, "hide", "comment", rude_comment)
+        gone = {"type": "comment.removed", "post_id": post, "id": rude_comment}
+        assert next_message(stranger, "comment.removed") == gone
+        assert next_message(stranger, "post.changed")["comments"] == 1
+        moderate(host_a, token, "restore", "comment", rude_comment)
+        back = {"type": "comment.created", "post_id": post, "id": rude_comment}
+        assert next_message(stranger, "comment.created") == back
+        assert next_message(stranger, "post.changed")["comments"] == 2
+        # A suspension takes the person's posts from every feed's news, and
+        # their comments from the pages watching them; the counts follow.
+        moderate(host_a, token, "suspend", "user", spammer_id)
+        assert next_message(stranger, "post.deleted") == {"type": "post.deleted", "id": spam_post}
+        gone = {"type": "comment.removed", "post_id": post, "id": spam_comment}
+        assert next_message(stranger, "comment.removed") == gone
+        assert next_message(stranger, "post.changed")["comments"] == 1
+        # A like now: the count it sends leaves the suspended person's comment out.
+        assert post_form(rude, f"/posts/{post}/vote", {"dir": "1"}).status_code == 303
+        changed = next_message(stranger, "post.changed")
+        assert (changed["votes"], changed["comments"]) == (1, 1)
+        moderate(host_a, token, "unsuspend", "user", spammer_id)
+        back = {"type": "comment.created", "post_id": post, "id": spam_comment}
+        assert next_message(stranger, "comment.created") == back
+        assert next_message(stranger, "post.changed")["comments"] == 2
+        no_message(stranger, "post.created")  # an old post is no news

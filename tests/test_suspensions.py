@@ -223,3 +223,131 @@ def test_the_queue_offers_suspending_a_reported_person(client, new_client, peopl
     assert act(client, people["mod"], "suspend", people["ben"].id).status_code == 201
     # Acting closed the report: the queue is empty.
     assert "No open reports." in moderator.get("/moderation").text
+
+
+# --- counts and moderators' view while it lasts ------------------------------------
+
+
+def comments_of(client: TestClient, post_id: int, who: Caller | None = None) -> int:
+    headers = who.headers if who else {}
+    return client.get(f"/api/posts/{post_id}", headers=headers).json()["comments"]
+
+
+def test_a_suspended_persons_comments_leave_the_counts_while_it_lasts(
+    client, new_client, db, people, bens_things
+) -> None:
+    anns = bens_things["anns"]
+    client.post(
+        f"/api/posts/{anns}/comments", json={"content": "ann too"}, headers=people["ann"].headers
+    )
+    assert comments_of(client, anns) == 2
+    anonymous = new_client()
+    assert "2 comments" in anonymous.get(f"/posts/{anns}").text
+    assert act(client, people["mod"], "suspend", people["ben"].id, "Spam", days=1).is_success
+    assert comments_of(client, anns) == 1
+    assert comments_of(client, anns, people["mod"]) == 1  # the count is the public one
+    assert "1 comment<" in anonymous.get(f"/posts/{anns}").text
+    assert "1 comment<" in anonymous.get("/").text
+    # Hidden and shown again meanwhile, it still counts for nothing until the end.
+    comment = bens_things["comment"]
+    for action in ("hide", "restore"):
+        body = {"action": action, "target_type": "comment", "target_id": comment, "reason": "x"}
+        answer = client.post("/api/moderation/actions", json=body, headers=people["mod"].headers)
+        assert answer.status_code == 201
+        assert comments_of(client, anns) == 1
+    # The end comes by itself: counted again, with nothing written.
+    end = utcnow() + timedelta(seconds=1)
+    db.exec(update(User).where(col(User.id) == people["ben"].id).values(suspended_until=end))  # type: ignore[call-overload]
+    db.exec(update(SuspensionEnd).values(ends_at=end))  # type: ignore[call-overload]
+    db.commit()
+    assert comments_of(client, anns) == 1
+    time.sleep(max(0.0, (end - utcnow()).total_seconds()) + 1.1)
+    assert comments_of(client, anns) == 2
+    assert "2 comments" in anonymous.get(f"/posts/{anns}").text
+    assert "2 comments" in anonymous.get("/").text
+    # Lifted early, or deleted: exact all the same.
+    assert act(client, people["mod"], "suspend", people["ben"].id, "Again", days=1).is_success
+    assert comments_of(client, anns) == 1
+    assert act(client, people["mod"], "unsuspend", people["ben"].id, "Sorry").is_success
+    assert comments_of(client, anns) == 2
+
+
+def test_a_suspended_persons_replies_leave_with_the_thread_they_answer(
+    client, new_client, people, bens_things
+) -> None:
+    anns, carl = bens_things["anns"], sign_up(client, "carl")
+    top = client.post(
+        f"/api/posts/{anns}/comments", json={"content": "carl asks"}, headers=carl.headers
+    ).json()
+    answer = {"content": "ben answers", "parent_id": top["id"]}
+    client.post(f"/api/posts/{anns}/comments", json=answer, headers=people["ben"].headers)
+    assert comments_of(client, anns) == 3
+    assert act(client, people["mod"], "suspend", people["ben"].id, "Spam", days=1).is_success
+    assert comments_of(client, anns) == 1  # carl's
+    # Carl's account goes, and the replies below his comment with it: Ben's
+    # answer leaves the counter once, and when the suspension is lifted only
+    # Ben's first comment counts again.
+    browser = new_client()
+    Auth(browser).login("carl")
+    deleted = post_form(browser, "/settings/delete", {"password": PASSWORD}, page="/settings")
+    assert deleted.status_code == 303
+    assert comments_of(client, anns) == 0
+    assert act(client, people["mod"], "unsuspend", people["ben"].id, "Sorry").is_success
+    assert comments_of(client, anns) == 1
+    assert len(client.get(f"/api/posts/{anns}/comments").json()) == 1
+
+
+def test_moderators_read_a_suspended_persons_post_and_comments_marked(
+    client, new_client, people, bens_things
+) -> None:
+    assert act(client, people["mod"], "suspend", people["ben"].id, "Spam", days=1).is_success
+    moderator, ann = new_client(), new_client()
+    Auth(moderator).login("mod")
+    Auth(ann).login("ann")
+    page = moderator.get(f"/posts/{bens_things['post']}")
+    assert page.status_code == 200 and "Benword" in page.text
+    assert "Hidden while its author is suspended." in page.text
+    thread = moderator.get(f"/posts/{bens_things['anns']}").text
+    assert "a benremark here" in thread and "Hidden while its author is suspended." in thread
+    fragment = moderator.get(f"/comments/{bens_things['comment']}/fragment")
+    assert fragment.status_code == 200 and "benremark" in fragment.text
+    # Nobody else: not the page's owner, not through the fragment.
+    assert "benremark" not in ann.get(f"/posts/{bens_things['anns']}").text
+    assert ann.get(f"/comments/{bens_things['comment']}/fragment").status_code == 404
+    assert new_client().get(f"/comments/{bens_things['comment']}/fragment").status_code == 404
+    api = client.get(f"/api/posts/{bens_things['post']}", headers=people["mod"].headers)
+    assert api.status_code == 200 and api.json()["title"] == "Benword title"
+    listed = client.get(
+        f"/api/posts/{bens_things['anns']}/comments", headers=people["mod"].headers
+    ).json()
+    assert [c["content"] for c in listed] == ["a benremark here"]
+    assert (
+        client.get(f"/api/posts/{bens_things['post']}", headers=people["ann"].headers).status_code
+        == 404
+    )
+    # Lists stay as everyone's: the moderator's home page leaves the post out.
+    assert "Benword" not in moderator.get("/").text
+
+
+def test_moderators_read_a_suspended_persons_profile(
+    client, new_client, people, bens_things
+) -> None:
+    ben = people["ben"]
+    assert act(client, people["mod"], "suspend", ben.id, "Spam links", days=1).is_success
+    moderator = new_client()
+    Auth(moderator).login("mod")
+    page = moderator.get(f"/users/{ben.id}")
+    assert page.status_code == 200
+    assert "This account is suspended until" in page.text and "Spam links" in page.text
+    assert "Benword" in page.text
+    for path in (f"/api/users/{ben.id}", f"/api/users/{ben.id}/profile"):
+        assert client.get(path, headers=people["mod"].headers).status_code == 200, path
+        assert client.get(path, headers=people["ann"].headers).status_code == 404, path
+        assert client.get(path).status_code == 404, path
+    ann = new_client()
+    Auth(ann).login("ann")
+    assert ann.get(f"/users/{ben.id}").status_code == 404
+    # Lifted: everyone reads it again, and the moderator no longer reads a notice.
+    assert act(client, people["mod"], "unsuspend", ben.id, "Sorry").is_success
+    assert "This account is suspended" not in moderator.get(f"/users/{ben.id}").text
+    assert ann.get(f"/users/{ben.id}").status_code == 200

@@ -405,10 +405,12 @@ class PostPublic(PostFields):
     owner: UserPublic
     votes: int
     comments: int = 0
-    # Why moderators hid it (None: shown); only its author can read a hidden
-    # post, and neither field leaves the server.
+    # Why moderators hid it (None: shown); only its author and moderators can
+    # read a hidden post, and neither field leaves the server.
     hidden: str | None = Field(default=None, exclude=True)
     hidden_reason: str | None = Field(default=None, exclude=True)
+    # Its author is suspended now: only moderators read it meanwhile.
+    owner_suspended: bool = Field(default=False, exclude=True)
     content_html: str = Field(default="", description="The content rendered: sanitized HTML")
     tags: list[str] = Field(default_factory=list)
     # The cards' plain-text start of the content: for pages, not the API.
@@ -598,6 +600,9 @@ class ThreadComment(CommentPublic):
     removed: bool = False
     # By someone the reader blocked: shown collapsed, without its text.
     blocked: bool = False
+    # Shown to its author or a moderator though hidden from everyone else:
+    # why ("Hidden by moderators: reason"), for the page to say so.
+    moderated: str | None = None
 
 
 # --- notifications ----------------------------------------------------------------

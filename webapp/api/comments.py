@@ -33,7 +33,7 @@ from webapp.api.paths import CommentId, PostId
 from webapp.api.posts import json_response
 from webapp.core.deps import DbSession, SettingsDep
 from webapp.models import CommentCreate, CommentEdit, CommentPublic
-from webapp.rules import comments, page_sizes
+from webapp.rules import comments, page_sizes, roles
 
 router = APIRouter(tags=["comments"])
 
@@ -87,7 +87,10 @@ async def list_comments(
     post is a 404). A token is optional here, but one that is sent and does
     not hold is a 401."""
     viewer_id = viewer.id if viewer else None
-    found = await comments.list_visible(db, post_id, viewer_id, offset=skip, limit=limit)
+    moderator = viewer is not None and roles.moderates(viewer.role)
+    found = await comments.list_visible(
+        db, post_id, viewer_id, offset=skip, limit=limit, moderator=moderator
+    )
     if viewer is not None:  # a comment of someone the caller blocks: no author, no text
         found = [comments.collapsed(comment, viewer.shield) for comment in found]
     return json_response(COMMENTS_JSON, found)

@@ -15,7 +15,7 @@ async def _post(call: Call, post_id: int) -> Response:
 
 
 async def _user(call: Call, user_id: int) -> Response:
-    return await users.get_user(call.db, user_id)
+    return await users.get_user(call.db, None, user_id)
 
 
 ROUTES = (

@@ -37,7 +37,7 @@ from webapp.api.paths import PostId
 from webapp.core.deps import DbSession, services_of
 from webapp.errors import PostNotFound
 from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
-from webapp.rules import ordering, page_sizes, posts
+from webapp.rules import ordering, page_sizes, posts, roles
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 
@@ -122,7 +122,12 @@ async def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> R
     """Anyone may read a published post; a draft, its owner alone (to anyone
     else it is a 404). A token is optional here, but one that is sent and does
     not hold is a 401. A post by someone the caller blocks is a 404 to them."""
-    post = await posts.get_visible_post(db, post_id, viewer.id if viewer else None)
+    post = await posts.get_visible_post(
+        db,
+        post_id,
+        viewer.id if viewer else None,
+        moderator=viewer is not None and roles.moderates(viewer.role),
+    )
     if viewer is not None and viewer.shield.hides_post_of(post.owner_id):
         raise PostNotFound
     return json_response(POST_JSON, post)

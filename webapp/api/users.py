@@ -8,13 +8,21 @@ from fastapi import APIRouter, Body, Request
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
-from webapp.api.deps import UNAUTHORIZED, UNREADABLE_BODY, ApiUser, error
+from webapp.api.deps import (
+    BAD_TOKEN_SENT,
+    OPTIONAL_AUTH,
+    UNAUTHORIZED,
+    UNREADABLE_BODY,
+    ApiUser,
+    OptionalApiUser,
+    error,
+)
 from webapp.api.paths import UserId
 from webapp.api.posts import json_response
 from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep
 from webapp.models import ProfilePublic, UserCreate, UserMe, UserPublic
-from webapp.rules import accounts, confirmations, follows, registrations
+from webapp.rules import accounts, confirmations, follows, registrations, roles
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -79,19 +87,27 @@ async def me(user: ApiUser) -> UserMe:
     "/{user_id:id}",
     response_model=UserPublic,
     summary="A user's public profile",
-    responses={404: error("No such user")},
+    responses={404: error("No such user"), **BAD_TOKEN_SENT},
+    openapi_extra=OPTIONAL_AUTH,
 )
-async def get_user(db: DbSession, user_id: UserId) -> Response:
-    return json_response(USER_JSON, await accounts.get_public_user(db, user_id))
+async def get_user(db: DbSession, viewer: OptionalApiUser, user_id: UserId) -> Response:
+    """Anyone may read a person; one suspended now, moderators alone."""
+    moderator = viewer is not None and roles.moderates(viewer.role)
+    return json_response(
+        USER_JSON, await accounts.get_public_user(db, user_id, moderator=moderator)
+    )
 
 
 @router.get(
     "/{user_id:id}/profile",
     response_model=ProfilePublic,
     summary="A user's profile with its counts",
-    responses={404: error("No such user")},
+    responses={404: error("No such user"), **BAD_TOKEN_SENT},
+    openapi_extra=OPTIONAL_AUTH,
 )
-async def get_profile(db: DbSession, user_id: UserId) -> Response:
+async def get_profile(db: DbSession, viewer: OptionalApiUser, user_id: UserId) -> Response:
     """The public user plus how many people follow them, how many they follow,
-    and how many posts they have published (drafts are not counted)."""
-    return json_response(PROFILE_JSON, await follows.profile(db, user_id))
+    and how many posts they have published (drafts are not counted). One
+    suspended now: moderators alone."""
+    moderator = viewer is not None and roles.moderates(viewer.role)
+    return json_response(PROFILE_JSON, await follows.profile(db, user_id, moderator=moderator))

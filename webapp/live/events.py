@@ -29,7 +29,7 @@ class PostDeleted:
     id: int
 
     def message(self) -> str:
-        return _message("post.deleted", id=self.id)
+        return deleted_message(self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +60,16 @@ class CommentEvent:
     removed: bool
 
     def message(self) -> str:
-        kind = "comment.removed" if self.removed else "comment.created"
-        return _message(kind, post_id=self.post, id=self.id)
+        return comment_message(self.post, self.id, removed=self.removed)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorChanged:
+    """A person was suspended (`removed` True) or let back: what of theirs the
+    sockets show goes, or comes back (`webapp.live.hub` finds it)."""
+
+    user: int
+    removed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +88,15 @@ class SessionEnded:
     session: int
 
 
-Event = PostCreated | PostDeleted | PostChanged | CommentEvent | UnreadChanged | SessionEnded
+Event = (
+    PostCreated
+    | PostDeleted
+    | PostChanged
+    | CommentEvent
+    | AuthorChanged
+    | UnreadChanged
+    | SessionEnded
+)
 
 
 def parse(payload: str) -> Event | None:
@@ -109,6 +125,8 @@ def parse(payload: str) -> Event | None:
                 bool(data["published"]),
                 data["op"] == "removed",
             )
+        if kind == "author":
+            return AuthorChanged(int(data["user"]), data["op"] == "removed")
         if kind == "unread":
             return UnreadChanged(int(data["user"]))
         if kind == "ended":
@@ -116,6 +134,15 @@ def parse(payload: str) -> Event | None:
     except (ValueError, KeyError, TypeError):
         pass
     return None
+
+
+def comment_message(post_id: int, comment_id: int, *, removed: bool) -> str:
+    kind = "comment.removed" if removed else "comment.created"
+    return _message(kind, post_id=post_id, id=comment_id)
+
+
+def deleted_message(post_id: int) -> str:
+    return _message("post.deleted", id=post_id)
 
 
 def counts_message(post_id: int, votes: int, comments: int) -> str:

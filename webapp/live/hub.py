@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from datetime import datetime
@@ -32,13 +33,18 @@ from webapp.live import events
 from webapp.live.places import POLICY, Places
 from webapp.live.session_ends import SessionEnds
 from webapp.live.sources import Source
-from webapp.rules import follows, notifications, posts
+from webapp.rules import follows, notifications, posts, suspensions
 
 log = logging.getLogger("webapp.live")
 
 MAX_WATCHED = 100  # posts per socket: more than any page shows
 QUEUE_SIZE = 64  # messages waiting for one socket before it is dropped (an answer counts once)
 WINDOW = 0.05  # seconds over which count changes are coalesced
+# While anyone is suspended, a post's comment count is not the one its row
+# holds (`suspensions.COMMENT_COUNT`): counts are then read, not taken from
+# the events. Whether anyone is, is asked again after this many seconds (a
+# suspension ends by itself), and at once when a suspension is heard of.
+SUSPENSIONS_CHECKED_FOR = 10.0
 
 GOING_AWAY = 1001
 
@@ -155,6 +161,10 @@ class Hub:
         self._listening: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._session_ends = SessionEnds(self._session_expired)
+        # Whether anyone is suspended, and until when (monotonic) that holds.
+        self._anyone_suspended = True
+        self._suspensions_checked_until = 0.0
+        self._authors: set[asyncio.Task[None]] = set()
 
     # --- the source -----------------------------------------------------------
 
@@ -178,7 +188,7 @@ class Hub:
         self._session_ends.stop()
         for client in list(self.clients):
             client.close(GOING_AWAY, "The server is restarting.")
-        for task in (self._listening, self._telling, self._flushing):
+        for task in (self._listening, self._telling, self._flushing, *self._authors):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, RuntimeError):
@@ -199,6 +209,11 @@ class Hub:
             self._news.put_nowait(event)
         elif isinstance(event, events.CommentEvent):
             self._send_comment(event)
+        elif isinstance(event, events.AuthorChanged):
+            self._suspensions_checked_until = 0.0
+            task = asyncio.get_running_loop().create_task(self._tell_author(event))
+            self._authors.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._authors.discard)
         elif isinstance(event, events.SessionEnded):
             for client in list(self._of_session.get(event.session, ())):
                 client.close(POLICY, "The session has ended.")
@@ -305,6 +320,39 @@ class Hub:
                     continue
                 client.send(followed if client.user_id in followers else plain)
 
+    # --- a person suspended or let back -------------------------------------------
+
+    async def _tell_author(self, event: events.AuthorChanged) -> None:
+        """A suspension takes away everything of the person's at once: their
+        newest posts (and any watched) are `post.deleted` to every socket, their
+        comments on the posts watched `comment.removed` to those watching, who
+        may see them; lifting it brings their comments back (`comment.created`:
+        the page fetches each as it now shows). The counts of the posts
+        concerned are read again."""
+        watched = list(self._watchers)
+        try:
+            async with new_session(self.engine) as db:
+                shown = await suspensions.shown_of(db, event.user, watched)
+        except Exception as error:  # the database is away: the pages show it at their next load
+            log.warning("live events: cannot read a suspended person's content (%s)", error)
+            return
+        if event.removed and shown.posts:
+            gone = tuple(events.deleted_message(post_id) for post_id in shown.posts)
+            for client in list(self.clients):
+                client.send(gone)
+        by_client: defaultdict[Client, list[str]] = defaultdict(list)
+        for comment_id, post_id, owner, published in shown.comments:
+            message = events.comment_message(post_id, comment_id, removed=event.removed)
+            for client in self._watchers.get(post_id, ()):
+                if published or client.user_id == owner:
+                    by_client[client].append(message)
+        for client, messages in by_client.items():
+            client.send(tuple(messages))
+        self._stale.update(post_id for _id, post_id, _owner, _published in shown.comments)
+        self._stale.update(post_id for post_id in shown.posts if post_id in self._watchers)
+        if self._stale:
+            self._flush_soon()
+
     # --- coalescing -----------------------------------------------------------
 
     def _flush_soon(self) -> None:
@@ -316,6 +364,8 @@ class Hub:
         changed, self._changed = self._changed, {}
         unread, self._unread = self._unread, set()
         stale, self._stale = self._stale, set()
+        if changed and await self._counts_need_reading(changed):
+            changed = await self._read_counts(changed)
         for event in changed.values():
             self._send_counts(event)
         if not (unread or stale):
@@ -335,6 +385,38 @@ class Hub:
             message = events.unread_message(count)
             for client in list(self._of_user.get(user_id, ())):
                 client.send(message)
+
+    async def _counts_need_reading(self, changed: dict[int, events.PostChanged]) -> bool:
+        """Whether the counts of these events must be read (someone is
+        suspended), for those watched; asked of the database at most every
+        SUSPENSIONS_CHECKED_FOR seconds."""
+        if not any(post_id in self._watchers for post_id in changed):
+            return False
+        if time.monotonic() >= self._suspensions_checked_until:
+            try:
+                async with new_session(self.engine) as db:
+                    self._anyone_suspended = await suspensions.anyone_suspended(db)
+            except Exception as error:  # the database is away: the events' counts will do
+                log.warning("live events: cannot read the suspensions (%s)", error)
+                return False
+            self._suspensions_checked_until = time.monotonic() + SUSPENSIONS_CHECKED_FOR
+        return self._anyone_suspended
+
+    async def _read_counts(
+        self, changed: dict[int, events.PostChanged]
+    ) -> dict[int, events.PostChanged]:
+        watched = [post_id for post_id in changed if post_id in self._watchers]
+        try:
+            async with new_session(self.engine) as db:
+                counts = await posts.counts_of(db, watched)
+        except Exception as error:  # the database is away: the events' counts will do
+            log.warning("live events: cannot read the current counts (%s)", error)
+            return changed
+        return {
+            post_id: events.PostChanged(post_id, *counts[post_id], event.owner, event.published)
+            for post_id, event in changed.items()
+            if post_id in counts
+        }
 
     def _send_counts(self, event: events.PostChanged) -> None:
         watchers = self._watchers.get(event.id)

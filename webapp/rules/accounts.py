@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, true, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -38,7 +38,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import comments, safety, sessions, suspensions, throttle
+from webapp.rules import comments, mentions, safety, sessions, suspensions, throttle
 
 
 @dataclass(frozen=True)
@@ -113,14 +113,15 @@ async def get_account(db: AsyncSession, user_id: int) -> Account:
     return Account(*found[0])
 
 
-async def get_public_user(db: AsyncSession, user_id: int) -> UserPublic:
+async def get_public_user(db: AsyncSession, user_id: int, *, moderator: bool = False) -> UserPublic:
     """What anyone may know of a person, without loading the account;
-    UserNotFound for a suspended one."""
+    UserNotFound for a suspended one (but to a `moderator`)."""
     row = None
     if 0 < user_id <= MAX_ID:
         statement = core_select(col(User.id), col(User.username), col(User.created_at))
         # A suspended person's profile is gone while it lasts.
-        statement = statement.where(col(User.id) == user_id, suspensions.ACTIVE)
+        active = true() if moderator else suspensions.ACTIVE
+        statement = statement.where(col(User.id) == user_id, active)
         row = (await rows(db, statement)).first()
     if row is None:
         raise UserNotFound
@@ -340,6 +341,7 @@ async def delete_account(
     async def remove() -> None:
         await db.exec(update(Post).where(col(Post.id).in_(liked)).values(votes=col(Post.votes) - 1))
         await db.exec(comments.count_down_for_author(user_id))
+        await mentions.unlink(db, user_id)
         await db.exec(throttle.forget_keys(keys))
         await db.exec(delete(User).where(col(User.id) == user_id))
 

@@ -74,6 +74,7 @@ from webapp.models import (
     NotificationKind,
     Post,
     PostPublic,
+    Report,
     ThreadComment,
     User,
     UserPublic,
@@ -116,6 +117,10 @@ SHOWN = and_(
     col(Comment.hidden).is_(None), col(Comment.author_id).not_in(suspensions.SUSPENDED_IDS)
 )
 SHOWN_TO_VIEWER = or_(SHOWN, col(Comment.author_id) == posts.VIEWER)
+# What the comment count kept on a post's row counts: comments neither deleted
+# nor hidden (a suspended person's are taken out as it is read,
+# `suspensions.COMMENT_COUNT`, since a suspension ends by itself).
+COUNTED = and_(NOT_DELETED, col(Comment.hidden).is_(None))
 
 
 def shown_to(viewer_id: int | None) -> ColumnElement[bool]:
@@ -140,6 +145,9 @@ _AUTHORED: Select[*tuple[Any, ...]] = (
         DEPTH.label("depth"),
         PARENT_AUTHOR.c.username.label("replying_to"),
         col(Comment.content_html),
+        col(Comment.hidden),
+        col(Comment.hidden_reason),
+        suspensions.SUSPENDED_NOW.label("author_suspended"),
     )
     .join(User, col(User.id) == col(Comment.author_id))
     .outerjoin(PARENT, PARENT.c.id == col(Comment.parent_id))
@@ -183,9 +191,13 @@ def make_public(
     replying_to: str | None,
     html: str,
     removed: bool = False,
+    hidden: str | None = None,
+    hidden_reason: str | None = None,
+    author_suspended: bool = False,
 ) -> ThreadComment:
     """A comment as it is shown: a deleted one keeps its place, and nothing else
-    (no author, no text)."""
+    (no author, no text). One hidden from everyone else that this visitor
+    still reads (its author, a moderator) says why."""
     placeholder = bool(deleted) or removed
     return ThreadComment.model_construct(
         id=comment_id,
@@ -200,7 +212,20 @@ def make_public(
         depth=int(depth),
         replying_to=replying_to,
         removed=removed and not deleted,
+        moderated=None if placeholder else moderated(hidden, hidden_reason, author_suspended),
     )
+
+
+def moderated(hidden: str | None, reason: str | None, author_suspended: bool) -> str | None:
+    """Why a post or comment is hidden from everyone but its author and
+    moderators (None: it is not)."""
+    if hidden == "moderators":
+        return f"Hidden by moderators: {reason or 'no reason given'}"
+    if hidden is not None:
+        return "Hidden pending review: people reported it."
+    if author_suspended:
+        return "Hidden while its author is suspended."
+    return None
 
 
 def as_public(row: tuple[Any, ...]) -> ThreadComment:
@@ -219,8 +244,14 @@ def as_public(row: tuple[Any, ...]) -> ThreadComment:
         depth,
         replying_to,
         html,
+        hidden,
+        hidden_reason,
+        author_suspended,
     ) = row
     return make_public(
+        hidden=hidden,
+        hidden_reason=hidden_reason,
+        author_suspended=bool(author_suspended),
         html=html,
         comment_id=comment_id,
         post_id=post_id,
@@ -256,13 +287,14 @@ class PostThread:
     comments: CommentPage
 
 
-def _thread_statement(viewer: bool) -> Any:
+def _thread_statement(viewer: bool, moderator: bool = False) -> Any:
     """The post (with its author, its counts and the visitor's like) and one page
     of its comments, as one statement: the post's row first (kind 0), then the
     comments (kind 1) in the post's columns, so that the post's text is sent
     once, not once for each comment. Built once for anonymous visitors and
-    once for logged-in ones; the values are bound when it runs."""
-    shown = SHOWN_TO_VIEWER if viewer else SHOWN
+    once for logged-in ones, and once for moderators, who read the hidden
+    too; the values are bound when it runs."""
+    shown: Any = true() if moderator else SHOWN_TO_VIEWER if viewer else SHOWN
     # A comment the visitor may not see (hidden by moderators, or by someone
     # suspended) that has replies keeps their place, as "[removed by
     # moderators]"; without replies it is not listed at all.
@@ -282,7 +314,11 @@ def _thread_statement(viewer: bool) -> Any:
         null().label("deleted"),
     ).where(
         col(Post.id) == posts.POST_ID,
-        posts.VISIBLE_TO_VIEWER if viewer else posts.LISTED,
+        posts.MODERATED_FOR_VIEWER
+        if moderator
+        else posts.VISIBLE_TO_VIEWER
+        if viewer
+        else posts.LISTED,
     )
     # The page's comments are picked first, by their place alone (narrow rows:
     # a post's hundreds of comments sorted without their texts), and only
@@ -311,8 +347,9 @@ def _thread_statement(viewer: bool) -> Any:
     # author it answers), content, published (whether the visitor may see
     # it), created_at, updated_at (when it was edited), owner_id (its author),
     # votes (its parent), comments (its depth), the author's name and when
-    # they joined, hidden, hidden_reason, content_html, excerpt, tags, kind,
-    # liked, its position, the thread's size (the post's row alone), deleted.
+    # they joined, hidden, hidden_reason, content_html, excerpt, tags, whether
+    # its author is suspended, kind, liked, its position, the thread's size
+    # (the post's row alone), deleted.
     comments: Select[*tuple[Any, ...]] = Select(
         page.c.id,
         page.c.replying_to,
@@ -325,11 +362,12 @@ def _thread_statement(viewer: bool) -> Any:
         page.c.depth,
         page.c.author_username,
         page.c.author_created_at,
-        null(),
-        null(),
+        page.c.hidden,
+        page.c.hidden_reason,
         page.c.content_html,
         null(),
         null(),
+        page.c.author_suspended,
         literal(1),
         null(),
         page.c.position,
@@ -342,14 +380,17 @@ def _thread_statement(viewer: bool) -> Any:
 
 _ANONYMOUS_THREAD = DriverStatement(_thread_statement(viewer=False))
 _VISITORS_THREAD = DriverStatement(_thread_statement(viewer=True))
+_MODERATORS_THREAD = DriverStatement(_thread_statement(viewer=True, moderator=True))
 
 
-async def thread(db: AsyncSession, post_id: int, viewer_id: int | None, *, page: int) -> PostThread:
+async def thread(
+    db: AsyncSession, post_id: int, viewer_id: int | None, *, page: int, moderator: bool = False
+) -> PostThread:
     """A post's page for this visitor: one statement. PostNotFound when it is
     gone or a draft of someone else's."""
     offset = (page - 1) * page_sizes.COMMENTS
     post, liked, in_thread, found = await _thread(
-        db, post_id, viewer_id, offset, page_sizes.COMMENTS
+        db, post_id, viewer_id, offset, page_sizes.COMMENTS, moderator
     )
     return PostThread(post, liked, CommentPage(found, page, page_sizes.COMMENTS, in_thread))
 
@@ -371,23 +412,35 @@ def collapsed(comment: AnyComment, shield: Shield) -> AnyComment:
 
 
 async def list_visible(
-    db: AsyncSession, post_id: int, viewer_id: int | None, *, offset: int, limit: int
+    db: AsyncSession,
+    post_id: int,
+    viewer_id: int | None,
+    *,
+    offset: int,
+    limit: int,
+    moderator: bool = False,
 ) -> list[CommentPublic]:
     """A post's comments in thread order, with their authors, if the viewer may
     see the post: one statement. PostNotFound when they may not."""
-    found: list[CommentPublic] = [*(await _thread(db, post_id, viewer_id, offset, limit))[3]]
+    thread = await _thread(db, post_id, viewer_id, offset, limit, moderator)
+    found: list[CommentPublic] = [*thread[3]]
     return found
 
 
 async def _thread(
-    db: AsyncSession, post_id: int, viewer_id: int | None, offset: int, limit: int
+    db: AsyncSession,
+    post_id: int,
+    viewer_id: int | None,
+    offset: int,
+    limit: int,
+    moderator: bool = False,
 ) -> tuple[PostPublic, bool, int, list[ThreadComment]]:
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
     params: dict[str, Any] = {"post_id": post_id, "skip": offset, "limit": limit}
     statement = _ANONYMOUS_THREAD
     if viewer_id is not None:
-        statement = _VISITORS_THREAD
+        statement = _MODERATORS_THREAD if moderator else _VISITORS_THREAD
         params["viewer_id"] = viewer_id
     rows = await statement.rows(db, params)
     # The comments of a post the visitor may not see come back without it (a
@@ -404,11 +457,14 @@ async def _thread(
             author=UserPublic.model_construct(id=row[6], username=row[9], created_at=row[10]),
             parent_id=row[7],
             edited_at=row[5],
-            deleted=row[20],
+            deleted=row[21],
             depth=row[8],
             replying_to=row[1],
             html=row[13],
             removed=not row[3],
+            hidden=row[11],
+            hidden_reason=row[12],
+            author_suspended=bool(row[16]),
         )
         for row in others
     ]
@@ -609,23 +665,50 @@ async def _read(db: AsyncSession, comment_id: int) -> ThreadComment:
 
 
 async def read_visible(
-    db: AsyncSession, comment_id: int, viewer_id: int | None
+    db: AsyncSession, comment_id: int, viewer_id: int | None, *, moderator: bool = False
 ) -> tuple[ThreadComment, int]:
     """One comment where it sits in its thread (a placeholder too), with its
-    post's owner, if the viewer can see its post: one statement.
-    CommentNotFound if not, or if it is gone."""
+    post's owner, if the viewer can see its post: one statement, as the
+    post's page shows it to them: one hidden from them (by moderators, or by
+    someone suspended) is "[removed by moderators]" when it has replies, else
+    CommentNotFound, as when it is gone."""
     row = None
     if 0 < comment_id <= MAX_ID:
+        reply = COMMENTS.alias("reply")
+        seen: Any = true() if moderator and viewer_id is not None else shown_to(viewer_id)
         statement: Any = (
-            WITH_AUTHOR.add_columns(col(Post.owner_id))
+            WITH_AUTHOR.add_columns(
+                col(Post.owner_id), seen, exists().where(reply.c.parent_id == col(Comment.id))
+            )
             .join(Post, col(Post.id) == col(Comment.post_id))
-            .where(col(Comment.id) == comment_id, posts.visible_to(viewer_id))
+            .where(
+                col(Comment.id) == comment_id,
+                posts.get_visible_condition(viewer_id, moderator=moderator),
+            )
         )
         row = (await db.exec(statement)).first()
     if row is None:
         raise CommentNotFound
-    *comment, post_owner_id = tuple(row)
-    return as_public(tuple(comment)), post_owner_id
+    *comment, post_owner_id, shown, has_replies = tuple(row)
+    if not shown and not has_replies:
+        raise CommentNotFound
+    found = as_public(tuple(comment))
+    if not shown:
+        found = make_public(
+            comment_id=found.id,
+            post_id=found.post_id,
+            content="",
+            created_at=found.created_at,
+            author=UserPublic.model_construct(),
+            parent_id=found.parent_id,
+            edited_at=None,
+            deleted=found.deleted,
+            depth=found.depth,
+            replying_to=found.replying_to,
+            html="",
+            removed=True,
+        )
+    return found, post_owner_id
 
 
 @dataclass(frozen=True)
@@ -779,6 +862,12 @@ async def delete_comment(db: AsyncSession, comment: CommentRef) -> None:
                 .values(deleted=True, content="", content_html="", excerpt="")
             )
             await db.exec(delete(Notification).where(col(Notification.comment_id) == comment.id))
+            # As a deleted row's reports go with it (a trigger): nothing is left to judge.
+            await db.exec(
+                delete(Report).where(
+                    col(Report.target_type) == "comment", col(Report.target_id) == comment.id
+                )
+            )
         else:  # its notifications go with it, by cascade
             statement = delete(Comment).where(col(Comment.id) == comment.id, NOT_DELETED)
         gone = (await db.exec(statement.returning(col(Comment.hidden)))).first()
@@ -878,7 +967,7 @@ def count_down_for_author(author_id: int | None) -> Update:
     going = (
         select(func.count())
         .select_from(Comment)
-        .where(col(Comment.post_id) == col(Post.id), NOT_DELETED, SHOWN, below_theirs)
+        .where(col(Comment.post_id) == col(Post.id), COUNTED, below_theirs)
         .scalar_subquery()
     )
     commented = select(col(Comment.post_id)).where(col(Comment.author_id) == author_id)

@@ -41,8 +41,9 @@ def _count(condition: ColumnElement[bool]) -> ScalarSelect[int]:
 
 
 # More columns than SQLModel's `select` has signatures for (four): the class
-# itself, its row read by position in `profile`.
-PROFILE: Select[*tuple[Any, ...]] = Select(
+# itself, its row read by position in `profile`. Moderators read a suspended
+# person's too (`PROFILE_OF_ANYONE`); everyone else, only an active one's.
+PROFILE_OF_ANYONE: Select[*tuple[Any, ...]] = Select(
     col(User.id),
     col(User.username),
     col(User.created_at),
@@ -54,15 +55,19 @@ PROFILE: Select[*tuple[Any, ...]] = Select(
     .scalar_subquery()
     .label("posts"),
     col(User.role),
-).where(suspensions.ACTIVE)  # a suspended person's profile is gone while it lasts
+)
+# A suspended person's profile is gone while it lasts.
+PROFILE = PROFILE_OF_ANYONE.where(suspensions.ACTIVE)
 
 
-async def profile(db: AsyncSession, user_id: int) -> ProfilePublic:
+async def profile(db: AsyncSession, user_id: int, *, moderator: bool = False) -> ProfilePublic:
     """A person with their follower, following and published post counts: one
-    statement. UserNotFound if there is no such person."""
+    statement. UserNotFound if there is no such person (or, but to
+    `moderator`s, one suspended now)."""
     row = None
     if 0 < user_id <= MAX_ID:
-        row = (await db.exec(PROFILE.where(col(User.id) == user_id))).first()
+        found = PROFILE_OF_ANYONE if moderator else PROFILE
+        row = (await db.exec(found.where(col(User.id) == user_id))).first()
     if row is None:
         raise UserNotFound
     found_id, username, created_at, followers, following, posts, role = row
@@ -92,12 +97,19 @@ class ProfileView:
 USER_ID: BindParameter[int] = bindparam("user_id")
 
 
-def _profile_statement(viewer: bool) -> Any:
+def _profile_statement(viewer: bool, moderator: bool = False) -> Any:
     """The person with their counts, and a page of their posts with their
     authors, as one statement, the person's columns on each post's row (or on
-    one row alone, without posts). Built once for anonymous visitors and once
-    for logged-in ones; the values are bound when it runs."""
-    visible = posts.VISIBLE_TO_VIEWER if viewer else posts.LISTED
+    one row alone, without posts). Built once for anonymous visitors, once
+    for logged-in ones and once for moderators (who read a suspended person's
+    page, and every published post on it); the values are bound when it runs."""
+    visible: Any = (
+        posts.MODERATED_FOR_VIEWER
+        if moderator
+        else posts.VISIBLE_TO_VIEWER
+        if viewer
+        else posts.LISTED
+    )
     follows_them = exists().where(
         col(Follow.follower_id) == posts.VIEWER, col(Follow.followed_id) == col(User.id)
     )
@@ -111,7 +123,8 @@ def _profile_statement(viewer: bool) -> Any:
     # LIMIT 1 keeps the person a subquery of its own: merged into the join, its
     # counts would be counted again for every post of the page.
     person = (
-        PROFILE.add_columns(
+        (PROFILE_OF_ANYONE if moderator else PROFILE)
+        .add_columns(
             (follows_them if viewer else false()).label("is_following"),
             (shown if viewer else literal_column("NULL")).label("shown"),
         )
@@ -137,10 +150,17 @@ def _profile_statement(viewer: bool) -> Any:
 
 _ANONYMOUS_PROFILE = DriverStatement(_profile_statement(viewer=False))
 _VISITORS_PROFILE = DriverStatement(_profile_statement(viewer=True))
+_MODERATORS_PROFILE = DriverStatement(_profile_statement(viewer=True, moderator=True))
 
 
 async def profile_view(
-    db: AsyncSession, user_id: int, viewer_id: int | None, *, page: int, per_page: int
+    db: AsyncSession,
+    user_id: int,
+    viewer_id: int | None,
+    *,
+    page: int,
+    per_page: int,
+    moderator: bool = False,
 ) -> ProfileView:
     """A profile's page for this visitor: one statement. UserNotFound if there
     is no such person."""
@@ -149,7 +169,7 @@ async def profile_view(
     params: dict[str, Any] = {"user_id": user_id, "skip": (page - 1) * per_page, "limit": per_page}
     statement = _ANONYMOUS_PROFILE
     if viewer_id is not None:
-        statement = _VISITORS_PROFILE
+        statement = _MODERATORS_PROFILE if moderator else _VISITORS_PROFILE
         params["viewer_id"] = viewer_id
     rows = await statement.rows(db, params)
     if not rows:

@@ -11,15 +11,16 @@ the author of the comment it answers) is not told of the mention too.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Insert, and_, exists, func, insert, literal, not_, null
+from sqlalchemy import Insert, and_, exists, func, insert, literal, not_, null, update
 from sqlalchemy import select as select_rows
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.models import Notification, User, UTCDateTime, utcnow
+from webapp.models import Comment, Notification, Post, User, UTCDateTime, utcnow
 from webapp.rules import markup
 
 
@@ -94,3 +95,24 @@ def _tell(
     return insert(Notification).from_select(
         ["recipient_id", "kind", "actor_id", "post_id", "comment_id", "created_at", "read"], rows
     )
+
+
+async def unlink(db: AsyncSession, user_id: int) -> None:
+    """Inside an account's deletion: the mentions of it in other people's
+    posts and comments (rendered when they were written) become plain text
+    again, as a name nobody has renders, rather than links to a profile that
+    is gone. A name taken later by someone else does not link to them either:
+    they were not the one mentioned. Two statements to find the texts (each
+    reads every text: deletions are rare), one to change each found."""
+    link = f'<a href="/users/{int(user_id)}">'
+    mention = re.compile(re.escape(link) + r"(@[^<]*)</a>")
+    for table, owner in ((Post, Post.owner_id), (Comment, Comment.author_id)):
+        found = select(col(table.id), col(table.content_html)).where(
+            col(table.content_html).contains(link, autoescape=True), col(owner) != user_id
+        )
+        for row_id, html in list(await db.exec(found)):
+            plain = mention.sub(r"\1", html)
+            if plain != html:
+                await db.exec(
+                    update(table).where(col(table.id) == row_id).values(content_html=plain)
+                )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, update
+from sqlalchemy import and_, insert, true, update
 from sqlalchemy import select as core_select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -101,10 +101,10 @@ async def find_target(db: AsyncSession, kind: str, target_id: int) -> Target:
             )
             .join(User, col(User.id) == col(Comment.author_id))
             .join(Post, col(Post.id) == col(Comment.post_id))
-            .where(col(Comment.id) == target_id)
+            .where(col(Comment.id) == target_id, col(Comment.deleted).is_(False))
         )
         row = (await rows(db, statement)).first()
-        if row is None:
+        if row is None:  # gone, or a "[deleted]" placeholder: nothing left to judge
             raise CommentNotFound
         author, role, title, hidden, post_id, published = row
         label = f"a comment on {title}"[:TITLE_MAX]
@@ -123,36 +123,38 @@ async def set_hidden(
 ) -> bool:
     """Hide a post or comment (`hidden` says by whom) or show it again (None),
     inside the caller's unit of work: True when the row changed. A comment
-    leaves its post's count when hidden and comes back when shown."""
+    leaves its post's count when hidden and comes back when shown; a
+    "[deleted]" placeholder is neither (it counts for nothing already).
+
+    Whether the count moves is decided by the UPDATE that changes the row, not
+    by a read before it: a hide racing an auto-hide, or a deletion, finds the
+    row as the other left it (PostgreSQL re-reads it under the row's lock)."""
     table: Any = Post if target.kind == "post" else Comment
-    condition: Any
+    alive: Any = col(Comment.deleted).is_(False) if target.kind == "comment" else true()
+    shown = col(table.hidden).is_(None)
+
+    async def change(condition: Any) -> bool:
+        statement = (
+            update(table)
+            .where(col(table.id) == target.id, alive, condition)
+            .values(hidden=hidden, hidden_reason=reason)
+            .returning(col(table.id))
+        )
+        return (await db.exec(statement)).first() is not None
+
     if hidden is None:
-        condition = col(table.hidden).is_not(None)
+        flipped = await change(col(table.hidden).is_not(None))
     else:
-        condition = or_(col(table.hidden).is_(None), col(table.hidden) != hidden)
-    statement = (
-        update(table)
-        .where(col(table.id) == target.id, condition)
-        .values(hidden=hidden, hidden_reason=reason)
-        .returning(col(table.id))
-    )
-    # Whether it was counted before: a comment shown counts, a hidden one not.
-    before = target.hidden
-    if target.kind == "comment":
-        was = (
-            await rows(db, core_select(col(Comment.hidden)).where(col(Comment.id) == target.id))
-        ).first()
-        before = None if was is None else was[0]
-    if (await db.exec(statement)).first() is None:
-        return False
-    if target.kind == "comment" and (before is None) != (hidden is None):
-        change = -1 if hidden is not None else +1
+        flipped = await change(shown)
+        if not flipped:  # hidden already: by reports, now by moderators
+            return await change(col(table.hidden) != hidden)
+    if flipped and target.kind == "comment":
         await db.exec(
             update(Post)
             .where(col(Post.id) == target.post_id)
-            .values(comments=col(Post.comments) + change)
+            .values(comments=col(Post.comments) + (+1 if hidden is None else -1))
         )
-    return True
+    return flipped
 
 
 async def close_reports(db: AsyncSession, kind: str, target_id: int) -> int:

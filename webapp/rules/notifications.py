@@ -25,9 +25,13 @@ from sqlalchemy import (
     Insert,
     ScalarSelect,
     and_,
+    case,
     delete,
     func,
     insert,
+    literal,
+    null,
+    or_,
     update,
 )
 from sqlmodel import col, select
@@ -45,7 +49,7 @@ from webapp.models import (
     UserPublic,
     utcnow,
 )
-from webapp.rules import notification_rows, safety
+from webapp.rules import notification_rows, safety, suspensions
 
 
 def notify(
@@ -164,6 +168,26 @@ class NotificationView:
         )
 
 
+# A notification quotes a post or a comment (its title, its excerpt) only while
+# its recipient may read it: hidden by moderators or by reports, or written by
+# someone suspended, it is quoted to its own author alone.
+_POST_QUOTED = or_(
+    col(Post.owner_id) == col(Notification.recipient_id),
+    and_(
+        col(Post.hidden).is_(None),
+        col(Post.owner_id).not_in(suspensions.SUSPENDED_IDS),
+    ),
+)
+_COMMENT_QUOTED = or_(
+    col(Comment.author_id) == col(Notification.recipient_id),
+    and_(
+        col(Comment.hidden).is_(None),
+        col(Comment.author_id).not_in(suspensions.SUSPENDED_IDS),
+    ),
+)
+# What stands for the title of a post its recipient may not read.
+HIDDEN_TITLE = "[removed by moderators]"
+
 # More columns than SQLModel's `select` has signatures for (four): the class
 # itself, its rows read by position in `_view`.
 WITH_NAMES: Select[*tuple[Any, ...]] = (
@@ -174,13 +198,21 @@ WITH_NAMES: Select[*tuple[Any, ...]] = (
         col(User.username).label("actor_username"),
         col(User.created_at).label("actor_created_at"),
         col(Notification.post_id),
-        col(Post.title).label("post_title"),
+        case(
+            (col(Post.id).is_(None), null()),
+            (_POST_QUOTED, col(Post.title)),
+            else_=literal(HIDDEN_TITLE),
+        ).label("post_title"),
         col(Notification.comment_id),
         col(Notification.created_at),
         col(Notification.read),
         col(Notification.action),
         col(Notification.reason),
-        func.coalesce(col(Comment.excerpt), col(Post.excerpt), "").label("excerpt"),
+        func.coalesce(
+            case((_COMMENT_QUOTED, col(Comment.excerpt))),
+            case((_POST_QUOTED, col(Post.excerpt))),
+            "",
+        ).label("excerpt"),
     )
     .join(User, col(User.id) == col(Notification.actor_id))
     .outerjoin(Post, col(Post.id) == col(Notification.post_id))

@@ -77,7 +77,7 @@ WITH_OWNER: Select[*tuple[Any, ...]] = Select(
     col(Post.updated_at),
     col(Post.owner_id),
     col(Post.votes),
-    col(Post.comments),
+    suspensions.COMMENT_COUNT,
     col(User.username).label("owner_username"),
     col(User.created_at).label("owner_created_at"),
     col(Post.hidden),
@@ -85,9 +85,10 @@ WITH_OWNER: Select[*tuple[Any, ...]] = Select(
     col(Post.content_html),
     col(Post.excerpt),
     col(Post.tags),
+    suspensions.SUSPENDED_NOW.label("owner_suspended"),
 ).join(User, col(User.id) == col(Post.owner_id))
 # How many columns of a row of `WITH_OWNER` the post takes.
-POST_COLUMNS = 16
+POST_COLUMNS = 17
 
 
 def as_public(row: tuple[Any, ...]) -> PostPublic:
@@ -109,6 +110,7 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
         content_html,
         excerpt,
         tags,
+        owner_suspended,
     ) = row
     # Rows from our own tables were validated on the way in: constructing skips
     # re-checking every character of every text on every page view.
@@ -130,6 +132,7 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
         ),
         hidden=hidden,
         hidden_reason=hidden_reason,
+        owner_suspended=bool(owner_suspended),
     )
 
 
@@ -154,6 +157,14 @@ def visible_to(viewer_id: int | None) -> ColumnElement[bool]:
     return or_(LISTED, col(Post.owner_id) == viewer_id)
 
 
+def get_visible_condition(viewer_id: int | None, *, moderator: bool = False) -> ColumnElement[bool]:
+    """`visible_to`, or for a moderator reading one post by itself: any
+    published post, hidden or by someone suspended, and their own drafts."""
+    if moderator and viewer_id is not None:
+        return or_(col(Post.published).is_(True), col(Post.owner_id) == viewer_id)
+    return visible_to(viewer_id)
+
+
 # The statements of one post's page, built once: a statement object reused is
 # compiled and keyed once (SQLAlchemy keeps both on the object), where one built
 # for each request costs a tenth of the request before it is sent. The values
@@ -164,24 +175,34 @@ VIEWER: BindParameter[int] = bindparam("viewer_id")
 VISIBLE_TO_VIEWER = or_(LISTED, col(Post.owner_id) == VIEWER)
 # Whether the viewer bound as `viewer_id` likes the post of the row.
 LIKED_BY_VIEWER = exists().where(col(Like.user_id) == VIEWER, col(Like.post_id) == col(Post.id))
+# Moderators read every published post by itself (its page, its API item),
+# hidden or by someone suspended, to judge it; lists still leave those out.
+MODERATED_FOR_VIEWER = or_(col(Post.published).is_(True), col(Post.owner_id) == VIEWER)
 _PUBLISHED_POST = DriverStatement(WITH_OWNER.where(col(Post.id) == POST_ID, LISTED))
 _VISIBLE_POST = DriverStatement(WITH_OWNER.where(col(Post.id) == POST_ID, VISIBLE_TO_VIEWER))
+_MODERATED_POST = DriverStatement(WITH_OWNER.where(col(Post.id) == POST_ID, MODERATED_FOR_VIEWER))
 
 
 async def find_visible_post(
-    db: AsyncSession, post_id: int, viewer_id: int | None
+    db: AsyncSession, post_id: int, viewer_id: int | None, *, moderator: bool = False
 ) -> PostPublic | None:
+    """The post if this viewer may read it: published and shown, their own,
+    or (`moderator`) published at all."""
     if not 0 < post_id <= MAX_ID:
         return None
-    if viewer_id is None:
+    if viewer_id is not None and moderator:
+        found = await _MODERATED_POST.rows(db, {"post_id": post_id, "viewer_id": viewer_id})
+    elif viewer_id is None:
         found = await _PUBLISHED_POST.rows(db, {"post_id": post_id})
     else:
         found = await _VISIBLE_POST.rows(db, {"post_id": post_id, "viewer_id": viewer_id})
     return as_public(found[0]) if found else None
 
 
-async def get_visible_post(db: AsyncSession, post_id: int, viewer_id: int | None) -> PostPublic:
-    post = await find_visible_post(db, post_id, viewer_id)
+async def get_visible_post(
+    db: AsyncSession, post_id: int, viewer_id: int | None, *, moderator: bool = False
+) -> PostPublic:
+    post = await find_visible_post(db, post_id, viewer_id, moderator=moderator)
     if post is None:
         raise PostNotFound
     return post
@@ -288,7 +309,7 @@ async def visible_counts(db: AsyncSession, post_ids: list[int], viewer_id: int |
 
 
 async def _counts(db: AsyncSession, condition: ColumnElement[bool]) -> Counts:
-    statement = select(col(Post.id), col(Post.votes), col(Post.comments)).where(condition)
+    statement = select(col(Post.id), col(Post.votes), suspensions.COMMENT_COUNT).where(condition)
     return {
         post_id: (votes, comments)
         for post_id, votes, comments in await db.exec(statement)

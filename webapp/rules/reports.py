@@ -105,6 +105,8 @@ async def report(
             .where(col(table.id) == target.id)
             .with_for_update(key_share=True)
         )
+        if target.kind == "comment":  # nor a "[deleted]" placeholder since
+            held = held.where(col(Comment.deleted).is_(False))
         if (await rows(db, held)).first() is None:
             raise ReportTargetNotFound
         recent = core_select(func.count(), func.min(col(Report.created_at))).where(

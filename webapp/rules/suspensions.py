@@ -15,16 +15,18 @@ suspension with an end), so it moves by itself when a suspension ends.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import case, delete, exists, func, insert, literal_column, or_, select, update
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.db import rows
 from webapp.errors import AccountSuspended
-from webapp.models import MailToken, SuspensionEnd, User, UserSession, utcnow
+from webapp.models import Comment, MailToken, Post, SuspensionEnd, User, UserSession, utcnow
 
 # A suspension "until lifted" ends here.
 FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
@@ -38,6 +40,34 @@ SUSPENDED_IDS: Any = select(col(User.id)).where(SUSPENDED_NOW)
 ACTIVE = or_(
     col(User.suspended_until).is_(None), col(User.suspended_until) <= func.current_timestamp()
 )
+# A post's comment count as shown: the counter kept on its row (comments not
+# deleted nor hidden) less those of the people suspended now, counted as the
+# statement reads the post, so that they count again the moment a suspension
+# ends, with nothing written. Nobody suspended (the common case): the
+# uncorrelated EXISTS, read once a statement through ix_users_suspended,
+# spares every post the count.
+# (Its own aliases of `users`: a statement that reads the post's author from
+# `users` must not correlate these with that row.)
+_COMMENTER, _ANYONE = aliased(User, name="commenter"), aliased(User, name="anyone")
+_SUSPENDED_COMMENTS: Any = (
+    select(func.count())
+    .select_from(Comment)
+    .join(_COMMENTER, col(_COMMENTER.id) == col(Comment.author_id))
+    .where(
+        col(Comment.post_id) == col(Post.id),
+        col(_COMMENTER.suspended_until) > func.current_timestamp(),
+        col(Comment.hidden).is_(None),
+        col(Comment.deleted).is_(False),
+    )
+    .correlate(Post)
+    .scalar_subquery()
+)
+_ANYONE_SUSPENDED: Any = exists(
+    select(col(_ANYONE.id)).where(col(_ANYONE.suspended_until) > func.current_timestamp())
+).correlate_except(_ANYONE)
+COMMENT_COUNT: Any = (
+    col(Post.comments) - case((_ANYONE_SUSPENDED, _SUSPENDED_COMMENTS), else_=literal_column("0"))
+).label("comments")
 # How many suspensions have ended by themselves by now: part of the data version.
 ENDS_PASSED: Any = (
     select(func.count())
@@ -45,6 +75,73 @@ ENDS_PASSED: Any = (
     .where(col(SuspensionEnd.ends_at) <= func.current_timestamp())
     .scalar_subquery()
 )
+
+
+# A suspension's live events name the person's newest posts (and any a socket
+# watches): a feed counting "N new posts" drops theirs; older ones are in no
+# feed's count.
+NEWEST_ANNOUNCED = 50
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What of one person's a worker's sockets may show: their published posts
+    among those watched or among their newest, and their shown comments on
+    the posts watched (with each post's owner and whether it is published)."""
+
+    posts: list[int]
+    comments: list[tuple[int, int, int, bool]]  # id, post, the post's owner, published
+
+
+async def shown_of(db: AsyncSession, user_id: int, watched: list[int]) -> Shown:
+    """Two statements; the comments only when posts are watched."""
+    newest = (
+        select(col(Post.id))
+        .where(col(Post.owner_id) == user_id, col(Post.published).is_(True))
+        .order_by(col(Post.created_at).desc(), col(Post.id).desc())
+        .limit(NEWEST_ANNOUNCED)
+    )
+    theirs = [row[0] for row in await rows(db, newest)]
+    if watched:
+        extra = select(col(Post.id)).where(
+            col(Post.owner_id) == user_id,
+            col(Post.published).is_(True),
+            col(Post.id).in_(watched),
+        )
+        theirs += [row[0] for row in await rows(db, extra) if row[0] not in theirs]
+    comments: list[tuple[int, int, int, bool]] = []
+    if watched:
+        statement: Any = (
+            select(col(Comment.id), col(Comment.post_id), col(Post.owner_id), col(Post.published))
+            .join(Post, col(Post.id) == col(Comment.post_id))
+            .where(
+                col(Comment.author_id) == user_id,
+                col(Comment.post_id).in_(watched),
+                col(Comment.hidden).is_(None),
+                col(Comment.deleted).is_(False),
+            )
+        )
+        comments = [
+            (row.id, row.post_id, row.owner_id, bool(row.published))
+            for row in await rows(db, statement)
+        ]
+    return Shown(theirs, comments)
+
+
+async def anyone_suspended(db: AsyncSession) -> bool:
+    """Whether anyone is suspended now (then comment counts read from a post's
+    row alone are not the ones shown: `COMMENT_COUNT`)."""
+    return bool((await rows(db, select(_ANYONE_SUSPENDED))).one()[0])
+
+
+async def notice(db: AsyncSession, user_id: int) -> str | None:
+    """What a moderator reads on a suspended person's profile (None: not
+    suspended now)."""
+    statement = select(col(User.suspended_until), col(User.suspension_reason)).where(
+        col(User.id) == user_id, SUSPENDED_NOW
+    )
+    row: Any = (await rows(db, statement)).first()
+    return None if row is None else message(row[0], row[1])
 
 
 def is_suspended(until: datetime | None, now: datetime | None = None) -> bool:

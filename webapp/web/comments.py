@@ -12,7 +12,7 @@ from starlette.responses import Response
 from webapp.core.deps import DbSession, SettingsDep
 from webapp.errors import ParentNotFound, ThreadTooDeep, TooManyComments
 from webapp.models import MAX_ID, CommentCreate, CommentEdit
-from webapp.rules import comments
+from webapp.rules import comments, roles
 from webapp.web.cache_policy import Pages
 from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, page_number, redirect, render
@@ -107,7 +107,9 @@ async def comment_fragment(
     shows new comments as they come (static/live.js): a placeholder if it was
     deleted with replies; 404 if it is gone, or under a draft of someone
     else's, exactly as its page would not show it."""
-    comment, post_owner_id = await comments.read_visible(db, comment_id, visitor.user_id)
+    comment, post_owner_id = await comments.read_visible(
+        db, comment_id, visitor.user_id, moderator=roles.moderates(visitor.role)
+    )
     comment = comments.collapsed(comment, visitor.shield)
     context = {"comment": comment, "is_owner": visitor.user_id == post_owner_id}
     return render(request, visitor, "comments/fragment.html", context)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from webapp.core.page_cache import Seen
 from webapp.errors import PostNotFound
-from webapp.rules import comments, posts
+from webapp.rules import comments, posts, roles
 from webapp.rules.safety import Shield
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
@@ -36,11 +36,13 @@ async def post_page(
     `comment` (and `parent_id`, for a reply), what was typed, and its
     `errors`: a 422 (or `status_code`). A post by someone the visitor blocks
     is not there for them (404), and comments of such people are collapsed."""
-    thread = kept_thread(pages, visitor, post_id, page)
+    moderator = roles.moderates(visitor.role)
+    thread = None if moderator else kept_thread(pages, visitor, post_id, page)
     if thread is None:
         seen = pages.seen()
-        thread = await comments.thread(db, post_id, visitor.user_id, page=page)
-        keep_thread(pages, visitor, thread, seen)
+        thread = await comments.thread(db, post_id, visitor.user_id, page=page, moderator=moderator)
+        if not moderator:
+            keep_thread(pages, visitor, thread, seen)
     if visitor.shield.hides_post_of(thread.post.owner_id):
         raise PostNotFound
     context = {
@@ -75,7 +77,9 @@ def collapsed_page(page: comments.CommentPage, shield: Shield) -> comments.Comme
 # and whether the visitor likes it. Anonymous visitors are served the page's
 # finished HTML (`webapp.web.shared_pages`), so their pages keep nothing more:
 # a stream of posts read once each would only push out what is read again.
-# A draft is read for its owner alone, and nothing of it is kept.
+# A draft is read for its owner alone, and nothing of it is kept; nor is a page
+# that shows its visitor what others may not read (a post or comment of theirs
+# that is hidden; a moderator's page, which shows everything hidden).
 
 
 def kept_thread(
@@ -101,7 +105,9 @@ def keep_thread(
 ) -> None:
     user_id = visitor.user_id
     post = thread.post
-    if user_id is None or not post.published:
+    if user_id is None or not post.published or post.hidden or post.owner_suspended:
+        return
+    if any(comment.moderated for comment in thread.comments.comments):
         return
     kept = cache_policy.post(post.id)
     pages.put(kept, post, seen)

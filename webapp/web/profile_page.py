@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from webapp.core.page_cache import Seen
 from webapp.models import ProfilePublic
-from webapp.rules import follows, page_sizes, posts
+from webapp.rules import follows, page_sizes, posts, roles, suspensions
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
@@ -44,16 +44,24 @@ async def profile_page(
     # theirs alone): anonymous visitors are served the page's finished HTML
     # (`webapp.web.shared_pages`), so their pages keep nothing more, and a
     # stream of profiles read once each pushes out nothing read again.
-    keeps = visitor.user_id is not None and not is_owner
+    # A moderator's page (a suspended person's, hidden posts) is theirs alone.
+    moderator = roles.moderates(visitor.role)
+    keeps = visitor.user_id is not None and not is_owner and not moderator
     kept = cache_policy.profile_posts(user_id, number)
     seen = pages.seen()
     view = kept_view(pages, visitor, user_id, kept) if keeps else None
     if view is None:
         view = await follows.profile_view(
-            db, user_id, visitor.user_id, page=number, per_page=page_sizes.POSTS
+            db,
+            user_id,
+            visitor.user_id,
+            page=number,
+            per_page=page_sizes.POSTS,
+            moderator=moderator,
         )
         if keeps:
             keep_view(pages, visitor, kept, view, seen)
+    suspended = await suspensions.notice(db, user_id) if moderator else None
     listing = view.listing
     blocks = user_id in visitor.shield.blocked
     if blocks:  # the blocker sees none of their posts
@@ -76,6 +84,7 @@ async def profile_page(
         "following": view.following,
         "blocks": blocks,
         "mutes": user_id in visitor.shield.muted,
+        "suspended": suspended,
         "errors": {"form": error} if error else {},
     }
     return render(request, visitor, "users/profile.html", context, status_code=status_code)

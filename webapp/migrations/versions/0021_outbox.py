@@ -1,7 +1,7 @@
 """the outbox: mails as rows, sent by any worker, surviving restarts
 
 Revision ID: 0021
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-06 04:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021"
-down_revision: str | None = "0016"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
