@@ -257,3 +257,25 @@ class TooManyReports(Throttled):
     """More than REPORTS_PER_HOUR reports within the last hour (`webapp.rules.reports`)."""
 
     reason = "Too many reports."
+
+
+class PictureRefused(DomainError):
+    """A file that is not a picture we take, or is broken or too large in
+    pixels: nothing of it is kept. `field` is the form field it came in."""
+
+    status_code = 422
+    detail = "This file is not a picture we can take."
+
+    def __init__(self, detail: str | None = None, field: str = "file") -> None:
+        super().__init__(detail)
+        self.field = field
+        self.page_message = self.detail
+
+
+class MediaNotUsable(DomainError):
+    """media_ids naming a picture that is not the caller's, is in another
+    post, or does not exist; or too many."""
+
+    status_code = 422
+    detail = "media_ids must name at most 4 of your own pictures, not in another post"
+    page_message = "Those pictures cannot be used in this post."

@@ -75,6 +75,7 @@ from webapp.models import (
     ThreadComment,
     User,
     UserPublic,
+    person,
     utcnow,
 )
 from webapp.rules import mentions, notifications, page_sizes, posts, suspensions
@@ -129,6 +130,10 @@ WITH_AUTHOR: Select[*tuple[Any, ...]] = (
         DEPTH.label("depth"),
         PARENT_AUTHOR.c.username.label("replying_to"),
         col(Comment.content_html),
+        col(User.display_name).label("author_display_name"),
+        col(User.bio_html).label("author_bio_html"),
+        col(User.website).label("author_website"),
+        col(User.avatar).label("author_avatar"),
     )
     .join(User, col(User.id) == col(Comment.author_id))
     .join(ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id)))
@@ -205,6 +210,7 @@ def as_public(row: tuple[Any, ...]) -> ThreadComment:
         depth,
         replying_to,
         html,
+        *profile,
     ) = row
     return make_public(
         html=html,
@@ -212,9 +218,7 @@ def as_public(row: tuple[Any, ...]) -> ThreadComment:
         post_id=post_id,
         content=content,
         created_at=created_at,
-        author=UserPublic.model_construct(
-            id=author_id, username=username, created_at=author_created_at
-        ),
+        author=person(author_id, username, author_created_at, *profile),
         parent_id=parent_id,
         edited_at=edited_at,
         deleted=deleted,
@@ -286,7 +290,8 @@ def _thread_statement(viewer: bool) -> Any:
     # it), created_at, updated_at (when it was edited), owner_id (its author),
     # votes (its parent), comments (its depth), the author's name and when
     # they joined, hidden, hidden_reason, content_html, excerpt, tags, kind,
-    # liked, its position, the thread's size (the post's row alone), deleted.
+    # media, the author's profile, kind, liked, its position, the thread's
+    # size (the post's row alone), deleted.
     comments: Select[*tuple[Any, ...]] = Select(
         page.c.id,
         page.c.replying_to,
@@ -304,6 +309,11 @@ def _thread_statement(viewer: bool) -> Any:
         page.c.content_html,
         null(),
         null(),
+        null(),
+        page.c.author_display_name,
+        page.c.author_bio_html,
+        page.c.author_website,
+        page.c.author_avatar,
         literal(1),
         null(),
         page.c.position,
@@ -359,10 +369,10 @@ async def _thread(
             post_id=post_id,
             content=row[2],
             created_at=row[4],
-            author=UserPublic.model_construct(id=row[6], username=row[9], created_at=row[10]),
+            author=person(row[6], row[9], row[10], *row[17:21]),
             parent_id=row[7],
             edited_at=row[5],
-            deleted=row[20],
+            deleted=row.deleted,
             depth=row[8],
             replying_to=row[1],
             html=row[13],
