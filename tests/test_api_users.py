@@ -109,6 +109,10 @@ def test_me_is_the_caller_with_their_email(client: TestClient) -> None:
         "username": "alice",
         "email": "alice@example.com",
         "created_at": response.json()["created_at"],
+        "display_name": "",
+        "bio_html": "",
+        "website": "",
+        "avatar_url": f"/avatars/{alice.id}.svg",
     }
 
 
