@@ -14,6 +14,9 @@ class DomainError(Exception):
     detail = "Bad request"
     page_message: str | None = None
     headers: dict[str, str] | None = None
+    # The API's `detail` when it is not `detail` (a 422 shaped as the
+    # framework's own, for a route that documents it so).
+    api_detail: object = None
 
     def __init__(self, detail: str | None = None) -> None:
         if detail is not None:
@@ -279,3 +282,6 @@ class MediaNotUsable(DomainError):
     status_code = 422
     detail = "media_ids must name at most 4 of your own pictures, not in another post"
     page_message = "Those pictures cannot be used in this post."
+    api_detail = (
+        {"type": "value_error", "loc": ["body", "media_ids"], "msg": detail, "input": None},
+    )

@@ -1044,7 +1044,7 @@ class PostPatch(PostUpdate):
 
     model_config = ConfigDict(json_schema_extra=_forbid_null_in_schema)  # type: ignore[assignment]  # SQLModel's config is a wider TypedDict
 
-    @field_validator("title", "content", "published", mode="before")
+    @field_validator("title", "content", "published", "media_ids", mode="before")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:

@@ -37,6 +37,7 @@ PICTURE_ROUTES = (
     ("POST", re.compile(r"/api/media")),
 )
 SCOPE_KEY = "agora.picture_form"
+UNREADABLE = "The form could not be read as multipart/form-data."
 # The fields beside the files (a post's title and text, alt texts): at most
 # this many parts, each text at most MAX_BODY_BYTES.
 MAX_PARTS = 40
@@ -132,7 +133,7 @@ class _FileTooLarge(Exception):
 async def picture_form(request: Request, store: MediaStore, max_file_bytes: int) -> PictureForm:
     """The form of a request to a picture route, read once (the same object
     on every call for one request); 413 when a file is too large, 422 when a
-    text is not UTF-8, 400 when it is not a form at all."""
+    text is not UTF-8 or the body is not a form at all."""
     kept = request.scope.get(SCOPE_KEY)
     if isinstance(kept, PictureForm):
         return kept
@@ -143,16 +144,16 @@ async def picture_form(request: Request, store: MediaStore, max_file_bytes: int)
         return form
     _, options = parse_options_header(content_type)
     if b"boundary" not in options:
-        raise HTTPException(400, "Missing boundary in multipart.")
+        raise HTTPException(422, UNREADABLE)
     parser = _Parser(request, store, max_file_bytes, max_text_bytes=1_048_576)
     try:
         data = await parser.parse()
     except _FileTooLarge:
         _close(parser.handles)
         raise HTTPException(413) from None
-    except MultiPartException as error:
+    except MultiPartException:
         _close(parser.handles)
-        raise HTTPException(400, error.message) from None
+        raise HTTPException(422, UNREADABLE) from None
     except BaseException:
         _close(parser.handles)
         raise
