@@ -96,8 +96,8 @@ def database_url(migrated_database: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return make_settings(database_url)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, media_root=str(tmp_path / "media"))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, update
 
-from tests.support.api import Caller, bearer, sign_up, write
+from tests.support.api import PUBLIC_USER_FIELDS, Caller, bearer, sign_up, write
 from tests.support.app import PASSWORD
 from tests.support.pages import Auth, post_form
 from webapp.models import Comment, utcnow
@@ -164,7 +164,7 @@ def test_anyone_may_read_the_comments_oldest_first(
     listed = response.json()
     assert [c["content"] for c in listed] == ["first", "second", "third"]
     assert [c["author"]["username"] for c in listed] == ["bob", "alice", "bob"]
-    assert all(set(c["author"]) == {"id", "username", "created_at"} for c in listed)
+    assert all(set(c["author"]) == PUBLIC_USER_FIELDS for c in listed)
     assert contents(client, post["id"], **alice_api.headers) == ["first", "second", "third"]
 
 

@@ -16,6 +16,10 @@ OPERATIONS = {
     ("post", "/api/users"): ("users", {201, 409, 422}),
     ("get", "/api/users/{user_id}"): ("users", {200, 404}),
     ("get", "/api/users/me"): ("users", {200, 401}),
+    ("patch", "/api/users/me"): ("users", {200, 401, 422}),
+    ("put", "/api/users/me/avatar"): ("users", {200, 401, 413, 422}),
+    ("delete", "/api/users/me/avatar"): ("users", {204, 401}),
+    ("post", "/api/media"): ("media", {201, 401, 413, 422}),
     ("post", "/api/login"): ("auth", {200, 401, 422, 429}),
     ("post", "/api/password-reset"): ("auth", {202, 400, 422, 429, 503}),
     ("get", "/api/posts"): ("posts", {200, 401, 422}),
@@ -52,6 +56,10 @@ OPERATIONS = {
 }
 AUTHENTICATED = {
     ("get", "/api/users/me"),
+    ("patch", "/api/users/me"),
+    ("put", "/api/users/me/avatar"),
+    ("delete", "/api/users/me/avatar"),
+    ("post", "/api/media"),
     ("post", "/api/posts"),
     ("put", "/api/posts/{post_id}"),
     ("patch", "/api/posts/{post_id}"),
@@ -119,6 +127,7 @@ def test_each_operation_has_its_tag_summary_and_status_codes(openapi: dict[str, 
         "notifications",
         "safety",
         "moderation",
+        "media",
     ]
     for key, operation in operations(openapi).items():
         tag, statuses = OPERATIONS[key]

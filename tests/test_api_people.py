@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, update
 
-from tests.support.api import Caller, bearer, sign_up, write
+from tests.support.api import PUBLIC_USER_FIELDS, Caller, bearer, sign_up, write
 from tests.support.app import PASSWORD
 from tests.support.pages import Auth, post_form
 from webapp.models import Follow, utcnow
@@ -188,7 +188,7 @@ def test_the_lists_hold_public_users_newest_follow_first(
     follow(client, alice_api, bob_api.id)
     followers = client.get(f"/api/users/{alice_api.id}/followers").json()
     assert [person["username"] for person in followers] == ["carol", "bob"]
-    assert all(set(person) == {"id", "username", "created_at"} for person in followers)
+    assert all(set(person) == PUBLIC_USER_FIELDS for person in followers)
     assert names(client, alice_api.id, "following") == ["bob", "carol"]
 
 

@@ -59,6 +59,7 @@ def test_each_post_has_its_owner_and_its_counts(client: TestClient, alice_api: C
         "comments",
         "content_html",
         "tags",
+        "media",
     }
     assert post["owner"] == client.get(f"/api/users/{alice_api.id}").json()
     assert post["owner_id"] == alice_api.id and post["votes"] == 0

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from tests.support.api import bearer, register, sign_up
+from tests.support.api import PUBLIC_USER_FIELDS, bearer, register, sign_up
 from tests.support.app import PASSWORD
 from tests.support.concurrency import at_the_same_time
 from webapp.models import User
@@ -16,7 +16,7 @@ def test_registering_answers_201_with_the_public_user_and_no_email(client: TestC
     response = register(client, "alice")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "username", "created_at"}
+    assert set(body) == PUBLIC_USER_FIELDS
     assert body["username"] == "alice"
 
 
@@ -110,6 +110,10 @@ def test_me_is_the_caller_with_their_email(client: TestClient) -> None:
         "email": "alice@example.com",
         "created_at": response.json()["created_at"],
         "email_confirmed": False,
+        "display_name": "",
+        "bio_html": "",
+        "website": "",
+        "avatar_url": f"/avatars/{alice.id}.svg",
     }
 
 

@@ -48,7 +48,8 @@ async def error_response(
 
 async def domain_error_handler(request: Request, exc: DomainError) -> Response:
     if is_api(request):
-        return error_json(exc.status_code, exc.detail, exc.headers)
+        detail = exc.detail if exc.api_detail is None else exc.api_detail
+        return error_json(exc.status_code, detail, exc.headers)
     return await error_page(
         request,
         exc.status_code,

@@ -14,6 +14,9 @@ class DomainError(Exception):
     detail = "Bad request"
     page_message: str | None = None
     headers: dict[str, str] | None = None
+    # The API's `detail` when it is not `detail` (a 422 shaped as the
+    # framework's own, for a route that documents it so).
+    api_detail: object = None
 
     def __init__(self, detail: str | None = None) -> None:
         if detail is not None:
@@ -300,3 +303,28 @@ class TooManyConfirmationMails(Throttled):
     """The link that confirms an address was mailed 3 times within the last hour."""
 
     reason = "The confirmation link was sent as many times as an hour allows."
+
+
+class PictureRefused(DomainError):
+    """A file that is not a picture we take, or is broken or too large in
+    pixels: nothing of it is kept. `field` is the form field it came in."""
+
+    status_code = 422
+    detail = "This file is not a picture we can take."
+
+    def __init__(self, detail: str | None = None, field: str = "file") -> None:
+        super().__init__(detail)
+        self.field = field
+        self.page_message = self.detail
+
+
+class MediaNotUsable(DomainError):
+    """media_ids naming a picture that is not the caller's, is in another
+    post, or does not exist; or too many."""
+
+    status_code = 422
+    detail = "media_ids must name at most 4 of your own pictures, not in another post"
+    page_message = "Those pictures cannot be used in this post."
+    api_detail = (
+        {"type": "value_error", "loc": ["body", "media_ids"], "msg": detail, "input": None},
+    )

@@ -22,6 +22,7 @@ from pydantic import (
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    computed_field,
     field_validator,
     model_validator,
 )
@@ -39,12 +40,16 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from webapp.core.media_paths import avatar_url
+
 USERNAME_MIN, USERNAME_MAX = 3, 30
 USERNAME_RE = re.compile(rf"[A-Za-z0-9_]{{{USERNAME_MIN},{USERNAME_MAX}}}")
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in every database we support
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 TITLE_MAX, CONTENT_MAX = 200, 20_000
 COMMENT_MAX = 2_000
+DISPLAY_NAME_MAX, BIO_MAX, WEBSITE_MAX = 50, 500, 300
+ALT_MAX, PICTURES_MAX = 500, 4
 TAG_MAX = 50
 CONTENT_WHITESPACE = "\t\n\r"
 # SQLite gives a new row the largest id plus one, so a deleted newest row's id
@@ -225,6 +230,22 @@ class User(UserBase, table=True):
     # Whether the account opened the link mailed to its address
     # (`webapp.rules.confirmations`); an address changed by its link is confirmed.
     email_confirmed: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    # The profile (`webapp.rules.profiles`): the bio as typed and as rendered
+    # when it was written; the avatar's stored name ("" for the generated one).
+    display_name: str = Field(
+        default="", max_length=DISPLAY_NAME_MAX, sa_column_kwargs={"server_default": ""}
+    )
+    bio: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
+    bio_html: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
+    website: str = Field(
+        default="", max_length=WEBSITE_MAX, sa_column_kwargs={"server_default": ""}
+    )
+    avatar: str = Field(default="", max_length=80, sa_column_kwargs={"server_default": ""})
+
+
+# What every read of a person carries beside the id, name and joining date,
+# in the order `person` takes them.
+PROFILE_COLUMNS = ("display_name", "bio_html", "website", "avatar")
 
 
 # Names and addresses are unique whatever their letter case, decided by the
@@ -244,11 +265,92 @@ class UserPublic(SQLModel):
     id: int
     username: str
     created_at: datetime
+    display_name: str = ""
+    bio_html: str = Field(default="", description="The bio rendered: sanitized HTML")
+    website: str = ""
+    # The stored avatar's name ("" for none): the addresses below come from it.
+    avatar: str = Field(default="", exclude=True)
+
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form
+    @property
+    def avatar_url(self) -> str:
+        """The avatar at 256 pixels, or the generated default's address."""
+        return avatar_url(self.id, self.avatar, large=True)
+
+    @property
+    def small_avatar_url(self) -> str:
+        """The avatar beside a name on pages (64 pixels)."""
+        return avatar_url(self.id, self.avatar, large=False)
 
 
 class UserMe(UserPublic):
     email: str
     email_confirmed: bool = False
+
+
+def person(
+    user_id: int,
+    username: str,
+    created_at: datetime,
+    display_name: str | None = "",
+    bio_html: str | None = "",
+    website: str | None = "",
+    avatar: str | None = "",
+) -> UserPublic:
+    """A person read from our own rows (checked on the way in): constructed,
+    not validated again. The profile columns in the order of `PROFILE`."""
+    return UserPublic.model_construct(
+        id=user_id,
+        username=username,
+        created_at=created_at,
+        display_name=display_name or "",
+        bio_html=bio_html or "",
+        website=website or "",
+        avatar=avatar or "",
+    )
+
+
+def check_display_name(value: str) -> str:
+    """Empty clears it; otherwise a title's rules, without the spaces around it."""
+    value = value.strip()
+    return check_title(value) if value else value
+
+
+def check_website(value: str) -> str:
+    """An http(s) address with a host, or empty."""
+    from urllib.parse import urlsplit
+
+    value = value.strip()
+    if not value:
+        return value
+    reject_control_characters(value)
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in value:
+        raise ValueError("must be an address starting with http:// or https://")
+    return value
+
+
+class ProfileUpdate(SQLModel):
+    """PATCH /api/users/me and the profile form: any of the fields."""
+
+    display_name: str | None = Field(default=None, max_length=DISPLAY_NAME_MAX)
+    bio: str | None = Field(default=None, max_length=BIO_MAX)
+    website: str | None = Field(default=None, max_length=WEBSITE_MAX)
+
+    @field_validator("display_name")
+    @classmethod
+    def _display_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_display_name(value)
+
+    @field_validator("bio", mode="before")
+    @classmethod
+    def _bio(cls, value: object) -> object:
+        return normalize_content(value) if isinstance(value, str) else value
+
+    @field_validator("website")
+    @classmethod
+    def _website(cls, value: str | None) -> str | None:
+        return None if value is None else check_website(value)
 
 
 # --- posts -----------------------------------------------------------------
@@ -322,14 +424,26 @@ def normalize_content(value: str) -> str:
     return reject_control_characters(value.replace("\r\n", "\n"), CONTENT_WHITESPACE)
 
 
+MediaIds = list[Annotated[StrictInt, Field(ge=1, le=MAX_ID)]]
+
+
 class PostCreate(PostBase):
-    pass
+    media_ids: MediaIds | None = Field(
+        default=None,
+        max_length=PICTURES_MAX,
+        description="Pictures uploaded with POST /api/media, in the order shown",
+    )
 
 
 class PostUpdate(PostRules):
     title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
     content: str | None = Field(default=None, min_length=1, max_length=CONTENT_MAX)
     published: bool | None = None
+    media_ids: MediaIds | None = Field(
+        default=None,
+        max_length=PICTURES_MAX,
+        description="The post's pictures, in the order shown; left out: unchanged",
+    )
 
 
 class Post(PostBase, table=True):
@@ -369,6 +483,10 @@ class Post(PostBase, table=True):
     content_html: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
     excerpt: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
     tags: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
+    # The post's pictures as pages show them (JSON, `webapp.rules.pictures`),
+    # written with the `media` rows they copy, so that a card or a post page
+    # reads them with the post.
+    media: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
 
 
 class PostTag(SQLModel, table=True):
@@ -393,6 +511,62 @@ class TagCount(SQLModel):
     posts: int
 
 
+class Media(SQLModel, table=True):
+    """A picture uploaded by someone: in a post (in its order), or waiting for
+    one (an API upload, deleted after a day if never attached). Its files are
+    named by their content's hash (`webapp.core.media_store`)."""
+
+    __tablename__ = "media"
+    __table_args__ = (
+        Index("ix_media_post", "post_id", "position"),
+        Index("ix_media_owner", "owner_id"),
+        Index("ix_media_file", "file"),
+        Index("ix_media_thumb", "thumb"),
+        Index(
+            "ix_media_unattached",
+            "created_at",
+            postgresql_where=text("post_id IS NULL"),
+            sqlite_where=text("post_id IS NULL"),
+        ),
+        NEVER_REUSED_IDS,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    post_id: int | None = Field(default=None, foreign_key="posts.id", ondelete="CASCADE")
+    position: int = Field(default=0)
+    alt: str = Field(max_length=ALT_MAX)
+    file: str = Field(max_length=80)
+    thumb: str = Field(max_length=80)
+    width: int
+    height: int
+    thumb_width: int
+    thumb_height: int
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MediaPublic(SQLModel):
+    id: int
+    url: str
+    thumbnail_url: str
+    alt: str
+    width: int
+    height: int
+    # The thumbnail's size, for the cards' <img>: pages only.
+    thumbnail_width: int = Field(default=0, exclude=True)
+    thumbnail_height: int = Field(default=0, exclude=True)
+
+
+def check_alt(value: str) -> str:
+    """A picture's alt text: 1–500 characters, a title's rules."""
+    value = value.strip()
+    if not value:
+        raise ValueError("Describe the picture (alt text) for people who cannot see it.")
+    if len(value) > ALT_MAX:
+        raise ValueError(f"Alt text is at most {ALT_MAX} characters.")
+    return check_title(value)
+
+
 class PostPublic(PostFields):
     """A post as pages and the API show it: plain values, its author included.
     Without the input checks: what goes out was checked on the way in, and
@@ -415,6 +589,7 @@ class PostPublic(PostFields):
     tags: list[str] = Field(default_factory=list)
     # The cards' plain-text start of the content: for pages, not the API.
     excerpt: str = Field(default="", exclude=True)
+    media: list[MediaPublic] = Field(default_factory=list, description="The pictures, in order")
 
     @property
     def edited(self) -> bool:
@@ -939,7 +1114,7 @@ class PostPatch(PostUpdate):
 
     model_config = ConfigDict(json_schema_extra=_forbid_null_in_schema)  # type: ignore[assignment]  # SQLModel's config is a wider TypedDict
 
-    @field_validator("title", "content", "published", mode="before")
+    @field_validator("title", "content", "published", "media_ids", mode="before")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:

@@ -11,6 +11,17 @@ from httpx2 import Response
 
 from tests.support.app import PASSWORD
 
+# What the API shows of anyone (UserPublic): never an email address.
+PUBLIC_USER_FIELDS = {
+    "id",
+    "username",
+    "created_at",
+    "display_name",
+    "bio_html",
+    "website",
+    "avatar_url",
+}
+
 
 @dataclass
 class Caller:

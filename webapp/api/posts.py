@@ -34,10 +34,11 @@ from webapp.api.deps import (
     error,
 )
 from webapp.api.paths import PostId
-from webapp.core.deps import DbSession, services_of
+from webapp.core.deps import DbSession, Store, services_of
+from webapp.core.media_store import MediaStore
 from webapp.errors import PostNotFound
-from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
-from webapp.rules import ordering, page_sizes, posts, roles
+from webapp.models import PostCreate, PostPatch, PostPublic
+from webapp.rules import ordering, page_sizes, pictures, posts, roles
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 
@@ -143,6 +144,7 @@ async def get_post(db: DbSession, viewer: OptionalApiUser, post_id: PostId) -> R
 async def create_post(
     request: Request,
     token: BearerToken,
+    store: Store,
     data: Annotated[PostCreate, Body(openapi_examples=POST_EXAMPLES)],
 ) -> Response:
     """`published` is true when left out. `POSTS_PER_HOUR` posts an hour at
@@ -150,9 +152,32 @@ async def create_post(
     per_hour = services_of(request.app).settings.posts_per_hour
     async with api_writer(request, token) as (db, user):
         check_may_act(request, user)
-        owner = UserPublic(id=user.id, username=user.username, created_at=user.created_at)
+        owner = user.me
+        if data.media_ids:
+            await pictures.check_usable(db, owner_id=user.id, media_ids=data.media_ids)
         post = await posts.create_post(db, owner=owner, data=data, per_hour=per_hour)
+        if data.media_ids:
+            await pictures.set_post_media(
+                db, store, owner_id=user.id, post_id=post.id, media_ids=data.media_ids
+            )
+            post = await posts.get_visible_post(db, post.id, user.id)
     return json_response(POST_JSON, post, 201)
+
+
+async def change(
+    db: DbSession, store: MediaStore, user_id: int, post: PostPublic, data: PostCreate | PostPatch
+) -> PostPublic:
+    """A post changed, and its pictures when `media_ids` was sent."""
+    media_ids = data.media_ids
+    if media_ids is not None:
+        await pictures.check_usable(db, owner_id=user_id, media_ids=media_ids, post_id=post.id)
+    updated = await posts.update_post(db, post=post, data=data)
+    if media_ids is not None and media_ids != [picture.id for picture in post.media]:
+        await pictures.set_post_media(
+            db, store, owner_id=user_id, post_id=post.id, media_ids=media_ids
+        )
+        updated = await posts.get_visible_post(db, post.id, user_id)
+    return updated
 
 
 @router.put(
@@ -163,10 +188,12 @@ async def replace_post(
     user: ApiUser,
     post_id: PostId,
     data: Annotated[PostCreate, Body(openapi_examples=POST_EXAMPLES)],
+    store: Store,
 ) -> PostPublic:
-    """Every field is set; a `published` left out becomes true."""
+    """Every field is set; a `published` left out becomes true; `media_ids`
+    left out keeps the pictures."""
     post = await posts.get_own_post(db, post_id, user.id)
-    return await posts.update_post(db, post=post, data=data)
+    return await change(db, store, user.id, post, data)
 
 
 @router.patch(
@@ -177,11 +204,12 @@ async def patch_post(
     user: ApiUser,
     post_id: PostId,
     data: Annotated[PostPatch, Body(openapi_examples=PATCH_EXAMPLES)],
+    store: Store,
 ) -> PostPublic:
     """Only the fields sent change. A field may be left out, but not sent as
     null (422)."""
     post = await posts.get_own_post(db, post_id, user.id)
-    return await posts.update_post(db, post=post, data=data)
+    return await change(db, store, user.id, post, data)
 
 
 @router.delete(
@@ -191,6 +219,6 @@ async def patch_post(
     summary="Delete a post",
     responses=CHANGE_ERRORS,
 )
-async def delete_post(db: DbSession, user: ApiUser, post_id: PostId) -> None:
-    """Its likes go with it."""
-    await posts.delete_post(db, post=await posts.get_own_post(db, post_id, user.id))
+async def delete_post(db: DbSession, store: Store, user: ApiUser, post_id: PostId) -> None:
+    """Its likes and pictures go with it."""
+    await pictures.delete_post(db, store, await posts.get_own_post(db, post_id, user.id))

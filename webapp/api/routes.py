@@ -14,6 +14,7 @@ from webapp.api import (
     follows,
     likes,
     login,
+    media,
     moderation,
     notifications,
     password_reset,
@@ -60,6 +61,10 @@ TAGS = [
         "name": "moderation",
         "description": "Reports, the moderators' actions and the public moderation log.",
     },
+    {
+        "name": "media",
+        "description": "Pictures for posts: upload one, then name it in a post's `media_ids`.",
+    },
 ]
 
 
@@ -95,6 +100,7 @@ for area in (
     posts,
     tags,
     users,
+    media,
     login,
     password_reset,
     follows,

@@ -17,12 +17,13 @@ from webapp.api.deps import (
     OptionalApiUser,
     error,
 )
+from webapp.api.media import FILE, PICTURE_ERRORS, multipart, one_file
 from webapp.api.paths import UserId
 from webapp.api.posts import json_response
 from webapp.core.client_address import client_ip
-from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep
-from webapp.models import ProfilePublic, UserCreate, UserMe, UserPublic
-from webapp.rules import accounts, confirmations, follows, registrations, roles
+from webapp.core.deps import DbSession, Hasher, PictureFormDep, PostmanDep, SettingsDep, Store
+from webapp.models import ProfilePublic, ProfileUpdate, UserCreate, UserMe, UserPublic
+from webapp.rules import accounts, confirmations, follows, profiles, registrations, roles
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -81,6 +82,46 @@ async def register(
 async def me(user: ApiUser) -> UserMe:
     """The only answer that holds an email address."""
     return user.me
+
+
+@router.patch(
+    "/me",
+    response_model=UserMe,
+    summary="Change the caller's profile",
+    responses={**UNREADABLE_BODY, **UNAUTHORIZED},
+)
+async def change_profile(db: DbSession, user: ApiUser, data: ProfileUpdate) -> UserMe:
+    """Any of `display_name` (0–50 characters; empty clears it), `bio` (0–500
+    characters of Markdown, rendered as comments are; mentions link and do
+    not notify) and `website` (an http(s) address, or empty)."""
+    await profiles.update_profile(db, user.id, data)
+    return (await accounts.get_account(db, user.id)).me
+
+
+@router.put(
+    "/me/avatar",
+    response_model=UserMe,
+    summary="Set the caller's avatar",
+    responses={**UNAUTHORIZED, **PICTURE_ERRORS},
+    openapi_extra=multipart({"file": FILE}, ["file"]),
+)
+async def set_avatar(db: DbSession, store: Store, user: ApiUser, form: PictureFormDep) -> UserMe:
+    """Its centre square is kept at 256 and 64 pixels, its metadata dropped;
+    `avatar_url` is the 256-pixel one."""
+    await profiles.set_avatar(db, store, user.id, one_file(form), "file")
+    return (await accounts.get_account(db, user.id)).me
+
+
+@router.delete(
+    "/me/avatar",
+    response_model=None,
+    status_code=204,
+    summary="Remove the caller's avatar",
+    responses=UNAUTHORIZED,
+)
+async def delete_avatar(db: DbSession, store: Store, user: ApiUser) -> None:
+    """The generated default shows instead."""
+    await profiles.delete_avatar(db, store, user.id)
 
 
 @router.get(

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     login_max_attempts: int = Field(default=5, ge=1)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # The largest picture accepted (an avatar, a post's image).
+    max_upload_bytes: int = Field(default=5_242_880, gt=0)
+    # Where uploaded pictures are kept; empty: `media/` beside the SQLite
+    # database, else `./media`.
+    media_root: str = ""
     # Accounts one client address may create in an hour; 0: no limit.
     registrations_per_hour: int = Field(default=20, ge=0)
     # Open reports from distinct day-old accounts that hide a post or comment; 0: never.
@@ -194,6 +199,19 @@ class Settings(BaseSettings):
         least the sockets' cap and some room for pages. Past it a request is
         told to come back instead of waiting on a worker out of descriptors."""
         return max(self.socket_cap + HTTP_ROOM, open_files_limit() - RESERVED_FILES)
+
+    @property
+    def media_dir(self) -> Path:
+        """MEDIA_ROOT, or `media/` beside the SQLite database, or `./media`."""
+        if self.media_root:
+            return Path(self.media_root)
+        db_file = self.sqlite_path
+        return db_file.parent / "media" if db_file else Path("media")
+
+    @property
+    def max_picture_request_bytes(self) -> int:
+        """A request that carries pictures: four of them and a form beside."""
+        return 4 * self.max_upload_bytes + self.max_body_bytes
 
     @property
     def outbox_dir(self) -> Path:

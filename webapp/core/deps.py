@@ -23,9 +23,11 @@ from starlette.applications import Starlette
 from webapp.core.config import Settings
 from webapp.core.db import new_session
 from webapp.core.mail import Postman
+from webapp.core.media_store import MediaStore
 from webapp.core.page_cache import PageCache
 from webapp.core.security import ApiTokens, PasswordHasher
 from webapp.core.services import Services, ServicesState
+from webapp.core.uploads import PictureForm, picture_form
 
 
 def keep_services(app: Starlette, services: Services[Any]) -> None:
@@ -67,6 +69,18 @@ async def get_postman(request: Request) -> Postman | None:
     return services_of(request.app).postman
 
 
+async def get_media_store(request: Request) -> MediaStore:
+    return MediaStore(services_of(request.app).settings.media_dir)
+
+
+async def read_picture_form(request: Request) -> PictureForm:
+    """The form of a route that takes pictures, its files on disk (read once
+    a request, by the CSRF check or the route, whichever asks first)."""
+    settings = services_of(request.app).settings
+    store = MediaStore(settings.media_dir)
+    return await picture_form(request, store, settings.max_upload_bytes)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbEngine = Annotated[AsyncEngine, Depends(get_engine)]
 DbSession = Annotated[AsyncSession, Depends(get_db)]
@@ -74,3 +88,5 @@ Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Tokens = Annotated[ApiTokens, Depends(get_api_tokens)]
 Cache = Annotated[PageCache, Depends(get_page_cache)]
 PostmanDep = Annotated[Postman | None, Depends(get_postman)]
+Store = Annotated[MediaStore, Depends(get_media_store)]
+PictureFormDep = Annotated[PictureForm, Depends(read_picture_form)]

@@ -17,7 +17,7 @@ from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from webapp.core import bodies, logs, metrics, request_ids
+from webapp.core import bodies, logs, metrics, request_ids, uploads
 from webapp.core.bodies import media_type
 from webapp.core.config import Settings
 from webapp.core.removals import Removals
@@ -186,7 +186,9 @@ class Gate:
         self.session_key = session_key
         self.refuse = refuse
         self.removals = removals
-        self.body_limit = BodyLimit(settings.max_body_bytes, refuse)
+        self.body_limit = BodyLimit(
+            settings.max_body_bytes, refuse, picture_bytes=settings.max_picture_request_bytes
+        )
         self.early = early
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -258,13 +260,15 @@ class Gate:
         session: Session | None = None
         session_was_there = False
         personal = False
+        # Public files say how they may be kept (`/media/`, `/static/`).
+        files = scope["path"].startswith(("/media/", "/static/"))
 
         async def send_once(message: Message) -> None:
             if message["type"] == "http.response.start":
                 if moments:
                     await self.removals.hold(moments)
                 message["headers"] = self._headers(
-                    list(message.get("headers", ())), session, session_was_there, personal
+                    list(message.get("headers", ())), session, session_was_there, personal, files
                 )
                 message["headers"].append(id_header)
             elif head and message["type"] == "http.response.body":
@@ -293,7 +297,10 @@ class Gate:
             if answer is not None:
                 await answer(inner, body, send_once)
                 return
-        await self.app(inner, body, send_once)
+        try:
+            await self.app(inner, body, send_once)
+        finally:
+            uploads.close_form(inner)
 
     def _headers(
         self,
@@ -301,11 +308,13 @@ class Gate:
         session: Session | None,
         session_was_there: bool,
         personal: bool,
+        files: bool = False,
     ) -> list[tuple[bytes, bytes]]:
         """The response's headers with what each job adds, in the order the
         jobs used to add them (the innermost first)."""
         if session is not None:
-            if personal or self.session_key in session:
+            kept = files and any(name == b"cache-control" for name, _ in headers)
+            if (personal or self.session_key in session) and not kept:
                 _set_header(headers, b"cache-control", b"no-store")
             if session.accessed:
                 vary = [value for name, value in headers if name == b"vary"]
@@ -352,8 +361,11 @@ class BodyLimit:
     not UTF-8, numbers that JSON does not have.
     """
 
-    def __init__(self, max_bytes: int, refuse: Refusal) -> None:
+    def __init__(self, max_bytes: int, refuse: Refusal, *, picture_bytes: int = 0) -> None:
         self.max_bytes = max_bytes
+        # The routes that take pictures (`webapp.core.uploads`) read their
+        # multipart bodies as they come, up to this.
+        self.picture_bytes = max(picture_bytes, max_bytes)
         # How a refusal is answered (a page or JSON): the app's error answer.
         self.refuse = refuse
 
@@ -361,18 +373,20 @@ class BodyLimit:
         """The `receive` the app is to read the body with, or None when the
         request has been refused."""
         request = Request(scope)
+        content_type = request.headers.get("content-type", "")
+        kind = checked_kind(content_type)
+        streamed = kind == MULTIPART and uploads.carries_pictures(scope["method"], scope["path"])
+        max_bytes = self.picture_bytes if streamed else self.max_bytes
         declared = request.headers.get("content-length")
         if declared is not None:
             # ASCII digits only: "²".isdigit() is true and int("²") fails.
             number = declared.isascii() and declared.isdigit()
-            if not number or len(declared) > 18 or int(declared) > self.max_bytes:
+            if not number or len(declared) > 18 or int(declared) > max_bytes:
                 status = 413 if number else 400
                 await (await self.refuse(request, status))(scope, receive, send)
                 return None
 
-        content_type = request.headers.get("content-type", "")
-        kind = checked_kind(content_type)
-        if kind is not None:
+        if kind is not None and not streamed:
             body = await self._read_all(receive)
             if body is None:
                 await (await self.refuse(request, 413))(scope, receive, send)
@@ -393,7 +407,6 @@ class BodyLimit:
             return _replay(body, receive)
 
         received = 0
-        max_bytes = self.max_bytes
 
         async def limited_receive() -> Message:
             nonlocal received

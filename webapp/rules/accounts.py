@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.db import DriverStatement, rows, transaction
+from webapp.core.media_store import MediaStore
 from webapp.core.removals import taken_away
 from webapp.core.security import PasswordHasher
 from webapp.errors import (
@@ -28,6 +29,7 @@ from webapp.errors import (
 )
 from webapp.models import (
     MAX_ID,
+    PROFILE_COLUMNS,
     Like,
     MailToken,
     PasswordChange,
@@ -36,9 +38,10 @@ from webapp.models import (
     UserCreate,
     UserMe,
     UserPublic,
+    person,
     utcnow,
 )
-from webapp.rules import comments, mentions, safety, sessions, suspensions, throttle
+from webapp.rules import comments, mentions, pictures, safety, sessions, suspensions, throttle
 
 
 @dataclass(frozen=True)
@@ -61,15 +64,25 @@ class Account:
     # Whom they block and mute (`webapp.rules.safety.ids_of`).
     blocked_ids: str | None = None
     muted_ids: str | None = None
+    # The profile (`webapp.rules.profiles`): the bio as typed and rendered.
+    display_name: str = ""
+    bio: str = ""
+    bio_html: str = ""
+    website: str = ""
+    avatar: str = ""
 
     @property
     def me(self) -> UserMe:
-        return UserMe(
+        return UserMe.model_construct(
             id=self.id,
             username=self.username,
             email=self.email,
             created_at=self.created_at,
             email_confirmed=self.email_confirmed,
+            display_name=self.display_name,
+            bio_html=self.bio_html,
+            website=self.website,
+            avatar=self.avatar,
         )
 
     @property
@@ -90,6 +103,11 @@ _ACCOUNT = core_select(
     col(User.email_confirmed),
     safety.ids_of(User.id, muted=False).label("blocked_ids"),
     safety.ids_of(User.id, muted=True).label("muted_ids"),
+    col(User.display_name),
+    col(User.bio),
+    col(User.bio_html),
+    col(User.website),
+    col(User.avatar),
 )
 
 
@@ -118,14 +136,20 @@ async def get_public_user(db: AsyncSession, user_id: int, *, moderator: bool = F
     UserNotFound for a suspended one (but to a `moderator`)."""
     row = None
     if 0 < user_id <= MAX_ID:
-        statement = core_select(col(User.id), col(User.username), col(User.created_at))
+        statement = core_select(
+            col(User.id),
+            col(User.username),
+            col(User.created_at),
+            *(getattr(User, name) for name in PROFILE_COLUMNS),
+        )
         # A suspended person's profile is gone while it lasts.
         active = true() if moderator else suspensions.ACTIVE
         statement = statement.where(col(User.id) == user_id, active)
         row = (await rows(db, statement)).first()
     if row is None:
         raise UserNotFound
-    return UserPublic.model_validate(row._mapping)
+    found: Any = tuple(row)
+    return person(*found)
 
 
 async def taken_fields(db: AsyncSession, username: str, email: str) -> dict[str, str]:
@@ -322,12 +346,14 @@ async def delete_account(
     password: str,
     client_ip: str,
     max_attempts: int,
+    store: MediaStore,
 ) -> None:
     """Delete the account, once its password is given again. The database
-    removes the user's posts, likes, comments, follows, notifications and
-    sessions with it; the like and comment counts of other people's posts go
-    down in the same transaction (their rows locked first, as a like locks
-    them: see `webapp.rules.likes`)."""
+    removes the user's posts, likes, comments, follows, notifications,
+    pictures and sessions with it (the picture files after it); the like
+    and comment counts of other people's posts go down in the same
+    transaction (their rows locked first, as a like locks them: see
+    `webapp.rules.likes`)."""
     await check_password(
         db, hasher, account, password, client_ip=client_ip, max_attempts=max_attempts
     )
@@ -345,5 +371,8 @@ async def delete_account(
         await db.exec(throttle.forget_keys(keys))
         await db.exec(delete(User).where(col(User.id) == user_id))
 
+    names, avatar = await pictures.names_of_owner(db, user_id)
     await transaction(db, remove)
     taken_away()
+    await pictures.forget_unused(db, store, names)
+    await pictures.forget_avatar_if_unused(db, store, avatar)

@@ -78,6 +78,7 @@ from webapp.models import (
     ThreadComment,
     User,
     UserPublic,
+    person,
     utcnow,
 )
 from webapp.rules import (
@@ -148,6 +149,10 @@ _AUTHORED: Select[*tuple[Any, ...]] = (
         col(Comment.hidden),
         col(Comment.hidden_reason),
         suspensions.SUSPENDED_NOW.label("author_suspended"),
+        col(User.display_name).label("author_display_name"),
+        col(User.bio_html).label("author_bio_html"),
+        col(User.website).label("author_website"),
+        col(User.avatar).label("author_avatar"),
     )
     .join(User, col(User.id) == col(Comment.author_id))
     .outerjoin(PARENT, PARENT.c.id == col(Comment.parent_id))
@@ -247,6 +252,7 @@ def as_public(row: tuple[Any, ...]) -> ThreadComment:
         hidden,
         hidden_reason,
         author_suspended,
+        *profile,
     ) = row
     return make_public(
         hidden=hidden,
@@ -257,9 +263,7 @@ def as_public(row: tuple[Any, ...]) -> ThreadComment:
         post_id=post_id,
         content=content,
         created_at=created_at,
-        author=UserPublic.model_construct(
-            id=author_id, username=username, created_at=author_created_at
-        ),
+        author=person(author_id, username, author_created_at, *profile),
         parent_id=parent_id,
         edited_at=edited_at,
         deleted=deleted,
@@ -348,8 +352,8 @@ def _thread_statement(viewer: bool, moderator: bool = False) -> Any:
     # it), created_at, updated_at (when it was edited), owner_id (its author),
     # votes (its parent), comments (its depth), the author's name and when
     # they joined, hidden, hidden_reason, content_html, excerpt, tags, whether
-    # its author is suspended, kind, liked, its position, the thread's size
-    # (the post's row alone), deleted.
+    # its author is suspended, media, the author's profile, kind, liked, its
+    # position, the thread's size (the post's row alone), deleted.
     comments: Select[*tuple[Any, ...]] = Select(
         page.c.id,
         page.c.replying_to,
@@ -368,6 +372,11 @@ def _thread_statement(viewer: bool, moderator: bool = False) -> Any:
         null(),
         null(),
         page.c.author_suspended,
+        null(),
+        page.c.author_display_name,
+        page.c.author_bio_html,
+        page.c.author_website,
+        page.c.author_avatar,
         literal(1),
         null(),
         page.c.position,
@@ -454,10 +463,10 @@ async def _thread(
             post_id=post_id,
             content=row[2],
             created_at=row[4],
-            author=UserPublic.model_construct(id=row[6], username=row[9], created_at=row[10]),
+            author=person(row[6], row[9], row[10], *row[18:22]),
             parent_id=row[7],
             edited_at=row[5],
-            deleted=row[21],
+            deleted=row.deleted,
             depth=row[8],
             replying_to=row[1],
             html=row[13],

@@ -32,8 +32,21 @@ from sqlmodel.sql.expression import Select
 from webapp.core.db import DriverStatement, insert_ignoring_duplicates, transaction
 from webapp.core.paging import CountedPage
 from webapp.errors import CannotFollowSelf, UserNotFound
-from webapp.models import MAX_ID, Follow, Post, ProfilePublic, User, UserPublic, utcnow
+from webapp.models import (
+    MAX_ID,
+    PROFILE_COLUMNS,
+    Follow,
+    Post,
+    ProfilePublic,
+    User,
+    UserPublic,
+    person,
+    utcnow,
+)
 from webapp.rules import notifications, posts, safety, suspensions
+
+# A person's profile columns, in the order `person` takes them.
+PROFILE_OF_USER = tuple(getattr(User, name) for name in PROFILE_COLUMNS)
 
 
 def _count(condition: ColumnElement[bool]) -> ScalarSelect[int]:
@@ -55,6 +68,10 @@ PROFILE_OF_ANYONE: Select[*tuple[Any, ...]] = Select(
     .scalar_subquery()
     .label("posts"),
     col(User.role),
+    col(User.display_name),
+    col(User.bio_html),
+    col(User.website),
+    col(User.avatar),
 )
 # A suspended person's profile is gone while it lasts.
 PROFILE = PROFILE_OF_ANYONE.where(suspensions.ACTIVE)
@@ -70,15 +87,29 @@ async def profile(db: AsyncSession, user_id: int, *, moderator: bool = False) ->
         row = (await db.exec(found.where(col(User.id) == user_id))).first()
     if row is None:
         raise UserNotFound
-    found_id, username, created_at, followers, following, posts, role = row
-    return ProfilePublic(
+    return _person(tuple(row))
+
+
+# The columns of `PROFILE`, and where a profile page's rows hold their posts.
+PERSON_COLUMNS = 11
+PAGE_START = PERSON_COLUMNS + 2
+
+
+def _person(row: tuple[Any, ...]) -> ProfilePublic:
+    found_id, username, created_at, followers, following, published, role, *profile = row
+    display_name, bio_html, website, avatar = profile
+    return ProfilePublic.model_construct(
         id=found_id,
         username=username,
         created_at=created_at,
         followers=followers,
         following=following,
-        posts=posts,
+        posts=published,
         role=role,
+        display_name=display_name,
+        bio_html=bio_html,
+        website=website,
+        avatar=avatar,
     )
 
 
@@ -174,28 +205,24 @@ async def profile_view(
     rows = await statement.rows(db, params)
     if not rows:
         raise UserNotFound
-    found_id, username, created_at, followers, following, published, role, follows_them, shown = (
-        rows[0][:9]
-    )
-    person = ProfilePublic.model_construct(
-        id=found_id,
-        username=username,
-        created_at=created_at,
-        followers=followers,
-        following=following,
-        posts=published,
-        role=role,
-    )
+    first = tuple(rows[0])
+    person = _person(first[:PERSON_COLUMNS])
+    published = person.posts
+    follows_them, shown = first[PERSON_COLUMNS:PAGE_START]
     found = [
-        posts.as_public(tuple(row)[9 : 9 + posts.POST_COLUMNS])
+        posts.as_public(tuple(row)[PAGE_START : PAGE_START + posts.POST_COLUMNS])
         for row in rows
-        if row[9] is not None
+        if row[PAGE_START] is not None
     ]
     total = published if shown is None else shown
     listing = posts.PostPage(
         found, page, per_page, last_page=max(1, -(-total // per_page)), total=total
     )
-    liked = {row[9] for row in rows if row[9] is not None and row[9 + posts.POST_COLUMNS]}
+    liked = {
+        row[PAGE_START]
+        for row in rows
+        if row[PAGE_START] is not None and row[PAGE_START + posts.POST_COLUMNS]
+    }
     return ProfileView(person, bool(follows_them), listing, liked)
 
 
@@ -303,17 +330,15 @@ async def people(
         else (col(Follow.followed_id), col(Follow.follower_id))
     )
     statement = (
-        select(col(User.id), col(User.username), col(User.created_at))
+        select(col(User.id), col(User.username), col(User.created_at), *PROFILE_OF_USER)
         .join(Follow, them == col(User.id))
         .where(me == user_id)
         .order_by(col(Follow.created_at).desc(), col(Follow.id).desc())
         .offset(offset)
         .limit(limit)
     )
-    return [
-        UserPublic.model_construct(id=person_id, username=username, created_at=created_at)
-        for person_id, username, created_at in await db.exec(statement)
-    ]
+    rows: Any = await db.exec(statement)
+    return [person(*row) for row in rows]
 
 
 async def people_page(

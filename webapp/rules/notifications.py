@@ -47,6 +47,7 @@ from webapp.models import (
     Post,
     User,
     UserPublic,
+    person,
     utcnow,
 )
 from webapp.rules import notification_rows, safety, suspensions
@@ -213,6 +214,10 @@ WITH_NAMES: Select[*tuple[Any, ...]] = (
             case((_POST_QUOTED, col(Post.excerpt))),
             "",
         ).label("excerpt"),
+        col(User.display_name),
+        col(User.bio_html),
+        col(User.website),
+        col(User.avatar),
     )
     .join(User, col(User.id) == col(Notification.actor_id))
     .outerjoin(Post, col(Post.id) == col(Notification.post_id))
@@ -235,8 +240,8 @@ async def list_for(
 def _view(row: tuple[Any, ...]) -> NotificationView:
     """A row of `WITH_NAMES` as a notification with its names."""
     notification_id, kind, actor_id, username, actor_created_at, *rest = row
-    actor = UserPublic.model_construct(id=actor_id, username=username, created_at=actor_created_at)
-    return NotificationView(notification_id, kind, actor, *rest)
+    actor = person(actor_id, username, actor_created_at, *rest[-4:])
+    return NotificationView(notification_id, kind, actor, *rest[:-4])
 
 
 async def unread_counts(db: AsyncSession, user_ids: list[int]) -> dict[int, int]:

@@ -56,9 +56,11 @@ from webapp.models import (
     TagCount,
     User,
     UserPublic,
+    person,
     utcnow,
 )
 from webapp.rules import markup, mentions, ordering, safety, sliding_window, suspensions
+from webapp.rules.media_copy import media_of
 
 MAX_QUERY_WORDS = 10
 MAX_QUERY_CHARS = 200
@@ -86,9 +88,14 @@ WITH_OWNER: Select[*tuple[Any, ...]] = Select(
     col(Post.excerpt),
     col(Post.tags),
     suspensions.SUSPENDED_NOW.label("owner_suspended"),
+    col(Post.media),
+    col(User.display_name).label("owner_display_name"),
+    col(User.bio_html).label("owner_bio_html"),
+    col(User.website).label("owner_website"),
+    col(User.avatar).label("owner_avatar"),
 ).join(User, col(User.id) == col(Post.owner_id))
 # How many columns of a row of `WITH_OWNER` the post takes.
-POST_COLUMNS = 17
+POST_COLUMNS = 22
 
 
 def as_public(row: tuple[Any, ...]) -> PostPublic:
@@ -111,6 +118,8 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
         excerpt,
         tags,
         owner_suspended,
+        media,
+        *profile,
     ) = row
     # Rows from our own tables were validated on the way in: constructing skips
     # re-checking every character of every text on every page view.
@@ -127,9 +136,8 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
         content_html=content_html,
         excerpt=excerpt,
         tags=tags.split(),
-        owner=UserPublic.model_construct(
-            id=owner_id, username=owner_username, created_at=owner_created_at
-        ),
+        media=media_of(media),
+        owner=person(owner_id, owner_username, owner_created_at, *profile),
         hidden=hidden,
         hidden_reason=hidden_reason,
         owner_suspended=bool(owner_suspended),
@@ -766,7 +774,7 @@ async def create_post(
     now = utcnow()
     marked = await mark_up(db, data.title, data.content)
     values = {
-        **data.model_dump(),
+        **data.model_dump(exclude={"media_ids"}),
         **marked.columns,
         "owner_id": owner.id,
         "created_at": now,
@@ -820,7 +828,7 @@ async def update_post(
     the content rendered again, the tags found again, and the people the post
     mentions told who were not yet (all of them, when a draft is published).
     PostNotFound if the post was deleted meanwhile."""
-    changes = data.model_dump(exclude_unset=isinstance(data, PostUpdate))
+    changes = data.model_dump(exclude_unset=isinstance(data, PostUpdate), exclude={"media_ids"})
     changes = {name: value for name, value in changes.items() if value is not None}
     if not changes:
         return post

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.db import rows, transaction
 from webapp.core.security import hash_token, new_token
-from webapp.models import SiteState, User, UserPublic, UserSession, utcnow
+from webapp.models import SiteState, User, UserPublic, UserSession, person, utcnow
 from webapp.rules import notifications, safety, suspensions
 
 # Writing "last seen" on every request would turn each page view into a write.
@@ -61,7 +61,7 @@ def _site_state(column: Any) -> Any:
 
 
 # Built once, with the key as a parameter: every page runs it.
-LOAD = (
+LOAD: Any = (
     core_select(
         col(UserSession.id),
         col(UserSession.csrf_token),
@@ -71,6 +71,8 @@ LOAD = (
         col(User.username),
         col(User.created_at).label("user_created_at"),
         col(User.role),
+        col(User.display_name),
+        col(User.avatar),
         (_site_state(SiteState.version) + suspensions.ENDS_PASSED).label("data_version"),
         _site_state(SiteState.likes).label("likes_version"),
         _site_state(SiteState.removals).label("removals_version"),
@@ -99,7 +101,9 @@ async def load(db: AsyncSession, key: str) -> LoadedSession | None:
     if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
         seen = update(UserSession).where(col(UserSession.id) == row.id).values(last_seen_at=now)
         await _write(db, seen)
-    user = UserPublic(id=row.user_id, username=row.username, created_at=row.user_created_at)
+    user = person(
+        row.user_id, row.username, row.user_created_at, row.display_name, avatar=row.avatar
+    )
     return LoadedSession(
         row.id,
         row.csrf_token,

@@ -19,8 +19,9 @@ from starlette.datastructures import UploadFile
 
 from webapp.core.cookie import ANONYMOUS_CSRF_KEY, WROTE_KEY
 from webapp.core.db import new_session
-from webapp.core.deps import DbSession, services_of
+from webapp.core.deps import DbSession, read_picture_form, services_of
 from webapp.core.security import new_token, tokens_match
+from webapp.core.uploads import carries_pictures
 from webapp.models import UserPublic
 from webapp.rules import accounts, confirmations, safety, sessions
 from webapp.web import login_cookie
@@ -134,12 +135,16 @@ async def protect_form(request: Request, visitor: VisitorDep) -> None:
     router (`webapp.web.routes`) runs this before any page route."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
-    form = await request.form()
-    token = form.get("csrf_token")
-    # No page takes a file: close any that was sent, or it stays open.
-    for _, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            await value.close()
+    if carries_pictures(request.method, request.url.path):
+        # Its files are read to disk as they come, and kept for the route.
+        token = (await read_picture_form(request)).fields.get("csrf_token")
+    else:
+        form = await request.form()
+        token = form.get("csrf_token")
+        # No other page takes a file: close any that was sent, or it stays open.
+        for _, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                await value.close()
     if not tokens_match(str(visitor.csrf_token), token):
         raise HTTPException(403, CSRF_FAILED)
     # This browser is about to change something: its next pages must show it,

@@ -34,6 +34,11 @@ LIMITS = {
     "title_max": models.TITLE_MAX,
     "content_max": models.CONTENT_MAX,
     "comment_max": models.COMMENT_MAX,
+    "display_name_max": models.DISPLAY_NAME_MAX,
+    "bio_max": models.BIO_MAX,
+    "website_max": models.WEBSITE_MAX,
+    "alt_max": models.ALT_MAX,
+    "pictures_max": models.PICTURES_MAX,
     "search_max": posts.MAX_QUERY_CHARS,
     "pages_around": posts.PAGES_AROUND,
 }

@@ -3,20 +3,22 @@ write/edit/delete forms, likes."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
-from webapp.core.deps import DbSession, SettingsDep
-from webapp.errors import PostNotFound, TooManyPosts
-from webapp.models import MAX_ID, PostCreate, PostPublic
-from webapp.rules import likes, ordering, page_sizes, posts
+from webapp.core.deps import DbSession, PictureFormDep, SettingsDep, Store
+from webapp.core.uploads import PictureForm
+from webapp.errors import PictureRefused, PostNotFound, TooManyPosts
+from webapp.models import MAX_ID, PICTURES_MAX, PostCreate, PostPublic
+from webapp.rules import likes, ordering, page_sizes, pictures, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
 from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
 from webapp.web.listing import counted_list, liked_among, post_cards
 from webapp.web.pages import (
-    Checkbox,
     FormText,
     field_errors,
     flash,
@@ -87,12 +89,17 @@ def post_form(
     status_code: int = 200,
     preview: posts.Marked | None = None,
     headers: dict[str, str] | None = None,
+    removed: frozenset[int] = frozenset(),
 ) -> Response:
+    kept = [picture for picture in (post.media if post else []) if picture.id not in removed]
     context = {
         "post": post,
         "values": values,
         "errors": errors or {},
         "preview": preview,
+        "pictures": post.media if post else [],
+        "removed": removed,
+        "free_slots": max(0, PICTURES_MAX - len(kept)),
     }
     return render(
         request, visitor, "posts/form.html", context, status_code=status_code, headers=headers
@@ -120,19 +127,58 @@ async def new_post(request: Request, visitor: VisitorDep, user: CurrentUser) -> 
     )
 
 
+def new_pictures(form: PictureForm, keeping: int) -> tuple[list[tuple[Path, str]], dict[str, str]]:
+    """The pictures a post form sends (each file with the alt text in the same
+    place), and the errors of their count and alt texts. A file input left
+    empty (no name, no bytes) is no picture."""
+    alts = form.fields.getlist("alt")
+    files: list[tuple[Path, str]] = []
+    errors: dict[str, str] = {}
+    for index, upload in enumerate(form.uploads("images")):
+        if not upload.filename and not upload.size:
+            continue
+        alt = str(alts[index]) if index < len(alts) else ""
+        try:
+            pictures.alt_text(alt)
+        except PictureRefused as error:
+            errors.setdefault("alt", error.detail)
+        files.append((upload.path, alt))
+    if keeping + len(files) > PICTURES_MAX:
+        errors["images"] = f"A post holds at most {PICTURES_MAX} pictures."
+    return files, errors
+
+
+def form_text(form: PictureForm, name: str) -> str:
+    value = form.fields.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def checkbox(form: PictureForm, name: str) -> str | None:
+    value = form.fields.get(name)
+    return value if isinstance(value, str) else None
+
+
 @router.post("/posts")
 async def create_post(
     request: Request,
     db: DbSession,
+    store: Store,
     visitor: VisitorDep,
     user: ConfirmedUser,
     settings: SettingsDep,
-    title: FormText = "",
-    content: FormText = "",
-    published: Checkbox = None,
+    form: PictureFormDep,
 ) -> Response:
-    data, values, errors = validated(title, content, published)
-    if data is None:
+    data, values, errors = validated(
+        form_text(form, "title"), form_text(form, "content"), checkbox(form, "published")
+    )
+    files, picture_errors = new_pictures(form, 0)
+    errors.update(picture_errors)
+    if data is None or errors:
+        return post_form(request, visitor, post=None, values=values, errors=errors, status_code=422)
+    try:
+        added = await pictures.upload_all(db, store, user.id, files, "images")
+    except PictureRefused as error:
+        errors[error.field] = error.detail
         return post_form(request, visitor, post=None, values=values, errors=errors, status_code=422)
     try:
         post = await posts.create_post(db, owner=user, data=data, per_hour=settings.posts_per_hour)
@@ -147,6 +193,9 @@ async def create_post(
             status_code=refused.status_code,
             headers=refused.headers,
         )
+    if added:
+        ids = [picture.id for picture in added]
+        await pictures.set_post_media(db, store, owner_id=user.id, post_id=post.id, media_ids=ids)
     flash(request, "Your post is published." if post.published else "Your draft is saved.")
     return redirect(f"/posts/{post.id}")
 
@@ -157,14 +206,13 @@ async def preview_post(
     db: DbSession,
     visitor: VisitorDep,
     user: CurrentUser,
-    title: FormText = "",
-    content: FormText = "",
-    published: Checkbox = None,
-    post_id: FormText = "",
+    form: PictureFormDep,
 ) -> Response:
     """The form again, filled in as it was sent, with the post rendered above
     it: nothing is saved. From the edit form (`post_id`), the form still saves
     that post."""
+    title, content = form_text(form, "title"), form_text(form, "content")
+    published, post_id = checkbox(form, "published"), form_text(form, "post_id")
     post = None
     if post_id:
         if not (post_id.isascii() and post_id.isdigit() and len(post_id) <= len(str(MAX_ID))):
@@ -209,25 +257,55 @@ async def update_post(
     request: Request,
     post_id: int,
     db: DbSession,
+    store: Store,
     visitor: VisitorDep,
     user: CurrentUser,
-    title: FormText = "",
-    content: FormText = "",
-    published: Checkbox = None,
+    form: PictureFormDep,
 ) -> Response:
     post = await posts.get_own_post(db, post_id, user.id)
-    data, values, errors = validated(title, content, published)
-    if data is None:
-        return post_form(request, visitor, post=post, values=values, errors=errors, status_code=422)
+    data, values, errors = validated(
+        form_text(form, "title"), form_text(form, "content"), checkbox(form, "published")
+    )
+    removed = frozenset(
+        picture.id
+        for picture in post.media
+        if str(picture.id) in form.fields.getlist("remove_media")
+    )
+    kept = [picture.id for picture in post.media if picture.id not in removed]
+    files, picture_errors = new_pictures(form, len(kept))
+    errors.update(picture_errors)
+
+    def again(errors: dict[str, str]) -> Response:
+        return post_form(
+            request,
+            visitor,
+            post=post,
+            values=values,
+            errors=errors,
+            status_code=422,
+            removed=removed,
+        )
+
+    if data is None or errors:
+        return again(errors)
+    try:
+        added = await pictures.upload_all(db, store, user.id, files, "images")
+    except PictureRefused as error:
+        return again({**errors, error.field: error.detail})
     await posts.update_post(db, post=post, data=data)
+    ids = kept + [picture.id for picture in added]
+    if ids != [picture.id for picture in post.media]:
+        await pictures.set_post_media(db, store, owner_id=user.id, post_id=post.id, media_ids=ids)
     flash(request, "Your changes are saved.")
     return redirect(f"/posts/{post.id}")
 
 
 @router.post("/posts/{post_id:id}/delete")
-async def delete_post(request: Request, post_id: int, db: DbSession, user: CurrentUser) -> Response:
+async def delete_post(
+    request: Request, post_id: int, db: DbSession, store: Store, user: CurrentUser
+) -> Response:
     post = await posts.get_own_post(db, post_id, user.id)
-    await posts.delete_post(db, post=post)
+    await pictures.delete_post(db, store, post)
     flash(request, "Your post is deleted.")
     return redirect("/")
 

@@ -13,6 +13,7 @@ from webapp.web import (
     comments,
     feeds,
     follows,
+    media,
     moderation,
     notifications,
     password_reset,
@@ -42,5 +43,6 @@ for area in (
     moderation,
     admin,
     feeds,
+    media,
 ):
     router.include_router(area.router)

@@ -9,17 +9,27 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from webapp.core.client_address import client_ip
-from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep, services_of
+from webapp.core.deps import (
+    DbSession,
+    Hasher,
+    PictureFormDep,
+    PostmanDep,
+    SettingsDep,
+    Store,
+    services_of,
+)
+from webapp.core.media_store import MediaStore
 from webapp.errors import (
     AccountTaken,
     MailUnavailable,
+    PictureRefused,
     SameAddress,
     TooManyAddressChanges,
     TooManyAttempts,
     WrongPassword,
 )
-from webapp.models import EmailAddress, PasswordChange
-from webapp.rules import accounts, mail_links, sessions
+from webapp.models import EmailAddress, PasswordChange, ProfileUpdate
+from webapp.rules import accounts, mail_links, profiles, sessions
 from webapp.web import login_cookie
 from webapp.web.deps import AccountSession, SignedInAccount, Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
@@ -37,6 +47,9 @@ async def settings_page(
     headers: dict[str, str] | None = None,
     new_email: str = "",
     email_errors: dict[str, str] | None = None,
+    profile: dict[str, str] | None = None,
+    profile_errors: dict[str, str] | None = None,
+    avatar_errors: dict[str, str] | None = None,
 ) -> Response:
     """`errors`: those of the forms that ask for a password; `new_email` and
     `email_errors`: the new address form as it was sent, and its errors."""
@@ -51,6 +64,15 @@ async def settings_page(
         "mail_unavailable": services_of(request.app).postman is None,
         "sessions": await sessions.active(db, account.id),
         "this_session_id": signed_in.session_id,
+        "profile": profile
+        or {
+            "display_name": account.display_name,
+            "bio": account.bio,
+            "website": account.website,
+        },
+        "profile_errors": profile_errors or {},
+        "avatar_errors": avatar_errors or {},
+        "account": account.me,
     }
     return render(
         request, visitor, "settings/index.html", context, status_code=status_code, headers=headers
@@ -122,6 +144,61 @@ async def change_password(
     return redirect("/settings")
 
 
+@router.post("/settings/profile")
+async def change_profile(
+    request: Request,
+    db: DbSession,
+    visitor: VisitorDep,
+    signed_in: SignedInAccount,
+    display_name: FormText = "",
+    bio: FormText = "",
+    website: FormText = "",
+) -> Response:
+    form = {"display_name": display_name, "bio": bio, "website": website}
+    try:
+        data = ProfileUpdate.model_validate(form)
+    except ValidationError as error:
+        errors = field_errors(error, default_field="display_name")
+        return await settings_page(
+            request, db, visitor, signed_in, status_code=422, profile=form, profile_errors=errors
+        )
+    await profiles.update_profile(db, signed_in.account.id, data)
+    flash(request, "Your profile is saved.")
+    return redirect("/settings")
+
+
+@router.post("/settings/avatar")
+async def change_avatar(
+    request: Request,
+    db: DbSession,
+    store: Store,
+    visitor: VisitorDep,
+    signed_in: SignedInAccount,
+    form: PictureFormDep,
+) -> Response:
+    uploads = [upload for upload in form.uploads("avatar") if upload.size or upload.filename]
+    try:
+        if not uploads:
+            raise PictureRefused("Choose a picture to upload.", field="avatar")
+        await profiles.set_avatar(db, store, signed_in.account.id, uploads[0].path, "avatar")
+    except PictureRefused as error:
+        errors = {"avatar": error.detail}
+        return await settings_page(
+            request, db, visitor, signed_in, status_code=422, avatar_errors=errors
+        )
+    flash(request, "Your avatar is changed.")
+    return redirect("/settings")
+
+
+@router.post("/settings/avatar/delete")
+async def delete_avatar(
+    request: Request, db: DbSession, store: Store, signed_in: SignedInAccount
+) -> Response:
+    await profiles.delete_avatar(db, store, signed_in.account.id)
+    flash(request, "Your avatar is removed.")
+    return redirect("/settings")
+
+
 @router.post("/settings/logout-others")
 async def logout_others(request: Request, db: DbSession, signed_in: SignedInAccount) -> Response:
     ended = await accounts.log_out_elsewhere(
@@ -151,6 +228,7 @@ async def delete_account(
             password=password,
             client_ip=client_ip(request),
             max_attempts=settings.login_max_attempts,
+            store=MediaStore(settings.media_dir),
         )
     except (WrongPassword, TooManyAttempts) as error:
         return await refused(request, db, visitor, signed_in, "password", error)

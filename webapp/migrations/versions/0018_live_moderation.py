@@ -2,7 +2,7 @@
 suspended or let back
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-09 10:00:00
 
 - A comment hidden (by moderators or by reports) is `comment` `removed`, as a
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

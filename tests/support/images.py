@@ -1,0 +1,82 @@
+"""Pictures made by Pillow for the tests, small so that the suite stays fast,
+and the hostile files a site must refuse or make safe."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+
+from PIL import Image
+
+
+def picture(
+    size: tuple[int, int] = (40, 30), colour: object = (200, 30, 30), kind: str = "PNG", **save
+) -> bytes:
+    mode = save.pop("mode", "RGB")
+    image = Image.new(mode, size, colour)  # type: ignore[arg-type]
+    out = io.BytesIO()
+    image.save(out, kind, **save)
+    return out.getvalue()
+
+
+def jpeg_with_gps_and_orientation(size: tuple[int, int] = (40, 20)) -> bytes:
+    """A JPEG whose EXIF says where it was taken and that it is turned
+    (orientation 6: shown rotated by 90°)."""
+    image = Image.new("RGB", size, (10, 120, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation
+    exif[0x010F] = "SpyCam"  # make
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    gps[2] = (51.0, 30.0, 0.0)
+    gps[3] = "W"
+    gps[4] = (0.0, 7.0, 0.0)
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes(), comment=b"<script>alert(1)</script>")
+    return out.getvalue()
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("P", (20, 20), index) for index in (1, 2, 3)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return out.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A small PNG whose header claims a huge size: a decompression bomb."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = zlib.compress(b"\0" * 1024)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
+
+
+def a_zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("hello.txt", "hi")
+    return out.getvalue()
+
+
+SVG_WITH_SCRIPT = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
+)
+HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
+
+
+def opened(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image

@@ -1,0 +1,523 @@
+"""Faces and pictures: display names, bios, websites, avatars, pictures in
+posts, and the files behind them, through the pages and the API, with the
+hostile files a picture upload meets."""
+
+from __future__ import annotations
+
+import re
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlmodel import Session
+
+from tests.support.api import Caller, sign_up, write
+from tests.support.images import (
+    HTML,
+    SVG_WITH_SCRIPT,
+    a_zip,
+    animated_gif,
+    jpeg_with_gps_and_orientation,
+    opened,
+    picture,
+    png_header_only,
+)
+from tests.support.pages import csrf_token, post_form, write_post
+from webapp.core.config import Settings
+from webapp.models import utcnow
+
+PNG = picture()
+
+
+def media_dir(settings: Settings) -> Path:
+    return settings.media_dir
+
+
+def stored_files(settings: Settings, folder: str) -> list[Path]:
+    path = media_dir(settings) / folder
+    return sorted(path.iterdir()) if path.is_dir() else []
+
+
+def upload(client: TestClient, caller: Caller, data: bytes, alt: str = "A red square", **extra):
+    name = extra.pop("filename", "picture.png")
+    kind = extra.pop("content_type", "image/png")
+    return client.post(
+        "/api/media",
+        files={"file": (name, data, kind)},
+        data={"alt": alt},
+        headers=caller.headers,
+    )
+
+
+def page_post_with_pictures(
+    client: TestClient, pictures: list[tuple[bytes, str]], *, published: bool = True, **fields
+):
+    data = {
+        "csrf_token": csrf_token(client, "/posts/new"),
+        "title": "With pictures",
+        "content": "Look.",
+        "alt": [alt for _, alt in pictures],
+        **fields,
+    }
+    if published:
+        data["published"] = "on"
+    files = [
+        ("images", (f"p{index}.png", raw, "image/png")) for index, (raw, _) in enumerate(pictures)
+    ]
+    return client.post("/posts", data=data, files=files)
+
+
+# --- profiles ---------------------------------------------------------------------------
+
+
+def test_a_profile_shows_display_name_bio_and_website(
+    alice_browser: TestClient, bob_browser: TestClient, db: Session
+) -> None:
+    response = post_form(
+        alice_browser,
+        "/settings/profile",
+        {
+            "display_name": "Ada Lovelace",
+            "bio": "Engines **and** poems. Ask @bob.",
+            "website": "https://ada.example/",
+        },
+        page="/settings",
+    )
+    assert response.status_code == 303
+    page = bob_browser.get("/users/1")
+    assert "Ada Lovelace" in page.text and "@alice" in page.text
+    assert "<strong>and</strong>" in page.text
+    assert 'href="/users/2"' in page.text  # the mention links
+    assert '<a href="https://ada.example/" rel="me nofollow noopener">' in page.text
+    # A bio's mention tells nobody.
+    told = db.exec(text("SELECT count(*) FROM notifications")).one()[0]
+    assert told == 0
+    # The name shows beside the posts, with the avatar.
+    post_id = write_post(alice_browser, "By Ada")
+    home = bob_browser.get("/")
+    assert "Ada Lovelace" in home.text
+    assert 'src="/avatars/1.svg"' in home.text
+    assert f"/posts/{post_id}" in home.text
+
+
+def test_a_bad_profile_comes_back_with_messages_beside_the_fields(
+    alice_browser: TestClient,
+) -> None:
+    response = post_form(
+        alice_browser,
+        "/settings/profile",
+        {"display_name": "\u200b", "bio": "x" * 501, "website": "javascript:alert(1)"},
+        page="/settings",
+    )
+    assert response.status_code == 422
+    assert response.text.count('class="field-error"') == 3
+    assert "javascript:alert(1)" in response.text  # kept, escaped, as typed
+
+
+def test_the_api_changes_and_shows_a_profile(client: TestClient, alice_api: Caller) -> None:
+    response = client.patch(
+        "/api/users/me",
+        json={"display_name": "Ada", "bio": "Hi *there*", "website": "http://ada.example"},
+        headers=alice_api.headers,
+    )
+    assert response.status_code == 200, response.text
+    me = response.json()
+    assert me["display_name"] == "Ada" and me["email"] == "alice@example.com"
+    assert me["bio_html"].strip() == "<p>Hi <em>there</em></p>"
+    assert me["avatar_url"] == "/avatars/1.svg"
+    public = client.get("/api/users/1").json()
+    assert public["display_name"] == "Ada" and public["website"] == "http://ada.example"
+    post = write(client, alice_api)
+    assert post["owner"]["display_name"] == "Ada"
+    # Empty clears; a bad address is a 422.
+    cleared = client.patch("/api/users/me", json={"display_name": ""}, headers=alice_api.headers)
+    assert cleared.json()["display_name"] == ""
+    bad = client.patch("/api/users/me", json={"website": "ftp://x"}, headers=alice_api.headers)
+    assert bad.status_code == 422
+    assert client.patch("/api/users/me", json={"bio": "x"}).status_code == 401
+
+
+# --- avatars ---------------------------------------------------------------------------
+
+
+def test_an_avatar_is_cropped_resized_stripped_and_served(
+    alice_browser: TestClient, bob_browser: TestClient, settings: Settings
+) -> None:
+    raw = jpeg_with_gps_and_orientation((80, 40))
+    response = alice_browser.post(
+        "/settings/avatar",
+        data={"csrf_token": csrf_token(alice_browser, "/settings")},
+        files={"avatar": ("me.gif", raw, "image/gif")},  # the name and type are not believed
+    )
+    assert response.status_code == 303, response.text
+    files = stored_files(settings, "avatars")
+    assert len(files) == 2
+    sizes = sorted(opened(path.read_bytes()).size for path in files)
+    assert sizes == [(64, 64), (256, 256)]
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        image = opened(path.read_bytes())
+        assert not image.getexif() and "comment" not in image.info
+        assert b"SpyCam" not in path.read_bytes() and b"script" not in path.read_bytes()
+    assert stat.S_IMODE((media_dir(settings) / "avatars").stat().st_mode) == 0o700
+    page = bob_browser.get("/users/1")
+    url = re.search(r'src="(/media/avatars/[0-9a-f]{32}-256\.jpg)"', page.text)
+    assert url, page.text
+    served = bob_browser.get(url.group(1))
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/jpeg"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+    # Removed: the default again, and the files go.
+    assert post_form(alice_browser, "/settings/avatar/delete", {}, "/settings").status_code == 303
+    assert stored_files(settings, "avatars") == []
+    assert bob_browser.get(url.group(1)).status_code == 404
+    assert 'src="/avatars/1.svg"' in bob_browser.get("/users/1").text
+
+
+def test_the_default_avatar_is_drawn_here_and_the_same_each_time(client: TestClient) -> None:
+    first, again, other = (client.get(f"/avatars/{n}.svg") for n in (7, 7, 8))
+    assert first.status_code == 200
+    assert first.headers["content-type"].startswith("image/svg+xml")
+    assert first.text == again.text != other.text
+    assert "http" not in first.text.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_the_api_sets_and_removes_an_avatar(
+    client: TestClient, alice_api: Caller, settings: Settings
+) -> None:
+    response = client.put(
+        "/api/users/me/avatar",
+        files={"file": ("a.png", picture((30, 90)), "image/png")},
+        headers=alice_api.headers,
+    )
+    assert response.status_code == 200, response.text
+    assert re.fullmatch(r"/media/avatars/[0-9a-f]{32}-256\.jpg", response.json()["avatar_url"])
+    refused = client.put(
+        "/api/users/me/avatar",
+        files={"file": ("a.png", HTML, "image/png")},
+        headers=alice_api.headers,
+    )
+    assert refused.status_code == 422
+    assert client.delete("/api/users/me/avatar", headers=alice_api.headers).status_code == 204
+    assert client.get("/api/users/me", headers=alice_api.headers).json()["avatar_url"] == (
+        "/avatars/1.svg"
+    )
+    assert stored_files(settings, "avatars") == []
+
+
+# --- pictures in posts --------------------------------------------------------------------
+
+
+def test_a_post_form_takes_pictures_with_alt_text(
+    alice_browser: TestClient, bob_browser: TestClient, settings: Settings
+) -> None:
+    big = picture((2000, 1000), (0, 128, 0))
+    response = page_post_with_pictures(
+        alice_browser, [(big, "A green field"), (PNG, "A red square")]
+    )
+    assert response.status_code == 303, response.text
+    post_url = response.headers["location"]
+    page = bob_browser.get(post_url)
+    pictures = re.findall(
+        r'<img src="(/media/posts/[^"]+)" alt="([^"]+)" width="(\d+)" height="(\d+)"', page.text
+    )
+    assert [(alt, int(w), int(h)) for _, alt, w, h in pictures] == [
+        ("A green field", 1600, 800),
+        ("A red square", 40, 30),
+    ]
+    # The card shows the first one's thumbnail, at most 400 pixels.
+    home = bob_browser.get("/")
+    thumb = re.search(
+        r'<img src="(/media/posts/[^"]+)" alt="A green field" width="400" height="200"', home.text
+    )
+    assert thumb, home.text
+    served = bob_browser.get(thumb.group(1))
+    assert opened(served.content).size == (400, 200)
+    assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+    for path in stored_files(settings, "posts"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_an_empty_file_input_is_no_picture(alice_browser: TestClient) -> None:
+    data = {
+        "csrf_token": csrf_token(alice_browser, "/posts/new"),
+        "title": "Words only",
+        "content": "No picture.",
+        "published": "on",
+        "alt": "",
+    }
+    response = alice_browser.post(
+        "/posts", data=data, files=[("images", ("", b"", "application/octet-stream"))]
+    )
+    assert response.status_code == 303, response.text
+    assert "/media/posts/" not in alice_browser.get(response.headers["location"]).text
+
+
+@pytest.mark.parametrize(
+    ("pictures", "field"),
+    [
+        ([(PNG, "")], "alt"),
+        ([(PNG, "x" * 501)], "alt"),
+        ([(PNG, "one")] * 5, "images"),
+        ([(HTML, "not a picture")], "images"),
+    ],
+    ids=["no alt", "alt too long", "a fifth", "not a picture"],
+)
+def test_a_post_form_refuses_bad_pictures_beside_the_field(
+    alice_browser: TestClient, settings: Settings, pictures: list[tuple[bytes, str]], field: str
+) -> None:
+    response = page_post_with_pictures(alice_browser, pictures)
+    assert response.status_code == 422
+    assert f'id="{field}-error"' in response.text
+    assert 'value="With pictures"' in response.text  # what was typed is kept
+    assert stored_files(settings, "posts") == []
+    assert "With pictures" not in alice_browser.get("/").text
+
+
+def test_the_edit_form_adds_and_removes_pictures(
+    alice_browser: TestClient, settings: Settings, db: Session
+) -> None:
+    response = page_post_with_pictures(alice_browser, [(PNG, "first")])
+    post_id = int(response.headers["location"].rsplit("/", 1)[1])
+    media_id = db.exec(text("SELECT id FROM media")).one()[0]
+    form = {
+        "csrf_token": csrf_token(alice_browser, f"/posts/{post_id}/edit"),
+        "title": "Edited",
+        "content": "Now.",
+        "published": "on",
+        "remove_media": str(media_id),
+        "alt": "second",
+    }
+    files = [("images", ("b.png", picture(colour=(0, 0, 255)), "image/png"))]
+    assert alice_browser.post(f"/posts/{post_id}/edit", data=form, files=files).status_code == 303
+    page = alice_browser.get(f"/posts/{post_id}").text
+    assert 'alt="second"' in page and 'alt="first"' not in page
+    # The new picture alone: small enough to be its own thumbnail (one file).
+    assert len(stored_files(settings, "posts")) == 1
+
+
+def test_the_api_uploads_then_attaches_pictures_in_order(
+    client: TestClient, alice_api: Caller
+) -> None:
+    first = upload(client, alice_api, picture((500, 500)), "one")
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert set(body) == {"id", "url", "thumbnail_url", "alt", "width", "height"}
+    assert (body["width"], body["height"], body["alt"]) == (500, 500, "one")
+    second = upload(client, alice_api, PNG, "two").json()
+    post = write(client, alice_api, media_ids=[second["id"], body["id"]])
+    assert [item["alt"] for item in post["media"]] == ["two", "one"]
+    again = client.get(f"/api/posts/{post['id']}").json()
+    assert again["media"] == post["media"]
+    listed = client.get("/api/posts").json()
+    assert listed[0]["media"][0]["thumbnail_url"] == second["thumbnail_url"]
+    # PATCH reorders and drops; left out, they stay.
+    patched = client.patch(
+        f"/api/posts/{post['id']}", json={"media_ids": [body["id"]]}, headers=alice_api.headers
+    )
+    assert [item["id"] for item in patched.json()["media"]] == [body["id"]]
+    kept = client.patch(f"/api/posts/{post['id']}", json={"title": "T"}, headers=alice_api.headers)
+    assert [item["id"] for item in kept.json()["media"]] == [body["id"]]
+
+
+def test_media_ids_must_be_the_callers_own_and_free(
+    client: TestClient, alice_api: Caller, bob_api: Caller
+) -> None:
+    alices = upload(client, alice_api, PNG).json()["id"]
+    refused = client.post(
+        "/api/posts",
+        json={"title": "t", "content": "c", "media_ids": [alices]},
+        headers=bob_api.headers,
+    )
+    assert refused.status_code == 422
+    assert client.get("/api/posts").json() == []  # nothing was written
+    write(client, alice_api, media_ids=[alices])
+    used = client.post(
+        "/api/posts",
+        json={"title": "t", "content": "c", "media_ids": [alices]},
+        headers=alice_api.headers,
+    )
+    assert used.status_code == 422
+    five = [upload(client, alice_api, PNG).json()["id"] for _ in range(5)]
+    too_many = client.post(
+        "/api/posts",
+        json={"title": "t", "content": "c", "media_ids": five},
+        headers=alice_api.headers,
+    )
+    assert too_many.status_code == 422
+    assert upload(client, alice_api, PNG, alt="").status_code == 422
+
+
+# --- hostile files ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "kind"),
+    [
+        (HTML, "photo.jpg", "image/jpeg"),
+        (SVG_WITH_SCRIPT, "icon.svg", "image/svg+xml"),
+        (a_zip(), "archive.png", "image/png"),
+        (PNG[: len(PNG) // 2], "cut.png", "image/png"),
+        (b"", "empty.png", "image/png"),
+        (png_header_only(65_000, 65_000), "bomb.png", "image/png"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "corrupt.png", "image/png"),
+    ],
+    ids=["html", "svg", "zip", "truncated", "zero bytes", "bomb header", "corrupt"],
+)
+def test_what_is_not_a_sound_picture_is_refused_and_nothing_kept(
+    client: TestClient, alice_api: Caller, settings: Settings, data: bytes, name: str, kind: str
+) -> None:
+    response = upload(client, alice_api, data, filename=name, content_type=kind)
+    assert response.status_code == 422, response.text
+    assert stored_files(settings, "posts") == []
+    assert list((media_dir(settings) / ".uploads").iterdir()) == []
+
+
+def test_a_48_megapixel_picture_is_refused(client: TestClient, alice_api: Caller) -> None:
+    raw = picture((8000, 6000), 0, mode="1")  # small on disk, 48 MP decoded
+    response = upload(client, alice_api, raw)
+    assert response.status_code == 422
+    assert "megapixels" in response.json()["detail"]
+
+
+def stored(settings: Settings, url: str) -> bytes:
+    return (media_dir(settings) / "posts" / url.rsplit("/", 1)[1]).read_bytes()
+
+
+def test_what_can_be_made_safe_is_accepted(
+    client: TestClient, alice_api: Caller, settings: Settings
+) -> None:
+    cases = {
+        "animated gif": animated_gif(),
+        "animated webp": picture((20, 20), kind="WEBP", save_all=True, append_images=[]),
+        "cmyk jpeg": picture((20, 20), (0, 255, 255, 0), kind="JPEG", mode="CMYK"),
+        "16-bit png": picture((20, 20), 40000, mode="I;16"),
+        "palette png": picture((20, 20), 3, mode="P"),
+        "see-through png": picture((20, 20), (255, 0, 0, 128), mode="RGBA"),
+        "1x1": picture((1, 1)),
+        "jpeg with a payload": jpeg_with_gps_and_orientation(),
+    }
+    for case, raw in cases.items():
+        response = upload(client, alice_api, raw)
+        assert response.status_code == 201, (case, response.text)
+        kept = stored(settings, response.json()["url"])
+        assert b"<script" not in kept and b"SpyCam" not in kept, case
+        image = opened(kept)
+        assert image.mode in ("RGB", "RGBA") and not image.getexif(), case
+    grey = stored(settings, upload(client, alice_api, cases["16-bit png"]).json()["url"])
+    assert opened(grey).convert("L").getpixel((5, 5)) < 200  # scaled, not clipped
+
+
+def test_exif_orientation_is_applied_and_every_location_dropped(
+    client: TestClient, alice_api: Caller, settings: Settings
+) -> None:
+    response = upload(client, alice_api, jpeg_with_gps_and_orientation((40, 20)))
+    assert (response.json()["width"], response.json()["height"]) == (20, 40)  # turned upright
+    for path in stored_files(settings, "posts"):
+        raw = path.read_bytes()
+        image = opened(raw)
+        assert not image.getexif() and not image.getexif().get_ifd(0x8825)
+        assert b"Exif" not in raw and b"SpyCam" not in raw
+
+
+def test_a_file_over_the_limit_is_413_and_other_bodies_keep_theirs(
+    app, client: TestClient, settings: Settings
+) -> None:
+    settings.max_upload_bytes = 2_000
+    caller = sign_up(client, "alice")
+    big = picture((300, 300), kind="BMP")  # BMP: large, and no picture we take
+    response = upload(client, caller, big)
+    assert response.status_code == 413
+    assert list((media_dir(settings) / ".uploads").iterdir()) == []
+    # A body without pictures keeps MAX_BODY_BYTES.
+    huge = {"title": "t", "content": "x" * (settings.max_body_bytes + 1)}
+    assert client.post("/api/posts", json=huge, headers=caller.headers).status_code == 413
+
+
+# --- serving, privacy, and files going ------------------------------------------------------
+
+
+def test_a_drafts_pictures_are_its_owners_alone(
+    alice_browser: TestClient, bob_browser: TestClient, client: TestClient
+) -> None:
+    response = page_post_with_pictures(alice_browser, [(PNG, "secret")], published=False)
+    post_url = response.headers["location"]
+    url = re.search(r'src="(/media/posts/[^"]+)" alt="secret"', alice_browser.get(post_url).text)
+    assert url
+    mine = alice_browser.get(url.group(1))
+    assert mine.status_code == 200
+    assert mine.headers["cache-control"] == "private, no-store"
+    assert bob_browser.get(url.group(1)).status_code == 404
+    anonymous = TestClient(client.app)
+    assert anonymous.get(url.group(1)).status_code == 404
+    # Published, it is everyone's.
+    post_id = int(post_url.rsplit("/", 1)[1])
+    form = {"title": "With pictures", "content": "Look.", "published": "on"}
+    edit = {"csrf_token": csrf_token(alice_browser, f"/posts/{post_id}/edit"), **form}
+    assert alice_browser.post(f"/posts/{post_id}/edit", data=edit, files=[]).status_code == 303
+    public = anonymous.get(url.group(1))
+    assert public.status_code == 200
+    assert public.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_an_unknown_or_malformed_media_name_is_404(client: TestClient) -> None:
+    for path in (
+        "/media/posts/" + "0" * 32 + ".jpg",
+        "/media/posts/../agora.db",
+        "/media/avatars/x.jpg",
+    ):
+        assert client.get(path).status_code == 404
+
+
+def test_deleting_a_post_or_an_account_deletes_its_files(
+    client: TestClient, alice_browser: TestClient, settings: Settings
+) -> None:
+    response = page_post_with_pictures(alice_browser, [(PNG, "gone soon")])
+    post_id = int(response.headers["location"].rsplit("/", 1)[1])
+    assert len(stored_files(settings, "posts")) == 1  # small: its own thumbnail
+    post_form(alice_browser, f"/posts/{post_id}/delete", {}, f"/posts/{post_id}")
+    assert stored_files(settings, "posts") == []
+    page_post_with_pictures(alice_browser, [(picture(colour=(1, 2, 3)), "mine")])
+    alice_browser.post(
+        "/settings/avatar",
+        data={"csrf_token": csrf_token(alice_browser, "/settings")},
+        files={"avatar": ("a.png", PNG, "image/png")},
+    )
+    assert stored_files(settings, "posts") and stored_files(settings, "avatars")
+    from tests.support.app import PASSWORD
+
+    post_form(alice_browser, "/settings/delete", {"password": PASSWORD}, "/settings")
+    assert stored_files(settings, "posts") == [] and stored_files(settings, "avatars") == []
+
+
+def test_a_picture_shared_by_two_posts_stays_while_one_holds_it(
+    client: TestClient, alice_api: Caller, settings: Settings
+) -> None:
+    one = write(client, alice_api, media_ids=[upload(client, alice_api, PNG).json()["id"]])
+    write(client, alice_api, media_ids=[upload(client, alice_api, PNG).json()["id"]])
+    assert len(stored_files(settings, "posts")) == 1  # the same bytes: one file
+    client.delete(f"/api/posts/{one['id']}", headers=alice_api.headers)
+    assert len(stored_files(settings, "posts")) == 1
+
+
+def test_unattached_uploads_go_after_a_day(
+    client: TestClient, alice_api: Caller, settings: Settings, db: Session
+) -> None:
+    old = upload(client, alice_api, PNG).json()
+    kept = write(
+        client, alice_api, media_ids=[upload(client, alice_api, picture(colour=0)).json()["id"]]
+    )
+    day_ago = utcnow() - timedelta(days=1, minutes=1)
+    db.exec(text("UPDATE media SET created_at = :t"), params={"t": day_ago.replace(tzinfo=None)})
+    db.commit()
+    from webapp.rules import pictures
+
+    pictures._last_sweep = 0.0
+    upload(client, alice_api, picture(colour=(9, 9, 9)))  # an upload sweeps now and then
+    assert client.get(old["url"], headers=alice_api.headers).status_code == 404
+    assert client.get(kept["media"][0]["url"]).status_code == 200
+    assert len(stored_files(settings, "posts")) == 2  # the kept one and the new one

@@ -1,0 +1,82 @@
+"""The stored pictures (`/media/…`) and the generated default avatars.
+
+Every file is served with its true type (from its stored name, which our
+encoder chose), `nosniff` (on every response), and a name that never holds
+other bytes: public files are cached for a year, immutable. A draft's
+picture, a hidden post's or one not yet in a post is for its owner alone
+(and a hidden post's for moderators too): `private, no-store`, and a 404 to
+anyone else, as the post is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import APIRouter, HTTPException, Request
+from starlette.responses import FileResponse, Response
+
+from webapp.core.deps import DbSession, Store
+from webapp.core.media_paths import AVATAR_NAME, NAME, content_type
+from webapp.rules import pictures, roles
+from webapp.web import login_cookie
+
+router = APIRouter()
+
+PUBLIC = "public, max-age=31536000, immutable"
+PRIVATE = "private, no-store"
+
+
+@router.get("/media/avatars/{name}")
+async def avatar_file(name: str, store: Store) -> Response:
+    match = AVATAR_NAME.fullmatch(name)
+    path = store.path_of("avatars", name)
+    if match is None or not path.is_file():
+        raise HTTPException(404)
+    return FileResponse(path, media_type=content_type(name), headers={"Cache-Control": PUBLIC})
+
+
+@router.get("/media/posts/{name}")
+async def picture_file(request: Request, name: str, db: DbSession, store: Store) -> Response:
+    path = store.path_of("posts", name)
+    access = await pictures.access_to(db, name) if NAME.fullmatch(name) else None
+    if access is None or not path.is_file():
+        raise HTTPException(404)
+    if access.public:
+        cache = PUBLIC
+    else:
+        loaded = await login_cookie.load(db, request)
+        allowed = loaded is not None and (
+            loaded.user.id in access.owners or (access.hidden and roles.moderates(loaded.role))
+        )
+        if not allowed:
+            raise HTTPException(404)
+        cache = PRIVATE
+    return FileResponse(path, media_type=content_type(name), headers={"Cache-Control": cache})
+
+
+@router.get("/avatars/{user_id:id}.svg")
+async def default_avatar(user_id: int) -> Response:
+    """Someone without an avatar: a pattern of their own, drawn here (the
+    same for the same account, and no request to another site)."""
+    return Response(
+        default_avatar_svg(user_id),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": PUBLIC},
+    )
+
+
+def default_avatar_svg(user_id: int) -> str:
+    """A symmetric 5 × 5 pattern in one colour, from a hash of the id."""
+    digest = hashlib.sha256(f"agora-avatar:{user_id}".encode()).digest()
+    hue = int.from_bytes(digest[:2], "big") % 360
+    cells = []
+    for row in range(5):
+        for column in range(3):
+            if digest[2 + row * 3 + column] % 2:
+                for x in {column, 4 - column}:
+                    cells.append(f'<rect x="{x + 1}" y="{row + 1}" width="1" height="1"/>')
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 7 7" width="64" height="64">'
+        f'<rect width="7" height="7" fill="hsl({hue},45%,92%)"/>'
+        f'<g fill="hsl({hue},55%,40%)">{"".join(cells)}</g></svg>'
+    )
