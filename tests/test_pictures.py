@@ -521,3 +521,24 @@ def test_unattached_uploads_go_after_a_day(
     assert client.get(old["url"], headers=alice_api.headers).status_code == 404
     assert client.get(kept["media"][0]["url"]).status_code == 200
     assert len(stored_files(settings, "posts")) == 2  # the kept one and the new one
+
+
+def test_an_upload_takes_one_file_and_one_alt_text(
+    client: TestClient, alice_api: Caller, settings: Settings
+) -> None:
+    image = picture()
+    two_alts = client.post(
+        "/api/media",
+        files=[("file", ("a.png", image, "image/png"))],
+        data={"alt": ["one", "two"]},
+        headers=alice_api.headers,
+    )
+    assert two_alts.status_code == 422, two_alts.text
+    two_files = client.post(
+        "/api/media",
+        files=[("file", ("a.png", image, "image/png")), ("file", ("b.png", image, "image/png"))],
+        data={"alt": "A red square"},
+        headers=alice_api.headers,
+    )
+    assert two_files.status_code == 422, two_files.text
+    assert stored_files(settings, "posts") == []

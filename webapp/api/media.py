@@ -39,11 +39,12 @@ PICTURE_ERRORS: Responses = {
 
 
 def one_file(form: PictureForm, name: str = "file") -> Path:
-    """The one file of a form's field (PictureRefused without one)."""
-    for upload in form.uploads(name):
-        if upload.filename or upload.size:
-            return upload.path
-    raise PictureRefused("Send a picture in the field `file`.", field=name)
+    """The one file of a form's field (PictureRefused without one, or with
+    several: the field is one file)."""
+    sent = [upload for upload in form.uploads(name) if upload.filename or upload.size]
+    if len(sent) != 1:
+        raise PictureRefused(f"Send one picture in the field `{name}`.", field=name)
+    return sent[0].path
 
 
 @router.post(
@@ -61,7 +62,10 @@ async def upload(db: DbSession, store: Store, user: ApiUser, form: PictureFormDe
     """The picture is re-encoded (at most 1600 pixels on its long side, with
     a thumbnail of at most 400) with its metadata dropped. Name it in a post's
     `media_ids`; one never attached is deleted after a day."""
-    alt = form.fields.get("alt")
+    alts = form.fields.getlist("alt")
+    if len(alts) > 1:  # one text: a second is a malformed form, not a choice
+        raise PictureRefused("Send one alt text.", field="alt")
+    alt = alts[0] if alts else None
     path = one_file(form)
     added = await pictures.upload_all(
         db, store, user.id, [(path, alt if isinstance(alt, str) else "")], "file"
