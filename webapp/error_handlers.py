@@ -84,14 +84,15 @@ async def database_unavailable_handler(request: Request, exc: OperationalError) 
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     # Starlette's outermost middleware calls this and still logs the traceback.
     # It runs outside the headers middleware, so it adds the headers itself.
+    request_id = request_ids.of(request.scope)
     try:
         response = await error_response(request, 500)
     except Exception:  # never uvicorn's plain-text answer
         log.exception("the 500 answer failed")
-        response = fixed_page(500, MESSAGES[500], request_id=request_ids.of(request.scope))
+        response = fixed_page(500, MESSAGES[500], request_id=request_id)
     response.headers.update(services_of(request.app).security_headers)
-    if request_ids.of(request.scope):
-        response.headers["X-Request-ID"] = request_ids.of(request.scope)
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
     if SESSION_KEY in request.scope.get("session", {}):
         response.headers["Cache-Control"] = "no-store"  # outside NoStoreMiddleware too
     return response
