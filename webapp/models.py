@@ -451,6 +451,17 @@ class Post(PostBase, table=True):
     __table_args__ = (
         # The feed: published posts, newest first, ties broken by id.
         Index("ix_posts_feed", "published", "created_at", "id"),
+        # The posts every list may show (published, not hidden), in feed order
+        # with their author, whose suspension the lists still check: a deep
+        # page walks index entries alone, never the rows it skips.
+        Index(
+            "ix_posts_listed",
+            "created_at",
+            "id",
+            "owner_id",
+            postgresql_where=text("published IS TRUE AND hidden IS NULL"),
+            sqlite_where=text("published IS 1 AND hidden IS NULL"),
+        ),
         # A profile: one author's posts, newest first. With `published` last, the
         # Following feed reads each followed person's newest published posts from
         # the index alone, and the profile still pages in this order (a

@@ -1,0 +1,41 @@
+"""the listed posts' own index: a deep page of the feed from the index alone
+
+Revision ID: 0023
+Revises: 0021
+Create Date: 2026-12-06 07:40:00
+
+`ix_posts_feed` holds `published` but not `hidden`, nor the author whose
+suspension also keeps a post out of the lists: since moderation, every list
+read each skipped row from the table (page 4,500 of the API read 90,000 rows
+and sorted them on disk, 0.65 s). This index holds only the listed posts,
+in feed order, with their author, so a page at any depth walks index entries.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0023"
+down_revision: str | None = "0021"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+NAME = "ix_posts_listed"
+COLUMNS = ["created_at", "id", "owner_id"]
+
+
+def upgrade() -> None:
+    # Built inside the migration's transaction: on 100,000 posts it takes about
+    # a tenth of a second, the time writes to the posts wait for it.
+    op.create_index(
+        NAME,
+        "posts",
+        COLUMNS,
+        postgresql_where=sa.text("published IS TRUE AND hidden IS NULL"),
+        sqlite_where=sa.text("published IS 1 AND hidden IS NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index(NAME, table_name="posts")
