@@ -3,6 +3,7 @@ give through the framework, and whatever they do not take left to the app."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from tests.support.app import on_own_loop
 from tests.support.pages import write_post
 from webapp.core.config import Settings
 from webapp.core.db import create_async_db_engine, new_session, transaction
+from webapp.core.direct_reads import DirectRoute
 from webapp.core.page_cache import PageCache
 from webapp.rules import comments, posts
 from webapp.web.cache_policy import ONE_OF_MANY_PAGES, shared_html
@@ -71,6 +73,57 @@ def test_the_apis_one_post_and_one_user_answer_as_documented(
     assert client.get("/api/users/999999").json() == {"detail": "User not found"}
     # A query the route must read (and here ignore) goes through the framework alike.
     assert client.get(f"/api/posts/{post['id']}?x=1").json() == post
+
+
+def test_the_apis_page_of_posts_is_the_same_before_and_after_routing(
+    alice_api: Caller, client: TestClient
+) -> None:
+    titles = [write(client, alice_api, title=f"Listed {n}")["title"] for n in range(5)]
+    direct = client.get("/api/posts?limit=3&skip=1")
+    # `search=` is a query only the route reads: the same page, through the framework.
+    routed = client.get("/api/posts?limit=3&skip=1&search=")
+    assert direct.status_code == routed.status_code == 200
+    assert direct.headers["content-type"] == routed.headers["content-type"]
+    assert direct.json() == routed.json()
+    assert [post["title"] for post in direct.json()] == titles[::-1][1:4]
+    assert len(client.get("/api/posts").json()) == 5
+    # The route's own reading of what the direct one does not take.
+    assert len(client.get("/api/posts?limit=2&limit=4").json()) == 4  # the last value
+    assert len(client.get("/api/posts?limit=04").json()) == 4
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "skip=-1", "limit=%C2%B2", "limit=", "skip=1e3", "limit=x"]
+)
+def test_a_page_of_posts_out_of_bounds_is_still_refused(client: TestClient, query: str) -> None:
+    answer = client.get(f"/api/posts?{query}")
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/json"
+
+
+def test_a_direct_route_takes_only_the_whole_numbers_it_names() -> None:
+    route = DirectRoute(
+        re.compile("/x"),
+        lambda call, number: None,
+        "/x",
+        plain=True,  # type: ignore[arg-type,return-value]
+        numbers={"limit": range(1, 101), "skip": range(0, 1000)},
+    )
+    assert route.takes_query(b"")
+    assert route.takes_query(b"limit=20&skip=999")
+    for refused in (
+        b"limit=0",
+        b"limit=101",
+        b"skip=1000",
+        b"limit=20&limit=30",
+        b"other=1",
+        b"limit=",
+        b"limit=+1",
+        b"limit=\xc2\xb2",
+        b"limit=1&",
+        b"limit=12345678901",
+    ):
+        assert not route.takes_query(refused), refused
 
 
 def test_a_page_of_a_posts_comments_is_read_from_the_query(alice_browser: TestClient) -> None:

@@ -168,7 +168,8 @@ NOT_CONFIRMED: Responses = {
 # Paging of every list: `limit` (its default is each list's own) and `skip`,
 # far past any real list yet small enough for every database's OFFSET.
 MAX_SKIP = 10**9
-Limit = Annotated[int, Query(ge=1, le=100, description="How many, 1–100")]
+MAX_LIMIT = 100
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many, 1–100")]
 Skip = Annotated[int, Query(ge=0, le=MAX_SKIP, description="How many to pass over first")]
 # The order of a list of posts (`webapp.rules.ordering`): plain strings, so that
 # an unknown one is the default order rather than a 422.

@@ -1,17 +1,28 @@
 """The API's reads answered before routing (`webapp.core.direct_reads`): one
-post, one user, for callers without a token (a caller with one, or with a
-query, is answered by the routes through their declared dependencies)."""
+post, one user, a page of the posts, for callers without a token (a caller
+with one, or with another query, is answered by the routes through their
+declared dependencies)."""
 
 from __future__ import annotations
+
+import re
 
 from starlette.responses import Response
 
 from webapp.api import posts, users
+from webapp.api.deps import MAX_LIMIT, MAX_SKIP
 from webapp.core.direct_reads import Call, DirectRoute, id_path
+from webapp.rules import page_sizes
 
 
 async def _post(call: Call, post_id: int) -> Response:
     return await posts.get_post(call.db, None, post_id)
+
+
+async def _posts(call: Call, _: int) -> Response:
+    limit = int(call.query("limit", str(page_sizes.API_POSTS)))
+    skip = int(call.query("skip", "0"))
+    return await posts.list_posts(call.db, None, limit, skip)
 
 
 async def _user(call: Call, user_id: int) -> Response:
@@ -19,6 +30,13 @@ async def _user(call: Call, user_id: int) -> Response:
 
 
 ROUTES = (
+    DirectRoute(
+        re.compile("/api/posts"),
+        _posts,
+        "/api/posts",
+        plain=True,
+        numbers={"limit": range(1, MAX_LIMIT + 1), "skip": range(MAX_SKIP + 1)},
+    ),
     DirectRoute(id_path("/api/posts/"), _post, "/api/posts/{post_id}", plain=True),
     DirectRoute(id_path("/api/users/"), _user, "/api/users/{user_id}", plain=True),
 )

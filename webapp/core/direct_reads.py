@@ -15,8 +15,8 @@ must refuse or read through its declared dependencies) goes on to the app.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -62,14 +62,36 @@ class Call:
 
 @dataclass(frozen=True)
 class DirectRoute:
-    """A GET route with one id in its path (`{name:id}`), called as `call(call, id)`.
-    `plain`: taken only without a query string and without an Authorization
-    header (the API's routes, whose query and token have declared readers)."""
+    """A GET route with at most one id in its path (`{name:id}`), called as
+    `call(call, id)` (0 for a path without one). `plain`: taken only without
+    an Authorization header, and without a query string except the whole
+    numbers named in `numbers`, each once and within its range (the API's
+    routes, whose query and token have declared readers: anything else, a
+    value they must refuse included, goes to them)."""
 
     pattern: re.Pattern[str]
     call: Callable[[Call, int], Awaitable[Response]]
     template: str  # the route's, as the log and the metrics name it
     plain: bool = False
+    numbers: Mapping[str, range] = field(default_factory=dict)
+
+    def takes_query(self, query: bytes) -> bool:
+        if not query:
+            return True
+        seen: set[bytes] = set()
+        for pair in query.split(b"&"):
+            name, _, value = pair.partition(b"=")
+            allowed = self.numbers.get(name.decode("latin-1"))
+            # bytes.isdigit() is ASCII digits alone: "²" is two other bytes.
+            if (
+                allowed is None
+                or name in seen
+                or not (value.isdigit() and len(value) <= 10)
+                or int(value) not in allowed
+            ):
+                return False
+            seen.add(name)
+        return True
 
 
 def id_path(prefix: str) -> re.Pattern[str]:
@@ -95,11 +117,11 @@ class DirectReads:
             if match is None:
                 continue
             if route.plain and (
-                scope["query_string"]
+                not route.takes_query(scope["query_string"])
                 or any(name == b"authorization" for name, _ in scope["headers"])
             ):
                 return None
-            return route, _ID.convert(match.group(1))
+            return route, _ID.convert(match.group(1)) if match.lastindex else 0
         return None
 
     async def __call__(self, scope: Scope) -> ASGIApp | None:

@@ -449,12 +449,14 @@ def _page_of(ids: SelectOfScalar[Any]) -> Select[*tuple[Any, ...]]:
     return WITH_OWNER.where(col(Post.id).in_(ids)).order_by(*NEWEST_FIRST)
 
 
-_PUBLISHED_PAGE = _page_of(
-    select(col(Post.id))
-    .where(_published((), None))
-    .order_by(*NEWEST_FIRST)
-    .offset(bindparam("skip"))
-    .limit(bindparam("limit"))
+_PUBLISHED_PAGE = DriverStatement(
+    _page_of(
+        select(col(Post.id))
+        .where(_published((), None))
+        .order_by(*NEWEST_FIRST)
+        .offset(bindparam("skip"))
+        .limit(bindparam("limit"))
+    )
 )
 
 
@@ -554,7 +556,7 @@ async def list_published(
     plain = followed_by is None and tag is None and not words and not unlisted
     if plain and order.newest:  # the API's plain list: built once
         params = {"skip": offset, "limit": limit}
-        return [as_public(row) for row in await db.exec(_PUBLISHED_PAGE, params=params)]
+        return [as_public(row) for row in await _PUBLISHED_PAGE.rows(db, params)]
     dialect = db.get_bind().dialect.name
     now = utcnow()
     ids = _page_ids(dialect, order, now, words, followed_by, tag, offset, limit, unlisted)
