@@ -18,6 +18,7 @@ from webapp.core.deps import services_of
 from webapp.core.templating import RoutePaths, make_environment
 from webapp.rules import posts
 from webapp.web.deps import Visitor
+from webapp.web.person_html import PersonMarkup
 
 MAX_PAGE = 1_000_000
 
@@ -47,6 +48,7 @@ LIMITS = {
 def page_environment(*, auto_reload: bool, paths: RoutePaths, site_url: str) -> jinja2.Environment:
     env = make_environment(auto_reload=auto_reload, paths=paths)
     env.globals["limits"] = LIMITS
+    env.globals.update(PersonMarkup(paths.url).globals())
     # What a page says its own address is where only an absolute one will do
     # (Open Graph): SITE_URL's, not the Host a request came with.
     env.globals["site_url"] = site_url
