@@ -247,3 +247,27 @@ def test_inside_a_transaction_a_driver_statement_runs_through_the_session(
     inside = contexts[contexts.index("transaction") + 1 :]
     assert contexts[0] is None  # outside: the driver's cursor
     assert inside and all(context is not None for context in inside)
+
+
+def test_the_driver_keeps_the_parse_of_every_direct_statement() -> None:
+    """psycopg parses a longer statement's placeholders again on every run."""
+    from psycopg import _queries
+    from sqlalchemy.dialects import postgresql
+
+    from webapp.rules import accounts, follows
+
+    statements = [
+        comments._ANONYMOUS_THREAD,
+        comments._VISITORS_THREAD,
+        comments._MODERATORS_THREAD,
+        follows._ANONYMOUS_PROFILE,
+        follows._VISITORS_PROFILE,
+        follows._MODERATORS_PROFILE,
+        posts._PUBLISHED_PAGE,
+        posts._VISIBLE_POST,
+        accounts._ACCOUNT_BY_ID,
+    ]
+    dialect = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
+    for statement in statements:
+        text = str(statement.statement.compile(dialect=dialect)).encode()
+        assert len(text) <= _queries.MAX_CACHED_STATEMENT_LENGTH
