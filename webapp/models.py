@@ -462,6 +462,15 @@ class Post(PostBase, table=True):
             postgresql_where=text("published IS TRUE AND hidden IS NULL"),
             sqlite_where=text("published IS 1 AND hidden IS NULL"),
         ),
+        # The same by author: a profile's count of posts from the index alone.
+        Index(
+            "ix_posts_listed_by_owner",
+            "owner_id",
+            "created_at",
+            "id",
+            postgresql_where=text("published IS TRUE AND hidden IS NULL"),
+            sqlite_where=text("published IS 1 AND hidden IS NULL"),
+        ),
         # A profile: one author's posts, newest first. With `published` last, the
         # Following feed reads each followed person's newest published posts from
         # the index alone, and the profile still pages in this order (a

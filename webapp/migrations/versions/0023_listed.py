@@ -1,4 +1,5 @@
-"""the listed posts' own index: a deep page of the feed from the index alone
+"""the listed posts' own indexes: a deep page of the feed, and a person's count
+of posts, from an index alone
 
 Revision ID: 0023
 Revises: 0021
@@ -8,7 +9,9 @@ Create Date: 2026-12-06 07:40:00
 suspension also keeps a post out of the lists: since moderation, every list
 read each skipped row from the table (page 4,500 of the API read 90,000 rows
 and sorted them on disk, 0.65 s). This index holds only the listed posts,
-in feed order, with their author, so a page at any depth walks index entries.
+in feed order, with their author, so a page at any depth walks index entries;
+the second, by author, counts a profile's posts without reading them (96
+pages of a random profile's statement became 7).
 """
 
 from collections.abc import Sequence
@@ -21,21 +24,25 @@ down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-NAME = "ix_posts_listed"
-COLUMNS = ["created_at", "id", "owner_id"]
+INDEXES = {
+    "ix_posts_listed": ["created_at", "id", "owner_id"],
+    "ix_posts_listed_by_owner": ["owner_id", "created_at", "id"],
+}
 
 
 def upgrade() -> None:
-    # Built inside the migration's transaction: on 100,000 posts it takes about
-    # a tenth of a second, the time writes to the posts wait for it.
-    op.create_index(
-        NAME,
-        "posts",
-        COLUMNS,
-        postgresql_where=sa.text("published IS TRUE AND hidden IS NULL"),
-        sqlite_where=sa.text("published IS 1 AND hidden IS NULL"),
-    )
+    # Built inside the migration's transaction: on 100,000 posts they take about
+    # half a second for both, the time writes to the posts wait for them.
+    for name, columns in INDEXES.items():
+        op.create_index(
+            name,
+            "posts",
+            columns,
+            postgresql_where=sa.text("published IS TRUE AND hidden IS NULL"),
+            sqlite_where=sa.text("published IS 1 AND hidden IS NULL"),
+        )
 
 
 def downgrade() -> None:
-    op.drop_index(NAME, table_name="posts")
+    for name in INDEXES:
+        op.drop_index(name, table_name="posts")
