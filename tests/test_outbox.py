@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from email.message import EmailMessage
 
 import pytest
 from fastapi import FastAPI
@@ -128,3 +129,51 @@ def wait_for_row(
             return rows[0]
         time.sleep(0.02)
     raise AssertionError(f"no such row: {outbox(app)}")
+
+
+class Flaky:
+    """A transport that records what it is handed, and fails as told: before
+    the server takes the mail, or after (the connection cut during QUIT, or
+    the worker killed there)."""
+
+    def __init__(self) -> None:
+        self.fail_before = 0  # this many tries fail before the server takes the mail
+        self.fail_after = False
+        self.message_ids: list[str] = []
+
+    def send(self, message: EmailMessage, accepted: Callable[[], None]) -> None:
+        self.message_ids.append(message["Message-ID"])
+        if self.fail_before:
+            self.fail_before -= 1
+            raise OSError("connection refused")
+        accepted()
+        if self.fail_after:
+            raise OSError("connection reset during QUIT")
+
+
+def test_a_mail_the_server_took_is_not_sent_again_whatever_the_goodbye_did(
+    alice_browser: TestClient, app: FastAPI
+) -> None:
+    postman = app.state.postman
+    postman.transport = flaky = Flaky()
+    flaky.fail_after = True
+    ask_reset(TestClient(app, follow_redirects=False))
+    assert postman.wait()
+    assert len(flaky.message_ids) == 1
+    assert outbox(app) == []  # gone the moment the server took it
+
+
+def test_a_mail_tried_again_keeps_its_message_id(alice_browser: TestClient, app: FastAPI) -> None:
+    """A receiver can tell a repeat by it: the same for every try of one mail,
+    different for another mail."""
+    postman = app.state.postman
+    postman.first_pause = 0.01
+    postman.transport = flaky = Flaky()
+    flaky.fail_before = 1
+    ask_reset(TestClient(app, follow_redirects=False))
+    assert postman.wait()
+    first, second = flaky.message_ids
+    assert first == second and first.startswith("<") and first.endswith(">")
+    ask_reset(TestClient(app, follow_redirects=False))
+    assert postman.wait()
+    assert flaky.message_ids[2] != first

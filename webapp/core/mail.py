@@ -20,6 +20,7 @@ workers, the command line and the tests' clients alike.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -27,6 +28,7 @@ import smtplib
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -79,8 +81,15 @@ def where(address: str) -> str:
     return "a mailbox at " + address.rpartition("@")[2]
 
 
+def _nothing() -> None:
+    pass
+
+
 class Transport(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: EmailMessage, accepted: Callable[[], None] = _nothing) -> None:
+        """Hand the message over; `accepted` is called the moment the server
+        has taken it, before the goodbyes (a worker killed after that point
+        must not leave the mail to be sent again)."""
 
 
 class SmtpTransport:
@@ -95,7 +104,7 @@ class SmtpTransport:
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password or "")
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, accepted: Callable[[], None] = _nothing) -> None:
         context = ssl.create_default_context()
         server: smtplib.SMTP
         if self.implicit_tls:
@@ -110,6 +119,7 @@ class SmtpTransport:
             if self.user:
                 server.login(self.user, self.password)
             server.send_message(message)
+            accepted()  # the server said 250: recorded before QUIT
 
 
 class OutboxTransport:
@@ -120,7 +130,7 @@ class OutboxTransport:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, accepted: Callable[[], None] = _nothing) -> None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         path = self.folder / f"{stamp}-{secrets.token_hex(4)}.eml"
@@ -250,9 +260,20 @@ class Postman:
         mail = store.open(letter)
         if mail is None:
             return
-        failure = self._deliver(mail)
-        if failure is None:
+        recorded = False
+
+        def accepted() -> None:
+            # The row goes the moment the server has the mail, before QUIT: a
+            # worker killed after this sends nothing twice; killed before, the
+            # next one sends it again (with the same Message-ID).
+            nonlocal recorded
             store.sent(letter)
+            recorded = True
+
+        failure = self._deliver(mail, _message_id(letter.id, mail), accepted)
+        if failure is None or recorded:  # taken, whatever the goodbyes did
+            if not recorded:
+                store.sent(letter)
             metrics.mail_done(sent=True)
             return
         attempt = letter.attempts + 1
@@ -277,24 +298,32 @@ class Postman:
             failure,
         )
 
-    def _deliver(self, mail: Mail) -> str | None:
-        """One try: None when the server took the mail, else why not."""
+    def _deliver(self, mail: Mail, message_id: str, accepted: Callable[[], None]) -> str | None:
+        """One try: None when the server took the mail, else why not. A second
+        try of the same row has the same Message-ID, by which a receiver can
+        tell a repeat."""
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = mail.to
         message["Subject"] = mail.subject
         message["Date"] = format_datetime(datetime.now(UTC))
-        # Not email.utils.make_msgid, which draws on the shared `random` state.
         domain = self.sender.rpartition("@")[2].strip("> ") or "localhost"
-        message["Message-ID"] = f"<{secrets.token_hex(16)}@{domain}>"
+        message["Message-ID"] = f"<{message_id}@{domain}>"
         # 7bit keeps a long link on one line (quoted-printable would fold it);
         # lines of up to 998 characters are fine in 7bit.
         message.set_content(mail.body, cte="7bit" if mail.body.isascii() else "quoted-printable")
         try:
-            self.transport.send(message)
+            self.transport.send(message, accepted)
         except (smtplib.SMTPException, OSError) as error:
             return _reason(error)
         return None
+
+
+def _message_id(number: int, mail: Mail) -> str:
+    """The same for every try of one row (a retry sends the same text, a
+    reset the same link), and unique to it."""
+    content = f"{number}\n{mail.to}\n{mail.subject}\n{mail.body}"
+    return hashlib.sha256(content.encode()).hexdigest()[:32]
 
 
 def _reason(error: Exception) -> str:
