@@ -55,7 +55,11 @@ class ZipStream:
 
     def __init__(self) -> None:
         self._sink = _Sink()
-        self._zip = zipfile.ZipFile(self._sink, mode="w", compression=zipfile.ZIP_DEFLATED)
+        # The fastest deflate: three times the speed of the default level,
+        # for an archive a tenth larger.
+        self._zip = zipfile.ZipFile(
+            self._sink, mode="w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
+        )
         self._stamp = time.localtime()[:6]
 
     @contextmanager
@@ -66,6 +70,8 @@ class ZipStream:
         compressed already."""
         info = zipfile.ZipInfo(name, date_time=self._stamp)
         info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        # The public name, compress_level, is Python 3.13's.
+        info._compresslevel = 1  # type: ignore[attr-defined]
         info.external_attr = 0o600 << 16  # a private file once unpacked
         with self._zip.open(info, mode="w", force_zip64=True) as handle:
             yield handle

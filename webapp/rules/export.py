@@ -23,14 +23,14 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from webapp.core.media_paths import avatar_file
 from webapp.core.media_store import MediaStore
-from webapp.core.zip_stream import ZipStream
+from webapp.core.zip_stream import FLUSH_BYTES, ZipStream
 from webapp.models import Block, Comment, Follow, Like, Media, Mute, Post, User
 from webapp.rules.media_copy import FIELDS
 
@@ -161,15 +161,30 @@ async def _json_rows(
     result = await db.stream(ordered)
     with out.member(name) as handle:
         handle.write(b"[")
-        separator = b"\n"
+        lines: list[bytes] = []  # a run of rows, written together: a write per row costs more
+        size, first = 0, True
         async for batch in result.mappings().partitions():
             for row in batch:
-                handle.write(separator + _line(row))
-                separator = b",\n"
-                piece = out.ready()
-                if piece:
-                    yield piece
+                lines.append(_line(row))
+                size += len(lines[-1])
+                if size >= FLUSH_BYTES:
+                    first = _write_lines(handle, lines, first)
+                    size = 0
+                    piece = out.ready()
+                    if piece:
+                        yield piece
+        _write_lines(handle, lines, first)
         handle.write(b"\n]\n")
+
+
+def _write_lines(handle: IO[bytes], lines: list[bytes], first: bool) -> bool:
+    """The lines kept so far, an object a line, then forgotten; whether the
+    list is still empty."""
+    if not lines:
+        return first
+    handle.write((b"\n" if first else b",\n") + b",\n".join(lines))
+    lines.clear()
+    return False
 
 
 def _line(row: Any) -> bytes:
@@ -235,10 +250,15 @@ async def _copy(
 
 
 def _encode(value: Any, indent: int | None = None) -> bytes:
-    return json.dumps(value, ensure_ascii=False, default=_plain, indent=indent).encode()
+    encoder = _ENCODER if indent is None else json.JSONEncoder(**_JSON, indent=indent)
+    return encoder.encode(value).encode()
 
 
 def _plain(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+_JSON: dict[str, Any] = {"ensure_ascii": False, "default": _plain}
+_ENCODER = json.JSONEncoder(**_JSON)  # made once: json.dumps makes one per call
