@@ -483,7 +483,9 @@ class Person:
         except httpx2.TransportError as error:
             ended = time.monotonic()
             self.shared.counted(method, path, ended - started)
-            if self.shared.cut_by_kill(started, ended):
+            # A kill resets or closes connections; a timeout is never its doing.
+            timed_out = isinstance(error, httpx2.TimeoutException)
+            if not timed_out and self.shared.cut_by_kill(started, ended):
                 with self.shared.lock:
                     self.shared.cut[f"{method} {route_of(path)}"] += 1
                 return None
