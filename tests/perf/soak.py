@@ -46,6 +46,7 @@ import random
 import re
 import secrets
 import shlex
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -62,6 +63,7 @@ from typing import Any
 
 import httpx2
 from servers import Server, ServerError, catch_signals, free_port
+from smtp_trap import MailTrap, Received
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 DEFAULT_DATABASE = "agora_soak"
@@ -75,6 +77,7 @@ PRESSED_RE = re.compile(r'class="like" aria-pressed="(true|false)"')
 POST_LINK_RE = re.compile(r'href="/posts/(\d+)"')
 USER_LINK_RE = re.compile(r'href="/users/(\d+)"')
 CREATED_RE = re.compile(r"^/posts/(\d+)$")
+RESET_SUBJECT = "Reset your Agora password"
 TAG_RE = re.compile(r"<[^>]+>")
 
 # How often each action is picked (relative weights).
@@ -89,7 +92,14 @@ ACTIONS: dict[str, int] = {
     "edit": 6,
     "delete": 5,
     "log in again": 4,
+    "reset": 4,
 }
+# Reset mails one address gets in an hour (webapp.rules.mail_links.RESETS_PER_HOUR):
+# each person asks this many for their own address, then for addresses nobody has.
+RESETS_PER_ADDRESS = 3
+# A row taken by a worker that was then killed waits this long for another
+# worker (webapp.rules.outbox.LEASE), and the drain at the end as long, and more.
+OUTBOX_LEASE = 120.0
 
 WORDS = (
     "harbor", "lantern", "meadow", "copper", "violet", "thunder", "orchard",
@@ -165,15 +175,18 @@ def fresh_sqlite(folder: Path) -> Database:
     return Database(f"sqlite:///{folder / 'soak.db'}")
 
 
-def agora_env(database: Database) -> dict[str, str]:
+def agora_env(database: Database, smtp_url: str = "") -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database.url,
         SECRET_KEY=SECRET_KEY,
         WEBAPP_ENV="development",
         BCRYPT_ROUNDS="4",
-        # Every simulated person registers from 127.0.0.1; not what this measures.
+        # Every simulated person registers and asks for resets from 127.0.0.1;
+        # the limits per client address are not what this measures.
         REGISTRATIONS_PER_HOUR="0",
+        LOGIN_MAX_ATTEMPTS="100000",
+        SMTP_URL=smtp_url,
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -197,11 +210,74 @@ def seed(agora_dir: Path, database: Database) -> None:
 # --- the server --------------------------------------------------------------------------
 
 
-def agora_server(agora_dir: Path, database: Database, workers: int) -> Server:
-    port = free_port()
+def agora_server(
+    agora_dir: Path, database: Database, workers: int, smtp_url: str, port: int = 0
+) -> Server:
+    port = port or free_port()
     argv = [sys.executable, "-m", "webapp", "serve", "--workers", str(workers)]
     argv += ["--host", "127.0.0.1", "--port", str(port)]
-    return Server("agora", argv, agora_dir, agora_env(database), port)
+    return Server("agora", argv, agora_dir, agora_env(database, smtp_url), port)
+
+
+class Killer:
+    """Every `every` seconds, SIGKILL one worker at random, and see the
+    server start another in its place."""
+
+    def __init__(self, server: Server, workers: int, every: float, shared: Shared) -> None:
+        self.server, self.workers, self.every, self.shared = server, workers, every, shared
+        self.rng = random.Random(7)
+        self.stop = threading.Event()
+        self.restarts: list[float] = []  # seconds until the killed one was replaced
+        self.not_replaced = 0
+        self.thread = threading.Thread(target=self.run, name="killer", daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            self.kill_one()
+
+    def kill_one(self) -> None:
+        pids = self.server.worker_pids()
+        if self.server.process is not None and pids == [self.server.process.pid]:
+            return  # no worker yet (a single process is never killed)
+        victim = self.rng.choice(pids)
+        self.shared.killed()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+        started = time.monotonic()
+        while time.monotonic() - started < 30:
+            pids = self.server.worker_pids()
+            if victim not in pids and len(pids) >= self.workers:
+                self.restarts.append(time.monotonic() - started)
+                log(f"killed worker {victim}; replaced in {self.restarts[-1]:.1f} s")
+                return
+            time.sleep(0.05)
+        self.not_replaced += 1
+        log(f"killed worker {victim}; NOT replaced in 30 s (workers now {pids})")
+
+    def __enter__(self) -> Killer:
+        if self.every > 0:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+def drain_outbox(database: Database, timeout: float) -> tuple[float, int, int]:
+    """Wait until the outbox holds nothing to send (a row a killed worker held
+    waits for its lease to end): the seconds it took, the rows left, and the
+    rows given up."""
+    started = time.monotonic()
+    open_rows = "SELECT count(*) FROM outbox WHERE gave_up_at IS NULL"
+    while True:
+        left = database.rows(open_rows)[0][0]
+        if left == 0 or time.monotonic() - started > timeout:
+            break
+        time.sleep(0.5)
+    given_up = database.rows("SELECT count(*) FROM outbox WHERE gave_up_at IS NOT NULL")[0][0]
+    return time.monotonic() - started, left, given_up
 
 
 # --- what everyone did, and what the server acknowledged ----------------------------------
@@ -277,6 +353,19 @@ class Shared:
         self.double_clicks = 0
         self.latencies: list[float] = []
         self.failures: list[Failure] = []
+        self.kills: list[float] = []  # when a worker was killed (monotonic)
+        self.cut: Counter[str] = Counter()  # requests whose connection a kill cut
+        self.maybe_written: set[str] = set()  # titles of posts whose answer a kill cut
+
+    def killed(self) -> None:
+        with self.lock:
+            self.kills.append(time.monotonic())
+
+    def cut_by_kill(self, started: float, ended: float) -> bool:
+        """Whether a kill fell while the request ran (or just before it: a
+        connection the killed worker held may fail on its next request)."""
+        with self.lock:
+            return any(started - 1.0 <= kill <= ended + 0.2 for kill in self.kills)
 
     def time_is_up(self) -> bool:
         return self.stop.is_set() or time.monotonic() >= self.deadline
@@ -359,7 +448,14 @@ class Person:
             base_url=base_url, follow_redirects=False, timeout=httpx2.Timeout(timeout)
         )
         self.action = "register"
-        self.csrf = ""
+        self.csrf: dict[int, str] = {}  # each client's (cookie jar's) form token
+        # A browser without my cookie, where I ask for password resets.
+        self.stranger = httpx2.Client(
+            base_url=base_url, follow_redirects=False, timeout=httpx2.Timeout(timeout)
+        )
+        self.email = f"{self.username}@example.com"
+        # Reset mails asked for, by address: [acknowledged, unsure (a kill cut the answer)].
+        self.resets: dict[str, list[int]] = {}
         self.user_id: int | None = None
         self.logged_in = False
         self.own: list[int] = []  # ids of my posts that are not deleted
@@ -370,15 +466,29 @@ class Person:
     # -- HTTP --
 
     def request(
-        self, method: str, path: str, expect: Expect, form: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        expect: Expect,
+        form: dict[str, str] | None = None,
+        client: httpx2.Client | None = None,
     ) -> httpx2.Response | None:
-        """One request; None when it failed (and was counted as an error)."""
+        """One request; None when it failed (and was counted as an error, or
+        as a connection a kill cut)."""
+        client = client or self.client
         started = time.monotonic()
         try:
-            response = self.client.request(method, path, data=form)
+            response = client.request(method, path, data=form)
             response.read()
         except httpx2.TransportError as error:
-            self.shared.counted(method, path, time.monotonic() - started)
+            ended = time.monotonic()
+            self.shared.counted(method, path, ended - started)
+            # A kill resets or closes connections; a timeout is never its doing.
+            timed_out = isinstance(error, httpx2.TimeoutException)
+            if not timed_out and self.shared.cut_by_kill(started, ended):
+                with self.shared.lock:
+                    self.shared.cut[f"{method} {route_of(path)}"] += 1
+                return None
             self.shared.failed(Failure(self.action, method, path, type(error).__name__, str(error)))
             return None
         self.shared.counted(method, path, time.monotonic() - started)
@@ -391,7 +501,7 @@ class Person:
         if response.headers.get("content-type", "").startswith("text/html"):
             found = CSRF_RE.search(response.text)
             if found:
-                self.csrf = html.unescape(found.group(1))
+                self.csrf[id(client)] = html.unescape(found.group(1))
         return response
 
     def get(self, path: str, expect: Expect = OK) -> httpx2.Response | None:
@@ -400,7 +510,9 @@ class Person:
     def post(
         self, path: str, form: dict[str, str], expect: Expect = SEE_OTHER
     ) -> httpx2.Response | None:
-        return self.request("POST", path, expect, {**form, "csrf_token": self.csrf})
+        return self.request(
+            "POST", path, expect, {**form, "csrf_token": self.csrf[id(self.client)]}
+        )
 
     def problem(self, path: str, what: str, method: str = "GET") -> None:
         """A wrong answer that came with a normal status."""
@@ -429,16 +541,27 @@ class Person:
                 getattr(self, "do_" + self.action.replace(" ", "_"))()
         finally:
             self.client.close()
+            self.stranger.close()
 
     def register(self) -> bool:
-        if self.get("/register") is None:
-            return False
-        email = f"{self.username}@example.com"
-        form = {"username": self.username, "email": email}
+        """Register; when a kill cut the answer, again: a 409 then says the
+        first one was made, and I log in."""
+        form = {"username": self.username, "email": self.email}
         form |= {"password": PASSWORD, "password_confirm": PASSWORD}
-        if self.post("/register", form) is None:
-            return False
-        return self.arrive_logged_in()
+        made_maybe = False
+        for _ in range(5):
+            if self.get("/register") is None:
+                continue
+            expect = statuses(303, 409) if made_maybe else SEE_OTHER
+            answer = self.post("/register", form, expect)
+            if answer is None:
+                made_maybe = True
+                continue
+            if answer.status_code == 409:
+                self.log_in()
+                return self.logged_in
+            return self.arrive_logged_in()
+        return False
 
     def arrive_logged_in(self) -> bool:
         """Follow the 303 home; the header names me and links my profile."""
@@ -507,6 +630,23 @@ class Person:
         if self.post("/login", form) is not None:
             self.arrive_logged_in()
 
+    # -- asking for a password reset --
+
+    def do_reset(self) -> None:
+        """From a browser without my cookie, as someone who forgot: my own
+        address up to the hourly number of mails, then addresses nobody has."""
+        mine = self.resets.setdefault(self.email, [0, 0])
+        if sum(mine) < RESETS_PER_ADDRESS:
+            address = self.email
+        else:
+            address = f"nobody_{self.username}_{len(self.resets)}@example.com"
+        if self.request("GET", "/password-reset", OK, client=self.stranger) is None:
+            return
+        form = {"email": address, "csrf_token": self.csrf.get(id(self.stranger), "")}
+        answer = self.request("POST", "/password-reset", SEE_OTHER, form, client=self.stranger)
+        asked = self.resets.setdefault(address, [0, 0])
+        asked[0 if answer is not None else 1] += 1
+
     # -- writing --
 
     def text(self, lines: int) -> str:
@@ -557,6 +697,8 @@ class Person:
         form = {"title": title, "content": sent} | ({"published": "on"} if published else {})
         answer = self.post("/posts", form)
         if answer is None:
+            with self.shared.lock:  # written or not: a kill may have cut the answer
+                self.shared.maybe_written.add(title)
             return
         found = CREATED_RE.match(answer.headers.get("location", ""))
         if not found:
@@ -694,9 +836,8 @@ class Load:
     seconds: float
 
 
-def run_load(server: Server, users: int, seconds: float, timeout: float) -> Load:
+def run_load(server: Server, shared: Shared, users: int, seconds: float, timeout: float) -> Load:
     tag = secrets.token_hex(3)
-    shared = Shared(time.monotonic() + seconds)
     people = [Person(n, tag, server.url, shared, timeout) for n in range(users)]
     shared.deadline = time.monotonic() + seconds  # from when they start
     threads = [threading.Thread(target=p.run, name=p.username, daemon=True) for p in people]
@@ -769,7 +910,10 @@ def verify(database: Database, load: Load) -> Verdict:
                 f"{where}: holds title {row[2]!r}, content {row[3][:80]!r}, published {row[4]}; "
                 f"acknowledged {post.title!r}, {post.content[:80]!r}, {post.published}"
             )
-    strays = sorted(soak_owned - set(shared.posts))
+    unacknowledged = soak_owned - set(shared.posts)
+    maybe_written = {i for i in unacknowledged if stored[i][2] in shared.maybe_written}
+    unsure += len(maybe_written)
+    strays = sorted(unacknowledged - maybe_written)
     if strays:
         verdict.problem(f"{len(strays)} posts the server never acknowledged: ids {strays[:10]}")
 
@@ -822,6 +966,42 @@ def verify(database: Database, load: Load) -> Verdict:
     return verdict
 
 
+def verify_mail(people: list[Person], received: list[Received], verdict: Verdict) -> None:
+    """Every reset asked for and acknowledged was delivered, once; one whose
+    answer a kill cut, at most once; an address nobody has got nothing."""
+    resets = [mail for mail in received if mail.subject == RESET_SUBJECT]
+    by_address = Counter(mail.to for mail in resets)
+    twice = [body for body, n in Counter(mail.body for mail in resets).items() if n > 1]
+    acknowledged = unsure = lost = extra = 0
+    for person in people:
+        for address, (asked, maybe) in person.resets.items():
+            got = by_address.pop(address.lower(), 0)
+            expected = asked if address == person.email else 0
+            acknowledged += expected
+            unsure += maybe if address == person.email else 0
+            if got < expected:
+                lost += expected - got
+                verdict.problem(f"{address}: {expected} resets acknowledged, {got} mails")
+            elif got > expected + (maybe if address == person.email else 0):
+                extra += got - expected
+                verdict.problem(
+                    f"{address}: {expected} resets acknowledged (+{maybe} cut), {got} mails"
+                )
+    for address, got in by_address.items():
+        verdict.problem(f"{address}: {got} reset mails nobody asked for")
+    for body in twice[:5]:
+        verdict.problem(f"the same reset mail delivered twice: {body[:120]!r}")
+    asked_unknown = sum(
+        sum(counts) for p in people for a, counts in p.resets.items() if a != p.email
+    )
+    verdict.lines.append(
+        f"mail: {len(received):,} received by the test's SMTP server, {len(resets):,} resets: "
+        f"{acknowledged:,} acknowledged resets, {lost} lost, {extra} extra, "
+        f"{len(twice)} delivered twice; {unsure} whose answer a kill cut "
+        f"(0 or 1 mail each); {asked_unknown:,} for addresses nobody has, 0 mails expected"
+    )
+
+
 def server_log_summary(text: str) -> list[str]:
     """The exceptions the server logged (it logs errors only, no access log)."""
     tracebacks = text.count("Traceback (most recent call last)")
@@ -859,6 +1039,8 @@ def report(
     )
     gone = ", ".join(f"{route} {n:,}" for route, n in shared.normal_404s.most_common())
     print(f"  404s for posts deleted meanwhile or drafts (normal): {gone or 'none'}")
+    cut = ", ".join(f"{route} {n:,}" for route, n in shared.cut.most_common())
+    print(f"  connections cut by the kills (allowed): {cut or 'none'}")
     kinds = Counter(f.kind for f in failures)
     listed = "; ".join(f"{kind} ×{n}" for kind, n in kinds.most_common())
     print(f"  errors: {len(failures)}" + (f" ({listed})" if listed else ""))
@@ -888,20 +1070,42 @@ def soak(args: argparse.Namespace, agora_dir: Path, folder: Path) -> bool:
     log(f"Agora from {agora_dir} on {database.label} ({database.url})")
     if not args.no_seed:
         seed(agora_dir, database)
-    server = agora_server(agora_dir, database, args.workers)
-    try:
-        server.start()
-        server.wait_ready()
-        log(
-            f"serving at {server.url} with {args.workers} workers; {args.users} users for "
-            f"{args.seconds:g} s"
-        )
-        load = run_load(server, args.users, args.seconds, args.timeout)
-        log(f"users stopped after {load.seconds:.1f} s; stopping the server")
-    finally:
-        server.stop()
-    log("checking the database")
+    with MailTrap(args.smtp_port) as trap:
+        server = agora_server(agora_dir, database, args.workers, trap.url, args.port)
+        shared = Shared(time.monotonic() + args.seconds)
+        killer = Killer(server, args.workers, args.kill_every, shared)
+        try:
+            server.start()
+            server.wait_ready()
+            log(
+                f"serving at {server.url} with {args.workers} workers, mail to {trap.url}; "
+                f"{args.users} users for {args.seconds:g} s; a worker killed every "
+                f"{args.kill_every:g} s"
+            )
+            with killer:
+                load = run_load(server, shared, args.users, args.seconds, args.timeout)
+            log(f"users stopped after {load.seconds:.1f} s; waiting for the outbox to empty")
+            drained = drain_outbox(database, OUTBOX_LEASE + 30)
+            time.sleep(1)  # the last mail's SMTP exchange, after its row went
+            log(f"outbox empty after {drained[0]:.1f} s; stopping the server")
+        finally:
+            server.stop()
+        received = trap.received()
+    log("checking the database and the mail")
     verdict = verify(database, load)
+    verify_mail(load.people, received, verdict)
+    seconds, left, given_up = drained
+    if left or given_up:
+        verdict.problem(f"outbox: {left} mails still waiting, {given_up} given up")
+    if killer.not_replaced:
+        verdict.problem(f"{killer.not_replaced} killed workers were not replaced")
+    restarts = killer.restarts
+    verdict.lines.insert(
+        0,
+        f"kills: {len(shared.kills)} workers killed with SIGKILL, {len(restarts)} replaced "
+        f"(in {max(restarts, default=0):.1f} s at most); the outbox emptied "
+        f"{seconds:.1f} s after the users stopped",
+    )
     return report(database, args.workers, args.users, load, verdict, server)
 
 
@@ -916,6 +1120,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="serve --workers")
     parser.add_argument("--timeout", type=float, default=30, help="seconds a request may take")
     parser.add_argument("--no-seed", action="store_true", help="start from an empty database")
+    parser.add_argument("--port", type=int, default=0, help="Agora's port (default: a free one)")
+    parser.add_argument(
+        "--smtp-port", type=int, default=0, help="the test SMTP server's (default: a free one)"
+    )
+    parser.add_argument(
+        "--kill-every",
+        type=float,
+        default=10,
+        help="seconds between two workers killed with SIGKILL (0: none)",
+    )
     parser.add_argument(
         "--agora-dir",
         type=Path,

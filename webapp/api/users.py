@@ -15,15 +15,33 @@ from webapp.api.deps import (
     UNREADABLE_BODY,
     ApiUser,
     OptionalApiUser,
+    Responses,
     error,
 )
 from webapp.api.media import FILE, PICTURE_ERRORS, multipart, one_file
 from webapp.api.paths import UserId
 from webapp.api.posts import json_response
 from webapp.core.client_address import client_ip
-from webapp.core.deps import DbSession, Hasher, PictureFormDep, PostmanDep, SettingsDep, Store
+from webapp.core.deps import (
+    DbEngine,
+    DbSession,
+    Hasher,
+    PictureFormDep,
+    PostmanDep,
+    SettingsDep,
+    Store,
+)
+from webapp.core.zip_stream import zip_download
 from webapp.models import ProfilePublic, ProfileUpdate, UserCreate, UserMe, UserPublic
-from webapp.rules import accounts, confirmations, follows, profiles, registrations, roles
+from webapp.rules import (
+    accounts,
+    confirmations,
+    export,
+    follows,
+    profiles,
+    registrations,
+    roles,
+)
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -122,6 +140,34 @@ async def set_avatar(db: DbSession, store: Store, user: ApiUser, form: PictureFo
 async def delete_avatar(db: DbSession, store: Store, user: ApiUser) -> None:
     """The generated default shows instead."""
     await profiles.delete_avatar(db, store, user.id)
+
+
+ZIP_FILE: Responses = {
+    200: {
+        "description": "A ZIP archive: the account and its lists as JSON files, and its pictures",
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.get(
+    "/me/export",
+    response_class=Response,
+    summary="Download the caller's data",
+    responses={**ZIP_FILE, **UNAUTHORIZED},
+)
+async def export_caller_data(
+    db: DbSession, engine: DbEngine, store: Store, user: ApiUser
+) -> Response:
+    """`account.json`, `posts.json` (drafts included, with their Markdown
+    source), `comments.json`, `likes.json`, `following.json`,
+    `followers.json`, `blocks.json`, `mutes.json`, the uploaded pictures
+    under `pictures/` and the avatar. Sent as it is written: the archive
+    has no `Content-Length`."""
+    # The archive reads on a connection of its own for as long as it is
+    # sent: the request's is given back first.
+    await db.close()
+    return zip_download(export.archive(engine, store, user.id), export.file_name(user.username))
 
 
 @router.get(

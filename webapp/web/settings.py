@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from webapp.core.client_address import client_ip
 from webapp.core.deps import (
+    DbEngine,
     DbSession,
     Hasher,
     PictureFormDep,
@@ -19,6 +20,7 @@ from webapp.core.deps import (
     services_of,
 )
 from webapp.core.media_store import MediaStore
+from webapp.core.zip_stream import zip_download
 from webapp.errors import (
     AccountTaken,
     MailUnavailable,
@@ -29,9 +31,15 @@ from webapp.errors import (
     WrongPassword,
 )
 from webapp.models import EmailAddress, PasswordChange, ProfileUpdate
-from webapp.rules import accounts, mail_links, profiles, sessions
+from webapp.rules import accounts, export, mail_links, profiles, sessions
 from webapp.web import login_cookie
-from webapp.web.deps import AccountSession, SignedInAccount, Visitor, VisitorDep
+from webapp.web.deps import (
+    AccountSession,
+    CurrentUser,
+    SignedInAccount,
+    Visitor,
+    VisitorDep,
+)
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
 
 router = APIRouter()
@@ -100,6 +108,15 @@ async def show_settings(
     request: Request, db: DbSession, visitor: VisitorDep, signed_in: SignedInAccount
 ) -> Response:
     return await settings_page(request, db, visitor, signed_in)
+
+
+@router.get("/settings/export")
+async def export_data(db: DbSession, engine: DbEngine, store: Store, user: CurrentUser) -> Response:
+    """The account's data as a ZIP, written while it is sent."""
+    # The archive reads on a connection of its own for as long as it is
+    # sent: the request's is given back first.
+    await db.close()
+    return zip_download(export.archive(engine, store, user.id), export.file_name(user.username))
 
 
 @router.post("/settings/password")
