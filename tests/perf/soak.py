@@ -624,7 +624,13 @@ class Person:
             self.log_in()
 
     def log_in(self) -> None:
-        if self.get("/login") is None:
+        page = self.get("/login", lambda status: status in (200, 303))
+        if page is None:
+            return
+        if page.status_code == 303:
+            # Logged in already: the login went through, and a kill cut the
+            # page after it before the header could say so.
+            self.arrive_logged_in()
             return
         form = {"username": self.username, "password": PASSWORD, "next": "/"}
         if self.post("/login", form) is not None:
