@@ -1,4 +1,5 @@
-"""live events of what is hidden reach its post's owner alone
+"""live events of what is hidden reach its post's owner alone; blocks and
+mutes made while sockets are open
 
 Revision ID: 0022
 Revises: 0021
@@ -13,6 +14,10 @@ suspended now, and shown (not hidden) on the side of the change that
 readers saw or will see. A post of that kind published again (`created`)
 is announced to nobody. Its `deleted` goes to everyone as before: it takes
 away, and tells nothing new.
+
+A block or a mute made or taken back is `shield` with the id of the person
+who made it: the workers holding that person's sockets read again whose new
+posts not to announce to them (`post.created`), before the next one.
 """
 
 import importlib.util
@@ -170,6 +175,25 @@ $$
 """
 
 
+LIVE_SHIELD = """
+CREATE FUNCTION agora_live_shield() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_user integer;
+BEGIN
+    IF TG_TABLE_NAME = 'blocks' THEN
+        IF TG_OP = 'DELETE' THEN v_user := OLD.blocker_id; ELSE v_user := NEW.blocker_id; END IF;
+    ELSE
+        IF TG_OP = 'DELETE' THEN v_user := OLD.muter_id; ELSE v_user := NEW.muter_id; END IF;
+    END IF;
+    PERFORM agora_live_send(json_build_object('t', 'shield', 'user', v_user)::text);
+    RETURN NULL;
+END
+$$
+"""
+# table: the column of the person who blocks or mutes
+SHIELDS = {"blocks": "blocker_id", "mutes": "muter_id"}
+
+
 def _active(user: str) -> str:
     return (
         f"NOT EXISTS (SELECT 1 FROM users WHERE users.id = {user} "
@@ -273,10 +297,23 @@ def upgrade() -> None:
         op.execute(LIVE_ANNOUNCE)
         op.execute(LIVE_COMMENTS)
         op.execute(LIVE_COMMENT_HIDDEN)
+        op.execute(LIVE_SHIELD)
+        for table in SHIELDS:
+            op.execute(
+                f"CREATE TRIGGER {table}_live AFTER INSERT OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION agora_live_shield()"
+            )
         return
     for name, (event, action) in SQLITE_TRIGGERS.items():
         op.execute(f"DROP TRIGGER {name}")
         op.execute(f"CREATE TRIGGER {name} {event} BEGIN {action} END")
+    for table, who in SHIELDS.items():
+        for change, row in (("INSERT", "NEW"), ("DELETE", "OLD")):
+            shield = _event("'t', 'shield'", f"'user', {row}.{who}")
+            op.execute(
+                f"CREATE TRIGGER live_{table}_{change.lower()} AFTER {change} ON {table} "
+                f"BEGIN {shield} END"
+            )
 
 
 def downgrade() -> None:
@@ -291,6 +328,9 @@ def downgrade() -> None:
         )
     )
     if op.get_bind().dialect.name == "postgresql":
+        for table in SHIELDS:
+            op.execute(f"DROP TRIGGER {table}_live ON {table}")
+        op.execute("DROP FUNCTION agora_live_shield()")
         posts_body: str = live.POSTGRES_FUNCTIONS["agora_live_posts"]
         _replace_trigger_function(
             "agora_live_posts",
@@ -300,6 +340,9 @@ def downgrade() -> None:
             op.execute(created.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
         op.execute("DROP FUNCTION agora_active(integer)")
         return
+    for table in SHIELDS:
+        for change in ("insert", "delete"):
+            op.execute(f"DROP TRIGGER live_{table}_{change}")
     before: dict[str, tuple[str, str]] = {
         **{name: live.SQLITE_TRIGGERS[name] for name in SQLITE_TRIGGERS if name.startswith("live_post")},
         **{
