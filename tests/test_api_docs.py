@@ -93,6 +93,8 @@ OPTIONAL_AUTH = {
     ("get", "/api/posts"),
     ("get", "/api/tags/{tag}/posts"),
     ("get", "/api/users/{user_id}"),
+    ("get", "/api/users/{user_id}/followers"),
+    ("get", "/api/users/{user_id}/following"),
     ("get", "/api/users/{user_id}/profile"),
 }
 

@@ -230,6 +230,47 @@ def test_the_api_read_with_the_blockers_token_shows_nothing_of_theirs(
     assert client.get(f"/api/posts/{post['id']}").status_code == 200
 
 
+def test_the_blocker_finds_them_in_no_list_of_people(
+    alice_browser: TestClient, bob_browser: TestClient, carol_browser: TestClient
+) -> None:
+    follow(bob_browser, CAROL)
+    follow(carol_browser, BOB)
+    lists = [f"/users/{CAROL}/followers", f"/users/{CAROL}/following"]
+    for path in lists:  # seen first, so that the page cache holds them
+        assert 'href="/users/2"' in alice_browser.get(path).text, path
+    block(alice_browser, BOB)
+    for path in lists:
+        page = alice_browser.get(path)
+        assert page.status_code == 200, path
+        assert 'href="/users/2"' not in page.text, path
+    # Carol, who blocks nobody, and anyone anonymous still see Bob there; and
+    # Bob, who is not told, still sees Alice wherever she is listed.
+    anonymous = TestClient(alice_browser.app)
+    for path in lists:
+        assert 'href="/users/2"' in carol_browser.get(path).text, path
+        assert 'href="/users/2"' in anonymous.get(path).text, path
+    follow(alice_browser, CAROL)
+    assert 'href="/users/1"' in bob_browser.get(f"/users/{CAROL}/followers").text
+    block(alice_browser, BOB, "unblock")
+    assert 'href="/users/2"' in alice_browser.get(lists[0]).text
+
+
+def test_the_api_lists_of_people_read_with_the_blockers_token_leave_them_out(
+    client: TestClient,
+) -> None:
+    alice, bob, carol = (sign_up(client, name) for name in ("alice", "bob", "carol"))
+    client.put(f"/api/users/me/following/{carol.id}", headers=bob.headers)
+    client.put(f"/api/users/me/following/{bob.id}", headers=carol.headers)
+    client.put(f"/api/users/me/blocks/{bob.id}", headers=alice.headers)
+    for path in (f"/api/users/{carol.id}/followers", f"/api/users/{carol.id}/following"):
+        listed = client.get(path, headers=alice.headers)
+        assert listed.status_code == 200, path
+        assert listed.json() == [], path
+        assert [found["username"] for found in client.get(path).json()] == ["bob"], path
+        bad = client.get(path, headers={"Authorization": "Bearer forged"})
+        assert bad.status_code == 401, path
+
+
 # --- the list of them ------------------------------------------------------------
 
 

@@ -318,3 +318,23 @@ def test_a_drafts_comments_are_told_to_its_owner_alone(hosts: list[str], person:
         assert post_form(author, f"/posts/{draft}/comments", {"content": "hush"}).status_code == 303
         assert next_message(own, "comment.created")["post_id"] == draft
         no_message(stranger, "comment.created")
+
+
+def test_a_block_or_mute_made_while_a_socket_is_open_stops_the_news_of_their_posts(
+    hosts: list[str], person: Any
+) -> None:
+    host_a, host_b = hosts
+    reader, blocked, muted = person(host_a), person(host_a), person(host_a)
+    blocked_id, _ = who(blocked)
+    muted_id, _ = who(muted)
+    with socket(host_b, reader) as own, socket(host_b) as stranger:
+        assert post_form(reader, f"/users/{blocked_id}/block", {}).status_code == 303
+        assert post_form(reader, f"/users/{muted_id}/mute", {}).status_code == 303
+        unheard = [write_post(blocked, "Not for the reader"), write_post(muted, "Nor this")]
+        assert post_form(reader, f"/users/{blocked_id}/unblock", {}).status_code == 303
+        heard = write_post(blocked, "Anyone's")
+        assert next_message(own, "post.created")["id"] == heard  # the first it hears of
+        assert [next_message(stranger, "post.created")["id"] for _ in range(3)] == [
+            *unheard,
+            heard,
+        ]

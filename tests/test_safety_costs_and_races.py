@@ -16,7 +16,7 @@ from tests.support.pages import Auth, write_post
 from tests.support.statements import StatementCounter
 from webapp.models import Block, Comment, Follow, Like, Mute, Post, User, utcnow
 
-PAGES = ["/", "/?q=post", "/following", "/tags/news"]
+PAGES = ["/", "/?q=post", "/following", "/tags/news", "/users/1/followers", "/users/1/following"]
 
 
 def statements_of(viewer: TestClient, engine, app: FastAPI, path: str) -> tuple[int, int]:

@@ -6,6 +6,8 @@ moderator hides, or a suspension takes away, leaves the pages open on host B
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import httpx2
 import pytest
 from sqlalchemy import text
+from websockets.sync.client import ClientConnection
 
 from tests.support.app import PASSWORD, make_settings
 from tests.support.hosts import assert_clean_log, site_database
@@ -146,3 +149,86 @@ def test_hidden_and_suspended_content_leaves_open_pages_on_every_host(
         assert next_message(stranger, "comment.created") == back
         assert next_message(stranger, "post.changed")["comments"] == 2
         no_message(stranger, "post.created")  # an old post is no news
+
+
+def test_what_is_hidden_tells_nothing_to_the_sockets_that_watched_it_before(
+    site: tuple[str, list[str]], browsers: Any
+) -> None:
+    """A socket that subscribed to a post before it was hidden, or before its
+    author was suspended, hears nothing more of it: not the author's comment
+    or like, not a moderator's action on its comments, not a commenter let
+    back. Its author's own socket still does."""
+    url, (host_a, host_b) = site
+    moderator, author, commenter, spammer, bystander = (browsers(host_a) for _ in range(5))
+    for browser, name in (
+        (moderator, "quietmod"),
+        (author, "quietauthor"),
+        (commenter, "quietcommenter"),
+        (spammer, "quietspam"),
+        (bystander, "quietbystander"),
+    ):
+        assert Auth(browser).register(name).status_code == 303
+    make_moderator(url, who(moderator)[0])
+    commenter_id, _ = who(commenter)
+    spammer_id, _ = who(spammer)
+    token = token_on(host_a, "quietmod")
+    hidden = write_post(author, "Soon hidden")
+    suspended = write_post(spammer, "Soon suspended")
+    public = write_post(bystander, "Still here")
+    for post in (hidden, suspended):
+        answer = post_form(commenter, f"/posts/{post}/comments", {"content": "First"})
+        assert answer.status_code == 303
+    [on_hidden] = comment_ids_of(author, hidden)
+    [on_suspended] = comment_ids_of(spammer, suspended)
+    with socket(host_b) as stranger, socket(host_b, author) as own:
+        watch(stranger, hidden, suspended, public)
+        watch(own, hidden)
+        moderate(host_a, token, "hide", "post", hidden)
+        moderate(host_a, token, "suspend", "user", spammer_id)
+        for post in (hidden, suspended):
+            assert next_message(stranger, "post.deleted") == {"type": "post.deleted", "id": post}
+        assert next_message(own, "post.deleted") == {"type": "post.deleted", "id": hidden}
+
+        # Its author comments on it and likes it: told to the author alone.
+        reply = post_form(author, f"/posts/{hidden}/comments", {"content": "Still mine"})
+        assert reply.status_code == 303
+        written = next_message(own, "comment.created")
+        assert written["post_id"] == hidden and written["id"] != on_hidden
+        assert post_form(author, f"/posts/{hidden}/vote", {"dir": "1"}).status_code == 303
+        messages_until(own, {"type": "post.changed", "id": hidden, "votes": 1})
+        # Moderators act on the comments under both, and let a commenter back.
+        for comment in (on_hidden, on_suspended):
+            moderate(host_a, token, "hide", "comment", comment)
+            moderate(host_a, token, "restore", "comment", comment)
+        moderate(host_a, token, "suspend", "user", commenter_id)
+        moderate(host_a, token, "unsuspend", "user", commenter_id)
+
+        # Then something the stranger may hear of: nothing of the others came
+        # before it, nor in the second after it.
+        assert post_form(bystander, f"/posts/{public}/vote", {"dir": "1"}).status_code == 303
+        heard = messages_until(stranger, {"type": "post.changed", "id": public})
+        heard += messages_within(stranger, 1.0)
+        gone = (hidden, suspended)
+        assert [m for m in heard if m.get("post_id") in gone or m.get("id") in gone] == []
+
+
+def messages_until(ws: ClientConnection, wanted: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every message up to the first that holds all of `wanted`'s fields."""
+    deadline = time.monotonic() + 5.0
+    heard = []
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.0, deadline - time.monotonic())))
+        heard.append(message)
+        if all(message.get(key) == value for key, value in wanted.items()):
+            return heard
+
+
+def messages_within(ws: ClientConnection, seconds: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + seconds
+    heard = []
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            heard.append(json.loads(ws.recv(timeout=left)))
+        except TimeoutError:
+            break
+    return heard

@@ -57,6 +57,11 @@ The scenarios:
   moment's load; target: at least 0.8 of its req/s): logged in against logged in, since
   only anonymous pages are served from the HTML cache. A checkout without following
   (--agora-dir) skips it.
+- a shielded reader (Agora only): a twin of the logged-in account (the same 200
+  follows) who also blocks 50 people and mutes 50 (the authors of the newest posts;
+  the muted among those followed), on `/` and `/following`, each in turns with the
+  account without them (at least 3 rounds each; target: at least 0.9 of its req/s),
+  and the statements both run for each page.
 - mixed: 95% of requests read those pages, 5% write (3% toggle a like, 2% publish a
   post) by 8 logged-in users; any status >= 400 or socket error is an error.
 - login pressure (Agora only): `/` p99 alone, then while 4 threads log in back to
@@ -148,6 +153,7 @@ FULL, QUICK, SMALL = (
     Size(100, 1_000, 3_000, 2_000, 1_000),
 )
 FOLLOWED = 200  # the people the /following scenario's account follows
+SHIELDED = 50  # the people the shielded reader blocks, and as many it mutes
 
 
 def log(message: str) -> None:
@@ -318,6 +324,9 @@ class Targets:
     post_ids: list[int] = field(default_factory=list)
     user_ids: list[int] = field(default_factory=list)
     likers: list[tuple[int, str]] = field(default_factory=list)  # (id, username), seeded
+    # Whom the shielded reader blocks and mutes (none: not measured).
+    blocked: list[int] = field(default_factory=list)
+    muted: list[int] = field(default_factory=list)
 
     @property
     def published(self) -> int:
@@ -381,6 +390,8 @@ def pick_targets(url: str, size: Size) -> Targets:
     targets = Targets(common, common_share, rare, rare_share, post_id, author_id, recent, deep_page)
     if size.follows:
         targets.followed, targets.followed_share = most_followed_authors(url, published)
+        if knows_blocks(url):
+            targets.blocked, targets.muted = shielded_from(url, targets.followed)
     targets.post_ids = ids(url, "SELECT id FROM posts WHERE published ORDER BY id")
     targets.user_ids = ids(url, "SELECT id FROM users ORDER BY id")
     likers = sql_rows(url, "SELECT id, username FROM users ORDER BY id LIMIT %s", (LIKERS,))
@@ -405,6 +416,49 @@ def most_followed_authors(url: str, published: int) -> tuple[list[int], float]:
         (FOLLOWED,),
     )
     return [row[0] for row in rows], sum(row[1] for row in rows) / published
+
+
+def knows_blocks(url: str) -> bool:
+    """Whether this database has blocks and mutes (a checkout from before has not)."""
+    try:
+        sql_rows(url, "SELECT count(*) FROM blocks WHERE blocker_id = 0")
+        sql_rows(url, "SELECT count(*) FROM mutes WHERE muter_id = 0")
+    except Exception:
+        return False
+    return True
+
+
+def shielded_from(url: str, followed: list[int]) -> tuple[list[int], list[int]]:
+    """Whom the shielded reader blocks and mutes: the authors of the newest posts,
+    whose posts its feeds would show. It blocks SHIELDED people it does not follow
+    (a block ends a follow) and mutes SHIELDED it does."""
+    authors = ids(
+        url,
+        "SELECT owner_id FROM posts WHERE published GROUP BY owner_id "
+        "ORDER BY max(created_at) DESC, owner_id",
+    )
+    following = set(followed)
+    blocked = [a for a in authors if a not in following][:SHIELDED]
+    muted = [a for a in authors if a in following][:SHIELDED]
+    return blocked, muted
+
+
+def shield_all(url: str, username: str, blocked: list[int], muted: list[int]) -> None:
+    """The account blocks and mutes these people (in SQL, as `follow_all` follows)."""
+    for table, who, whom, people in (
+        ("blocks", "blocker_id", "blocked_id", blocked),
+        ("mutes", "muter_id", "muted_id", muted),
+    ):
+        if not people:
+            continue
+        marks = ", ".join(["%s"] * len(people))  # every value is bound, none written in
+        sql_rows(
+            url,
+            f"INSERT INTO {table} ({who}, {whom}, created_at) "  # noqa: S608
+            "SELECT reader.id, other.id, CURRENT_TIMESTAMP FROM users AS reader, users AS other "
+            f"WHERE reader.username = %s AND other.id IN ({marks})",
+            (username, *people),
+        )
 
 
 def follow_all(url: str, username: str, followed: list[int]) -> None:
@@ -1306,11 +1360,13 @@ def login_pressure(run: Run, duration: float) -> tuple[float, float, int]:
 
 
 def count_statements(
-    agora_dir: Path, url: str, items: list[Scenario], followed: list[int]
+    agora_dir: Path, url: str, items: list[Scenario], targets: Targets
 ) -> dict[str, str]:
     """SQL statements each page runs, anonymous / logged in, as "a / b" per scenario
-    ("–" where a page is for logged-in visitors only). The account follows `followed`,
-    as the account of the /following scenario does."""
+    ("–" where a page is for logged-in visitors only). The account follows
+    `targets.followed`, as the account of the /following scenario does; and, under
+    SHIELDED_PATHS, what the shielded reader's pages run (built→cached)."""
+    followed = targets.followed
     sys.path.insert(0, str(agora_dir))
     import sqlalchemy
     from fastapi.testclient import TestClient
@@ -1350,12 +1406,7 @@ def count_statements(
         built = counted_get(client, path)
         return f"{built}→{counted_get(client, path)}"
 
-    result: dict[str, str] = {}
-    paths = {s.name: s.agora_path for s in items}
-    with TestClient(app, follow_redirects=False) as client:
-        if hasattr(app.state, "page_cache"):
-            app.state.page_cache.max_staleness = 0  # a statement for the version, every time
-        anonymous = {s.name: "–" if s.login_only else count(client, s.agora_path) for s in items}
+    def logged_in(client: Any) -> str:
         username = f"stmt_{secrets.token_hex(4)}"
         created = client.post(
             "/api/users",
@@ -1371,9 +1422,25 @@ def count_statements(
             raise BenchError(f"POST /login answered {answer.status_code}")
         if followed:
             follow_all(url, username, followed)
+        return username
+
+    result: dict[str, str] = {}
+    paths = {s.name: s.agora_path for s in items}
+    with TestClient(app, follow_redirects=False) as client:
+        if hasattr(app.state, "page_cache"):
+            app.state.page_cache.max_staleness = 0  # a statement for the version, every time
+        anonymous = {s.name: "–" if s.login_only else count(client, s.agora_path) for s in items}
+        logged_in(client)
         client.get("/")  # shows and drops the flash
         for name, path in paths.items():
             result[name] = f"{anonymous[name]} / {count(client, path)}"
+        plain = {path: count(client, path) for path in SHIELDED_PATHS}
+    if targets.blocked:
+        with TestClient(app, follow_redirects=False) as client:
+            shield_all(url, logged_in(client), targets.blocked, targets.muted)
+            client.get("/")
+            for path in SHIELDED_PATHS:
+                result[f"shielded {path}"] = f"{plain[path]} without, {count(client, path)} with"
     return result
 
 
@@ -1494,6 +1561,8 @@ def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
     at_most("login pressure p99 ratio", extras["login_ratio"], 3.0)
     if extras.get("following") is not None:
         at_least("/following ÷ / logged in (Agora, in turns)", extras["following"], 0.8)
+    for path, value in extras.get("shielded", []):
+        at_least(f"{path} logged in, blocking and muting ÷ without (in turns)", value, 0.9)
     return [
         f"{'PASS' if ok else 'FAIL'}  {label}: {value:.2f} (target {goal})"
         for label, value, goal, ok in checks
@@ -1573,9 +1642,7 @@ def bench(args: argparse.Namespace, agora_dir: Path, folder: Path, command: str)
 
     # Statements are counted in this process while the servers start (a user is added).
     with ThreadPoolExecutor(1) as pool:
-        counting = pool.submit(
-            count_statements, agora_dir, dbs.agora, scenarios(targets), targets.followed
-        )
+        counting = pool.submit(count_statements, agora_dir, dbs.agora, scenarios(targets), targets)
         servers = start_servers(agora_dir, dbs, workers)
         try:
             statement_counts: dict[str, str] | str = counting.result()
@@ -1665,6 +1732,20 @@ def measure_all(
         next(s for s in items if s.name == FOLLOWING).agora = following_pair.agora
         following_lines.append(following_report(following_pair, targets))
         log(following_lines[0])
+    shielded_lines, shielded_ratios = [], []
+    if targets.blocked:
+        twin = agora_accounts(agora.port, [f"bench_{tag}_shielded"])[0]
+        follow_all(dbs.agora, twin.username, targets.followed)
+        shield_all(dbs.agora, twin.username, targets.blocked, targets.muted)
+        # The twin on the Agora side, the account without them on the other.
+        by_twins = replace(run, ref=agora, agora_user=twin, ref_user=run.agora_user)
+        for path in SHIELDED_PATHS:
+            run_wrk(agora.url + path, 1.0, cookie=twin.cookie)  # its own lists, cached
+            pair = Scenario(f"shielded {path}", path, path, logged_in=True)
+            measure(by_twins, pair, max(3, rounds), duration)
+            shielded_ratios.append((path, following_ratio(pair)))
+            shielded_lines.append(shielded_report(pair, path, targets, statement_counts))
+            log(shielded_lines[-1])
     mixed = items[-1]
     mixed_errors = sum(r.errors for r in mixed.agora)
     ref_mixed_errors = sum(r.errors for r in mixed.ref)
@@ -1725,6 +1806,7 @@ def measure_all(
         "agora_rss": agora_rss,
         "login_ratio": pressed / alone,
         "following": following_ratio(following_pair) if targets.followed else None,
+        "shielded": shielded_ratios,
         "floor_p99": Scenario.mean(floor_pair.ref, "p99"),
         "like_floor": like_floor,
         "post_floor": post_floor,
@@ -1739,6 +1821,7 @@ def measure_all(
             floor_line,
             *likes_lines,
             *following_lines,
+            *shielded_lines,
             f"search words: {targets.common_word!r} is in {targets.common_share:.1%} of published "
             f"posts, {targets.rare_word!r} in {targets.rare_share:.1%} (measured with the search's "
             "ILIKE)",
@@ -1918,6 +2001,30 @@ def following_report(pair: Scenario, targets: Targets) -> str:
         f"{len(targets.followed)} most-followed authors ({targets.followed_share:.1%} of the "
         "published posts); logged in against logged in, since only anonymous pages are served "
         "from the HTML cache"
+    )
+
+
+# The logged-in feeds the shielded reader is measured on, against the same account
+# without its blocks and mutes.
+SHIELDED_PATHS = ("/", "/following")
+
+
+def shielded_report(
+    pair: Scenario, path: str, targets: Targets, statement_counts: dict[str, str] | str
+) -> str:
+    shielded, plain = Scenario.mean(pair.agora, "rps"), Scenario.mean(pair.ref, "rps")
+    latencies = ", ".join(
+        f"p50 {fmt_ms(Scenario.mean(results, 'p50'))} / p99 {fmt_ms(Scenario.mean(results, 'p99'))}"
+        for results in (pair.agora, pair.ref)
+    )
+    statements = (
+        statement_counts.get(f"shielded {path}", "–") if isinstance(statement_counts, dict) else "–"
+    )
+    return (
+        f"`{path}` logged in, a reader blocking {len(targets.blocked)} and muting "
+        f"{len(targets.muted)} people: {shielded:,.0f} req/s ÷ the same follows without them "
+        f"{plain:,.0f} req/s = {following_ratio(pair):.2f} (target ≥ 0.9), in turns "
+        f"({len(pair.agora)} rounds each; {latencies}); statements, built→cached: {statements}"
     )
 
 

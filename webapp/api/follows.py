@@ -13,11 +13,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from webapp.api.deps import (
+    BAD_TOKEN_SENT,
     NOT_CONFIRMED,
+    OPTIONAL_AUTH,
     UNAUTHORIZED,
     ApiUser,
     ConfirmedApiUser,
     Limit,
+    OptionalApiUser,
     Responses,
     Skip,
     SortQuery,
@@ -69,28 +72,46 @@ async def unfollow(db: DbSession, user: ApiUser, user_id: UserId) -> None:
     "/users/{user_id:id}/followers",
     response_model=list[UserPublic],
     summary="A user's followers, newest follow first",
-    responses=NO_SUCH_USER,
+    responses={**NO_SUCH_USER, **BAD_TOKEN_SENT},
+    openapi_extra=OPTIONAL_AUTH,
 )
 async def followers(
-    db: DbSession, user_id: UserId, limit: Limit = page_sizes.PEOPLE, skip: Skip = 0
+    db: DbSession,
+    viewer: OptionalApiUser,
+    user_id: UserId,
+    limit: Limit = page_sizes.PEOPLE,
+    skip: Skip = 0,
 ) -> list[UserPublic]:
-    """The people who follow this user; of two follows in one instant, the later first."""
+    """The people who follow this user; of two follows in one instant, the
+    later first. With a token, the people the caller blocks are left out."""
     person = await accounts.get_public_user(db, user_id)
-    return await follows.people(db, person.id, followers=True, offset=skip, limit=limit)
+    blocked = viewer.shield.blocked if viewer else frozenset()
+    return await follows.people(
+        db, person.id, followers=True, offset=skip, limit=limit, blocked=blocked
+    )
 
 
 @router.get(
     "/users/{user_id:id}/following",
     response_model=list[UserPublic],
     summary="The people a user follows, newest follow first",
-    responses=NO_SUCH_USER,
+    responses={**NO_SUCH_USER, **BAD_TOKEN_SENT},
+    openapi_extra=OPTIONAL_AUTH,
 )
 async def following(
-    db: DbSession, user_id: UserId, limit: Limit = page_sizes.PEOPLE, skip: Skip = 0
+    db: DbSession,
+    viewer: OptionalApiUser,
+    user_id: UserId,
+    limit: Limit = page_sizes.PEOPLE,
+    skip: Skip = 0,
 ) -> list[UserPublic]:
-    """The people this user follows; of two follows in one instant, the later first."""
+    """The people this user follows; of two follows in one instant, the later
+    first. With a token, the people the caller blocks are left out."""
     person = await accounts.get_public_user(db, user_id)
-    return await follows.people(db, person.id, followers=False, offset=skip, limit=limit)
+    blocked = viewer.shield.blocked if viewer else frozenset()
+    return await follows.people(
+        db, person.id, followers=False, offset=skip, limit=limit, blocked=blocked
+    )
 
 
 @router.get(

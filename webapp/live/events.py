@@ -73,6 +73,14 @@ class AuthorChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ShieldChanged:
+    """A person blocked or muted someone, or took it back: the new posts their
+    open sockets are told of change (`webapp.live.hub` reads whom, now)."""
+
+    user: int
+
+
+@dataclass(frozen=True, slots=True)
 class UnreadChanged:
     """A user's unread notifications changed (the count is read by whoever holds
     their sockets: one statement for all of them, after a burst)."""
@@ -94,6 +102,7 @@ Event = (
     | PostChanged
     | CommentEvent
     | AuthorChanged
+    | ShieldChanged
     | UnreadChanged
     | SessionEnded
 )
@@ -127,6 +136,8 @@ def parse(payload: str) -> Event | None:
             )
         if kind == "author":
             return AuthorChanged(int(data["user"]), data["op"] == "removed")
+        if kind == "shield":
+            return ShieldChanged(int(data["user"]))
         if kind == "unread":
             return UnreadChanged(int(data["user"]))
         if kind == "ended":

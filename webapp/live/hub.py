@@ -33,7 +33,7 @@ from webapp.live import events
 from webapp.live.places import POLICY, Places
 from webapp.live.session_ends import SessionEnds
 from webapp.live.sources import Source
-from webapp.rules import follows, notifications, posts, suspensions
+from webapp.rules import follows, notifications, posts, safety, suspensions
 
 log = logging.getLogger("webapp.live")
 
@@ -47,6 +47,8 @@ WINDOW = 0.05  # seconds over which count changes are coalesced
 SUSPENSIONS_CHECKED_FOR = 10.0
 
 GOING_AWAY = 1001
+
+News = events.PostCreated | events.PostDeleted | events.ShieldChanged
 
 
 class Client:
@@ -76,7 +78,7 @@ class Client:
         self.user_id = user_id
         self.session_id = session_id
         # The people whose new posts this visitor's feeds leave out (blocked or
-        # muted when the socket opened): not announced to it either.
+        # muted; read again when that changes): not announced to it either.
         self.unlisted = unlisted
         self.watching: frozenset[int] = frozenset()
         self.closed = False
@@ -155,8 +157,9 @@ class Hub:
         self._unread: set[int] = set()
         self._stale: set[int] = set()
         self._flushing: asyncio.Task[None] | None = None
-        # Posts published and deleted, told in the order they happened.
-        self._news: asyncio.Queue[events.PostCreated | events.PostDeleted] = asyncio.Queue()
+        # Posts published and deleted, told in the order they happened, and
+        # the blocks and mutes that change who is told of them, in theirs.
+        self._news: asyncio.Queue[News] = asyncio.Queue()
         self._telling: asyncio.Task[None] | None = None
         self._listening: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -207,6 +210,9 @@ class Hub:
             if isinstance(event, events.PostDeleted):
                 self._changed.pop(event.id, None)
             self._news.put_nowait(event)
+        elif isinstance(event, events.ShieldChanged):
+            if event.user in self._of_user:
+                self._news.put_nowait(event)
         elif isinstance(event, events.CommentEvent):
             self._send_comment(event)
         elif isinstance(event, events.AuthorChanged):
@@ -305,6 +311,9 @@ class Hub:
             if isinstance(event, events.PostDeleted):
                 self._to_all(event.message())
                 continue
+            if isinstance(event, events.ShieldChanged):
+                await self._read_shield(event.user)
+                continue
             followers: set[int] = set()
             if self._of_user:
                 try:
@@ -319,6 +328,21 @@ class Hub:
                 if event.author in client.unlisted:
                     continue
                 client.send(followed if client.user_id in followers else plain)
+
+    async def _read_shield(self, user_id: int) -> None:
+        """Someone blocked or muted a person, or took it back: whom their open
+        sockets are not told of is read again, before the next post is told."""
+        try:
+            async with new_session(self.engine) as db:
+                shields = await safety.shields_of(db, [user_id])
+        except Exception as error:  # the database is away: their next socket reads it
+            log.warning("live events: cannot read whom a person blocks (%s)", error)
+            return
+        shield = shields.get(user_id)
+        if shield is None:  # the account is gone, and its sockets with it
+            return
+        for client in self._of_user.get(user_id, ()):
+            client.unlisted = shield.unlisted
 
     # --- a person suspended or let back -------------------------------------------
 

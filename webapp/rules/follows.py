@@ -320,10 +320,17 @@ class PeoplePage(CountedPage[UserPublic]):
 
 
 async def people(
-    db: AsyncSession, user_id: int, *, followers: bool, offset: int, limit: int
+    db: AsyncSession,
+    user_id: int,
+    *,
+    followers: bool,
+    offset: int,
+    limit: int,
+    blocked: frozenset[int] = frozenset(),
 ) -> list[UserPublic]:
     """The user's followers (or the people they follow), newest follow first
-    (in one instant, the later follow first): one statement."""
+    (in one instant, the later follow first), but for the people the reader
+    `blocked` (`webapp.rules.safety.Shield`): one statement."""
     them, me = (
         (col(Follow.follower_id), col(Follow.followed_id))
         if followers
@@ -333,7 +340,11 @@ async def people(
         select(col(User.id), col(User.username), col(User.created_at), *PROFILE_OF_USER)
         .join(Follow, them == col(User.id))
         .where(me == user_id)
-        .order_by(col(Follow.created_at).desc(), col(Follow.id).desc())
+    )
+    if blocked:
+        statement = statement.where(them.not_in(sorted(blocked)))
+    statement = (
+        statement.order_by(col(Follow.created_at).desc(), col(Follow.id).desc())
         .offset(offset)
         .limit(limit)
     )
@@ -342,11 +353,23 @@ async def people(
 
 
 async def people_page(
-    db: AsyncSession, person: ProfilePublic, *, followers: bool, page: int, per_page: int
+    db: AsyncSession,
+    person: ProfilePublic,
+    *,
+    followers: bool,
+    page: int,
+    per_page: int,
+    blocked: frozenset[int] = frozenset(),
 ) -> PeoplePage:
-    """A page of a profile's followers or followed; the total is the profile's count."""
+    """A page of a profile's followers or followed, but for the people the
+    reader `blocked`; the total is the profile's count, as everyone reads it."""
     found = await people(
-        db, person.id, followers=followers, offset=(page - 1) * per_page, limit=per_page
+        db,
+        person.id,
+        followers=followers,
+        offset=(page - 1) * per_page,
+        limit=per_page,
+        blocked=blocked,
     )
     total = person.followers if followers else person.following
     return PeoplePage(found, page, per_page, total)

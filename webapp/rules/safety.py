@@ -15,8 +15,9 @@ someone reaching them, without waiting for a moderator.
 Who a person blocks and mutes is read with their session (pages) or their
 account (API), in the statement already read for every request (`ids_of`),
 and reaches the lists as a `Shield`: lists leave out the posts of
-`Shield.unlisted` inside their own statement, and the page cache keeps them
-under that set (`webapp.web.cache_policy`), so two people's lists never mix.
+`Shield.unlisted`, and lists of people (followers, following) the people of
+`Shield.blocked`, inside their own statement; the page cache keeps them under
+that set (`webapp.web.cache_policy`), so two people's lists never mix.
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ class Shield:
         """What the reader's lists depend on, for the page cache's keys: () for
         someone who blocks and mutes nobody, whose lists are everyone's."""
         return tuple(sorted(self.unlisted))
+
+    @property
+    def blocked_key(self) -> tuple[int, ...]:
+        """What the reader's lists of people depend on (they leave out the
+        people the reader blocks; a mute changes none of them)."""
+        return tuple(sorted(self.blocked))
 
     @classmethod
     def of(cls, blocked: str | None, muted: str | None) -> Shield:
@@ -114,6 +121,18 @@ def ids_of(user_id: Any, *, muted: bool) -> Any:
         .where(col(who) == user_id)
         .scalar_subquery()
     )
+
+
+async def shields_of(db: AsyncSession, user_ids: list[int]) -> dict[int, Shield]:
+    """Whom each of these people blocks and mutes now (a live socket's, after
+    one of them changed it): one statement."""
+    if not user_ids:
+        return {}
+    statement = select(
+        col(User.id), ids_of(col(User.id), muted=False), ids_of(col(User.id), muted=True)
+    ).where(col(User.id).in_(user_ids))
+    found: Any = await db.exec(statement)
+    return {user_id: Shield.of(blocked, muted) for user_id, blocked, muted in found}
 
 
 def between(one: Any, other: Any) -> ColumnElement[bool]:

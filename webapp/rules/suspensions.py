@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, exists, func, insert, literal_column, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -90,7 +90,16 @@ class Shown:
     the posts watched (with each post's owner and whether it is published)."""
 
     posts: list[int]
-    comments: list[tuple[int, int, int, bool]]  # id, post, the post's owner, published
+    comments: list[tuple[int, int, int, bool]]  # id, post, the post's owner, shown to all
+
+
+# A post everyone may see (`webapp.rules.posts.LISTED`, which imports this
+# module): the comments under any other are told to its owner alone.
+_SHOWN_POST: Any = and_(
+    col(Post.published).is_(True),
+    col(Post.hidden).is_(None),
+    col(Post.owner_id).not_in(SUSPENDED_IDS),
+).label("published")
 
 
 async def shown_of(db: AsyncSession, user_id: int, watched: list[int]) -> Shown:
@@ -112,7 +121,7 @@ async def shown_of(db: AsyncSession, user_id: int, watched: list[int]) -> Shown:
     comments: list[tuple[int, int, int, bool]] = []
     if watched:
         statement: Any = (
-            select(col(Comment.id), col(Comment.post_id), col(Post.owner_id), col(Post.published))
+            select(col(Comment.id), col(Comment.post_id), col(Post.owner_id), _SHOWN_POST)
             .join(Post, col(Post.id) == col(Comment.post_id))
             .where(
                 col(Comment.author_id) == user_id,

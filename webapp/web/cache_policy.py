@@ -176,9 +176,10 @@ def follows(follower_id: int, followed_id: int) -> Kept:
     return Kept(("follows", follower_id, followed_id), one_of_many=True)
 
 
-def people(user_id: int, followers: bool, number: int) -> Kept:
-    """A page of someone's followers, or of the people they follow."""
-    return Kept(("people", user_id, followers, number), one_of_many=True)
+def people(user_id: int, followers: bool, number: int, blocked: Unlisted = ()) -> Kept:
+    """A page of someone's followers, or of the people they follow, but for
+    the people the reader blocks (`webapp.rules.safety.Shield.blocked_key`)."""
+    return Kept(("people", user_id, followers, number, blocked), one_of_many=True)
 
 
 # The pages of one post or one person (and their followers, whom they follow).

@@ -182,15 +182,22 @@ async def people_list(
     followers: bool,
 ) -> Response:
     """A person's followers, or the people they follow, newest follow first:
-    the same for every visitor, and kept until the data version moves."""
+    the same for every visitor but those who block some of them, and kept
+    until the data version moves."""
     number = page_number(page)
+    blocked = visitor.shield.blocked
 
     async def build() -> Response:
         someone = await person(db, pages, user_id)
         listing = await pages.fetch(
-            cache_policy.people(user_id, followers, number),
+            cache_policy.people(user_id, followers, number, visitor.shield.blocked_key),
             lambda: follows.people_page(
-                db, someone, followers=followers, page=number, per_page=page_sizes.PEOPLE
+                db,
+                someone,
+                followers=followers,
+                page=number,
+                per_page=page_sizes.PEOPLE,
+                blocked=blocked,
             ),
         )
         context = {"profile": someone, "listing": listing, "followers": followers}
