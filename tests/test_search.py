@@ -147,7 +147,7 @@ def test_a_title_match_ranks_above_a_text_match(
     client: TestClient, ada: Caller, db: Session
 ) -> None:
     in_title = write(client, ada, title="Lighthouse keeping", content="A job by the sea.")
-    in_text = write(client, ada, title="A job by the sea", content="Lighthouse keeping.")
+    write(client, ada, title="A job by the sea", content="Lighthouse keeping.")
     age(db, in_title["id"], 5)  # older, yet first
     assert found(client, "lighthouse") == ["Lighthouse keeping", "A job by the sea"]
     assert api_titles(client, "lighthouse") == ["Lighthouse keeping", "A job by the sea"]
@@ -214,15 +214,16 @@ def test_the_excerpt_escapes_everything_but_the_marks(client: TestClient, ada: C
         client,
         ada,
         title="Markup",
-        content='<script>alert("x")</script> & <b>bold</b> volcano <img src=x onerror=1>',
+        content='Tom & "Jerry" <3 volcano <script>alert(1)</script> <img src=x onerror=1>',
     )
     page = client.get("/?q=volcano").text
     excerpt = re.search(r'<p class="post-excerpt search-excerpt">(.*?)</p>', page, re.S)
     assert excerpt is not None
     html = excerpt.group(1)
     assert "<mark>volcano</mark>" in html
-    assert "<script>" not in page and "<b>bold" not in html and "<img" not in html
-    assert "&lt;script&gt;" in html or "&lt;b&gt;" in html or "&amp;" in html
+    assert "<script>" not in page and "<img" not in html
+    # (PostgreSQL's excerpts leave out what looks like a tag; SQLite's keep it.)
+    assert "Tom &amp; &#34;Jerry&#34; &lt;3" in html
     assert re.sub(r"</?mark>", "", html).count("<") == 0
 
 
