@@ -21,9 +21,8 @@ the old `ILIKE` search goes the same way.
 Accents: the `unaccent` extension, when this role may create it, is a filter
 of the configuration (the excerpts keep their accents). When it cannot be
 created, `agora_fold` strips the accents of Latin letters itself, so matching
-still ignores them, and the excerpts show the text without them. An operator
-who installs `unaccent` later runs this migration's `unaccent_later()` (see
-the README).
+still ignores them, and the excerpts show the text without them (the README
+says how to move to `unaccent` later).
 """
 
 import unicodedata
@@ -163,19 +162,6 @@ def upgrade() -> None:
     )
     with op.get_context().autocommit_block():
         _fill_and_index()
-
-
-def unaccent_later(bind) -> None:  # noqa: ANN001 (a Connection, called by hand)
-    """After `CREATE EXTENSION unaccent` by a superuser: the configuration
-    ignores accents itself, and every post's document is made again."""
-    bind.execute(
-        text(
-            "ALTER TEXT SEARCH CONFIGURATION agora_search"
-            " ALTER MAPPING FOR hword, hword_part, word WITH unaccent, english_stem"
-        )
-    )
-    bind.execute(text(_fold_function(True)))
-    bind.execute(text("UPDATE posts SET search = agora_search_document(title, content)"))
 
 
 def downgrade() -> None:
