@@ -97,11 +97,14 @@ Searched = tuple[object, ...]
 
 
 def _listing(key: tuple[Any, ...], order: Order) -> Kept:
-    """A page of a list in an order. Newest first, a like leaves it as it was
-    (only its counts are read again); a ranked order moves with the likes and
-    comments, so they retire it, and the clock ends it (`RANKED_SECONDS`)."""
+    """A page of a list in an order. Newest first or by relevance, a like
+    leaves it as it was (only its counts are read again); a ranked order moves
+    with the likes and comments, so they retire it, and the clock ends it
+    (`RANKED_SECONDS`)."""
     if order.newest:
         return Kept(key)
+    if order.sort == "relevance":  # a search's order: likes and the clock leave it
+        return Kept((*key, order.key))
     return Kept((*key, order.key), shows_likes=True, seconds=RANKED_SECONDS)
 
 
