@@ -14,6 +14,7 @@ from tests.support.app import PASSWORD
 # Every operation of the API and the status codes it may answer.
 OPERATIONS = {
     ("post", "/api/users"): ("users", {201, 409, 422}),
+    ("get", "/api/users"): ("users", {200, 401, 422}),
     ("get", "/api/users/{user_id}"): ("users", {200, 404}),
     ("get", "/api/users/me"): ("users", {200, 401}),
     ("patch", "/api/users/me"): ("users", {200, 401, 422}),
@@ -88,6 +89,7 @@ AUTHENTICATED = {
 # Optional: drafts (and their comments) for their owner; the lists leave out
 # the people the caller blocks or mutes; a moderator reads hidden people.
 OPTIONAL_AUTH = {
+    ("get", "/api/users"),
     ("get", "/api/posts/{post_id}"),
     ("get", "/api/posts/{post_id}/comments"),
     ("get", "/api/posts"),

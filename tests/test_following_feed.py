@@ -22,11 +22,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from tests.support.app import on_own_loop
 from webapp.core.db import new_session
-from webapp.models import Follow, Post, User, utcnow
-from webapp.rules import posts
+from webapp.models import Follow, Post, PostPublic, User, utcnow
+from webapp.rules import ordering, posts, search, search_query
 
 AUTHORS = posts.FEW_FOLLOWED + 10
 WORDS = ["harbour", "Kayak", "lantern", "meadow"]
+# A search's results newest first, as the reference reads the feed.
+NEWEST_MATCHES = ordering.search_order("new")
 
 
 @dataclass(frozen=True)
@@ -132,8 +134,13 @@ def every_page(
     async def read(db: AsyncSession) -> list[posts.PostPage]:
         pages = []
         for number in range(1, 1000):
-            page = await posts.published_page(
-                db, page=number, per_page=per_page, words=words, followed_by=reader
+            page = await search.list_page(
+                db,
+                search_query.parse(" ".join(words)),
+                page=number,
+                per_page=per_page,
+                order=NEWEST_MATCHES,
+                scope=search.Scope(followed_by=reader),
             )
             pages.append(page)
             if not page.posts:
@@ -161,12 +168,17 @@ def assert_pages_match(pages: list[posts.PostPage], expected: list[int], per_pag
 def api_feed(
     app: FastAPI, reader: int, offset: int, limit: int, words: Sequence[str] = ()
 ) -> list[int]:
-    found = run(
-        app,
-        lambda db: posts.list_published(
-            db, offset=offset, limit=limit, words=words, followed_by=reader
-        ),
-    )
+    query = search_query.parse(" ".join(words))
+    scope = search.Scope(followed_by=reader)
+
+    async def read(db: AsyncSession) -> list[PostPublic]:
+        if query.given:
+            return await search.results(
+                db, query, offset=offset, limit=limit, scope=scope, order=NEWEST_MATCHES
+            )
+        return await posts.list_published(db, offset=offset, limit=limit, followed_by=reader)
+
+    found = run(app, read)
     return [post.id for post in found]
 
 

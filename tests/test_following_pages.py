@@ -335,7 +335,10 @@ def test_the_feed_searches_the_posts_of_the_people_followed(
     write_post(carol_browser, "Harbour, not followed")
     follow(bob_browser, 1)
     page = bob_browser.get("/following?q=HARBOUR").text
-    assert titles(page) == ["Mountains", "Harbour lights"]
+    # The best match first: the word in the title.
+    assert titles(page) == ["Harbour lights", "Mountains"]
+    newest = bob_browser.get("/following?q=HARBOUR&sort=new").text
+    assert titles(newest) == ["Mountains", "Harbour lights"]
     assert "Posts by people you follow matching “HARBOUR”" in page
     assert 'action="/following"' in page  # the header's search box searches this feed here
     assert 'value="HARBOUR"' in page

@@ -34,6 +34,10 @@ The scenarios:
 - `/?page=500`: a deep page (OFFSET 10,000; with --quick the page at the same depth).
 - `/?q=<common word>`, `/?q=<rare word>`: search for a word in about 30% and about
   1% of posts, chosen by measuring the seeded data.
+- `/?q="<two words>"`: a quoted phrase of two words often next to each other (the
+  reference, which knows no phrases, looks for both words); `/?q=<common word>&page=50`;
+  `/?q=<10 random words>`: ten words of the seed's vocabulary drawn by wrk's Lua for
+  every request, the same way on both sides, which no cache holds.
 - `/posts/{id}`, `/users/{id}`: a recent post, its author's profile.
 - `/?sort=hot`, `/?sort=top&t=week` (anonymous and logged in), `/?sort=hot&page=50`:
   the ranked orders; the reference orders by the same formula in SQL (ORDER BY the
@@ -93,6 +97,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import re
@@ -269,9 +274,22 @@ def prepare_postgres(
         pg_admin(f"DROP DATABASE IF EXISTS {copy} WITH (FORCE)")
         pg_admin(f"CREATE DATABASE {copy} TEMPLATE {main}")
     drop_triggers(pg_url(ref))
+    reference_search_index(pg_url(ref))
     return Databases(
         agora=pg_url(main), reference=pg_url(ref), small=pg_url(small_db), floor=pg_url(floor)
     )
+
+
+def reference_search_index(url: str) -> None:
+    """The reference's ILIKE search keeps the trigram index it was measured with
+    (Agora's own search no longer needs one: its migration 0022_search drops it)."""
+    sql_rows(url, "CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    sql_rows(
+        url,
+        "CREATE INDEX IF NOT EXISTS ix_posts_search ON posts "
+        "USING gin ((title || ' ' || content) gin_trgm_ops)",
+    )
+    sql_rows(url, "ANALYZE posts")
 
 
 def drop_triggers(url: str) -> None:
@@ -327,6 +345,9 @@ class Targets:
     # Whom the shielded reader blocks and mutes (none: not measured).
     blocked: list[int] = field(default_factory=list)
     muted: list[int] = field(default_factory=list)
+    # Search: two words often next to each other, and the seed's words to draw from.
+    phrase: tuple[str, str] = ("", "")
+    vocabulary: list[str] = field(default_factory=list)
 
     @property
     def published(self) -> int:
@@ -368,8 +389,11 @@ def pick_targets(url: str, size: Size) -> Targets:
         (step,),
     )
     seen: Counter[str] = Counter()
+    pairs: Counter[tuple[str, str]] = Counter()
     for (text,) in texts:
-        seen.update({token for token in text.lower().split() if token.isalpha()})
+        tokens = text.lower().split()
+        seen.update({token for token in tokens if token.isalpha()})
+        pairs.update({(a, b) for a, b in itertools.pairwise(tokens) if a.isalpha() and b.isalpha()})
     shares = {word: n / len(texts) for word, n in seen.items()}
     common, common_share = closest_word(url, shares, 0.30, published)
     # The seed's rare words (webapp.seed.RARE_WORDS) run from about 30% of posts
@@ -388,6 +412,14 @@ def pick_targets(url: str, size: Size) -> Targets:
     # the same depth.
     deep_page = max(2, round(500 * size.posts / FULL.posts))
     targets = Targets(common, common_share, rare, rare_share, post_id, author_id, recent, deep_page)
+    # A phrase of two words, neither a stop word, found in a few percent of posts.
+    phrases = [
+        pair
+        for pair, n in pairs.most_common()
+        if len(pair[0]) > 3 and len(pair[1]) > 3 and n / len(texts) < 0.2
+    ]
+    targets.phrase = phrases[0] if phrases else (common, rare)
+    targets.vocabulary = sorted(word for word in seen if len(word) > 3)
     if size.follows:
         targets.followed, targets.followed_share = most_followed_authors(url, published)
         if knows_blocks(url):
@@ -1099,11 +1131,64 @@ def scenarios(targets: Targets) -> list[Scenario]:
     for scenario in found[1:8]:  # the anonymous pages that the HTML cache answers
         scenario.from_memory = not scenario.logged_in
     found += ordered_scenarios()
+    found += search_scenarios(targets)
     found += random_scenarios(targets)
     if targets.followed:
         # Agora only: the feed of the people the logged-in account follows.
         found.append(Scenario(FOLLOWING, "/following", None, logged_in=True, login_only=True))
     return found
+
+
+PHRASE = '/?q="two-word phrase"'
+TEN_WORDS = "/?q={10 random words}"
+COMMON_PAGE_50 = "/?q={common word}&page=50"
+
+
+def search_scenarios(targets: Targets) -> list[Scenario]:
+    """The searches the page cache does not make easy: a quoted two-word phrase
+    (the reference, which knows no phrases, looks for both words), page 50 of
+    a common word, and 10 words drawn at random from the seed's vocabulary for
+    every request, which no cache holds (the same words on both sides)."""
+    first, second = targets.phrase
+    quoted = urllib.parse.quote(f'"{first} {second}"')
+    both = urllib.parse.quote(f"{first} {second}")
+    common = urllib.parse.quote(targets.common_word)
+    sample = " ".join(targets.vocabulary[:10])
+    return [
+        Scenario(f'{PHRASE} ("{first} {second}")', f"/?q={quoted}", f"/?q={both}"),
+        Scenario(COMMON_PAGE_50, f"/?q={common}&page=50", f"/?q={common}&page=50"),
+        Scenario(
+            TEN_WORDS,
+            f"/?q={urllib.parse.quote(sample)}",
+            f"/?q={urllib.parse.quote(sample)}",
+            script=random_words("ten-words", targets.vocabulary),
+        ),
+    ]
+
+
+def random_words(name: str, vocabulary: list[str]) -> ScriptMaker:
+    """GETs of /?q= with 10 words drawn from `vocabulary` for every request."""
+
+    def make(run: Run, server: Server) -> Path:
+        words = ",\n".join(f"  {lua_string(word)}" for word in vocabulary)
+        body = f"""
+local words = {{
+{words}
+}}
+
+function init(args)
+  begin()
+end
+
+function request()
+  local picked = {{}}
+  for i = 1, 10 do picked[i] = words[math.random(#words)] end
+  return wrk.format("GET", "/?q=" .. table.concat(picked, "+"))
+end
+"""
+        return write_script(run.folder, f"{name}-{server.name}", body)
+
+    return make
 
 
 def ordered_scenarios() -> list[Scenario]:
@@ -1533,6 +1618,10 @@ def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
             at_least(f"{name} ÷ ref", ratio(name), goal)
     for s in random_scenarios_of(items):
         at_least(f"{s.name} ÷ ref", ratio(s.name), 1.5)
+    if PHRASE in by_name:  # the 10 random words are among the random scenarios above
+        at_least(f"{PHRASE} ÷ ref", ratio(PHRASE), 2.0)
+    if COMMON_PAGE_50 in by_name:
+        at_least(f"{COMMON_PAGE_50} ÷ ref", ratio(COMMON_PAGE_50), 1.2)
     at_least(f"{LIKES} ÷ ref", ratio(LIKES), 1.0)
     at_least(f"{NEW_POSTS} ÷ ref", ratio(NEW_POSTS), 1.0)
     like_floor: Scenario | None = extras["like_floor"]

@@ -41,9 +41,25 @@ def healthz(port: int) -> int:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nobody listens on: any, or one of `BENCH_PORTS` ("8600-8649") when
+    the machine is shared and each user keeps to a range."""
+    first, _, last = os.environ.get("BENCH_PORTS", "0-0").partition("-")
+    for port in range(int(first), int(last or first) + 1):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            if port == 0:
+                return int(probe.getsockname()[1])
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise OSError(f"no free port in BENCH_PORTS={os.environ['BENCH_PORTS']}")
+
+
+# Ports already given to a server of this run (not listening yet, maybe).
+_handed_out: set[int] = set()
 
 
 class Server:

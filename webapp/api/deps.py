@@ -177,7 +177,16 @@ SortQuery = Annotated[
     str,
     Query(
         description="`new` (the default), `hot` (likes and comments weighed against age) "
-        "or `top` (most liked in the window `t`); anything else is `new`"
+        "or `top` (most liked in the window `t`); anything else is `new`. With `search`: "
+        "most relevant first, unless `new`"
+    ),
+]
+# What to look for in posts (`webapp.rules.search_query`): never a 422.
+SearchQuery = Annotated[
+    str,
+    Query(
+        description='Words in any of their forms, `"a phrase"`, `-excluded`, `a OR b`, '
+        "`#tag`, `@name`; the first 10 words and 200 characters count"
     ),
 ]
 WindowQuery = Annotated[

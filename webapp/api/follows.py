@@ -8,9 +8,7 @@ published list, narrowed to the people the caller follows).
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from webapp.api.deps import (
     BAD_TOKEN_SENT,
@@ -22,6 +20,7 @@ from webapp.api.deps import (
     Limit,
     OptionalApiUser,
     Responses,
+    SearchQuery,
     Skip,
     SortQuery,
     WindowQuery,
@@ -30,7 +29,8 @@ from webapp.api.deps import (
 from webapp.api.paths import UserId
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, UserPublic
-from webapp.rules import accounts, follows, ordering, page_sizes, posts
+from webapp.rules import accounts, follows, ordering, page_sizes, posts, search_query
+from webapp.rules import search as search_rules
 
 router = APIRouter(tags=["following"])
 
@@ -125,20 +125,24 @@ async def feed(
     user: ApiUser,
     limit: Limit = page_sizes.API_POSTS,
     skip: Skip = 0,
-    search: Annotated[str, Query(description="Words that must all appear")] = "",
+    search: SearchQuery = "",
     sort: SortQuery = "",
     t: WindowQuery = "",
 ) -> list[PostPublic]:
     """As `GET /api/posts`, narrowed to the authors the caller follows: drafts
     are never listed, and `search` works the same way."""
-    words = posts.search_words(search)
-    order = ordering.order_of(sort, t)
+    query = search_query.parse(search)
+    if query.given:
+        scope = search_rules.Scope(followed_by=user.id, unlisted=user.shield.unlisted)
+        order = ordering.search_order(sort)
+        return await search_rules.results(
+            db, query, offset=skip, limit=limit, scope=scope, order=order
+        )
     return await posts.list_published(
         db,
         offset=skip,
         limit=limit,
-        words=words,
         followed_by=user.id,
-        order=order,
+        order=ordering.order_of(sort, t),
         unlisted=user.shield.unlisted,
     )

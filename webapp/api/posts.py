@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Request
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
@@ -26,6 +26,7 @@ from webapp.api.deps import (
     Limit,
     OptionalApiUser,
     Responses,
+    SearchQuery,
     Skip,
     SortQuery,
     WindowQuery,
@@ -38,7 +39,8 @@ from webapp.core.deps import DbSession, Store, services_of
 from webapp.core.media_store import MediaStore
 from webapp.errors import PostNotFound
 from webapp.models import PostCreate, PostPatch, PostPublic
-from webapp.rules import ordering, page_sizes, pictures, posts, roles
+from webapp.rules import ordering, page_sizes, pictures, posts, roles, search_query
+from webapp.rules import search as search_rules
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 
@@ -95,20 +97,31 @@ async def list_posts(
     viewer: OptionalApiUser,
     limit: Limit = page_sizes.API_POSTS,
     skip: Skip = 0,
-    search: Annotated[str, Query(description="Words that must all appear")] = "",
+    search: SearchQuery = "",
     sort: SortQuery = "",
     t: WindowQuery = "",
 ) -> Response:
     """Drafts are never listed, not even the caller's. `search` works as on the
-    home page: every word in the title or the text, in any letter case, as plain
-    text; the first 10 words and 200 characters count. With a token, the posts
-    of the people the caller blocks or mutes are left out."""
-    words = posts.search_words(search)
-    order = ordering.order_of(sort, t)
+    home page (words in any form, `"phrases"`, `-exclusions`, `OR`, `#tag`,
+    `@name`; the first 10 words and 200 characters count), most relevant
+    first unless `sort=new`. With a token, the posts of the people the caller
+    blocks or mutes are left out."""
+    query = search_query.parse(search)
     unlisted = viewer.shield.unlisted if viewer else posts.NOBODY
-    found = await posts.list_published(
-        db, offset=skip, limit=limit, words=words, order=order, unlisted=unlisted
-    )
+    if query.given:
+        found = await search_rules.results(
+            db,
+            query,
+            offset=skip,
+            limit=limit,
+            scope=search_rules.Scope(unlisted=unlisted),
+            order=ordering.search_order(sort),
+        )
+    else:
+        order = ordering.order_of(sort, t)
+        found = await posts.list_published(
+            db, offset=skip, limit=limit, order=order, unlisted=unlisted
+        )
     return json_response(POSTS_JSON, found)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
@@ -14,8 +14,10 @@ from webapp.api.deps import (
     UNAUTHORIZED,
     UNREADABLE_BODY,
     ApiUser,
+    Limit,
     OptionalApiUser,
     Responses,
+    Skip,
     error,
 )
 from webapp.api.media import FILE, PICTURE_ERRORS, multipart, one_file
@@ -38,15 +40,19 @@ from webapp.rules import (
     confirmations,
     export,
     follows,
+    page_sizes,
     profiles,
     registrations,
     roles,
+    search_query,
 )
+from webapp.rules import search as search_rules
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 USER_JSON = TypeAdapter(UserPublic)
 PROFILE_JSON = TypeAdapter(ProfilePublic)
+PEOPLE_JSON = TypeAdapter(list[UserPublic])
 
 NEW_USER_EXAMPLES = {
     "new": {
@@ -96,6 +102,40 @@ async def register(
 
 
 # Declared before /{user_id} for readers; the int converter keeps "me" apart anyway.
+@router.get(
+    "",
+    response_model=list[UserPublic],
+    summary="Find people by name",
+    responses=BAD_TOKEN_SENT,
+    openapi_extra=OPTIONAL_AUTH,
+)
+async def find_people(
+    db: DbSession,
+    viewer: OptionalApiUser,
+    search: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=search_query.MAX_QUERY_CHARS,
+            description="People whose username or display name holds a word of it, "
+            "in any letter case",
+        ),
+    ],
+    limit: Limit = page_sizes.API_PEOPLE_FOUND,
+    skip: Skip = 0,
+) -> Response:
+    """Those whose username is a word of `search` first, then the shortest
+    names. Nobody suspended; with a token, nobody the caller blocks or mutes."""
+    found = await search_rules.people(
+        db,
+        search_query.parse(search),
+        offset=skip,
+        limit=limit,
+        unlisted=viewer.shield.unlisted if viewer else frozenset(),
+    )
+    return json_response(PEOPLE_JSON, found)
+
+
 @router.get("/me", response_model=UserMe, summary="The caller's account", responses=UNAUTHORIZED)
 async def me(user: ApiUser) -> UserMe:
     """The only answer that holds an email address."""

@@ -16,8 +16,8 @@ import sys
 import time
 import weakref
 from collections import namedtuple
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,10 +43,15 @@ log = logging.getLogger("webapp.db")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Indexes that only a migration creates, because the models cannot say them
 # portably (a PostgreSQL trigram index); schema comparisons leave them out.
-DATABASE_ONLY_INDEXES = frozenset({"ix_posts_search"})
+DATABASE_ONLY_INDEXES = frozenset({"ix_posts_search", "ix_posts_fulltext"})
+# Columns the same way, by table: PostgreSQL's full-text document of a post
+# (migration 0022_search), which SQLite keeps in a table of its own.
+DATABASE_ONLY_COLUMNS = frozenset({("posts", "search")})
 # Tables the same way: SQLite's queue of live events (migration 0006), which
 # PostgreSQL's notifications make needless there.
 DATABASE_ONLY_TABLES = frozenset({"live_events"})
+# SQLite's full-text table of the posts, and the tables FTS5 keeps for it.
+DATABASE_ONLY_TABLE_PREFIXES = ("posts_fts",)
 
 # Any constant will do: it names the lock that migrating workers queue on.
 MIGRATION_LOCK_ID = 0x41474F5241
@@ -512,7 +517,11 @@ def _take_exclusive_transactions(engine: Engine) -> None:
 
 def include_in_comparison(name: str | None, type_: str, parent_names: object) -> bool:
     if type_ == "table":
-        return name not in DATABASE_ONLY_TABLES
+        return name not in DATABASE_ONLY_TABLES and not (name or "").startswith(
+            DATABASE_ONLY_TABLE_PREFIXES
+        )
+    if type_ == "column" and isinstance(parent_names, dict):
+        return (parent_names.get("table_name"), name) not in DATABASE_ONLY_COLUMNS
     return not (type_ == "index" and name in DATABASE_ONLY_INDEXES)
 
 
@@ -532,20 +541,48 @@ def migrate(settings: Settings, revision: str = "head") -> None:
 
     engine = create_db_engine(settings, for_migrations=True)
     try:
-        with engine.connect() as connection, connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID}
-                )
+        with engine.connect() as connection:
             config = alembic_config()
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-            if connection.dialect.name == "sqlite":
+            if connection.dialect.name == "postgresql":
+                with _migration_lock(connection):
+                    command.upgrade(config, revision)
+                return
+            with connection.begin():
+                command.upgrade(config, revision)
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                 if broken:
                     raise RuntimeError(f"a migration broke foreign keys: {broken[:5]}")
     finally:
         engine.dispose()
+
+
+# How often a worker waiting for another's migration looks whether it is done.
+MIGRATION_LOCK_POLL = 0.2
+
+
+@contextmanager
+def _migration_lock(connection: Connection) -> Iterator[None]:
+    """Hold the migrations' lock for this session, outside any transaction, so
+    that a migration may commit part of its work and build an index
+    concurrently (which waits for every transaction older than it). A worker
+    waiting its turn asks again and again instead of waiting inside a
+    statement: a statement waiting would be such a transaction, and the build
+    would wait for it as it waits for the lock."""
+    locked = text("SELECT pg_try_advisory_lock(:id)")
+    while True:
+        taken = connection.execute(locked, {"id": MIGRATION_LOCK_ID}).scalar_one()
+        connection.commit()
+        if taken:
+            break
+        time.sleep(MIGRATION_LOCK_POLL)
+    try:
+        yield
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+        connection.commit()
 
 
 async def database_answers(engine: AsyncEngine) -> bool:

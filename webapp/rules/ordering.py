@@ -25,7 +25,8 @@ from sqlmodel import col
 
 from webapp.models import Post
 
-Sort = Literal["new", "hot", "top"]
+# `relevance` is a search's alone (`search_order`).
+Sort = Literal["new", "hot", "top", "relevance"]
 Window = Literal["day", "week", "month", "year", "all"]
 
 SORTS: tuple[Sort, ...] = ("new", "hot", "top")
@@ -54,6 +55,8 @@ class Order:
 
     sort: Sort = DEFAULT_SORT
     t: Window = DEFAULT_WINDOW
+    # Of a search: there newest first is a choice (`&sort=new`), not the default.
+    searching: bool = False
 
     @property
     def newest(self) -> bool:
@@ -69,6 +72,8 @@ class Order:
         """The order as query parameters for a link (`&sort=…`), empty for
         the default, so that paging keeps it."""
         if self.sort == "new":
+            return "&sort=new" if self.searching else ""
+        if self.sort == "relevance":
             return ""
         if self.sort == "top":
             return f"&sort=top&t={self.t}"
@@ -76,6 +81,7 @@ class Order:
 
 
 NEWEST = Order()
+RELEVANCE = Order("relevance", searching=True)
 
 
 def order_of(sort: str | None, t: str | None) -> Order:
@@ -89,6 +95,12 @@ def order_of(sort: str | None, t: str | None) -> Order:
         if t == period:
             window = period
     return Order(chosen, window)
+
+
+def search_order(sort: str | None) -> Order:
+    """The order of a search's results: by relevance, unless `sort=new`
+    (newest first). Hot and top do not apply to a search."""
+    return Order("new", searching=True) if sort == "new" else RELEVANCE
 
 
 def hot_score(likes: int, comments: int, published: datetime, now: datetime) -> float:

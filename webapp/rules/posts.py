@@ -8,12 +8,12 @@ lazy-load from.
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from markupsafe import Markup
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
@@ -24,7 +24,6 @@ from sqlalchemy import (
     false,
     func,
     insert,
-    literal_column,
     or_,
     true,
     union_all,
@@ -61,10 +60,6 @@ from webapp.models import (
 )
 from webapp.rules import markup, mentions, ordering, safety, sliding_window, suspensions
 from webapp.rules.media_copy import media_of
-
-MAX_QUERY_WORDS = 10
-MAX_QUERY_CHARS = 200
-
 
 # --- reading posts with their authors -------------------------------------------
 
@@ -228,33 +223,6 @@ async def get_own_post(db: AsyncSession, post_id: int, user_id: int) -> PostPubl
 # --- lists --------------------------------------------------------------------
 
 
-def search_words(query: str | None) -> list[str]:
-    """The words of a search: the first 200 characters and the first 10 words
-    count; control characters are spaces."""
-    if not query:
-        return []
-    text = "".join(
-        " " if unicodedata.category(char) in ("Cc", "Cs") else char
-        for char in query[:MAX_QUERY_CHARS]
-    )
-    return text.split()[:MAX_QUERY_WORDS]
-
-
-def _escape_like(word: str) -> str:
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-# The same expression as the PostgreSQL trigram index (migration 0002), written
-# with a literal separator so that the planner can match the two.
-SEARCHABLE = col(Post.title).op("||")(literal_column("' '")).op("||")(col(Post.content))
-
-
-def matches_all(words: Sequence[str]) -> ColumnElement[bool]:
-    """Every word in the title or the text, case-insensitively, as plain text.
-    A word holds no space, so it cannot match across the separator."""
-    return and_(*(SEARCHABLE.ilike(f"%{_escape_like(word)}%", escape="\\") for word in words))
-
-
 NEWEST_FIRST = (col(Post.created_at).desc(), col(Post.id).desc())
 
 
@@ -268,6 +236,9 @@ class PostPage:
     last_page: int  # the last page known to exist
     more: bool = False  # pages exist beyond last_page (not counted)
     total: int | None = None  # when it was cheap enough to count
+    # A search's results: each post's excerpt with the matched words marked,
+    # as HTML, by post id (`webapp.rules.search`).
+    highlights: Mapping[int, Markup] = field(default_factory=dict)
 
     @property
     def past_end(self) -> bool:
@@ -337,15 +308,11 @@ Unlisted = frozenset[int]
 NOBODY: Unlisted = frozenset()
 
 
-def _published(
-    words: Sequence[str], followed_by: int | None, unlisted: Unlisted = NOBODY
-) -> ColumnElement[bool]:
-    """Published posts, not hidden; matching every word; by the people
-    `followed_by` follows; by none of the `unlisted` (inside the list's own
-    statement: a reader who blocks or mutes people pays no statement more)."""
+def listed_for(followed_by: int | None, unlisted: Unlisted = NOBODY) -> ColumnElement[bool]:
+    """Published posts, not hidden; by the people `followed_by` follows; by
+    none of the `unlisted` (inside the list's own statement: a reader who
+    blocks or mutes people pays no statement more)."""
     condition: ColumnElement[bool] = LISTED
-    if words:
-        condition = and_(condition, matches_all(words))
     if followed_by is not None:
         condition = and_(condition, col(Post.owner_id).in_(_followed(followed_by)))
     if unlisted:
@@ -380,9 +347,6 @@ def _followed(user_id: int) -> SelectOfScalar[int]:
 # PostgreSQL evaluates it once and never starts the other branch, so a page still
 # costs one statement. Each branch is a subquery with its own LIMIT, planned as it
 # would be alone; the many-people branch is the plain query, as before.
-# A search runs the same way: checking each of a few people's newest posts
-# against the words reads at most their posts, where walking all posts could
-# read all of them.
 #
 # SQLite has no LATERAL; an embedded site is small, and the plain query is correct.
 
@@ -394,18 +358,17 @@ FEW_FOLLOWED = 50
 
 def _following_ids(
     dialect: str,
-    words: Sequence[str],
     followed_by: int,
     offset: int,
     limit: int,
     unlisted: Unlisted = NOBODY,
 ) -> SelectOfScalar[Any]:
     """The ids of a page of the Following feed: published posts by the people
-    `followed_by` follows, matching every word, newest first (of two posts in one
+    `followed_by` follows, newest first (of two posts in one
     instant, the higher id first)."""
     plain = (
         select(col(Post.id))
-        .where(_published(words, followed_by, unlisted))
+        .where(listed_for(followed_by, unlisted))
         .order_by(*NEWEST_FIRST)
         .offset(offset)
         .limit(limit)
@@ -420,7 +383,7 @@ def _following_ids(
     # A person's posts after their newest offset + limit cannot be on this page.
     newest = (
         select(col(Post.id), col(Post.created_at))
-        .where(col(Post.owner_id) == col(Follow.followed_id), _published(words, None, unlisted))
+        .where(col(Post.owner_id) == col(Follow.followed_id), listed_for(None, unlisted))
         .order_by(*NEWEST_FIRST)
         .limit(offset + limit)
         .lateral("newest")
@@ -452,7 +415,7 @@ def _page_of(ids: SelectOfScalar[Any]) -> Select[*tuple[Any, ...]]:
 _PUBLISHED_PAGE = DriverStatement(
     _page_of(
         select(col(Post.id))
-        .where(_published((), None))
+        .where(listed_for(None))
         .order_by(*NEWEST_FIRST)
         .offset(bindparam("skip"))
         .limit(bindparam("limit"))
@@ -460,9 +423,9 @@ _PUBLISHED_PAGE = DriverStatement(
 )
 
 
-def _tagged(tag: str, words: Sequence[str], unlisted: Unlisted = NOBODY) -> SelectOfScalar[Any]:
-    """The ids of the published posts carrying the tag (matching every word),
-    newest first: from `ix_post_tags_feed` alone, without words."""
+def _tagged(tag: str, unlisted: Unlisted = NOBODY) -> SelectOfScalar[Any]:
+    """The ids of the published posts carrying the tag, newest first: from
+    `ix_post_tags_feed` alone."""
     # Joined with the posts for what a tag's row does not know: a post hidden,
     # or by a suspended person, is listed nowhere.
     ids = (
@@ -471,7 +434,7 @@ def _tagged(tag: str, words: Sequence[str], unlisted: Unlisted = NOBODY) -> Sele
         .where(
             col(PostTag.tag) == tag,
             col(PostTag.published).is_(True),
-            _published(words, None, unlisted),
+            listed_for(None, unlisted),
         )
     )
     return ids.order_by(col(PostTag.created_at).desc(), col(PostTag.post_id).desc())
@@ -481,14 +444,13 @@ def _ordered_ids(
     dialect: str,
     order: ordering.Order,
     now: datetime,
-    words: Sequence[str],
     followed_by: int | None,
     tag: str | None,
     unlisted: Unlisted = NOBODY,
 ) -> SelectOfScalar[Any]:
     """The ids of a list in a ranked order (hot, top) at `now`, without offset
     or limit: the posts of the order's window alone (`ordering.window`)."""
-    condition = _published(words, followed_by, unlisted)
+    condition = listed_for(followed_by, unlisted)
     window = ordering.window(order, now)
     if window is not None:
         condition = and_(condition, window)
@@ -508,7 +470,6 @@ def _page_ids(
     dialect: str,
     order: ordering.Order,
     now: datetime,
-    words: Sequence[str],
     followed_by: int | None,
     tag: str | None,
     offset: int,
@@ -517,15 +478,15 @@ def _page_ids(
 ) -> SelectOfScalar[Any]:
     """The ids of `limit` posts of a list from `offset`, in the list's order."""
     if not order.newest:
-        ranked = _ordered_ids(dialect, order, now, words, followed_by, tag, unlisted)
+        ranked = _ordered_ids(dialect, order, now, followed_by, tag, unlisted)
         return ranked.offset(offset).limit(limit)
     if tag is not None:
-        return _tagged(tag, words, unlisted).offset(offset).limit(limit)
+        return _tagged(tag, unlisted).offset(offset).limit(limit)
     if followed_by is None:
-        condition = _published(words, None, unlisted)
+        condition = listed_for(None, unlisted)
         ids = select(col(Post.id)).where(condition).order_by(*NEWEST_FIRST)
         return ids.offset(offset).limit(limit)
-    return _following_ids(dialect, words, followed_by, offset, limit, unlisted)
+    return _following_ids(dialect, followed_by, offset, limit, unlisted)
 
 
 def _in_order(rows: Any, ids: Sequence[int]) -> list[PostPublic]:
@@ -539,7 +500,6 @@ async def list_published(
     *,
     offset: int,
     limit: int,
-    words: Sequence[str] = (),
     followed_by: int | None = None,
     tag: str | None = None,
     order: ordering.Order = ordering.NEWEST,
@@ -553,13 +513,13 @@ async def list_published(
     `followed_by`, only those by the people that user follows
     (`_following_ids`); with `tag`, only those carrying it; never those of
     the `unlisted`."""
-    plain = followed_by is None and tag is None and not words and not unlisted
+    plain = followed_by is None and tag is None and not unlisted
     if plain and order.newest:  # the API's plain list: built once
         params = {"skip": offset, "limit": limit}
         return [as_public(row) for row in await _PUBLISHED_PAGE.rows(db, params)]
     dialect = db.get_bind().dialect.name
     now = utcnow()
-    ids = _page_ids(dialect, order, now, words, followed_by, tag, offset, limit, unlisted)
+    ids = _page_ids(dialect, order, now, followed_by, tag, offset, limit, unlisted)
     # The rows in the order of their ids: the same clauses, at the same `now`.
     statement = WITH_OWNER.where(col(Post.id).in_(ids))
     statement = statement.order_by(*ordering.ranking(order, dialect, now))
@@ -571,7 +531,6 @@ async def published_page(
     *,
     page: int,
     per_page: int,
-    words: Sequence[str] = (),
     followed_by: int | None = None,
     tag: str | None = None,
     order: ordering.Order = ordering.NEWEST,
@@ -592,19 +551,19 @@ async def published_page(
     ahead = per_page * (PAGES_AROUND + 1) + 1
     dialect = db.get_bind().dialect.name
     now = utcnow()
-    page_query = _page_ids(dialect, order, now, words, followed_by, tag, offset, ahead, unlisted)
+    page_query = _page_ids(dialect, order, now, followed_by, tag, offset, ahead, unlisted)
     ids = list(await db.exec(page_query))
     if not ids:
         total = 0
         if page > 1:
             if not order.newest:
-                every = _ordered_ids(dialect, order, now, words, followed_by, tag, unlisted)
+                every = _ordered_ids(dialect, order, now, followed_by, tag, unlisted)
                 counting = select(func.count()).select_from(every.order_by(None).subquery())
             elif tag is not None:
-                tagged = _tagged(tag, words, unlisted).order_by(None).subquery()
+                tagged = _tagged(tag, unlisted).order_by(None).subquery()
                 counting = select(func.count()).select_from(tagged)
             else:
-                condition = _published(words, followed_by, unlisted)
+                condition = listed_for(followed_by, unlisted)
                 counting = select(func.count()).select_from(Post).where(condition)
             total = (await db.exec(counting)).one()
         return PostPage([], page, per_page, last_page=max(1, -(-total // per_page)))

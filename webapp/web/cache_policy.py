@@ -91,29 +91,39 @@ RANKED_SECONDS = 10.0
 # name whom they leave out, so that no reader is shown another's list. () for
 # everyone else, who share one.
 Unlisted = tuple[int, ...]
+# A search as understood (`SearchQuery.key`): two spellings of one query share
+# their pages. () for the list itself.
+Searched = tuple[object, ...]
 
 
 def _listing(key: tuple[Any, ...], order: Order) -> Kept:
-    """A page of a list in an order. Newest first, a like leaves it as it was
-    (only its counts are read again); a ranked order moves with the likes and
-    comments, so they retire it, and the clock ends it (`RANKED_SECONDS`)."""
+    """A page of a list in an order. Newest first or by relevance, a like
+    leaves it as it was (only its counts are read again); a ranked order moves
+    with the likes and comments, so they retire it, and the clock ends it
+    (`RANKED_SECONDS`)."""
     if order.newest:
         return Kept(key)
+    if order.sort == "relevance":  # a search's order: likes and the clock leave it
+        return Kept((*key, order.key))
     return Kept((*key, order.key), shows_likes=True, seconds=RANKED_SECONDS)
 
 
-def feed(
-    number: int, words: tuple[str, ...], order: Order = NEWEST, unlisted: Unlisted = ()
-) -> Kept:
+def feed(number: int, search: Searched, order: Order = NEWEST, unlisted: Unlisted = ()) -> Kept:
     """A page of the home feed (or a search): the posts, without their counts."""
-    return _listing(("feed", number, words, unlisted), order)
+    return _listing(("feed", number, search, unlisted), order)
 
 
 def tag_feed(
-    tag: str, number: int, words: tuple[str, ...], order: Order = NEWEST, unlisted: Unlisted = ()
+    tag: str, number: int, search: Searched, order: Order = NEWEST, unlisted: Unlisted = ()
 ) -> Kept:
     """A page of a tag's posts (or a search among them), without their counts."""
-    return _listing(("tag", tag, number, words, unlisted), order)
+    return _listing(("tag", tag, number, search, unlisted), order)
+
+
+def people_found(search: Searched, unlisted: Unlisted = ()) -> Kept:
+    """The people a search shows above its posts: a new name or a changed
+    one shows within a moment."""
+    return Kept(("people_found", search, unlisted), seconds=SHARED_HTML_SECONDS)
 
 
 def popular_tags() -> Kept:
@@ -124,11 +134,11 @@ def popular_tags() -> Kept:
 def following_feed(
     user_id: int,
     number: int,
-    words: tuple[str, ...],
+    search: Searched,
     order: Order = NEWEST,
     unlisted: Unlisted = (),
 ) -> Kept:
-    return _listing(("following", user_id, number, words, unlisted), order)
+    return _listing(("following", user_id, number, search, unlisted), order)
 
 
 def profile_posts(user_id: int, number: int) -> Kept:

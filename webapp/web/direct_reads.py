@@ -26,7 +26,10 @@ async def _post(call: Call, post_id: int) -> Response:
 async def _profile(call: Call, user_id: int) -> Response:
     visitor = await get_visitor(call.request, call.db)
     page = call.query("page", "1")
-    return await profiles.profile(call.request, user_id, call.db, visitor, _pages(call), page)
+    q, sort = call.query("q", ""), call.query("sort", "")
+    return await profiles.profile(
+        call.request, user_id, call.db, visitor, _pages(call), page, q, sort
+    )
 
 
 ROUTES = (

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from webapp.core.deps import DbSession
 from webapp.errors import CannotFollowSelf
-from webapp.rules import follows, ordering, page_sizes, posts
+from webapp.rules import follows, page_sizes, search, search_query
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages, PageStore
 from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
@@ -37,28 +37,36 @@ async def following_feed(
 ) -> Response:
     """The home page's feed, for the posts of the people the visitor follows;
     kept for this visitor alone until the data version moves (a follow moves it)."""
-    words = tuple(posts.search_words(q))
+    query = search_query.parse(q)
     number = page_number(page)
-    order = ordering.order_of(sort, t)
+    order = search.order_of(query, sort, t)
     shield = visitor.shield
-    kept = cache_policy.following_feed(user.id, number, words, order, shield.key)
+    kept = cache_policy.following_feed(user.id, number, query.key, order, shield.key)
     seen = pages.seen()
     listing = await counted_list(
         db,
         pages,
         kept,
-        lambda: posts.published_page(
+        lambda: search.list_page(
             db,
+            query,
             page=number,
             per_page=page_sizes.POSTS,
-            words=words,
-            followed_by=user.id,
             order=order,
-            unlisted=shield.unlisted,
+            scope=search.Scope(followed_by=user.id, unlisted=shield.unlisted),
         ),
     )
     liked = await liked_among(db, pages, visitor, kept, listing.ids)
-    cards = post_cards(request, pages, visitor, listing.posts, liked, kept=kept, seen=seen)
+    cards = post_cards(
+        request,
+        pages,
+        visitor,
+        listing.posts,
+        liked,
+        kept=kept,
+        seen=seen,
+        highlights=listing.highlights,
+    )
     # An empty first page: nobody followed yet, or nothing written by them?
     follows_nobody = (
         not listing.posts and not listing.past_end and not await follows_anyone(db, pages, user.id)
@@ -66,8 +74,8 @@ async def following_feed(
     context = {
         "listing": listing,
         "cards": cards,
-        "search_query": q,
-        "searching": bool(words),
+        "search_query": query.text,
+        "searching": query.given,
         "follows_nobody": follows_nobody,
         "order": order,
         "feed_route": "following_feed",

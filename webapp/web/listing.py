@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import Request
@@ -78,12 +78,15 @@ def post_cards(
     kept: Kept | None,
     seen: Seen,
     show_draft: bool = False,
+    highlights: Mapping[int, Markup] | None = None,
 ) -> Markup:
     """A list of posts as HTML: the costliest part of a feed to render. For a
     visitor who likes none of them it is the same for everyone, so it is kept
     (while the data versions `seen` before reading the list hold, and a few
     seconds at most for the relative times), with stand-ins for the visitor's
-    token and address in its like forms. Without `kept`, never kept."""
+    token and address in its like forms. Without `kept`, never kept. A
+    search's cards show its `highlights` (excerpts with the matched words
+    marked) in place of the excerpt."""
     can_like = visitor.user is not None
     cards = None if kept is None or liked else cache_policy.cards(kept, can_like)
     html = None if cards is None else pages.get(cards)
@@ -93,6 +96,7 @@ def post_cards(
             posts=posts,
             liked=liked,
             show_draft=show_draft,
+            highlights=highlights or {},
             can_like=can_like,
             csrf_slot=TOKEN_SLOT,
             back_slot=BACK_SLOT,

@@ -16,7 +16,7 @@ from webapp import models
 from webapp.core.cookie import FLASH_KEY
 from webapp.core.deps import services_of
 from webapp.core.templating import RoutePaths, make_environment
-from webapp.rules import posts
+from webapp.rules import posts, search_query
 from webapp.web.deps import Visitor
 from webapp.web.person_html import PersonMarkup
 
@@ -40,7 +40,7 @@ LIMITS = {
     "website_max": models.WEBSITE_MAX,
     "alt_max": models.ALT_MAX,
     "pictures_max": models.PICTURES_MAX,
-    "search_max": posts.MAX_QUERY_CHARS,
+    "search_max": search_query.MAX_QUERY_CHARS,
     "pages_around": posts.PAGES_AROUND,
 }
 

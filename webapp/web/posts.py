@@ -13,7 +13,7 @@ from webapp.core.deps import DbSession, PictureFormDep, SettingsDep, Store
 from webapp.core.uploads import PictureForm
 from webapp.errors import PictureRefused, PostNotFound, TooManyPosts
 from webapp.models import MAX_ID, PICTURES_MAX, PostCreate, PostPublic
-from webapp.rules import likes, ordering, page_sizes, pictures, posts
+from webapp.rules import likes, page_sizes, pictures, posts, search, search_query
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
 from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
@@ -44,11 +44,11 @@ async def home(
     sort: str = "",
     t: str = "",
 ) -> Response:
-    words = tuple(posts.search_words(q))
+    query = search_query.parse(q)
     number = page_number(page)
-    order = ordering.order_of(sort, t)
+    order = search.order_of(query, sort, t)
     shield = visitor.shield
-    kept = cache_policy.feed(number, words, order, shield.key)
+    kept = cache_policy.feed(number, query.key, order, shield.key)
 
     async def build() -> Response:
         seen = pages.seen()
@@ -56,22 +56,31 @@ async def home(
             db,
             pages,
             kept,
-            lambda: posts.published_page(
+            lambda: search.list_page(
                 db,
+                query,
                 page=number,
                 per_page=page_sizes.POSTS,
-                words=words,
                 order=order,
-                unlisted=shield.unlisted,
+                scope=search.Scope(unlisted=shield.unlisted),
             ),
         )
         liked = await liked_among(db, pages, visitor, kept, listing.ids)
-        cards = post_cards(request, pages, visitor, listing.posts, liked, kept=kept, seen=seen)
+        cards = post_cards(
+            request,
+            pages,
+            visitor,
+            listing.posts,
+            liked,
+            kept=kept,
+            seen=seen,
+            highlights=listing.highlights,
+        )
         context = {
             "listing": listing,
             "cards": cards,
-            "search_query": q,
-            "searching": bool(words),
+            "search_query": query.text,
+            "searching": query.given,
             "order": order,
         }
         return render(request, visitor, "home.html", context)

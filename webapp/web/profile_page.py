@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from webapp.core.page_cache import Seen
 from webapp.models import ProfilePublic
-from webapp.rules import follows, page_sizes, posts, roles, suspensions
+from webapp.rules import follows, likes, page_sizes, posts, roles, search, search_query, suspensions
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
@@ -33,11 +33,16 @@ async def profile_page(
     user_id: int,
     page: str = "1",
     *,
+    q: str = "",
+    sort: str = "",
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
     """The profile as this visitor sees it; with `error`, a message on top (a
-    follow the rules refused)."""
+    follow the rules refused); with `q`, their posts that match it."""
+    query = search_query.parse(q)
+    if query.given:
+        return await _searched_profile(request, db, visitor, pages, user_id, page, query, sort)
     number = page_number(page)
     is_owner = visitor.user_id == user_id
     # What is kept of it, for logged-in visitors but its owner (whose drafts are
@@ -78,6 +83,7 @@ async def profile_page(
     )
     context = {
         "profile": view.person,
+        "posts_total": view.listing.total,
         "listing": listing,
         "cards": cards,
         "is_owner": is_owner,
@@ -88,6 +94,66 @@ async def profile_page(
         "errors": {"form": error} if error else {},
     }
     return render(request, visitor, "users/profile.html", context, status_code=status_code)
+
+
+async def _searched_profile(
+    request: Request,
+    db: AsyncSession,
+    visitor: Visitor,
+    pages: PageStore,
+    user_id: int,
+    page: str,
+    query: search_query.SearchQuery,
+    sort: str,
+) -> Response:
+    """The profile with the person's published posts that match `query` (as
+    any search: drafts never), in the search's order; nothing kept."""
+    number = page_number(page)
+    moderator = roles.moderates(visitor.role)
+    view = await follows.profile_view(
+        db, user_id, visitor.user_id, page=1, per_page=page_sizes.POSTS, moderator=moderator
+    )
+    order = search.order_of(query, sort, None)
+    blocks = user_id in visitor.shield.blocked
+    found = await search.results_page(
+        db,
+        query,
+        page=number,
+        per_page=page_sizes.POSTS,
+        order=order,
+        scope=search.Scope(owner_id=user_id, unlisted=visitor.shield.unlisted),
+    )
+    liked = (
+        await likes.liked_ids(db, user_id=visitor.user_id, post_ids=found.ids)
+        if (visitor.user_id is not None and found.ids)
+        else set()
+    )
+    cards = post_cards(
+        request,
+        pages,
+        visitor,
+        found.posts,
+        liked,
+        kept=None,
+        seen=pages.seen(),
+        highlights=found.highlights,
+    )
+    context: dict[str, object] = {
+        "profile": view.person,
+        "posts_total": view.listing.total,
+        "listing": found,
+        "cards": cards,
+        "is_owner": visitor.user_id == user_id,
+        "following": view.following,
+        "blocks": blocks,
+        "mutes": user_id in visitor.shield.muted,
+        "suspended": None,
+        "errors": {},
+        "search_query": query.text,
+        "searching": True,
+        "order": order,
+    }
+    return render(request, visitor, "users/profile.html", context)
 
 
 # The parts kept: the person with their counts (a follow moves the version), the

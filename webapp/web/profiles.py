@@ -23,7 +23,12 @@ async def profile(
     visitor: VisitorDep,
     pages: Pages,
     page: str = "1",
+    q: str = "",
+    sort: str = "",
 ) -> Response:
     return await shared_page(
-        request, visitor, pages, lambda: profile_page(request, db, visitor, pages, user_id, page)
+        request,
+        visitor,
+        pages,
+        lambda: profile_page(request, db, visitor, pages, user_id, page, q=q, sort=sort),
     )

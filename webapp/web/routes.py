@@ -21,6 +21,7 @@ from webapp.web import (
     profiles,
     reports,
     safety,
+    search,
     settings,
     tags,
 )
@@ -33,6 +34,7 @@ for area in (
     comments,
     profiles,
     tags,
+    search,
     follows,
     notifications,
     auth,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from webapp.core.deps import DbSession
-from webapp.rules import markup, ordering, page_sizes, posts
+from webapp.rules import markup, page_sizes, posts, search, search_query
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
 from webapp.web.deps import VisitorDep
@@ -52,11 +52,11 @@ async def tag_posts(
         return RedirectResponse(
             markup.tag_path(tag) + (f"?{query}" if query else ""), status_code=301
         )
-    words = tuple(posts.search_words(q))
+    searched = search_query.parse(q)
     number = page_number(page)
-    order = ordering.order_of(sort, t)
+    order = search.order_of(searched, sort, t)
     shield = visitor.shield
-    kept = cache_policy.tag_feed(tag, number, words, order, shield.key)
+    kept = cache_policy.tag_feed(tag, number, searched.key, order, shield.key)
 
     async def build() -> Response:
         seen = pages.seen()
@@ -64,24 +64,32 @@ async def tag_posts(
             db,
             pages,
             kept,
-            lambda: posts.published_page(
+            lambda: search.list_page(
                 db,
+                searched,
                 page=number,
                 per_page=page_sizes.POSTS,
-                words=words,
-                tag=tag,
                 order=order,
-                unlisted=shield.unlisted,
+                scope=search.Scope(tag=tag, unlisted=shield.unlisted),
             ),
         )
         liked = await liked_among(db, pages, visitor, kept, listing.ids)
-        cards = post_cards(request, pages, visitor, listing.posts, liked, kept=kept, seen=seen)
+        cards = post_cards(
+            request,
+            pages,
+            visitor,
+            listing.posts,
+            liked,
+            kept=kept,
+            seen=seen,
+            highlights=listing.highlights,
+        )
         context = {
             "order": order,
             "listing": listing,
             "cards": cards,
-            "search_query": q,
-            "searching": bool(words),
+            "search_query": searched.text,
+            "searching": searched.given,
             "tag": tag,
             "feed_url": "/tags/" + quote(tag, safe=""),
         }

@@ -232,7 +232,7 @@ POST_COLUMNS = (
 )
 # What the API shows of a post: the fields of Agora's PostPublic.
 API_COLUMNS = f"{POST_COLUMNS}, p.comments, u.created_at AS owner_created_at"
-# The expression Agora's pg_trgm GIN index ix_posts_search is built on.
+# The expression of the trigram GIN index the bench builds for this app (ix_posts_search).
 SEARCHABLE = "(p.title || ' ' || p.content)"
 
 

@@ -2,7 +2,7 @@
 of posts, from an index alone
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022_search
 Create Date: 2026-12-06 07:40:00
 
 `ix_posts_feed` holds `published` but not `hidden`, nor the author whose
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | None = "0021"
+down_revision: str | None = "0022_search"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
