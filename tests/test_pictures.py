@@ -4,8 +4,10 @@ hostile files a picture upload meets."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import stat
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +29,10 @@ from tests.support.images import (
 )
 from tests.support.pages import csrf_token, post_form, write_post
 from webapp.core.config import Settings
+from webapp.core.db import create_async_db_engine, new_session
+from webapp.core.media_store import MediaStore
 from webapp.models import utcnow
+from webapp.rules import pictures
 
 PNG = picture()
 
@@ -504,23 +509,98 @@ def test_a_picture_shared_by_two_posts_stays_while_one_holds_it(
     assert len(stored_files(settings, "posts")) == 1
 
 
-def test_unattached_uploads_go_after_a_day(
+def age(db: Session, media_ids: list[int]) -> None:
+    """Make these uploads a day and a minute old."""
+    day_ago = (utcnow() - timedelta(days=1, minutes=1)).replace(tzinfo=None)
+    for media_id in media_ids:
+        db.exec(
+            text("UPDATE media SET created_at = :t WHERE id = :id"),
+            params={"t": day_ago, "id": media_id},
+        )
+    db.commit()
+
+
+def files_of(settings: Settings, body: dict) -> list[Path]:
+    return [
+        media_dir(settings) / "posts" / body[key].rsplit("/", 1)[1]
+        for key in ("url", "thumbnail_url")
+    ]
+
+
+def sweep_once(settings: Settings, sweepers: int = 1) -> list[int]:
+    """Run `sweepers` sweeps at once, as workers of several hosts may: how many
+    pictures each deleted."""
+
+    async def run() -> list[int]:
+        engine = create_async_db_engine(settings, pooled=False)
+        store = MediaStore(settings.media_dir)
+        try:
+            sessions = [new_session(engine) for _ in range(sweepers)]
+            return list(await asyncio.gather(*(pictures.sweep(db, store) for db in sessions)))
+        finally:
+            for db in sessions:
+                await db.close()
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_unattached_uploads_go_after_a_day_with_their_files(
     client: TestClient, alice_api: Caller, settings: Settings, db: Session
 ) -> None:
-    old = upload(client, alice_api, PNG).json()
-    kept = write(
-        client, alice_api, media_ids=[upload(client, alice_api, picture(colour=0)).json()["id"]]
-    )
-    day_ago = utcnow() - timedelta(days=1, minutes=1)
-    db.exec(text("UPDATE media SET created_at = :t"), params={"t": day_ago.replace(tzinfo=None)})
-    db.commit()
-    from webapp.rules import pictures
+    old = upload(client, alice_api, picture((900, 600), (5, 5, 5))).json()  # and a thumbnail
+    shared = upload(client, alice_api, PNG).json()  # the same bytes as a kept picture's
+    fresh = upload(client, alice_api, picture(colour=(1, 1, 1))).json()
+    in_post = upload(client, alice_api, picture(colour=0)).json()
+    twin = upload(client, alice_api, PNG).json()
+    post = write(client, alice_api, media_ids=[in_post["id"], twin["id"]])
+    age(db, [old["id"], shared["id"], in_post["id"], twin["id"]])
+    assert all(path.is_file() for path in files_of(settings, old))
 
-    pictures._last_sweep = 0.0
-    upload(client, alice_api, picture(colour=(9, 9, 9)))  # an upload sweeps now and then
-    assert client.get(old["url"], headers=alice_api.headers).status_code == 404
-    assert client.get(kept["media"][0]["url"]).status_code == 200
-    assert len(stored_files(settings, "posts")) == 2  # the kept one and the new one
+    assert sweep_once(settings) == [2]
+    # The old unattached upload is gone, its row and both its files.
+    assert not any(path.exists() for path in files_of(settings, old))
+    late = client.post(
+        "/api/posts",
+        json={"title": "Too late", "content": "c", "media_ids": [old["id"]]},
+        headers=alice_api.headers,
+    )
+    assert late.status_code == 422
+    # A day is not up for the fresh one; the post's stay, and so does the file
+    # the old unattached twin shared with one of them.
+    assert all(path.is_file() for path in files_of(settings, fresh))
+    for picture_in_post in post["media"]:
+        assert client.get(picture_in_post["url"]).status_code == 200
+    assert all(path.is_file() for path in files_of(settings, shared))
+    remaining = db.exec(text("SELECT id FROM media ORDER BY id")).all()
+    assert [row[0] for row in remaining] == [fresh["id"], in_post["id"], twin["id"]]
+    assert sweep_once(settings) == [0]
+
+
+def test_workers_sweeping_at_once_delete_each_upload_once(
+    client: TestClient, alice_api: Caller, settings: Settings, db: Session
+) -> None:
+    bodies = [upload(client, alice_api, picture((600, 500), (n, n, n))).json() for n in range(6)]
+    age(db, [body["id"] for body in bodies])
+    counts = sweep_once(settings, sweepers=3)
+    assert sum(counts) == 6, counts
+    assert db.exec(text("SELECT count(*) FROM media")).one()[0] == 0
+    assert stored_files(settings, "posts") == []
+
+
+def test_a_running_server_sweeps_without_anyone_uploading(
+    app, client: TestClient, alice_api: Caller, settings: Settings, db: Session, monkeypatch
+) -> None:
+    old = upload(client, alice_api, PNG).json()
+    age(db, [old["id"]])
+    monkeypatch.setattr(pictures, "SWEEP_EVERY_SECONDS", 0.05)
+    with TestClient(app):  # its life: the workers' tasks run
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and stored_files(settings, "posts"):
+            time.sleep(0.05)
+    assert stored_files(settings, "posts") == []
+    db.rollback()  # a fresh look
+    assert db.exec(text("SELECT count(*) FROM media")).one()[0] == 0
 
 
 def test_an_upload_takes_one_file_and_one_alt_text(

@@ -10,19 +10,23 @@ cost no statement of their own. A file is deleted once no row names it
 
 from __future__ import annotations
 
-import time
+import asyncio
+import contextlib
+import logging
+import random
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from webapp.core import images
-from webapp.core.db import transaction
+from webapp.core.db import new_session, transaction
 from webapp.core.media_paths import picture_url
 from webapp.core.media_store import MediaStore
 from webapp.errors import MediaNotUsable, PictureRefused
@@ -273,19 +277,46 @@ async def sweep(db: AsyncSession, store: MediaStore) -> int:
     return len(gone)
 
 
-# How often a worker sweeps, at most (each upload may start one).
-SWEEP_EVERY_SECONDS = 60.0
-_last_sweep = 0.0
+# How often each worker sweeps: at random between half and one and a half
+# times this, so that workers started together do not sweep together. Any
+# worker of any host may sweep, and two sweeping at once are safe: each row
+# is deleted once (the DELETE takes the rows it returns), and a file is
+# deleted only when no row names it.
+SWEEP_EVERY_SECONDS = 600.0
+
+log = logging.getLogger("webapp.pictures")
 
 
-async def sweep_now_and_then(db: AsyncSession, store: MediaStore) -> None:
-    """`sweep`, when this worker has not swept for a minute."""
-    global _last_sweep
-    now = time.monotonic()
-    if now - _last_sweep < SWEEP_EVERY_SECONDS:
-        return
-    _last_sweep = now
-    await sweep(db, store)
+class Sweeper:
+    """A task of each worker that runs `sweep` now and then for its whole
+    life, so that unattached uploads go after a day whether or not anyone
+    uploads again."""
+
+    def __init__(self, engine: AsyncEngine, store: MediaStore) -> None:
+        self.engine = engine
+        self.store = store
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sweeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_SECONDS * random.uniform(0.5, 1.5))  # noqa: S311
+            try:
+                async with new_session(self.engine) as db:
+                    gone = await sweep(db, self.store)
+                if gone:
+                    log.info("%d unattached pictures older than a day deleted", gone)
+            except Exception:  # the database away: the next sweep does it
+                log.exception("unattached pictures could not be swept")
 
 
 # --- who may see a file ---------------------------------------------------------------
