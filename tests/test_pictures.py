@@ -27,7 +27,7 @@ from tests.support.images import (
     picture,
     png_header_only,
 )
-from tests.support.pages import csrf_token, post_form, write_post
+from tests.support.pages import Auth, csrf_token, post_form, write_post
 from webapp.core.config import Settings
 from webapp.core.db import create_async_db_engine, new_session
 from webapp.core.media_store import MediaStore
@@ -622,3 +622,105 @@ def test_an_upload_takes_one_file_and_one_alt_text(
     )
     assert two_files.status_code == 422, two_files.text
     assert stored_files(settings, "posts") == []
+
+
+# --- what moderation hides, its pictures hide too ----------------------------------------
+
+
+def test_a_suspended_persons_avatar_and_pictures_are_served_to_moderators_alone(
+    client: TestClient, new_client, db: Session
+) -> None:
+    mod, _ann, ben = (sign_up(client, name) for name in ("mod", "ann", "ben"))
+    db.exec(text("UPDATE users SET role = 'moderator' WHERE id = :id"), params={"id": mod.id})
+    db.commit()
+    put = client.put(
+        "/api/users/me/avatar",
+        files={"file": ("a.png", picture((90, 90), (0, 90, 0)), "image/png")},
+        headers=ben.headers,
+    )
+    assert put.status_code == 200, put.text
+    bens_avatar = client.get(f"/api/users/{ben.id}").json()["avatar_url"]
+    small_avatar = bens_avatar.replace("-256.", "-64.")
+    shown = upload(client, ben, picture((900, 600), (1, 2, 3)), "Ben's picture").json()
+    write(client, ben, media_ids=[shown["id"]])
+    files = [bens_avatar, small_avatar, shown["url"], shown["thumbnail_url"]]
+
+    moderator, reader = new_client(), new_client()
+    Auth(moderator).login("mod")
+    Auth(reader).login("ann")
+    anonymous = new_client()
+    for url in files:
+        assert anonymous.get(url).status_code == 200, url
+
+    suspended = client.post(
+        "/api/moderation/actions",
+        json={"action": "suspend", "target_type": "user", "target_id": ben.id, "reason": "Spam"},
+        headers=mod.headers,
+    )
+    assert suspended.status_code == 201, suspended.text
+    for url in files:
+        assert anonymous.get(url).status_code == 404, url
+        assert reader.get(url).status_code == 404, url
+        judged = moderator.get(url)
+        assert judged.status_code == 200, url
+        assert judged.headers["cache-control"] == "private, no-store"
+
+    # Lifted: everyone's again, cached as before.
+    lifted = client.post(
+        "/api/moderation/actions",
+        json={"action": "unsuspend", "target_type": "user", "target_id": ben.id, "reason": "Ok"},
+        headers=mod.headers,
+    )
+    assert lifted.status_code == 201, lifted.text
+    for url in files:
+        served = anonymous.get(url)
+        assert served.status_code == 200, url
+        assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_an_avatar_someone_active_shares_with_a_suspended_person_stays_public(
+    client: TestClient, new_client, db: Session
+) -> None:
+    mod, ann, ben = (sign_up(client, name) for name in ("mod", "ann", "ben"))
+    db.exec(text("UPDATE users SET role = 'moderator' WHERE id = :id"), params={"id": mod.id})
+    db.commit()
+    for who in (ann, ben):  # the same bytes: one pair of files for both
+        client.put(
+            "/api/users/me/avatar",
+            files={"file": ("a.png", PNG, "image/png")},
+            headers=who.headers,
+        )
+    url = client.get(f"/api/users/{ben.id}").json()["avatar_url"]
+    assert client.get(f"/api/users/{ann.id}").json()["avatar_url"] == url
+    client.post(
+        "/api/moderation/actions",
+        json={"action": "suspend", "target_type": "user", "target_id": ben.id, "reason": "Spam"},
+        headers=mod.headers,
+    )
+    assert new_client().get(url).status_code == 200
+
+
+def test_a_hidden_posts_pictures_are_its_authors_and_moderators(
+    client: TestClient, new_client, db: Session
+) -> None:
+    mod, _ann, ben = (sign_up(client, name) for name in ("mod", "ann", "ben"))
+    db.exec(text("UPDATE users SET role = 'moderator' WHERE id = :id"), params={"id": mod.id})
+    db.commit()
+    shown = upload(client, ben, PNG, "Ben's picture").json()
+    post = write(client, ben, media_ids=[shown["id"]])
+    hidden = client.post(
+        "/api/moderation/actions",
+        json={"action": "hide", "target_type": "post", "target_id": post["id"], "reason": "No"},
+        headers=mod.headers,
+    )
+    assert hidden.status_code == 201, hidden.text
+    moderator, author, reader = new_client(), new_client(), new_client()
+    Auth(moderator).login("mod")
+    Auth(author).login("ben")
+    Auth(reader).login("ann")
+    assert new_client().get(shown["url"]).status_code == 404
+    assert reader.get(shown["url"]).status_code == 404
+    for browser in (moderator, author):
+        served = browser.get(shown["url"])
+        assert served.status_code == 200
+        assert served.headers["cache-control"] == "private, no-store"

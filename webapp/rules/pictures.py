@@ -40,7 +40,7 @@ from webapp.models import (
     check_alt,
     utcnow,
 )
-from webapp.rules import posts
+from webapp.rules import posts, suspensions
 from webapp.rules.media_copy import FIELDS, copy_of
 
 # An API upload never attached to a post is deleted after this.
@@ -324,18 +324,28 @@ class Sweeper:
 
 @dataclass(frozen=True)
 class FileAccess:
-    """Whether anyone may see a stored post picture, else who may."""
+    """Whether anyone may see a stored picture, else who may."""
 
     public: bool
     owners: frozenset[int]  # of a draft's, a hidden post's or an unattached picture
-    hidden: bool  # in a post hidden by moderators (they may see it too)
+    # In a published post kept from everyone (hidden by moderators, or its
+    # author suspended): moderators, who read such a post, see it too.
+    moderated: bool
+
+    def shown_to(self, viewer_id: int | None, *, moderator: bool) -> bool:
+        """Whether this viewer (None: nobody logged in) may see the file."""
+        if self.public:
+            return True
+        if viewer_id is None:
+            return False
+        return viewer_id in self.owners or (self.moderated and moderator)
 
 
 async def access_to(db: AsyncSession, name: str) -> FileAccess | None:
     """Who may see the picture file of this name; None: no picture has it."""
     rows = (
         await db.exec(
-            select(col(Media.owner_id), col(Media.post_id), posts.LISTED, col(Post.hidden))
+            select(col(Media.owner_id), col(Media.post_id), posts.LISTED, col(Post.published))
             .select_from(Media)
             .outerjoin(Post, col(Post.id) == col(Media.post_id))
             .where(or_(col(Media.file) == name, col(Media.thumb) == name))
@@ -343,9 +353,27 @@ async def access_to(db: AsyncSession, name: str) -> FileAccess | None:
     ).all()
     if not rows:
         return None
-    listed = any(post_id is not None and shown for _owner, post_id, shown, _hidden in rows)
+    listed = any(post_id is not None and shown for _owner, post_id, shown, _published in rows)
     return FileAccess(
         public=listed,
         owners=frozenset(owner for owner, *_rest in rows),
-        hidden=any(hidden is not None for *_rest, hidden in rows),
+        moderated=any(bool(published) for *_rest, published in rows),
     )
+
+
+async def avatar_access(db: AsyncSession, avatar: str) -> FileAccess:
+    """Who may see an avatar's files: everyone, unless each account that
+    has it is suspended now (as their profile is, it is then their
+    moderators' alone). While nobody with it is suspended, which is nearly
+    always, this is one lookup among the suspended accounts."""
+    suspended = (
+        await db.exec(
+            select(col(User.id)).where(suspensions.SUSPENDED_NOW, col(User.avatar) == avatar)
+        )
+    ).all()
+    if not suspended:
+        return FileAccess(public=True, owners=frozenset(), moderated=False)
+    active = await db.exec(
+        select(col(User.id)).where(col(User.avatar) == avatar, suspensions.ACTIVE).limit(1)
+    )
+    return FileAccess(public=active.first() is not None, owners=frozenset(), moderated=True)
