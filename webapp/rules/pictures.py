@@ -89,10 +89,11 @@ async def upload_all(
     """Keep these uploads (each a file and its alt text, checked) as pictures
     no post holds yet: all of them, or none (PictureRefused beside `field`
     for the first that is not a picture we take)."""
+    alts = [alt_text(alt) for _path, alt in files]  # before any file is kept
     kept: list[tuple[Stored, str]] = []
     try:
-        for path, alt in files:
-            kept.append((await store_picture(store, path, field), alt_text(alt)))
+        for (path, _alt), alt in zip(files, alts, strict=True):
+            kept.append((await store_picture(store, path, field), alt))
     except PictureRefused:
         await forget_unused(
             db, store, [name for stored, _ in kept for name in (stored.file, stored.thumb)]
@@ -257,6 +258,29 @@ async def delete_post(db: AsyncSession, store: MediaStore, post: PostPublic) -> 
     names = await names_of_post(db, post.id)
     await posts.delete_post(db, post=post)
     await forget_unused(db, store, names)
+
+
+async def drop_unattached(
+    db: AsyncSession, store: MediaStore, owner_id: int, media_ids: list[int]
+) -> None:
+    """Delete these uploads of the owner's that no post holds, with their
+    files (a form's pictures, when its post was not written after all)."""
+    if not media_ids:
+        return
+
+    async def write() -> list[str]:
+        gone = await db.exec(
+            delete(Media)
+            .where(
+                col(Media.id).in_(media_ids),
+                col(Media.owner_id) == owner_id,
+                col(Media.post_id).is_(None),
+            )
+            .returning(col(Media.file), col(Media.thumb))
+        )
+        return [name for row in gone for name in row]
+
+    await forget_unused(db, store, await transaction(db, write))
 
 
 async def sweep(db: AsyncSession, store: MediaStore) -> int:
