@@ -7,6 +7,8 @@ metadata or payload in any stored file."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ from tests.support.images import (
     real_48_megapixels,
 )
 from tests.support.pages import Auth, csrf_token
+from webapp.core import images
 from webapp.core.config import Settings
 
 PNG = picture()
@@ -288,3 +291,16 @@ def test_a_post_form_over_the_hourly_limit_keeps_none_of_its_pictures(
     assert refused.status_code == 429
     assert stored(settings) == kept
     assert db.exec(text("SELECT count(*) FROM media")).one()[0] == 1
+
+
+def crash(_path: Path) -> None:
+    """What a picture that crashes Pillow does to the process decoding it."""
+    os._exit(1)
+
+
+def test_a_picture_that_crashes_its_process_is_refused_and_the_next_is_taken(
+    send, settings: Settings, tmp_path: Path
+) -> None:
+    with pytest.raises(images.BadPicture):
+        asyncio.run(images.off_loop(crash, tmp_path))
+    assert send("media api")(PNG).response.status_code == 201

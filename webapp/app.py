@@ -18,7 +18,7 @@ from webapp import error_handlers
 from webapp.api import direct_reads as api_reads
 from webapp.api import docs
 from webapp.api import routes as api
-from webapp.core import metrics
+from webapp.core import images, metrics
 from webapp.core.config import Settings, SettingsError
 from webapp.core.cookie import SESSION_COOKIE, SESSION_KEY
 from webapp.core.db import (
@@ -151,6 +151,7 @@ async def close(services: AgoraServices) -> None:
     services.mail_engine.dispose()
     await services.engine.dispose()
     services.hasher.close()
+    images.close()
 
 
 def add_middleware(app: FastAPI, services: AgoraServices) -> None:
