@@ -7,7 +7,6 @@ metadata or payload in any stored file."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from tests.support.api import sign_up
+from tests.support.app import on_own_loop
 from tests.support.images import (
     HTML,
     PHP,
@@ -302,5 +302,5 @@ def test_a_picture_that_crashes_its_process_is_refused_and_the_next_is_taken(
     send, settings: Settings, tmp_path: Path
 ) -> None:
     with pytest.raises(images.BadPicture):
-        asyncio.run(images.off_loop(crash, tmp_path))
+        on_own_loop(images.off_loop(crash, tmp_path))
     assert send("media api")(PNG).response.status_code == 201

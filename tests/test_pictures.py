@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from tests.support.api import Caller, sign_up, write
+from tests.support.app import on_own_loop
 from tests.support.images import (
     HTML,
     jpeg_with_gps_and_orientation,
@@ -473,7 +474,7 @@ def sweep_once(settings: Settings, sweepers: int = 1) -> list[int]:
                 await db.close()
             await engine.dispose()
 
-    return asyncio.run(run())
+    return on_own_loop(run())
 
 
 def test_unattached_uploads_go_after_a_day_with_their_files(
