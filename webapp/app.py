@@ -18,7 +18,7 @@ from webapp import error_handlers
 from webapp.api import direct_reads as api_reads
 from webapp.api import docs
 from webapp.api import routes as api
-from webapp.core import metrics
+from webapp.core import images, metrics
 from webapp.core.config import Settings, SettingsError
 from webapp.core.cookie import SESSION_COOKIE, SESSION_KEY
 from webapp.core.db import (
@@ -30,6 +30,7 @@ from webapp.core.db import (
 from webapp.core.deps import keep_services
 from webapp.core.direct_reads import DirectReads
 from webapp.core.mail import postman_for
+from webapp.core.media_store import MediaStore
 from webapp.core.middleware import Gate, Observer, SessionCookie, security_headers
 from webapp.core.page_cache import PageCache
 from webapp.core.proxy import TrustedProxy
@@ -41,7 +42,7 @@ from webapp.core.templating import STATIC_DIR, RoutePaths
 from webapp.live.hub import Hub
 from webapp.live.places import Places
 from webapp.live.sources import source_for
-from webapp.rules import mail_links, markup
+from webapp.rules import mail_links, markup, pictures
 from webapp.rules.outbox import Outbox
 from webapp.web import direct_reads as page_reads
 from webapp.web import health, live, metrics_page
@@ -128,12 +129,15 @@ def lifespan(
             )
         else:
             services.postman.wake()  # what a stopped worker left in the outbox goes now
+        sweeper = pictures.Sweeper(services.engine, MediaStore(services.settings.media_dir))
+        sweeper.start()
         # What is alive now (the code, the templates, the metadata) lives as long
         # as the process: keep the collector from walking it again on every
         # full collection, which would stall a busy worker for tens of ms.
         gc.collect()
         gc.freeze()
         yield
+        await sweeper.stop()
         await close(services)
         metrics.worker_ends()
 
@@ -147,6 +151,7 @@ async def close(services: AgoraServices) -> None:
     services.mail_engine.dispose()
     await services.engine.dispose()
     services.hasher.close()
+    images.close()
 
 
 def add_middleware(app: FastAPI, services: AgoraServices) -> None:

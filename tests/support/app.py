@@ -7,7 +7,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 
@@ -18,6 +18,9 @@ REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
 ON_POSTGRES = TEST_DATABASE_URL.startswith(("postgresql", "postgres:"))
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery"
+
+
+T = TypeVar("T")
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
@@ -55,14 +58,16 @@ def dispose(application: FastAPI) -> None:
     application.state.mail_engine.dispose()
 
 
-def on_own_loop(coroutine: Coroutine[Any, Any, Any]) -> None:
-    """Run a coroutine to its end on a new event loop, in a thread of its own:
-    Playwright's sync API keeps a loop running in the test's thread."""
+def on_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on a new event loop, in a thread of its own
+    (Playwright's sync API keeps a loop running in the test's thread); its
+    result."""
     errors: list[BaseException] = []
+    results: list[T] = []
 
     def run() -> None:
         try:
-            asyncio.run(coroutine)
+            results.append(asyncio.run(coroutine))
         except BaseException as error:
             errors.append(error)
 
@@ -71,3 +76,4 @@ def on_own_loop(coroutine: Coroutine[Any, Any, Any]) -> None:
     thread.join()
     if errors:
         raise errors[0]
+    return results[0]

@@ -3,6 +3,7 @@ and the hostile files a site must refuse or make safe."""
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zipfile
@@ -45,6 +46,13 @@ def animated_gif() -> bytes:
     return out.getvalue()
 
 
+def animated_webp() -> bytes:
+    frames = [Image.new("RGB", (20, 20), (index * 60, 0, 0)) for index in (1, 2, 3)]
+    out = io.BytesIO()
+    frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return out.getvalue()
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A small PNG whose header claims a huge size: a decompression bomb."""
 
@@ -80,3 +88,32 @@ def opened(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+PHP = b"<?php system($_GET['c']); ?>"
+
+
+def jpeg_with_php_comment(size: tuple[int, int] = (40, 30)) -> bytes:
+    """A real JPEG that also carries PHP and HTML: in its comment, and after
+    its end (a polyglot a careless server would run or serve as a page)."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (90, 90, 200)).save(out, "JPEG", comment=PHP + HTML)
+    return out.getvalue() + PHP + HTML
+
+
+def jpeg_header_claiming(width: int, height: int) -> bytes:
+    """A small baseline JPEG whose frame header claims another size."""
+    raw = bytearray(picture((16, 16), kind="JPEG"))
+    frame = raw.index(b"\xff\xc0")  # SOF0: length(2) precision(1) height(2) width(2)
+    raw[frame + 5 : frame + 9] = struct.pack(">HH", height, width)
+    return bytes(raw)
+
+
+@functools.cache
+def real_48_megapixels(kind: str) -> bytes:
+    """An 8000 × 6000 picture, every pixel of it there (one colour, so that the
+    file is small): over the 40-megapixel bound, not a forged header."""
+    image = Image.new("L", (8000, 6000), 120)
+    out = io.BytesIO()
+    image.save(out, kind)
+    return out.getvalue()

@@ -70,5 +70,4 @@ async def upload(db: DbSession, store: Store, user: ApiUser, form: PictureFormDe
     added = await pictures.upload_all(
         db, store, user.id, [(path, alt if isinstance(alt, str) else "")], "file"
     )
-    await pictures.sweep_now_and_then(db, store)
     return json_response(MEDIA_JSON, added[0], 201)

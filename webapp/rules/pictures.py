@@ -10,19 +10,23 @@ cost no statement of their own. A file is deleted once no row names it
 
 from __future__ import annotations
 
-import time
+import asyncio
+import contextlib
+import logging
+import random
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from webapp.core import images
-from webapp.core.db import transaction
+from webapp.core.db import new_session, transaction
 from webapp.core.media_paths import picture_url
 from webapp.core.media_store import MediaStore
 from webapp.errors import MediaNotUsable, PictureRefused
@@ -36,7 +40,7 @@ from webapp.models import (
     check_alt,
     utcnow,
 )
-from webapp.rules import posts
+from webapp.rules import posts, suspensions
 from webapp.rules.media_copy import FIELDS, copy_of
 
 # An API upload never attached to a post is deleted after this.
@@ -85,10 +89,11 @@ async def upload_all(
     """Keep these uploads (each a file and its alt text, checked) as pictures
     no post holds yet: all of them, or none (PictureRefused beside `field`
     for the first that is not a picture we take)."""
+    alts = [alt_text(alt) for _path, alt in files]  # before any file is kept
     kept: list[tuple[Stored, str]] = []
     try:
-        for path, alt in files:
-            kept.append((await store_picture(store, path, field), alt_text(alt)))
+        for (path, _alt), alt in zip(files, alts, strict=True):
+            kept.append((await store_picture(store, path, field), alt))
     except PictureRefused:
         await forget_unused(
             db, store, [name for stored, _ in kept for name in (stored.file, stored.thumb)]
@@ -255,6 +260,29 @@ async def delete_post(db: AsyncSession, store: MediaStore, post: PostPublic) -> 
     await forget_unused(db, store, names)
 
 
+async def drop_unattached(
+    db: AsyncSession, store: MediaStore, owner_id: int, media_ids: list[int]
+) -> None:
+    """Delete these uploads of the owner's that no post holds, with their
+    files (a form's pictures, when its post was not written after all)."""
+    if not media_ids:
+        return
+
+    async def write() -> list[str]:
+        gone = await db.exec(
+            delete(Media)
+            .where(
+                col(Media.id).in_(media_ids),
+                col(Media.owner_id) == owner_id,
+                col(Media.post_id).is_(None),
+            )
+            .returning(col(Media.file), col(Media.thumb))
+        )
+        return [name for row in gone for name in row]
+
+    await forget_unused(db, store, await transaction(db, write))
+
+
 async def sweep(db: AsyncSession, store: MediaStore) -> int:
     """Delete the pictures uploaded more than a day ago and never attached
     to a post, with their files: how many."""
@@ -273,19 +301,46 @@ async def sweep(db: AsyncSession, store: MediaStore) -> int:
     return len(gone)
 
 
-# How often a worker sweeps, at most (each upload may start one).
-SWEEP_EVERY_SECONDS = 60.0
-_last_sweep = 0.0
+# How often each worker sweeps: at random between half and one and a half
+# times this, so that workers started together do not sweep together. Any
+# worker of any host may sweep, and two sweeping at once are safe: each row
+# is deleted once (the DELETE takes the rows it returns), and a file is
+# deleted only when no row names it.
+SWEEP_EVERY_SECONDS = 600.0
+
+log = logging.getLogger("webapp.pictures")
 
 
-async def sweep_now_and_then(db: AsyncSession, store: MediaStore) -> None:
-    """`sweep`, when this worker has not swept for a minute."""
-    global _last_sweep
-    now = time.monotonic()
-    if now - _last_sweep < SWEEP_EVERY_SECONDS:
-        return
-    _last_sweep = now
-    await sweep(db, store)
+class Sweeper:
+    """A task of each worker that runs `sweep` now and then for its whole
+    life, so that unattached uploads go after a day whether or not anyone
+    uploads again."""
+
+    def __init__(self, engine: AsyncEngine, store: MediaStore) -> None:
+        self.engine = engine
+        self.store = store
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sweeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_SECONDS * random.uniform(0.5, 1.5))  # noqa: S311
+            try:
+                async with new_session(self.engine) as db:
+                    gone = await sweep(db, self.store)
+                if gone:
+                    log.info("%d unattached pictures older than a day deleted", gone)
+            except Exception:  # the database away: the next sweep does it
+                log.exception("unattached pictures could not be swept")
 
 
 # --- who may see a file ---------------------------------------------------------------
@@ -293,18 +348,28 @@ async def sweep_now_and_then(db: AsyncSession, store: MediaStore) -> None:
 
 @dataclass(frozen=True)
 class FileAccess:
-    """Whether anyone may see a stored post picture, else who may."""
+    """Whether anyone may see a stored picture, else who may."""
 
     public: bool
     owners: frozenset[int]  # of a draft's, a hidden post's or an unattached picture
-    hidden: bool  # in a post hidden by moderators (they may see it too)
+    # In a published post kept from everyone (hidden by moderators, or its
+    # author suspended): moderators, who read such a post, see it too.
+    moderated: bool
+
+    def shown_to(self, viewer_id: int | None, *, moderator: bool) -> bool:
+        """Whether this viewer (None: nobody logged in) may see the file."""
+        if self.public:
+            return True
+        if viewer_id is None:
+            return False
+        return viewer_id in self.owners or (self.moderated and moderator)
 
 
 async def access_to(db: AsyncSession, name: str) -> FileAccess | None:
     """Who may see the picture file of this name; None: no picture has it."""
     rows = (
         await db.exec(
-            select(col(Media.owner_id), col(Media.post_id), posts.LISTED, col(Post.hidden))
+            select(col(Media.owner_id), col(Media.post_id), posts.LISTED, col(Post.published))
             .select_from(Media)
             .outerjoin(Post, col(Post.id) == col(Media.post_id))
             .where(or_(col(Media.file) == name, col(Media.thumb) == name))
@@ -312,9 +377,27 @@ async def access_to(db: AsyncSession, name: str) -> FileAccess | None:
     ).all()
     if not rows:
         return None
-    listed = any(post_id is not None and shown for _owner, post_id, shown, _hidden in rows)
+    listed = any(post_id is not None and shown for _owner, post_id, shown, _published in rows)
     return FileAccess(
         public=listed,
         owners=frozenset(owner for owner, *_rest in rows),
-        hidden=any(hidden is not None for *_rest, hidden in rows),
+        moderated=any(bool(published) for *_rest, published in rows),
     )
+
+
+async def avatar_access(db: AsyncSession, avatar: str) -> FileAccess:
+    """Who may see an avatar's files: everyone, unless each account that
+    has it is suspended now (as their profile is, it is then their
+    moderators' alone). While nobody with it is suspended, which is nearly
+    always, this is one lookup among the suspended accounts."""
+    suspended = (
+        await db.exec(
+            select(col(User.id)).where(suspensions.SUSPENDED_NOW, col(User.avatar) == avatar)
+        )
+    ).all()
+    if not suspended:
+        return FileAccess(public=True, owners=frozenset(), moderated=False)
+    active = await db.exec(
+        select(col(User.id)).where(col(User.avatar) == avatar, suspensions.ACTIVE).limit(1)
+    )
+    return FileAccess(public=active.first() is not None, owners=frozenset(), moderated=True)

@@ -5,7 +5,8 @@ encoder chose), `nosniff` (on every response), and a name that never holds
 other bytes: public files are cached for a year, immutable. A draft's
 picture, a hidden post's or one not yet in a post is for its owner alone
 (and a hidden post's for moderators too): `private, no-store`, and a 404 to
-anyone else, as the post is.
+anyone else, as the post is. A suspended person's pictures and avatar are
+gone with their posts and profile, for everyone but moderators.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ PRIVATE = "private, no-store"
 
 
 @router.get("/media/avatars/{name}")
-async def avatar_file(name: str, store: Store) -> Response:
+async def avatar_file(request: Request, name: str, db: DbSession, store: Store) -> Response:
     match = AVATAR_NAME.fullmatch(name)
     path = store.path_of("avatars", name)
     if match is None or not path.is_file():
         raise HTTPException(404)
-    return FileResponse(path, media_type=content_type(name), headers={"Cache-Control": PUBLIC})
+    stem, _size, extension = match.groups()
+    access = await pictures.avatar_access(db, f"{stem}.{extension}")
+    cache = await _cache_for(request, db, access)
+    return FileResponse(path, media_type=content_type(name), headers={"Cache-Control": cache})
 
 
 @router.get("/media/posts/{name}")
@@ -41,17 +45,21 @@ async def picture_file(request: Request, name: str, db: DbSession, store: Store)
     access = await pictures.access_to(db, name) if NAME.fullmatch(name) else None
     if access is None or not path.is_file():
         raise HTTPException(404)
-    if access.public:
-        cache = PUBLIC
-    else:
-        loaded = await login_cookie.load(db, request)
-        allowed = loaded is not None and (
-            loaded.user.id in access.owners or (access.hidden and roles.moderates(loaded.role))
-        )
-        if not allowed:
-            raise HTTPException(404)
-        cache = PRIVATE
+    cache = await _cache_for(request, db, access)
     return FileResponse(path, media_type=content_type(name), headers={"Cache-Control": cache})
+
+
+async def _cache_for(request: Request, db: DbSession, access: pictures.FileAccess) -> str:
+    """The file's caching, if the visitor may see it (else a 404, as for a
+    file that is not there)."""
+    if access.public:
+        return PUBLIC
+    loaded = await login_cookie.load(db, request)
+    viewer = None if loaded is None else loaded.user.id
+    moderator = loaded is not None and roles.moderates(loaded.role)
+    if not access.shown_to(viewer, moderator=moderator):
+        raise HTTPException(404)
+    return PRIVATE
 
 
 @router.get("/avatars/{user_id:id}.svg")

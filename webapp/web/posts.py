@@ -192,7 +192,8 @@ async def create_post(
     try:
         post = await posts.create_post(db, owner=user, data=data, per_hour=settings.posts_per_hour)
     except TooManyPosts as refused:
-        # The form again, as typed, with the wait above it.
+        # Its pictures are not kept; the form again, as typed, with the wait above it.
+        await pictures.drop_unattached(db, store, user.id, [picture.id for picture in added])
         return post_form(
             request,
             visitor,
