@@ -266,6 +266,45 @@ def test_a_new_post_is_not_announced_to_those_who_block_or_mute_its_author() -> 
     run_hub(scenario)
 
 
+def test_blocks_and_unblocks_apply_in_the_order_they_were_made_on_a_host_that_lags() -> None:
+    """Each event says whom the person blocks after it: the hub never reads a
+    later state (it has no database here) for an earlier event."""
+
+    def shield(blocked: str | None, muted: str | None = None) -> str:
+        return json.dumps({"t": "shield", "user": 1, "blocked": blocked, "muted": muted})
+
+    async def scenario(hub: Hub) -> None:
+        reader, other = FakeSocket(), FakeSocket()
+        hub.join(reader, 1, None)  # type: ignore[arg-type]
+        hub.join(other, 2, None)  # type: ignore[arg-type]
+        for payload in (
+            shield("4"),
+            json.dumps({"t": "created", "id": 9, "author": 4}),
+            shield("4", "5"),
+            json.dumps({"t": "created", "id": 10, "author": 5}),
+            shield(None, "5"),
+            json.dumps({"t": "created", "id": 11, "author": 4}),
+            json.dumps({"t": "created", "id": 12, "author": 5}),
+        ):
+            hub.deliver(payload)
+        for _ in range(100):
+            if len(other.sent) == 4:
+                break
+            await asyncio.sleep(0.01)
+        assert [message["id"] for message in reader.sent] == [11]
+        assert [message["id"] for message in other.sent] == [9, 10, 11, 12]
+
+    run_hub(scenario)
+
+
+def test_a_shield_event_that_is_not_ids_is_ignored() -> None:
+    from webapp.live import events
+
+    assert events.parse('{"t": "shield", "user": 1, "blocked": "4 x", "muted": null}') is None
+    assert events.parse('{"t": "shield", "user": 1, "blocked": "²", "muted": null}') is None
+    assert events.parse('{"t": "shield", "user": 1}') == events.ShieldChanged(1)
+
+
 def test_a_client_that_does_not_read_is_disconnected() -> None:
     async def scenario(hub: Hub) -> None:
         slow, reader = FakeSocket(reads=False), FakeSocket()

@@ -75,9 +75,16 @@ class AuthorChanged:
 @dataclass(frozen=True, slots=True)
 class ShieldChanged:
     """A person blocked or muted someone, or took it back: the new posts their
-    open sockets are told of change (`webapp.live.hub` reads whom, now)."""
+    open sockets are told of change. `blocked` and `muted` are whom they block
+    and mute after this change (ids separated by spaces, or None), as its own
+    transaction left them, so that a host that lags applies each in order;
+    `known` is False when the event was too long to hold them (the hub reads
+    them instead)."""
 
     user: int
+    blocked: str | None = None
+    muted: str | None = None
+    known: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +144,11 @@ def parse(payload: str) -> Event | None:
         if kind == "author":
             return AuthorChanged(int(data["user"]), data["op"] == "removed")
         if kind == "shield":
-            return ShieldChanged(int(data["user"]))
+            if "blocked" not in data:
+                return ShieldChanged(int(data["user"]))
+            return ShieldChanged(
+                int(data["user"]), _ids(data["blocked"]), _ids(data["muted"]), known=True
+            )
         if kind == "unread":
             return UnreadChanged(int(data["user"]))
         if kind == "ended":
@@ -145,6 +156,17 @@ def parse(payload: str) -> Event | None:
     except (ValueError, KeyError, TypeError):
         pass
     return None
+
+
+def _ids(value: object) -> str | None:
+    """Ids separated by spaces, as a trigger wrote them, checked to be that."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not all(
+        part.isascii() and part.isdigit() for part in value.split()
+    ):
+        raise ValueError(value)
+    return value
 
 
 def comment_message(post_id: int, comment_id: int, *, removed: bool) -> str:

@@ -312,7 +312,7 @@ class Hub:
                 self._to_all(event.message())
                 continue
             if isinstance(event, events.ShieldChanged):
-                await self._read_shield(event.user)
+                await self._change_shield(event)
                 continue
             followers: set[int] = set()
             if self._of_user:
@@ -329,19 +329,24 @@ class Hub:
                     continue
                 client.send(followed if client.user_id in followers else plain)
 
-    async def _read_shield(self, user_id: int) -> None:
+    async def _change_shield(self, event: events.ShieldChanged) -> None:
         """Someone blocked or muted a person, or took it back: whom their open
-        sockets are not told of is read again, before the next post is told."""
-        try:
-            async with new_session(self.engine) as db:
-                shields = await safety.shields_of(db, [user_id])
-        except Exception as error:  # the database is away: their next socket reads it
-            log.warning("live events: cannot read whom a person blocks (%s)", error)
-            return
-        shield = shields.get(user_id)
+        sockets are not told of changes before the next post is told. The
+        event says whom, as of its change (read now, it could be a later
+        change's, and a post announced in between would reach them); only an
+        event too long to say it is read."""
+        if event.known:
+            shield: safety.Shield | None = safety.Shield.of(event.blocked, event.muted)
+        else:
+            try:
+                async with new_session(self.engine) as db:
+                    shield = (await safety.shields_of(db, [event.user])).get(event.user)
+            except Exception as error:  # the database is away: their next socket reads it
+                log.warning("live events: cannot read whom a person blocks (%s)", error)
+                return
         if shield is None:  # the account is gone, and its sockets with it
             return
-        for client in self._of_user.get(user_id, ()):
+        for client in self._of_user.get(event.user, ()):
             client.unlisted = shield.unlisted
 
     # --- a person suspended or let back -------------------------------------------
