@@ -313,3 +313,26 @@ def test_the_page_costs_the_same_however_many_there_are(
     assert count_statements(engine, alice_browser, "/notifications") == 3
     anonymous = TestClient(app, follow_redirects=False)
     assert count_statements(engine, anonymous, "/notifications") <= 1  # off to log in
+
+
+def test_the_headers_unread_count_reads_the_index_of_unread_rows_alone(db: Session) -> None:
+    """Every logged-in page counts the reader's unread notifications: the
+    statement must be one the partial index `ix_notifications_unread` (`NOT
+    read`) can answer, not a walk of everything they were ever told."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from webapp.rules.notifications import unread_count_of
+
+    postgres = db.get_bind().dialect.name == "postgresql"
+    dialect = postgresql.dialect() if postgres else sqlite.dialect()
+    counted = str(
+        unread_count_of(1).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    )
+    if postgres:
+        db.exec(text("SET LOCAL enable_seqscan = off"))  # a test's few rows: a seq scan is cheapest
+        plan = " ".join(db.exec(text(f"EXPLAIN SELECT {counted}")).scalars())  # type: ignore[call-overload]
+    else:
+        plan = " ".join(str(row) for row in db.exec(text(f"EXPLAIN QUERY PLAN SELECT {counted}")))  # type: ignore[call-overload]
+    db.rollback()
+    assert "ix_notifications_unread" in plan, plan

@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     update,
@@ -51,6 +52,13 @@ from webapp.models import (
     utcnow,
 )
 from webapp.rules import notification_rows, safety, suspensions
+
+# Written as the partial index of unread rows (`ix_notifications_unread`) is,
+# in words: `NOT read`. Neither database proves that `read IS false` (nor, on
+# SQLite, `read = 0`, which is how SQLAlchemy writes `not_` there) implies it,
+# so those spellings read every notification of the person to count the
+# unread ones (0.6 ms of each logged-in page for someone with 700 of them).
+UNREAD: ColumnElement[bool] = literal_column("NOT notifications.read")
 
 
 def notify(
@@ -101,7 +109,7 @@ async def notify_once_unread(
             col(Notification.kind) == kind,
             col(Notification.actor_id) == actor_id,
             col(Notification.post_id) == post_id,
-            col(Notification.read).is_(False),
+            UNREAD,
             # One from before a block or a mute does not come back up.
             ~safety.silenced(recipient_id, actor_id),
         )
@@ -133,7 +141,7 @@ def unread_count_of(user_id: Any) -> ScalarSelect[int]:
     return (
         select(func.count())
         .select_from(Notification)
-        .where(col(Notification.recipient_id) == user_id, col(Notification.read).is_(False))
+        .where(col(Notification.recipient_id) == user_id, UNREAD)
         .scalar_subquery()
     )
 
@@ -232,7 +240,7 @@ async def list_for(
     """The user's notifications, newest first, with names and titles: one statement."""
     condition: ColumnElement[bool] = col(Notification.recipient_id) == user_id
     if unread_only:
-        condition = and_(condition, col(Notification.read).is_(False))
+        condition = and_(condition, UNREAD)
     statement = WITH_NAMES.where(condition).order_by(*NEWEST_FIRST).offset(offset).limit(limit)
     return [_view(row) for row in await db.exec(statement)]
 
@@ -251,7 +259,7 @@ async def unread_counts(db: AsyncSession, user_ids: list[int]) -> dict[int, int]
         return {}
     statement = (
         select(col(Notification.recipient_id), func.count())
-        .where(col(Notification.recipient_id).in_(user_ids), col(Notification.read).is_(False))
+        .where(col(Notification.recipient_id).in_(user_ids), UNREAD)
         .group_by(col(Notification.recipient_id))
     )
     counts = dict.fromkeys(user_ids, 0)
@@ -267,7 +275,7 @@ async def count_for(db: AsyncSession, user_id: int) -> int:
 async def mark_read(db: AsyncSession, user_id: int, ids: list[int] | None = None) -> None:
     """Mark these of the user's notifications read, or all of them."""
     statement = update(Notification).where(
-        col(Notification.recipient_id) == user_id, col(Notification.read).is_(False)
+        col(Notification.recipient_id) == user_id, UNREAD
     )
     if ids is not None:
         if not ids:
