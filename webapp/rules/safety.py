@@ -22,7 +22,8 @@ that set (`webapp.web.cache_policy`), so two people's lists never mix.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, delete, exists, or_
@@ -39,38 +40,44 @@ from webapp.models import MAX_ID, Block, Follow, Mute, Notification, User, UserP
 
 @dataclass(frozen=True)
 class Shield:
-    """The people one reader blocks and mutes."""
+    """The people one reader blocks and mutes. What the lists and the page
+    cache's keys read of it is worked out once, when it is made: a logged-in
+    page reads it several times."""
 
     blocked: frozenset[int] = frozenset()
     muted: frozenset[int] = frozenset()
+    # The people whose posts leave the reader's lists.
+    unlisted: frozenset[int] = field(init=False, compare=False, repr=False)
+    # What the reader's lists depend on, for the page cache's keys: () for
+    # someone who blocks and mutes nobody, whose lists are everyone's.
+    key: tuple[int, ...] = field(init=False, compare=False, repr=False)
+    # What the reader's lists of people depend on (they leave out the people
+    # the reader blocks; a mute changes none of them).
+    blocked_key: tuple[int, ...] = field(init=False, compare=False, repr=False)
 
-    @property
-    def unlisted(self) -> frozenset[int]:
-        """The people whose posts leave the reader's lists."""
-        return self.blocked | self.muted
+    def __post_init__(self) -> None:
+        unlisted = self.blocked | self.muted
+        object.__setattr__(self, "unlisted", unlisted)
+        object.__setattr__(self, "key", tuple(sorted(unlisted)))
+        object.__setattr__(self, "blocked_key", tuple(sorted(self.blocked)))
 
     def hides_post_of(self, owner_id: int) -> bool:
         """A post of someone the reader blocks is not there for them (404)."""
         return owner_id in self.blocked
-
-    @property
-    def key(self) -> tuple[int, ...]:
-        """What the reader's lists depend on, for the page cache's keys: () for
-        someone who blocks and mutes nobody, whose lists are everyone's."""
-        return tuple(sorted(self.unlisted))
-
-    @property
-    def blocked_key(self) -> tuple[int, ...]:
-        """What the reader's lists of people depend on (they leave out the
-        people the reader blocks; a mute changes none of them)."""
-        return tuple(sorted(self.blocked))
 
     @classmethod
     def of(cls, blocked: str | None, muted: str | None) -> Shield:
         """From the ids as `ids_of` reads them (None: nobody)."""
         if not blocked and not muted:
             return NOBODY
-        return cls(_ids(blocked), _ids(muted))
+        return _shield_of(blocked, muted)
+
+
+@lru_cache(maxsize=1024)
+def _shield_of(blocked: str | None, muted: str | None) -> Shield:
+    """Every page of a reader who blocks or mutes someone reads the same two
+    texts: parsed once (a Shield is immutable)."""
+    return Shield(_ids(blocked), _ids(muted))
 
 
 NOBODY = Shield()
