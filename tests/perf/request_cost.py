@@ -12,7 +12,10 @@ it, e.g. `python -m webapp seed --users 1000 --posts 100000 --votes 300000`):
     python tests/perf/request_cost.py user --profile cumulative   # the top of a cProfile
 
 Scenarios: `post` (/posts/{random id}), `user` (/users/{random id}),
-`api-post` (/api/posts/{random id}), `api-list` (/api/posts?limit=20&skip={random}).
+`api-post` (/api/posts/{random id}), `api-list` (/api/posts?limit=20&skip={random}),
+`home` (/) and `following` (/following). `--as NAME` logs in as that seeded
+person first (the demo password) and sends their session cookie with every
+request: the logged-in pages, which the HTML cache does not keep.
 """
 
 from __future__ import annotations
@@ -43,10 +46,35 @@ def scenarios(posts: int, users: int) -> dict[str, Callable[[], str]]:
         "user": lambda: f"/users/{random.randint(1, users)}",
         "api-post": lambda: f"/api/posts/{random.randint(1, posts)}",
         "api-list": lambda: f"/api/posts?limit=20&skip={random.randint(0, posts - 1000)}",
+        "home": lambda: "/",
+        "following": lambda: "/following",
     }
 
 
-async def one(app: Any, address: str) -> int:
+async def log_in(app: Any, username: str) -> bytes:
+    """The session cookie of a login through the app's own form."""
+    import re
+
+    import httpx2 as httpx
+
+    from webapp.seed import DEMO_PASSWORD
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        page = await client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token, "no csrf_token on /login"
+        answer = await client.post(
+            "/login",
+            data={"csrf_token": token[1], "username": username, "password": DEMO_PASSWORD},
+            headers={"origin": "http://127.0.0.1:8000"},
+        )
+        assert answer.status_code == 303, f"login: {answer.status_code}"
+        await client.get("/")  # shows and drops the login's flash: the steady cookie
+        return "; ".join(f"{name}={value}" for name, value in client.cookies.items()).encode()
+
+
+async def one(app: Any, address: str, cookie: bytes | None = None) -> int:
     path, _, query = address.partition("?")
     scope = {
         "type": "http",
@@ -58,7 +86,11 @@ async def one(app: Any, address: str) -> int:
         "raw_path": path.encode(),
         "query_string": query.encode(),
         "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"request-cost")],
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"user-agent", b"request-cost"),
+            *([(b"cookie", cookie)] if cookie else []),
+        ],
         "client": ("127.0.0.1", 5555),
         "server": ("127.0.0.1", 8000),
         "state": {},
@@ -79,8 +111,9 @@ async def measure(args: argparse.Namespace) -> None:
     app = create_app()
     make = scenarios(args.posts, args.users)[args.scenario]
     async with app.router.lifespan_context(app):
+        cookie = await log_in(app, args.as_user) if args.as_user else None
         for _ in range(300):  # warm: prepared statements, templates, the pool
-            await one(app, make())
+            await one(app, make(), cookie)
         random.seed(1)
         addresses = [make() for _ in range(args.requests)]
         profile = cProfile.Profile()
@@ -88,7 +121,7 @@ async def measure(args: argparse.Namespace) -> None:
         wall, cpu = time.perf_counter(), time.process_time()
         profile.enable()
         for address in addresses:
-            statuses[await one(app, address)] += 1
+            statuses[await one(app, address, cookie)] += 1
         profile.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     stats = pstats.Stats(profile)
@@ -109,6 +142,7 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=100_000, help="the highest post id")
     parser.add_argument("--users", type=int, default=1_000, help="the highest user id")
     parser.add_argument("--profile", choices=["cumulative", "tottime", "ncalls"])
+    parser.add_argument("--as", dest="as_user", metavar="NAME", help="log in as this person")
     asyncio.run(measure(parser.parse_args()))
 
 
