@@ -18,6 +18,7 @@ from tests.support.pages import post_form, write_post
 from webapp.live import hub as live_hub
 from webapp.live.hub import Hub
 from webapp.live.places import Places
+from webapp.rules.safety import Shield
 
 OWN_ORIGIN = {"origin": "http://testserver"}
 
@@ -252,7 +253,7 @@ def test_a_new_post_is_not_announced_to_those_who_block_or_mute_its_author() -> 
 
     async def scenario(hub: Hub) -> None:
         shielded, other = FakeSocket(), FakeSocket()
-        hub.join(shielded, 1, None, None, frozenset({4}))  # type: ignore[arg-type]
+        hub.join(shielded, 1, None, None, Shield(frozenset({4})))  # type: ignore[arg-type]
         hub.join(other, 2, None)  # type: ignore[arg-type]
         hub.deliver(json.dumps({"t": "created", "id": 9, "author": 4}))
         hub.deliver(json.dumps({"t": "created", "id": 10, "author": 5}))

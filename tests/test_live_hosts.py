@@ -338,3 +338,20 @@ def test_a_block_or_mute_made_while_a_socket_is_open_stops_the_news_of_their_pos
             *unheard,
             heard,
         ]
+
+
+def test_a_blocked_persons_post_is_not_the_blockers_to_watch(hosts: list[str], person: Any) -> None:
+    """Its page is a 404 for the blocker: its counts do not reach them either.
+    A muted person's post is still theirs to open, and to watch."""
+    host_a, host_b = hosts
+    reader, blocked, muted = person(host_a), person(host_a), person(host_a)
+    blocked_id, _ = who(blocked)
+    muted_id, _ = who(muted)
+    theirs, quiet = write_post(blocked, "Blocked"), write_post(muted, "Muted")
+    assert post_form(reader, f"/users/{blocked_id}/block", {}).status_code == 303
+    assert post_form(reader, f"/users/{muted_id}/mute", {}).status_code == 303
+    with socket(host_b, reader) as own, socket(host_b) as stranger:
+        own.send(json.dumps({"type": "subscribe", "posts": [theirs, quiet]}))
+        assert next_message(own, "subscribed")["posts"] == [quiet]
+        stranger.send(json.dumps({"type": "subscribe", "posts": [theirs, quiet]}))
+        assert next_message(stranger, "subscribed")["posts"] == [theirs, quiet]

@@ -61,7 +61,7 @@ class Client:
         "_writer",
         "closed",
         "session_id",
-        "unlisted",
+        "shield",
         "user_id",
         "watching",
         "websocket",
@@ -72,14 +72,15 @@ class Client:
         websocket: WebSocket,
         user_id: int | None,
         session_id: int | None,
-        unlisted: frozenset[int] = frozenset(),
+        shield: safety.Shield = safety.NOBODY,
     ) -> None:
         self.websocket = websocket
         self.user_id = user_id
         self.session_id = session_id
-        # The people whose new posts this visitor's feeds leave out (blocked or
-        # muted; read again when that changes): not announced to it either.
-        self.unlisted = unlisted
+        # Whom this visitor blocks and mutes (changed as they change it): the
+        # new posts of those their feeds leave out are not announced to it,
+        # and the posts of those they block are not theirs to watch.
+        self.shield = shield
         self.watching: frozenset[int] = frozenset()
         self.closed = False
         self._pending: deque[str | tuple[str, ...]] = deque()
@@ -239,11 +240,11 @@ class Hub:
         user_id: int | None,
         session_id: int | None,
         expires_at: datetime | None = None,
-        unlisted: frozenset[int] = frozenset(),
+        shield: safety.Shield = safety.NOBODY,
     ) -> Client:
         """A socket accepted; `expires_at`: its session's end, when it closes;
-        `unlisted`: the authors whose new posts it is not told of."""
-        client = Client(websocket, user_id, session_id, unlisted)
+        `shield`: whom its visitor blocks and mutes."""
+        client = Client(websocket, user_id, session_id, shield)
         self.clients.add(client)
         if user_id is not None:
             self._of_user[user_id].add(client)
@@ -275,7 +276,9 @@ class Hub:
         wanted = list(dict.fromkeys(post_ids))[:MAX_WATCHED]
         self._watch(client, wanted)
         async with new_session(self.engine) as db:
-            counts = await posts.visible_counts(db, wanted, client.user_id)
+            counts = await posts.visible_counts(
+                db, wanted, client.user_id, blocked=client.shield.blocked
+            )
         accepted = [post_id for post_id in wanted if post_id in counts]
         if client.closed:
             return
@@ -325,7 +328,7 @@ class Hub:
                     log.warning("live events: cannot read the author's followers (%s)", error)
             plain, followed = event.message(), event.message(followed=True)
             for client in list(self.clients):
-                if event.author in client.unlisted:
+                if event.author in client.shield.unlisted:
                     continue
                 client.send(followed if client.user_id in followers else plain)
 
@@ -347,7 +350,7 @@ class Hub:
         if shield is None:  # the account is gone, and its sockets with it
             return
         for client in self._of_user.get(event.user, ()):
-            client.unlisted = shield.unlisted
+            client.shield = shield
 
     # --- a person suspended or let back -------------------------------------------
 

@@ -274,9 +274,7 @@ async def count_for(db: AsyncSession, user_id: int) -> int:
 
 async def mark_read(db: AsyncSession, user_id: int, ids: list[int] | None = None) -> None:
     """Mark these of the user's notifications read, or all of them."""
-    statement = update(Notification).where(
-        col(Notification.recipient_id) == user_id, UNREAD
-    )
+    statement = update(Notification).where(col(Notification.recipient_id) == user_id, UNREAD)
     if ids is not None:
         if not ids:
             return

@@ -278,13 +278,23 @@ async def counts_of(db: AsyncSession, post_ids: list[int]) -> Counts:
     return await _counts(db, col(Post.id).in_(post_ids))
 
 
-async def visible_counts(db: AsyncSession, post_ids: list[int], viewer_id: int | None) -> Counts:
+async def visible_counts(
+    db: AsyncSession,
+    post_ids: list[int],
+    viewer_id: int | None,
+    *,
+    blocked: frozenset[int] = frozenset(),
+) -> Counts:
     """The counts of those of these posts the viewer may see (a live page's
-    subscription, `webapp.live`): one statement; a draft of someone else's or
-    an unknown id is left out."""
+    subscription, `webapp.live`): one statement; a draft of someone else's, a
+    post of someone the viewer blocks (`blocked`: not there for them, as its
+    page is not) or an unknown id is left out."""
     if not post_ids:
         return {}
-    return await _counts(db, and_(col(Post.id).in_(post_ids), visible_to(viewer_id)))
+    condition = and_(col(Post.id).in_(post_ids), visible_to(viewer_id))
+    if blocked:
+        condition = and_(condition, col(Post.owner_id).not_in(blocked))
+    return await _counts(db, condition)
 
 
 async def _counts(db: AsyncSession, condition: ColumnElement[bool]) -> Counts:

@@ -37,6 +37,7 @@ from webapp.live import events
 from webapp.live.hub import MAX_WATCHED, POLICY, Client, Hub
 from webapp.live.places import TRY_AGAIN_LATER, Refusal
 from webapp.models import MAX_ID
+from webapp.rules import safety
 from webapp.web import login_cookie
 
 router = APIRouter(include_in_schema=False)
@@ -60,7 +61,7 @@ class Visitor(NamedTuple):
     session_id: int | None = None
     unread: int | None = None
     expires_at: datetime | None = None  # the session's end, when the socket closes
-    unlisted: frozenset[int] = frozenset()  # whom the visitor blocks or mutes
+    shield: safety.Shield = safety.NOBODY  # whom the visitor blocks or mutes
 
 
 ANONYMOUS = Visitor()
@@ -129,7 +130,7 @@ async def _open(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     client = hub.join(
-        websocket, visitor.user_id, visitor.session_id, visitor.expires_at, visitor.unlisted
+        websocket, visitor.user_id, visitor.session_id, visitor.expires_at, visitor.shield
     )
     try:
         if visitor.unread is not None:
@@ -146,9 +147,7 @@ async def _visitor(websocket: WebSocket) -> Visitor:
         loaded = await login_cookie.load(db, websocket)
     if loaded is None:
         return ANONYMOUS
-    return Visitor(
-        loaded.user.id, loaded.id, loaded.unread, loaded.expires_at, loaded.shield.unlisted
-    )
+    return Visitor(loaded.user.id, loaded.id, loaded.unread, loaded.expires_at, loaded.shield)
 
 
 async def _converse(hub: Hub, client: Client) -> None:
