@@ -51,72 +51,54 @@ async def _change(
     return redirect(target if target == PEOPLE_PAGE else f"/users/{user_id}")
 
 
-@router.post("/users/{user_id:id}/block")
-async def block_user(
-    request: Request,
-    user_id: int,
-    db: DbSession,
-    visitor: VisitorDep,
-    user: CurrentUser,
-    pages: Pages,
-    next: FormText = "",
-) -> Response:
-    async def change() -> None:
-        await safety.block(db, blocker_id=user.id, blocked_id=user_id)
-
-    said = "You blocked {}. They are not told."
-    return await _change(request, db, visitor, pages, user_id, change, said, next)
-
-
-@router.post("/users/{user_id:id}/unblock")
-async def unblock_user(
-    request: Request,
-    user_id: int,
-    db: DbSession,
-    visitor: VisitorDep,
-    user: CurrentUser,
-    pages: Pages,
-    next: FormText = "",
-) -> Response:
-    async def change() -> None:
-        await safety.unblock(db, blocker_id=user.id, blocked_id=user_id)
-
-    said = "You no longer block {}."
-    return await _change(request, db, visitor, pages, user_id, change, said, next)
+# What each form does, and what the page says after it. A rule's arguments: the
+# database, the person acting, the person they act on.
+Rule = Callable[[DbSession, int, int], Awaitable[None]]
+CHANGES: dict[str, tuple[Rule, str]] = {
+    "block": (
+        lambda db, me, them: safety.block(db, blocker_id=me, blocked_id=them),
+        "You blocked {}. They are not told.",
+    ),
+    "unblock": (
+        lambda db, me, them: safety.unblock(db, blocker_id=me, blocked_id=them),
+        "You no longer block {}.",
+    ),
+    "mute": (
+        lambda db, me, them: safety.mute(db, muter_id=me, muted_id=them),
+        "You muted {}. They are not told.",
+    ),
+    "unmute": (
+        lambda db, me, them: safety.unmute(db, muter_id=me, muted_id=them),
+        "You no longer mute {}.",
+    ),
+}
 
 
-@router.post("/users/{user_id:id}/mute")
-async def mute_user(
-    request: Request,
-    user_id: int,
-    db: DbSession,
-    visitor: VisitorDep,
-    user: CurrentUser,
-    pages: Pages,
-    next: FormText = "",
-) -> Response:
-    async def change() -> None:
-        await safety.mute(db, muter_id=user.id, muted_id=user_id)
+def _route(rule: Rule, said: str) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(
+        request: Request,
+        user_id: int,
+        db: DbSession,
+        visitor: VisitorDep,
+        user: CurrentUser,
+        pages: Pages,
+        next: FormText = "",
+    ) -> Response:
+        async def change() -> None:
+            await rule(db, user.id, user_id)
 
-    said = "You muted {}. They are not told."
-    return await _change(request, db, visitor, pages, user_id, change, said, next)
+        return await _change(request, db, visitor, pages, user_id, change, said, next)
+
+    return endpoint
 
 
-@router.post("/users/{user_id:id}/unmute")
-async def unmute_user(
-    request: Request,
-    user_id: int,
-    db: DbSession,
-    visitor: VisitorDep,
-    user: CurrentUser,
-    pages: Pages,
-    next: FormText = "",
-) -> Response:
-    async def change() -> None:
-        await safety.unmute(db, muter_id=user.id, muted_id=user_id)
-
-    said = "You no longer mute {}."
-    return await _change(request, db, visitor, pages, user_id, change, said, next)
+for _action, (_rule, _said) in CHANGES.items():
+    router.add_api_route(
+        f"/users/{{user_id:id}}/{_action}",
+        _route(_rule, _said),
+        methods=["POST"],
+        name=f"{_action}_user",
+    )
 
 
 @router.get("/settings/people")
