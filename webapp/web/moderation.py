@@ -4,6 +4,8 @@ with their session on every request; anyone but a moderator gets 404."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
@@ -100,32 +102,24 @@ async def dismiss(request: Request, report_id: int, db: DbSession, visitor: Visi
     return await act(request, db, visitor, "dismiss", found[0], found[1], "")
 
 
-@router.post("/moderation/posts/{post_id:id}/hide")
-async def hide_post(
-    request: Request, post_id: int, db: DbSession, visitor: VisitorDep, reason: FormText = ""
-) -> Response:
-    return await act(request, db, visitor, "hide", "post", post_id, reason)
+def _hide_or_restore(action: str, kind: str) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(
+        request: Request, target_id: int, db: DbSession, visitor: VisitorDep, reason: FormText = ""
+    ) -> Response:
+        return await act(request, db, visitor, action, kind, target_id, reason)
+
+    return endpoint
 
 
-@router.post("/moderation/posts/{post_id:id}/restore")
-async def restore_post(
-    request: Request, post_id: int, db: DbSession, visitor: VisitorDep, reason: FormText = ""
-) -> Response:
-    return await act(request, db, visitor, "restore", "post", post_id, reason)
-
-
-@router.post("/moderation/comments/{comment_id:id}/hide")
-async def hide_comment(
-    request: Request, comment_id: int, db: DbSession, visitor: VisitorDep, reason: FormText = ""
-) -> Response:
-    return await act(request, db, visitor, "hide", "comment", comment_id, reason)
-
-
-@router.post("/moderation/comments/{comment_id:id}/restore")
-async def restore_comment(
-    request: Request, comment_id: int, db: DbSession, visitor: VisitorDep, reason: FormText = ""
-) -> Response:
-    return await act(request, db, visitor, "restore", "comment", comment_id, reason)
+# A moderator hides or restores a post or a comment from the queue or its page.
+for _kind in ("post", "comment"):
+    for _action in ("hide", "restore"):
+        router.add_api_route(
+            f"/moderation/{_kind}s/{{target_id:id}}/{_action}",
+            _hide_or_restore(_action, _kind),
+            methods=["POST"],
+            name=f"{_action}_{_kind}",
+        )
 
 
 @router.post("/moderation/users/{user_id:id}/suspend")

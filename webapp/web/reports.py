@@ -3,6 +3,8 @@ then back to what was reported with a message."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,12 +27,12 @@ REASONS = (
 )
 
 
+# Where each kind of thing is, and so its Report form.
+PLACES = {"post": "/posts", "comment": "/comments", "user": "/users"}
+
+
 def back_to(target: Target) -> str:
-    if target.kind == "post":
-        return f"/posts/{target.id}"
-    if target.kind == "comment":
-        return f"/comments/{target.id}"
-    return f"/users/{target.id}"
+    return f"{PLACES[target.kind]}/{target.id}"
 
 
 async def report_form(
@@ -93,70 +95,34 @@ async def send(
     return redirect(back)
 
 
-@router.get("/posts/{target_id:id}/report")
-async def report_post_form(
-    request: Request, target_id: int, db: DbSession, visitor: VisitorDep, user: CurrentUser
-) -> Response:
-    return await report_form(request, db, visitor, "post", target_id)
+def _form_route(kind: str) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(
+        request: Request, target_id: int, db: DbSession, visitor: VisitorDep, user: CurrentUser
+    ) -> Response:
+        return await report_form(request, db, visitor, kind, target_id)
+
+    return endpoint
 
 
-@router.get("/comments/{target_id:id}/report")
-async def report_comment_form(
-    request: Request, target_id: int, db: DbSession, visitor: VisitorDep, user: CurrentUser
-) -> Response:
-    return await report_form(request, db, visitor, "comment", target_id)
+def _send_route(kind: str) -> Callable[..., Awaitable[Response]]:
+    async def endpoint(
+        request: Request,
+        target_id: int,
+        db: DbSession,
+        visitor: VisitorDep,
+        user: ConfirmedUser,
+        settings: SettingsDep,
+        reason: FormText = "",
+        note: FormText = "",
+    ) -> Response:
+        values = {"reason": reason, "note": note}
+        hide = settings.auto_hide_reports
+        return await send(request, db, visitor, user.id, hide, kind, target_id, values)
+
+    return endpoint
 
 
-@router.get("/users/{target_id:id}/report")
-async def report_user_form(
-    request: Request, target_id: int, db: DbSession, visitor: VisitorDep, user: CurrentUser
-) -> Response:
-    return await report_form(request, db, visitor, "user", target_id)
-
-
-@router.post("/posts/{target_id:id}/report")
-async def report_post(
-    request: Request,
-    target_id: int,
-    db: DbSession,
-    visitor: VisitorDep,
-    user: ConfirmedUser,
-    settings: SettingsDep,
-    reason: FormText = "",
-    note: FormText = "",
-) -> Response:
-    values = {"reason": reason, "note": note}
-    hide = settings.auto_hide_reports
-    return await send(request, db, visitor, user.id, hide, "post", target_id, values)
-
-
-@router.post("/comments/{target_id:id}/report")
-async def report_comment(
-    request: Request,
-    target_id: int,
-    db: DbSession,
-    visitor: VisitorDep,
-    user: ConfirmedUser,
-    settings: SettingsDep,
-    reason: FormText = "",
-    note: FormText = "",
-) -> Response:
-    values = {"reason": reason, "note": note}
-    hide = settings.auto_hide_reports
-    return await send(request, db, visitor, user.id, hide, "comment", target_id, values)
-
-
-@router.post("/users/{target_id:id}/report")
-async def report_user(
-    request: Request,
-    target_id: int,
-    db: DbSession,
-    visitor: VisitorDep,
-    user: ConfirmedUser,
-    settings: SettingsDep,
-    reason: FormText = "",
-    note: FormText = "",
-) -> Response:
-    values = {"reason": reason, "note": note}
-    hide = settings.auto_hide_reports
-    return await send(request, db, visitor, user.id, hide, "user", target_id, values)
+for _kind, _place in PLACES.items():
+    _path = f"{_place}/{{target_id:id}}/report"
+    router.add_api_route(_path, _form_route(_kind), methods=["GET"], name=f"report_{_kind}_form")
+    router.add_api_route(_path, _send_route(_kind), methods=["POST"], name=f"report_{_kind}")
