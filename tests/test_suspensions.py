@@ -137,6 +137,31 @@ def test_a_suspended_persons_profile_posts_and_comments_are_gone(
     assert [post["title"] for post in feed] == ["Ann writes"]
 
 
+def test_a_suspended_person_leaves_the_lists_of_followers_and_followed(
+    client, new_client, people
+) -> None:
+    """Their profile is gone: no list of people links to it while it lasts."""
+    ann, ben = people["ann"], people["ben"]
+    for who, whom in ((ben, ann), (ann, ben)):
+        followed = client.put(f"/api/users/me/following/{whom.id}", headers=who.headers)
+        assert followed.is_success, followed.text
+    lists = (f"/api/users/{ann.id}/followers", f"/api/users/{ann.id}/following")
+    pages = (f"/users/{ann.id}/followers", f"/users/{ann.id}/following")
+    anonymous = new_client()
+    for path in lists:
+        assert [person["username"] for person in client.get(path).json()] == ["ben"]
+    for path in pages:
+        assert f'href="/users/{ben.id}"' in anonymous.get(path).text
+    assert act(client, people["mod"], "suspend", ben.id, "Spam", days=1).is_success
+    for path in lists:
+        assert client.get(path).json() == []
+    for path in pages:
+        assert f'href="/users/{ben.id}"' not in anonymous.get(path).text
+    assert act(client, people["mod"], "unsuspend", ben.id, "Appeal heard").is_success
+    for path in lists:
+        assert [person["username"] for person in client.get(path).json()] == ["ben"]
+
+
 def test_a_suspension_ends_by_itself_and_no_cache_keeps_it(
     client, new_client, db, people, bens_things
 ) -> None:

@@ -330,7 +330,8 @@ async def people(
 ) -> list[UserPublic]:
     """The user's followers (or the people they follow), newest follow first
     (in one instant, the later follow first), but for the people the reader
-    `blocked` (`webapp.rules.safety.Shield`): one statement."""
+    `blocked` (`webapp.rules.safety.Shield`) and those suspended now (their
+    profile is gone while it lasts): one statement."""
     them, me = (
         (col(Follow.follower_id), col(Follow.followed_id))
         if followers
@@ -339,7 +340,7 @@ async def people(
     statement = (
         select(col(User.id), col(User.username), col(User.created_at), *PROFILE_OF_USER)
         .join(Follow, them == col(User.id))
-        .where(me == user_id)
+        .where(me == user_id, suspensions.ACTIVE)
     )
     if blocked:
         statement = statement.where(them.not_in(sorted(blocked)))
