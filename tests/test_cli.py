@@ -237,7 +237,7 @@ def serving(folder: Path, *options: str, host: str = "127.0.0.1") -> Iterator[tu
         )
         address = f"http://{host}:{port}"
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90  # a start that waits for a busy machine
             while True:
                 try:
                     assert status_of(f"{address}/healthz") == 200
