@@ -401,6 +401,39 @@ def test_a_drafts_pictures_are_its_owners_alone(
     assert public.headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
+def test_a_drafts_pictures_are_its_owners_through_the_api_token_too(
+    client: TestClient, alice_api: Caller, bob_api: Caller
+) -> None:
+    """An API client is given the URLs (`POST /api/media`, `PostPublic.media`):
+    its token opens its own unattached and draft pictures, as the API shows
+    it the draft; anyone else's token, one that does not hold, or none is a 404."""
+    anonymous = TestClient(client.app)
+
+    def only_alice_sees(url: str) -> None:
+        mine = anonymous.get(url, headers=alice_api.headers)
+        assert mine.status_code == 200, url
+        assert mine.headers["cache-control"] == "private, no-store"
+        assert mine.headers["content-type"] == "image/jpeg"
+        assert mine.headers["x-content-type-options"] == "nosniff"
+        assert anonymous.get(url, headers=bob_api.headers).status_code == 404
+        assert anonymous.get(url).status_code == 404
+        for dead in ("Bearer not-a-token", "Basic YWxpY2U6eA==", "Bearer", "bearer  "):
+            assert anonymous.get(url, headers={"Authorization": dead}).status_code == 404
+
+    uploaded = upload(client, alice_api, picture((900, 600)), "draft picture").json()
+    only_alice_sees(uploaded["url"])  # not yet in a post
+    draft = write(client, alice_api, published=False, media_ids=[uploaded["id"]])
+    for url in (draft["media"][0]["url"], draft["media"][0]["thumbnail_url"]):
+        only_alice_sees(url)
+    published = client.patch(
+        f"/api/posts/{draft['id']}", json={"published": True}, headers=alice_api.headers
+    )
+    assert published.status_code == 200
+    public = anonymous.get(uploaded["url"])
+    assert public.status_code == 200
+    assert public.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
 def test_an_unknown_or_malformed_media_name_is_404(client: TestClient) -> None:
     for path in (
         "/media/posts/" + "0" * 32 + ".jpg",
