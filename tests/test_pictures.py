@@ -184,6 +184,38 @@ def test_an_avatar_is_cropped_resized_stripped_and_served(
     assert 'src="/avatars/1.svg"' in bob_browser.get("/users/1").text
 
 
+def test_an_avatar_shows_beside_the_name_on_every_list_and_page(
+    alice_browser: TestClient, bob_browser: TestClient
+) -> None:
+    """Cards, post pages, comments, people lists, notifications, profiles
+    and search: wherever Alice's name is, her avatar is beside it."""
+    response = alice_browser.post(
+        "/settings/avatar",
+        data={"csrf_token": csrf_token(alice_browser, "/settings")},
+        files={"avatar": ("me.png", picture((50, 50), (1, 200, 3)), "image/png")},
+    )
+    assert response.status_code == 303, response.text
+    small = re.search(r'src="(/media/avatars/[0-9a-f]{32}-64\.jpg)"', alice_browser.get("/").text)
+    assert small, "no small avatar in the header"
+    bobs_post = write_post(bob_browser, "Bob writes", "About kites.")
+    alices_post = write_post(alice_browser, "Alice on kites", "Kites, again.")
+    post_form(alice_browser, f"/posts/{bobs_post}/comments", {"content": "Nice kites"})
+    post_form(alice_browser, "/users/2/follow", {})
+    avatar = re.compile(r'src="/media/avatars/[0-9a-f]{32}-(64|256)\.jpg"')
+    for path in (
+        "/",
+        f"/posts/{alices_post}",
+        f"/posts/{bobs_post}",  # her comment
+        "/users/1",
+        "/users/2/followers",
+        "/notifications",
+        "/search?q=kites",
+    ):
+        page = bob_browser.get(path)
+        assert page.status_code == 200, path
+        assert avatar.search(page.text), path
+
+
 def test_the_default_avatar_is_drawn_here_and_the_same_each_time(client: TestClient) -> None:
     first, again, other = (client.get(f"/avatars/{n}.svg") for n in (7, 7, 8))
     assert first.status_code == 200
