@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -453,3 +455,27 @@ def test_a_picture_that_crashes_its_process_is_refused_and_the_next_is_taken(
     with pytest.raises(images.BadPicture):
         on_own_loop(images.off_loop(crash, tmp_path))
     assert send("media api")(PNG).response.status_code == 201
+
+
+def priority(_path: Path) -> tuple[int, int]:
+    """The pictures' process's nice level, and the signal it gets when its parent ends."""
+    death_signal = 0
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        found = ctypes.c_int()
+        ctypes.CDLL(None).prctl(2, ctypes.byref(found), 0, 0, 0)  # PR_GET_PDEATHSIG
+        death_signal = found.value
+    return os.getpriority(os.PRIO_PROCESS, 0), death_signal
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no nice levels on this system")
+def test_pictures_are_decoded_at_the_lowest_priority_and_end_with_their_worker(
+    tmp_path: Path,
+) -> None:
+    """Pages first: the process that decodes takes only the CPU they leave,
+    and a worker killed outright does not leave it behind (Linux)."""
+    nice, death_signal = on_own_loop(images.off_loop(priority, tmp_path))
+    assert nice == images.NICENESS == 19
+    if sys.platform.startswith("linux"):
+        assert death_signal == signal.SIGKILL
