@@ -8,6 +8,9 @@ metadata or payload in any stored file."""
 from __future__ import annotations
 
 import os
+import re
+import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,7 @@ from tests.support.images import (
     jpeg_with_php_comment,
     opened,
     picture,
+    png_16_bit_rgb,
     png_header_only,
     real_48_megapixels,
 )
@@ -167,6 +171,7 @@ SAFE = {
     "animated webp": animated_webp(),
     "cmyk jpeg": picture((20, 20), (0, 255, 255, 0), kind="JPEG", mode="CMYK"),
     "16-bit png": picture((20, 20), 40000, mode="I;16"),
+    "16-bit colour png": png_16_bit_rgb(),
     "palette png": picture((20, 20), 3, mode="P"),
     "greyscale png": picture((20, 20), 90, mode="L"),
     "see-through png": picture((20, 20), (255, 0, 0, 128), mode="RGBA"),
@@ -206,8 +211,9 @@ def test_gps_exif_is_absent_from_every_stored_file(send, settings: Settings, doo
         assert sorted(opened(raw).size for raw in kept) == [(200, 400), (800, 1600)]
 
 
-def test_a_16_bit_picture_is_scaled_not_clipped(send, settings: Settings) -> None:
-    send("media api")(SAFE["16-bit png"])
+@pytest.mark.parametrize("case", ["16-bit png", "16-bit colour png"])
+def test_a_16_bit_picture_is_scaled_not_clipped(send, settings: Settings, case: str) -> None:
+    send("media api")(SAFE[case])
     (raw,) = kept_bytes(settings)
     assert 100 < opened(raw).convert("L").getpixel((5, 5)) < 200
 
@@ -222,6 +228,35 @@ def test_an_empty_file_part_with_no_name_is_no_picture(
         assert db.exec(text("SELECT count(*) FROM posts")).one()[0] == 1
     else:  # nothing to take: asked for again, never a 500
         assert response.status_code == 422, response.text
+    assert db.exec(text("SELECT count(*) FROM media")).one()[0] == 0
+    assert stored(settings) == []
+
+
+def test_a_text_field_where_a_file_belongs_is_no_picture(
+    client: TestClient, new_client, settings: Settings, db: Session
+) -> None:
+    """A part without a file name at all (a text field named `images` or
+    `file`) is not a file: no picture, never a 500."""
+    browser = new_client()
+    Auth(browser).register("alice")
+    form = {
+        "csrf_token": csrf_token(browser, "/posts/new"),
+        "title": "Words only",
+        "content": "Look.",
+        "published": "on",
+        "alt": "",
+        "images": "",
+    }
+    # A multipart body, as browsers send this form (`files` forces it).
+    empty = [("images", ("", b"", "application/octet-stream"))]
+    page = browser.post("/posts", data=form, files=empty)
+    assert page.status_code == 303, page.text
+    caller = sign_up(client, "bob")
+    for data in ({"alt": "A picture", "file": ""}, {"alt": "A picture", "file": HTML.decode()}):
+        answer = client.post(
+            "/api/media", data=data, files=[("x", ("", b"", "text/plain"))], headers=caller.headers
+        )
+        assert answer.status_code == 422, answer.text
     assert db.exec(text("SELECT count(*) FROM media")).one()[0] == 0
     assert stored(settings) == []
 
@@ -280,6 +315,122 @@ def test_a_fifth_picture_is_refused_at_both_doors(
     assert db.exec(text("SELECT count(*) FROM media WHERE post_id IS NOT NULL")).one()[0] == 0
 
 
+def edit_form(browser: TestClient, post_id: int, alts: list[str], **fields: object) -> dict:
+    return {
+        "csrf_token": csrf_token(browser, f"/posts/{post_id}/edit"),
+        "title": "Edited",
+        "content": "Look again.",
+        "published": "on",
+        "alt": alts,
+        **fields,
+    }
+
+
+def test_the_edit_form_refuses_a_fifth_picture_and_takes_an_empty_file_input(
+    client: TestClient, new_client, settings: Settings, db: Session
+) -> None:
+    browser = new_client()
+    Auth(browser).register("alice")
+    form = {
+        "csrf_token": csrf_token(browser, "/posts/new"),
+        "title": "Three",
+        "content": "Look.",
+        "published": "on",
+        "alt": [f"picture {n}" for n in range(3)],
+    }
+    files = [("images", (f"{n}.png", picture(colour=(n, 9, 9)), "image/png")) for n in range(3)]
+    post_id = int(browser.post("/posts", data=form, files=files).headers["location"].split("/")[-1])
+    kept = stored(settings)
+    two = [("images", (f"{n}.png", picture(colour=(n, 0, 99)), "image/png")) for n in range(2)]
+    refused = browser.post(
+        f"/posts/{post_id}/edit", data=edit_form(browser, post_id, ["four", "five"]), files=two
+    )
+    assert refused.status_code == 422 and 'id="images-error"' in refused.text
+    assert stored(settings) == kept
+    assert db.exec(text("SELECT count(*) FROM media")).one()[0] == 3
+    # One taken out makes room: three less one plus two is four.
+    first = db.exec(text("SELECT id FROM media ORDER BY position")).first()[0]
+    one_out = edit_form(browser, post_id, ["four", "five"], remove_media=str(first))
+    assert browser.post(f"/posts/{post_id}/edit", data=one_out, files=two).status_code == 303
+    assert db.exec(text("SELECT count(*) FROM media")).one()[0] == 4
+    kept = stored(settings)
+    # The edit form's file inputs left empty: no picture, the three stay.
+    empty = [("images", ("", b"", "application/octet-stream"))] * 4
+    saved = browser.post(
+        f"/posts/{post_id}/edit", data=edit_form(browser, post_id, [""] * 4), files=empty
+    )
+    assert saved.status_code == 303, saved.text
+    page = browser.get(f"/posts/{post_id}").text
+    alts = re.findall(r'<img src="/media/posts/[^"]+" alt="([^"]+)"', page)
+    assert alts == ["picture 1", "picture 2", "four", "five"] and "Edited" in page
+    assert stored(settings) == kept
+
+
+def test_media_ids_of_someone_elses_or_used_media_are_refused_by_put_and_patch(
+    client: TestClient, db: Session
+) -> None:
+    alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
+
+    def upload(caller, colour: tuple[int, int, int]) -> int:
+        response = client.post(
+            "/api/media",
+            files={"file": ("a.png", picture(colour=colour), "image/png")},
+            data={"alt": "mine"},
+            headers=caller.headers,
+        )
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
+    alices = upload(alice, (1, 0, 0))
+    bobs_used, bobs_free = upload(bob, (0, 1, 0)), upload(bob, (0, 0, 1))
+    first = client.post(
+        "/api/posts",
+        json={"title": "One", "content": "c", "media_ids": [bobs_used]},
+        headers=bob.headers,
+    ).json()
+    second = client.post(
+        "/api/posts", json={"title": "Two", "content": "c"}, headers=bob.headers
+    ).json()
+    attached = "SELECT id, post_id FROM media ORDER BY id"
+    before = db.exec(text(attached)).all()
+    for media_ids in (
+        [alices],  # someone else's
+        [bobs_used],  # already in another post
+        [bobs_free, bobs_free],  # the same twice
+        [bobs_free, 999_999],  # one that is not there
+        [bobs_free, 2**63],  # one past any id
+    ):
+        for method, body in (
+            ("PUT", {"title": "Two", "content": "c", "media_ids": media_ids}),
+            ("PATCH", {"media_ids": media_ids}),
+        ):
+            answer = client.request(
+                method, f"/api/posts/{second['id']}", json=body, headers=bob.headers
+            )
+            assert answer.status_code == 422, (method, media_ids, answer.text)
+    db.expire_all()
+    assert db.exec(text(attached)).all() == before
+    assert client.get(f"/api/posts/{second['id']}").json()["media"] == []
+    assert [m["id"] for m in client.get(f"/api/posts/{first['id']}").json()["media"]] == [bobs_used]
+
+
+def slow(_path: Path) -> None:
+    """A picture that takes too long (every real one is bounded by MAX_PIXELS)."""
+    import time
+
+    time.sleep(1.5)
+
+
+def test_a_picture_that_takes_too_long_is_refused_and_the_next_is_taken(
+    send, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(images, "TIMEOUT_SECONDS", 0.3)
+    with pytest.raises(images.BadPicture, match="too long"):
+        on_own_loop(images.off_loop(slow, tmp_path))
+    monkeypatch.setattr(images, "TIMEOUT_SECONDS", 30.0)
+    assert send("media api")(PNG).response.status_code == 201
+
+
 def test_a_post_form_over_the_hourly_limit_keeps_none_of_its_pictures(
     send, settings: Settings, db: Session
 ) -> None:
@@ -304,3 +455,27 @@ def test_a_picture_that_crashes_its_process_is_refused_and_the_next_is_taken(
     with pytest.raises(images.BadPicture):
         on_own_loop(images.off_loop(crash, tmp_path))
     assert send("media api")(PNG).response.status_code == 201
+
+
+def priority(_path: Path) -> tuple[int, int]:
+    """The pictures' process's nice level, and the signal it gets when its parent ends."""
+    death_signal = 0
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        found = ctypes.c_int()
+        ctypes.CDLL(None).prctl(2, ctypes.byref(found), 0, 0, 0)  # PR_GET_PDEATHSIG
+        death_signal = found.value
+    return os.getpriority(os.PRIO_PROCESS, 0), death_signal
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no nice levels on this system")
+def test_pictures_are_decoded_at_the_lowest_priority_and_end_with_their_worker(
+    tmp_path: Path,
+) -> None:
+    """Pages first: the process that decodes takes only the CPU they leave,
+    and a worker killed outright does not leave it behind (Linux)."""
+    nice, death_signal = on_own_loop(images.off_loop(priority, tmp_path))
+    assert nice == images.NICENESS == 19
+    if sys.platform.startswith("linux"):
+        assert death_signal == signal.SIGKILL

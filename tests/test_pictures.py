@@ -5,6 +5,8 @@ hostile files a picture upload meets."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import re
 import stat
 import time
@@ -13,10 +15,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import text
 from sqlmodel import Session
 
-from tests.support.api import Caller, sign_up, write
+from tests.support.api import Caller, bearer, login, sign_up, write
 from tests.support.app import on_own_loop
 from tests.support.images import (
     HTML,
@@ -25,6 +28,7 @@ from tests.support.images import (
     picture,
 )
 from tests.support.pages import Auth, csrf_token, post_form, write_post
+from webapp.app import create_app
 from webapp.core.config import Settings
 from webapp.core.db import create_async_db_engine, new_session
 from webapp.core.media_store import MediaStore
@@ -178,6 +182,38 @@ def test_an_avatar_is_cropped_resized_stripped_and_served(
     assert stored_files(settings, "avatars") == []
     assert bob_browser.get(url.group(1)).status_code == 404
     assert 'src="/avatars/1.svg"' in bob_browser.get("/users/1").text
+
+
+def test_an_avatar_shows_beside_the_name_on_every_list_and_page(
+    alice_browser: TestClient, bob_browser: TestClient
+) -> None:
+    """Cards, post pages, comments, people lists, notifications, profiles
+    and search: wherever Alice's name is, her avatar is beside it."""
+    response = alice_browser.post(
+        "/settings/avatar",
+        data={"csrf_token": csrf_token(alice_browser, "/settings")},
+        files={"avatar": ("me.png", picture((50, 50), (1, 200, 3)), "image/png")},
+    )
+    assert response.status_code == 303, response.text
+    small = re.search(r'src="(/media/avatars/[0-9a-f]{32}-64\.jpg)"', alice_browser.get("/").text)
+    assert small, "no small avatar in the header"
+    bobs_post = write_post(bob_browser, "Bob writes", "About kites.")
+    alices_post = write_post(alice_browser, "Alice on kites", "Kites, again.")
+    post_form(alice_browser, f"/posts/{bobs_post}/comments", {"content": "Nice kites"})
+    post_form(alice_browser, "/users/2/follow", {})
+    avatar = re.compile(r'src="/media/avatars/[0-9a-f]{32}-(64|256)\.jpg"')
+    for path in (
+        "/",
+        f"/posts/{alices_post}",
+        f"/posts/{bobs_post}",  # her comment
+        "/users/1",
+        "/users/2/followers",
+        "/notifications",
+        "/search?q=kites",
+    ):
+        page = bob_browser.get(path)
+        assert page.status_code == 200, path
+        assert avatar.search(page.text), path
 
 
 def test_the_default_avatar_is_drawn_here_and_the_same_each_time(client: TestClient) -> None:
@@ -401,6 +437,108 @@ def test_a_drafts_pictures_are_its_owners_alone(
     assert public.headers["cache-control"] == "public, max-age=31536000, immutable"
 
 
+def test_a_drafts_pictures_are_its_owners_through_the_api_token_too(
+    client: TestClient, alice_api: Caller, bob_api: Caller
+) -> None:
+    """An API client is given the URLs (`POST /api/media`, `PostPublic.media`):
+    its token opens its own unattached and draft pictures, as the API shows
+    it the draft; anyone else's token, one that does not hold, or none is a 404."""
+    anonymous = TestClient(client.app)
+
+    def only_alice_sees(url: str) -> None:
+        mine = anonymous.get(url, headers=alice_api.headers)
+        assert mine.status_code == 200, url
+        assert mine.headers["cache-control"] == "private, no-store"
+        assert mine.headers["content-type"] == "image/jpeg"
+        assert mine.headers["x-content-type-options"] == "nosniff"
+        assert anonymous.get(url, headers=bob_api.headers).status_code == 404
+        assert anonymous.get(url).status_code == 404
+        for dead in ("Bearer not-a-token", "Basic YWxpY2U6eA==", "Bearer", "bearer  "):
+            assert anonymous.get(url, headers={"Authorization": dead}).status_code == 404
+
+    uploaded = upload(client, alice_api, picture((900, 600)), "draft picture").json()
+    only_alice_sees(uploaded["url"])  # not yet in a post
+    draft = write(client, alice_api, published=False, media_ids=[uploaded["id"]])
+    for url in (draft["media"][0]["url"], draft["media"][0]["thumbnail_url"]):
+        only_alice_sees(url)
+    published = client.patch(
+        f"/api/posts/{draft['id']}", json={"published": True}, headers=alice_api.headers
+    )
+    assert published.status_code == 200
+    public = anonymous.get(uploaded["url"])
+    assert public.status_code == 200
+    assert public.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+def test_stored_files_are_named_by_their_content_and_served_as_what_they_are(
+    client: TestClient, alice_api: Caller, settings: Settings
+) -> None:
+    opaque = upload(client, alice_api, picture((900, 500), (9, 99, 9))).json()
+    clear = upload(client, alice_api, picture((30, 30), (9, 9, 99, 100), mode="RGBA")).json()
+    write(client, alice_api, media_ids=[opaque["id"], clear["id"]])
+    for body, kind, extension in ((opaque, "jpeg", "jpg"), (clear, "webp", "webp")):
+        for url in (body["url"], body["thumbnail_url"]):
+            name = url.rsplit("/", 1)[1]
+            raw = (media_dir(settings) / "posts" / name).read_bytes()
+            assert name == f"{hashlib.sha256(raw).hexdigest()[:32]}.{extension}"
+            served = client.get(url)
+            assert served.status_code == 200 and served.content == raw
+            assert served.headers["content-type"] == f"image/{kind}"
+            assert served.headers["x-content-type-options"] == "nosniff"
+            assert served.headers["cache-control"] == "public, max-age=31536000, immutable"
+            head = client.head(url)
+            assert head.status_code == 200 and head.content == b""
+            assert head.headers["content-type"] == f"image/{kind}"
+    for folder in ("", "posts", ".uploads"):
+        assert stat.S_IMODE((media_dir(settings) / folder).stat().st_mode) == 0o700, folder
+    for path in stored_files(settings, "posts"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert list((media_dir(settings) / ".uploads").iterdir()) == []  # nothing left behind
+
+
+def test_a_request_with_pictures_may_carry_four_and_a_form_and_no_more(
+    settings: Settings,
+) -> None:
+    """Four pictures of MAX_UPLOAD_BYTES each and MAX_BODY_BYTES of form beside:
+    a picture route takes that much and not a byte more; every other route
+    keeps MAX_BODY_BYTES, multipart or not."""
+    limits = {"max_upload_bytes": 6_000, "max_body_bytes": 3_000}
+    app = create_app(settings.model_copy(update=limits), pooled=False)
+    with TestClient(app, follow_redirects=False) as browser:
+        Auth(browser).register("alice")
+        token = csrf_token(browser, "/posts/new")
+        files = [("images", (f"{n}.png", noisy_png(5_500, n), "image/png")) for n in range(4)]
+        assert all(5_000 < len(part[1][1]) <= 6_000 for part in files)
+        form = {"csrf_token": token, "title": "Four", "content": "Look.", "alt": ["a"] * 4}
+        taken = browser.post("/posts", data=form, files=files)
+        assert taken.status_code == 303, taken.text
+        # A fifth file's worth past the limit, each file within its own: 413.
+        padded = {**form, "content": "x" * 2_900, "pad": "y" * 2_900}
+        refused = browser.post("/posts", data=padded, files=files)
+        assert refused.status_code == 413
+        # Another route's multipart body keeps MAX_BODY_BYTES.
+        profile = {"csrf_token": token, "display_name": "", "website": "", "bio": "b"}
+        small = browser.post("/settings/profile", data=profile, files=[("x", ("", b"", "a/b"))])
+        assert small.status_code == 303
+        big = [("x", ("x.png", noisy_png(5_500, 9), "image/png"))]
+        assert browser.post("/settings/profile", data=profile, files=big).status_code == 413
+
+
+def noisy_png(size: int, seed: int) -> bytes:
+    """A PNG of random pixels of at least `size` bytes and not much more."""
+    import random
+
+    rng = random.Random(seed)
+    side = 8
+    while True:
+        image = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
+        out = io.BytesIO()
+        image.save(out, "PNG")
+        if out.tell() >= size - 200:
+            return out.getvalue()
+        side += 2
+
+
 def test_an_unknown_or_malformed_media_name_is_404(client: TestClient) -> None:
     for path in (
         "/media/posts/" + "0" * 32 + ".jpg",
@@ -424,7 +562,18 @@ def test_deleting_a_post_or_an_account_deletes_its_files(
         data={"csrf_token": csrf_token(alice_browser, "/settings")},
         files={"avatar": ("a.png", PNG, "image/png")},
     )
-    assert stored_files(settings, "posts") and stored_files(settings, "avatars")
+    # A draft's pictures, and an upload through the API never attached.
+    page_post_with_pictures(alice_browser, [(picture(colour=(3, 2, 1)), "draft")], published=False)
+    token = login(client, "alice").json()["access_token"]
+    loose = client.post(
+        "/api/media",
+        files={"file": ("a.png", picture(colour=(7, 7, 7)), "image/png")},
+        data={"alt": "loose"},
+        headers=bearer(token),
+    )
+    assert loose.status_code == 201
+    assert len(stored_files(settings, "posts")) == 3
+    assert stored_files(settings, "avatars")
     from tests.support.app import PASSWORD
 
     post_form(alice_browser, "/settings/delete", {"password": PASSWORD}, "/settings")

@@ -117,3 +117,23 @@ def real_48_megapixels(kind: str) -> bytes:
     out = io.BytesIO()
     image.save(out, kind)
     return out.getvalue()
+
+
+def png_16_bit_rgb(size: tuple[int, int] = (20, 20), level: int = 40_000) -> bytes:
+    """A PNG of 16 bits a channel, colour (48 bits a pixel), written by hand:
+    Pillow reads such files but cannot write them."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    width, height = size
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    pixel = struct.pack(">HHH", level, level // 2, 65_535 - level)
+    rows = b"".join(b"\0" + pixel * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

@@ -18,8 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp.core import logs
 from webapp.core.db import new_session
 from webapp.core.deps import DbSession, Tokens, services_of
-from webapp.core.security import ApiTokens, tokens_match
-from webapp.errors import UserNotFound
+from webapp.core.security import ApiTokens
 from webapp.models import ErrorDetail
 from webapp.rules import accounts, confirmations
 
@@ -63,14 +62,8 @@ async def token_user(
     """`get_token_user`'s answer, as a plain function."""
     if token is None:
         return None
-    claims = tokens.read(token)
-    if claims is None:
-        raise unauthorized(BAD_TOKEN)
-    try:
-        user = await accounts.get_account(db, claims.user_id)
-    except UserNotFound:
-        raise unauthorized(BAD_TOKEN) from None
-    if not tokens_match(user.security_stamp, claims.stamp):
+    user = await accounts.account_of_token(db, tokens, token)
+    if user is None:
         raise unauthorized(BAD_TOKEN)
     return user
 

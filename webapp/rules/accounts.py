@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from webapp.core.db import DriverStatement, rows, transaction
 from webapp.core.media_store import MediaStore
 from webapp.core.removals import taken_away
-from webapp.core.security import PasswordHasher
+from webapp.core.security import ApiTokens, PasswordHasher, tokens_match
 from webapp.errors import (
     AccountSuspended,
     AccountTaken,
@@ -129,6 +129,20 @@ async def get_account(db: AsyncSession, user_id: int) -> Account:
     if not found:
         raise UserNotFound
     return Account(*found[0])
+
+
+async def account_of_token(db: AsyncSession, tokens: ApiTokens, token: str) -> Account | None:
+    """The account a bearer token speaks for, or None when it does not hold
+    (a bad signature, expired, its user gone, or their stamp rotated by a
+    password change or "log out everywhere else")."""
+    claims = tokens.read(token)
+    if claims is None:
+        return None
+    try:
+        account = await get_account(db, claims.user_id)
+    except UserNotFound:
+        return None
+    return account if tokens_match(account.security_stamp, claims.stamp) else None
 
 
 async def get_public_user(db: AsyncSession, user_id: int, *, moderator: bool = False) -> UserPublic:
