@@ -619,16 +619,19 @@ class DriverStatement:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._compiled: tuple[Any, str, type[tuple[Any, ...]], list[Any]] | None = None
+        self._compiled: tuple[Any, str, Any, list[tuple[int, Any]]] | None = None
 
-    def _for(self, dialect: Any) -> tuple[Any, str, type[tuple[Any, ...]], list[Any]]:
+    def _for(self, dialect: Any) -> tuple[Any, str, Any, list[tuple[int, Any]]]:
+        """The compiled statement, its SQL, the rows' type and the converters
+        of the columns that have one, with their places."""
         if self._compiled is None:
             compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]  # every Executable here is a select
             columns = compiled._result_columns
             keys = [column.keyname for column in columns]
             convert = [column.type._cached_result_processor(dialect, None) for column in columns]
             row_type = namedtuple("Row", keys, rename=True)  # type: ignore[misc]  # built at run time
-            self._compiled = (compiled, str(compiled), row_type, convert)
+            converted = [(place, to) for place, to in enumerate(convert) if to is not None]
+            self._compiled = (compiled, str(compiled), row_type, converted)
         return self._compiled
 
     async def rows(self, db: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
@@ -639,7 +642,7 @@ class DriverStatement:
             # Inside a transaction (a write reading back what it wrote): an
             # error must end it, through the session, never be read around.
             return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
-        compiled, sql, row_type, convert = self._for(connection.dialect)
+        compiled, sql, row_type, converted = self._for(connection.dialect)
         values = compiled.construct_params(params)
         try:
             _told(connection, sql, values)
@@ -652,9 +655,15 @@ class DriverStatement:
             await connection.invalidate()
             await db.rollback()
             return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
-        if not any(convert):
-            return [row_type(*row) for row in found]
-        return [
-            row_type(*(v if to is None else to(v) for to, v in zip(convert, row, strict=True)))
-            for row in found
-        ]
+        make = row_type._make
+        if not converted:
+            return [make(row) for row in found]
+        rows = []
+        # Only the few columns with a converter are touched (a page of posts
+        # is 20 rows of 30 columns, and 3 of them are times).
+        for row in found:
+            values = list(row)
+            for place, to in converted:
+                values[place] = to(values[place])
+            rows.append(make(values))
+        return rows
