@@ -16,13 +16,16 @@ Every value put into the markup goes through `escape` here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from webapp.core.templating import counted
 from webapp.web.person_html import PersonMarkup, like_count
+
+# CardMarkup.post_list, as `webapp.web.listing` finds it among the templates' globals.
+PostList = Callable[..., Markup]
 
 
 class CardMarkup:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
 from markupsafe import Markup, escape
@@ -16,6 +16,7 @@ from webapp.core.page_cache import Seen
 from webapp.rules import likes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Kept, PageStore
+from webapp.web.card_html import PostList
 from webapp.web.deps import Visitor
 
 
@@ -92,7 +93,7 @@ def post_cards(
     html = None if cards is None else pages.get(cards)
     if html is None:
         # Made in Python (`webapp.web.card_html`), not by a template.
-        post_list = services_of(request.app).templates.globals["post_list"]
+        post_list = cast(PostList, services_of(request.app).templates.globals["post_list"])
         html = str(post_list(posts, liked, show_draft, can_like, TOKEN_SLOT, BACK_SLOT, highlights))
         if cards is not None:
             pages.put(cards, html, seen)
