@@ -225,6 +225,42 @@ def test_a_driver_statement_on_a_dead_connection_is_read_again_on_a_new_one(
 
 
 @pytest.mark.postgres
+def test_a_read_before_the_session_holds_a_connection_takes_one_of_its_own(
+    settings: Settings, alice_api: Caller, client: TestClient
+) -> None:
+    """An anonymous page's statement runs on a connection from the pool, given
+    back as soon as its rows are read, and the session is left without one;
+    a pooled connection that the database dropped is read around through the
+    session, which tries the statement again on a new one."""
+    post = write(client, alice_api, title="Survivor")
+    heard: list[str] = []
+
+    async def read_twice() -> None:
+        engine = create_async_db_engine(settings)  # pooled, as in production
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: heard.append(a[2]))
+        try:
+            db = new_session(engine)
+            found = await posts._PUBLISHED_POST.rows(db, {"post_id": post["id"]})
+            assert [row.title for row in found] == ["Survivor"]
+            assert not db.in_transaction()
+            assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+            async with engine.connect() as pooled:
+                pid = (await pooled.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+            killer = create_async_db_engine(settings, pooled=False)
+            async with killer.connect() as other:
+                await other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            await killer.dispose()
+            found = await posts._PUBLISHED_POST.rows(db, {"post_id": post["id"]})
+            assert [row.title for row in found] == ["Survivor"]
+            await db.close()
+        finally:
+            await engine.dispose()
+
+    on_own_loop(read_twice())
+    assert len([sql for sql in heard if "FROM posts" in sql]) >= 2
+
+
+@pytest.mark.postgres
 def test_inside_a_transaction_a_driver_statement_runs_through_the_session(
     settings: Settings, alice_api: Caller, client: TestClient
 ) -> None:
