@@ -12,17 +12,17 @@ stand-ins `csrf_slot` and `back_slot`, which the caller fills in. A search's
 results show their `highlights` (excerpts, escaped, the matched words in
 `<mark>`) in place of the excerpt.
 
-Every value put into the markup goes through `escape` here."""
+Every value put into the markup is escaped here (`person_html.text`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from webapp.core.templating import counted
-from webapp.web.person_html import PersonMarkup, like_count
+from webapp.web.person_html import PersonMarkup, like_count_html, text
 
 # CardMarkup.post_list, as `webapp.web.listing` finds it among the templates' globals.
 PostList = Callable[..., Markup]
@@ -46,13 +46,13 @@ class CardMarkup:
     ) -> Markup:
         url = self.people.url
         found_in = highlights or {}
-        token, back = escape(csrf_slot), escape(back_slot)
+        token, back = text(csrf_slot), text(back_slot)
         parts = ['<ol class="post-list">\n']
         for post in posts:
             post_id = int(post.id)
             yours = post_id in liked
-            href = escape(url("show_post", post_id=post_id))
-            title = escape(post.title)
+            href = text(url("show_post", post_id=post_id))
+            title = text(post.title)
             found = found_in.get(post_id)
             parts.append(
                 f'  <li>\n    <article class="card post-card" data-post-id="{post_id}"'
@@ -64,19 +64,19 @@ class CardMarkup:
                 first = post.media[0]
                 parts.append(
                     f'      <a class="card-picture" href="{href}" tabindex="-1">'
-                    f'<img src="{escape(first.thumbnail_url)}" alt="{escape(first.alt)}"'
-                    f' width="{escape(first.thumbnail_width)}"'
-                    f' height="{escape(first.thumbnail_height)}" loading="lazy"></a>\n'
+                    f'<img src="{text(first.thumbnail_url)}" alt="{text(first.alt)}"'
+                    f' width="{int(first.thumbnail_width)}"'
+                    f' height="{int(first.thumbnail_height)}" loading="lazy"></a>\n'
                 )
-            excerpt = found if found else escape(post.excerpt)
-            likes = like_count(post.votes, yours)
+            excerpt = found if found else text(post.excerpt)
+            likes = like_count_html(post.votes, yours)
             parts.append(
                 f'      <p class="post-excerpt{" search-excerpt" if found else ""}">{excerpt}</p>\n'
                 '      <div class="post-meta">\n'
-                f"        <span>{self.people.post_meta(post)}</span>\n"
+                f"        <span>{self.people.post_meta_html(post)}</span>\n"
             )
             if can_like:
-                vote = escape(url("vote", post_id=post_id))
+                vote = text(url("vote", post_id=post_id))
                 parts.append(
                     f'        <form method="post" action="{vote}" class="like-form card-like">\n'
                     f'          <input type="hidden" name="csrf_token" value="{token}">\n'
@@ -91,7 +91,7 @@ class CardMarkup:
                 )
             else:
                 parts.append(f"        {likes}\n")
-            comments = escape(counted(post.comments, "comment"))
+            comments = text(counted(post.comments, "comment"))
             parts.append(
                 f'        <a class="comments-link" href="{href}#comments">'
                 f'<span class="comment-count">{comments}</span></a>\n'
