@@ -110,10 +110,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--posts", type=int, default=100_000, help="the highest post id")
     parser.add_argument("--users", type=int, default=1_000, help="the highest user id")
-    parser.add_argument("--profile", choices=["cumulative", "tottime", "ncalls"])
     parser.add_argument(
         "--dump", help="write the profile to this file (pstats), to read its callers"
     )
+    parser.add_argument("--profile", choices=["cumulative", "tottime", "ncalls"])
     asyncio.run(measure(parser.parse_args()))
 
 
