@@ -4,19 +4,25 @@ give through the framework, and whatever they do not take left to the app."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, update
+from sqlmodel import Session, col
 
-from tests.support.api import Caller, write
+from tests.support.api import Caller, sign_up, write
 from tests.support.app import on_own_loop
-from tests.support.pages import write_post
+from tests.support.images import picture
+from tests.support.pages import Auth, write_post
 from webapp.core.config import Settings
 from webapp.core.db import create_async_db_engine, new_session, transaction
-from webapp.core.direct_reads import DirectRoute
+from webapp.core.deps import services_of
+from webapp.core.direct_reads import DirectReads, DirectRoute
 from webapp.core.page_cache import PageCache
+from webapp.models import PostPublic, ThreadComment, User, UserPublic, built
 from webapp.rules import comments, posts
 from webapp.web.cache_policy import ONE_OF_MANY_PAGES, shared_html
 
@@ -219,6 +225,42 @@ def test_a_driver_statement_on_a_dead_connection_is_read_again_on_a_new_one(
 
 
 @pytest.mark.postgres
+def test_a_read_before_the_session_holds_a_connection_takes_one_of_its_own(
+    settings: Settings, alice_api: Caller, client: TestClient
+) -> None:
+    """An anonymous page's statement runs on a connection from the pool, given
+    back as soon as its rows are read, and the session is left without one;
+    a pooled connection that the database dropped is read around through the
+    session, which tries the statement again on a new one."""
+    post = write(client, alice_api, title="Survivor")
+    heard: list[str] = []
+
+    async def read_twice() -> None:
+        engine = create_async_db_engine(settings)  # pooled, as in production
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: heard.append(a[2]))
+        try:
+            db = new_session(engine)
+            found = await posts._PUBLISHED_POST.rows(db, {"post_id": post["id"]})
+            assert [row.title for row in found] == ["Survivor"]
+            assert not db.in_transaction()
+            assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+            async with engine.connect() as pooled:
+                pid = (await pooled.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+            killer = create_async_db_engine(settings, pooled=False)
+            async with killer.connect() as other:
+                await other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            await killer.dispose()
+            found = await posts._PUBLISHED_POST.rows(db, {"post_id": post["id"]})
+            assert [row.title for row in found] == ["Survivor"]
+            await db.close()
+        finally:
+            await engine.dispose()
+
+    on_own_loop(read_twice())
+    assert len([sql for sql in heard if "FROM posts" in sql]) >= 2
+
+
+@pytest.mark.postgres
 def test_inside_a_transaction_a_driver_statement_runs_through_the_session(
     settings: Settings, alice_api: Caller, client: TestClient
 ) -> None:
@@ -271,3 +313,135 @@ def test_the_driver_keeps_the_parse_of_every_direct_statement() -> None:
     for statement in statements:
         text = str(statement.statement.compile(dialect=dialect)).encode()
         assert len(text) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+
+
+# --- the same page whichever way it is reached ----------------------------------------
+
+
+def test_a_post_or_a_profile_before_routing_is_the_routes_page_byte_for_byte(
+    app: FastAPI, client: TestClient, new_client, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every rule of these pages (drafts, hidden posts, suspended people,
+    comments and replies, pictures, pages, searches, 404s) lives in the
+    routes, which both ways call: the answers, headers and all, are the same
+    for an anonymous visitor, the owner, someone else and a moderator."""
+    alice, bob, carol, mod = (sign_up(client, name) for name in ("alice", "bob", "carol", "mod"))
+    db.exec(update(User).where(col(User.id) == mod.id).values(role="moderator"))  # type: ignore[call-overload]
+    db.commit()
+    media = [
+        client.post(
+            "/api/media",
+            files={"file": (f"p{n}.png", picture(colour=(n * 60, 30, 30)), "image/png")},
+            data={"alt": f"A red <square> & {n}"},
+            headers=alice.headers,
+        ).json()["id"]
+        for n in range(2)
+    ]
+    shown = write(
+        client, alice, title="Talked <about>", content="**Bold** #tag @bob", media_ids=media
+    )
+    draft = write(client, alice, title="Kept back", published=False)
+    hidden = write(client, alice, title="Taken down")
+    by_carol = write(client, carol, title="By someone suspended")
+    comments_of = f"/api/posts/{shown['id']}/comments"
+    first = client.post(comments_of, json={"content": "First"}, headers=bob.headers).json()
+    reply = {"content": "A *reply*", "parent_id": first["id"]}
+    assert client.post(comments_of, json=reply, headers=alice.headers).status_code == 201
+    for action, kind, target in (("hide", "post", hidden["id"]), ("suspend", "user", carol.id)):
+        body = {"action": action, "target_type": kind, "target_id": target, "reason": "Spam"}
+        answer = client.post("/api/moderation/actions", json=body, headers=mod.headers)
+        assert answer.status_code == 201, answer.text
+
+    cache = services_of(app).page_cache
+    taken: list[str] = []
+    direct_route_for = DirectReads.route_for
+
+    def noting(self: DirectReads, scope: dict[str, Any]) -> Any:
+        found = direct_route_for(self, scope)
+        if found is not None:
+            taken.append(scope["path"])
+        return found
+
+    def both_ways(browser: TestClient, path: str) -> tuple[Any, Any]:
+        cache.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(DirectReads, "route_for", noting)
+            direct = browser.get(path)
+        cache.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(DirectReads, "route_for", lambda self, scope: None)
+            routed = browser.get(path)
+        return direct, routed
+
+    paths = [
+        f"/posts/{shown['id']}",
+        f"/posts/{shown['id']}?page=2",
+        f"/posts/{draft['id']}",
+        f"/posts/{hidden['id']}",
+        f"/posts/{by_carol['id']}",
+        "/posts/999999",
+        f"/users/{alice.id}",
+        f"/users/{alice.id}?page=2",
+        f"/users/{alice.id}?q=talked",
+        f"/users/{carol.id}",
+        "/users/999999",
+    ]
+    seen_statuses = set()
+    for name in (None, "alice", "bob", "mod"):
+        browser = new_client()
+        if name is not None:
+            assert Auth(browser).login(name).status_code == 303
+        browser.get("/")  # the one-time message of the login
+        for path in paths:
+            taken.clear()
+            direct, routed = both_ways(browser, path)
+            assert taken == [path.partition("?")[0]], (name, path)
+            assert direct.status_code == routed.status_code, (name, path)
+            assert direct.content == routed.content, (name, path)
+            headers = [dict(answer.headers) for answer in (direct, routed)]
+            for each in headers:
+                each.pop("x-request-id")
+            assert headers[0] == headers[1], (name, path)
+            seen_statuses.add((name, path, direct.status_code))
+    # The cases are what they claim to be.
+    assert (None, f"/posts/{draft['id']}", 404) in seen_statuses
+    assert ("alice", f"/posts/{draft['id']}", 200) in seen_statuses
+    assert (None, f"/posts/{hidden['id']}", 404) in seen_statuses
+    assert ("alice", f"/posts/{hidden['id']}", 200) in seen_statuses
+    assert (None, f"/posts/{by_carol['id']}", 404) in seen_statuses
+    assert ("mod", f"/posts/{by_carol['id']}", 200) in seen_statuses
+    assert (None, f"/users/{carol.id}", 404) in seen_statuses
+    page = client.get(f"/posts/{shown['id']}").text
+    assert "A red &lt;square&gt; &amp; 1" in page and "reply" in page
+
+
+def test_a_model_built_from_rows_is_the_one_model_construct_makes() -> None:
+    """`built` skips pydantic's loop over the fields: the same fields, in the
+    same order, the same JSON; and with a field missing, model_construct's
+    defaults."""
+    now = datetime.now(UTC)
+    owner = {"id": 3, "username": "ada", "created_at": now, "display_name": "Ada"}
+    owner |= {"bio_html": "<p>hi</p>", "website": "", "avatar": ""}
+    post = {"id": 1, "title": "T", "content": "C", "published": True, "created_at": now}
+    post |= {
+        "updated_at": now,
+        "owner_id": 3,
+        "votes": 2,
+        "comments": 1,
+        "content_html": "<p>C</p>",
+    }
+    post |= {"excerpt": "C", "tags": ["x"], "media": [], "hidden": None, "hidden_reason": None}
+    post |= {"owner_suspended": False, "owner": built(UserPublic, **owner)}
+    comment = {"id": 5, "post_id": 1, "content": "c", "content_html": "h", "created_at": now}
+    comment |= {"author": None, "parent_id": None, "edited": False, "deleted": False, "depth": 1}
+    comment |= {"replying_to": None, "removed": False, "moderated": None, "blocked": False}
+    for cls, values in ((UserPublic, owner), (PostPublic, post), (ThreadComment, comment)):
+        fast, slow = built(cls, **values), cls.model_construct(**values)  # type: ignore[attr-defined]
+        assert type(fast) is cls
+        assert list(fast.__dict__.items()) == list(slow.__dict__.items())
+        assert fast.model_fields_set == slow.model_fields_set
+        assert fast.model_dump_json() == slow.model_dump_json()
+        assert fast == slow
+    short = built(UserPublic, id=1, username="x", created_at=now)
+    assert short == UserPublic.model_construct(id=1, username="x", created_at=now)
+    assert short.model_fields_set == {"id", "username", "created_at"}

@@ -64,3 +64,13 @@ def test_a_byline_says_who_and_when_and_when_edited() -> None:
 def test_a_like_count_reads_as_a_sentence() -> None:
     assert like_count(1) == '<span class="likes">1 like</span>'
     assert like_count(3, yours=True) == '<span class="likes">3 likes (including you)</span>'
+
+
+def test_text_is_escaped_as_markupsafe_escapes_it() -> None:
+    from markupsafe import escape
+
+    from webapp.web.person_html import text
+
+    for value in ("", "plain words", "<script>alert('x')</script>", 'a "b" & c > d', "é ♥ &amp;"):
+        assert text(value) == str(escape(value))
+        assert type(text(value)) is str

@@ -1,6 +1,7 @@
 """What a worker loads: `python -m webapp serve` migrates before its workers
 start, so a worker on PostgreSQL carries only what serving needs; the rest
-(migrations, the seed, SQLite, feeds' XML) is imported where it is used."""
+(migrations, the seed, SQLite, feeds' XML, password hashing, Markdown) is
+imported where it is used."""
 
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ from webapp.app import served
 print(json.dumps(sorted(sys.modules)))
 """
 
-NOT_IN_A_WORKER = ("alembic", "mako", "tqdm", "webapp.seed", "sqlite3", "aiosqlite", "xml")
+NOT_IN_A_WORKER = (
+    *("alembic", "mako", "tqdm", "webapp.seed", "sqlite3", "aiosqlite", "xml"),
+    # Loaded at a worker's first login, and at the first text it renders.
+    *("passlib", "bcrypt", "markdown_it", "linkify_it", "nh3"),
+)
 
 
 def test_a_worker_on_postgresql_loads_no_migrations_seed_sqlite_or_xml() -> None:

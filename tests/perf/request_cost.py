@@ -133,6 +133,8 @@ async def measure(args: argparse.Namespace) -> None:
     )
     if args.profile:
         stats.sort_stats(args.profile).print_stats(40)
+    if args.dump:
+        stats.dump_stats(args.dump)
 
 
 def main() -> None:
@@ -141,6 +143,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--posts", type=int, default=100_000, help="the highest post id")
     parser.add_argument("--users", type=int, default=1_000, help="the highest user id")
+    parser.add_argument(
+        "--dump", help="write the profile to this file (pstats), to read its callers"
+    )
     parser.add_argument("--profile", choices=["cumulative", "tottime", "ncalls"])
     parser.add_argument("--as", dest="as_user", metavar="NAME", help="log in as this person")
     asyncio.run(measure(parser.parse_args()))

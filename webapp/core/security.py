@@ -16,10 +16,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
-from passlib.context import CryptContext
+
+if TYPE_CHECKING:
+    from passlib.context import CryptContext
 
 T = TypeVar("T")
 
@@ -48,15 +50,32 @@ class PasswordHasher:
     _executor: ThreadPoolExecutor | None = None
 
     def __init__(self, rounds: int) -> None:
-        self._context = CryptContext(
-            schemes=["bcrypt_sha256", "bcrypt"],
-            deprecated="auto",
-            bcrypt_sha256__default_rounds=rounds,
-            bcrypt_sha256__min_rounds=rounds,
-        )
-        # Unknown users are checked against this, so that a failed login costs
-        # the same whether or not the account exists.
-        self._dummy_hash = self._context.hash(secrets.token_urlsafe(16))
+        self._rounds = rounds
+        # Made at the first hash or check, on a hashing thread: passlib and
+        # bcrypt are 10 MB of a worker that may never see a login, and the
+        # dummy hash below is 0.3 s of CPU at every worker's start.
+        self._made: tuple[CryptContext, str] | None = None
+        self._making = threading.Lock()
+
+    def _context(self) -> tuple[CryptContext, str]:
+        """The passlib context, and the hash that unknown users are checked
+        against, so that a failed login costs the same whether or not the
+        account exists."""
+        made = self._made
+        if made is None:
+            with self._making:
+                if self._made is None:
+                    from passlib.context import CryptContext
+
+                    context = CryptContext(
+                        schemes=["bcrypt_sha256", "bcrypt"],
+                        deprecated="auto",
+                        bcrypt_sha256__default_rounds=self._rounds,
+                        bcrypt_sha256__min_rounds=self._rounds,
+                    )
+                    self._made = (context, context.hash(secrets.token_urlsafe(16)))
+                made = self._made
+        return made
 
     async def hash(self, password: str) -> str:
         return await self._off_loop(self.hash_now, password)
@@ -79,12 +98,13 @@ class PasswordHasher:
 
     def hash_now(self, password: str) -> str:
         """On the calling thread (the seed command has no event loop to spare)."""
-        return self._context.hash(password)
+        return self._context()[0].hash(password)
 
     def verify_now(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+        context, dummy_hash = self._context()
         try:
-            ok, new_hash = self._context.verify_and_update(
-                password, password_hash if password_hash is not None else self._dummy_hash
+            ok, new_hash = context.verify_and_update(
+                password, password_hash if password_hash is not None else dummy_hash
             )
         except ValueError:
             # A legacy plain-bcrypt hash refuses a NUL or more than 72 bytes:

@@ -78,6 +78,7 @@ from webapp.models import (
     ThreadComment,
     User,
     UserPublic,
+    built,
     person,
     utcnow,
 )
@@ -204,7 +205,8 @@ def make_public(
     (no author, no text). One hidden from everyone else that this visitor
     still reads (its author, a moderator) says why."""
     placeholder = bool(deleted) or removed
-    return ThreadComment.model_construct(
+    return built(
+        ThreadComment,
         id=comment_id,
         post_id=post_id,
         content="" if placeholder else content,
@@ -218,6 +220,7 @@ def make_public(
         replying_to=replying_to,
         removed=removed and not deleted,
         moderated=None if placeholder else moderated(hidden, hidden_reason, author_suspended),
+        blocked=False,
     )
 
 

@@ -40,6 +40,7 @@ from webapp.models import (
     ProfilePublic,
     User,
     UserPublic,
+    built,
     person,
     utcnow,
 )
@@ -98,7 +99,8 @@ PAGE_START = PERSON_COLUMNS + 2
 def _person(row: tuple[Any, ...]) -> ProfilePublic:
     found_id, username, created_at, followers, following, published, role, *profile = row
     display_name, bio_html, website, avatar = profile
-    return ProfilePublic.model_construct(
+    return built(
+        ProfilePublic,
         id=found_id,
         username=username,
         created_at=created_at,

@@ -23,19 +23,21 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
-import nh3
-from linkify_it import LinkifyIt
-from markdown_it import MarkdownIt
-from markdown_it.renderer import RendererHTML
-from markdown_it.rules_core import StateCore
-from markdown_it.rules_inline import StateInline
-from markdown_it.rules_inline.image import image
-from markdown_it.rules_inline.link import link
-from markdown_it.token import Token
-from markdown_it.utils import EnvType, OptionsDict
+# markdown-it, linkify-it and nh3 are imported when the first text is parsed
+# (`_parsers`): a text is rendered when it is written, and a worker that only
+# serves pages, which show the HTML kept then, never loads them (3 MB).
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.renderer import RendererHTML
+    from markdown_it.rules_core import StateCore
+    from markdown_it.rules_inline import StateInline
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
+
+    InlineRule = Callable[[StateInline, bool], bool]
 
 Kind = Literal["post", "comment"]  # a bio renders as a comment
 
@@ -68,7 +70,6 @@ TAG_RUN = re.compile(
 )
 SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
-InlineRule = Callable[[StateInline, bool], bool]
 
 
 # --- tags ---------------------------------------------------------------------
@@ -191,6 +192,8 @@ def _inline_within_budget(state: StateCore) -> None:
     """markdown-it's `inline` rule, parsing each paragraph's content while
     the text's `MARKUP_BUDGET` lasts, and keeping only the words (line breaks
     still breaks) of those past it."""
+    from markdown_it.token import Token
+
     budget = MARKUP_BUDGET
     for block in state.tokens:
         if block.type != "inline":
@@ -236,6 +239,8 @@ def _mentions_and_tags(state: StateCore) -> None:
 
 
 def _split_text(token: Token) -> list[Token]:
+    from markdown_it.token import Token
+
     text = token.content
     found: list[tuple[int, int, str, str]] = [
         (start, end, "tag", tag) for start, end, tag in tags_in_text(text)
@@ -267,6 +272,8 @@ def _split_text(token: Token) -> list[Token]:
 
 
 def _text(content: str, level: int) -> Token:
+    from markdown_it.token import Token
+
     return Token("text", "", 0, level=level, content=content)
 
 
@@ -297,11 +304,13 @@ def _safe_links(state: StateCore) -> None:
         block.children = children
 
 
-_AS_TEXT = RendererHTML()
+_AS_TEXT: list[RendererHTML] = []  # made with the parsers
 
 
 def _image(state: StateCore, token: Token, *, inside_link: bool) -> list[Token]:
-    alt = _AS_TEXT.renderInlineAsText(token.children or [], state.md.options, state.env)
+    from markdown_it.token import Token
+
+    alt = _AS_TEXT[0].renderInlineAsText(token.children or [], state.md.options, state.env)
     src = str(token.attrGet("src") or "")
     where = link_target(src)
     if where is None or inside_link:
@@ -434,6 +443,11 @@ def _heading_as_paragraph(
 
 
 def _parser(kind: Kind) -> MarkdownIt:
+    from linkify_it import LinkifyIt
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_inline.image import image
+    from markdown_it.rules_inline.link import link
+
     md = MarkdownIt(
         "commonmark",
         {"html": False, "breaks": True, "linkify": True, "maxNesting": MAX_NESTING},
@@ -459,7 +473,19 @@ def _parser(kind: Kind) -> MarkdownIt:
     return md
 
 
-_PARSERS: dict[Kind, MarkdownIt] = {"post": _parser("post"), "comment": _parser("comment")}
+_PARSERS: dict[Kind, MarkdownIt] = {}
+
+
+def _parsers() -> dict[Kind, MarkdownIt]:
+    """The two parsers, made at the first text (on one event loop's thread,
+    or the migration's: made twice at worst, never half)."""
+    if not _PARSERS:
+        from markdown_it.renderer import RendererHTML
+
+        made: dict[Kind, MarkdownIt] = {"post": _parser("post"), "comment": _parser("comment")}
+        _AS_TEXT[:] = [RendererHTML()]
+        _PARSERS.update(made)
+    return _PARSERS
 
 
 # --- the second wall --------------------------------------------------------------
@@ -474,6 +500,8 @@ ALLOWED_TAGS = frozenset(
 
 def sanitize(markup: str) -> str:
     """Keep only the allow-listed elements and attributes, links of safe schemes."""
+    import nh3
+
     return nh3.clean(
         markup,
         tags=set(ALLOWED_TAGS),
@@ -526,7 +554,7 @@ class Parsed:
         """The sanitized HTML, with `users` (lower-case name → id) the accounts
         that exist among `mentions`."""
         known = dict(users or {})
-        md = _PARSERS[self.kind]
+        md = _parsers()[self.kind]
         markup = sanitize(md.renderer.render(self.tokens, md.options, {**self.env, "users": known}))
         mentioned = [known[name] for name in self.mentions if name in known]
         return Rendered(markup, excerpt(markup), mentioned)
@@ -540,7 +568,7 @@ def _inline_tokens(tokens: list[Token]) -> Iterable[Token]:
 
 def parse(source: str, kind: Kind = "comment") -> Parsed:
     env: dict[str, Any] = {}
-    return Parsed(kind, _PARSERS[kind].parse(source, env), env)
+    return Parsed(kind, _parsers()[kind].parse(source, env), env)
 
 
 def render(source: str, kind: Kind = "comment", users: Mapping[str, int] | None = None) -> str:

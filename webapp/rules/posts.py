@@ -55,6 +55,7 @@ from webapp.models import (
     TagCount,
     User,
     UserPublic,
+    built,
     person,
     utcnow,
 )
@@ -118,7 +119,8 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
     ) = row
     # Rows from our own tables were validated on the way in: constructing skips
     # re-checking every character of every text on every page view.
-    return PostPublic.model_construct(
+    return built(
+        PostPublic,
         id=post_id,
         title=title,
         content=content,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
 from markupsafe import Markup, escape
@@ -16,6 +16,7 @@ from webapp.core.page_cache import Seen
 from webapp.rules import likes, posts
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Kept, PageStore
+from webapp.web.card_html import PostList
 from webapp.web.deps import Visitor
 
 
@@ -91,16 +92,9 @@ def post_cards(
     cards = None if kept is None or liked else cache_policy.cards(kept, can_like)
     html = None if cards is None else pages.get(cards)
     if html is None:
-        template = services_of(request.app).templates.get_template("posts/cards.html")
-        html = template.render(
-            posts=posts,
-            liked=liked,
-            show_draft=show_draft,
-            highlights=highlights or {},
-            can_like=can_like,
-            csrf_slot=TOKEN_SLOT,
-            back_slot=BACK_SLOT,
-        )
+        # Made in Python (`webapp.web.card_html`), not by a template.
+        post_list = cast(PostList, services_of(request.app).templates.globals["post_list"])
+        html = str(post_list(posts, liked, show_draft, can_like, TOKEN_SLOT, BACK_SLOT, highlights))
         if cards is not None:
             pages.put(cards, html, seen)
     if can_like:

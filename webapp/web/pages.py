@@ -17,6 +17,7 @@ from webapp.core.cookie import FLASH_KEY
 from webapp.core.deps import services_of
 from webapp.core.templating import RoutePaths, make_environment
 from webapp.rules import posts, search_query
+from webapp.web.card_html import CardMarkup
 from webapp.web.deps import Visitor
 from webapp.web.person_html import PersonMarkup
 
@@ -48,7 +49,9 @@ LIMITS = {
 def page_environment(*, auto_reload: bool, paths: RoutePaths, site_url: str) -> jinja2.Environment:
     env = make_environment(auto_reload=auto_reload, paths=paths)
     env.globals["limits"] = LIMITS
-    env.globals.update(PersonMarkup(paths.url).globals())
+    people = PersonMarkup(paths.url)
+    env.globals.update(people.globals())
+    env.globals.update(CardMarkup(people).globals())
     # What a page says its own address is where only an absolute one will do
     # (Open Graph): SITE_URL's, not the Host a request came with.
     env.globals["site_url"] = site_url
