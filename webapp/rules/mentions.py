@@ -43,10 +43,10 @@ class Written:
     rendered: markup.Rendered
 
 
-# Characters of a text rendered on the event loop itself: the most hostile
-# Markdown this short takes one or two milliseconds (measured under load),
-# a plain sentence a tenth of one: less than two trips to a
-# thread and back cost a short post (the usual kind) in wakeups and switches.
+# Characters of a text rendered on the event loop itself. The most hostile
+# Markdown this short takes one or two milliseconds (measured under load); a
+# plain sentence takes a fraction of one, less than its two trips to a thread
+# and back would cost in wakeups and switches.
 ON_LOOP_MAX = 300
 
 
