@@ -182,6 +182,7 @@ def add_middleware(app: FastAPI, services: AgoraServices) -> None:
             [*page_reads.ROUTES, *api_reads.ROUTES],
             SharedPages(services.page_cache).answer,
             error_handlers.answer_error,
+            api_reads.WRITES,
         ),
         observer=observer,
     )

@@ -17,10 +17,14 @@ Agora sends for the same like, in the same transactions and the same order:
    once the like has committed (when it changed something).
 
 `POST /api/posts` (JSON `{title, content, published}`) the same way: the
-caller's row, then `SELECT post_id, events FROM agora_new_post(title, content,
-published, owner, now)` autocommitted (migration 0011: the INSERT, its live
-event held back), then `agora_live_announce(events)`; it answers 201 with the
-post as JSON, as Agora does.
+caller's row, then `SELECT post_id, events, retry_after FROM
+agora_new_post(title, content, published, owner, now, html, excerpt, tags,
+mentioned, per_hour)` autocommitted (migration 0016: the hourly limit, the
+INSERT, its live event held back), then `agora_live_announce(events)`; it
+answers 201 with the post as JSON, as Agora does (429 past the limit,
+`POSTS_PER_HOUR` as Agora reads it, 30 when unset). The content's HTML is
+the text escaped in one paragraph, as Agora's Markdown makes of a plain
+sentence: the statement is Agora's, the rendering is not.
 
 What it leaves out is what it costs Agora to get there: routing, middleware,
 validation, the ORM, the token's signature (its bearer token is the user's id).
@@ -41,6 +45,7 @@ import json
 import os
 import random
 from datetime import UTC, datetime
+from html import escape
 from typing import Any
 
 import psycopg
@@ -56,7 +61,12 @@ USER = (
     "users.security_stamp, users.created_at FROM users WHERE users.id = %s"
 )
 LIKE = "SELECT done, events FROM agora_like(%s::integer, %s::integer, %s, %s)"
-NEW_POST = "SELECT post_id, events FROM agora_new_post(%s, %s, %s, %s::integer, %s)"
+NEW_POST = (
+    "SELECT post_id, events, retry_after FROM agora_new_post(%s, %s, %s, %s::integer, %s, "
+    "%s, %s, %s::text[], %s::integer[], %s)"
+)
+# Agora's default (webapp.core.config), read from the same variable.
+POSTS_PER_HOUR = int(os.environ.get("POSTS_PER_HOUR", "30"))
 ANNOUNCE = "SELECT agora_live_announce(%s)"
 
 pool: AsyncConnectionPool | None = None
@@ -101,9 +111,11 @@ async def new_post(user_id: int, title: str, content: str, published: bool) -> t
         if user is None:
             return 401, {"detail": "Not authenticated"}
         at = now()
+        params = (title, content, published, user_id, at, f"<p>{escape(content)}</p>\n")
+        params += (content, [], [], POSTS_PER_HOUR)
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                cursor = await conn.execute(NEW_POST, (title, content, published, user_id, at))
+                cursor = await conn.execute(NEW_POST, params)
                 row = await cursor.fetchone()
                 break
             except RETRYABLE:
@@ -111,7 +123,9 @@ async def new_post(user_id: int, title: str, content: str, published: bool) -> t
                     raise
             await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # jitter, as Agora
         assert row is not None
-        post_id, events = row
+        post_id, events, retry_after = row
+        if post_id is None:
+            return 429, {"detail": f"Too many posts: try again in {retry_after} s"}
         if events:
             await conn.execute(ANNOUNCE, (events,))
     stamp = at.isoformat()

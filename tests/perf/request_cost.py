@@ -13,9 +13,13 @@ it, e.g. `python -m webapp seed --users 1000 --posts 100000 --votes 300000`):
 
 Scenarios: `post` (/posts/{random id}), `user` (/users/{random id}),
 `api-post` (/api/posts/{random id}), `api-list` (/api/posts?limit=20&skip={random}),
-`home` (/) and `following` (/following). `--as NAME` logs in as that seeded
-person first (the demo password) and sends their session cookie with every
-request: the logged-in pages, which the HTML cache does not keep.
+`home` (/) and `following` (/following), and two writes with a bearer token,
+by 50 people as the benchmark's: `vote`
+(`POST /api/vote`: a like of a random post, then the same like taken back, in
+turns) and `new-post` (`POST /api/posts`, a short published post). The writes
+change the database they run on: use a copy. `--as NAME` logs in as that
+seeded person first (the demo password) and sends their session cookie with
+every GET: the logged-in pages, which the HTML cache does not keep.
 """
 
 from __future__ import annotations
@@ -30,25 +34,82 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("SECRET_KEY", "request-cost")
 os.environ.setdefault("WEBAPP_ENV", "development")
+# The writers write more than an hour's posts over a few runs (the check is one
+# parameter of the same statement either way).
+os.environ.setdefault("POSTS_PER_HOUR", "0")
+
+from sqlalchemy import text
 
 from webapp.app import create_app
+from webapp.core.deps import services_of
+
+# The callers of the writes: the benchmark's 50 likers.
+WRITERS = 50
 
 
-def scenarios(posts: int, users: int) -> dict[str, Callable[[], str]]:
+@dataclass
+class Call:
+    """One request: a GET of `address`, or a JSON POST by `caller` (a user id)."""
+
+    address: str
+    body: bytes = b""
+    caller: int = 0
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+class Likes:
+    """A like of a random post by one of the writers, then the same like taken
+    back: 201 and 200 in turns, whatever the database held before."""
+
+    def __init__(self, posts: int) -> None:
+        self.posts = posts
+        self.last: tuple[int, int] | None = None
+
+    def __call__(self) -> Call:
+        if self.last is None:
+            self.last = (random.randint(1, WRITERS), random.randint(1, self.posts))
+            caller, post = self.last
+            return Call("/api/vote", b'{"post_id": %d, "dir": 1}' % post, caller)
+        (caller, post), self.last = self.last, None
+        return Call("/api/vote", b'{"post_id": %d, "dir": 0}' % post, caller)
+
+
+def new_post() -> Call:
+    body = b'{"title": "Cost %d", "content": "Written through the API."}' % random.randint(1, 10**6)
+    return Call("/api/posts", body, random.randint(1, WRITERS))
+
+
+def scenarios(posts: int, users: int) -> dict[str, Callable[[], Call]]:
     return {
-        "post": lambda: f"/posts/{random.randint(1, posts)}",
-        "user": lambda: f"/users/{random.randint(1, users)}",
-        "api-post": lambda: f"/api/posts/{random.randint(1, posts)}",
-        "api-list": lambda: f"/api/posts?limit=20&skip={random.randint(0, posts - 1000)}",
-        "home": lambda: "/",
-        "following": lambda: "/following",
+        "post": lambda: Call(f"/posts/{random.randint(1, posts)}"),
+        "user": lambda: Call(f"/users/{random.randint(1, users)}"),
+        "api-post": lambda: Call(f"/api/posts/{random.randint(1, posts)}"),
+        "api-list": lambda: Call(f"/api/posts?limit=20&skip={random.randint(0, posts - 1000)}"),
+        "home": lambda: Call("/"),
+        "following": lambda: Call("/following"),
+        "vote": Likes(posts),
+        "new-post": new_post,
     }
+
+
+async def bearers(app: Any) -> dict[int, bytes]:
+    """The writers' `Authorization` headers, from their stamps."""
+    services = services_of(app)
+    async with services.engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT id, security_stamp FROM users WHERE id <= :n"), {"n": WRITERS}
+        )
+        return {
+            user_id: b"Bearer " + services.api_tokens.issue(user_id, stamp).encode()
+            for user_id, stamp in rows
+        }
 
 
 async def log_in(app: Any, username: str) -> bytes:
@@ -74,23 +135,28 @@ async def log_in(app: Any, username: str) -> bytes:
         return "; ".join(f"{name}={value}" for name, value in client.cookies.items()).encode()
 
 
-async def one(app: Any, address: str, cookie: bytes | None = None) -> int:
-    path, _, query = address.partition("?")
+async def one(app: Any, call: Call, tokens: dict[int, bytes], cookie: bytes | None = None) -> int:
+    path, _, query = call.address.partition("?")
+    headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"request-cost")]
+    if cookie and not call.caller:
+        headers.append((b"cookie", cookie))
+    if call.caller:
+        headers += [
+            (b"authorization", tokens[call.caller]),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(call.body)).encode()),
+        ]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": "POST" if call.caller else "GET",
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "query_string": query.encode(),
         "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:8000"),
-            (b"user-agent", b"request-cost"),
-            *([(b"cookie", cookie)] if cookie else []),
-        ],
+        "headers": headers,
         "client": ("127.0.0.1", 5555),
         "server": ("127.0.0.1", 8000),
         "state": {},
@@ -98,7 +164,7 @@ async def one(app: Any, address: str, cookie: bytes | None = None) -> int:
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": call.body, "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -111,17 +177,18 @@ async def measure(args: argparse.Namespace) -> None:
     app = create_app()
     make = scenarios(args.posts, args.users)[args.scenario]
     async with app.router.lifespan_context(app):
+        tokens = await bearers(app)
         cookie = await log_in(app, args.as_user) if args.as_user else None
         for _ in range(300):  # warm: prepared statements, templates, the pool
-            await one(app, make(), cookie)
+            await one(app, make(), tokens, cookie)
         random.seed(1)
-        addresses = [make() for _ in range(args.requests)]
+        calls = [make() for _ in range(args.requests)]
         profile = cProfile.Profile()
         statuses: Counter[int] = Counter()
         wall, cpu = time.perf_counter(), time.process_time()
         profile.enable()
-        for address in addresses:
-            statuses[await one(app, address, cookie)] += 1
+        for call in calls:
+            statuses[await one(app, call, tokens, cookie)] += 1
         profile.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     stats = pstats.Stats(profile)

@@ -1,17 +1,23 @@
 """The API's reads answered before routing (`webapp.core.direct_reads`): one
 post, one user, a page of the posts, for callers without a token (a caller
 with one, or with another query, is answered by the routes through their
-declared dependencies)."""
+declared dependencies). And the writes clients send most, a like and a new
+post, whose routes read their token themselves (`api_writer`): called here
+with a body their model takes, and the token as the route's dependency reads it."""
 
 from __future__ import annotations
 
 import re
 
+from pydantic import TypeAdapter
+from starlette.requests import Request
 from starlette.responses import Response
 
-from webapp.api import posts, users
-from webapp.api.deps import MAX_LIMIT, MAX_SKIP
-from webapp.core.direct_reads import Call, DirectRoute, id_path
+from webapp.api import likes, posts, users
+from webapp.api.deps import MAX_LIMIT, MAX_SKIP, bearer
+from webapp.core.deps import get_media_store
+from webapp.core.direct_reads import Call, DirectRoute, DirectWrite, id_path
+from webapp.models import PostCreate, VoteCreate
 from webapp.rules import page_sizes
 
 
@@ -39,4 +45,19 @@ ROUTES = (
     ),
     DirectRoute(id_path("/api/posts/"), _post, "/api/posts/{post_id}", plain=True),
     DirectRoute(id_path("/api/users/"), _user, "/api/users/{user_id}", plain=True),
+)
+
+
+async def _vote(request: Request, data: VoteCreate) -> Response:
+    return await likes.vote(request, await bearer(request), data)
+
+
+async def _new_post(request: Request, data: PostCreate) -> Response:
+    store = await get_media_store(request)
+    return await posts.create_post(request, await bearer(request), store, data)
+
+
+WRITES = (
+    DirectWrite("/api/vote", TypeAdapter(VoteCreate), _vote, "/api/vote"),
+    DirectWrite("/api/posts", TypeAdapter(PostCreate), _new_post, "/api/posts"),
 )

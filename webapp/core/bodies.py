@@ -98,14 +98,37 @@ def _finite(text: str) -> float:
     return number
 
 
+# Where a JSON body, once read here, is kept in the request's scope for the
+# writes answered before routing (`webapp.core.direct_reads`): the value that
+# `json.loads` makes of the bytes, as the framework would read them.
+JSON_VALUE = "agora.json_value"
+# A body that is not JSON at all (the framework answers it itself).
+NOT_JSON = object()
+
+
+def plainly_json(content_type: str) -> bool:
+    """`application/json`, with parameters or not: what the framework reads as
+    JSON beyond doubt (it parses the header as a mail header would)."""
+    value = content_type.lower()
+    return value == "application/json" or value.startswith("application/json;")
+
+
+def read_json(body: bytes) -> tuple[bool, object]:
+    """Whether every number in the body is a JSON number (False when it holds
+    NaN, Infinity or a number too large for a double: JSON only to Python),
+    and the value read (NOT_JSON for a body that is not JSON, or is not
+    finite). A finite body reads as `json.loads` reads it: the hooks see only
+    what the defaults would read the same way."""
+    try:
+        return True, json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return True, NOT_JSON  # not JSON at all: the framework's own answer
+    except ValueError:
+        return False, NOT_JSON  # raised by the two hooks above
+
+
 def json_numbers_are_finite(body: bytes) -> bool:
     """False when the body is JSON only to Python: it holds NaN, Infinity or a
     number too large for a double. Any other body, valid or not, passes (the
     framework answers broken JSON itself)."""
-    try:
-        json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        return True  # not JSON at all: the framework's own answer
-    except ValueError:
-        return False  # raised by the two hooks above
-    return True
+    return read_json(body)[0]

@@ -1,6 +1,8 @@
-"""The busiest reads, answered before routing (`webapp.core.middleware.Gate`):
-each door names a few of its GET routes with a path pattern (`DirectRoute`),
-and they are called here with their dependencies made in a few lines.
+"""The busiest reads and writes, answered before routing
+(`webapp.core.middleware.Gate`): each door names a few of its GET routes with
+a path pattern (`DirectRoute`), and a few POST routes that take a JSON body
+(`DirectWrite`), and they are called here with their dependencies made in a
+few lines.
 
 Resolving a route's dependencies costs a page more than its own statement
 (the framework inspects each one, opens an exit stack, validates every
@@ -9,7 +11,9 @@ which no cache holds, paid that on every request. The functions called are
 the routes themselves, so a page has one body whichever way it is reached;
 what is skipped is only the machinery that finds and feeds them. A request
 that no pattern takes (another method or path, a query or header a route
-must refuse or read through its declared dependencies) goes on to the app.
+must refuse or read through its declared dependencies) goes on to the app,
+as does a write whose body is not plain JSON that its model takes: the
+route's own validation answers that one, in the framework's shape.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Scope
 
-from webapp.core import route_templates
+from webapp.core import bodies, route_templates
 from webapp.core.db import new_session
 from webapp.core.deps import services_of
 from webapp.core.paths import IdConvertor
@@ -94,6 +99,31 @@ class DirectRoute:
         return True
 
 
+@dataclass(frozen=True)
+class DirectWrite:
+    """A POST route at `path` whose body is one model (`body`, as the route
+    declares it), called as `call(request, data)`. Taken only when the
+    middleware read the body as plain JSON (`bodies.JSON_VALUE`) and the model
+    takes it, validated as the framework validates a body; the call is then
+    the route's own function, which reads its token and answers every rule
+    as it would after routing."""
+
+    path: str
+    body: TypeAdapter[Any]
+    call: Callable[[Request, Any], Awaitable[Response]]
+    template: str
+
+    def data(self, scope: Scope) -> Any | None:
+        """The body as the route's model, or None: the route answers it."""
+        value = scope.get(bodies.JSON_VALUE, bodies.NOT_JSON)
+        if value is bodies.NOT_JSON:
+            return None
+        try:
+            return self.body.validate_python(value, from_attributes=True)
+        except ValidationError:
+            return None
+
+
 def id_path(prefix: str) -> re.Pattern[str]:
     """`/posts/` -> the paths `/posts/{post_id:id}` takes."""
     return re.compile(re.escape(prefix) + "([0-9]+)")
@@ -101,14 +131,20 @@ def id_path(prefix: str) -> re.Pattern[str]:
 
 class DirectReads:
     """The answer given before routing: `first` (the shared pages), then the
-    routes, each on a database session of its own."""
+    read routes, each on a database session of its own, and the writes, which
+    open their own."""
 
     def __init__(
-        self, routes: Sequence[DirectRoute], first: FirstAnswer, answer_error: ErrorAnswer
+        self,
+        routes: Sequence[DirectRoute],
+        first: FirstAnswer,
+        answer_error: ErrorAnswer,
+        writes: Sequence[DirectWrite] = (),
     ) -> None:
         self.routes = tuple(routes)
         self.first = first
         self.answer_error = answer_error
+        self.writes = {write.path: write for write in writes}
 
     def route_for(self, scope: Scope) -> tuple[DirectRoute, int] | None:
         path: str = scope["path"]
@@ -126,7 +162,7 @@ class DirectReads:
 
     async def __call__(self, scope: Scope) -> ASGIApp | None:
         if scope["method"] != "GET":
-            return None
+            return await self._write(scope) if scope["method"] == "POST" else None
         answer = await self.first(scope)
         if answer is not None:
             return answer
@@ -138,12 +174,7 @@ class DirectReads:
         db = new_session(services_of(scope["app"]).engine)
         call = Call(scope, db)
         try:
-            return await route.call(call, number)
-        except Exception as error:
-            refused = await self.answer_error(call.request, error)
-            if refused is None:
-                raise
-            return refused
+            return await self._answer(call.request, route.call(call, number))
         finally:
             # An anonymous page reads on a pooled connection of its own
             # (`DriverStatement`), and leaves the session as it was made:
@@ -151,3 +182,24 @@ class DirectReads:
             # database calls).
             if db.in_transaction():
                 await db.close()
+
+    async def _write(self, scope: Scope) -> ASGIApp | None:
+        write = self.writes.get(scope["path"])
+        if write is None:
+            return None
+        data = write.data(scope)
+        if data is None:
+            return None
+        scope[route_templates.SCOPE_KEY] = write.template
+        request = Request(scope)
+        return await self._answer(request, write.call(request, data))
+
+    async def _answer(self, request: Request, called: Awaitable[Response]) -> Response:
+        """What a route answers, or what the app's handlers answer what it raised."""
+        try:
+            return await called
+        except Exception as error:
+            refused = await self.answer_error(request, error)
+            if refused is None:
+                raise
+            return refused

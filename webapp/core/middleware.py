@@ -397,7 +397,7 @@ class BodyLimit:
             if too_many:
                 await (await self.refuse(request, 413))(scope, receive, send)
                 return None
-            problem = body_problem(kind, body, content_type)
+            problem = body_problem(kind, body, content_type, scope)
             if problem is not None:
                 await (await self.refuse(request, 422, problem))(scope, receive, send)
                 return None
@@ -468,13 +468,21 @@ def checked_kind(content_type: str) -> str | None:
     return None
 
 
-def body_problem(kind: str, body: bytes, content_type: str) -> str | list[dict[str, object]] | None:
-    """What is wrong with a body the framework would take, or None."""
+def body_problem(
+    kind: str, body: bytes, content_type: str, scope: Scope
+) -> str | list[dict[str, object]] | None:
+    """What is wrong with a body the framework would take, or None. A JSON
+    body, read here to check it, is kept in the scope (`bodies.JSON_VALUE`)
+    for the writes answered before routing."""
     if kind == URLENCODED and not bodies.urlencoded_is_utf8(body):
         return bodies.NOT_UTF8
     if kind == MULTIPART and not bodies.multipart_is_utf8(body, content_type):
         return bodies.NOT_UTF8
-    if kind == JSON and not bodies.json_numbers_are_finite(body):
-        # Shaped as the framework's own 422 for a body that is not JSON.
-        return [{"type": "json_invalid", "loc": ["body"], "msg": bodies.NOT_JSON_NUMBER}]
+    if kind == JSON:
+        finite, value = bodies.read_json(body)
+        if not finite:
+            # Shaped as the framework's own 422 for a body that is not JSON.
+            return [{"type": "json_invalid", "loc": ["body"], "msg": bodies.NOT_JSON_NUMBER}]
+        if value is not bodies.NOT_JSON and bodies.plainly_json(content_type):
+            scope[bodies.JSON_VALUE] = value
     return None

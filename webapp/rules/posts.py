@@ -789,8 +789,11 @@ async def create_post(
             return new_id
 
         post_id = await transaction(db, write)
+    # `media` given, as every field with a default factory must be: for one
+    # left out, pydantic reads the factory's signature (`list`'s is parsed
+    # from its text) on every construction.
     return PostPublic.model_construct(
-        **{**values, "tags": marked.tags}, id=post_id, votes=0, owner=owner
+        **{**values, "tags": marked.tags}, id=post_id, votes=0, owner=owner, media=[]
     )
 
 
