@@ -86,7 +86,7 @@ def site(
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30
             while True:
                 try:
                     assert httpx2.get(f"{address}/healthz").status_code == 200
