@@ -352,6 +352,44 @@ def test_following_tags_and_profiles_search_their_own_posts(
     assert [post["title"] for post in feed] == ["Grace on tomatoes"]
 
 
+def test_every_api_list_of_posts_takes_search(
+    client: TestClient, corpus: dict[str, int], ada: Caller, engine
+) -> None:
+    """`/api/posts`, `/api/feed` and `/api/tags/{tag}/posts`: the same query,
+    the same order, `sort=new`, in one statement."""
+    grace = sign_up(client, "grace")
+    write(client, grace, title="Grace on tomatoes", content="red ones #plants")
+    assert client.put(f"/api/users/me/following/{ada.id}", headers=grace.headers).status_code == 204
+
+    def listed(path: str) -> list[str]:
+        response = client.get(path, headers=grace.headers)
+        assert response.status_code == 200, response.text
+        return [post["title"] for post in response.json()]
+
+    assert listed("/api/tags/plants/posts?search=tomatoes") == [
+        "Grace on tomatoes",
+        "Kitchen garden",
+        "Gardening",
+    ]
+    assert listed("/api/tags/plants/posts?search=tomatoes+-cats") == [
+        "Grace on tomatoes",
+        "Gardening",
+    ]
+    assert listed("/api/tags/Plants/posts?search=servers") == []
+    assert listed("/api/tags/food/posts?search=%23plants+basil") == ["Kitchen garden"]
+    assert listed("/api/feed?search=tomatoes") == ["Kitchen garden", "Gardening"]
+    assert listed("/api/posts?search=tomatoes&limit=2&skip=1") == ["Kitchen garden", "Gardening"]
+    for path in ("/api/posts", "/api/feed", "/api/tags/plants/posts"):
+        assert listed(f"{path}?search=tomatoes&sort=new")[0] == (
+            "Kitchen garden" if path == "/api/feed" else "Grace on tomatoes"
+        )
+        with StatementCounter(engine) as counted:
+            client.get(f"{path}?search=tomatoes", headers=grace.headers)
+        # The token's session and shield, then the one statement of the list.
+        assert counted.count == 2, (path, counted.statements)
+    assert client.get("/api/tags/not-a-tag!/posts?search=x").status_code == 404
+
+
 # --- hostile queries ---------------------------------------------------------------------
 
 HOSTILE = [
@@ -409,7 +447,9 @@ def hostile_paths(query: str) -> list[str]:
         f"/?q={encoded}",
         f"/search?q={encoded}",
         f"/tags/plants?q={encoded}",
+        f"/users/1?q={encoded}",
         f"/api/posts?search={encoded}",
+        f"/api/tags/plants/posts?search={encoded}",
         f"/?q={encoded}&sort=new&page=2",
         f"/api/users?search={encoded}",
     ]

@@ -57,8 +57,11 @@ EXCERPT_MARKS = (
 
 
 def _tsquery(query: SearchQuery) -> ColumnElement[Any]:
-    """Each group and exclusion through `websearch_to_tsquery`, joined with
-    `&&`: texts made of words alone (`SearchQuery.websearch`)."""
+    """The query as one `tsquery`: each text of `SearchQuery.websearch` (texts
+    made of words alone) through `websearch_to_tsquery`, joined with `&&`.
+    Most queries are one text, so one function call, whatever their words:
+    building the expression of a call a word cost a 10-word search more
+    Python than its statement cost PostgreSQL."""
     parts = [
         func.websearch_to_tsquery(CONFIG, func.agora_fold(literal(part)))
         for part in query.websearch()
@@ -314,6 +317,30 @@ async def list_page(
         db,
         page=page,
         per_page=per_page,
+        followed_by=scope.followed_by,
+        tag=scope.tag,
+        order=order,
+        unlisted=scope.unlisted,
+    )
+
+
+async def list_posts(
+    db: AsyncSession,
+    query: SearchQuery,
+    *,
+    offset: int,
+    limit: int,
+    order: ordering.Order,
+    scope: Scope = Scope(),
+) -> list[PostPublic]:
+    """A list of posts from `offset` (the API's lists): its search's results
+    when something was typed, else the list itself (`posts.list_published`)."""
+    if query.given:
+        return await results(db, query, offset=offset, limit=limit, scope=scope, order=order)
+    return await posts.list_published(
+        db,
+        offset=offset,
+        limit=limit,
         followed_by=scope.followed_by,
         tag=scope.tag,
         order=order,
