@@ -110,11 +110,19 @@ class SearchQuery:
 
     def websearch(self) -> list[str]:
         """The query as texts for PostgreSQL's `websearch_to_tsquery`, rebuilt
-        from words alone: one a group, one an excluded term, for the caller to
-        join with `&&` (within one text, `OR` binds more loosely than the
-        words next to it: `a or b c` is `a | (b & c)`)."""
-        parts = [" or ".join(_websearch_term(term) for term in group) for group in self.groups]
-        return parts + ["-" + _websearch_term(term) for term in self.excluded]
+        from words alone, for the caller to join with `&&`: one text for every
+        group of one term and every excluded term (words side by side: all
+        must match), and one for each group joined by OR (within one text, `OR`
+        binds more loosely than the words next to it: `a or b c` is
+        `a | (b & c)`). Empty when nothing is asked for."""
+        alone = [_websearch_term(group[0]) for group in self.groups if len(group) == 1]
+        alone += ["-" + _websearch_term(term) for term in self.excluded]
+        either = [
+            " or ".join(_websearch_term(term) for term in group)
+            for group in self.groups
+            if len(group) > 1
+        ]
+        return ([" ".join(alone)] if alone else []) + either
 
     def fts5(self) -> str:
         """The words to find as an FTS5 expression, every term quoted (empty
