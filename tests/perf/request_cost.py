@@ -12,7 +12,9 @@ it, e.g. `python -m webapp seed --users 1000 --posts 100000 --votes 300000`):
     python tests/perf/request_cost.py user --profile cumulative   # the top of a cProfile
 
 Scenarios: `post` (/posts/{random id}), `user` (/users/{random id}),
-`api-post` (/api/posts/{random id}), `api-list` (/api/posts?limit=20&skip={random}).
+`api-post` (/api/posts/{random id}), `api-list` (/api/posts?limit=20&skip={random}),
+`ten-words` (/?q= ten words drawn from the seed's vocabulary, as bench.py's
+"10 random words": a search no page cache holds).
 """
 
 from __future__ import annotations
@@ -34,7 +36,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("SECRET_KEY", "request-cost")
 os.environ.setdefault("WEBAPP_ENV", "development")
 
+from webapp import seed
 from webapp.app import create_app
+
+# The words bench.py draws its "10 random words" from: the seeded texts' words
+# of more than three letters.
+VOCABULARY = sorted({word for word in seed.WORDS + seed.VERBS + seed.RARE_WORDS if len(word) > 3})
+
+
+def ten_words() -> str:
+    return "/?q=" + "+".join(random.choice(VOCABULARY) for _ in range(10))
 
 
 def scenarios(posts: int, users: int) -> dict[str, Callable[[], str]]:
@@ -43,6 +54,7 @@ def scenarios(posts: int, users: int) -> dict[str, Callable[[], str]]:
         "user": lambda: f"/users/{random.randint(1, users)}",
         "api-post": lambda: f"/api/posts/{random.randint(1, posts)}",
         "api-list": lambda: f"/api/posts?limit=20&skip={random.randint(0, posts - 1000)}",
+        "ten-words": ten_words,
     }
 
 
@@ -99,7 +111,7 @@ async def measure(args: argparse.Namespace) -> None:
         f" statuses {dict(statuses)}"
     )
     if args.profile:
-        stats.sort_stats(args.profile).print_stats(40)
+        stats.sort_stats(args.profile).print_stats(int(os.environ.get("PROFILE_ROWS", "40")))
 
 
 def main() -> None:
