@@ -251,6 +251,19 @@ def test_the_search_page_shows_people_above_posts(client: TestClient, db: Sessio
     assert client.get("/search").status_code == 200
 
 
+def test_the_header_search_box_goes_to_the_search_page(
+    client: TestClient, corpus: dict[str, int], ada: Caller
+) -> None:
+    """Every page's header searches posts and people at /search (the
+    Following page, its own posts: tests/test_following_pages.py)."""
+    header = re.compile(r'<form class="search" role="search" method="get" action="([^"]*)">')
+    for path in ("/", "/?q=tomatoes", "/tags/plants", f"/users/{ada.id}", "/search?q=x", "/login"):
+        page = client.get(path).text
+        assert header.findall(page)[0] == "/search", path
+    searched = client.get("/?q=tomatoes").text
+    assert 'id="site-search" type="search" name="q" value="tomatoes"' in searched
+
+
 def test_the_api_finds_people(client: TestClient) -> None:
     for name in ("marie_curie", "Pierre", "curious_george"):
         sign_up(client, name)
