@@ -20,6 +20,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from tests.support.api import Caller, sign_up, write
+from tests.support.pages import Auth, post_form
 from tests.support.statements import StatementCounter
 from webapp.models import Post, User, utcnow
 from webapp.rules import search_query
@@ -341,6 +342,41 @@ def test_a_search_costs_the_statements_of_a_page_and_is_kept(
     with StatementCounter(engine) as people_api:
         assert client.get("/api/users?search=ada").status_code == 200
     assert people_api.count == 1, people_api.statements
+
+
+def test_a_profile_search_is_kept_as_the_other_searches_are(
+    client: TestClient, corpus: dict[str, int], ada: Caller, engine, new_client, app
+) -> None:
+    """A logged-in reader's profile search: the session, the person, the ids,
+    the rows, their likes the first time; the session alone the next. Its
+    owner's (which counts their drafts) is read each time."""
+    reader = new_client()
+    Auth(reader).register("reader")
+    reader.get("/")  # settle "last seen"
+    app.state.page_cache.clear()
+    path = f"/users/{ada.id}?q=tomatoes"
+    counts = []
+    for _ in range(2):
+        with StatementCounter(engine) as counted:
+            page = reader.get(path)
+        assert page.status_code == 200 and titles(page.text) == ["Kitchen garden", "Gardening"]
+        assert "<mark>Tomatoes</mark>" in page.text and "8 posts" in page.text
+        counts.append(counted.count)
+    assert counts == [5, 1], counts
+    # A follow, a like, a new post: each shows at once.
+    fan = sign_up(client, "fan")
+    assert client.put(f"/api/users/me/following/{ada.id}", headers=fan.headers).status_code == 204
+    assert "<strong>1</strong> follower" in reader.get(path).text
+    post_form(reader, "/posts/{}/vote".format(corpus["Gardening"]), {"dir": "1"})
+    assert 'aria-pressed="true"' in reader.get(path).text
+    write(client, ada, title="Tomatoes today", content="ripe")
+    assert titles(reader.get(path).text)[0] == "Tomatoes today"
+    owner = new_client()
+    Auth(owner).login("ada")
+    for _ in range(2):
+        with StatementCounter(engine) as counted:
+            assert "drafts included" in owner.get(path).text
+        assert counted.count == 5, counted.statements
 
 
 def test_a_common_search_is_served_from_the_cache_until_a_post_changes(
