@@ -99,6 +99,51 @@ def test_every_word_must_match(client: TestClient, corpus: dict[str, int]) -> No
     assert found(client, "tomatoes volcano") == []
 
 
+def test_ten_words_must_all_match_and_the_eleventh_is_ignored(
+    client: TestClient, ada: Caller
+) -> None:
+    words = [
+        "harbour",
+        "kitchen",
+        "lantern",
+        "meadow",
+        "orchard",
+        "pottery",
+        "quince",
+        "river",
+        "saffron",
+        "tandem",
+    ]
+    write(client, ada, title="All ten", content=" ".join(reversed(words)))
+    write(client, ada, title="Nine", content=" ".join(words[1:]))
+    write(client, ada, title="Other nine", content=" ".join(words[:-1]) + " volcano")
+    assert found(client, " ".join(words)) == ["All ten"]
+    assert found(client, " ".join(words) + " volcano") == ["All ten"]
+    assert found(client, " ".join(words[:-1]) + " volcano") == ["Other nine"]
+    assert api_titles(client, " ".join(words)) == ["All ten"]
+    assert sorted(found(client, " ".join(words[1:-1]))) == ["All ten", "Nine", "Other nine"]
+
+
+def test_the_index_follows_every_write_at_once(client: TestClient, ada: Caller) -> None:
+    """The document of a post changes in the transaction that changes it:
+    an edit's new words are found and its old ones no longer, a draft or a
+    deleted post is found by nobody."""
+    post = write(client, ada, title="Weather", content="A storm at sea")
+    assert found(client, "storm") == ["Weather"]
+    changed = {"title": "Climate", "content": "A drought inland"}
+    assert client.put(f"/api/posts/{post['id']}", json=changed, headers=ada.headers).is_success
+    assert found(client, "storm") == [] and found(client, "weather") == []
+    assert found(client, "droughts") == ["Climate"] and api_titles(client, "climate") == ["Climate"]
+    draft = {"published": False}
+    assert client.patch(f"/api/posts/{post['id']}", json=draft, headers=ada.headers).is_success
+    assert found(client, "drought") == [] and found(client, "drought", f"/users/{ada.id}") == []
+    back = {"published": True, "title": "Dry"}
+    assert client.patch(f"/api/posts/{post['id']}", json=back, headers=ada.headers).is_success
+    assert found(client, "dry drought") == ["Dry"]
+    assert client.delete(f"/api/posts/{post['id']}", headers=ada.headers).status_code == 204
+    assert found(client, "drought") == [] and api_titles(client, "drought") == []
+
+
 def test_a_quoted_phrase_matches_those_words_next_to_each_other(
     client: TestClient, corpus: dict[str, int]
 ) -> None:
@@ -277,6 +322,11 @@ def test_the_api_finds_people(client: TestClient) -> None:
         assert client.get(f"/api/users?search={bad}").status_code == 422
     assert client.get("/api/users").status_code == 422
     assert client.get("/api/users?search=a&limit=101").status_code == 422
+    assert client.get("/api/users?search=a&limit=0").status_code == 422
+    for number in range(22):
+        sign_up(client, f"curio{number}")
+    assert len(client.get("/api/users?search=curi").json()) == 20
+    assert len(client.get("/api/users?search=curi&limit=100").json()) == 24
     assert client.get("/api/users?search=%22%27%3B--").json() == []
 
 
@@ -330,6 +380,11 @@ def test_a_search_costs_the_statements_of_a_page_and_is_kept(
             assert anonymous.get(path).status_code == 200
         # The data version, the ids of this page and the next two, the rows.
         assert first.count <= 3, (path, first.statements)
+        # Excerpts are made for the posts shown alone: in the statement of
+        # their rows, by their ids.
+        excerpts = [sql for sql in first.statements if re.search(r"ts_headline|snippet\(", sql)]
+        if "tomatoes" in path or "cats" in path or "fox" in path:
+            assert len(excerpts) == 1 and re.search(r"posts\.id IN", excerpts[0]), excerpts
         with StatementCounter(engine) as again:
             assert anonymous.get(path).status_code == 200
         assert again.count <= 1, (path, again.statements)
@@ -515,6 +570,17 @@ def test_a_hostile_query_is_a_normal_page(
             assert path.startswith("/api/users"), path
 
 
+def test_the_query_reaches_postgresql_as_few_texts_of_words() -> None:
+    """One `websearch_to_tsquery` text for every word, phrase and exclusion
+    AND-ed, one more for each OR group, whatever the number of words."""
+    parsed = search_query.parse('Garden "quick fox" -cats dogs OR basil -"red kite" #food')
+    assert parsed.websearch() == ['garden "quick fox" -cats -"red kite"', "dogs or basil"]
+    ten = search_query.parse("a1 b2 c3 d4 e5 f6 g7 h8 i9 j10 k11")
+    assert ten.websearch() == ["a1 b2 c3 d4 e5 f6 g7 h8 i9 j10"]
+    assert search_query.parse("-cats").websearch() == ["-cats"]
+    assert search_query.parse("#food @ada").websearch() == []
+
+
 def test_the_parser_keeps_words_alone() -> None:
     """What reaches a database is made of words of letters, digits and marks;
     the syntax around them is the parser's own."""
@@ -536,13 +602,15 @@ def test_the_parser_keeps_words_alone() -> None:
     query=st.lists(
         st.one_of(
             st.characters(),
-            st.sampled_from([*"\"-#@ &|!:*()\\'", "OR", "NEAR", " -", ' "', "tomatoes"]),
+            st.sampled_from(
+                [*"\"-#@ &|!:*()\\'\x00\ud800\udfff", "OR", "NEAR", " -", ' "', "tomatoes"]
+            ),
         ),
         max_size=40,
     ).map("".join)
 )
 def test_any_query_is_a_normal_page(client: TestClient, corpus: dict[str, int], query: str) -> None:
     encoded = quote(query, safe="", errors="surrogatepass")
-    for path in (f"/?q={encoded}", f"/api/posts?search={encoded}"):
+    for path in (f"/?q={encoded}", f"/search?q={encoded}", f"/api/posts?search={encoded}"):
         response = client.get(path)
         assert response.status_code == 200, (query, path, response.status_code)
