@@ -46,9 +46,19 @@ def _is_word_character(char: str) -> bool:
     return unicodedata.category(char)[0] in "LNM"
 
 
+# What most queries are made of, read without a look at each character: in
+# ASCII, the letters and digits are the word characters (it has no marks), and
+# the control characters the ones to make spaces (it has no surrogates and no
+# unassigned code points).
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
+_ASCII_CONTROLS = {code: " " for code in [*range(32), 127]}
+
+
 def _pieces(text: str) -> list[str]:
     """The words of a piece of text: runs of letters, digits and marks that
     hold at least one letter or digit, lower-cased."""
+    if text.isascii():
+        return [word.lower() for word in _ASCII_WORD.findall(text)]
     found: list[str] = []
     current: list[str] = []
     for char in text + " ":
@@ -158,6 +168,8 @@ def _fts5_term(term: Term) -> str:
 def _clean(query: str) -> str:
     """The part of a query that counts, as NFKC text with control characters,
     surrogates and unassigned code points made spaces."""
+    if query.isascii():  # NFKC leaves ASCII as it is
+        return query[:MAX_QUERY_CHARS].translate(_ASCII_CONTROLS)
     text = "".join(
         " " if unicodedata.category(char) in ("Cc", "Cs", "Cn") else char
         for char in query[:MAX_QUERY_CHARS]
