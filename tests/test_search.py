@@ -16,14 +16,19 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlmodel import Session, col
 
 from tests.support.api import Caller, sign_up, write
+from tests.support.app import on_own_loop
 from tests.support.pages import Auth, post_form
 from tests.support.statements import StatementCounter
+from webapp.core.config import Settings
+from webapp.core.db import create_async_db_engine, new_session
 from webapp.models import Post, User, utcnow
-from webapp.rules import search_query
+from webapp.rules import ordering, search, search_query
+
+NEWEST_SEARCH = ordering.search_order("new")
 
 
 def titles(html: str) -> list[str]:
@@ -432,6 +437,32 @@ def test_a_profile_search_is_kept_as_the_other_searches_are(
         with StatementCounter(engine) as counted:
             assert "drafts included" in owner.get(path).text
         assert counted.count == 5, counted.statements
+
+
+@pytest.mark.postgres
+def test_the_common_search_is_planned_for_its_own_words_every_time(
+    settings: Settings, corpus: dict[str, int]
+) -> None:
+    """Never a prepared statement (which PostgreSQL may come to plan once for
+    any words, working out the query again for every post it ranks): after
+    many searches on one connection, it holds none of them."""
+
+    async def search_often() -> list[str]:
+        engine = create_async_db_engine(settings)
+        try:
+            async with new_session(engine) as db:
+                for query in ("tomatoes", "fox quick", "cats", "-dogs tomatoes") * 3:
+                    parsed = search_query.parse(query)
+                    await search.results_page(db, parsed, page=1, per_page=20)
+                    await search.results(db, parsed, offset=0, limit=20)
+                    await search.results(db, parsed, offset=0, limit=20, order=NEWEST_SEARCH)
+                prepared = await db.exec(text("SELECT statement FROM pg_prepared_statements"))
+                return [row[0] for row in prepared]
+        finally:
+            await engine.dispose()
+
+    prepared = on_own_loop(search_often())
+    assert not [sql for sql in prepared if "websearch_to_tsquery" in sql], prepared
 
 
 def test_a_common_search_is_served_from_the_cache_until_a_post_changes(

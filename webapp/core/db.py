@@ -617,8 +617,14 @@ class DriverStatement:
     error types.
     """
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, *, prepare: bool | None = None) -> None:
+        """`prepare=False`: never a prepared statement, so that PostgreSQL
+        plans every run for its own values (psycopg prepares a statement run
+        five times, and PostgreSQL may then plan it once for any values: a
+        generic plan, ruinous where the best plan depends on them, as a
+        search's does on how many posts hold its words)."""
         self.statement = statement
+        self.prepare = prepare
         self._compiled: tuple[Any, str, type[tuple[Any, ...]], list[Any]] | None = None
 
     def _for(self, dialect: Any) -> tuple[Any, str, type[tuple[Any, ...]], list[Any]]:
@@ -644,7 +650,7 @@ class DriverStatement:
         try:
             _told(connection, sql, values)
             async with driver.cursor() as cursor:
-                await cursor.execute(sql, values)
+                await cursor.execute(sql, values, prepare=self.prepare)
                 found = await cursor.fetchall()
         except psycopg.Error:
             # Through the session instead: a dead connection is dropped and

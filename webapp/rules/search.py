@@ -213,7 +213,10 @@ def _listed(matching: Any, offset: Any, limit: Any) -> Any:
 # helps least (each is typed once), so their statements are built once with
 # the text bound and run on the driver (`DriverStatement`): statements built
 # for each request, keyed and run through the session, cost a 10-word search
-# more Python than PostgreSQL spent on it.
+# more Python than PostgreSQL spent on it. Never prepared: one statement for
+# every such search would soon get a generic plan (after a few common words,
+# whose plans cost much), which works out `websearch_to_tsquery` again for
+# each post it ranks; planned for its own text, a search pays that once.
 
 QUERY_TEXT = bindparam("query_text", type_=String())
 _A_QUERY = SearchQuery(text="a", groups=((("a",),),))
@@ -221,7 +224,8 @@ _COMMON_IDS = {
     relevance: DriverStatement(
         _matching("postgresql", _A_QUERY, Scope(), relevance, [QUERY_TEXT])
         .offset(bindparam("skip"))
-        .limit(bindparam("limit"))
+        .limit(bindparam("limit")),
+        prepare=False,
     )
     for relevance in (True, False)
 }
@@ -231,7 +235,8 @@ _COMMON_ROWS = DriverStatement(
         _A_QUERY,
         col(Post.id) == any_(bindparam("ids", type_=ARRAY(Integer()))),
         [QUERY_TEXT],
-    )
+    ),
+    prepare=False,
 )
 _COMMON_LIST = {
     relevance: DriverStatement(
@@ -239,7 +244,8 @@ _COMMON_LIST = {
             _matching("postgresql", _A_QUERY, Scope(), relevance, [QUERY_TEXT]),
             bindparam("skip"),
             bindparam("limit"),
-        )
+        ),
+        prepare=False,
     )
     for relevance in (True, False)
 }
