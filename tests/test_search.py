@@ -440,22 +440,24 @@ def test_a_profile_search_is_kept_as_the_other_searches_are(
 
 
 @pytest.mark.postgres
-def test_the_common_search_is_planned_for_its_own_words_every_time(
+def test_a_search_is_planned_for_its_own_words_every_time(
     settings: Settings, corpus: dict[str, int]
 ) -> None:
     """Never a prepared statement (which PostgreSQL may come to plan once for
     any words, working out the query again for every post it ranks): after
-    many searches on one connection, it holds none of them."""
+    many searches on one connection, common ones and others, it holds none."""
 
     async def search_often() -> list[str]:
         engine = create_async_db_engine(settings)
         try:
             async with new_session(engine) as db:
-                for query in ("tomatoes", "fox quick", "cats", "-dogs tomatoes") * 3:
+                for query in ("tomatoes", "fox quick", "cats OR dogs", "#plants -cats") * 3:
                     parsed = search_query.parse(query)
                     await search.results_page(db, parsed, page=1, per_page=20)
                     await search.results(db, parsed, offset=0, limit=20)
                     await search.results(db, parsed, offset=0, limit=20, order=NEWEST_SEARCH)
+                    tagged = search.Scope(tag="plants")
+                    await search.results_page(db, parsed, page=1, per_page=20, scope=tagged)
                 prepared = await db.exec(text("SELECT statement FROM pg_prepared_statements"))
                 return [row[0] for row in prepared]
         finally:

@@ -391,6 +391,21 @@ async def _driver_connection(
 _DRIVER = "agora.driver_connection"
 
 
+async def unprepared(db: AsyncSession, statement: Executable) -> Any:
+    """A statement's result through the session, the statement never
+    prepared on PostgreSQL (see `DriverStatement`'s `prepare`): for one whose
+    best plan depends on its values."""
+    if dialect_name(db) != "postgresql":
+        return await db.exec(statement)  # type: ignore[call-overload]  # any select
+    _, driver = await _driver_connection(db)
+    threshold = driver.prepare_threshold
+    driver.prepare_threshold = None
+    try:
+        return await db.exec(statement)  # type: ignore[call-overload]  # any select
+    finally:
+        driver.prepare_threshold = threshold
+
+
 def _told(connection: AsyncConnection, sql: str, params: Any) -> Connection:
     """Tell the engine's `before_cursor_execute` listeners (the statement
     counts) of a statement about to go to the driver, as SQLAlchemy would;

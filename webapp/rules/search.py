@@ -43,7 +43,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.core.db import DriverStatement
+from webapp.core.db import DriverStatement, unprepared
 from webapp.models import Post, PostPublic, PostTag, User, UserPublic, person
 from webapp.rules import ordering, page_sizes, posts, suspensions
 from webapp.rules.follows import PROFILE_OF_USER
@@ -213,10 +213,12 @@ def _listed(matching: Any, offset: Any, limit: Any) -> Any:
 # helps least (each is typed once), so their statements are built once with
 # the text bound and run on the driver (`DriverStatement`): statements built
 # for each request, keyed and run through the session, cost a 10-word search
-# more Python than PostgreSQL spent on it. Never prepared: one statement for
-# every such search would soon get a generic plan (after a few common words,
-# whose plans cost much), which works out `websearch_to_tsquery` again for
-# each post it ranks; planned for its own text, a search pays that once.
+# more Python than PostgreSQL spent on it.
+#
+# No search statement is ever prepared (`prepare=False`, `unprepared`): one
+# statement for many searches would soon get a generic plan (after a few common
+# words, whose plans cost much), which works out `websearch_to_tsquery` again
+# for each post it ranks; planned for its own text, a search pays that once.
 
 QUERY_TEXT = bindparam("query_text", type_=String())
 _A_QUERY = SearchQuery(text="a", groups=((("a",),),))
@@ -297,8 +299,8 @@ async def results_page(
         params = {"query_text": common, "skip": offset, "limit": ahead}
         ids: list[int] = [row[0] for row in await _COMMON_IDS[relevance].rows(db, params)]
     else:
-        matching = _matching(dialect, query, scope, relevance)
-        ids = [row[0] for row in await db.exec(matching.offset(offset).limit(ahead))]
+        matching = _matching(dialect, query, scope, relevance).offset(offset).limit(ahead)
+        ids = [row[0] for row in await unprepared(db, matching)]
     if not ids:
         total = 0
         if page > 1:
@@ -309,7 +311,7 @@ async def results_page(
     if common is not None:
         rows = await _COMMON_ROWS.rows(db, {"query_text": common, "ids": page_ids})
     else:
-        rows = await db.exec(_rows(dialect, query, page_ids))
+        rows = await unprepared(db, _rows(dialect, query, page_ids))
     found, highlights = _read(rows, query)
     by_id = {post.id: post for post in found}
     extra_pages = -(-(len(ids) - len(page_ids)) // per_page)
@@ -341,7 +343,7 @@ async def results(
         rows = await _COMMON_LIST[relevance].rows(db, params)
     else:
         matching = _matching(dialect, query, scope, relevance)
-        rows = await db.exec(_listed(matching, offset, limit))
+        rows = await unprepared(db, _listed(matching, offset, limit))
     return [posts.as_public(row) for row in rows]
 
 
