@@ -248,9 +248,10 @@ def test_the_journey_of_a_post(page: Page, new_context) -> None:
 
     page.goto("/")
     expect(page.get_by_role("link", name="Tomatoes on the balcony")).to_be_visible()
-    search = page.get_by_role("searchbox", name="Search posts")
+    search = page.get_by_role("searchbox", name="Search posts and people")
     search.fill("balcony RED")
     search.press("Enter")
+    expect(page).to_have_url(re.compile(r"/search\?q=balcony\+RED$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text("balcony RED")
     page.get_by_role("link", name="Tomatoes on the balcony").click()
 

@@ -16,13 +16,19 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlmodel import Session, col
 
 from tests.support.api import Caller, sign_up, write
+from tests.support.app import on_own_loop
+from tests.support.pages import Auth, post_form
 from tests.support.statements import StatementCounter
+from webapp.core.config import Settings
+from webapp.core.db import create_async_db_engine, new_session
 from webapp.models import Post, User, utcnow
-from webapp.rules import search_query
+from webapp.rules import ordering, search, search_query
+
+NEWEST_SEARCH = ordering.search_order("new")
 
 
 def titles(html: str) -> list[str]:
@@ -96,6 +102,51 @@ def test_accents_are_ignored_both_ways(client: TestClient, ada: Caller) -> None:
 def test_every_word_must_match(client: TestClient, corpus: dict[str, int]) -> None:
     assert found(client, "tomatoes cats") == ["Kitchen garden"]
     assert found(client, "tomatoes volcano") == []
+
+
+def test_ten_words_must_all_match_and_the_eleventh_is_ignored(
+    client: TestClient, ada: Caller
+) -> None:
+    words = [
+        "harbour",
+        "kitchen",
+        "lantern",
+        "meadow",
+        "orchard",
+        "pottery",
+        "quince",
+        "river",
+        "saffron",
+        "tandem",
+    ]
+    write(client, ada, title="All ten", content=" ".join(reversed(words)))
+    write(client, ada, title="Nine", content=" ".join(words[1:]))
+    write(client, ada, title="Other nine", content=" ".join(words[:-1]) + " volcano")
+    assert found(client, " ".join(words)) == ["All ten"]
+    assert found(client, " ".join(words) + " volcano") == ["All ten"]
+    assert found(client, " ".join(words[:-1]) + " volcano") == ["Other nine"]
+    assert api_titles(client, " ".join(words)) == ["All ten"]
+    assert sorted(found(client, " ".join(words[1:-1]))) == ["All ten", "Nine", "Other nine"]
+
+
+def test_the_index_follows_every_write_at_once(client: TestClient, ada: Caller) -> None:
+    """The document of a post changes in the transaction that changes it:
+    an edit's new words are found and its old ones no longer, a draft or a
+    deleted post is found by nobody."""
+    post = write(client, ada, title="Weather", content="A storm at sea")
+    assert found(client, "storm") == ["Weather"]
+    changed = {"title": "Climate", "content": "A drought inland"}
+    assert client.put(f"/api/posts/{post['id']}", json=changed, headers=ada.headers).is_success
+    assert found(client, "storm") == [] and found(client, "weather") == []
+    assert found(client, "droughts") == ["Climate"] and api_titles(client, "climate") == ["Climate"]
+    draft = {"published": False}
+    assert client.patch(f"/api/posts/{post['id']}", json=draft, headers=ada.headers).is_success
+    assert found(client, "drought") == [] and found(client, "drought", f"/users/{ada.id}") == []
+    back = {"published": True, "title": "Dry"}
+    assert client.patch(f"/api/posts/{post['id']}", json=back, headers=ada.headers).is_success
+    assert found(client, "dry drought") == ["Dry"]
+    assert client.delete(f"/api/posts/{post['id']}", headers=ada.headers).status_code == 204
+    assert found(client, "drought") == [] and api_titles(client, "drought") == []
 
 
 def test_a_quoted_phrase_matches_those_words_next_to_each_other(
@@ -251,6 +302,19 @@ def test_the_search_page_shows_people_above_posts(client: TestClient, db: Sessio
     assert client.get("/search").status_code == 200
 
 
+def test_the_header_search_box_goes_to_the_search_page(
+    client: TestClient, corpus: dict[str, int], ada: Caller
+) -> None:
+    """Every page's header searches posts and people at /search (the
+    Following page, its own posts: tests/test_following_pages.py)."""
+    header = re.compile(r'<form class="search" role="search" method="get" action="([^"]*)">')
+    for path in ("/", "/?q=tomatoes", "/tags/plants", f"/users/{ada.id}", "/search?q=x", "/login"):
+        page = client.get(path).text
+        assert header.findall(page)[0] == "/search", path
+    searched = client.get("/?q=tomatoes").text
+    assert 'id="site-search" type="search" name="q" value="tomatoes"' in searched
+
+
 def test_the_api_finds_people(client: TestClient) -> None:
     for name in ("marie_curie", "Pierre", "curious_george"):
         sign_up(client, name)
@@ -263,6 +327,11 @@ def test_the_api_finds_people(client: TestClient) -> None:
         assert client.get(f"/api/users?search={bad}").status_code == 422
     assert client.get("/api/users").status_code == 422
     assert client.get("/api/users?search=a&limit=101").status_code == 422
+    assert client.get("/api/users?search=a&limit=0").status_code == 422
+    for number in range(22):
+        sign_up(client, f"curio{number}")
+    assert len(client.get("/api/users?search=curi").json()) == 20
+    assert len(client.get("/api/users?search=curi&limit=100").json()) == 24
     assert client.get("/api/users?search=%22%27%3B--").json() == []
 
 
@@ -316,6 +385,11 @@ def test_a_search_costs_the_statements_of_a_page_and_is_kept(
             assert anonymous.get(path).status_code == 200
         # The data version, the ids of this page and the next two, the rows.
         assert first.count <= 3, (path, first.statements)
+        # Excerpts are made for the posts shown alone: in the statement of
+        # their rows, by their ids.
+        excerpts = [sql for sql in first.statements if re.search(r"ts_headline|snippet\(", sql)]
+        if "tomatoes" in path or "cats" in path or "fox" in path:
+            assert len(excerpts) == 1 and re.search(r"posts\.id (IN|= ANY)", excerpts[0]), excerpts
         with StatementCounter(engine) as again:
             assert anonymous.get(path).status_code == 200
         assert again.count <= 1, (path, again.statements)
@@ -328,6 +402,69 @@ def test_a_search_costs_the_statements_of_a_page_and_is_kept(
     with StatementCounter(engine) as people_api:
         assert client.get("/api/users?search=ada").status_code == 200
     assert people_api.count == 1, people_api.statements
+
+
+def test_a_profile_search_is_kept_as_the_other_searches_are(
+    client: TestClient, corpus: dict[str, int], ada: Caller, engine, new_client, app
+) -> None:
+    """A logged-in reader's profile search: the session, the person, the ids,
+    the rows, their likes the first time; the session alone the next. Its
+    owner's (which counts their drafts) is read each time."""
+    reader = new_client()
+    Auth(reader).register("reader")
+    reader.get("/")  # settle "last seen"
+    app.state.page_cache.clear()
+    path = f"/users/{ada.id}?q=tomatoes"
+    counts = []
+    for _ in range(2):
+        with StatementCounter(engine) as counted:
+            page = reader.get(path)
+        assert page.status_code == 200 and titles(page.text) == ["Kitchen garden", "Gardening"]
+        assert "<mark>Tomatoes</mark>" in page.text and "8 posts" in page.text
+        counts.append(counted.count)
+    assert counts == [5, 1], counts
+    # A follow, a like, a new post: each shows at once.
+    fan = sign_up(client, "fan")
+    assert client.put(f"/api/users/me/following/{ada.id}", headers=fan.headers).status_code == 204
+    assert "<strong>1</strong> follower" in reader.get(path).text
+    post_form(reader, "/posts/{}/vote".format(corpus["Gardening"]), {"dir": "1"})
+    assert 'aria-pressed="true"' in reader.get(path).text
+    write(client, ada, title="Tomatoes today", content="ripe")
+    assert titles(reader.get(path).text)[0] == "Tomatoes today"
+    owner = new_client()
+    Auth(owner).login("ada")
+    for _ in range(2):
+        with StatementCounter(engine) as counted:
+            assert "drafts included" in owner.get(path).text
+        assert counted.count == 5, counted.statements
+
+
+@pytest.mark.postgres
+def test_a_search_is_planned_for_its_own_words_every_time(
+    settings: Settings, corpus: dict[str, int]
+) -> None:
+    """Never a prepared statement (which PostgreSQL may come to plan once for
+    any words, working out the query again for every post it ranks): after
+    many searches on one connection, common ones and others, it holds none."""
+
+    async def search_often() -> list[str]:
+        engine = create_async_db_engine(settings)
+        try:
+            async with new_session(engine) as db:
+                for query in ("tomatoes", "fox quick", "cats OR dogs", "#plants -cats") * 3:
+                    parsed = search_query.parse(query)
+                    await search.results_page(db, parsed, page=1, per_page=20)
+                    await search.results(db, parsed, offset=0, limit=20)
+                    await search.results(db, parsed, offset=0, limit=20, order=NEWEST_SEARCH)
+                    tagged = search.Scope(tag="plants")
+                    await search.results_page(db, parsed, page=1, per_page=20, scope=tagged)
+                prepared = await db.exec(text("SELECT statement FROM pg_prepared_statements"))
+                return [row[0] for row in prepared]
+        finally:
+            await engine.dispose()
+
+    prepared = on_own_loop(search_often())
+    assert not [sql for sql in prepared if "websearch_to_tsquery" in sql], prepared
 
 
 def test_a_common_search_is_served_from_the_cache_until_a_post_changes(
@@ -350,6 +487,44 @@ def test_following_tags_and_profiles_search_their_own_posts(
     assert client.put(f"/api/users/me/following/{grace.id}", headers=ada.headers).status_code == 204
     feed = client.get("/api/feed?search=tomatoes", headers=ada.headers).json()
     assert [post["title"] for post in feed] == ["Grace on tomatoes"]
+
+
+def test_every_api_list_of_posts_takes_search(
+    client: TestClient, corpus: dict[str, int], ada: Caller, engine
+) -> None:
+    """`/api/posts`, `/api/feed` and `/api/tags/{tag}/posts`: the same query,
+    the same order, `sort=new`, in one statement."""
+    grace = sign_up(client, "grace")
+    write(client, grace, title="Grace on tomatoes", content="red ones #plants")
+    assert client.put(f"/api/users/me/following/{ada.id}", headers=grace.headers).status_code == 204
+
+    def listed(path: str) -> list[str]:
+        response = client.get(path, headers=grace.headers)
+        assert response.status_code == 200, response.text
+        return [post["title"] for post in response.json()]
+
+    assert listed("/api/tags/plants/posts?search=tomatoes") == [
+        "Grace on tomatoes",
+        "Kitchen garden",
+        "Gardening",
+    ]
+    assert listed("/api/tags/plants/posts?search=tomatoes+-cats") == [
+        "Grace on tomatoes",
+        "Gardening",
+    ]
+    assert listed("/api/tags/Plants/posts?search=servers") == []
+    assert listed("/api/tags/food/posts?search=%23plants+basil") == ["Kitchen garden"]
+    assert listed("/api/feed?search=tomatoes") == ["Kitchen garden", "Gardening"]
+    assert listed("/api/posts?search=tomatoes&limit=2&skip=1") == ["Kitchen garden", "Gardening"]
+    for path in ("/api/posts", "/api/feed", "/api/tags/plants/posts"):
+        assert listed(f"{path}?search=tomatoes&sort=new")[0] == (
+            "Kitchen garden" if path == "/api/feed" else "Grace on tomatoes"
+        )
+        with StatementCounter(engine) as counted:
+            client.get(f"{path}?search=tomatoes", headers=grace.headers)
+        # The token's session and shield, then the one statement of the list.
+        assert counted.count == 2, (path, counted.statements)
+    assert client.get("/api/tags/not-a-tag!/posts?search=x").status_code == 404
 
 
 # --- hostile queries ---------------------------------------------------------------------
@@ -409,7 +584,9 @@ def hostile_paths(query: str) -> list[str]:
         f"/?q={encoded}",
         f"/search?q={encoded}",
         f"/tags/plants?q={encoded}",
+        f"/users/1?q={encoded}",
         f"/api/posts?search={encoded}",
+        f"/api/tags/plants/posts?search={encoded}",
         f"/?q={encoded}&sort=new&page=2",
         f"/api/users?search={encoded}",
     ]
@@ -424,6 +601,17 @@ def test_a_hostile_query_is_a_normal_page(
         assert response.status_code in (200, 422), (path, response.status_code)
         if response.status_code == 422:
             assert path.startswith("/api/users"), path
+
+
+def test_the_query_reaches_postgresql_as_few_texts_of_words() -> None:
+    """One `websearch_to_tsquery` text for every word, phrase and exclusion
+    AND-ed, one more for each OR group, whatever the number of words."""
+    parsed = search_query.parse('Garden "quick fox" -cats dogs OR basil -"red kite" #food')
+    assert parsed.websearch() == ['garden "quick fox" -cats -"red kite"', "dogs or basil"]
+    ten = search_query.parse("a1 b2 c3 d4 e5 f6 g7 h8 i9 j10 k11")
+    assert ten.websearch() == ["a1 b2 c3 d4 e5 f6 g7 h8 i9 j10"]
+    assert search_query.parse("-cats").websearch() == ["-cats"]
+    assert search_query.parse("#food @ada").websearch() == []
 
 
 def test_the_parser_keeps_words_alone() -> None:
@@ -447,13 +635,15 @@ def test_the_parser_keeps_words_alone() -> None:
     query=st.lists(
         st.one_of(
             st.characters(),
-            st.sampled_from([*"\"-#@ &|!:*()\\'", "OR", "NEAR", " -", ' "', "tomatoes"]),
+            st.sampled_from(
+                [*"\"-#@ &|!:*()\\'\x00\ud800\udfff", "OR", "NEAR", " -", ' "', "tomatoes"]
+            ),
         ),
         max_size=40,
     ).map("".join)
 )
 def test_any_query_is_a_normal_page(client: TestClient, corpus: dict[str, int], query: str) -> None:
     encoded = quote(query, safe="", errors="surrogatepass")
-    for path in (f"/?q={encoded}", f"/api/posts?search={encoded}"):
+    for path in (f"/?q={encoded}", f"/search?q={encoded}", f"/api/posts?search={encoded}"):
         response = client.get(path)
         assert response.status_code == 200, (query, path, response.status_code)

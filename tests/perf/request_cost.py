@@ -13,7 +13,9 @@ it, e.g. `python -m webapp seed --users 1000 --posts 100000 --votes 300000`):
 
 Scenarios: `post` (/posts/{random id}), `user` (/users/{random id}),
 `api-post` (/api/posts/{random id}), `api-list` (/api/posts?limit=20&skip={random}),
-`home` (/) and `following` (/following), and two writes with a bearer token,
+`home` (/), `following` (/following), `ten-words` (/?q= ten words drawn from
+the seed's vocabulary, as bench.py's "10 random words": a search no page
+cache holds), and two writes with a bearer token,
 by 50 people as the benchmark's: `vote`
 (`POST /api/vote`: a like of a random post, then the same like taken back, in
 turns) and `new-post` (`POST /api/posts`, a short published post). The writes
@@ -47,11 +49,20 @@ os.environ.setdefault("POSTS_PER_HOUR", "0")
 
 from sqlalchemy import text
 
+from webapp import seed
 from webapp.app import create_app
 from webapp.core.deps import services_of
 
 # The callers of the writes: the benchmark's 50 likers.
 WRITERS = 50
+
+# The words bench.py draws its "10 random words" from: the seeded texts' words
+# of more than three letters.
+VOCABULARY = sorted({word for word in seed.WORDS + seed.VERBS + seed.RARE_WORDS if len(word) > 3})
+
+
+def ten_words() -> str:
+    return "/?q=" + "+".join(random.choice(VOCABULARY) for _ in range(10))
 
 
 @dataclass
@@ -96,6 +107,7 @@ def scenarios(posts: int, users: int) -> dict[str, Callable[[], Call]]:
         "following": lambda: Call("/following"),
         "vote": Likes(posts),
         "new-post": new_post,
+        "ten-words": lambda: Call(ten_words()),
     }
 
 
@@ -199,7 +211,7 @@ async def measure(args: argparse.Namespace) -> None:
         f" statuses {dict(statuses)}"
     )
     if args.profile:
-        stats.sort_stats(args.profile).print_stats(40)
+        stats.sort_stats(args.profile).print_stats(int(os.environ.get("PROFILE_ROWS", "40")))
     if args.dump:
         stats.dump_stats(args.dump)
 

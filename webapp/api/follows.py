@@ -29,7 +29,7 @@ from webapp.api.deps import (
 from webapp.api.paths import UserId
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, UserPublic
-from webapp.rules import accounts, follows, ordering, page_sizes, posts, search_query
+from webapp.rules import accounts, follows, page_sizes, search_query
 from webapp.rules import search as search_rules
 
 router = APIRouter(tags=["following"])
@@ -132,17 +132,11 @@ async def feed(
     """As `GET /api/posts`, narrowed to the authors the caller follows: drafts
     are never listed, and `search` works the same way."""
     query = search_query.parse(search)
-    if query.given:
-        scope = search_rules.Scope(followed_by=user.id, unlisted=user.shield.unlisted)
-        order = ordering.search_order(sort)
-        return await search_rules.results(
-            db, query, offset=skip, limit=limit, scope=scope, order=order
-        )
-    return await posts.list_published(
+    return await search_rules.list_posts(
         db,
+        query,
         offset=skip,
         limit=limit,
-        followed_by=user.id,
-        order=ordering.order_of(sort, t),
-        unlisted=user.shield.unlisted,
+        order=search_rules.order_of(query, sort, t),
+        scope=search_rules.Scope(followed_by=user.id, unlisted=user.shield.unlisted),
     )

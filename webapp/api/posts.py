@@ -39,7 +39,7 @@ from webapp.core.deps import DbSession, Store, services_of
 from webapp.core.media_store import MediaStore
 from webapp.errors import PostNotFound
 from webapp.models import PostCreate, PostPatch, PostPublic
-from webapp.rules import ordering, page_sizes, pictures, posts, roles, search_query
+from webapp.rules import page_sizes, pictures, posts, roles, search_query
 from webapp.rules import search as search_rules
 
 router = APIRouter(prefix="/posts", tags=["posts"])
@@ -107,21 +107,14 @@ async def list_posts(
     first unless `sort=new`. With a token, the posts of the people the caller
     blocks or mutes are left out."""
     query = search_query.parse(search)
-    unlisted = viewer.shield.unlisted if viewer else posts.NOBODY
-    if query.given:
-        found = await search_rules.results(
-            db,
-            query,
-            offset=skip,
-            limit=limit,
-            scope=search_rules.Scope(unlisted=unlisted),
-            order=ordering.search_order(sort),
-        )
-    else:
-        order = ordering.order_of(sort, t)
-        found = await posts.list_published(
-            db, offset=skip, limit=limit, order=order, unlisted=unlisted
-        )
+    found = await search_rules.list_posts(
+        db,
+        query,
+        offset=skip,
+        limit=limit,
+        order=search_rules.order_of(query, sort, t),
+        scope=search_rules.Scope(unlisted=viewer.shield.unlisted if viewer else posts.NOBODY),
+    )
     return json_response(POSTS_JSON, found)
 
 

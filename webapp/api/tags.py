@@ -14,6 +14,7 @@ from webapp.api.deps import (
     Limit,
     OptionalApiUser,
     Responses,
+    SearchQuery,
     Skip,
     SortQuery,
     WindowQuery,
@@ -22,7 +23,8 @@ from webapp.api.deps import (
 from webapp.api.posts import POSTS_JSON, json_response
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, TagCount
-from webapp.rules import ordering, page_sizes, posts
+from webapp.rules import page_sizes, posts, search_query
+from webapp.rules import search as search_rules
 
 router = APIRouter(prefix="/tags", tags=["tags"])
 
@@ -49,7 +51,7 @@ async def popular_tags(
 @router.get(
     "/{tag}/posts",
     response_model=list[PostPublic],
-    summary="A tag's published posts, newest first",
+    summary="A tag's published posts, in order",
     responses={**TAG_NOT_FOUND, **BAD_TOKEN_SENT},
     openapi_extra=OPTIONAL_AUTH,
 )
@@ -59,16 +61,24 @@ async def tag_posts(
     tag: TagName,
     limit: Limit = page_sizes.API_POSTS,
     skip: Skip = 0,
+    search: SearchQuery = "",
     sort: SortQuery = "",
     t: WindowQuery = "",
 ) -> Response:
     """As `GET /api/posts`, for the posts carrying the tag (a name in another
-    letter case or width means the same tag). A tag no post carries is an
-    empty list. With a token, the posts of the people the caller blocks or
-    mutes are left out."""
-    order = ordering.order_of(sort, t)
-    unlisted = viewer.shield.unlisted if viewer else posts.NOBODY
-    found = await posts.list_published(
-        db, offset=skip, limit=limit, tag=posts.tag_named(tag), order=order, unlisted=unlisted
+    letter case or width means the same tag), `search` included. A tag no
+    post carries is an empty list. With a token, the posts of the people the
+    caller blocks or mutes are left out."""
+    tagged = posts.tag_named(tag)
+    query = search_query.parse(search)
+    found = await search_rules.list_posts(
+        db,
+        query,
+        offset=skip,
+        limit=limit,
+        order=search_rules.order_of(query, sort, t),
+        scope=search_rules.Scope(
+            tag=tagged, unlisted=viewer.shield.unlisted if viewer else posts.NOBODY
+        ),
     )
     return json_response(POSTS_JSON, found)

@@ -392,6 +392,21 @@ async def _driver_connection(
 _DRIVER = "agora.driver_connection"
 
 
+async def unprepared(db: AsyncSession, statement: Executable) -> Any:
+    """A statement's result through the session, the statement never
+    prepared on PostgreSQL (see `DriverStatement`'s `prepare`): for one whose
+    best plan depends on its values."""
+    if dialect_name(db) != "postgresql":
+        return await db.exec(statement)  # type: ignore[call-overload]  # any select
+    _, driver = await _driver_connection(db)
+    threshold = driver.prepare_threshold
+    driver.prepare_threshold = None
+    try:
+        return await db.exec(statement)  # type: ignore[call-overload]  # any select
+    finally:
+        driver.prepare_threshold = threshold
+
+
 def _told(connection: AsyncConnection, sql: str, params: Any) -> Connection:
     """Tell the engine's `before_cursor_execute` listeners (the statement
     counts) of a statement about to go to the driver, as SQLAlchemy would;
@@ -623,8 +638,14 @@ class DriverStatement:
     error types.
     """
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, *, prepare: bool | None = None) -> None:
+        """`prepare=False`: never a prepared statement, so that PostgreSQL
+        plans every run for its own values (psycopg prepares a statement run
+        five times, and PostgreSQL may then plan it once for any values: a
+        generic plan, ruinous where the best plan depends on them, as a
+        search's does on how many posts hold its words)."""
         self.statement = statement
+        self.prepare = prepare
         self._compiled: tuple[Any, str, Any, list[tuple[int, Any]]] | None = None
 
     def _for(self, dialect: Any) -> tuple[Any, str, Any, list[tuple[int, Any]]]:
@@ -658,7 +679,7 @@ class DriverStatement:
         try:
             _told(connection, sql, values)
             async with driver.cursor() as cursor:
-                await cursor.execute(sql, values)
+                await cursor.execute(sql, values, prepare=self.prepare)
                 found = await cursor.fetchall()
         except psycopg.Error:
             # Through the session instead: a dead connection is dropped and
@@ -688,7 +709,7 @@ class DriverStatement:
                 # What the engine's listeners (the statement counts) would hear.
                 engine.dispatch.before_cursor_execute(None, None, sql, values, None, False)
             async with driver.cursor() as cursor:
-                await cursor.execute(sql, values)
+                await cursor.execute(sql, values, prepare=self.prepare)
                 found = await cursor.fetchall()
         except (psycopg.Error, _NotAutocommitted):
             # Dropped, and read through the session instead: SQLAlchemy tries

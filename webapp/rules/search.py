@@ -25,7 +25,11 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy import (
     ColumnElement,
+    Integer,
+    String,
     and_,
+    any_,
+    bindparam,
     case,
     column,
     false,
@@ -35,9 +39,11 @@ from sqlalchemy import (
     or_,
     table,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.core.db import DriverStatement, unprepared
 from webapp.models import Post, PostPublic, PostTag, User, UserPublic, person
 from webapp.rules import ordering, page_sizes, posts, suspensions
 from webapp.rules.follows import PROFILE_OF_USER
@@ -56,14 +62,18 @@ EXCERPT_MARKS = (
 )
 
 
-def _tsquery(query: SearchQuery) -> ColumnElement[Any]:
-    """Each group and exclusion through `websearch_to_tsquery`, joined with
-    `&&`: texts made of words alone (`SearchQuery.websearch`)."""
-    parts = [
-        func.websearch_to_tsquery(CONFIG, func.agora_fold(literal(part)))
-        for part in query.websearch()
-    ]
+def _tsquery(texts: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
+    """The query as one `tsquery`: each text of `SearchQuery.websearch` (texts
+    made of words alone) through `websearch_to_tsquery`, joined with `&&`.
+    Most queries are one text, so one function call, whatever their words:
+    building the expression of a call a word cost a 10-word search more
+    Python than its statement cost PostgreSQL."""
+    parts = [func.websearch_to_tsquery(CONFIG, func.agora_fold(text)) for text in texts]
     return reduce(lambda left, right: left.op("&&")(right), parts)
+
+
+def _texts(query: SearchQuery) -> list[ColumnElement[Any]]:
+    return [literal(part) for part in query.websearch()]
 
 
 # --- SQLite -------------------------------------------------------------------
@@ -115,14 +125,22 @@ def _filters(query: SearchQuery, scope: Scope) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _matching(dialect: str, query: SearchQuery, scope: Scope, relevance: bool) -> Any:
+def _matching(
+    dialect: str,
+    query: SearchQuery,
+    scope: Scope,
+    relevance: bool,
+    texts: Sequence[ColumnElement[Any]] | None = None,
+) -> Any:
     """The ids of the posts matching, each with its score (lower first), in
-    the order of the results; without offset or limit."""
+    the order of the results; without offset or limit. On PostgreSQL, the
+    query's `texts` for `websearch_to_tsquery` are its own unless given."""
     conditions = _filters(query, scope)
     score: ColumnElement[Any] = literal(0)
     if dialect == "postgresql":
-        if query.websearch():
-            tsquery = _tsquery(query)
+        texts = _texts(query) if texts is None else texts
+        if texts:
+            tsquery = _tsquery(texts)
             conditions.append(DOCUMENT.op("@@")(tsquery))
             if relevance and query.matches_text:
                 score = -func.ts_rank_cd(DOCUMENT, tsquery)
@@ -146,15 +164,22 @@ def _matching(dialect: str, query: SearchQuery, scope: Scope, relevance: bool) -
     return statement.where(and_(*conditions)).order_by(literal_column("score"), *posts.NEWEST_FIRST)
 
 
-def _rows(dialect: str, query: SearchQuery, ids: Sequence[int]) -> Any:
-    """The rows of these posts with their owners, and (when the query has
-    words) an excerpt of the text with the matched words marked. (Titles are
-    shown as they are: the title is the card's link, read whole.)"""
-    statement: Any = posts.WITH_OWNER.where(col(Post.id).in_(ids))
+def _rows(
+    dialect: str,
+    query: SearchQuery,
+    ids: Sequence[int] | ColumnElement[bool],
+    texts: Sequence[ColumnElement[Any]] | None = None,
+) -> Any:
+    """The rows of these posts (or those of a condition on their ids) with
+    their owners, and (when the query has words) an excerpt of the text with
+    the matched words marked. (Titles are shown as they are: the title is the
+    card's link, read whole.)"""
+    chosen = ids if isinstance(ids, ColumnElement) else col(Post.id).in_(ids)
+    statement: Any = posts.WITH_OWNER.where(chosen)
     if not query.matches_text:
         return statement
     if dialect == "postgresql":
-        tsquery = _tsquery(query)
+        tsquery = _tsquery(_texts(query) if texts is None else texts)
         return statement.add_columns(
             func.ts_headline(CONFIG, func.agora_fold(col(Post.content)), tsquery, EXCERPT_MARKS)
         )
@@ -163,6 +188,77 @@ def _rows(dialect: str, query: SearchQuery, ids: Sequence[int]) -> Any:
         .join(FTS, FTS.c.rowid == col(Post.id))
         .where(_fts_match(query.fts5()))
     )
+
+
+def _listed(matching: Any, offset: Any, limit: Any) -> Any:
+    """The rows of the posts `matching` from `offset` (the API's list), in its
+    order: one statement."""
+    page = (
+        matching.add_columns(col(Post.created_at).label("at"))
+        .offset(offset)
+        .limit(limit)
+        .subquery("matching")
+    )
+    return posts.WITH_OWNER.join(page, page.c.id == col(Post.id)).order_by(
+        page.c.score, page.c.at.desc(), page.c.id.desc()
+    )
+
+
+# --- the common search, built once ----------------------------------------------
+#
+# Words, phrases and exclusions (or one OR group) alone, with no `#tag` or
+# `@name`, in everyone's published posts as anyone reads them (the home page,
+# /search, the API without a token) on PostgreSQL: one text for
+# `websearch_to_tsquery`. These are most searches, and those the page cache
+# helps least (each is typed once), so their statements are built once with
+# the text bound and run on the driver (`DriverStatement`): statements built
+# for each request, keyed and run through the session, cost a 10-word search
+# more Python than PostgreSQL spent on it.
+#
+# No search statement is ever prepared (`prepare=False`, `unprepared`): one
+# statement for many searches would soon get a generic plan (after a few common
+# words, whose plans cost much), which works out `websearch_to_tsquery` again
+# for each post it ranks; planned for its own text, a search pays that once.
+
+QUERY_TEXT = bindparam("query_text", type_=String())
+_A_QUERY = SearchQuery(text="a", groups=((("a",),),))
+_COMMON_IDS = {
+    relevance: DriverStatement(
+        _matching("postgresql", _A_QUERY, Scope(), relevance, [QUERY_TEXT])
+        .offset(bindparam("skip"))
+        .limit(bindparam("limit")),
+        prepare=False,
+    )
+    for relevance in (True, False)
+}
+_COMMON_ROWS = DriverStatement(
+    _rows(
+        "postgresql",
+        _A_QUERY,
+        col(Post.id) == any_(bindparam("ids", type_=ARRAY(Integer()))),
+        [QUERY_TEXT],
+    ),
+    prepare=False,
+)
+_COMMON_LIST = {
+    relevance: DriverStatement(
+        _listed(
+            _matching("postgresql", _A_QUERY, Scope(), relevance, [QUERY_TEXT]),
+            bindparam("skip"),
+            bindparam("limit"),
+        ),
+        prepare=False,
+    )
+    for relevance in (True, False)
+}
+
+
+def _common_text(dialect: str, query: SearchQuery, scope: Scope) -> str | None:
+    """The one text of a common search (above), or None for any other."""
+    if dialect != "postgresql" or scope != Scope() or query.tags or query.people:
+        return None
+    texts = query.websearch()
+    return texts[0] if query.matches_text and len(texts) == 1 else None
 
 
 def _read(rows: Any, query: SearchQuery) -> tuple[list[PostPublic], dict[int, Markup]]:
@@ -197,16 +293,26 @@ async def results_page(
     dialect = db.get_bind().dialect.name
     offset = (page - 1) * per_page
     ahead = per_page * (posts.PAGES_AROUND + 1) + 1
-    matching = _matching(dialect, query, scope, _relevance(order))
-    ids: list[int] = [row[0] for row in await db.exec(matching.offset(offset).limit(ahead))]
+    relevance = _relevance(order)
+    common = _common_text(dialect, query, scope)
+    if common is not None:
+        params = {"query_text": common, "skip": offset, "limit": ahead}
+        ids: list[int] = [row[0] for row in await _COMMON_IDS[relevance].rows(db, params)]
+    else:
+        matching = _matching(dialect, query, scope, relevance).offset(offset).limit(ahead)
+        ids = [row[0] for row in await unprepared(db, matching)]
     if not ids:
         total = 0
         if page > 1:
-            every = matching.order_by(None).subquery()
+            every = _matching(dialect, query, scope, relevance).order_by(None).subquery()
             total = (await db.exec(select(func.count()).select_from(every))).one()
         return posts.PostPage([], page, per_page, last_page=max(1, -(-total // per_page)))
     page_ids = ids[:per_page]
-    found, highlights = _read(await db.exec(_rows(dialect, query, page_ids)), query)
+    if common is not None:
+        rows = await _COMMON_ROWS.rows(db, {"query_text": common, "ids": page_ids})
+    else:
+        rows = await unprepared(db, _rows(dialect, query, page_ids))
+    found, highlights = _read(rows, query)
     by_id = {post.id: post for post in found}
     extra_pages = -(-(len(ids) - len(page_ids)) // per_page)
     return posts.PostPage(
@@ -230,17 +336,15 @@ async def results(
 ) -> list[PostPublic]:
     """The posts matching from `offset` (the API's list): one statement."""
     dialect = db.get_bind().dialect.name
-    matching = (
-        _matching(dialect, query, scope, _relevance(order))
-        .add_columns(col(Post.created_at).label("at"))
-        .offset(offset)
-        .limit(limit)
-        .subquery("matching")
-    )
-    statement = posts.WITH_OWNER.join(matching, matching.c.id == col(Post.id)).order_by(
-        matching.c.score, matching.c.at.desc(), matching.c.id.desc()
-    )
-    return [posts.as_public(row) for row in await db.exec(statement)]
+    relevance = _relevance(order)
+    common = _common_text(dialect, query, scope)
+    if common is not None:
+        params = {"query_text": common, "skip": offset, "limit": limit}
+        rows = await _COMMON_LIST[relevance].rows(db, params)
+    else:
+        matching = _matching(dialect, query, scope, relevance)
+        rows = await unprepared(db, _listed(matching, offset, limit))
+    return [posts.as_public(row) for row in rows]
 
 
 # --- people ---------------------------------------------------------------------
@@ -314,6 +418,30 @@ async def list_page(
         db,
         page=page,
         per_page=per_page,
+        followed_by=scope.followed_by,
+        tag=scope.tag,
+        order=order,
+        unlisted=scope.unlisted,
+    )
+
+
+async def list_posts(
+    db: AsyncSession,
+    query: SearchQuery,
+    *,
+    offset: int,
+    limit: int,
+    order: ordering.Order,
+    scope: Scope = Scope(),
+) -> list[PostPublic]:
+    """A list of posts from `offset` (the API's lists): its search's results
+    when something was typed, else the list itself (`posts.list_published`)."""
+    if query.given:
+        return await results(db, query, offset=offset, limit=limit, scope=scope, order=order)
+    return await posts.list_published(
+        db,
+        offset=offset,
+        limit=limit,
         followed_by=scope.followed_by,
         tag=scope.tag,
         order=order,

@@ -46,9 +46,19 @@ def _is_word_character(char: str) -> bool:
     return unicodedata.category(char)[0] in "LNM"
 
 
+# What most queries are made of, read without a look at each character: in
+# ASCII, the letters and digits are the word characters (it has no marks), and
+# the control characters the ones to make spaces (it has no surrogates and no
+# unassigned code points).
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
+_ASCII_CONTROLS = {code: " " for code in [*range(32), 127]}
+
+
 def _pieces(text: str) -> list[str]:
     """The words of a piece of text: runs of letters, digits and marks that
     hold at least one letter or digit, lower-cased."""
+    if text.isascii():
+        return [word.lower() for word in _ASCII_WORD.findall(text)]
     found: list[str] = []
     current: list[str] = []
     for char in text + " ":
@@ -110,11 +120,19 @@ class SearchQuery:
 
     def websearch(self) -> list[str]:
         """The query as texts for PostgreSQL's `websearch_to_tsquery`, rebuilt
-        from words alone: one a group, one an excluded term, for the caller to
-        join with `&&` (within one text, `OR` binds more loosely than the
-        words next to it: `a or b c` is `a | (b & c)`)."""
-        parts = [" or ".join(_websearch_term(term) for term in group) for group in self.groups]
-        return parts + ["-" + _websearch_term(term) for term in self.excluded]
+        from words alone, for the caller to join with `&&`: one text for every
+        group of one term and every excluded term (words side by side: all
+        must match), and one for each group joined by OR (within one text, `OR`
+        binds more loosely than the words next to it: `a or b c` is
+        `a | (b & c)`). Empty when nothing is asked for."""
+        alone = [_websearch_term(group[0]) for group in self.groups if len(group) == 1]
+        alone += ["-" + _websearch_term(term) for term in self.excluded]
+        either = [
+            " or ".join(_websearch_term(term) for term in group)
+            for group in self.groups
+            if len(group) > 1
+        ]
+        return ([" ".join(alone)] if alone else []) + either
 
     def fts5(self) -> str:
         """The words to find as an FTS5 expression, every term quoted (empty
@@ -150,6 +168,8 @@ def _fts5_term(term: Term) -> str:
 def _clean(query: str) -> str:
     """The part of a query that counts, as NFKC text with control characters,
     surrogates and unassigned code points made spaces."""
+    if query.isascii():  # NFKC leaves ASCII as it is
+        return query[:MAX_QUERY_CHARS].translate(_ASCII_CONTROLS)
     text = "".join(
         " " if unicodedata.category(char) in ("Cc", "Cs", "Cn") else char
         for char in query[:MAX_QUERY_CHARS]

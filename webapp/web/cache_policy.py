@@ -141,6 +141,16 @@ def following_feed(
     return _listing(("following", user_id, number, search, unlisted), order)
 
 
+def profile_search(
+    user_id: int, number: int, search: Searched, order: Order, unlisted: Unlisted = ()
+) -> Kept:
+    """A page of a search among someone's published posts, without their
+    counts: one of many, as each person's pages are."""
+    return _listing(("profile", user_id, number, search, unlisted), order)._replace(
+        one_of_many=True
+    )
+
+
 def profile_posts(user_id: int, number: int) -> Kept:
     """A page of someone's published posts, as anyone but them sees it."""
     return Kept(("profile", user_id, number), one_of_many=True)

@@ -4,6 +4,8 @@ follow comes back to (`webapp.web.follows`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from fastapi import Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
@@ -14,7 +16,7 @@ from webapp.rules import follows, likes, page_sizes, posts, roles, search, searc
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
-from webapp.web.listing import post_cards
+from webapp.web.listing import counted_list, liked_among, post_cards
 from webapp.web.pages import page_number, render
 
 
@@ -107,46 +109,57 @@ async def _searched_profile(
     sort: str,
 ) -> Response:
     """The profile with the person's published posts that match `query` (as
-    any search: drafts never), in the search's order; nothing kept."""
+    any search: drafts never), in the search's order; kept in the page cache
+    as the other searches are, but for its owner (whose page counts their
+    drafts) and for moderators (whose pages are theirs alone)."""
     number = page_number(page)
     moderator = roles.moderates(visitor.role)
-    view = await follows.profile_view(
-        db, user_id, visitor.user_id, page=1, per_page=page_sizes.POSTS, moderator=moderator
-    )
+    is_owner = visitor.user_id == user_id
     order = search.order_of(query, sort, None)
-    blocks = user_id in visitor.shield.blocked
-    found = await search.results_page(
-        db,
-        query,
-        page=number,
-        per_page=page_sizes.POSTS,
-        order=order,
-        scope=search.Scope(owner_id=user_id, unlisted=visitor.shield.unlisted),
+    shield = visitor.shield
+    kept = None
+    if not (is_owner or moderator):
+        kept = cache_policy.profile_search(user_id, number, query.key, order, shield.key)
+    seen = pages.seen()
+    someone, following, posts_total = await _profile_head(
+        db, pages, visitor, user_id, kept is not None, seen
     )
-    liked = (
-        await likes.liked_ids(db, user_id=visitor.user_id, post_ids=found.ids)
-        if (visitor.user_id is not None and found.ids)
-        else set()
-    )
+
+    def found() -> Awaitable[posts.PostPage]:
+        scope = search.Scope(owner_id=user_id, unlisted=shield.unlisted)
+        return search.results_page(
+            db, query, page=number, per_page=page_sizes.POSTS, order=order, scope=scope
+        )
+
+    if kept is None:
+        listing = await found()
+        liked = (
+            await likes.liked_ids(db, user_id=visitor.user_id, post_ids=listing.ids)
+            if (visitor.user_id is not None and listing.ids)
+            else set()
+        )
+    else:
+        listing = await counted_list(db, pages, kept, found)
+        liked = await liked_among(db, pages, visitor, kept, listing.ids)
     cards = post_cards(
         request,
         pages,
         visitor,
-        found.posts,
+        listing.posts,
         liked,
-        kept=None,
-        seen=pages.seen(),
-        highlights=found.highlights,
+        kept=kept,
+        seen=seen,
+        highlights=listing.highlights,
     )
     context: dict[str, object] = {
-        "profile": view.person,
-        "posts_total": view.listing.total,
-        "listing": found,
+        "profile": someone,
+        "posts_total": posts_total,
+        "listing": listing,
         "cards": cards,
-        "is_owner": visitor.user_id == user_id,
-        "following": view.following,
-        "blocks": blocks,
-        "mutes": user_id in visitor.shield.muted,
+        "is_owner": is_owner,
+        "following": following,
+        "blocks": user_id in shield.blocked,
+        "mutes": user_id in shield.muted,
         "suspended": None,
         "errors": {},
         "search_query": query.text,
@@ -154,6 +167,32 @@ async def _searched_profile(
         "order": order,
     }
     return render(request, visitor, "users/profile.html", context)
+
+
+async def _profile_head(
+    db: AsyncSession, pages: PageStore, visitor: Visitor, user_id: int, keeps: bool, seen: Seen
+) -> tuple[ProfilePublic, bool, int]:
+    """The person above a search of their posts, whether the visitor follows
+    them, and how many posts the page says they have: from the cache when
+    `keeps` and it holds them (the parts `kept_view` keeps), else one
+    statement (the profile's own, for its first post alone)."""
+    viewer_id = visitor.user_id
+    if keeps:
+        someone = pages.get(cache_policy.person(user_id))
+        following = False
+        if viewer_id is not None:
+            following = pages.get(cache_policy.follows(viewer_id, user_id))
+        if someone is not None and following is not None:
+            return someone, following, someone.posts
+    moderator = roles.moderates(visitor.role)
+    view = await follows.profile_view(
+        db, user_id, viewer_id, page=1, per_page=1, moderator=moderator
+    )
+    if keeps:
+        pages.put(cache_policy.person(user_id), view.person, seen)
+        if viewer_id is not None:
+            pages.put(cache_policy.follows(viewer_id, user_id), view.following, seen)
+    return view.person, view.following, view.listing.total or 0
 
 
 # The parts kept: the person with their counts (a follow moves the version), the
