@@ -15,7 +15,7 @@ from webapp.rules import follows, page_sizes, search, search_query
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages, PageStore
 from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
-from webapp.web.listing import counted_list, liked_among, post_cards
+from webapp.web.listing import feed
 from webapp.web.pages import flash, page_number, redirect, render
 from webapp.web.profile_page import person, profile_page
 from webapp.web.shared_pages import shared_page
@@ -43,9 +43,11 @@ async def following_feed(
     shield = visitor.shield
     kept = cache_policy.following_feed(user.id, number, query.key, order, shield.key)
     seen = pages.seen()
-    listing = await counted_list(
+    listing, cards = await feed(
+        request,
         db,
         pages,
+        visitor,
         kept,
         lambda: search.list_page(
             db,
@@ -55,17 +57,7 @@ async def following_feed(
             order=order,
             scope=search.Scope(followed_by=user.id, unlisted=shield.unlisted),
         ),
-    )
-    liked = await liked_among(db, pages, visitor, kept, listing.ids)
-    cards = post_cards(
-        request,
-        pages,
-        visitor,
-        listing.posts,
-        liked,
-        kept=kept,
-        seen=seen,
-        highlights=listing.highlights,
+        seen,
     )
     # An empty first page: nobody followed yet, or nothing written by them?
     follows_nobody = (

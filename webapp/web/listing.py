@@ -56,6 +56,33 @@ async def liked_among(
     )
 
 
+async def feed(
+    request: Request,
+    db: AsyncSession,
+    pages: PageStore,
+    visitor: Visitor,
+    kept: Kept,
+    load: Callable[[], Awaitable[posts.PostPage]],
+    seen: Seen,
+) -> tuple[posts.PostPage, Markup]:
+    """What every list page shows: the list kept under `kept` (`counted_list`),
+    the visitor's likes among it and its cards. `seen`: the data versions read
+    before anything of the page was."""
+    listing = await counted_list(db, pages, kept, load)
+    liked = await liked_among(db, pages, visitor, kept, listing.ids)
+    cards = post_cards(
+        request,
+        pages,
+        visitor,
+        listing.posts,
+        liked,
+        kept=kept,
+        seen=seen,
+        highlights=listing.highlights,
+    )
+    return listing, cards
+
+
 # Stand-ins, in cards kept for everyone, for what is each visitor's own: the
 # CSRF token of the like forms and the page the forms return to. Made at
 # random, so that no text of a post can hold them.

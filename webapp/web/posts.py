@@ -17,7 +17,7 @@ from webapp.rules import likes, page_sizes, pictures, posts, search, search_quer
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
 from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
-from webapp.web.listing import counted_list, liked_among, post_cards
+from webapp.web.listing import feed
 from webapp.web.pages import (
     FormText,
     field_errors,
@@ -52,9 +52,11 @@ async def home(
 
     async def build() -> Response:
         seen = pages.seen()
-        listing = await counted_list(
+        listing, cards = await feed(
+            request,
             db,
             pages,
+            visitor,
             kept,
             lambda: search.list_page(
                 db,
@@ -64,17 +66,7 @@ async def home(
                 order=order,
                 scope=search.Scope(unlisted=shield.unlisted),
             ),
-        )
-        liked = await liked_among(db, pages, visitor, kept, listing.ids)
-        cards = post_cards(
-            request,
-            pages,
-            visitor,
-            listing.posts,
-            liked,
-            kept=kept,
-            seen=seen,
-            highlights=listing.highlights,
+            seen,
         )
         context = {
             "listing": listing,

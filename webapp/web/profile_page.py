@@ -16,7 +16,7 @@ from webapp.rules import follows, likes, page_sizes, posts, roles, search, searc
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
-from webapp.web.listing import counted_list, liked_among, post_cards
+from webapp.web.listing import feed, post_cards
 from webapp.web.pages import page_number, render
 
 
@@ -131,26 +131,25 @@ async def _searched_profile(
             db, query, page=number, per_page=page_sizes.POSTS, order=order, scope=scope
         )
 
-    if kept is None:
+    if kept is None:  # its owner's or a moderator's: read every time
         listing = await found()
         liked = (
             await likes.liked_ids(db, user_id=visitor.user_id, post_ids=listing.ids)
             if (visitor.user_id is not None and listing.ids)
             else set()
         )
+        cards = post_cards(
+            request,
+            pages,
+            visitor,
+            listing.posts,
+            liked,
+            kept=None,
+            seen=seen,
+            highlights=listing.highlights,
+        )
     else:
-        listing = await counted_list(db, pages, kept, found)
-        liked = await liked_among(db, pages, visitor, kept, listing.ids)
-    cards = post_cards(
-        request,
-        pages,
-        visitor,
-        listing.posts,
-        liked,
-        kept=kept,
-        seen=seen,
-        highlights=listing.highlights,
-    )
+        listing, cards = await feed(request, db, pages, visitor, kept, found, seen)
     context: dict[str, object] = {
         "profile": someone,
         "posts_total": posts_total,

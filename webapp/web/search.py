@@ -11,7 +11,7 @@ from webapp.rules import page_sizes, search, search_query
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
 from webapp.web.deps import VisitorDep
-from webapp.web.listing import counted_list, liked_among, post_cards
+from webapp.web.listing import feed
 from webapp.web.pages import page_number, render
 from webapp.web.shared_pages import shared_page
 
@@ -47,9 +47,11 @@ async def search_page(
                     cache_policy.people_found(query.key, shield.key),
                     lambda: search.people(db, query, unlisted=shield.unlisted),
                 )
-            listing = await counted_list(
+            listing, cards = await feed(
+                request,
                 db,
                 pages,
+                visitor,
                 kept,
                 lambda: search.results_page(
                     db,
@@ -59,17 +61,7 @@ async def search_page(
                     order=order,
                     scope=search.Scope(unlisted=shield.unlisted),
                 ),
-            )
-            liked = await liked_among(db, pages, visitor, kept, listing.ids)
-            cards = post_cards(
-                request,
-                pages,
-                visitor,
-                listing.posts,
-                liked,
-                kept=kept,
-                seen=seen,
-                highlights=listing.highlights,
+                seen,
             )
         context = {
             "people": people,

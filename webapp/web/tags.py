@@ -13,7 +13,7 @@ from webapp.rules import markup, page_sizes, posts, search, search_query
 from webapp.web import cache_policy
 from webapp.web.cache_policy import Pages
 from webapp.web.deps import VisitorDep
-from webapp.web.listing import counted_list, liked_among, post_cards
+from webapp.web.listing import feed
 from webapp.web.pages import page_number, render
 from webapp.web.shared_pages import shared_page
 
@@ -60,9 +60,11 @@ async def tag_posts(
 
     async def build() -> Response:
         seen = pages.seen()
-        listing = await counted_list(
+        listing, cards = await feed(
+            request,
             db,
             pages,
+            visitor,
             kept,
             lambda: search.list_page(
                 db,
@@ -72,17 +74,7 @@ async def tag_posts(
                 order=order,
                 scope=search.Scope(tag=tag, unlisted=shield.unlisted),
             ),
-        )
-        liked = await liked_among(db, pages, visitor, kept, listing.ids)
-        cards = post_cards(
-            request,
-            pages,
-            visitor,
-            listing.posts,
-            liked,
-            kept=kept,
-            seen=seen,
-            highlights=listing.highlights,
+            seen,
         )
         context = {
             "order": order,
