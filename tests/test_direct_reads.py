@@ -17,6 +17,7 @@ from tests.support.api import Caller, sign_up, write
 from tests.support.app import on_own_loop
 from tests.support.images import picture
 from tests.support.pages import Auth, write_post
+from tests.support.statements import StatementCounter
 from webapp.core.config import Settings
 from webapp.core.db import create_async_db_engine, new_session, transaction
 from webapp.core.deps import services_of
@@ -96,6 +97,19 @@ def test_the_apis_page_of_posts_is_the_same_before_and_after_routing(
     # The route's own reading of what the direct one does not take.
     assert len(client.get("/api/posts?limit=2&limit=4").json()) == 4  # the last value
     assert len(client.get("/api/posts?limit=04").json()) == 4
+
+
+def test_the_health_check_is_one_statement_before_routing_and_the_same_after(
+    client: TestClient, engine
+) -> None:
+    with StatementCounter(engine) as counter:
+        direct = client.get("/healthz")
+    # A query the direct door does not take: the route answers, through the framework.
+    routed = client.get("/healthz?probe=1")
+    assert direct.status_code == routed.status_code == 200
+    assert direct.json() == routed.json() == {"status": "ok"}
+    assert direct.headers["content-type"] == routed.headers["content-type"] == "application/json"
+    assert [s.split()[0] for s in counter.statements] == ["SELECT"]
 
 
 @pytest.mark.parametrize(

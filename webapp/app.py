@@ -179,7 +179,7 @@ def add_middleware(app: FastAPI, services: AgoraServices) -> None:
         refuse=error_handlers.error_response,
         removals=Removals(services.page_cache),
         early=DirectReads(
-            [*page_reads.ROUTES, *api_reads.ROUTES],
+            [*page_reads.ROUTES, *api_reads.ROUTES, health.ROUTE],
             SharedPages(services.page_cache).answer,
             error_handlers.answer_error,
             api_reads.WRITES,

@@ -13,8 +13,8 @@ it, e.g. `python -m webapp seed --users 1000 --posts 100000 --votes 300000`):
 
 Scenarios: `post` (/posts/{random id}), `user` (/users/{random id}),
 `api-post` (/api/posts/{random id}), `api-list` (/api/posts?limit=20&skip={random}),
-`home` (/), `following` (/following), `ten-words` (/?q= ten words drawn from
-the seed's vocabulary, as bench.py's "10 random words": a search no page
+`home` (/), `healthz` (one `SELECT 1`), `following` (/following), `ten-words`
+(/?q= ten words drawn from the seed's vocabulary, as bench.py's "10 random words": a search no page
 cache holds), and two writes with a bearer token,
 by 50 people as the benchmark's: `vote`
 (`POST /api/vote`: a like of a random post, then the same like taken back, in
@@ -104,6 +104,7 @@ def scenarios(posts: int, users: int) -> dict[str, Callable[[], Call]]:
         "api-post": lambda: Call(f"/api/posts/{random.randint(1, posts)}"),
         "api-list": lambda: Call(f"/api/posts?limit=20&skip={random.randint(0, posts - 1000)}"),
         "home": lambda: Call("/"),
+        "healthz": lambda: Call("/healthz"),
         "following": lambda: Call("/following"),
         "vote": Likes(posts),
         "new-post": new_post,

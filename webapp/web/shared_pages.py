@@ -17,8 +17,9 @@ from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
 
-# Neither is a page: files, and the JSON door, which reads no cookie.
-NOT_PAGES = ("/static/", "/api/")
+# None is a page: files, the JSON door, which reads no cookie, and the health
+# check (which must not wait on the data versions' reading before its own).
+NOT_PAGES = ("/static/", "/api/", "/healthz")
 
 
 class SharedPages:
