@@ -332,7 +332,7 @@ def test_the_driver_keeps_the_parse_of_every_direct_statement() -> None:
 # --- the same page whichever way it is reached ----------------------------------------
 
 
-def test_a_post_or_a_profile_before_routing_is_the_routes_page_byte_for_byte(
+def test_a_post_a_profile_or_the_home_page_before_routing_is_the_routes_page_byte_for_byte(
     app: FastAPI, client: TestClient, new_client, db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every rule of these pages (drafts, hidden posts, suspended people,
@@ -399,6 +399,14 @@ def test_a_post_or_a_profile_before_routing_is_the_routes_page_byte_for_byte(
         f"/users/{alice.id}?q=talked",
         f"/users/{carol.id}",
         "/users/999999",
+        "/",
+        "/?page=2",
+        "/?page=x",
+        "/?q=talked",
+        "/?q=%22talked+about%22+-kept",
+        "/?q=%23tag&sort=new",
+        "/?sort=top&t=week",
+        "/?sort=hot&q=talked&q=bold",
     ]
     seen_statuses = set()
     for name in (None, "alice", "bob", "mod"):

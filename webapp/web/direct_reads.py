@@ -1,8 +1,11 @@
 """The pages answered before routing (`webapp.core.direct_reads`): a post and
-a profile, the pages no cache can hold for every id. Each calls its route
+a profile, the pages no cache can hold for every id, and the home page, whose
+searches (`/?q=`) are as many as the words people type. Each calls its route
 with the dependencies the route declares, made here."""
 
 from __future__ import annotations
+
+import re
 
 from starlette.responses import Response
 
@@ -32,7 +35,15 @@ async def _profile(call: Call, user_id: int) -> Response:
     )
 
 
+async def _home(call: Call, _: int) -> Response:
+    visitor = await get_visitor(call.request, call.db)
+    page, q = call.query("page", "1"), call.query("q", "")
+    sort, t = call.query("sort", ""), call.query("t", "")
+    return await posts.home(call.request, call.db, visitor, _pages(call), page, q, sort, t)
+
+
 ROUTES = (
+    DirectRoute(re.compile("/"), _home, "/"),
     DirectRoute(id_path("/posts/"), _post, "/posts/{post_id}"),
     DirectRoute(id_path("/users/"), _profile, "/users/{user_id}"),
 )
