@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Body, Request
 from pydantic import TypeAdapter
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from webapp.api.deps import (
@@ -156,13 +157,15 @@ async def create_post(
     """`published` is true when left out. `POSTS_PER_HOUR` posts an hour at
     most (pages and API together)."""
     per_hour = services_of(request.app).settings.posts_per_hour
-    async with api_writer(request, token) as (db, user):
+    async with api_writer(request, token, session=bool(data.media_ids)) as (db, user):
         check_may_act(request, user)
         owner = user.me
         if data.media_ids:
+            assert isinstance(db, AsyncSession)  # asked for: `session`
             await pictures.check_usable(db, owner_id=user.id, media_ids=data.media_ids)
         post = await posts.create_post(db, owner=owner, data=data, per_hour=per_hour)
         if data.media_ids:
+            assert isinstance(db, AsyncSession)
             await pictures.set_post_media(
                 db, store, owner_id=user.id, post_id=post.id, media_ids=data.media_ids
             )
