@@ -442,7 +442,7 @@ def test_random_texts_render_alike_with_and_without_the_parser() -> None:
     mentions and the tags are the parser's."""
     rng = random.Random(24)
     plain_alphabet = "aZ09 ,.;:?'()-"
-    alphabet = plain_alphabet * 4 + "\n#@*_`<>&!/[]~\\\"é\t"
+    alphabet = plain_alphabet * 4 + '\n#@*_`<>&!/[]~\\"é\t'
     plain = 0
     for number in range(3_000):
         # Every other text from the plain characters alone, to reach the fast way.
