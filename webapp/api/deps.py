@@ -16,7 +16,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core import logs
-from webapp.core.db import Link, link_to, new_session
+from webapp.core.db import Link, new_session, open_link
 from webapp.core.deps import DbSession, Tokens, services_of
 from webapp.core.security import ApiTokens
 from webapp.models import ErrorDetail
@@ -115,8 +115,11 @@ async def api_writer(
         async with new_session(engine) as db:
             yield db, await _writer(request, db, services.api_tokens, token)
         return
-    async with link_to(engine) as link:
+    link = await open_link(engine)  # not `link_to`: one context manager a request, not two
+    try:
         yield link, await _writer(request, link, services.api_tokens, token)
+    finally:
+        await link.give_back()
 
 
 async def _writer(

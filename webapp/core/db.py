@@ -462,14 +462,18 @@ class Link:
 
     async def give_back(self) -> None:
         """Back to the pool; dropped instead when a statement was cut off
-        mid-answer (the request was cancelled), or the connection died."""
+        mid-answer (the request was cancelled), or the connection died. A
+        connection that holds no transaction (autocommit: none is ever left
+        open) goes back without the pool's ROLLBACK, which the driver would
+        skip after taking its lock and the adapter's turns."""
         fairy, self._fairy = self._fairy, None
         if fairy is None:
             return
         if self.busy:
             await asyncio.shield(greenlet_spawn(fairy.invalidate))
             return
-        await greenlet_spawn(fairy.close)
+        idle = self.driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        await greenlet_spawn(fairy._checkin, idle)
 
 
 async def _fetchone(cursor: Any) -> Any:
@@ -494,15 +498,21 @@ async def _checkout(engine: Engine) -> Any:
         raise
 
 
-@asynccontextmanager
-async def link_to(engine: AsyncEngine) -> AsyncIterator[Link]:
-    """A `Link`: one connection from the pool for the block, given back after it."""
+async def open_link(engine: AsyncEngine) -> Link:
+    """A `Link`, its connection taken from the pool: the caller gives it back
+    (`give_back`), whatever happens, or uses `link_to`."""
     fairy = await _checkout(engine.sync_engine)
     try:
-        link = Link(engine.sync_engine, fairy)
+        return Link(engine.sync_engine, fairy)
     except BaseException:
         await greenlet_spawn(fairy.close)
         raise
+
+
+@asynccontextmanager
+async def link_to(engine: AsyncEngine) -> AsyncIterator[Link]:
+    """A `Link`: one connection from the pool for the block, given back after it."""
+    link = await open_link(engine)
     try:
         yield link
     finally:
