@@ -4,6 +4,7 @@ mentions and tags, excerpts, and how long the worst inputs take."""
 from __future__ import annotations
 
 import html as html_module
+import random
 import re
 import time
 from collections.abc import Iterator
@@ -388,3 +389,68 @@ def test_pathological_inputs_render_quickly(source: str) -> None:
         markup.parse(source, "post").render({})
         best = min(best, time.process_time() - started)
     assert best < 0.05, f"{best * 1000:.1f} ms"
+
+
+# Texts with no markup at all, which `parse` renders without the parser, and
+# texts one character away from that, which it must leave to the parser.
+PLAIN = [
+    "plain words",
+    "Written through the API by the benchmark.",
+    "It's (nearly) done: see you at 5, or 6; ok?",
+    "A - b -- c",
+    "e-mail me, x",
+    "Word -",
+    "Ab  cd",
+    "A 1. b",
+    "Z)",
+    "a",
+]
+NEARLY_PLAIN = [
+    "- a",
+    "1. first",
+    "2) second",
+    "# heading",
+    "plain ",
+    " plain",
+    "one\ntwo",
+    "say @alice",
+    "a #tag",
+    "see http://x.io",
+    "a *b*",
+    'a "quote"',
+    "a & b",
+    "é and more",
+    "a\tb",
+    "",
+]
+
+
+@pytest.mark.parametrize("source", PLAIN + NEARLY_PLAIN)
+@pytest.mark.parametrize("kind", ["post", "comment"])
+def test_a_text_without_markup_renders_as_the_parser_renders_it(source: str, kind: str) -> None:
+    fast = markup.parse(source, kind)  # type: ignore[arg-type]
+    parsed = markup.parse_markdown(source, kind)  # type: ignore[arg-type]
+    assert (fast.plain is not None) == (source in PLAIN)
+    users = {"alice": 1}
+    assert fast.render(users) == parsed.render(users)
+    assert (fast.mentions, fast.tags) == (parsed.mentions, parsed.tags)
+
+
+def test_random_texts_render_alike_with_and_without_the_parser() -> None:
+    """Texts drawn from the characters a plain text may hold, and a few that
+    start markup: whichever `parse` takes, the HTML, the excerpt, the
+    mentions and the tags are the parser's."""
+    rng = random.Random(24)
+    plain_alphabet = "aZ09 ,.;:?'()-"
+    alphabet = plain_alphabet * 4 + '\n#@*_`<>&!/[]~\\"é\t'
+    plain = 0
+    for number in range(3_000):
+        # Every other text from the plain characters alone, to reach the fast way.
+        drawn_from = plain_alphabet if number % 2 else alphabet
+        source = "".join(rng.choice(drawn_from) for _ in range(rng.randint(1, 40)))
+        fast = markup.parse(source, "post")
+        plain += fast.plain is not None
+        parsed = markup.parse_markdown(source, "post")
+        assert fast.render({}) == parsed.render({}), repr(source)
+        assert (fast.mentions, fast.tags) == (parsed.mentions, parsed.tags), repr(source)
+    assert plain > 150  # the fast way was taken often enough to be tested

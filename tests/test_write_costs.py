@@ -7,7 +7,7 @@ import json
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tests.support.api import Caller, write
 from tests.support.app import ON_POSTGRES
@@ -46,6 +46,34 @@ def test_a_new_post_runs_its_stated_statements(
         )
     assert answer.status_code == 201
     assert counted.count == NEW_POST, counted.statements
+
+
+@pytest.mark.parametrize("what", ["like", "new post"])
+def test_a_write_through_the_api_takes_one_connection_from_the_pool(
+    client: TestClient, engine, alice_api: Caller, bob_api: Caller, what: str
+) -> None:
+    """On PostgreSQL the caller's row, the write and its live events, on one
+    connection: not a second one for the caller alone. SQLite's session gives
+    its connection back after the read and takes one again for the write's
+    transaction."""
+    post = write(client, alice_api)
+    checkouts: list[object] = []
+
+    def checked_out(*args: object) -> None:
+        checkouts.append(args)
+
+    event.listen(engine, "checkout", checked_out)
+    try:
+        if what == "like":
+            sent = {"post_id": post["id"], "dir": 1}
+            answer = client.post("/api/vote", json=sent, headers=bob_api.headers)
+        else:
+            sent = {"title": "T", "content": "C"}
+            answer = client.post("/api/posts", json=sent, headers=bob_api.headers)
+    finally:
+        event.remove(engine, "checkout", checked_out)
+    assert answer.status_code == 201
+    assert len(checkouts) == (1 if ON_POSTGRES else 2)
 
 
 def test_a_new_post_sends_every_field_the_database_function_takes() -> None:

@@ -87,6 +87,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def reject_control_characters(value: str, allowed: str = "") -> str:
     """Refuse NUL and other control characters, and lone surrogates from JSON."""
+    if value.isprintable():  # none of either (nor any other unprintable character)
+        return value
     for char in value:
         if char in allowed:
             continue

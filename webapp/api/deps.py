@@ -16,7 +16,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core import logs
-from webapp.core.db import new_session
+from webapp.core.db import Link, new_session, open_link
 from webapp.core.deps import DbSession, Tokens, services_of
 from webapp.core.security import ApiTokens
 from webapp.models import ErrorDetail
@@ -80,7 +80,7 @@ ApiUser = Annotated[accounts.Account, Depends(require_token_user)]
 OptionalApiUser = Annotated[accounts.Account | None, Depends(get_token_user)]
 
 
-def check_may_act(request: Request, user: accounts.Account) -> None:
+def check_may_act(request: Request, user: accounts.Account | accounts.Writer) -> None:
     """With REQUIRE_CONFIRMED_EMAIL, a caller whose address is not confirmed
     reads but does not post, comment, like, follow or report (403)."""
     required = services_of(request.app).settings.confirms_email
@@ -97,21 +97,39 @@ ConfirmedApiUser = Annotated[accounts.Account, Depends(require_confirmed_user)]
 
 @asynccontextmanager
 async def api_writer(
-    request: Request, token: str | None
-) -> AsyncIterator[tuple[AsyncSession, accounts.Account]]:
-    """The session and the caller that `DbSession` and `ApiUser` give, for the
-    writes clients send most (a like, a new post), without their dependencies:
+    request: Request, token: str | None, *, session: bool = False
+) -> AsyncIterator[tuple[AsyncSession | Link, accounts.Writer]]:
+    """The database and the caller for the writes clients send most (a like,
+    a new post), without the dependencies of `DbSession` and `ApiUser`:
     solving four of them, and the exit stack of the session's, cost those
     requests more Python time than their statements. The same caller, the
-    same 401s; the session is closed, and its connection back in the pool,
-    before the answer is sent."""
+    same 401s. On PostgreSQL the request's statements go on one connection
+    held from the caller's row to the write's live events (`Link`), unless it
+    needs a `session` (a post with pictures); SQLite's, through a session.
+    The connection is back in the pool before the answer is sent."""
     services = services_of(request.app)
-    async with new_session(services.engine) as db:
-        user = await token_user(db, services.api_tokens, token)
-        if user is None:
-            raise unauthorized(NOT_AUTHENTICATED)
-        logs.note_account(request.scope, user.id)
-        yield db, user
+    engine = services.engine
+    if token is None:
+        raise unauthorized(NOT_AUTHENTICATED)
+    if session or engine.dialect.name != "postgresql":
+        async with new_session(engine) as db:
+            yield db, await _writer(request, db, services.api_tokens, token)
+        return
+    link = await open_link(engine)  # not `link_to`: one context manager a request, not two
+    try:
+        yield link, await _writer(request, link, services.api_tokens, token)
+    finally:
+        await link.give_back()
+
+
+async def _writer(
+    request: Request, db: AsyncSession | Link, tokens: ApiTokens, token: str
+) -> accounts.Writer:
+    user = await accounts.writer_of_token(db, tokens, token)
+    if user is None:
+        raise unauthorized(BAD_TOKEN)
+    logs.note_account(request.scope, user.id)
+    return user
 
 
 # An optional-auth operation: OpenAPI's empty requirement means "or no token".

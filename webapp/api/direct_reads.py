@@ -15,7 +15,6 @@ from starlette.responses import Response
 
 from webapp.api import likes, posts, users
 from webapp.api.deps import MAX_LIMIT, MAX_SKIP, bearer
-from webapp.core.deps import get_media_store
 from webapp.core.direct_reads import Call, DirectRoute, DirectWrite, id_path
 from webapp.models import PostCreate, VoteCreate
 from webapp.rules import page_sizes
@@ -53,8 +52,7 @@ async def _vote(request: Request, data: VoteCreate) -> Response:
 
 
 async def _new_post(request: Request, data: PostCreate) -> Response:
-    store = await get_media_store(request)
-    return await posts.create_post(request, await bearer(request), store, data)
+    return await posts.write_post(request, await bearer(request), data)
 
 
 WRITES = (

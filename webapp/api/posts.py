@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Body, Request
 from pydantic import TypeAdapter
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from webapp.api.deps import (
@@ -35,7 +36,7 @@ from webapp.api.deps import (
     error,
 )
 from webapp.api.paths import PostId
-from webapp.core.deps import DbSession, Store, services_of
+from webapp.core.deps import DbSession, Store, get_media_store, services_of
 from webapp.core.media_store import MediaStore
 from webapp.errors import PostNotFound
 from webapp.models import PostCreate, PostPatch, PostPublic
@@ -155,14 +156,25 @@ async def create_post(
 ) -> Response:
     """`published` is true when left out. `POSTS_PER_HOUR` posts an hour at
     most (pages and API together)."""
+    return await write_post(request, token, data, store)
+
+
+async def write_post(
+    request: Request, token: str | None, data: PostCreate, store: MediaStore | None = None
+) -> Response:
+    """`create_post`'s work; the store of pictures is made only for a post
+    that has some (`store` None: not made yet)."""
     per_hour = services_of(request.app).settings.posts_per_hour
-    async with api_writer(request, token) as (db, user):
+    async with api_writer(request, token, session=bool(data.media_ids)) as (db, user):
         check_may_act(request, user)
         owner = user.me
         if data.media_ids:
+            assert isinstance(db, AsyncSession)  # asked for: `session`
             await pictures.check_usable(db, owner_id=user.id, media_ids=data.media_ids)
         post = await posts.create_post(db, owner=owner, data=data, per_hour=per_hour)
         if data.media_ids:
+            assert isinstance(db, AsyncSession)
+            store = store or await get_media_store(request)
             await pictures.set_post_media(
                 db, store, owner_id=user.id, post_id=post.id, media_ids=data.media_ids
             )

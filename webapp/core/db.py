@@ -225,8 +225,10 @@ async def rows(
     return result
 
 
-def dialect_name(db: AsyncSession) -> str:
+def dialect_name(db: AsyncSession | Link) -> str:
     """The database's dialect, `postgresql` or `sqlite`: for what the two say differently."""
+    if isinstance(db, Link):
+        return db.dialect_name
     return db.get_bind().dialect.name
 
 
@@ -371,6 +373,152 @@ async def driver_row(
     raise AssertionError("unreachable: the second attempt returns or raises")
 
 
+class Link:
+    """One pooled PostgreSQL connection, held by one write request from its
+    first statement (the caller's row) to its last (the write's live events)
+    and given back once: its statements go to the driver itself, past the ORM
+    session. A session's connection costs such a request more Python calls
+    than its statements (the session, its transaction, its `Connection` and
+    their events, made and closed again), and reading the caller on a
+    connection of its own (`DriverStatement`) took a second one from the pool.
+
+    Every statement is autocommitted (the request engine's setting), as on a
+    session outside `atomic`; the engine's `before_cursor_execute` listeners
+    (the statement counts) hear each one; a driver error becomes SQLAlchemy's,
+    as through a session; a dead connection met by the first statement is
+    dropped and the statement sent again on a new one (as `RetryingSession`
+    does). Made by `link_to`."""
+
+    __slots__ = ("_dead", "_fairy", "_sent", "busy", "driver", "engine")
+
+    dialect_name = "postgresql"
+
+    def __init__(self, engine: Engine, fairy: Any) -> None:
+        self.engine = engine
+        self._take(fairy)
+
+    def _take(self, fairy: Any) -> None:
+        driver = fairy.driver_connection
+        if not isinstance(driver, psycopg.AsyncConnection) or not driver.autocommit:
+            raise TypeError("a Link needs the request engine's autocommitted psycopg connections")
+        self._fairy = fairy
+        self.driver: psycopg.AsyncConnection[Any] = driver
+        self._sent = False  # whether a statement has run on this connection
+        self._dead = False
+        self.busy = False  # inside a statement: the connection may be mid-answer
+
+    def _told(self, sql: str, params: Any) -> None:
+        if self.engine.dispatch.before_cursor_execute:
+            self.engine.dispatch.before_cursor_execute(None, None, sql, params, None, False)
+
+    async def _fetch(
+        self, sql: str, params: Any, fetch: Callable[[Any], Awaitable[T]], prepare: bool | None
+    ) -> T:
+        for attempt in (1, 2):
+            first = not self._sent
+            self._told(sql, params)
+            self.busy = True
+            try:
+                async with self.driver.cursor() as cursor:
+                    await cursor.execute(sql, params, prepare=prepare)
+                    found = await fetch(cursor)
+            except psycopg.Error as error:
+                self.busy = False
+                dead = self.engine.dialect.is_disconnect(error, self.driver, None)  # type: ignore[arg-type]  # psycopg's errors are the dialect's DBAPI errors
+                wrapped = DBAPIError.instance(
+                    sql, params, error, psycopg.Error, connection_invalidated=dead
+                )
+                if not dead:
+                    raise wrapped from error
+                await greenlet_spawn(self._fairy.invalidate)
+                if not (first and attempt == 1):
+                    raise wrapped from error
+                self._take(await _checkout(self.engine))
+                continue
+            self.busy = False
+            self._sent = True
+            return found
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def row(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """The first row of one statement in the driver's own SQL (`%s`
+        placeholders), or None."""
+        return await self._fetch(sql, params, _fetchone, None)
+
+    async def all(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any], prepare: bool | None = None
+    ) -> list[tuple[Any, ...]]:
+        return await self._fetch(sql, params, _fetchall, prepare)
+
+    async def exec(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
+        """A statement of SQLAlchemy's, through SQLAlchemy, on this connection:
+        for the statements a write seldom runs (a mention's accounts). Its
+        rows are read whole."""
+        self._sent = True
+        connection = Connection(self.engine, connection=self._fairy)
+        return await greenlet_spawn(_buffered, connection, statement, params)
+
+    async def give_back(self) -> None:
+        """Back to the pool; dropped instead when a statement was cut off
+        mid-answer (the request was cancelled), or the connection died. A
+        connection that holds no transaction (autocommit: none is ever left
+        open) goes back without the pool's ROLLBACK, which the driver would
+        skip after taking its lock and the adapter's turns."""
+        fairy, self._fairy = self._fairy, None
+        if fairy is None:
+            return
+        if self.busy:
+            await asyncio.shield(greenlet_spawn(fairy.invalidate))
+            return
+        idle = self.driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        await greenlet_spawn(fairy._checkin, idle)
+
+
+async def _fetchone(cursor: Any) -> Any:
+    return await cursor.fetchone()
+
+
+async def _fetchall(cursor: Any) -> Any:
+    return await cursor.fetchall()
+
+
+def _buffered(connection: Connection, statement: Executable, params: Any) -> Any:
+    return connection.execute(statement, params).freeze()()
+
+
+async def _checkout(engine: Engine) -> Any:
+    """A connection from the pool, or SQLAlchemy's error (a database that
+    cannot be reached is an `OperationalError`: a 503), as `connect` raises."""
+    try:
+        return await greenlet_spawn(engine.raw_connection)
+    except engine.dialect.loaded_dbapi.Error as error:
+        Connection._handle_dbapi_exception_noconnection(error, engine.dialect, engine)
+        raise
+
+
+async def open_link(engine: AsyncEngine) -> Link:
+    """A `Link`, its connection taken from the pool: the caller gives it back
+    (`give_back`), whatever happens, or uses `link_to`."""
+    fairy = await _checkout(engine.sync_engine)
+    try:
+        return Link(engine.sync_engine, fairy)
+    except BaseException:
+        await greenlet_spawn(fairy.close)
+        raise
+
+
+@asynccontextmanager
+async def link_to(engine: AsyncEngine) -> AsyncIterator[Link]:
+    """A `Link`: one connection from the pool for the block, given back after it."""
+    link = await open_link(engine)
+    try:
+        yield link
+    finally:
+        await link.give_back()
+
+
 async def _driver_connection(
     db: AsyncSession,
 ) -> tuple[AsyncConnection, psycopg.AsyncConnection[Any]]:
@@ -419,7 +567,7 @@ def _told(connection: AsyncConnection, sql: str, params: Any) -> Connection:
 
 
 async def transaction_of_one(
-    db: AsyncSession, sql: str, params: Sequence[Any]
+    db: AsyncSession | Link, sql: str, params: Sequence[Any]
 ) -> tuple[Any, ...] | None:
     """A PostgreSQL statement that is a whole unit of work by itself (a
     function of the database's that runs several, an INSERT … RETURNING):
@@ -433,6 +581,8 @@ async def transaction_of_one(
         try:
             # Committed by the database as it ran: the session keeps its
             # connection for what the request runs next (its announcement).
+            if isinstance(db, Link):
+                return await db.row(sql, params)
             return await driver_row(db, sql, params)
         except DBAPIError as error:
             if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
@@ -444,7 +594,7 @@ async def transaction_of_one(
 ANNOUNCE = "SELECT agora_live_announce(%s)"
 
 
-async def announce(db: AsyncSession, events: str | None) -> None:
+async def announce(db: AsyncSession | Link, events: str | None) -> None:
     """Send the live events that a PostgreSQL unit of work held back until
     after its commit (its payloads, one a line: migration 0011), in a
     transaction of their own that does not wait for the disk. Run again
@@ -661,7 +811,11 @@ class DriverStatement:
             self._compiled = (compiled, str(compiled), row_type, converted)
         return self._compiled
 
-    async def rows(self, db: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+    async def rows(self, db: AsyncSession | Link, params: Mapping[str, Any]) -> list[Any]:
+        if isinstance(db, Link):
+            compiled, sql, row_type, converted = self._for(db.engine.dialect)
+            found = await db.all(sql, compiled.construct_params(params), self.prepare)
+            return self._converted(row_type, converted, found)
         bind = db.get_bind()
         if bind.dialect.name != "postgresql":
             return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select

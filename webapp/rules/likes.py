@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.db import (
+    Link,
     announce,
     dialect_name,
     insert_ignoring_duplicates,
@@ -110,7 +111,7 @@ Change = Literal["add", "remove", "toggle"]
 LIKE = "SELECT done, events FROM agora_like(%s::integer, %s::integer, %s, %s)"
 
 
-async def _in_database(db: AsyncSession, post_id: int, user_id: int, change: Change) -> bool:
+async def _in_database(db: AsyncSession | Link, post_id: int, user_id: int, change: Change) -> bool:
     """`agora_like`: what `add`, `remove` or `toggle` answers, in one statement;
     then its live events, sent once it has committed."""
     if not 0 < post_id <= MAX_ID:
@@ -123,29 +124,29 @@ async def _in_database(db: AsyncSession, post_id: int, user_id: int, change: Cha
     return bool(done)
 
 
-async def add(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
+async def add(db: AsyncSession | Link, *, post_id: int, user_id: int) -> bool:
     """Like a post the user can see; False when the like was already there."""
-    if dialect_name(db) == "postgresql":
+    if isinstance(db, Link) or dialect_name(db) == "postgresql":
         return await _in_database(db, post_id, user_id, "add")
     return await _on_locked_post(
         db, post_id, user_id, lambda owner: _like(db, post_id, owner, user_id)
     )
 
 
-async def remove(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
+async def remove(db: AsyncSession | Link, *, post_id: int, user_id: int) -> bool:
     """Take the like back; False when there was none."""
-    if dialect_name(db) == "postgresql":
+    if isinstance(db, Link) or dialect_name(db) == "postgresql":
         return await _in_database(db, post_id, user_id, "remove")
     return await _on_locked_post(
         db, post_id, user_id, lambda owner: _unlike(db, post_id, owner, user_id), adding=False
     )
 
 
-async def toggle(db: AsyncSession, *, post_id: int, user_id: int) -> bool:
+async def toggle(db: AsyncSession | Link, *, post_id: int, user_id: int) -> bool:
     """Like, or take the like back; True when the post is now liked. Two
     toggles racing from one person take turns on the post's lock, so the
     second undoes the first, as two clicks would."""
-    if dialect_name(db) == "postgresql":
+    if isinstance(db, Link) or dialect_name(db) == "postgresql":
         return await _in_database(db, post_id, user_id, "toggle")
 
     async def flip(owner_id: int) -> bool:

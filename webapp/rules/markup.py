@@ -526,11 +526,13 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Parsed:
-    """A text parsed once: the names it mentions, its tags, and its HTML to come."""
+    """A text parsed once: the names it mentions, its tags, and its HTML to come
+    (`plain`: the HTML of a text without any markup, made without a parser)."""
 
     kind: Kind
     tokens: list[Token]
     env: dict[str, Any]
+    plain: str | None = None
 
     @property
     def mentions(self) -> list[str]:
@@ -553,6 +555,8 @@ class Parsed:
     def render(self, users: Mapping[str, int] | None = None) -> Rendered:
         """The sanitized HTML, with `users` (lower-case name → id) the accounts
         that exist among `mentions`."""
+        if self.plain is not None:
+            return Rendered(self.plain, excerpt(self.plain))
         known = dict(users or {})
         md = _parsers()[self.kind]
         markup = sanitize(md.renderer.render(self.tokens, md.options, {**self.env, "users": known}))
@@ -566,7 +570,25 @@ def _inline_tokens(tokens: list[Token]) -> Iterable[Token]:
             yield from block.children
 
 
+# A text that is one line of ASCII words, spaces and the commonest punctuation,
+# beginning with a letter and ending with no space: nothing in it can start a
+# block (a list's `-` or `1.`, a heading's `#`, a quote's `>`, code's
+# indent), inline markup (`*_~`[]!<&\`), an address (`://`), a mention or a
+# tag, and none of its characters is escaped in HTML. Its HTML is the one
+# paragraph of its characters, as the parser and the sanitizer make it
+# (tests/test_markup.py holds the two against each other), and most short
+# posts and comments are such a text.
+_PLAIN = re.compile(r"[A-Za-z](?:[A-Za-z0-9 ,.;:?'()-]*[A-Za-z0-9,.;:?'()-])?")
+
+
 def parse(source: str, kind: Kind = "comment") -> Parsed:
+    if _PLAIN.fullmatch(source) is not None:
+        return Parsed(kind, [], {}, plain=f"<p>{source}</p>\n")
+    return parse_markdown(source, kind)
+
+
+def parse_markdown(source: str, kind: Kind = "comment") -> Parsed:
+    """`parse` by the parser itself, whatever the text."""
     env: dict[str, Any] = {}
     return Parsed(kind, _parsers()[kind].parse(source, env), env)
 

@@ -20,11 +20,12 @@ from sqlalchemy import select as select_rows
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.core.db import Link
 from webapp.models import Comment, Notification, Post, User, UTCDateTime, utcnow
 from webapp.rules import markup
 
 
-async def known_accounts(db: AsyncSession, names: Sequence[str]) -> dict[str, int]:
+async def known_accounts(db: AsyncSession | Link, names: Sequence[str]) -> dict[str, int]:
     """Which of these lower-case names are accounts (name → id): one statement,
     none when there are no names."""
     if not names:
@@ -50,7 +51,7 @@ class Written:
 ON_LOOP_MAX = 300
 
 
-async def render(db: AsyncSession, source: str, kind: markup.Kind) -> Written:
+async def render(db: AsyncSession | Link, source: str, kind: markup.Kind) -> Written:
     """Render a text on a thread of its own: a long or hostile one takes tens of
     milliseconds of Markdown, which on the event loop would hold up every
     other request of the worker meanwhile. A short one is rendered at once."""

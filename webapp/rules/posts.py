@@ -36,6 +36,7 @@ from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from webapp.core.db import (
     DriverStatement,
+    Link,
     announce,
     dialect_name,
     transaction,
@@ -720,7 +721,7 @@ class Marked:
         }
 
 
-async def mark_up(db: AsyncSession, title: str, content: str) -> Marked:
+async def mark_up(db: AsyncSession | Link, title: str, content: str) -> Marked:
     """Render a post's content (looking up the names it mentions: one
     statement, when it mentions any) and find its tags."""
     written = await mentions.render(db, content, "post")
@@ -739,7 +740,7 @@ def _tag_rows(post_id: int, tags: list[str], published: bool, created_at: Any) -
 
 
 async def create_post(
-    db: AsyncSession, *, owner: UserPublic, data: PostCreate, per_hour: int = 0
+    db: AsyncSession | Link, *, owner: UserPublic, data: PostCreate, per_hour: int = 0
 ) -> PostPublic:
     """Write a post, its tags, and (published) tell the people it mentions.
     TooManyPosts when the owner wrote `per_hour` posts in the last hour (0:
@@ -754,7 +755,7 @@ async def create_post(
         "updated_at": now,
     }
 
-    if dialect_name(db) == "postgresql":
+    if isinstance(db, Link) or dialect_name(db) == "postgresql":
         # The INSERT as a statement that is its own transaction (one round
         # trip, no BEGIN, no COMMIT), its live event sent after its commit.
         params = (
@@ -789,11 +790,19 @@ async def create_post(
             return new_id
 
         post_id = await transaction(db, write)
-    # `media` given, as every field with a default factory must be: for one
-    # left out, pydantic reads the factory's signature (`list`'s is parsed
-    # from its text) on every construction.
-    return PostPublic.model_construct(
-        **{**values, "tags": marked.tags}, id=post_id, votes=0, owner=owner, media=[]
+    # Every field given: `built` sets them at once, where `model_construct`
+    # looks at each field's default (and reads a default factory's signature).
+    return built(
+        PostPublic,
+        **{**values, "tags": marked.tags},
+        id=post_id,
+        votes=0,
+        comments=0,
+        owner=owner,
+        media=[],
+        hidden=None,
+        hidden_reason=None,
+        owner_suspended=False,
     )
 
 

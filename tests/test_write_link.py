@@ -1,0 +1,132 @@
+"""The connection a write through the API holds from the caller's row to its
+live events (`webapp.core.db.Link`, PostgreSQL): a dead one is replaced at the
+first statement, a lost database is a 503, a failed statement leaves the
+connection usable, and one cut off mid-statement never goes back to the pool."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+
+from tests.support.api import sign_up, write
+from tests.support.app import TEST_DATABASE_URL, make_settings, on_own_loop
+from tests.test_fast_pages import Outage
+from webapp.app import create_app
+from webapp.core.config import Settings
+from webapp.core.db import create_async_db_engine, link_to
+
+pytestmark = pytest.mark.postgres
+
+
+def test_an_api_write_after_a_restart_is_answered_on_a_new_connection(database_url: str) -> None:
+    parts = urlsplit(TEST_DATABASE_URL)
+    outage = Outage((parts.hostname or "127.0.0.1", parts.port or 5432))
+    relayed = parts._replace(netloc=f"{parts.username}@127.0.0.1:{outage.port}").geturl()
+    app = create_app(make_settings(relayed))  # pooled, as in production
+    try:
+        with TestClient(app, follow_redirects=False) as client:
+            alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
+            first, second = write(client, alice)["id"], write(client, alice)["id"]
+            assert like(client, bob.headers, first).status_code == 201
+
+            outage.stop()
+            down = like(client, bob.headers, second)
+            assert down.status_code == 503
+            assert down.headers["retry-after"] == "5"
+
+            outage.start()
+            # The pool's connections died with the old server: the caller's
+            # row, the first statement, is sent again on a new connection.
+            assert like(client, bob.headers, second).status_code == 201
+            outage.stop()
+            outage.start()
+            sent = {"title": "After", "content": "the restart"}
+            assert client.post("/api/posts", json=sent, headers=bob.headers).status_code == 201
+            assert client.get(f"/api/posts/{second}").json()["votes"] == 1
+    finally:
+        outage.close()
+
+
+def like(client: TestClient, headers: dict[str, str], post_id: int):  # type: ignore[no-untyped-def]
+    return client.post("/api/vote", json={"post_id": post_id, "dir": 1}, headers=headers)
+
+
+def test_a_failed_statement_leaves_the_connection_in_use(settings: Settings) -> None:
+    async def run() -> list[object]:
+        engine = create_async_db_engine(settings)
+        dropped: list[object] = []
+        event.listen(engine.sync_engine, "invalidate", lambda *args: dropped.append(args))
+        try:
+            async with link_to(engine) as link:
+                with pytest.raises(DBAPIError):
+                    await link.row("SELECT 1 / %s", (0,))
+                assert await link.row("SELECT %s::integer + 1", (1,)) == (2,)
+        finally:
+            await engine.dispose()
+        return dropped
+
+    assert on_own_loop(run()) == []
+
+
+def test_a_link_cut_off_mid_statement_drops_its_connection(settings: Settings) -> None:
+    async def run() -> tuple[int, bool]:
+        engine = create_async_db_engine(settings)
+        dropped: list[object] = []
+        event.listen(engine.sync_engine, "invalidate", lambda *args: dropped.append(args))
+        try:
+
+            async def slow() -> None:
+                async with link_to(engine) as link:
+                    await link.row("SELECT pg_sleep(5)", ())
+
+            async with link_to(engine) as link:
+                sleeping = await link.row("SELECT pg_backend_pid()", ())
+            task = asyncio.create_task(slow())
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            async with link_to(engine) as link:
+                after = await link.row("SELECT pg_backend_pid()", ())
+        finally:
+            await engine.dispose()
+        return len(dropped), sleeping == after
+
+    # The next write is on another backend: the one that slept was closed.
+    assert on_own_loop(run()) == (1, False)
+
+
+def test_a_dead_connection_is_replaced_at_the_first_statement_alone(settings: Settings) -> None:
+    """The first statement on a connection that died in the pool is sent again
+    on a new one; a later one is not (what ran before it may have committed)."""
+
+    async def run() -> tuple[bool, bool]:
+        engine = create_async_db_engine(settings)
+        try:
+            async with link_to(engine) as link:
+                (first,) = await link.row("SELECT pg_backend_pid()", ()) or (0,)
+            await terminate(settings, first)
+            async with link_to(engine) as link:
+                (second,) = await link.row("SELECT pg_backend_pid()", ()) or (0,)
+                await terminate(settings, second)
+                with pytest.raises(DBAPIError) as lost:
+                    await link.row("SELECT 1", ())
+        finally:
+            await engine.dispose()
+        return second != first, lost.value.connection_invalidated
+
+    assert on_own_loop(run()) == (True, True)
+
+
+async def terminate(settings: Settings, pid: int) -> None:
+    """End a backend from a connection outside the engine's pool."""
+    url = settings.sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as other:
+        await other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    await asyncio.sleep(0.1)  # the backend gone
