@@ -666,6 +666,28 @@ def test_the_parser_keeps_words_alone() -> None:
             assert not set(part) & set("&|!:*()<>\\'\x00"), (query, part)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(
+        st.one_of(
+            st.from_regex(r"[A-Za-z0-9]{1,12}", fullmatch=True),
+            st.sampled_from(["OR", "or", "the", "The", "AND", "a", "10", "x" * 200]),
+        ),
+        max_size=14,
+    ),
+    spaces=st.sampled_from([" ", "  ", "\t", " \n "]),
+)
+def test_plain_words_are_read_as_the_whole_reading_reads_them(
+    words: list[str], spaces: str
+) -> None:
+    """A query of plain words (most queries) takes a short way through the
+    parser: it understands them exactly as reading every chunk does (ten
+    words counted, stop words left out, `OR` read as the operator)."""
+    query = spaces + spaces.join(words)
+    cleaned = search_query._clean(query)
+    assert search_query.parse(query) == search_query.read_in_full(cleaned)
+
+
 @settings(
     max_examples=60,
     deadline=None,
