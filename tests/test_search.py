@@ -440,6 +440,33 @@ def test_a_profile_search_is_kept_as_the_other_searches_are(
 
 
 @pytest.mark.postgres
+def test_a_common_search_page_is_one_statement(
+    client: TestClient, corpus: dict[str, int], engine, new_client
+) -> None:
+    """On PostgreSQL, a page of words in everyone's posts is one statement:
+    the matches ranked, and the excerpts of the posts shown, whether it finds
+    some, many words' worth of nothing, or a page past the end (which counts,
+    to link back)."""
+    anonymous = new_client()
+    ten = "tomatoes cats basil garden kitchen roses dogs fox quick station"
+    for query, shown in (("tomatoes", 2), (ten, 0), ("tomatoes basil", 1)):
+        with StatementCounter(engine) as counted:
+            page = anonymous.get(f"/?q={quote(query)}")
+        assert page.status_code == 200 and len(titles(page.text)) == shown
+        searches = [sql for sql in counted.statements if "websearch_to_tsquery" in sql]
+        assert len(searches) == 1, counted.statements
+        assert "ts_rank_cd" in searches[0] and "ts_headline" in searches[0], searches
+        # Besides, at most the data versions, read a few times a second.
+        others = [sql for sql in counted.statements if sql not in searches]
+        assert len(others) <= 1 and all("version" in sql for sql in others), others
+    assert "<mark>Tomatoes</mark>" in anonymous.get("/?q=tomatoes+basil").text
+    with StatementCounter(engine) as counted:
+        past = anonymous.get("/?q=tomatoes&page=3")
+    assert past.status_code == 200 and "only 1 page" in past.text
+    assert len([sql for sql in counted.statements if "websearch_to_tsquery" in sql]) == 2
+
+
+@pytest.mark.postgres
 def test_a_prepared_search_works_out_its_query_once_and_newest_first_is_never_prepared(
     settings: Settings, corpus: dict[str, int]
 ) -> None:
