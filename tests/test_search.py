@@ -440,31 +440,98 @@ def test_a_profile_search_is_kept_as_the_other_searches_are(
 
 
 @pytest.mark.postgres
-def test_a_search_is_planned_for_its_own_words_every_time(
+def test_a_common_search_page_is_one_statement(
+    client: TestClient, corpus: dict[str, int], engine, new_client
+) -> None:
+    """On PostgreSQL, a page of words in everyone's posts is one statement:
+    the matches ranked, and the excerpts of the posts shown, whether it finds
+    some, many words' worth of nothing, or a page past the end (which counts,
+    to link back)."""
+    anonymous = new_client()
+    ten = "tomatoes cats basil garden kitchen roses dogs fox quick station"
+    for query, shown in (("tomatoes", 2), (ten, 0), ("tomatoes basil", 1)):
+        with StatementCounter(engine) as counted:
+            page = anonymous.get(f"/?q={quote(query)}")
+        assert page.status_code == 200 and len(titles(page.text)) == shown
+        searches = [sql for sql in counted.statements if "websearch_to_tsquery" in sql]
+        assert len(searches) == 1, counted.statements
+        assert "ts_rank_cd" in searches[0] and "ts_headline" in searches[0], searches
+        # Besides, at most the data versions, read a few times a second.
+        others = [sql for sql in counted.statements if sql not in searches]
+        assert len(others) <= 1 and all("version" in sql for sql in others), others
+    assert "<mark>Tomatoes</mark>" in anonymous.get("/?q=tomatoes+basil").text
+    with StatementCounter(engine) as counted:
+        past = anonymous.get("/?q=tomatoes&page=3")
+    assert past.status_code == 200 and "only 1 page" in past.text
+    assert len([sql for sql in counted.statements if "websearch_to_tsquery" in sql]) == 2
+
+
+@pytest.mark.postgres
+def test_a_prepared_search_works_out_its_query_once_and_newest_first_is_never_prepared(
     settings: Settings, corpus: dict[str, int]
 ) -> None:
-    """Never a prepared statement (which PostgreSQL may come to plan once for
-    any words, working out the query again for every post it ranks): after
-    many searches on one connection, common ones and others, it holds none."""
+    """A search in relevance order may be prepared, and run with a plan made
+    once for any words (a generic plan), so long as that plan works out the
+    query once per run, never again for every post it ranks: in such a
+    statement `websearch_to_tsquery` is only ever a subquery of its own, of
+    the text alone (an InitPlan). After many searches on one connection, the
+    generic plans have been used and found what the first plans found. A
+    search newest first, whose best plan depends on how common its words
+    are, is planned for its own words every time: never prepared."""
+    queries = ("tomatoes", "fox quick", "cats OR dogs", "#plants -cats", '"quick fox"')
+    once = re.compile(
+        r"\(SELECT websearch_to_tsquery\('agora_search'::regconfig, agora_fold\(\$\d+::VARCHAR\)\)"
+    )
 
-    async def search_often() -> list[str]:
+    async def search_often() -> tuple[list[list[list[int]]], list[tuple[str, int]]]:
         engine = create_async_db_engine(settings)
         try:
             async with new_session(engine) as db:
-                for query in ("tomatoes", "fox quick", "cats OR dogs", "#plants -cats") * 3:
-                    parsed = search_query.parse(query)
-                    await search.results_page(db, parsed, page=1, per_page=20)
-                    await search.results(db, parsed, offset=0, limit=20)
-                    await search.results(db, parsed, offset=0, limit=20, order=NEWEST_SEARCH)
-                    tagged = search.Scope(tag="plants")
-                    await search.results_page(db, parsed, page=1, per_page=20, scope=tagged)
-                prepared = await db.exec(text("SELECT statement FROM pg_prepared_statements"))
-                return [row[0] for row in prepared]
+                rounds = []
+                for _ in range(8):
+                    found_now = []
+                    for query in queries:
+                        parsed = search_query.parse(query)
+                        page = await search.results_page(db, parsed, page=1, per_page=20)
+                        listed = await search.results(db, parsed, offset=0, limit=20)
+                        newest = await search.results(
+                            db, parsed, offset=0, limit=20, order=NEWEST_SEARCH
+                        )
+                        newest_page = await search.results_page(
+                            db, parsed, page=1, per_page=20, order=NEWEST_SEARCH
+                        )
+                        tagged = search.Scope(tag="plants")
+                        in_tag = await search.results_page(
+                            db, parsed, page=1, per_page=20, scope=tagged
+                        )
+                        found_now += [
+                            [post.id for post in found]
+                            for found in (
+                                page.posts,
+                                listed,
+                                newest,
+                                newest_page.posts,
+                                in_tag.posts,
+                            )
+                        ]
+                    rounds.append(found_now)
+                prepared = await db.exec(
+                    text("SELECT statement, generic_plans FROM pg_prepared_statements")
+                )
+                return rounds, [(row[0], row[1]) for row in prepared]
         finally:
             await engine.dispose()
 
-    prepared = on_own_loop(search_often())
-    assert not [sql for sql in prepared if "websearch_to_tsquery" in sql], prepared
+    rounds, prepared = on_own_loop(search_often())
+    assert all(found_now == rounds[0] for found_now in rounds), rounds
+    assert rounds[0][0] == [corpus["Kitchen garden"], corpus["Gardening"]]
+    searches = [(sql, generic) for sql, generic in prepared if "websearch_to_tsquery" in sql]
+    # The page's statement and the API list's, each in relevance order.
+    assert len(searches) == 2, searches
+    for sql, generic in searches:
+        assert "ts_rank_cd" in sql, sql
+        assert sql.count("websearch_to_tsquery(") == len(once.findall(sql)), sql
+        assert generic > 0, (sql, generic)
 
 
 def test_a_common_search_is_served_from_the_cache_until_a_post_changes(
@@ -624,6 +691,28 @@ def test_the_parser_keeps_words_alone() -> None:
             assert all(unicodedata.category(char)[0] in "LNM" for char in word), (query, word)
         for part in parsed.websearch():
             assert not set(part) & set("&|!:*()<>\\'\x00"), (query, part)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(
+        st.one_of(
+            st.from_regex(r"[A-Za-z0-9]{1,12}", fullmatch=True),
+            st.sampled_from(["OR", "or", "the", "The", "AND", "a", "10", "x" * 200]),
+        ),
+        max_size=14,
+    ),
+    spaces=st.sampled_from([" ", "  ", "\t", " \n "]),
+)
+def test_plain_words_are_read_as_the_whole_reading_reads_them(
+    words: list[str], spaces: str
+) -> None:
+    """A query of plain words (most queries) takes a short way through the
+    parser: it understands them exactly as reading every chunk does (ten
+    words counted, stop words left out, `OR` read as the operator)."""
+    query = spaces + spaces.join(words)
+    cleaned = search_query._clean(query)
+    assert search_query.parse(query) == search_query.read_in_full(cleaned)
 
 
 @settings(

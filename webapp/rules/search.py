@@ -25,10 +25,8 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     String,
     and_,
-    any_,
     bindparam,
     case,
     column,
@@ -39,7 +37,7 @@ from sqlalchemy import (
     or_,
     table,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -62,14 +60,24 @@ EXCERPT_MARKS = (
 )
 
 
-def _tsquery(texts: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
+def _tsquery(texts: Sequence[ColumnElement[Any]], once: bool = False) -> ColumnElement[Any]:
     """The query as one `tsquery`: each text of `SearchQuery.websearch` (texts
     made of words alone) through `websearch_to_tsquery`, joined with `&&`.
     Most queries are one text, so one function call, whatever their words:
     building the expression of a call a word cost a 10-word search more
-    Python than its statement cost PostgreSQL."""
-    parts = [func.websearch_to_tsquery(CONFIG, func.agora_fold(text)) for text in texts]
-    return reduce(lambda left, right: left.op("&&")(right), parts)
+    Python than its statement cost PostgreSQL.
+
+    `once`: as a subquery of its own (`(SELECT websearch_to_tsquery(…))`),
+    which PostgreSQL works out once per run (an InitPlan), even in a plan made
+    for any text (a prepared statement's generic plan): inline, such a plan
+    would work it out again for every post it matches and ranks. The planner
+    then cannot read the words (it estimates how many posts hold them), which
+    a plan ranking every match needs not (see "the common search")."""
+    parts: list[ColumnElement[Any]] = [
+        func.websearch_to_tsquery(CONFIG, func.agora_fold(text)) for text in texts
+    ]
+    tsquery = reduce(lambda left, right: left.op("&&")(right), parts)
+    return select(tsquery).scalar_subquery() if once else tsquery
 
 
 def _texts(query: SearchQuery) -> list[ColumnElement[Any]]:
@@ -131,16 +139,18 @@ def _matching(
     scope: Scope,
     relevance: bool,
     texts: Sequence[ColumnElement[Any]] | None = None,
+    once: bool = False,
 ) -> Any:
     """The ids of the posts matching, each with its score (lower first), in
     the order of the results; without offset or limit. On PostgreSQL, the
-    query's `texts` for `websearch_to_tsquery` are its own unless given."""
+    query's `texts` for `websearch_to_tsquery` are its own unless given, and
+    the query is worked out `once` (`_tsquery`) when asked."""
     conditions = _filters(query, scope)
     score: ColumnElement[Any] = literal(0)
     if dialect == "postgresql":
         texts = _texts(query) if texts is None else texts
         if texts:
-            tsquery = _tsquery(texts)
+            tsquery = _tsquery(texts, once)
             conditions.append(DOCUMENT.op("@@")(tsquery))
             if relevance and query.matches_text:
                 score = -func.ts_rank_cd(DOCUMENT, tsquery)
@@ -169,6 +179,7 @@ def _rows(
     query: SearchQuery,
     ids: Sequence[int] | ColumnElement[bool],
     texts: Sequence[ColumnElement[Any]] | None = None,
+    once: bool = False,
 ) -> Any:
     """The rows of these posts (or those of a condition on their ids) with
     their owners, and (when the query has words) an excerpt of the text with
@@ -179,7 +190,7 @@ def _rows(
     if not query.matches_text:
         return statement
     if dialect == "postgresql":
-        tsquery = _tsquery(_texts(query) if texts is None else texts)
+        tsquery = _tsquery(_texts(query) if texts is None else texts, once)
         return statement.add_columns(
             func.ts_headline(CONFIG, func.agora_fold(col(Post.content)), tsquery, EXCERPT_MARKS)
         )
@@ -215,39 +226,50 @@ def _listed(matching: Any, offset: Any, limit: Any) -> Any:
 # for each request, keyed and run through the session, cost a 10-word search
 # more Python than PostgreSQL spent on it.
 #
-# No search statement is ever prepared (`prepare=False`, `unprepared`): one
-# statement for many searches would soon get a generic plan (after a few common
-# words, whose plans cost much), which works out `websearch_to_tsquery` again
-# for each post it ranks; planned for its own text, a search pays that once.
+# A page of results is one statement: the ids of this page and the next two
+# (a `matching` CTE, ranked once), then the rows of this page's posts, by
+# their ids, with their excerpts (`ts_headline` for those alone), each row
+# carrying the ids found in order, for the pager. A search that matches
+# nothing answers no row, and costs one round trip in all.
+#
+# In relevance order (the default) the statements are prepared, and
+# PostgreSQL soon runs them with a plan made once for any text (a generic
+# plan), which spares each search its planning (a third of what a search
+# matching little costs the database): every match is ranked whatever the
+# words, so one plan serves them all (the GIN index, then a top-N sort), and
+# the query is worked out once per run (`_tsquery`'s `once`), never again for
+# each post. `sort=new` is planned for its own words every time (never
+# prepared, `prepare=False`): for a common word, the newest posts holding it
+# are best read in date order, for a rare one through the index.
 
 QUERY_TEXT = bindparam("query_text", type_=String())
 _A_QUERY = SearchQuery(text="a", groups=((("a",),),))
-_COMMON_IDS = {
-    relevance: DriverStatement(
-        _matching("postgresql", _A_QUERY, Scope(), relevance, [QUERY_TEXT])
+
+
+def _common_page(relevance: bool) -> DriverStatement:
+    matching = (
+        _matching("postgresql", _A_QUERY, Scope(), relevance, [QUERY_TEXT], once=relevance)
+        .add_columns(col(Post.created_at).label("at"))
         .offset(bindparam("skip"))
-        .limit(bindparam("limit")),
-        prepare=False,
+        .limit(bindparam("limit"))
+        .cte("matching")
     )
-    for relevance in (True, False)
-}
-_COMMON_ROWS = DriverStatement(
-    _rows(
-        "postgresql",
-        _A_QUERY,
-        col(Post.id) == any_(bindparam("ids", type_=ARRAY(Integer()))),
-        [QUERY_TEXT],
-    ),
-    prepare=False,
-)
+    order = (matching.c.score, matching.c.at.desc(), matching.c.id.desc())
+    shown = select(matching.c.id).order_by(*order).limit(bindparam("per_page"))
+    found = select(func.array_agg(aggregate_order_by(matching.c.id, *order))).scalar_subquery()
+    rows = _rows("postgresql", _A_QUERY, col(Post.id).in_(shown), [QUERY_TEXT], once=relevance)
+    return DriverStatement(rows.add_columns(found.label("found")), prepare=relevance)
+
+
+_COMMON_PAGE = {relevance: _common_page(relevance) for relevance in (True, False)}
 _COMMON_LIST = {
     relevance: DriverStatement(
         _listed(
-            _matching("postgresql", _A_QUERY, Scope(), relevance, [QUERY_TEXT]),
+            _matching("postgresql", _A_QUERY, Scope(), relevance, [QUERY_TEXT], once=relevance),
             bindparam("skip"),
             bindparam("limit"),
         ),
-        prepare=False,
+        prepare=relevance,
     )
     for relevance in (True, False)
 }
@@ -288,16 +310,18 @@ async def results_page(
 ) -> posts.PostPage:
     """A page of the posts matching, with their owners and excerpts, in two
     statements whatever the page: the ids of this page and the next two (to
-    link to them without counting every match), then this page's rows. A
-    page past the end counts the matches, to link back."""
+    link to them without counting every match), then this page's rows; in
+    one for the common search (above). A page past the end counts the
+    matches, to link back."""
     dialect = db.get_bind().dialect.name
     offset = (page - 1) * per_page
     ahead = per_page * (posts.PAGES_AROUND + 1) + 1
     relevance = _relevance(order)
     common = _common_text(dialect, query, scope)
     if common is not None:
-        params = {"query_text": common, "skip": offset, "limit": ahead}
-        ids: list[int] = [row[0] for row in await _COMMON_IDS[relevance].rows(db, params)]
+        params = {"query_text": common, "skip": offset, "limit": ahead, "per_page": per_page}
+        shown = await _COMMON_PAGE[relevance].rows(db, params)
+        ids: list[int] = list(shown[0][-1]) if shown else []
     else:
         matching = _matching(dialect, query, scope, relevance).offset(offset).limit(ahead)
         ids = [row[0] for row in await unprepared(db, matching)]
@@ -309,7 +333,7 @@ async def results_page(
         return posts.PostPage([], page, per_page, last_page=max(1, -(-total // per_page)))
     page_ids = ids[:per_page]
     if common is not None:
-        rows = await _COMMON_ROWS.rows(db, {"query_text": common, "ids": page_ids})
+        rows = [row[:-1] for row in shown]
     else:
         rows = await unprepared(db, _rows(dialect, query, page_ids))
     found, highlights = _read(rows, query)

@@ -250,11 +250,31 @@ def _filter(builder: _Builder, chunk: str) -> bool:
     return False
 
 
+# A query of plain words alone (ASCII letters and digits between spaces, as
+# cleaned, and no `OR`): most queries. Each word is a group of its own, the
+# stop words left out once counted, as the whole reading below makes them,
+# without its look at every chunk (a fifth of the Python of a 10-word search
+# that matches nothing).
+_PLAIN = re.compile(r"[A-Za-z0-9 ]*")
+
+
 def parse(query: str | None) -> SearchQuery:
     """The query as understood. Never fails, whatever it holds."""
     if not query:
         return SearchQuery()
     text = _clean(query)
+    if _PLAIN.fullmatch(text):
+        chunks = text.split()
+        if "OR" not in chunks:
+            words = [chunk.lower() for chunk in chunks[:MAX_QUERY_WORDS]]
+            groups = tuple(((word,),) for word in words if word not in STOP_WORDS)
+            return SearchQuery(text=text, groups=groups)
+    return read_in_full(text)
+
+
+def read_in_full(text: str) -> SearchQuery:
+    """A query (cleaned, `_clean`) read chunk by chunk: quotes, `-`, `OR`,
+    `#tag`, `@name` and words."""
     builder = _Builder()
     for chunk, quoted in _chunks(text):
         if builder.full:
