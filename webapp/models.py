@@ -318,13 +318,16 @@ def built(cls: type[Built], **values: Any) -> Built:
         names = _FIELD_NAMES[cls] = _plain_field_names(cls)
     if len(values) != len(names):
         return cls.model_construct(**values)
-    try:
-        # In the fields' order, as model_construct keeps them (and JSON shows them).
-        ordered = {name: values[name] for name in names}
-    except KeyError:
-        return cls.model_construct(**values)
+    # In the fields' order, as model_construct keeps them (and JSON shows them):
+    # the callers that make many (`webapp.rules.posts.as_public`, `person`)
+    # name them in that order, and their own dict is then the model's.
+    if tuple(values) != names:
+        try:
+            values = {name: values[name] for name in names}
+        except KeyError:
+            return cls.model_construct(**values)
     model = object.__new__(cls)
-    object.__setattr__(model, "__dict__", ordered)
+    object.__setattr__(model, "__dict__", values)
     object.__setattr__(model, "__pydantic_fields_set__", set(names))
     object.__setattr__(model, "__pydantic_extra__", None)
     object.__setattr__(model, "__pydantic_private__", None)

@@ -95,10 +95,16 @@ class PersonMarkup:
         """The avatar, then the name."""
         return Markup(avatar_html(user) + self.name_link_html(user, class_))  # noqa: S704  (escaped there)
 
-    def post_meta_html(self, post: Any, edited: bool = False) -> str:
+    def byline_html(self, user: Person) -> str:
+        """A post's author in its byline: the avatar, then "by" and the name."""
+        return f"{avatar_html(user)} by {self.name_link_html(user)}"
+
+    def post_meta_html(self, post: Any, edited: bool = False, byline: str | None = None) -> str:
+        """`byline`: the author's `byline_html`, when the caller made it
+        already (a list's cards make each author's once)."""
         created = text(iso_time(post.created_at))
         meta = (
-            f"{avatar_html(post.owner)} by {self.name_link_html(post.owner)}\n"
+            f"{self.byline_html(post.owner) if byline is None else byline}\n"
             f'  · <time datetime="{created}" title="{created}">{time_ago(post.created_at)}</time>'
         )
         if edited and post.edited:
