@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import psycopg
 from psycopg import _queries as psycopg_queries
 from sqlalchemy import Connection, Engine, Executable, Result, Row, create_engine, event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
