@@ -9,7 +9,6 @@ of these functions)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -34,14 +33,21 @@ class Person(Protocol):
 
 # markupsafe's `escape` for a str, as a str: `escape` makes a `Markup` of each
 # value (six calls), and a profile's cards escape two hundred of them. The
-# same five characters, replaced the same way.
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
-_SPECIAL = re.compile("[&<>\"']")
-
-
+# same five characters, replaced the same way. Looked for one by one (`in`
+# runs at memory speed; a regular expression's class walks each character,
+# ten times slower over an excerpt), and replaced by `str.replace`
+# (`str.translate` with a table costs an excerpt with one apostrophe 30 µs).
 def text(value: str) -> str:
     """`str(escape(value))`, for a str."""
-    return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
+    if "&" in value or "<" in value or ">" in value or '"' in value or "'" in value:
+        return (
+            value.replace("&", "&amp;")
+            .replace("<", "&lt;")
+            .replace(">", "&gt;")
+            .replace('"', "&#34;")
+            .replace("'", "&#39;")
+        )
+    return value
 
 
 def avatar_html(user: Person, size: int = 32, large: bool = False) -> str:
