@@ -3,7 +3,7 @@ its cards (a random profile's page is the long tail of the site)."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fastapi import FastAPI
@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from tests.support.app import on_own_loop
 from webapp.core.db import utc_sessions
+from webapp.core.templating import long_date
+from webapp.rules import follows
 
 
 def test_sessions_start_in_utc_after_the_urls_own_options() -> None:
@@ -32,3 +34,23 @@ def test_times_are_read_in_utc_whatever_the_servers_zone(app: FastAPI) -> None:
             return zone, now.tzinfo
 
     assert on_own_loop(read()) == ("UTC", UTC)
+
+
+def test_a_long_date_names_its_month_in_english_whatever_the_locale() -> None:
+    assert [long_date(datetime(2026, month, 6, 23, 30, tzinfo=UTC)) for month in (1, 12)] == [
+        "6 January 2026",
+        "6 December 2026",
+    ]
+    # In UTC: a moment east of it that is still the 7th there is the 6th here.
+    east = timezone(timedelta(hours=5))
+    assert long_date(datetime(2026, 5, 7, 2, 0, tzinfo=east)) == "6 May 2026"
+
+
+@pytest.mark.postgres
+def test_a_read_past_the_orm_converts_no_time_on_postgresql(app: FastAPI) -> None:
+    """Every time PostgreSQL returns is aware: `UTCDateTime`'s result processor
+    (which only makes naive values aware) is skipped, and the times are UTC."""
+    statement = follows._ANONYMOUS_PROFILE
+    _, _, row_type, converted = statement._for(app.state.engine.sync_engine.dialect)
+    assert converted == []
+    assert "created_at" in row_type._fields

@@ -673,7 +673,12 @@ class DriverStatement:
             compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]  # every Executable here is a select
             columns = compiled._result_columns
             keys = [column.keyname for column in columns]
-            convert = [column.type._cached_result_processor(dialect, None) for column in columns]
+            convert = [
+                None
+                if getattr(column.type, "aware_from_postgresql", False)
+                else column.type._cached_result_processor(dialect, None)
+                for column in columns
+            ]
             row_type = namedtuple("Row", keys, rename=True)  # type: ignore[misc]  # built at run time
             converted = [(place, to) for place, to in enumerate(convert) if to is not None]
             self._compiled = (compiled, str(compiled), row_type, converted)

@@ -42,9 +42,29 @@ def iso_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
+# The months as English pages name them, whatever the process's locale
+# (`%B` is the C library's, and a call of `strftime` costs more than a page's
+# other dates together).
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
 def long_date(moment: datetime) -> str:
+    """ "6 December 2026"."""
     moment = moment.astimezone(UTC)
-    return f"{moment.day} {moment:%B %Y}"
+    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
 
 
 def browser_name(user_agent: str) -> str:
