@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.support.app import on_own_loop
-from webapp.core.db import utc_sessions
+from tests.support.pages import Auth, write_post
+from tests.support.statements import StatementCounter
+from webapp.core.db import new_session, utc_sessions
 from webapp.core.templating import long_date
 from webapp.rules import follows
 
@@ -54,3 +57,44 @@ def test_a_read_past_the_orm_converts_no_time_on_postgresql(app: FastAPI) -> Non
     _, _, row_type, converted = statement._for(app.state.engine.sync_engine.dialect)
     assert converted == []
     assert "created_at" in row_type._fields
+
+
+def test_a_profile_no_cache_holds_is_its_data_version_and_one_statement(
+    client: TestClient, new_client, engine
+) -> None:
+    """A profile with more than a page of posts, read once at each page by an
+    anonymous visitor: the data version, then one statement that reads the
+    person, their counts and the page of their posts together (no count of
+    the posts of its own, no second read of the author)."""
+    author = new_client()
+    Auth(author).register("prolific")
+    for number in range(22):
+        write_post(author, f"Post number {number}")
+    anonymous = new_client()
+    for path in ("/users/1", "/users/1?page=2"):
+        with StatementCounter(engine) as counter:
+            page = anonymous.get(path)
+        assert page.status_code == 200
+        assert "22 posts" in page.text
+        assert len(counter.statements) == 2, (path, counter.statements)
+        profile = [s for s in counter.statements if "FROM posts" in s or "JOIN posts" in s]
+        assert len(profile) == 1, (path, counter.statements)
+        assert "follows" in profile[0]  # the follower counts ride along
+
+
+def test_a_profiles_posts_share_one_author(client: TestClient, new_client, app: FastAPI) -> None:
+    """The person is each post's author: made once for the page, not once a post."""
+    author = new_client()
+    Auth(author).register("writer")
+    for number in range(3):
+        write_post(author, f"Post number {number}")
+
+    async def view() -> follows.ProfileView:
+        async with new_session(app.state.engine) as db:
+            return await follows.profile_view(db, 1, None, page=1, per_page=20)
+
+    found = on_own_loop(view())
+    assert len(found.listing.posts) == 3
+    owners = {id(post.owner) for post in found.listing.posts}
+    assert len(owners) == 1
+    assert found.listing.posts[0].owner.username == "writer"
