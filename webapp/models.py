@@ -71,6 +71,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     impl = DateTime(timezone=True)
     cache_ok = True
+    # PostgreSQL returns every `timestamptz` aware, so on its rows the result
+    # processor changes nothing: `webapp.core.db.DriverStatement` skips it there
+    # (a page of posts is eighty calls of it).
+    aware_from_postgresql = True
 
     def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
         if value is not None and value.tzinfo is not None:
@@ -320,13 +324,16 @@ def built(cls: type[Built], **values: Any) -> Built:
         names = _FIELD_NAMES[cls] = _plain_field_names(cls)
     if len(values) != len(names):
         return cls.model_construct(**values)
-    try:
-        # In the fields' order, as model_construct keeps them (and JSON shows them).
-        ordered = {name: values[name] for name in names}
-    except KeyError:
-        return cls.model_construct(**values)
+    # In the fields' order, as model_construct keeps them (and JSON shows them):
+    # the callers that make many (`webapp.rules.posts.as_public`, `person`)
+    # name them in that order, and their own dict is then the model's.
+    if tuple(values) != names:
+        try:
+            values = {name: values[name] for name in names}
+        except KeyError:
+            return cls.model_construct(**values)
     model = object.__new__(cls)
-    object.__setattr__(model, "__dict__", ordered)
+    object.__setattr__(model, "__dict__", values)
     object.__setattr__(model, "__pydantic_fields_set__", set(names))
     object.__setattr__(model, "__pydantic_extra__", None)
     object.__setattr__(model, "__pydantic_private__", None)

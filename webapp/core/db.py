@@ -25,6 +25,7 @@ import psycopg
 from psycopg import _queries as psycopg_queries
 from sqlalchemy import Connection, Engine, Executable, Result, Row, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -58,6 +59,18 @@ DATABASE_ONLY_TABLE_PREFIXES = ("posts_fts",)
 MIGRATION_LOCK_ID = 0x41474F5241
 
 
+def utc_sessions(url: str) -> dict[str, Any]:
+    """The `connect_args` that start every PostgreSQL session in UTC (a
+    startup option, no statement), after the URL's own `options`. psycopg
+    then reads times as `datetime.UTC` ones; under a server's zone such as
+    `Etc/UTC` it reads them in a `ZoneInfo`, through which every time a page
+    prints (`iso_time`, `time_ago`) is converted again: a tenth of a random
+    profile's instructions. The app stores and shows UTC alone either way."""
+    given = make_url(url).query.get("options", "")
+    given = given if isinstance(given, str) else " ".join(given)
+    return {"options": f"{given} -c TimeZone=UTC".strip()}
+
+
 def create_db_engine(settings: Settings, *, for_migrations: bool = False) -> Engine:
     """The sync engine: migrations, seeding, tests."""
     url = settings.sqlalchemy_url
@@ -77,7 +90,7 @@ def create_db_engine(settings: Settings, *, for_migrations: bool = False) -> Eng
     kwargs: dict[str, Any] = {}
     if not for_migrations:
         kwargs = {"pool_size": 10, "max_overflow": 10, "pool_timeout": 10}
-    return create_engine(url, **kwargs)
+    return create_engine(url, connect_args=utc_sessions(url), **kwargs)
 
 
 # The connections each worker's requests share on PostgreSQL, and how long a
@@ -118,7 +131,12 @@ def create_async_db_engine(settings: Settings, *, pooled: bool = True) -> Reques
         pool = {"pool_size": POOL_SIZE, "max_overflow": 0, "pool_timeout": POOL_TIMEOUT}
     # Autocommit: a read is one round trip, not BEGIN, SELECT and ROLLBACK.
     # Statements that must land together run in `transaction()`.
-    engine = create_async_engine(settings.sqlalchemy_url, isolation_level="AUTOCOMMIT", **pool)
+    engine = create_async_engine(
+        settings.sqlalchemy_url,
+        isolation_level="AUTOCOMMIT",
+        connect_args=utc_sessions(settings.sqlalchemy_url),
+        **pool,
+    )
     return RequestEngine(engine.sync_engine)
 
 
@@ -805,7 +823,12 @@ class DriverStatement:
             compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]  # every Executable here is a select
             columns = compiled._result_columns
             keys = [column.keyname for column in columns]
-            convert = [column.type._cached_result_processor(dialect, None) for column in columns]
+            convert = [
+                None
+                if getattr(column.type, "aware_from_postgresql", False)
+                else column.type._cached_result_processor(dialect, None)
+                for column in columns
+            ]
             row_type = namedtuple("Row", keys, rename=True)  # type: ignore[misc]  # built at run time
             converted = [(place, to) for place, to in enumerate(convert) if to is not None]
             self._compiled = (compiled, str(compiled), row_type, converted)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from types import MethodType
 from typing import Any
 from urllib.parse import quote
 
@@ -42,9 +44,29 @@ def iso_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
+# The months as English pages name them, whatever the process's locale
+# (`%B` is the C library's, and a call of `strftime` costs more than a page's
+# other dates together).
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
 def long_date(moment: datetime) -> str:
+    """ "6 December 2026"."""
     moment = moment.astimezone(UTC)
-    return f"{moment.day} {moment:%B %Y}"
+    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
 
 
 def browser_name(user_agent: str) -> str:
@@ -143,10 +165,25 @@ class FlatGlobals(jinja2.Environment):
     globals (`set(globals)`, `dict(globals)`, a set difference with the
     importer's), and through a `ChainMap` each key costs a Python call, a
     twentieth of a post page's. So every global is set before the first
-    template loads, as Jinja advises anyway (`webapp.web.pages`)."""
+    template loads, as Jinja advises anyway (`webapp.web.pages`).
+
+    Its bound methods (`url`, `static`, the markup of `webapp.web.person_html`)
+    are given to the templates as the same calls without a method object
+    (`plain`)."""
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
-        return {**self.globals, **(d or {})}
+        return {name: plain(value) for name, value in {**self.globals, **(d or {})}.items()}
+
+
+def plain(value: Any) -> Any:
+    """A bound method as a `partial` of its function: the same call. Jinja
+    asks every callable a template calls whether it wants the context
+    (`hasattr(f, "jinja_pass_arg")`), and a bound method answers by raising
+    an AttributeError that is made, message and all, and dropped: a
+    microsecond each call, and a profile's page calls `url` a dozen times."""
+    if isinstance(value, MethodType) and not hasattr(value, "jinja_pass_arg"):
+        return partial(value.__func__, value.__self__)
+    return value
 
 
 def make_environment(*, auto_reload: bool, paths: RoutePaths) -> jinja2.Environment:

@@ -37,6 +37,7 @@ from webapp.models import (
     PROFILE_COLUMNS,
     Follow,
     Post,
+    PostPublic,
     ProfilePublic,
     User,
     UserPublic,
@@ -104,14 +105,14 @@ def _person(row: tuple[Any, ...]) -> ProfilePublic:
         id=found_id,
         username=username,
         created_at=created_at,
-        followers=followers,
-        following=following,
-        posts=published,
-        role=role,
         display_name=display_name,
         bio_html=bio_html,
         website=website,
         avatar=avatar,
+        followers=followers,
+        following=following,
+        posts=published,
+        role=role,
     )
 
 
@@ -211,11 +212,13 @@ async def profile_view(
     person = _person(first[:PERSON_COLUMNS])
     published = person.posts
     follows_them, shown = first[PERSON_COLUMNS:PAGE_START]
-    found = [
-        posts.as_public(tuple(row)[PAGE_START : PAGE_START + posts.POST_COLUMNS])
-        for row in rows
-        if row[PAGE_START] is not None
-    ]
+    found: list[PostPublic] = []
+    owner = None  # the person, as each post's author: made once
+    for row in rows:
+        if row[PAGE_START] is not None:
+            post = posts.as_public(tuple(row)[PAGE_START : PAGE_START + posts.POST_COLUMNS], owner)
+            owner = post.owner
+            found.append(post)
     total = published if shown is None else shown
     listing = posts.PostPage(
         found, page, per_page, last_page=max(1, -(-total // per_page)), total=total

@@ -95,8 +95,9 @@ WITH_OWNER: Select[*tuple[Any, ...]] = Select(
 POST_COLUMNS = 22
 
 
-def as_public(row: tuple[Any, ...]) -> PostPublic:
-    """A row of `WITH_OWNER` as a post with its author."""
+def as_public(row: tuple[Any, ...], owner: UserPublic | None = None) -> PostPublic:
+    """A row of `WITH_OWNER` as a post with its author; `owner`: the author,
+    when the caller made them already (a page of one person's posts)."""
     (
         post_id,
         title,
@@ -118,27 +119,30 @@ def as_public(row: tuple[Any, ...]) -> PostPublic:
         media,
         *profile,
     ) = row
+    if owner is None or owner.id != owner_id:
+        owner = person(owner_id, owner_username, owner_created_at, *profile)
     # Rows from our own tables were validated on the way in: constructing skips
-    # re-checking every character of every text on every page view.
+    # re-checking every character of every text on every page view. (In the
+    # fields' order: `built` then keeps its arguments as they are.)
     return built(
         PostPublic,
-        id=post_id,
         title=title,
         content=content,
         published=published,
+        id=post_id,
         created_at=created_at,
         updated_at=updated_at,
         owner_id=owner_id,
+        owner=owner,
         votes=votes,
         comments=comments,
-        content_html=content_html,
-        excerpt=excerpt,
-        tags=tags.split(),
-        media=media_of(media),
-        owner=person(owner_id, owner_username, owner_created_at, *profile),
         hidden=hidden,
         hidden_reason=hidden_reason,
         owner_suspended=bool(owner_suspended),
+        content_html=content_html,
+        tags=tags.split(),
+        excerpt=excerpt,
+        media=media_of(media),
     )
 
 

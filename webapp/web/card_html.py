@@ -48,6 +48,8 @@ class CardMarkup:
         found_in = highlights or {}
         token, back = text(csrf_slot), text(back_slot)
         parts = ['<ol class="post-list">\n']
+        # Each author's byline, made once: a profile's twenty cards share one.
+        bylines: dict[int, str] = {}
         for post in posts:
             post_id = int(post.id)
             yours = post_id in liked
@@ -70,10 +72,15 @@ class CardMarkup:
                 )
             excerpt = found if found else text(post.excerpt)
             likes = like_count_html(post.votes, yours)
+            owner = post.owner
+            byline = bylines.get(owner.id)
+            if byline is None:
+                byline = bylines[owner.id] = self.people.byline_html(owner)
+            meta = self.people.post_meta_html(post, byline=byline)
             parts.append(
                 f'      <p class="post-excerpt{" search-excerpt" if found else ""}">{excerpt}</p>\n'
                 '      <div class="post-meta">\n'
-                f"        <span>{self.people.post_meta_html(post)}</span>\n"
+                f"        <span>{meta}</span>\n"
             )
             if can_like:
                 vote = text(url("vote", post_id=post_id))

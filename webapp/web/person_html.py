@@ -9,7 +9,6 @@ of these functions)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -34,14 +33,21 @@ class Person(Protocol):
 
 # markupsafe's `escape` for a str, as a str: `escape` makes a `Markup` of each
 # value (six calls), and a profile's cards escape two hundred of them. The
-# same five characters, replaced the same way.
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
-_SPECIAL = re.compile("[&<>\"']")
-
-
+# same five characters, replaced the same way. Looked for one by one (`in`
+# runs at memory speed; a regular expression's class walks each character,
+# ten times slower over an excerpt), and replaced by `str.replace`
+# (`str.translate` with a table costs an excerpt with one apostrophe 30 µs).
 def text(value: str) -> str:
     """`str(escape(value))`, for a str."""
-    return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
+    if "&" in value or "<" in value or ">" in value or '"' in value or "'" in value:
+        return (
+            value.replace("&", "&amp;")
+            .replace("<", "&lt;")
+            .replace(">", "&gt;")
+            .replace('"', "&#34;")
+            .replace("'", "&#39;")
+        )
+    return value
 
 
 def avatar_html(user: Person, size: int = 32, large: bool = False) -> str:
@@ -95,10 +101,16 @@ class PersonMarkup:
         """The avatar, then the name."""
         return Markup(avatar_html(user) + self.name_link_html(user, class_))  # noqa: S704  (escaped there)
 
-    def post_meta_html(self, post: Any, edited: bool = False) -> str:
+    def byline_html(self, user: Person) -> str:
+        """A post's author in its byline: the avatar, then "by" and the name."""
+        return f"{avatar_html(user)} by {self.name_link_html(user)}"
+
+    def post_meta_html(self, post: Any, edited: bool = False, byline: str | None = None) -> str:
+        """`byline`: the author's `byline_html`, when the caller made it
+        already (a list's cards make each author's once)."""
         created = text(iso_time(post.created_at))
         meta = (
-            f"{avatar_html(post.owner)} by {self.name_link_html(post.owner)}\n"
+            f"{self.byline_html(post.owner) if byline is None else byline}\n"
             f'  · <time datetime="{created}" title="{created}">{time_ago(post.created_at)}</time>'
         )
         if edited and post.edited:
