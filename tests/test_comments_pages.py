@@ -436,18 +436,20 @@ def test_a_new_comment_shows_at_once_on_pages_served_from_the_cache(
 # --- a fixed number of statements, whatever the number of comments --------------------
 
 
-def test_the_post_page_runs_as_many_statements_with_0_3_or_60_comments(
+def test_the_post_page_runs_as_many_statements_with_3_or_60_comments_and_one_fewer_with_none(
     alice_browser: TestClient, bob_browser: TestClient, new_client, app: FastAPI, engine, db
 ) -> None:
-    """The post, its author, its counts, the visitor's like and a page of its
-    comments with their authors come in one statement, however many."""
+    """The post, its author, its counts, the visitor's like and whether it has
+    comments come in one statement; a page of its comments with their authors
+    in a second, however many, and only when there are comments (two posts in
+    three have none)."""
     posts = {}
     for count in (0, 3, 60):
         posts[count] = write_post(alice_browser, f"{count} comments")
         add_comments(db, posts[count], 2, count)
     stranger = new_client()
     bob_browser.get("/")  # settle "last seen"
-    counts: dict[str, set[int]] = {"anonymous": set(), "logged in": set()}
+    counts: dict[str, dict[str, int]] = {"anonymous": {}, "logged in": {}}
     again: dict[str, set[int]] = {"anonymous": set(), "logged in": set()}
     paths = [f"/posts/{post_id}" for post_id in posts.values()] + [f"/posts/{posts[60]}?page=2"]
     for path in paths:
@@ -456,11 +458,52 @@ def test_the_post_page_runs_as_many_statements_with_0_3_or_60_comments(
             with StatementCounter(engine) as first:
                 page = browser.get(path)
             assert page.status_code == 200
-            counts[who].add(first.count)
+            counts[who][path] = first.count
             with StatementCounter(engine) as second:
                 assert browser.get(path).status_code == 200
             again[who].add(second.count)
-    # The data version (or the session), then the page's one statement.
-    assert counts == {"anonymous": {2}, "logged in": {2}}, counts
+    # The data version (or the session), then the post, then its comments.
+    expected = {path: 3 for path in paths} | {f"/posts/{posts[0]}": 2}
+    assert counts == {"anonymous": expected, "logged in": expected}, counts
     # Served again: from the page cache (for anonymous visitors, the HTML itself).
     assert again == {"anonymous": {1}, "logged in": {1}}, again
+
+
+def test_a_post_whose_comments_are_all_hidden_still_shows_the_places_of_their_replies(
+    alice_browser: TestClient, bob_browser: TestClient, new_client, app: FastAPI, engine, db
+) -> None:
+    """The comments are read whenever the post has any (not only when its
+    count says so): a comment deleted, or hidden by moderators, whose replies
+    are hidden too counts for nothing, yet keeps its place for them."""
+    deleted_post = write_post(alice_browser, "Deleted above hidden")
+    hidden_post = write_post(alice_browser, "Hidden above hidden")
+    for post_id in (deleted_post, hidden_post):
+        add_comments(db, post_id, 2, 2)
+        first, second = comment_ids(db, post_id)
+        db.exec(update(Comment).where(col(Comment.id) == second).values(parent_id=first))
+        db.exec(update(Comment).where(col(Comment.id) == second).values(hidden="moderators"))
+    above_deleted, _ = comment_ids(db, deleted_post)
+    above_hidden, _ = comment_ids(db, hidden_post)
+    db.exec(update(Comment).where(col(Comment.id) == above_deleted).values(deleted=True))
+    db.exec(update(Comment).where(col(Comment.id) == above_hidden).values(hidden="moderators"))
+    db.exec(update(Post).where(col(Post.id).in_([deleted_post, hidden_post])).values(comments=0))
+    db.commit()
+    stranger = new_client()
+    for post_id, placeholder in (
+        (deleted_post, "[deleted]"),
+        (hidden_post, "[removed by moderators]"),
+    ):
+        app.state.page_cache.clear()
+        with StatementCounter(engine) as counter:
+            page = stranger.get(f"/posts/{post_id}").text
+        assert counter.count == 3, counter.statements
+        assert count_heading(page) == "0 comments"
+        assert page.count('class="comment"') == 1 and placeholder in page, post_id
+        assert shown(page) == [] and "No comments yet." not in page
+    # Without a comment at all: the post alone, and no list.
+    bare = write_post(alice_browser, "Nothing below")
+    app.state.page_cache.clear()
+    with StatementCounter(engine) as counter:
+        page = stranger.get(f"/posts/{bare}").text
+    assert counter.count == 2, counter.statements
+    assert count_heading(page) == "0 comments" and "No comments yet." in page

@@ -721,7 +721,15 @@ class DriverStatement:
             # Cancelled mid-statement: the connection may be mid-answer.
             await asyncio.shield(greenlet_spawn(raw.invalidate))
             raise
-        await greenlet_spawn(raw.close)
+        # Back to the pool without the rollback it sends on return: an
+        # autocommitted read leaves no transaction to end (the driver says
+        # so), and the rollback is a tenth of the Python time of a page read
+        # this way. (`_close_special` is `close` told that the transaction
+        # was reset already, as SQLAlchemy's own `Connection` tells it.)
+        if driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            await greenlet_spawn(raw._close_special, transaction_reset=True)  # type: ignore[attr-defined]  # the pool's own
+        else:
+            await greenlet_spawn(raw.close)
         return self._converted(row_type, converted, found)
 
     @staticmethod
