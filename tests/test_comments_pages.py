@@ -507,3 +507,43 @@ def test_a_post_whose_comments_are_all_hidden_still_shows_the_places_of_their_re
         page = stranger.get(f"/posts/{bare}").text
     assert counter.count == 2, counter.statements
     assert count_heading(page) == "0 comments" and "No comments yet." in page
+
+
+# --- an anonymous page made without templates --------------------------------------
+
+
+def test_an_anonymous_post_page_without_templates_is_the_templates_page_byte_for_byte(
+    alice_browser: TestClient,
+    bob_browser: TestClient,
+    new_client,
+    app: FastAPI,
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every anonymous visitor is served the post page's content in base.html's
+    shell, rendered once (`webapp.web.pages.anonymous_page`): the same bytes as
+    the template makes for them (as it does for one with a message to see)."""
+    from webapp.web import post_page
+
+    post_id = write_post(alice_browser, 'Tom & "Jerry" <3')
+    add_comments(db, post_id, 2, 55)
+    first, second, *_ = comment_ids(db, post_id)
+    db.exec(update(Comment).where(col(Comment.id) == second).values(parent_id=first))
+    db.exec(update(Comment).where(col(Comment.id) == first).values(deleted=True))
+    db.commit()
+    stranger = new_client()
+    paths = [f"/posts/{post_id}", f"/posts/{post_id}?page=2", f"/posts/{post_id}?page=9"]
+    paths.append(f"/posts/{write_post(alice_browser, 'Quiet')}")
+    made = {}
+    for path in paths:
+        app.state.page_cache.clear()
+        made[path] = stranger.get(path)
+        assert made[path].status_code == 200
+    assert "past the end" in made[paths[2]].text and "No comments yet." in made[paths[3]].text
+    assert "[deleted]" in made[paths[0]].text and 'rel="next"' in made[paths[0]].text
+    monkeypatch.setattr(post_page, "serves_anonymous_page", lambda request, visitor: False)
+    for path in paths:
+        app.state.page_cache.clear()
+        rendered = stranger.get(path)
+        assert rendered.content == made[path].content, path
+        assert rendered.headers["content-type"] == made[path].headers["content-type"]

@@ -727,7 +727,7 @@ class DriverStatement:
         # this way. (`_close_special` is `close` told that the transaction
         # was reset already, as SQLAlchemy's own `Connection` tells it.)
         if driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            await greenlet_spawn(raw._close_special, transaction_reset=True)  # type: ignore[attr-defined]  # the pool's own
+            await greenlet_spawn(raw._close_special, transaction_reset=True)
         else:
             await greenlet_spawn(raw.close)
         return self._converted(row_type, converted, found)

@@ -4,9 +4,8 @@ redirects, form fields and their errors, page numbers."""
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import urlsplit
-from weakref import WeakKeyDictionary
 
 import jinja2
 from fastapi import Form, Request
@@ -57,6 +56,7 @@ def page_environment(*, auto_reload: bool, paths: RoutePaths, site_url: str) -> 
     env.globals.update(people.globals())
     env.globals.update(CardMarkup(people).globals())
     env.globals.update(PostPageMarkup(people, site_url, env).globals())
+    env.globals["anonymous_shell"] = AnonymousShell(env)
     # What a page says its own address is where only an absolute one will do
     # (Open Graph): SITE_URL's, not the Host a request came with.
     env.globals["site_url"] = site_url
@@ -85,36 +85,45 @@ def render(
     return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
-# The page every anonymous visitor sees around a page's own parts (base.html
-# for nobody logged in, with no message to show), cut where the title, the
-# head's additions and the content go: rendered once per version of base.html
-# (with templates reloaded as they change, looked at again once a second).
-_SLOT = Markup("\x00")
-_SHELL_SOURCE = (
-    '{% extends "base.html" %}{% block title %}{{ slot }}{% endblock %}'
-    "{% block head %}{{ slot }}{% endblock %}{% block content %}{{ slot }}{% endblock %}"
-)
-_shells: WeakKeyDictionary[jinja2.Environment, tuple[Any, list[str], float]] = WeakKeyDictionary()
-SHELL_CHECK_SECONDS = 1.0
+class AnonymousShell:
+    """The page every anonymous visitor sees around a page's own parts
+    (base.html for nobody logged in, with no message to show), cut where the
+    title, the head's additions and the content go: rendered once per version
+    of base.html (with templates reloaded as they change, looked at again
+    once a second)."""
 
-
-def _anonymous_shell(env: jinja2.Environment) -> list[str]:
-    kept = _shells.get(env)
-    now = time.monotonic()
-    if kept is not None and (not env.auto_reload or now - kept[2] < SHELL_CHECK_SECONDS):
-        return kept[1]
-    base = env.get_template("base.html")  # a new one when the file changed (auto_reload)
-    if kept is not None and kept[0] is base:
-        _shells[env] = (base, kept[1], now)
-        return kept[1]
-    html = env.from_string(_SHELL_SOURCE).render(
-        current_user=None, csrf_token="", unread_count=0, flashes=[], slot=_SLOT
+    SOURCE = (
+        '{% extends "base.html" %}{% block title %}{{ slot }}{% endblock %}'
+        "{% block head %}{{ slot }}{% endblock %}{% block content %}{{ slot }}{% endblock %}"
     )
-    parts = html.split("\x00")
-    if len(parts) != 4:
-        raise RuntimeError("base.html must show its title, head and content blocks once each")
-    _shells[env] = (base, parts, now)
-    return parts
+    SLOT = Markup("\x00")
+    CHECK_SECONDS = 1.0
+
+    def __init__(self, env: jinja2.Environment) -> None:
+        self.env = env
+        self._base: Any = None
+        self._parts: list[str] = []
+        self._checked_at = float("-inf")
+
+    def parts(self) -> list[str]:
+        env = self.env
+        if self._parts and not env.auto_reload:
+            return self._parts
+        now = time.monotonic()
+        if self._parts and now - self._checked_at < self.CHECK_SECONDS:
+            return self._parts
+        base = env.get_template("base.html")  # a new one when the file changed (auto_reload)
+        self._checked_at = now
+        if self._parts and base is self._base:
+            return self._parts
+        html = env.from_string(self.SOURCE).render(
+            current_user=None, csrf_token="", unread_count=0, flashes=[], slot=self.SLOT
+        )
+        parts = html.split(self.SLOT)
+        if len(parts) != 4:
+            raise RuntimeError("base.html must show its title, head and content blocks once each")
+        self._base, self._parts = base, parts
+        return parts
 
 
 def serves_anonymous_page(request: Request, visitor: Visitor) -> bool:
@@ -138,7 +147,8 @@ def anonymous_page(
     see (`serves_anonymous_page`), from its parts made in Python (escaped
     there): the blocks `title` (text, escaped here), `head` and `content` of
     base.html, with no template rendered."""
-    start, after_title, after_head, end = _anonymous_shell(services_of(request.app).templates)
+    shell = cast(AnonymousShell, services_of(request.app).templates.globals["anonymous_shell"])
+    start, after_title, after_head, end = shell.parts()
     html = f"{start}{text(title)}{after_title}{head}{after_head}{content}{end}"
     return HTMLResponse(html, status_code=status_code, headers=headers)
 

@@ -4,6 +4,8 @@ back to (`webapp.web.comments`)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from fastapi import Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
@@ -81,8 +83,7 @@ async def post_page(
 
 def post_markup(request: Request) -> PostPageMarkup:
     """The app's `PostPageMarkup`, as its templates hold it."""
-    markup: PostPageMarkup = services_of(request.app).templates.globals["post_page"]
-    return markup
+    return cast(PostPageMarkup, services_of(request.app).templates.globals["post_page"])
 
 
 def collapsed_page(page: comments.CommentPage, shield: Shield) -> comments.CommentPage:
