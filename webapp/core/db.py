@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, Executable, Result, Row, create_engin
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.util.concurrency import greenlet_spawn
 from sqlmodel import Session, SQLModel
@@ -726,8 +726,15 @@ class DriverStatement:
         # so), and the rollback is a tenth of the Python time of a page read
         # this way. (`_close_special` is `close` told that the transaction
         # was reset already, as SQLAlchemy's own `Connection` tells it.)
+        # Into a queue pool's queue, with no connection beyond its size to
+        # close, that is no I/O at all: done here, not in a greenlet (NullPool,
+        # the tests', closes the connection instead).
+        pool = engine.pool
         if driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            await greenlet_spawn(raw._close_special, transaction_reset=True)
+            if isinstance(pool, QueuePool) and pool.overflow() <= 0:
+                raw._close_special(transaction_reset=True)
+            else:
+                await greenlet_spawn(raw._close_special, transaction_reset=True)
         else:
             await greenlet_spawn(raw.close)
         return self._converted(row_type, converted, found)
