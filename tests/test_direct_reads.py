@@ -455,3 +455,31 @@ def test_a_model_built_from_rows_is_the_one_model_construct_makes() -> None:
     short = built(UserPublic, id=1, username="x", created_at=now)
     assert short == UserPublic.model_construct(id=1, username="x", created_at=now)
     assert short.model_fields_set == {"id", "username", "created_at"}
+
+
+def test_a_session_left_as_made_serves_the_next_read_and_no_other_does(
+    settings: Settings, client: TestClient
+) -> None:
+    """Direct reads keep a session that a request left untouched for the next
+    one; one that began a transaction, holds an object or noted anything is
+    never handed on."""
+    from webapp.core.direct_reads import _as_made
+
+    async def check() -> None:
+        engine = create_async_db_engine(settings, pooled=False)
+        try:
+            db = new_session(engine)
+            assert _as_made(db)
+            await db.connection()  # its transaction begins
+            assert not _as_made(db)  # in a transaction
+            await db.close()
+            db = new_session(engine)
+            db.add(User(username="pending", password_hash="x"))
+            assert not _as_made(db)
+            db.expunge_all()
+            db.info["noted"] = True
+            assert not _as_made(db)
+        finally:
+            await engine.dispose()
+
+    on_own_loop(check())

@@ -131,9 +131,10 @@ SPARE_SESSIONS = 8
 
 def _as_made(db: AsyncSession) -> bool:
     """Whether a session holds nothing a request left in it: no transaction,
-    no object, nothing noted (`info`)."""
+    no object (an object changed is one it holds), nothing noted (`info`)."""
+    sync = db.sync_session
     return not (
-        db.in_transaction() or len(db.identity_map) or db.new or db.dirty or db.deleted or db.info
+        sync.in_transaction() or len(sync.identity_map) or sync.new or sync.deleted or sync.info
     )
 
 
