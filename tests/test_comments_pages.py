@@ -436,18 +436,20 @@ def test_a_new_comment_shows_at_once_on_pages_served_from_the_cache(
 # --- a fixed number of statements, whatever the number of comments --------------------
 
 
-def test_the_post_page_runs_as_many_statements_with_0_3_or_60_comments(
+def test_the_post_page_runs_as_many_statements_with_3_or_60_comments_and_one_fewer_with_none(
     alice_browser: TestClient, bob_browser: TestClient, new_client, app: FastAPI, engine, db
 ) -> None:
-    """The post, its author, its counts, the visitor's like and a page of its
-    comments with their authors come in one statement, however many."""
+    """The post, its author, its counts, the visitor's like and whether it has
+    comments come in one statement; a page of its comments with their authors
+    in a second, however many, and only when there are comments (two posts in
+    three have none)."""
     posts = {}
     for count in (0, 3, 60):
         posts[count] = write_post(alice_browser, f"{count} comments")
         add_comments(db, posts[count], 2, count)
     stranger = new_client()
     bob_browser.get("/")  # settle "last seen"
-    counts: dict[str, set[int]] = {"anonymous": set(), "logged in": set()}
+    counts: dict[str, dict[str, int]] = {"anonymous": {}, "logged in": {}}
     again: dict[str, set[int]] = {"anonymous": set(), "logged in": set()}
     paths = [f"/posts/{post_id}" for post_id in posts.values()] + [f"/posts/{posts[60]}?page=2"]
     for path in paths:
@@ -456,11 +458,115 @@ def test_the_post_page_runs_as_many_statements_with_0_3_or_60_comments(
             with StatementCounter(engine) as first:
                 page = browser.get(path)
             assert page.status_code == 200
-            counts[who].add(first.count)
+            counts[who][path] = first.count
             with StatementCounter(engine) as second:
                 assert browser.get(path).status_code == 200
             again[who].add(second.count)
-    # The data version (or the session), then the page's one statement.
-    assert counts == {"anonymous": {2}, "logged in": {2}}, counts
+    # The data version (or the session), then the post, then its comments.
+    expected = {path: 3 for path in paths} | {f"/posts/{posts[0]}": 2}
+    assert counts == {"anonymous": expected, "logged in": expected}, counts
     # Served again: from the page cache (for anonymous visitors, the HTML itself).
     assert again == {"anonymous": {1}, "logged in": {1}}, again
+
+
+def test_a_post_whose_comments_are_all_hidden_still_shows_the_places_of_their_replies(
+    alice_browser: TestClient, bob_browser: TestClient, new_client, app: FastAPI, engine, db
+) -> None:
+    """The comments are read whenever the post has any (not only when its
+    count says so): a comment deleted, or hidden by moderators, whose replies
+    are hidden too counts for nothing, yet keeps its place for them."""
+    deleted_post = write_post(alice_browser, "Deleted above hidden")
+    hidden_post = write_post(alice_browser, "Hidden above hidden")
+    for post_id in (deleted_post, hidden_post):
+        add_comments(db, post_id, 2, 2)
+        first, second = comment_ids(db, post_id)
+        db.exec(update(Comment).where(col(Comment.id) == second).values(parent_id=first))
+        db.exec(update(Comment).where(col(Comment.id) == second).values(hidden="moderators"))
+    above_deleted, _ = comment_ids(db, deleted_post)
+    above_hidden, _ = comment_ids(db, hidden_post)
+    db.exec(update(Comment).where(col(Comment.id) == above_deleted).values(deleted=True))
+    db.exec(update(Comment).where(col(Comment.id) == above_hidden).values(hidden="moderators"))
+    db.exec(update(Post).where(col(Post.id).in_([deleted_post, hidden_post])).values(comments=0))
+    db.commit()
+    stranger = new_client()
+    for post_id, placeholder in (
+        (deleted_post, "[deleted]"),
+        (hidden_post, "[removed by moderators]"),
+    ):
+        app.state.page_cache.clear()
+        with StatementCounter(engine) as counter:
+            page = stranger.get(f"/posts/{post_id}").text
+        assert counter.count == 3, counter.statements
+        assert count_heading(page) == "0 comments"
+        assert page.count('class="comment"') == 1 and placeholder in page, post_id
+        assert shown(page) == [] and "No comments yet." not in page
+    # Without a comment at all: the post alone, and no list.
+    bare = write_post(alice_browser, "Nothing below")
+    app.state.page_cache.clear()
+    with StatementCounter(engine) as counter:
+        page = stranger.get(f"/posts/{bare}").text
+    assert counter.count == 2, counter.statements
+    assert count_heading(page) == "0 comments" and "No comments yet." in page
+
+
+# --- an anonymous page made without templates --------------------------------------
+
+
+def test_an_anonymous_post_page_without_templates_is_the_templates_page_byte_for_byte(
+    alice_browser: TestClient,
+    bob_browser: TestClient,
+    new_client,
+    app: FastAPI,
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every anonymous visitor is served the post page's content in base.html's
+    shell, rendered once (`webapp.web.pages.anonymous_page`): the same bytes as
+    the template makes for them (as it does for one with a message to see)."""
+    from webapp.web import post_page
+
+    post_id = write_post(alice_browser, 'Tom & "Jerry" <3')
+    quiet = write_post(alice_browser, "Quiet")
+    add_comments(db, post_id, 2, 55)
+    first, second, *_ = comment_ids(db, post_id)
+    db.exec(update(Comment).where(col(Comment.id) == second).values(parent_id=first))
+    db.exec(update(Comment).where(col(Comment.id) == first).values(deleted=True))
+    # Days ago, far from where "59 minutes ago" turns into "1 hour ago".
+    days_ago = utcnow() - timedelta(days=3)
+    for number, comment_id in enumerate(comment_ids(db, post_id)):
+        written = days_ago + timedelta(seconds=number)
+        db.exec(update(Comment).where(col(Comment.id) == comment_id).values(created_at=written))
+    db.exec(
+        update(Post)
+        .where(col(Post.id).in_([post_id, quiet]))
+        .values(created_at=days_ago, updated_at=days_ago)
+    )
+    db.commit()
+    stranger = new_client()
+    paths = [f"/posts/{post_id}", f"/posts/{post_id}?page=2", f"/posts/{post_id}?page=9"]
+    paths.append(f"/posts/{quiet}")
+    without_templates = [True]
+    serves = post_page.serves_anonymous_page
+    monkeypatch.setattr(
+        post_page,
+        "serves_anonymous_page",
+        lambda request, visitor: without_templates[0] and serves(request, visitor),
+    )
+    for path in paths:
+        without_templates[0] = True
+        app.state.page_cache.clear()
+        made = stranger.get(path)
+        assert made.status_code == 200
+        without_templates[0] = False
+        app.state.page_cache.clear()
+        rendered = stranger.get(path)
+        assert rendered.content == made.content, path
+        assert rendered.headers["content-type"] == made.headers["content-type"]
+        if path.endswith("=9"):
+            assert "past the end" in made.text
+        elif path.endswith("=2"):
+            assert 'rel="prev"' in made.text
+        elif path == paths[0]:
+            assert "[deleted]" in made.text and 'rel="next"' in made.text
+        else:
+            assert "No comments yet." in made.text

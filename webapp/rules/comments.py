@@ -294,13 +294,31 @@ class PostThread:
     comments: CommentPage
 
 
-def _thread_statement(viewer: bool, moderator: bool = False) -> Any:
-    """The post (with its author, its counts and the visitor's like) and one page
-    of its comments, as one statement: the post's row first (kind 0), then the
-    comments (kind 1) in the post's columns, so that the post's text is sent
-    once, not once for each comment. Built once for anonymous visitors and
-    once for logged-in ones, and once for moderators, who read the hidden
-    too; the values are bound when it runs."""
+def _post_statement(viewer: bool, moderator: bool = False) -> Any:
+    """The post (with its author, its counts and the visitor's like), if the
+    visitor may see it, and whether any comment hangs from it: two posts in
+    three have none, and their page is this statement alone. Built once for
+    anonymous visitors, once for logged-in ones and once for moderators; the
+    values are bound when it runs."""
+    return posts.WITH_OWNER.add_columns(
+        (posts.LIKED_BY_VIEWER if viewer else false()).label("liked"),
+        exists().where(col(Comment.post_id) == col(Post.id)).label("has_comments"),
+    ).where(
+        col(Post.id) == posts.POST_ID,
+        posts.MODERATED_FOR_VIEWER
+        if moderator
+        else posts.VISIBLE_TO_VIEWER
+        if viewer
+        else posts.LISTED,
+    )
+
+
+def _comments_statement(viewer: bool, moderator: bool = False) -> Any:
+    """One page of a post's comments, read once its post was (the visitor
+    may see it, and it has comments): a first row (kind 0) with the number of
+    comments the thread lists, for the pager (also past its last page), then
+    the page's comments (kind 1) in thread order. Moderators read the hidden
+    too."""
     shown: Any = true() if moderator else SHOWN_TO_VIEWER if viewer else SHOWN
     # A comment the visitor may not see (hidden by moderators, or by someone
     # suspended) that has replies keeps their place, as "[removed by
@@ -312,20 +330,6 @@ def _thread_statement(viewer: bool, moderator: bool = False) -> Any:
         .select_from(Comment)
         .where(col(Comment.post_id) == posts.POST_ID, listed)
         .scalar_subquery()
-    )
-    post = posts.WITH_OWNER.add_columns(
-        literal(0).label("kind"),
-        (posts.LIKED_BY_VIEWER if viewer else false()).label("liked"),
-        literal(0).label("position"),
-        in_thread.label("in_thread"),
-        null().label("deleted"),
-    ).where(
-        col(Post.id) == posts.POST_ID,
-        posts.MODERATED_FOR_VIEWER
-        if moderator
-        else posts.VISIBLE_TO_VIEWER
-        if viewer
-        else posts.LISTED,
     )
     # The page's comments are picked first, by their place alone (narrow rows:
     # a post's hundreds of comments sorted without their texts), and only
@@ -350,13 +354,7 @@ def _thread_statement(viewer: bool, moderator: bool = False) -> Any:
         .join(picked, picked.c.id == col(Comment.id))
         .subquery("page")
     )
-    # The comment's columns where the post's go: id, title (the name of the
-    # author it answers), content, published (whether the visitor may see
-    # it), created_at, updated_at (when it was edited), owner_id (its author),
-    # votes (its parent), comments (its depth), the author's name and when
-    # they joined, hidden, hidden_reason, content_html, excerpt, tags, whether
-    # its author is suspended, media, the author's profile, kind, liked, its
-    # position, the thread's size (the post's row alone), deleted.
+    # The comments first in the union: their columns' types are the rows'.
     comments: Select[*tuple[Any, ...]] = Select(
         page.c.id,
         page.c.replying_to,
@@ -372,27 +370,27 @@ def _thread_statement(viewer: bool, moderator: bool = False) -> Any:
         page.c.hidden,
         page.c.hidden_reason,
         page.c.content_html,
-        null(),
-        null(),
         page.c.author_suspended,
-        null(),
         page.c.author_display_name,
         page.c.author_bio_html,
         page.c.author_website,
         page.c.author_avatar,
-        literal(1),
-        null(),
-        page.c.position,
-        null(),
         page.c.deleted,
+        literal(1).label("kind"),
+        page.c.position,
+        null().label("in_thread"),
     )
-    both = union_all(post, comments).subquery("thread")
+    count: Select[*tuple[Any, ...]] = Select(*([null()] * 20), literal(0), literal(0), in_thread)
+    both = union_all(comments, count).subquery("thread")
     return Select(*both.c).order_by(both.c.kind, both.c.position)
 
 
-_ANONYMOUS_THREAD = DriverStatement(_thread_statement(viewer=False))
-_VISITORS_THREAD = DriverStatement(_thread_statement(viewer=True))
-_MODERATORS_THREAD = DriverStatement(_thread_statement(viewer=True, moderator=True))
+_ANONYMOUS_POST = DriverStatement(_post_statement(viewer=False))
+_VISITORS_POST = DriverStatement(_post_statement(viewer=True))
+_MODERATORS_POST = DriverStatement(_post_statement(viewer=True, moderator=True))
+_ANONYMOUS_COMMENTS = DriverStatement(_comments_statement(viewer=False))
+_VISITORS_COMMENTS = DriverStatement(_comments_statement(viewer=True))
+_MODERATORS_COMMENTS = DriverStatement(_comments_statement(viewer=True, moderator=True))
 
 
 async def thread(
@@ -449,43 +447,56 @@ async def _thread(
 ) -> tuple[PostPublic, bool, int, list[ThreadComment]]:
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
-    params: dict[str, Any] = {"post_id": post_id, "skip": offset, "limit": limit}
-    statement = _ANONYMOUS_THREAD
+    params: dict[str, Any] = {"post_id": post_id}
+    post_statement, comments_statement = _ANONYMOUS_POST, _ANONYMOUS_COMMENTS
     if viewer_id is not None:
-        statement = _MODERATORS_THREAD if moderator else _VISITORS_THREAD
+        post_statement, comments_statement = (
+            (_MODERATORS_POST, _MODERATORS_COMMENTS)
+            if moderator
+            else (_VISITORS_POST, _VISITORS_COMMENTS)
+        )
         params["viewer_id"] = viewer_id
-    rows = await statement.rows(db, params)
-    # The comments of a post the visitor may not see come back without it (a
-    # draft's row is not read for anyone else), and are dropped with it.
-    if not rows or rows[0].kind != 0:
+    found = await post_statement.rows(db, params)
+    if not found:
         raise PostNotFound
+    post_row = found[0]
+    post = posts.as_public(tuple(post_row)[: posts.POST_COLUMNS])
+    if not post_row.has_comments:
+        return post, bool(post_row.liked), 0, []
+    # Read a moment after the post, which the visitor could see then: one
+    # deleted or hidden since shows as it was a moment ago, as a page read
+    # just before the change would.
+    rows = await comments_statement.rows(db, {**params, "skip": offset, "limit": limit})
     first, *others = rows
-    found = [
+    comments = [
         make_public(
-            comment_id=row[0],
+            comment_id=row.id,
             post_id=post_id,
-            content=row[2],
-            created_at=row[4],
-            author=person(row[6], row[9], row[10], *row[18:22]),
-            parent_id=row[7],
-            edited_at=row[5],
+            content=row.content,
+            created_at=row.created_at,
+            author=person(
+                row.author_id,
+                row.author_username,
+                row.author_created_at,
+                row.author_display_name,
+                row.author_bio_html,
+                row.author_website,
+                row.author_avatar,
+            ),
+            parent_id=row.parent_id,
+            edited_at=row.edited_at,
             deleted=row.deleted,
-            depth=row[8],
-            replying_to=row[1],
-            html=row[13],
-            removed=not row[3],
-            hidden=row[11],
-            hidden_reason=row[12],
-            author_suspended=bool(row[16]),
+            depth=row.depth,
+            replying_to=row.replying_to,
+            html=row.content_html,
+            removed=not row.visible,
+            hidden=row.hidden,
+            hidden_reason=row.hidden_reason,
+            author_suspended=bool(row.author_suspended),
         )
         for row in others
     ]
-    return (
-        posts.as_public(tuple(first)[: posts.POST_COLUMNS]),
-        bool(first.liked),
-        int(first.in_thread),
-        found,
-    )
+    return post, bool(post_row.liked), int(first.in_thread), comments
 
 
 async def add(

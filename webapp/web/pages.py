@@ -3,12 +3,14 @@ redirects, form fields and their errors, page numbers."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import time
+from typing import Annotated, Any, cast
 from urllib.parse import urlsplit
 
 import jinja2
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.responses import HTMLResponse, Response
 
@@ -19,7 +21,8 @@ from webapp.core.templating import RoutePaths, make_environment
 from webapp.rules import posts, search_query
 from webapp.web.card_html import CardMarkup
 from webapp.web.deps import Visitor
-from webapp.web.person_html import PersonMarkup
+from webapp.web.person_html import PersonMarkup, text
+from webapp.web.post_html import PostPageMarkup
 
 MAX_PAGE = 1_000_000
 
@@ -52,6 +55,8 @@ def page_environment(*, auto_reload: bool, paths: RoutePaths, site_url: str) -> 
     people = PersonMarkup(paths.url)
     env.globals.update(people.globals())
     env.globals.update(CardMarkup(people).globals())
+    env.globals.update(PostPageMarkup(people, site_url, env).globals())
+    env.globals["anonymous_shell"] = AnonymousShell(env)
     # What a page says its own address is where only an absolute one will do
     # (Open Graph): SITE_URL's, not the Host a request came with.
     env.globals["site_url"] = site_url
@@ -77,6 +82,74 @@ def render(
     }
     page.update(context or {})
     html = services_of(request.app).templates.get_template(name).render(page)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+class AnonymousShell:
+    """The page every anonymous visitor sees around a page's own parts
+    (base.html for nobody logged in, with no message to show), cut where the
+    title, the head's additions and the content go: rendered once per version
+    of base.html (with templates reloaded as they change, looked at again
+    once a second)."""
+
+    SOURCE = (
+        '{% extends "base.html" %}{% block title %}{{ slot }}{% endblock %}'
+        "{% block head %}{{ slot }}{% endblock %}{% block content %}{{ slot }}{% endblock %}"
+    )
+    SLOT = Markup("\x00")
+    CHECK_SECONDS = 1.0
+
+    def __init__(self, env: jinja2.Environment) -> None:
+        self.env = env
+        self._base: Any = None
+        self._parts: list[str] = []
+        self._checked_at = float("-inf")
+
+    def parts(self) -> list[str]:
+        env = self.env
+        if self._parts and not env.auto_reload:
+            return self._parts
+        now = time.monotonic()
+        if self._parts and now - self._checked_at < self.CHECK_SECONDS:
+            return self._parts
+        base = env.get_template("base.html")  # a new one when the file changed (auto_reload)
+        self._checked_at = now
+        if self._parts and base is self._base:
+            return self._parts
+        html = env.from_string(self.SOURCE).render(
+            current_user=None, csrf_token="", unread_count=0, flashes=[], slot=self.SLOT
+        )
+        parts = html.split(self.SLOT)
+        if len(parts) != 4:
+            raise RuntimeError("base.html must show its title, head and content blocks once each")
+        self._base, self._parts = base, parts
+        return parts
+
+
+def serves_anonymous_page(request: Request, visitor: Visitor) -> bool:
+    """Whether `anonymous_page` makes this visitor's page: nobody is logged
+    in, and no message waits to be shown (`render` shows it)."""
+    return visitor.user is None and (
+        "session" not in request.scope or FLASH_KEY not in request.session
+    )
+
+
+def anonymous_page(
+    request: Request,
+    title: str,
+    head: str,
+    content: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A page as `render` makes it for an anonymous visitor with no message to
+    see (`serves_anonymous_page`), from its parts made in Python (escaped
+    there): the blocks `title` (text, escaped here), `head` and `content` of
+    base.html, with no template rendered."""
+    shell = cast(AnonymousShell, services_of(request.app).templates.globals["anonymous_shell"])
+    start, after_title, after_head, end = shell.parts()
+    html = f"{start}{text(title)}{after_title}{head}{after_head}{content}{end}"
     return HTMLResponse(html, status_code=status_code, headers=headers)
 
 

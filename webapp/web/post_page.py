@@ -4,10 +4,13 @@ back to (`webapp.web.comments`)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from fastapi import Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
+from webapp.core.deps import services_of
 from webapp.core.page_cache import Seen
 from webapp.errors import PostNotFound
 from webapp.rules import comments, posts, roles
@@ -15,7 +18,8 @@ from webapp.rules.safety import Shield
 from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
-from webapp.web.pages import render
+from webapp.web.pages import anonymous_page, render, serves_anonymous_page
+from webapp.web.post_html import PostPageMarkup
 
 
 async def post_page(
@@ -45,11 +49,24 @@ async def post_page(
             keep_thread(pages, visitor, thread, seen)
     if visitor.shield.hides_post_of(thread.post.owner_id):
         raise PostNotFound
+    status = status_code if errors else 200
+    shown = collapsed_page(thread.comments, visitor.shield)
+    if serves_anonymous_page(request, visitor):
+        markup = post_markup(request)
+        post = thread.post
+        return anonymous_page(
+            request,
+            post.title,
+            markup.head_html(post),
+            markup.content_html(post, shown),
+            status_code=status,
+            headers=headers,
+        )
     context = {
         "post": thread.post,
         "liked": thread.liked,
         "is_owner": visitor.user_id == thread.post.owner_id,
-        "thread": collapsed_page(thread.comments, visitor.shield),
+        "thread": shown,
         "comment": comment,
         "parent_id": parent_id,
         "errors": errors or {},
@@ -59,9 +76,14 @@ async def post_page(
         visitor,
         "posts/show.html",
         context,
-        status_code=status_code if errors else 200,
+        status_code=status,
         headers=headers,
     )
+
+
+def post_markup(request: Request) -> PostPageMarkup:
+    """The app's `PostPageMarkup`, as its templates hold it."""
+    return cast(PostPageMarkup, services_of(request.app).templates.globals["post_page"])
 
 
 def collapsed_page(page: comments.CommentPage, shield: Shield) -> comments.CommentPage:

@@ -67,6 +67,8 @@ async def shared_page(
     seen = pages.seen()
     response = await build()
     if response.status_code == 200 and not visitor.personal:
+        # The address as `SharedPages` looks it up (not `request.url`, which
+        # parses the whole URL again).
         kept = cache_policy.shared_html(request.scope["path"], request.scope["query_string"])
         pages.put(kept, response.body, seen)
     return response
