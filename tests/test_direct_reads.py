@@ -175,6 +175,24 @@ def test_a_stream_of_posts_read_once_pushes_out_no_list() -> None:
     assert kept_posts == list(range(991, 1001))  # the most recent ten
 
 
+def test_a_worker_keeps_200_entries_at_most_the_least_recent_going_first() -> None:
+    """The bound of a worker's memory for pages (README: what a worker holds):
+    100 places of one post or person among the 200, and a list pushed out only
+    by what was read after it."""
+    cache = PageCache(never_read)  # type: ignore[arg-type]
+    cache.observe(1, 1, 0)
+    lists = [shared_html("/", b"page=%d" % number) for number in range(1, 101)]
+    posts = [shared_html(f"/posts/{post_id}", b"") for post_id in range(1, 201)]
+    for kept in [*lists, *posts]:
+        cache.put(kept.key, b"page", cache.seen(), minor=True, one_of_many=kept.one_of_many)
+    assert all(cache.get(kept.key) == b"page" for kept in lists)
+    assert [kept for kept in posts if cache.get(kept.key)] == posts[100:]
+    newer = shared_html("/", b"page=101")
+    cache.put(newer.key, b"page", cache.seen(), minor=True)
+    assert cache.get(lists[0].key) is None  # the least recently read of all
+    assert all(cache.get(kept.key) == b"page" for kept in [*lists[1:], *posts[100:], newer])
+
+
 def test_the_pages_of_one_post_or_person_are_the_ones_of_many() -> None:
     assert ONE_OF_MANY_PAGES == ("/posts/", "/users/")
     assert not shared_html("/", b"").one_of_many

@@ -84,7 +84,7 @@ class PageCache:
         self,
         read_versions: VersionReader,
         *,
-        max_entries: int = 500,
+        max_entries: int = 200,
         max_many: int = 100,
         max_staleness: float = 0.5,
     ) -> None:
