@@ -25,8 +25,10 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     String,
     and_,
+    any_,
     bindparam,
     case,
     column,
@@ -37,7 +39,7 @@ from sqlalchemy import (
     or_,
     table,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -244,11 +246,17 @@ def _listed(matching: Any, offset: Any, limit: Any) -> Any:
 
 QUERY_TEXT = bindparam("query_text", type_=String())
 _A_QUERY = SearchQuery(text="a", groups=((("a",),),))
+# The people the reader blocks or mutes, as one array (empty for everyone
+# else): the common search has one statement whoever reads, so a reader with
+# a shield runs as many statements as one without (`Scope.unlisted`).
+UNLISTED = bindparam("unlisted", type_=ARRAY(Integer))
+_NOT_UNLISTED = ~(col(Post.owner_id) == any_(UNLISTED))
 
 
 def _common_page(relevance: bool) -> DriverStatement:
     matching = (
         _matching("postgresql", _A_QUERY, Scope(), relevance, [QUERY_TEXT], once=relevance)
+        .where(_NOT_UNLISTED)
         .add_columns(col(Post.created_at).label("at"))
         .offset(bindparam("skip"))
         .limit(bindparam("limit"))
@@ -265,7 +273,9 @@ _COMMON_PAGE = {relevance: _common_page(relevance) for relevance in (True, False
 _COMMON_LIST = {
     relevance: DriverStatement(
         _listed(
-            _matching("postgresql", _A_QUERY, Scope(), relevance, [QUERY_TEXT], once=relevance),
+            _matching(
+                "postgresql", _A_QUERY, Scope(), relevance, [QUERY_TEXT], once=relevance
+            ).where(_NOT_UNLISTED),
             bindparam("skip"),
             bindparam("limit"),
         ),
@@ -276,8 +286,11 @@ _COMMON_LIST = {
 
 
 def _common_text(dialect: str, query: SearchQuery, scope: Scope) -> str | None:
-    """The one text of a common search (above), or None for any other."""
-    if dialect != "postgresql" or scope != Scope() or query.tags or query.people:
+    """The one text of a common search (above: everyone's posts but for the
+    reader's `unlisted`), or None for any other."""
+    if dialect != "postgresql" or scope != Scope(unlisted=scope.unlisted):
+        return None
+    if query.tags or query.people:
         return None
     texts = query.websearch()
     return texts[0] if query.matches_text and len(texts) == 1 else None
@@ -320,6 +333,7 @@ async def results_page(
     common = _common_text(dialect, query, scope)
     if common is not None:
         params = {"query_text": common, "skip": offset, "limit": ahead, "per_page": per_page}
+        params["unlisted"] = sorted(scope.unlisted)
         shown = await _COMMON_PAGE[relevance].rows(db, params)
         ids: list[int] = list(shown[0][-1]) if shown else []
     else:
@@ -364,6 +378,7 @@ async def results(
     common = _common_text(dialect, query, scope)
     if common is not None:
         params = {"query_text": common, "skip": offset, "limit": limit}
+        params["unlisted"] = sorted(scope.unlisted)
         rows = await _COMMON_LIST[relevance].rows(db, params)
     else:
         matching = _matching(dialect, query, scope, relevance)
