@@ -74,17 +74,7 @@ class Account:
 
     @property
     def me(self) -> UserMe:
-        return UserMe.model_construct(
-            id=self.id,
-            username=self.username,
-            email=self.email,
-            created_at=self.created_at,
-            email_confirmed=self.email_confirmed,
-            display_name=self.display_name,
-            bio_html=self.bio_html,
-            website=self.website,
-            avatar=self.avatar,
-        )
+        return _me(self)
 
     @property
     def shield(self) -> safety.Shield:
@@ -166,18 +156,23 @@ class Writer:
 
     @property
     def me(self) -> UserMe:
-        return built(
-            UserMe,
-            id=self.id,
-            username=self.username,
-            email=self.email,
-            created_at=self.created_at,
-            email_confirmed=self.email_confirmed,
-            display_name=self.display_name,
-            bio_html=self.bio_html,
-            website=self.website,
-            avatar=self.avatar,
-        )
+        return _me(self)
+
+
+def _me(person: Account | Writer) -> UserMe:
+    """What the API shows someone of their own account, from either reading."""
+    return built(
+        UserMe,
+        id=person.id,
+        username=person.username,
+        email=person.email,
+        created_at=person.created_at,
+        email_confirmed=person.email_confirmed,
+        display_name=person.display_name,
+        bio_html=person.bio_html,
+        website=person.website,
+        avatar=person.avatar,
+    )
 
 
 # `Writer`'s columns by id, on the driver's cursor: the two aggregates of
