@@ -36,6 +36,16 @@ the caller's policy, not the cache's.
 What takes something away has no grace, and its answer waits until every
 worker must have read the versions again (`webapp.core.removals`).
 
+A value kept with a `ttl` ends with the clock, not with a change: nothing it
+shows is wrong, only old. The first caller who finds it expired rebuilds it
+while everyone else is served it for up to `REBUILD_GRACE` more. A caller
+that can hand the cache a `rebuild` (the shared pages) is served it too, and
+the rebuild runs in the background, once: no visitor waits on it (if it has
+not replaced the value by the end of the grace, the next caller rebuilds it in
+its own request). A change still retires the value, expired or not, and a
+removal still makes the cache forget it at once: what is served while a
+rebuild runs is only ever a value valid for the versions the cache holds.
+
 Values of one item among very many (a post's page, a profile: `one_of_many`)
 take at most `max_many` of the `max_entries` places, the least recently used
 going first: a stream of random posts, each read once, pushes out only
@@ -46,10 +56,11 @@ holds stays small.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from typing import Any, NamedTuple, TypeVar
 
 from webapp.core import metrics
 
@@ -58,9 +69,13 @@ T = TypeVar("T")
 Seen = tuple[int | None, int | None, int | None]
 # Reads the versions from the database (None: it holds none yet).
 VersionReader = Callable[[], Awaitable[Seen | None]]
+# Rebuilds an expired value in the background, putting it in the cache itself.
+Rebuild = Callable[[], Coroutine[Any, Any, object]]
 _MISSING: Any = object()
 # How long others keep getting an expired value while one caller rebuilds it.
 REBUILD_GRACE = 1.0
+
+_log = logging.getLogger("webapp.page_cache")
 
 
 # How long after it was built a value, once retired, may still be served to a
@@ -77,6 +92,17 @@ def _seen_by_someone(reading: asyncio.Future[None]) -> None:
 
 class _LoadFailed(Exception):
     """The load that others waited for raised (the raiser reports the error)."""
+
+
+class _Entry(NamedTuple):
+    value: Any
+    expires_at: float | None
+    minor: bool  # whether the minor version retires it
+    kept_at: float
+    # Whether a rebuild of this value, expired, was started in the background:
+    # one only; if it has not replaced the value by the end of the grace, the
+    # next caller rebuilds it in its own request.
+    rebuilding: bool = False
 
 
 class PageCache:
@@ -102,14 +128,15 @@ class PageCache:
         # The reading under way, and when it started.
         self._reading: asyncio.Future[None] | None = None
         self._reading_since = float("-inf")
-        # key -> (value, expires_at or None, whether the minor version retires it, kept at)
-        self._entries: OrderedDict[Hashable, tuple[Any, float | None, bool, float]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         # The keys of the entries kept as `one_of_many`, least recently used first.
         self._many: OrderedDict[Hashable, None] = OrderedDict()
         # key -> (value, served until): retired by a change, until `grace` after it was built
         self._retired: dict[Hashable, tuple[Any, float]] = {}
         # key -> (the load under way, the removals it started at)
         self._loading: dict[Hashable, tuple[asyncio.Future[Any], int | None]] = {}
+        # The rebuilds of expired values running in the background.
+        self._rebuilding: set[asyncio.Task[object]] = set()
 
     def seen(self) -> Seen:
         """The versions now: what a value about to be read will be valid for."""
@@ -142,7 +169,7 @@ class PageCache:
         for key in [key for key, (_, end) in self._retired.items() if end <= now]:
             del self._retired[key]
         for key in keys:
-            value, _, _, kept_at = self._entries.pop(key)
+            value, _, _, kept_at, _ = self._entries.pop(key)
             self._many.pop(key, None)
             # Served on until `grace` after it was built: a page rebuilt at most
             # that often under a stream of changes, and a quiet one at once.
@@ -236,12 +263,22 @@ class PageCache:
         self.put(key, value, seen, minor=minor, ttl=ttl, one_of_many=one_of_many)
         return value
 
-    def get(self, key: Hashable, default: Any = None, *, stale: bool = False) -> Any:
+    def get(
+        self,
+        key: Hashable,
+        default: Any = None,
+        *,
+        stale: bool = False,
+        rebuild: Rebuild | None = None,
+    ) -> Any:
         """The value kept for `key`, or `default`. When a value with a `ttl`
         expires, the first caller gets `default` (and builds a new one) while
-        the others get the old value for up to a second more, instead of all
-        building the same page at once. `stale`: whether a retired value will do
-        (until `grace` after it was built)."""
+        the others get the old value for up to `REBUILD_GRACE` more, instead of
+        all building the same page at once; with `rebuild`, the first caller
+        gets the old value too, and `rebuild()` runs in the background (once: if
+        the value is still the old one at the end of the grace, the next caller
+        builds). `stale`: whether a retired value will do (until `grace` after
+        it was built)."""
         entry = self._entries.get(key)
         if entry is None:
             if stale:
@@ -251,18 +288,34 @@ class PageCache:
                     return retired[0]
             metrics.cache_lookup(hit=False)
             return default
-        value, expires_at, with_minor, kept_at = entry
+        value, expires_at, with_minor, kept_at, rebuilding = entry
         if expires_at is not None:
             now = time.monotonic()
             if now >= expires_at:
-                self._entries[key] = (value, now + REBUILD_GRACE, with_minor, kept_at)
-                metrics.cache_lookup(hit=False)
-                return default
+                in_background = rebuild is not None and not rebuilding
+                self._entries[key] = _Entry(
+                    value, now + REBUILD_GRACE, with_minor, kept_at, rebuilding or in_background
+                )
+                if rebuild is None or not in_background:
+                    metrics.cache_lookup(hit=False)
+                    return default
+                self._rebuild(key, rebuild)
         self._entries.move_to_end(key)
         if key in self._many:
             self._many.move_to_end(key)
         metrics.cache_lookup(hit=True)
         return value
+
+    def _rebuild(self, key: Hashable, rebuild: Rebuild) -> None:
+        task = asyncio.get_running_loop().create_task(rebuild())
+        self._rebuilding.add(task)  # the loop keeps a task only weakly
+
+        def done(task: asyncio.Task[object]) -> None:
+            self._rebuilding.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                _log.error("rebuilding %r failed", key, exc_info=task.exception())
+
+        task.add_done_callback(done)
 
     def put(
         self,
@@ -283,7 +336,7 @@ class PageCache:
             return
         expires_at = None if ttl is None else time.monotonic() + ttl
         self._retired.pop(key, None)
-        self._entries[key] = (value, expires_at, minor, time.monotonic())
+        self._entries[key] = _Entry(value, expires_at, minor, time.monotonic())
         self._entries.move_to_end(key)
         if one_of_many:
             self._many[key] = None

@@ -34,7 +34,7 @@ from starlette.types import Scope
 from webapp.core.cookie import FLASH_KEY, SESSION_KEY, WROTE_KEY
 from webapp.core.db import read_row
 from webapp.core.deps import Cache
-from webapp.core.page_cache import PageCache, Seen, VersionReader
+from webapp.core.page_cache import PageCache, Rebuild, Seen, VersionReader
 from webapp.rules.ordering import NEWEST, Order
 
 T = TypeVar("T")
@@ -84,7 +84,8 @@ class Kept(NamedTuple):
 
 # How long a page of a ranked list (hot, top) is kept at most: hot's scores
 # move with the clock, and top's window slides, so a kept order may be this
-# old and no older (nothing else moves it when nobody writes).
+# old, and a moment more while it is rebuilt (nothing else moves it when
+# nobody writes).
 RANKED_SECONDS = 10.0
 # The lists of a reader who blocks or mutes people leave out those people's
 # posts (`webapp.rules.safety.Shield.key`, read with the session): their keys
@@ -271,8 +272,8 @@ class PageStore:
             ttl=kept.seconds,
         )
 
-    def get(self, kept: Kept) -> Any:
-        return self.cache.get(kept.key, stale=self.may_be_stale)
+    def get(self, kept: Kept, rebuild: Rebuild | None = None) -> Any:
+        return self.cache.get(kept.key, stale=self.may_be_stale, rebuild=rebuild)
 
     def put(self, kept: Kept, value: Any, seen: Seen) -> None:
         self.cache.put(
