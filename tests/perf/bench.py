@@ -136,6 +136,7 @@ LIKERS = 50  # the seeded people who like posts through the API
 DEMO_PASSWORD = "agora-demo-password"  # every seeded account's (webapp/seed.py)
 LOCK_CONNECTIONS = 64  # wrk's connections while the lock waits are sampled
 SAMPLE_EVERY = 0.05  # seconds between two looks at pg_stat_activity
+SETTLE_LIMIT = 60.0  # seconds a round waits at most for the last one's statements to end
 
 
 class BenchError(Exception):
@@ -1399,6 +1400,35 @@ def measure(run: Run, scenario: Scenario, rounds: int, duration: float) -> None:
                 getattr(scenario, side).append(result)
 
 
+def settle(urls: list[str], before: str) -> None:
+    """Wait until no statement runs on the run's PostgreSQL databases: a request
+    that wrk stopped waiting for at the end of a round still runs its statement
+    (the reference's ranked pages take seconds each), and it would take its CPU
+    from the next side's round. Said when it waited."""
+    names = [
+        urllib.parse.urlsplit(url).path.lstrip("/") for url in urls if url.startswith("postgres")
+    ]
+    if not names:
+        return
+    import psycopg
+
+    started = time.monotonic()
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
+        while True:
+            (running,) = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = ANY(%s)"
+                " AND backend_type = 'client backend' AND state = 'active'"
+                " AND pid <> pg_backend_pid()",
+                (names,),
+            ).fetchone() or (0,)
+            waited = time.monotonic() - started
+            if not running or waited >= SETTLE_LIMIT:
+                break
+            time.sleep(SAMPLE_EVERY)
+    if waited >= SAMPLE_EVERY:
+        log(f"before {before}: waited {waited:.1f} s for the last round's statements to end")
+
+
 def measure_once(
     run: Run, scenario: Scenario, side: str, server: Server, path: str, duration: float
 ) -> WrkResult:
@@ -1408,6 +1438,7 @@ def measure_once(
         script = run.folder / f"mixed-{side}.lua"
     elif scenario.script is not None:
         script = scenario.script(run, server)
+    settle([s.url for s in run.sides.values()], f"{side} {scenario.name}")
     sampler = LockSampler(run.sides[server.name].url) if scenario.sample_locks else None
     with sampler or contextlib.nullcontext():
         result = run_wrk(
