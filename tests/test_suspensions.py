@@ -297,6 +297,30 @@ def test_a_suspended_persons_comments_leave_the_counts_while_it_lasts(
     assert comments_of(client, anns) == 2
 
 
+def test_a_post_page_counts_a_suspended_persons_comments_out_for_every_reader(
+    client, new_client, people, bens_things
+) -> None:
+    anns = bens_things["anns"]
+    client.post(
+        f"/api/posts/{anns}/comments", json={"content": "ann too"}, headers=people["ann"].headers
+    )
+    readers = [new_client()]
+    for name in ("ann", "mod"):
+        reader = new_client()
+        Auth(reader).login(name)
+        readers.append(reader)
+    for reader in readers:
+        assert "2 comments<" in reader.get(f"/posts/{anns}").text
+    assert act(client, people["mod"], "suspend", people["ben"].id, "Spam", days=1).is_success
+    # Anonymous, the post's owner, a moderator (who still reads the comment).
+    for reader in readers:
+        assert "1 comment<" in reader.get(f"/posts/{anns}").text
+    assert "Hidden while its author is suspended." in readers[2].get(f"/posts/{anns}").text
+    assert act(client, people["mod"], "unsuspend", people["ben"].id, "Sorry").is_success
+    for reader in readers:
+        assert "2 comments<" in reader.get(f"/posts/{anns}").text
+
+
 def test_a_suspended_persons_replies_leave_with_the_thread_they_answer(
     client, new_client, people, bens_things
 ) -> None:

@@ -297,50 +297,70 @@ class PostThread:
 def _post_statement(viewer: bool, moderator: bool = False) -> Any:
     """The post (with its author, its counts and the visitor's like), if the
     visitor may see it, and whether any comment hangs from it: two posts in
-    three have none, and their page is this statement alone. Built once for
-    anonymous visitors, once for logged-in ones and once for moderators; the
-    values are bound when it runs."""
-    return posts.WITH_OWNER.add_columns(
+    three have none, and their page is this statement alone. Its comment
+    count is the row's counter: the comments of people suspended now are
+    taken out by the comments statement (`_comments_statement`), which runs
+    whenever there may be any. Built once for anonymous visitors, once for
+    logged-in ones and once for moderators; the values are bound when it runs."""
+    return posts.WITH_OWNER_AS_KEPT.add_columns(
         (posts.LIKED_BY_VIEWER if viewer else false()).label("liked"),
         exists().where(col(Comment.post_id) == col(Post.id)).label("has_comments"),
     ).where(
         col(Post.id) == posts.POST_ID,
         posts.MODERATED_FOR_VIEWER
         if moderator
-        else posts.VISIBLE_TO_VIEWER
+        else posts.VISIBLE_WITH_OWNER
         if viewer
-        else posts.LISTED,
+        else posts.LISTED_WITH_OWNER,
     )
 
 
 def _comments_statement(viewer: bool, moderator: bool = False) -> Any:
     """One page of a post's comments, read once its post was (the visitor
     may see it, and it has comments): a first row (kind 0) with the number of
-    comments the thread lists, for the pager (also past its last page), then
-    the page's comments (kind 1) in thread order. Moderators read the hidden
-    too."""
-    shown: Any = true() if moderator else SHOWN_TO_VIEWER if viewer else SHOWN
+    comments the thread lists, for the pager (also past its last page), and
+    the number of comments its count leaves out now (shown, by someone
+    suspended now: `suspensions.COMMENT_COUNT`), then the page's comments
+    (kind 1) in thread order. Moderators read the hidden too."""
+    # Every comment of the post, once, narrow (a post's hundreds of comments
+    # sorted without their texts): its place in the thread, whether the
+    # visitor sees it, whether the thread lists it, and whether the count
+    # leaves it out. The page and the counts are read from these rows.
+    author = USERS.alias("author")
+    suspended = author.c.suspended_until > func.current_timestamp()
+    shown: Any = (
+        true()
+        if moderator
+        else and_(
+            col(Comment.hidden).is_(None), or_(author.c.suspended_until.is_(None), ~suspended)
+        )
+    )
+    if viewer and not moderator:
+        shown = or_(shown, col(Comment.author_id) == posts.VIEWER)
     # A comment the visitor may not see (hidden by moderators, or by someone
     # suspended) that has replies keeps their place, as "[removed by
     # moderators]"; without replies it is not listed at all.
     reply = COMMENTS.alias("reply")
-    listed = or_(shown, exists().where(reply.c.parent_id == col(Comment.id)))
-    in_thread = (
-        select(func.count())
-        .select_from(Comment)
-        .where(col(Comment.post_id) == posts.POST_ID, listed)
-        .scalar_subquery()
+    marks = (
+        Select(
+            col(Comment.id),
+            *(key.label(f"key_{n}") for n, key in enumerate(THREAD_ORDER)),
+            shown.label("visible"),
+            or_(shown, exists().where(reply.c.parent_id == col(Comment.id))).label("listed"),
+            and_(COUNTED, suspended).label("left_out"),
+        )
+        .join(author, author.c.id == col(Comment.author_id))
+        .join(ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id)))
+        .where(col(Comment.post_id) == posts.POST_ID)
+        .cte("marks")
     )
-    # The page's comments are picked first, by their place alone (narrow rows:
-    # a post's hundreds of comments sorted without their texts), and only
-    # those are joined to their authors and parents; their positions are
-    # counted on the page, from the rows it skips.
     skip: BindParameter[int] = bindparam("skip")
     picked = (
-        Select(col(Comment.id), *(key.label(f"key_{n}") for n, key in enumerate(THREAD_ORDER)))
-        .join(ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id)))
-        .where(col(Comment.post_id) == posts.POST_ID, listed)
-        .order_by(*THREAD_ORDER)
+        Select(
+            marks.c.id, marks.c.visible, *(marks.c[f"key_{n}"] for n in range(len(THREAD_ORDER)))
+        )
+        .where(marks.c.listed)
+        .order_by(*(marks.c[f"key_{n}"] for n in range(len(THREAD_ORDER))))
         .offset(skip)
         .limit(bindparam("limit"))
         .subquery("picked")
@@ -349,7 +369,7 @@ def _comments_statement(viewer: bool, moderator: bool = False) -> Any:
     page = (
         _AUTHORED.add_columns(
             (skip + func.row_number().over(order_by=in_order)).label("position"),
-            shown.label("visible"),
+            picked.c.visible,
         )
         .join(picked, picked.c.id == col(Comment.id))
         .subquery("page")
@@ -379,8 +399,15 @@ def _comments_statement(viewer: bool, moderator: bool = False) -> Any:
         literal(1).label("kind"),
         page.c.position,
         null().label("in_thread"),
+        null().label("left_out"),
     )
-    count: Select[*tuple[Any, ...]] = Select(*([null()] * 20), literal(0), literal(0), in_thread)
+    count: Select[*tuple[Any, ...]] = Select(
+        *([null()] * 20),
+        literal(0),
+        literal(0),
+        func.count().filter(marks.c.listed),
+        func.count().filter(marks.c.left_out),
+    ).select_from(marks)
     both = union_all(comments, count).subquery("thread")
     return Select(*both.c).order_by(both.c.kind, both.c.position)
 
@@ -460,14 +487,19 @@ async def _thread(
     if not found:
         raise PostNotFound
     post_row = found[0]
-    post = posts.as_public(tuple(post_row)[: posts.POST_COLUMNS])
+    values = tuple(post_row)[: posts.POST_COLUMNS]
     if not post_row.has_comments:
-        return post, bool(post_row.liked), 0, []
+        # No comment at all: none of someone suspended to take out of the count.
+        return posts.as_public(values), bool(post_row.liked), 0, []
     # Read a moment after the post, which the visitor could see then: one
     # deleted or hidden since shows as it was a moment ago, as a page read
     # just before the change would.
     rows = await comments_statement.rows(db, {**params, "skip": offset, "limit": limit})
     first, *others = rows
+    at = posts.COMMENTS_AT
+    if first.left_out:
+        values = (*values[:at], max(0, values[at] - int(first.left_out)), *values[at + 1 :])
+    post = posts.as_public(values)
     comments = [
         make_public(
             comment_id=row.id,
