@@ -531,8 +531,10 @@ def test_an_anonymous_post_page_without_templates_is_the_templates_page_byte_for
     first, second, *_ = comment_ids(db, post_id)
     db.exec(update(Comment).where(col(Comment.id) == second).values(parent_id=first))
     db.exec(update(Comment).where(col(Comment.id) == first).values(deleted=True))
-    # Days ago, far from where "59 minutes ago" turns into "1 hour ago".
-    days_ago = utcnow() - timedelta(days=3)
+    # Half way between two days: the comments are written a second apart
+    # after it, and at exactly 3 days one of them turned from "2 days ago"
+    # into "3 days ago" each second, between the two renders of a slow run.
+    days_ago = utcnow() - timedelta(days=3, hours=12)
     for number, comment_id in enumerate(comment_ids(db, post_id)):
         written = days_ago + timedelta(seconds=number)
         db.exec(update(Comment).where(col(Comment.id) == comment_id).values(created_at=written))
