@@ -278,6 +278,49 @@ def test_the_excerpt_escapes_everything_but_the_marks(client: TestClient, ada: C
     assert re.sub(r"</?mark>", "", html).count("<") == 0
 
 
+def test_an_anonymous_search_page_is_the_templates_page_byte_for_byte(
+    client: TestClient, ada: Caller, new_client, app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An anonymous visitor's search is its template rendered once for the
+    shape of its page, with the query and the cards filled in
+    (`webapp.web.search_pages`): the same bytes as the template renders for
+    it, whatever the query holds and whichever way the page is cut."""
+    from webapp.web import posts as post_pages
+
+    for number in range(45):
+        content = f'Walk {number} by the river, Tom & "Jerry" <3 %20 é'
+        write(client, ada, title=f"Walk {number} <b>&amp;</b>", content=content)
+    queries = ["river", 'river "Tom & Jerry" <3', "rivér %20 +é", "river -walk", "nothing here"]
+    cuts = ["", "&page=2", "&page=3", "&page=9", "&sort=new", "&sort=new&page=2"]
+    without_template = [True]
+    serves = post_pages.serves_anonymous_page
+    monkeypatch.setattr(
+        post_pages,
+        "serves_anonymous_page",
+        lambda request, visitor: without_template[0] and serves(request, visitor),
+    )
+    stranger = new_client()
+    shown = set()
+    for query in queries:
+        for cut in cuts:
+            path = f"/?q={quote(query)}{cut}"
+            without_template[0] = True
+            app.state.page_cache.clear()
+            made = stranger.get(path)
+            assert made.status_code == 200, path
+            without_template[0] = False
+            app.state.page_cache.clear()
+            rendered = stranger.get(path)
+            assert rendered.content == made.content, path
+            assert rendered.headers["content-type"] == made.headers["content-type"]
+            shown |= {
+                "results" if titles(made.text) else "none",
+                "pager" if 'rel="next"' in made.text else "",
+                "past the end" if "past the end" in made.text else "",
+            }
+    assert shown >= {"results", "none", "pager", "past the end"}
+
+
 # --- people -----------------------------------------------------------------------------
 
 

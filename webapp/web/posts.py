@@ -7,9 +7,9 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from webapp.core.deps import DbSession, PictureFormDep, SettingsDep, Store
+from webapp.core.deps import DbSession, PictureFormDep, SettingsDep, Store, services_of
 from webapp.core.uploads import PictureForm
 from webapp.errors import PictureRefused, PostNotFound, TooManyPosts
 from webapp.models import MAX_ID, PICTURES_MAX, PostCreate, PostPublic
@@ -26,8 +26,10 @@ from webapp.web.pages import (
     redirect,
     render,
     safe_next,
+    serves_anonymous_page,
 )
 from webapp.web.post_page import post_page
+from webapp.web.search_pages import search_pages
 from webapp.web.shared_pages import shared_page
 
 router = APIRouter()
@@ -68,6 +70,12 @@ async def home(
             ),
             seen,
         )
+        if query.given and serves_anonymous_page(request, visitor):
+            made = search_pages(services_of(request.app).templates)
+            html = made.page(
+                "home.html", query=query.text, listing=listing, cards=cards, order=order
+            )
+            return HTMLResponse(html)
         context = {
             "listing": listing,
             "cards": cards,
