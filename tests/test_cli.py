@@ -73,6 +73,53 @@ def test_migrate_creates_the_schema_in_the_working_directory(tmp_path: Path) -> 
     assert (tmp_path / "agora.db").exists()
 
 
+# What `serve` does before uvicorn starts its workers, in a fresh interpreter
+# (this one has long imported everything).
+BEFORE_THE_WORKERS = """
+import sys
+from uvicorn import _subprocess
+from webapp.__main__ import fork_workers, in_a_child
+from webapp.core.config import Settings
+from webapp.core.db import migrate
+
+settings = Settings()
+assert in_a_child(migrate, settings)
+assert "alembic" not in sys.modules
+assert not in_a_child(lambda settings: sys.exit(3), settings)
+fork_workers()
+assert _subprocess.spawn.get_start_method() == "fork"
+import webapp.app
+assert "webapp.rules.posts" in sys.modules and "served" not in vars(webapp.app)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fork on Windows: all runs in one process")
+def test_serve_migrates_in_a_child_and_forks_its_workers_with_the_app_imported_not_built(
+    tmp_path: Path,
+) -> None:
+    """Alembic is never in a worker, and a worker starts with the pages of
+    code its parent holds shared rather than loading them again; each builds
+    its own app (engines, threads) after the fork."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).parent.parent),
+        "DATABASE_URL": "sqlite:///./agora.db",
+        "SECRET_KEY": SECRET,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", BEFORE_THE_WORKERS],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.stdout.strip() == "ok", result.stderr
+    assert (tmp_path / "agora.db").exists()
+
+
 SEED_SIZE = {"users": 5, "posts": 40, "votes": 30, "follows": 12, "comments": 25}
 
 
