@@ -483,7 +483,9 @@ class Link:
         mid-answer (the request was cancelled), or the connection died. A
         connection that holds no transaction (autocommit: none is ever left
         open) goes back without the pool's ROLLBACK, which the driver would
-        skip after taking its lock and the adapter's turns."""
+        skip after taking its lock and the adapter's turns; into a queue
+        pool's queue, that is no I/O at all, and it is done here rather than
+        in a greenlet (`returns_without_io`)."""
         fairy, self._fairy = self._fairy, None
         if fairy is None:
             return
@@ -491,7 +493,17 @@ class Link:
             await asyncio.shield(greenlet_spawn(fairy.invalidate))
             return
         idle = self.driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if idle and returns_without_io(self.engine.pool):
+            fairy._checkin(True)
+            return
         await greenlet_spawn(fairy._checkin, idle)
+
+
+def returns_without_io(pool: Any) -> bool:
+    """Whether a connection that holds no transaction goes back into `pool`
+    with no I/O, so without a greenlet: into a queue pool's queue, with no
+    connection beyond its size to close (NullPool, the tests', closes it)."""
+    return isinstance(pool, QueuePool) and pool.overflow() <= 0
 
 
 # Where a pooled connection keeps the cursor its Links send statements on
@@ -921,12 +933,10 @@ class DriverStatement:
         # so), and the rollback is a tenth of the Python time of a page read
         # this way. (`_close_special` is `close` told that the transaction
         # was reset already, as SQLAlchemy's own `Connection` tells it.)
-        # Into a queue pool's queue, with no connection beyond its size to
-        # close, that is no I/O at all: done here, not in a greenlet (NullPool,
-        # the tests', closes the connection instead).
-        pool = engine.pool
+        # Into a queue pool's queue, that is no I/O at all: done here, not
+        # in a greenlet.
         if driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            if isinstance(pool, QueuePool) and pool.overflow() <= 0:
+            if returns_without_io(engine.pool):
                 raw._close_special(transaction_reset=True)
             else:
                 await greenlet_spawn(raw._close_special, transaction_reset=True)
