@@ -68,12 +68,29 @@ def test_a_like_answers_as_its_route_does(
             (like_body(999999, 1), alice_api.headers),
             (like, {}),  # no token: 401
             (like, bearer("not-a-token")),
+            # The scheme in any case, the token's spaces around it dropped.
+            (like, {"Authorization": f"bEARER  {alice_api.token} "}),
+            (take_back, alice_api.headers),
+            (like, {"Authorization": f"Basic {alice_api.token}"}),  # not a bearer: 401
+            (like, {"Authorization": "Bearer"}),
         ]
         answers[kind] = [
             shape(post_json(client, "/api/vote", body, kind, headers)) for body, headers in sent
         ]
         assert taken == [kind == DIRECT] * len(sent)
-    assert [status for status, _, _ in answers[DIRECT]] == [201, 409, 200, 404, 404, 401, 401]
+    assert [status for status, _, _ in answers[DIRECT]] == [
+        201,
+        409,
+        200,
+        404,
+        404,
+        401,
+        401,
+        201,
+        200,
+        401,
+        401,
+    ]
     assert answers[DIRECT] == answers[ROUTED]
     assert client.get(f"/api/posts/{first}").json()["votes"] == 0
 

@@ -102,6 +102,31 @@ def test_a_link_cut_off_mid_statement_drops_its_connection(settings: Settings) -
     assert on_own_loop(run()) == (1, False)
 
 
+def test_the_writes_of_one_connection_send_on_its_one_cursor(settings: Settings) -> None:
+    """A cursor is kept with its connection for every Link that holds it, and
+    a connection that replaced a dead one makes its own."""
+
+    async def run() -> tuple[bool, bool]:
+        engine = create_async_db_engine(settings)
+        try:
+            async with link_to(engine) as link:
+                (first,) = await link.row("SELECT pg_backend_pid()", ()) or (0,)
+                kept = link._cursor
+            async with link_to(engine) as link:
+                (again,) = await link.row("SELECT pg_backend_pid()", ()) or (0,)
+                shared = again == first and link._cursor is kept
+            await terminate(settings, first)
+            async with link_to(engine) as link:
+                (other,) = await link.row("SELECT pg_backend_pid()", ()) or (0,)
+                own = other != first and link._cursor is not kept
+                own = own and link._cursor.connection is link.driver
+        finally:
+            await engine.dispose()
+        return shared, own
+
+    assert on_own_loop(run()) == (True, True)
+
+
 def test_a_dead_connection_is_replaced_at_the_first_statement_alone(settings: Settings) -> None:
     """The first statement on a connection that died in the pool is sent again
     on a new one; a later one is not (what ran before it may have committed)."""

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.types import Scope
 
 from webapp.core import logs
 from webapp.core.db import Link, new_session, open_link
@@ -42,6 +43,18 @@ def unauthorized(detail: str) -> HTTPException:
 # The bearer token as sent (None without one): what the docs show as the
 # operation's security.
 BearerToken = Annotated[str | None, Depends(bearer)]
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """`bearer`'s answer read from the scope's raw headers, for the writes
+    answered before routing: the same first `Authorization` header, the same
+    scheme in any case, the same token; without the `Request` and the
+    decoded copy of every header that reading it through one costs."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, param = value.decode("latin-1").partition(" ")
+            return param.strip() if scheme.lower() == "bearer" else None
+    return None
 
 
 async def get_token_user(

@@ -3,7 +3,8 @@ post, one user, a page of the posts, for callers without a token (a caller
 with one, or with another query, is answered by the routes through their
 declared dependencies). And the writes clients send most, a like and a new
 post, whose routes read their token themselves (`api_writer`): called here
-with a body their model takes, and the token as the route's dependency reads it."""
+with a body their model takes, and the token as the route's dependency reads
+it (`bearer_token`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from webapp.api import likes, posts, users
-from webapp.api.deps import MAX_LIMIT, MAX_SKIP, bearer
+from webapp.api.deps import MAX_LIMIT, MAX_SKIP, bearer_token
 from webapp.core.direct_reads import Call, DirectRoute, DirectWrite, id_path
 from webapp.models import PostCreate, VoteCreate
 from webapp.rules import page_sizes
@@ -48,11 +49,11 @@ ROUTES = (
 
 
 async def _vote(request: Request, data: VoteCreate) -> Response:
-    return await likes.vote(request, await bearer(request), data)
+    return await likes.vote(request, bearer_token(request.scope), data)
 
 
 async def _new_post(request: Request, data: PostCreate) -> Response:
-    return await posts.write_post(request, await bearer(request), data)
+    return await posts.write_post(request, bearer_token(request.scope), data)
 
 
 WRITES = (

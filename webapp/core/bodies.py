@@ -113,6 +113,9 @@ def plainly_json(content_type: str) -> bool:
     return value == "application/json" or value.startswith("application/json;")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+
+
 def read_json(body: bytes) -> tuple[bool, object]:
     """Whether every number in the body is a JSON number (False when it holds
     NaN, Infinity or a number too large for a double: JSON only to Python),
@@ -120,7 +123,9 @@ def read_json(body: bytes) -> tuple[bool, object]:
     finite). A finite body reads as `json.loads` reads it: the hooks see only
     what the defaults would read the same way."""
     try:
-        return True, json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
+        # `json.loads` of bytes, with one decoder made once (`loads` with
+        # hooks makes a decoder for every body).
+        return True, _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return True, NOT_JSON  # not JSON at all: the framework's own answer
     except ValueError:

@@ -407,7 +407,7 @@ class Link:
     dropped and the statement sent again on a new one (as `RetryingSession`
     does). Made by `link_to`."""
 
-    __slots__ = ("_dead", "_fairy", "_sent", "busy", "driver", "engine")
+    __slots__ = ("_cursor", "_dead", "_fairy", "_sent", "busy", "driver", "engine")
 
     dialect_name = "postgresql"
 
@@ -421,6 +421,7 @@ class Link:
             raise TypeError("a Link needs the request engine's autocommitted psycopg connections")
         self._fairy = fairy
         self.driver: psycopg.AsyncConnection[Any] = driver
+        self._cursor = _kept_cursor(fairy, driver)
         self._sent = False  # whether a statement has run on this connection
         self._dead = False
         self.busy = False  # inside a statement: the connection may be mid-answer
@@ -437,9 +438,8 @@ class Link:
             self._told(sql, params)
             self.busy = True
             try:
-                async with self.driver.cursor() as cursor:
-                    await cursor.execute(sql, params, prepare=prepare)
-                    found = await fetch(cursor)
+                await self._cursor.execute(sql, params, prepare=prepare)
+                found = await fetch(self._cursor)
             except psycopg.Error as error:
                 self.busy = False
                 dead = self.engine.dialect.is_disconnect(error, self.driver, None)  # type: ignore[arg-type]  # psycopg's errors are the dialect's DBAPI errors
@@ -483,7 +483,9 @@ class Link:
         mid-answer (the request was cancelled), or the connection died. A
         connection that holds no transaction (autocommit: none is ever left
         open) goes back without the pool's ROLLBACK, which the driver would
-        skip after taking its lock and the adapter's turns."""
+        skip after taking its lock and the adapter's turns; into a queue
+        pool's queue, that is no I/O at all, and it is done here rather than
+        in a greenlet (`returns_without_io`)."""
         fairy, self._fairy = self._fairy, None
         if fairy is None:
             return
@@ -491,7 +493,35 @@ class Link:
             await asyncio.shield(greenlet_spawn(fairy.invalidate))
             return
         idle = self.driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if idle and returns_without_io(self.engine.pool):
+            fairy._checkin(True)
+            return
         await greenlet_spawn(fairy._checkin, idle)
+
+
+def returns_without_io(pool: Any) -> bool:
+    """Whether a connection that holds no transaction goes back into `pool`
+    with no I/O, so without a greenlet: into a queue pool's queue, with no
+    connection beyond its size to close (NullPool, the tests', closes it)."""
+    return isinstance(pool, QueuePool) and pool.overflow() <= 0
+
+
+# Where a pooled connection keeps the cursor its Links send statements on
+# (the info of its pool record, which lives as long as the connection does).
+_CURSOR = "agora.link_cursor"
+
+
+def _kept_cursor(fairy: Any, driver: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]:
+    """The connection's one cursor for Links, made on its first write: a
+    cursor made and closed for each statement cost a write's three
+    statements a tenth of their Python calls. A cursor holds no more than
+    its last result, and a statement run on it replaces that; one of an
+    earlier connection (the record reconnected) is never taken."""
+    info = fairy.info
+    cursor: psycopg.AsyncCursor[Any] | None = info.get(_CURSOR)
+    if cursor is None or cursor.connection is not driver or cursor.closed:
+        cursor = info[_CURSOR] = driver.cursor()
+    return cursor
 
 
 async def _fetchone(cursor: Any) -> Any:
@@ -903,12 +933,10 @@ class DriverStatement:
         # so), and the rollback is a tenth of the Python time of a page read
         # this way. (`_close_special` is `close` told that the transaction
         # was reset already, as SQLAlchemy's own `Connection` tells it.)
-        # Into a queue pool's queue, with no connection beyond its size to
-        # close, that is no I/O at all: done here, not in a greenlet (NullPool,
-        # the tests', closes the connection instead).
-        pool = engine.pool
+        # Into a queue pool's queue, that is no I/O at all: done here, not
+        # in a greenlet.
         if driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            if isinstance(pool, QueuePool) and pool.overflow() <= 0:
+            if returns_without_io(engine.pool):
                 raw._close_special(transaction_reset=True)
             else:
                 await greenlet_spawn(raw._close_special, transaction_reset=True)
