@@ -1418,6 +1418,9 @@ def measure_once(
             connections=scenario.connections,
         )
     result.locks = sampler.found if sampler else None
+    # The next run, of either app, must not share the CPU with this one's leftovers
+    # (the reference's Markdown pages outlive wrk by seconds).
+    server.settle()
     return result
 
 
