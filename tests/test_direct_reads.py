@@ -360,14 +360,17 @@ def test_the_driver_keeps_the_parse_of_every_direct_statement() -> None:
 # --- the same page whichever way it is reached ----------------------------------------
 
 
-def test_a_post_a_profile_or_the_home_page_before_routing_is_the_routes_page_byte_for_byte(
+def test_a_post_a_profile_the_home_page_or_the_following_feed_before_routing_is_the_routes_page(
     app: FastAPI, client: TestClient, new_client, db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every rule of these pages (drafts, hidden posts, suspended people,
-    comments and replies, pictures, pages, searches, 404s) lives in the
-    routes, which both ways call: the answers, headers and all, are the same
-    for an anonymous visitor, the owner, someone else and a moderator."""
-    alice, bob, carol, mod = (sign_up(client, name) for name in ("alice", "bob", "carol", "mod"))
+    comments and replies, pictures, pages, searches, 404s, the login the
+    following feed asks for) lives in the routes, which both ways call: the
+    answers, headers and all, are byte for byte the same for an anonymous
+    visitor, the owner, someone else, a moderator and a reader who blocks and
+    mutes people."""
+    names = ("alice", "bob", "carol", "mod", "dora")
+    alice, bob, carol, mod, dora = (sign_up(client, name) for name in names)
     db.exec(update(User).where(col(User.id) == mod.id).values(role="moderator"))  # type: ignore[call-overload]
     db.commit()
     media = [
@@ -385,6 +388,13 @@ def test_a_post_a_profile_or_the_home_page_before_routing_is_the_routes_page_byt
     draft = write(client, alice, title="Kept back", published=False)
     hidden = write(client, alice, title="Taken down")
     by_carol = write(client, carol, title="By someone suspended")
+    by_bob = write(client, bob, title="Muted by dora")
+    for reader, followed in ((bob, alice), (bob, carol), (mod, alice), (dora, alice), (dora, bob)):
+        answer = client.put(f"/api/users/me/following/{followed.id}", headers=reader.headers)
+        assert answer.status_code == 204, answer.text
+    for shield, shielded in (("mutes", bob), ("blocks", carol)):
+        answer = client.put(f"/api/users/me/{shield}/{shielded.id}", headers=dora.headers)
+        assert answer.status_code == 204, answer.text
     comments_of = f"/api/posts/{shown['id']}/comments"
     first = client.post(comments_of, json={"content": "First"}, headers=bob.headers).json()
     reply = {"content": "A *reply*", "parent_id": first["id"]}
@@ -435,9 +445,15 @@ def test_a_post_a_profile_or_the_home_page_before_routing_is_the_routes_page_byt
         "/?q=%23tag&sort=new",
         "/?sort=top&t=week",
         "/?sort=hot&q=talked&q=bold",
+        "/following",
+        "/following?page=2",
+        "/following?page=x",
+        "/following?q=talked",
+        "/following?sort=top&t=day",
+        "/following?sort=hot&q=talked&q=bold",
     ]
     seen_statuses = set()
-    for name in (None, "alice", "bob", "mod"):
+    for name in (None, "alice", "bob", "mod", "dora"):
         browser = new_client()
         if name is not None:
             assert Auth(browser).login(name).status_code == 303
@@ -453,6 +469,8 @@ def test_a_post_a_profile_or_the_home_page_before_routing_is_the_routes_page_byt
                 each.pop("x-request-id")
             assert headers[0] == headers[1], (name, path)
             seen_statuses.add((name, path, direct.status_code))
+            if name == "dora" and path == "/following":
+                followed_page = direct.text
     # The cases are what they claim to be.
     assert (None, f"/posts/{draft['id']}", 404) in seen_statuses
     assert ("alice", f"/posts/{draft['id']}", 200) in seen_statuses
@@ -461,6 +479,10 @@ def test_a_post_a_profile_or_the_home_page_before_routing_is_the_routes_page_byt
     assert (None, f"/posts/{by_carol['id']}", 404) in seen_statuses
     assert ("mod", f"/posts/{by_carol['id']}", 200) in seen_statuses
     assert (None, f"/users/{carol.id}", 404) in seen_statuses
+    assert (None, "/following?page=2", 303) in seen_statuses  # off to log in, and back
+    assert ("bob", "/following", 200) in seen_statuses
+    assert shown["title"].replace("<", "&lt;").replace(">", "&gt;") in followed_page
+    assert by_bob["title"] not in followed_page
     page = client.get(f"/posts/{shown['id']}").text
     assert "A red &lt;square&gt; &amp; 1" in page and "reply" in page
 

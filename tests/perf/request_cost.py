@@ -21,7 +21,11 @@ by 50 people as the benchmark's: `vote`
 turns) and `new-post` (`POST /api/posts`, a short published post). The writes
 change the database they run on: use a copy. `--as NAME` logs in as that
 seeded person first (the demo password) and sends their session cookie with
-every GET: the logged-in pages, which the HTML cache does not keep.
+every GET: the logged-in pages, which the HTML cache does not keep. To
+compare `following` with `home`, take someone who likes none of the posts on
+the first page of either (their cards are kept then, as for bench.py's fresh
+account; a liked post has them made again on every request), e.g. a copy's
+account made to follow the 200 most-followed people in SQL, as bench.py does.
 """
 
 from __future__ import annotations

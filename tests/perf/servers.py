@@ -123,6 +123,26 @@ class Server:
         workers = [pid for pid in children if "resource_tracker" not in cmdline(pid)]
         return workers or [self.process.pid]
 
+    def cpu_seconds(self) -> float:
+        """The CPU time its processes (the master and its workers) have used."""
+        assert self.process is not None
+        pids = {self.process.pid, *self.worker_pids()}
+        return sum(cpu_seconds(pid) for pid in pids)
+
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait until it has finished what it was still doing when the load
+        stopped: a client that gives up (wrk at the end of a run, or on its
+        timeout) leaves a slow server's requests running, and they would
+        take the CPU from whatever is measured next."""
+        deadline = time.monotonic() + timeout
+        used = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(SETTLE_SAMPLE)
+            now = self.cpu_seconds()
+            if now - used <= SETTLE_SAMPLE * IDLE_SHARE:
+                return
+            used = now
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -152,6 +172,21 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+# A server is idle when it used at most this share of one core over a sample.
+SETTLE_SAMPLE = 0.2
+IDLE_SHARE = 0.05
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (0 for one that is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def peak_rss_mb(pid: int) -> float:
