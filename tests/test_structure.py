@@ -318,7 +318,14 @@ def test_the_shared_pages_leave_files_and_the_api_alone(path: str, checked: bool
         async def check(self) -> None:
             checks.append(path)
 
-        def get(self, key: object, default: object = None, *, stale: bool = False) -> object:
+        def get(
+            self,
+            key: object,
+            default: object = None,
+            *,
+            stale: bool = False,
+            rebuild: object = None,
+        ) -> object:
             return None
 
     shared = SharedPages(cache=Cache())  # type: ignore[arg-type]  # a stand-in
