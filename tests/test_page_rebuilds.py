@@ -35,6 +35,14 @@ async def never_read() -> None:
     raise AssertionError("these tests hand the cache its versions")
 
 
+def holding_old() -> PageCache:
+    """A cache at versions (1, 1, 0) holding "old" for 10 s."""
+    cache = PageCache(never_read)
+    cache.observe(1, 1, 0)
+    cache.put("page", "old", cache.seen(), ttl=10)
+    return cache
+
+
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -62,9 +70,7 @@ def test_an_expired_value_is_served_while_one_rebuild_runs_in_the_background(
     clock = Clock(monkeypatch)
 
     async def scenario() -> None:
-        cache = PageCache(never_read)
-        cache.observe(1, 1, 0)
-        cache.put("page", "old", cache.seen(), ttl=10)
+        cache = holding_old()
         rebuild = Rebuilds(cache, "new")
         clock.now += 10
         assert cache.get("page", rebuild=rebuild) == "old"  # the first caller too
@@ -83,9 +89,7 @@ def test_a_caller_without_a_rebuild_builds_while_the_others_are_served_the_old_v
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = Clock(monkeypatch)
-    cache = PageCache(never_read)
-    cache.observe(1, 1, 0)
-    cache.put("page", "old", cache.seen(), ttl=10)
+    cache = holding_old()
     clock.now += 10
     assert cache.get("page") is None  # this caller builds it
     assert cache.get("page") == "old"
@@ -99,9 +103,7 @@ def test_a_rebuild_that_has_not_landed_by_the_end_of_the_grace_is_not_waited_for
     clock = Clock(monkeypatch)
 
     async def scenario() -> None:
-        cache = PageCache(never_read)
-        cache.observe(1, 1, 0)
-        cache.put("page", "old", cache.seen(), ttl=10)
+        cache = holding_old()
         rebuild = Rebuilds(cache, "new")
         clock.now += 10
         assert cache.get("page", rebuild=rebuild) == "old"
