@@ -327,13 +327,11 @@ def _comments_statement(viewer: bool, moderator: bool = False) -> Any:
     # visitor sees it, whether the thread lists it, and whether the count
     # leaves it out. The page and the counts are read from these rows.
     author = USERS.alias("author")
-    suspended = author.c.suspended_until > func.current_timestamp()
+    suspended = suspensions.suspended_now(author.c.suspended_until)
     shown: Any = (
         true()
         if moderator
-        else and_(
-            col(Comment.hidden).is_(None), or_(author.c.suspended_until.is_(None), ~suspended)
-        )
+        else and_(col(Comment.hidden).is_(None), suspensions.active(author.c.suspended_until))
     )
     if viewer and not moderator:
         shown = or_(shown, col(Comment.author_id) == posts.VIEWER)

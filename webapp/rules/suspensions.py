@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,14 +33,25 @@ from webapp.models import Comment, MailToken, Post, SuspensionEnd, User, UserSes
 FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
 MAX_DAYS = 3650
 
-SUSPENDED_NOW = col(User.suspended_until) > func.current_timestamp()
+
+def suspended_now(until: Any) -> ColumnElement[bool]:
+    """Whether the person whose `suspended_until` column is `until` (of
+    `users`, or of an alias of it) is suspended now."""
+    return until > func.current_timestamp()
+
+
+def active(until: Any) -> ColumnElement[bool]:
+    """Whether the person whose `suspended_until` column is `until` is not
+    suspended now."""
+    return or_(until.is_(None), until <= func.current_timestamp())
+
+
+SUSPENDED_NOW = suspended_now(col(User.suspended_until))
 # The ids of the people suspended now: their posts, comments and profile are
 # gone for everyone but moderators.
 SUSPENDED_IDS: Any = select(col(User.id)).where(SUSPENDED_NOW)
 # A person not suspended now (on a statement that reads `users`).
-ACTIVE = or_(
-    col(User.suspended_until).is_(None), col(User.suspended_until) <= func.current_timestamp()
-)
+ACTIVE = active(col(User.suspended_until))
 # A post's comment count as shown: the counter kept on its row (comments not
 # deleted nor hidden) less those of the people suspended now, counted as the
 # statement reads the post, so that they count again the moment a suspension
