@@ -426,8 +426,8 @@ def pick_targets(url: str, size: Size) -> Targets:
         targets.followed, targets.followed_share = most_followed_authors(url, published)
         if knows_blocks(url):
             targets.blocked, targets.muted = shielded_from(url, targets.followed)
-    targets.post_ids = ids(url, "SELECT id FROM posts WHERE published ORDER BY id")
-    targets.user_ids = ids(url, "SELECT id FROM users ORDER BY id")
+    targets.post_ids = ids(url, RANDOM_IDS["posts"])
+    targets.user_ids = ids(url, RANDOM_IDS["users"])
     likers = sql_rows(url, "SELECT id, username FROM users ORDER BY id LIMIT %s", (LIKERS,))
     targets.likers = [(user_id, username) for user_id, username in likers]
     return targets
@@ -893,17 +893,32 @@ def write_script(folder: Path, name: str, body: str) -> Path:
     return path
 
 
-def random_reads(name: str, template: str, ids: str, highest: int) -> ScriptMaker:
-    """GETs of `template` (one %d) with an id drawn for every request from the run's
-    list of `ids` ("posts", "users"), or with a number from 0 to `highest` without one."""
+# The reads of an id drawn at random for every request: their name, their path
+# (one %d), and what the number is drawn from: the ids of `RANDOM_IDS` ("posts",
+# "users"), or, for "", a number from 0 to the published posts less 20 (a skip).
+# tests/perf/cpu_split.py measures the same rows.
+RANDOM_READS = (
+    ("/posts/{random id}", "/posts/%d", "posts"),
+    ("/users/{random id}", "/users/%d", "users"),
+    ("GET /api/posts?limit=20&skip={random}", "/api/posts?limit=20&skip=%d", ""),
+    ("GET /api/posts/{random id}", "/api/posts/%d", "posts"),
+)
+RANDOM_IDS = {
+    "posts": "SELECT id FROM posts WHERE published ORDER BY id",
+    "users": "SELECT id FROM users ORDER BY id",
+}
 
-    def make(run: Run, server: Server) -> Path:
-        if not ids:
-            pick, load = f"math.random(0, {highest})", ""
-        else:
-            path = lua_string(str(run.ids_file(ids)))
-            pick, load = "ids[math.random(#ids)]", f"  ids = numbers({path})\n"
-        body = f"""
+
+def random_read_script(
+    folder: Path, name: str, template: str, ids_file: Path | None, highest: int
+) -> Path:
+    """wrk's script for GETs of `template` (one %d) with an id drawn for every request
+    from `ids_file` (one a line), or with a number from 0 to `highest` without one."""
+    if ids_file is None:
+        pick, load = f"math.random(0, {highest})", ""
+    else:
+        pick, load = "ids[math.random(#ids)]", f"  ids = numbers({lua_string(str(ids_file))})\n"
+    body = f"""
 function init(args)
   begin()
 {load}end
@@ -912,7 +927,15 @@ function request()
   return wrk.format("GET", string.format({lua_string(template)}, {pick}))
 end
 """
-        return write_script(run.folder, f"{name}-{server.name}", body)
+    return write_script(folder, name, body)
+
+
+def random_reads(name: str, template: str, ids: str, highest: int) -> ScriptMaker:
+    """`random_read_script` for a side of the run, from the run's list of `ids`."""
+
+    def make(run: Run, server: Server) -> Path:
+        ids_file = run.ids_file(ids) if ids else None
+        return random_read_script(run.folder, f"{name}-{server.name}", template, ids_file, highest)
 
     return make
 
@@ -1236,19 +1259,18 @@ def random_scenarios(targets: Targets) -> list[Scenario]:
     """Reads of an id drawn at random for every request, among all the published posts
     (all the people), the same ids on both sides: what no cache can hold. The path is
     one of them, for the statement count."""
-    post, user = targets.post_ids[len(targets.post_ids) // 2], targets.user_ids[-1]
     last_skip = max(0, targets.published - 20)
-    skip = "/api/posts?limit=20&skip=%d"
-    rows = [
-        ("/posts/{random id}", f"/posts/{post}", "/posts/%d", "posts"),
-        ("/users/{random id}", f"/users/{user}", "/users/%d", "users"),
-        ("GET /api/posts?limit=20&skip={random}", skip % (last_skip // 2), skip, ""),
-        ("GET /api/posts/{random id}", f"/api/posts/{post}", "/api/posts/%d", "posts"),
-    ]
-    return [
-        Scenario(name, path, path, script=random_reads(f"random-{i}", template, ids, last_skip))
-        for i, (name, path, template, ids) in enumerate(rows)
-    ]
+    example = {
+        "posts": targets.post_ids[len(targets.post_ids) // 2],
+        "users": targets.user_ids[-1],
+        "": last_skip // 2,
+    }
+    found = []
+    for i, (name, template, ids) in enumerate(RANDOM_READS):
+        path = template % example[ids]
+        script = random_reads(f"random-{i}", template, ids, last_skip)
+        found.append(Scenario(name, path, path, script=script))
+    return found
 
 
 FOLLOWING = "/following logged in"

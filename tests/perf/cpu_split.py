@@ -1,5 +1,5 @@
-"""Where a random post page's CPU goes: Agora's workers, PostgreSQL's backends
-and wrk, against the reference app's, per request.
+"""Where a random read's CPU goes: Agora's workers, PostgreSQL's backends and
+wrk, against the reference app's, per request.
 
 On a shared two-core machine, wall-clock rates are noise, but the CPU a
 process group spends per request served much less so: it is read from
@@ -9,16 +9,17 @@ backends counted are those connected to the database served
 out. On two cores, req/s is about the inverse of the total.
 
     python tests/perf/cpu_split.py --db agora_copy --ports 8300-8309 [--rounds 3] [--duration 10]
-        [--compare /path/to/another/checkout] [--agora-only]
+        [--scenario post|user|api-post] [--compare /path/to/another/checkout] [--agora-only]
 
 Agora is served as the benchmark serves it (`python -m webapp serve --workers
 2`, the bench's environment), the reference under gunicorn gthread (2 x 4);
-both read the same copy (the reference's post page reads no trigger-kept
-column). Each round runs wrk -t2 -c16 for `--duration` seconds on each side,
-taking turns going first; a path is drawn for each request among the
-published posts, as bench.py's `/posts/{random id}` does. `--compare` serves
-another checkout too (`before`), on the same copy: a change's effect, measured
-in the same rounds.
+both read the same copy (the reference's pages read no trigger-kept column).
+Each round runs wrk -t2 -c16 for `--duration` seconds on each side, taking
+turns going first. `--scenario` is one of bench.py's random reads, with its
+own script (an id drawn for every request): `/posts/{random id}` (post, the
+default), `/users/{random id}` (user) or `GET /api/posts/{random id}`
+(api-post). `--compare` serves another checkout too (`before`), on the same
+copy: a change's effect, measured in the same rounds.
 """
 
 from __future__ import annotations
@@ -36,7 +37,14 @@ import psycopg
 PERF_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(PERF_DIR))
 
-from bench import agora_server, reference_server  # noqa: E402 (beside this file)
+from bench import (  # noqa: E402 (beside this file)
+    RANDOM_IDS,
+    RANDOM_READS,
+    agora_server,
+    random_read_script,
+    reference_server,
+    write_lines,
+)
 from servers import Server, catch_signals  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -73,16 +81,12 @@ def backends(url: str, database: str) -> list[int]:
     return [row[0] for row in rows]
 
 
-LUA = """
-local ids = {}
-function init(args)
-  for line in io.lines("%s") do ids[#ids + 1] = tonumber(line) end
-  math.randomseed(os.time() * 7 + #ids + math.random(1000))
-end
-function request()
-  return wrk.format("GET", string.format("/posts/%%d", ids[math.random(#ids)]))
-end
-"""
+# The scenarios, by the names bench.py gives them in its RANDOM_READS.
+SCENARIOS = {
+    "post": "/posts/{random id}",
+    "user": "/users/{random id}",
+    "api-post": "GET /api/posts/{random id}",
+}
 
 
 def wrk(port: int, script: Path, duration: float) -> tuple[int, float, str]:
@@ -129,12 +133,14 @@ def measure(
     }
 
 
-def ids_file(admin: str, folder: Path) -> Path:
+def script_for(scenario: str, admin: str, folder: Path) -> Path:
+    """bench.py's wrk script for the scenario, with its ids read from the copy as
+    bench.py reads them."""
+    template, ids = next((t, i) for name, t, i in RANDOM_READS if name == SCENARIOS[scenario])
     with psycopg.connect(admin) as connection:
-        ids = connection.execute("SELECT id FROM posts WHERE published ORDER BY id").fetchall()
-    path = folder / "posts-ids.txt"
-    path.write_text("".join(f"{row[0]}\n" for row in ids))
-    return path
+        rows = connection.execute(RANDOM_IDS[ids]).fetchall()
+    ids_file = write_lines(folder / f"{ids}-ids.txt", [row[0] for row in rows])
+    return random_read_script(folder, f"random-{scenario}", template, ids_file, highest=0)
 
 
 def main() -> None:
@@ -143,6 +149,7 @@ def main() -> None:
     parser.add_argument("--ports", default="8300-8309")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="post")
     parser.add_argument("--agora-only", action="store_true", help="no reference app")
     parser.add_argument(
         "--compare",
@@ -154,8 +161,8 @@ def main() -> None:
     catch_signals()
     admin = f"postgresql://postgres@127.0.0.1:5432/{args.db}"
     folder = Path(tempfile.mkdtemp(prefix="cpu-split-"))
-    script = folder / "random-post.lua"
-    script.write_text(LUA % ids_file(admin, folder))
+    script = script_for(args.scenario, admin, folder)
+    print(f"{SCENARIOS[args.scenario]}, {args.rounds} round(s) of {args.duration:g} s", flush=True)
     url = admin.replace("postgresql", "postgresql+psycopg")
     agora = agora_server(PERF_DIR.parent.parent, url, 2)
     sides = [("agora", agora)]
