@@ -116,6 +116,19 @@ def _person(row: tuple[Any, ...]) -> ProfilePublic:
     )
 
 
+def as_author(someone: ProfilePublic) -> UserPublic:
+    """A profile's person as their posts' author (without the counts)."""
+    return person(
+        someone.id,
+        someone.username,
+        someone.created_at,
+        someone.display_name,
+        someone.bio_html,
+        someone.website,
+        someone.avatar,
+    )
+
+
 @dataclass(frozen=True)
 class ProfileView:
     """A profile as one visitor reads it: the person with their counts, whether
@@ -132,9 +145,10 @@ USER_ID: BindParameter[int] = bindparam("user_id")
 
 
 def _profile_statement(viewer: bool, moderator: bool = False) -> Any:
-    """The person with their counts, and a page of their posts with their
-    authors, as one statement, the person's columns on each post's row (or on
-    one row alone, without posts). Built once for anonymous visitors, once
+    """The person with their counts, and a page of their posts as cards show
+    them (`posts.OWN_CARDS`: the person is their author), as one statement,
+    the person's columns on each post's row (or on one row alone, without
+    posts). Built once for anonymous visitors, once
     for logged-in ones and once for moderators (who read a suspended person's
     page, and every published post on it); the values are bound when it runs."""
     visible: Any = (
@@ -167,7 +181,7 @@ def _profile_statement(viewer: bool, moderator: bool = False) -> Any:
         .subquery("person")
     )
     page = (
-        posts.WITH_OWNER.add_columns((posts.LIKED_BY_VIEWER if viewer else false()).label("liked"))
+        posts.OWN_CARDS.add_columns((posts.LIKED_BY_VIEWER if viewer else false()).label("liked"))
         .where(col(Post.owner_id) == USER_ID, visible)
         .order_by(*posts.NEWEST_FIRST)
         .offset(bindparam("skip"))
@@ -213,12 +227,13 @@ async def profile_view(
     published = person.posts
     follows_them, shown = first[PERSON_COLUMNS:PAGE_START]
     found: list[PostPublic] = []
-    owner = None  # the person, as each post's author: made once
+    # The person, as each post's author (`posts.OWN_CARDS` reads no author).
+    owner = as_author(person)
     for row in rows:
         if row[PAGE_START] is not None:
-            post = posts.as_public(tuple(row)[PAGE_START : PAGE_START + posts.POST_COLUMNS], owner)
-            owner = post.owner
-            found.append(post)
+            found.append(
+                posts.as_public(tuple(row)[PAGE_START : PAGE_START + posts.POST_COLUMNS], owner)
+            )
     total = published if shown is None else shown
     listing = posts.PostPage(
         found, page, per_page, last_page=max(1, -(-total // per_page)), total=total
