@@ -5,11 +5,13 @@ follow comes back to (`webapp.web.follows`)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import cast
 
 from fastapi import Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
+from webapp.core.deps import services_of
 from webapp.core.page_cache import Seen
 from webapp.models import ProfilePublic
 from webapp.rules import follows, likes, page_sizes, posts, roles, search, search_query, suspensions
@@ -17,7 +19,8 @@ from webapp.web import cache_policy
 from webapp.web.cache_policy import PageStore
 from webapp.web.deps import Visitor
 from webapp.web.listing import feed, post_cards
-from webapp.web.pages import page_number, render
+from webapp.web.pages import anonymous_page, page_number, render, serves_anonymous_page
+from webapp.web.profile_html import ProfileMarkup
 
 
 async def person(db: AsyncSession, pages: PageStore, user_id: int) -> ProfilePublic:
@@ -83,6 +86,15 @@ async def profile_page(
         seen=seen,
         show_draft=True,
     )
+    if error is None and serves_anonymous_page(request, visitor):
+        markup = profile_markup(request)
+        return anonymous_page(
+            request,
+            view.person.username,
+            markup.head_html(view.person),
+            markup.content_html(view.person, listing, cards),
+            status_code=status_code,
+        )
     context = {
         "profile": view.person,
         "posts_total": view.listing.total,
@@ -96,6 +108,11 @@ async def profile_page(
         "errors": {"form": error} if error else {},
     }
     return render(request, visitor, "users/profile.html", context, status_code=status_code)
+
+
+def profile_markup(request: Request) -> ProfileMarkup:
+    """The app's `ProfileMarkup`, as its templates hold it."""
+    return cast(ProfileMarkup, services_of(request.app).templates.globals["profile_page"])
 
 
 async def _searched_profile(
