@@ -21,6 +21,7 @@ from webapp.core.templating import RoutePaths, make_environment
 from webapp.rules import posts, search_query
 from webapp.web.card_html import CardMarkup
 from webapp.web.deps import Visitor
+from webapp.web.pager_html import pager_html
 from webapp.web.person_html import PersonMarkup, text
 from webapp.web.post_html import PostPageMarkup
 from webapp.web.profile_html import ProfileMarkup
@@ -58,6 +59,7 @@ def page_environment(*, auto_reload: bool, paths: RoutePaths, site_url: str) -> 
     env.globals.update(CardMarkup(people).globals())
     env.globals.update(PostPageMarkup(people, site_url, env).globals())
     env.globals.update(ProfileMarkup(paths.url, site_url, env).globals())
+    env.globals["pager_html"] = pager_html
     env.globals["anonymous_shell"] = AnonymousShell(env)
     # What a page says its own address is where only an absolute one will do
     # (Open Graph): SITE_URL's, not the Host a request came with.

@@ -19,6 +19,7 @@ from markupsafe import Markup
 from webapp.core.templating import counted, iso_time, long_date
 from webapp.models import ProfilePublic
 from webapp.rules.posts import PostPage
+from webapp.web.pager_html import pager_html
 from webapp.web.person_html import Url, avatar_html, text
 
 # The roles whose badge a profile shows.
@@ -103,7 +104,7 @@ class ProfileMarkup:
             "</form>\n"
         ]
         if listing.posts:
-            parts.append(f"  {cards}\n  {self.pager(listing, here)}\n")
+            parts.append(f"  {cards}\n  {pager_html(listing, here)}\n")
         elif listing.past_end:
             parts.append(
                 '  <p class="card empty">This page is past the end.'
@@ -112,11 +113,6 @@ class ProfileMarkup:
         else:
             parts.append(f'  <p class="card empty">{name} has not published anything yet.</p>\n')
         return "".join(parts)
-
-    def pager(self, listing: PostPage, here: str) -> Any:
-        """The pages of the person's posts: the pager every counted list shows (a macro)."""
-        pager = self.env.get_template("macros/posts.html").module.pager  # type: ignore[attr-defined]  # a macro
-        return pager(listing, here, "", order_query="")
 
     def globals(self) -> dict[str, Any]:
         return {"profile_page": self}
