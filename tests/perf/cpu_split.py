@@ -99,7 +99,8 @@ def wrk(port: int, script: Path, duration: float) -> tuple[int, float, str]:
     out, _ = process.communicate()
     served = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+(\S+)", out)
+    # The latency distribution's line (the thread stats may hold a "99.0%" too).
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         print(f"  warning: {non2xx.group(1)} non-2xx answers", file=sys.stderr)
