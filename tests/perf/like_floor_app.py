@@ -119,8 +119,8 @@ async def new_post(
     async with pool.connection() as conn:
         at = now()
         html = f"<p>{escape(content)}</p>\n"
-        params = (title, content, published, user_id, stamp, False, at, html, content)
-        params += ([], [], POSTS_PER_HOUR)
+        params: list[Any] = [title, content, published, user_id, stamp, False, at, html]
+        params += [content, [], [], POSTS_PER_HOUR]
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 cursor = await conn.execute(NEW_POST, params)
