@@ -144,3 +144,19 @@ def test_an_announcement_sends_the_counts_the_post_holds_when_it_is_sent(
             "published": True,
         }
     ]
+
+
+@pytest.mark.postgres
+def test_the_pages_of_posts_keep_room_for_a_counts_new_row_version(settings: Settings) -> None:
+    """A like or a comment writes a new version of its post's row: with room
+    in the page it is a HOT update, which touches none of the post's indexes
+    (migration 0025)."""
+    engine = create_db_engine(settings)
+    try:
+        with engine.connect() as connection:
+            options = connection.execute(
+                text("SELECT reloptions FROM pg_class WHERE oid = 'posts'::regclass")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert "fillfactor=75" in (options or [])
