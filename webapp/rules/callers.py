@@ -29,7 +29,6 @@ from webapp.core.db import DriverStatement, Link
 from webapp.core.security import ApiTokens, tokens_match
 from webapp.errors import EmailNotConfirmed
 from webapp.models import MAX_ID, PROFILE_COLUMNS, User, UserPublic, person
-from webapp.rules import confirmations
 
 # What a write's statement answers of its caller (its `caller` column):
 # NULL when they hold, or one of these.
@@ -91,6 +90,6 @@ async def check(db: AsyncSession | Link, caller: Caller, *, acting: bool = True)
     if not found or not tokens_match(found[0][0], caller.stamp):
         raise CallerRefused
     _, confirmed, *shown = found[0]
-    if acting:
-        confirmations.check_may_act(confirmed, required=caller.must_confirm)
+    if acting and caller.must_confirm and not confirmed:
+        answered(UNCONFIRMED)  # as the database's functions answer it
     return person(*shown)
