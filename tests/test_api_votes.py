@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from tests.support.api import Caller, write
 from tests.support.concurrency import at_the_same_time
@@ -112,3 +113,31 @@ def test_one_person_liking_twice_at_once_counts_one_and_never_fails(
     statuses = at_once([new_client() for _ in range(4)], [bob_api] * 4, post["id"])
     assert sorted(statuses) == [201, 409, 409, 409]
     assert count(client, alice_api, post["id"]) == 1
+
+
+@pytest.mark.parametrize("change", ["stamp rotated", "account deleted"])
+def test_a_token_that_no_longer_holds_likes_and_posts_nothing(
+    client: TestClient, db, alice_api: Caller, bob_api: Caller, change: str
+) -> None:
+    """The write checks its caller itself (on PostgreSQL inside its one
+    statement): a token whose account changed its stamp (a new password, a
+    suspension, "log out everywhere else") or is gone is a 401, and nothing
+    is written."""
+    post = write(client, alice_api)
+    assert vote(client, bob_api, post["id"], 1).status_code == 201
+    if change == "stamp rotated":
+        statement = "UPDATE users SET security_stamp = 'rotated' WHERE id = :id"
+    else:
+        statement = "DELETE FROM users WHERE id = :id"
+    db.execute(text(statement), {"id": bob_api.id})
+    db.commit()
+    before = count(client, alice_api, post["id"])
+    for direction in (0, 1):
+        refused = vote(client, bob_api, post["id"], direction)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == "Bearer"
+    sent = {"title": "Not", "content": "written"}
+    refused = client.post("/api/posts", json=sent, headers=bob_api.headers)
+    assert refused.status_code == 401
+    assert count(client, alice_api, post["id"]) == before
+    assert db.execute(text("SELECT count(*) FROM posts WHERE title = 'Not'")).scalar() == 0

@@ -1,7 +1,9 @@
-"""The connection a write through the API holds from the caller's row to its
-live events (`webapp.core.db.Link`, PostgreSQL): a dead one is replaced at the
-first statement, a lost database is a 503, a failed statement leaves the
-connection usable, and one cut off mid-statement never goes back to the pool."""
+"""The connection a write through the API holds from the write (which checks
+its caller) to its live events (`webapp.core.db.Link`, PostgreSQL): one the
+server closed in the pool is replaced before the first statement, a dead one
+met by a first read is replaced then, a write is never sent twice, a lost
+database is a 503, a failed statement leaves the connection usable, and one
+cut off mid-statement never goes back to the pool."""
 
 from __future__ import annotations
 
@@ -41,8 +43,8 @@ def test_an_api_write_after_a_restart_is_answered_on_a_new_connection(database_u
             assert down.headers["retry-after"] == "5"
 
             outage.start()
-            # The pool's connections died with the old server: the caller's
-            # row, the first statement, is sent again on a new connection.
+            # The pool's connections died with the old server: they are left
+            # out before the like, the first statement, is sent.
             assert like(client, bob.headers, second).status_code == 201
             outage.stop()
             outage.start()
@@ -155,3 +157,31 @@ async def terminate(settings: Settings, pid: int) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as other:
         await other.execute("SELECT pg_terminate_backend(%s)", (pid,))
     await asyncio.sleep(0.1)  # the backend gone
+
+
+def test_a_write_is_never_sent_twice_but_goes_on_a_connection_the_server_had_not_closed(
+    settings: Settings,
+) -> None:
+    """A connection the server closed while it was in the pool is left out
+    before anything is sent on it. One that dies under a write is not sent
+    the write again, even as its first statement: it may have committed
+    before its answer was lost."""
+
+    async def run() -> tuple[bool, bool, bool]:
+        engine = create_async_db_engine(settings)
+        try:
+            async with link_to(engine) as link:
+                (first,) = await link.row("SELECT pg_backend_pid()", ()) or (0,)
+            await terminate(settings, first)
+            async with link_to(engine) as link:
+                replaced = link.driver.info.backend_pid != first
+                await terminate(settings, link.driver.info.backend_pid)
+                with pytest.raises(DBAPIError) as lost:
+                    await link.row("SELECT 1", (), resend=False)
+            async with link_to(engine) as link:
+                answered = await link.row("SELECT 1", (), resend=False) == (1,)
+        finally:
+            await engine.dispose()
+        return replaced, lost.value.connection_invalidated, answered
+
+    assert on_own_loop(run()) == (True, True, True)

@@ -76,7 +76,8 @@ The scenarios:
   Agora's `/`: the p99 any page served from memory can have on this machine (target:
   Agora's pages served from memory within 1.5 × its p99).
 - like floor (PostgreSQL): tests/perf/like_floor_app.py, a bare ASGI app that sends
-  the statements Agora sends for a like, on a copy of the data with Agora's triggers,
+  the statements Agora sends for a like (the like, which checks its caller, then its
+  live events), on a copy of the data with Agora's triggers,
   in turns with the reference's likes; Agora's likes ÷ the floor's is taken through
   the reference ((Agora ÷ ref) ÷ (floor ÷ ref)), target ≥ 0.8.
 - new-post floor (PostgreSQL): the same app sending the statements Agora sends for a new
@@ -2081,10 +2082,13 @@ def measure_like_floor(
 ) -> tuple[Scenario, Scenario, Scenario]:
     """The like floor in turns with the reference's likes, then alone at 64 connections
     (sampling its lock waits), then the new-post floor in turns with the reference's new
-    posts; its token is the liker's id."""
+    posts; its token is the liker's id and security stamp (`ID:STAMP`), which its
+    statements check as Agora's do."""
     floor = like_floor_server(url, workers)
     start_all([floor])
-    run.sides[floor.name] = Side(url, [str(user_id) for user_id, _ in run.targets.likers])
+    stamps = dict(sql_rows(url, "SELECT id, security_stamp FROM users"))
+    tokens = [f"{user_id}:{stamps[user_id]}" for user_id, _ in run.targets.likers]
+    run.sides[floor.name] = Side(url, tokens)
     by_floor = replace(run, agora=floor)
     pair = Scenario("like floor", "/api/vote", "/api/vote", script=likes_script, writes=True)
     crowded = crowded_likes("like floor, 64 connections", with_reference=False)

@@ -5,29 +5,33 @@ A raw ASGI callable (no framework, no middleware, no ORM) that answers
 `POST /api/vote` (JSON `{post_id, dir}`) by sending PostgreSQL the statements
 Agora sends for the same like, in the same transactions and the same order:
 
-1. the caller's row (Agora loads the user its bearer token names), on its own;
-2. `SELECT done, events FROM agora_like(post, user, 'add' or 'remove', now)`,
-   autocommitted: the database's function (migration 0011) locks the post's
-   row (FOR NO KEY UPDATE), inserts (dir 1) or deletes (dir 0) the like's row,
-   moves the kept count and inserts or deletes the owner's notification, and
-   holds back the live events its triggers describe; at its commit the
-   schema's deferred triggers move a row of `site_state`. One round trip, run
-   again after a deadlock;
-3. `SELECT agora_live_announce(events)`, autocommitted: the live events, sent
+1. `SELECT caller, done, events FROM agora_like(post, user, stamp, false,
+   'add' or 'remove', now)`, autocommitted: the database's function
+   (migrations 0011 and 0025) checks the caller (an account with that id and
+   that security stamp: Agora reads both from the bearer token), locks the
+   post's row (FOR NO KEY UPDATE), inserts (dir 1) or deletes (dir 0) the
+   like's row, moves the kept count and inserts or deletes the owner's
+   notification, and holds back the live events its triggers describe; at
+   its commit the schema's deferred triggers move a row of `site_state`. One
+   round trip, run again after a deadlock;
+2. `SELECT agora_live_announce(events)`, autocommitted: the live events, sent
    once the like has committed (when it changed something).
 
-`POST /api/posts` (JSON `{title, content, published}`) the same way: the
-caller's row, then `SELECT post_id, events, retry_after FROM
-agora_new_post(title, content, published, owner, now, html, excerpt, tags,
-mentioned, per_hour)` autocommitted (migration 0016: the hourly limit, the
-INSERT, its live event held back), then `agora_live_announce(events)`; it
+`POST /api/posts` (JSON `{title, content, published}`) the same way:
+`SELECT caller, post_id, events, retry_after, owner_… FROM
+agora_new_post(title, content, published, owner, stamp, false, now, html,
+excerpt, tags, mentioned, per_hour)` autocommitted (migrations 0016 and
+0025: the caller, the hourly limit, the INSERT, its live event held back,
+the owner as the post shows them), then `agora_live_announce(events)`; it
 answers 201 with the post as JSON, as Agora does (429 past the limit,
-`POSTS_PER_HOUR` as Agora reads it, 30 when unset). The content's HTML is
-the text escaped in one paragraph, as Agora's Markdown makes of a plain
-sentence: the statement is Agora's, the rendering is not.
+`POSTS_PER_HOUR` as Agora reads it, 30 when unset; 401 for a caller
+refused). The content's HTML is the text escaped in one paragraph, as
+Agora's Markdown makes of a plain sentence: the statement is Agora's, the
+rendering is not.
 
 What it leaves out is what it costs Agora to get there: routing, middleware,
-validation, the ORM, the token's signature (its bearer token is the user's id).
+validation, the token's signature (its bearer token is the user's id and
+security stamp, `ID:STAMP`, read as they are).
 Run on a copy of Agora's database with Agora's triggers, it measures what
 those statements cost on this machine: the most a like through Agora can
 reach, so that Agora's figure can be held against a share of it.
@@ -56,14 +60,12 @@ POOL_SIZE = 10
 RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 ATTEMPTS = 4
 
-USER = (
-    "SELECT users.username, users.id, users.email, users.password_hash, "
-    "users.security_stamp, users.created_at FROM users WHERE users.id = %s"
-)
-LIKE = "SELECT done, events FROM agora_like(%s::integer, %s::integer, %s, %s)"
+# Agora's statements (webapp.rules.likes.LIKE, webapp.rules.posts.NEW_POST).
+LIKE = "SELECT caller, done, events FROM agora_like(%s::integer, %s::integer, %s, %s, %s, %s)"
 NEW_POST = (
-    "SELECT post_id, events, retry_after FROM agora_new_post(%s, %s, %s, %s::integer, %s, "
-    "%s, %s, %s::text[], %s::integer[], %s)"
+    "SELECT caller, post_id, events, retry_after, owner_name, owner_since, owner_display_name, "
+    "owner_bio_html, owner_website, owner_avatar FROM agora_new_post(%s, %s, %s, %s::integer, "
+    "%s, %s, %s, %s, %s, %s::text[], %s::integer[], %s::integer)"
 )
 # Agora's default (webapp.core.config), read from the same variable.
 POSTS_PER_HOUR = int(os.environ.get("POSTS_PER_HOUR", "30"))
@@ -72,12 +74,18 @@ ANNOUNCE = "SELECT agora_live_announce(%s)"
 pool: AsyncConnectionPool | None = None
 
 
-async def change_like(conn: psycopg.AsyncConnection, user_id: int, post_id: int, on: bool) -> int:
-    """The like's transaction, one autocommitted statement, then its live
-    events; the status Agora answers with."""
-    cursor = await conn.execute(LIKE, (post_id, user_id, "add" if on else "remove", now()))
+async def change_like(
+    conn: psycopg.AsyncConnection, caller: tuple[int, str], post_id: int, on: bool
+) -> int:
+    """The like's transaction, one autocommitted statement that checks its
+    caller, then its live events; the status Agora answers with."""
+    user_id, stamp = caller
+    change = "add" if on else "remove"
+    cursor = await conn.execute(LIKE, (post_id, user_id, stamp, False, change, now()))
     row = await cursor.fetchone()
-    done, events = (None, None) if row is None else row
+    refused, done, events = (None, None, None) if row is None else row
+    if refused is not None:
+        return 401
     if events:
         await conn.execute(ANNOUNCE, (events,))
     if done is None:
@@ -87,14 +95,12 @@ async def change_like(conn: psycopg.AsyncConnection, user_id: int, post_id: int,
     return 200 if done else 404
 
 
-async def vote(user_id: int, post_id: int, on: bool) -> int:
+async def vote(caller: tuple[int, str], post_id: int, on: bool) -> int:
     assert pool is not None
     async with pool.connection() as conn:
-        if await (await conn.execute(USER, (user_id,))).fetchone() is None:
-            return 401
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return await change_like(conn, user_id, post_id, on)
+                return await change_like(conn, caller, post_id, on)
             except RETRYABLE:
                 if attempt == ATTEMPTS:
                     raise
@@ -102,17 +108,19 @@ async def vote(user_id: int, post_id: int, on: bool) -> int:
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-async def new_post(user_id: int, title: str, content: str, published: bool) -> tuple[int, Any]:
-    """The caller's row, the post's INSERT as its own transaction (run again
-    after a deadlock), its live event: the status and the post Agora answers."""
+async def new_post(
+    caller: tuple[int, str], title: str, content: str, published: bool
+) -> tuple[int, Any]:
+    """The post's INSERT as its own transaction, its caller checked in it (run
+    again after a deadlock), its live event: the status and the post Agora
+    answers."""
     assert pool is not None
+    user_id, stamp = caller
     async with pool.connection() as conn:
-        user = await (await conn.execute(USER, (user_id,))).fetchone()
-        if user is None:
-            return 401, {"detail": "Not authenticated"}
         at = now()
-        params = (title, content, published, user_id, at, f"<p>{escape(content)}</p>\n")
-        params += (content, [], [], POSTS_PER_HOUR)
+        html = f"<p>{escape(content)}</p>\n"
+        params: list[Any] = [title, content, published, user_id, stamp, False, at, html]
+        params += [content, [], [], POSTS_PER_HOUR]
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 cursor = await conn.execute(NEW_POST, params)
@@ -123,13 +131,15 @@ async def new_post(user_id: int, title: str, content: str, published: bool) -> t
                     raise
             await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # jitter, as Agora
         assert row is not None
-        post_id, events, retry_after = row
+        refused, post_id, events, retry_after, owner_name, owner_since, *_ = row
+        if refused is not None:
+            return 401, {"detail": "The token is invalid, expired or revoked"}
         if post_id is None:
             return 429, {"detail": f"Too many posts: try again in {retry_after} s"}
         if events:
             await conn.execute(ANNOUNCE, (events,))
     stamp = at.isoformat()
-    owner = {"id": user_id, "username": user[0], "created_at": user[5].isoformat()}
+    owner = {"id": user_id, "username": owner_name, "created_at": owner_since.isoformat()}
     post = {"title": title, "content": content, "published": published, "id": post_id}
     return 201, {
         **post,
@@ -162,12 +172,13 @@ async def answer(send: Any, status: int, payload: object) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def bearer_user(scope: dict[str, Any]) -> int:
+def bearer_caller(scope: dict[str, Any]) -> tuple[int, str] | None:
+    """`Authorization: Bearer ID:STAMP` -> (id, stamp)."""
     for name, value in scope["headers"]:
         if name == b"authorization" and value[:7].lower() == b"bearer ":
-            token = value[7:].strip()
-            return int(token) if token.isdigit() else 0
-    return 0
+            user_id, _, stamp = value[7:].strip().decode("latin-1").partition(":")
+            return (int(user_id), stamp) if user_id.isdigit() else None
+    return None
 
 
 async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -181,15 +192,15 @@ async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await answer(send, 404, {"detail": "Not Found"})
         return
     data = json.loads(await read_body(receive) or b"{}")
-    user_id = bearer_user(scope)
-    if not user_id:
+    caller = bearer_caller(scope)
+    if caller is None:
         await answer(send, 401, {"detail": "Not authenticated"})
         return
     if scope["path"] == "/api/posts":
         published = data.get("published", True)
-        await answer(send, *await new_post(user_id, data["title"], data["content"], published))
+        await answer(send, *await new_post(caller, data["title"], data["content"], published))
         return
-    status = await vote(user_id, int(data["post_id"]), data["dir"] == 1)
+    status = await vote(caller, int(data["post_id"]), data["dir"] == 1)
     await answer(send, status, {"message": "done"} if status < 400 else {"detail": "no"})
 
 

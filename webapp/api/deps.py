@@ -21,7 +21,7 @@ from webapp.core.db import Link, new_session, open_link
 from webapp.core.deps import DbSession, Tokens, services_of
 from webapp.core.security import ApiTokens
 from webapp.models import ErrorDetail
-from webapp.rules import accounts, confirmations
+from webapp.rules import accounts, callers, confirmations
 
 # auto_error=False: a missing token is ours to answer (anonymous on the public
 # routes, 401 on the others). tokenUrl is what Swagger's Authorize button posts to.
@@ -93,7 +93,7 @@ ApiUser = Annotated[accounts.Account, Depends(require_token_user)]
 OptionalApiUser = Annotated[accounts.Account | None, Depends(get_token_user)]
 
 
-def check_may_act(request: Request, user: accounts.Account | accounts.Writer) -> None:
+def check_may_act(request: Request, user: accounts.Account) -> None:
     """With REQUIRE_CONFIRMED_EMAIL, a caller whose address is not confirmed
     reads but does not post, comment, like, follow or report (403)."""
     required = services_of(request.app).settings.confirms_email
@@ -111,38 +111,43 @@ ConfirmedApiUser = Annotated[accounts.Account, Depends(require_confirmed_user)]
 @asynccontextmanager
 async def api_writer(
     request: Request, token: str | None, *, session: bool = False
-) -> AsyncIterator[tuple[AsyncSession | Link, accounts.Writer]]:
+) -> AsyncIterator[tuple[AsyncSession | Link, callers.Caller]]:
     """The database and the caller for the writes clients send most (a like,
     a new post), without the dependencies of `DbSession` and `ApiUser`:
     solving four of them, and the exit stack of the session's, cost those
-    requests more Python time than their statements. The same caller, the
-    same 401s. On PostgreSQL the request's statements go on one connection
-    held from the caller's row to the write's live events (`Link`), unless it
+    requests more Python time than their statements. The caller is the one
+    the token names, not read yet: the write checks them itself
+    (`webapp.rules.callers`), and a caller it refused is the same 401 as
+    `ApiUser`'s. On PostgreSQL the request's statements go on one
+    connection, held from the write to its live events (`Link`), unless it
     needs a `session` (a post with pictures); SQLite's, through a session.
     The connection is back in the pool before the answer is sent."""
-    services = services_of(request.app)
-    engine = services.engine
     if token is None:
         raise unauthorized(NOT_AUTHENTICATED)
-    if session or engine.dialect.name != "postgresql":
-        async with new_session(engine) as db:
-            yield db, await _writer(request, db, services.api_tokens, token)
-        return
-    link = await open_link(engine)  # not `link_to`: one context manager a request, not two
-    try:
-        yield link, await _writer(request, link, services.api_tokens, token)
-    finally:
-        await link.give_back()
-
-
-async def _writer(
-    request: Request, db: AsyncSession | Link, tokens: ApiTokens, token: str
-) -> accounts.Writer:
-    user = await accounts.writer_of_token(db, tokens, token)
-    if user is None:
+    services = services_of(request.app)
+    caller = callers.of_token(
+        services.api_tokens, token, must_confirm=services.settings.confirms_email
+    )
+    if caller is None:
         raise unauthorized(BAD_TOKEN)
-    logs.note_account(request.scope, user.id)
-    return user
+    engine = services.engine
+    if session or engine.dialect.name != "postgresql":
+        db: AsyncSession | Link = new_session(engine)
+    else:
+        db = await open_link(engine)  # not `link_to`: one context manager a request, not two
+    refused = False
+    try:
+        yield db, caller
+    except callers.CallerRefused:
+        refused = True
+        raise unauthorized(BAD_TOKEN) from None
+    finally:
+        if not refused:
+            logs.note_account(request.scope, caller.id)
+        if isinstance(db, Link):
+            await db.give_back()
+        else:
+            await db.close()
 
 
 # An optional-auth operation: OpenAPI's empty requirement means "or no token".

@@ -10,7 +10,6 @@ from webapp.api.deps import (
     UNREADABLE_BODY,
     BearerToken,
     api_writer,
-    check_may_act,
     error,
 )
 from webapp.models import Message, VoteCreate
@@ -45,12 +44,11 @@ def answer(body: bytes, status_code: int) -> Response:
 async def vote(request: Request, token: BearerToken, data: VoteCreate) -> Response:
     """Anyone may like a post they can see, their own drafts included. The
     database decides races: two likes at once count once, never fail with 500."""
-    async with api_writer(request, token) as (db, user):
+    async with api_writer(request, token) as (db, caller):
         if data.dir == 1:
-            check_may_act(request, user)
-            if not await likes.add(db, post_id=data.post_id, user_id=user.id):
+            if not await likes.add(db, post_id=data.post_id, user_id=caller.id, caller=caller):
                 raise HTTPException(409, "You already like this post")
             return answer(LIKED, 201)
-        if not await likes.remove(db, post_id=data.post_id, user_id=user.id):
+        if not await likes.remove(db, post_id=data.post_id, user_id=caller.id, caller=caller):
             raise HTTPException(404, "You do not like this post")
     return answer(TAKEN_BACK, 200)

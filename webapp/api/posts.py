@@ -32,15 +32,14 @@ from webapp.api.deps import (
     SortQuery,
     WindowQuery,
     api_writer,
-    check_may_act,
     error,
 )
 from webapp.api.paths import PostId
 from webapp.core.deps import DbSession, Store, get_media_store, services_of
 from webapp.core.media_store import MediaStore
 from webapp.errors import PostNotFound
-from webapp.models import PostCreate, PostPatch, PostPublic
-from webapp.rules import page_sizes, pictures, posts, roles, search_query
+from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
+from webapp.rules import callers, page_sizes, pictures, posts, roles, search_query
 from webapp.rules import search as search_rules
 
 router = APIRouter(prefix="/posts", tags=["posts"])
@@ -165,20 +164,20 @@ async def write_post(
     """`create_post`'s work; the store of pictures is made only for a post
     that has some (`store` None: not made yet)."""
     per_hour = services_of(request.app).settings.posts_per_hour
-    async with api_writer(request, token, session=bool(data.media_ids)) as (db, user):
-        check_may_act(request, user)
-        owner = user.me
+    async with api_writer(request, token, session=bool(data.media_ids)) as (db, caller):
+        owner: UserPublic | callers.Caller = caller
         if data.media_ids:
             assert isinstance(db, AsyncSession)  # asked for: `session`
-            await pictures.check_usable(db, owner_id=user.id, media_ids=data.media_ids)
+            owner = await callers.check(db, caller)  # before the pictures are looked at
+            await pictures.check_usable(db, owner_id=caller.id, media_ids=data.media_ids)
         post = await posts.create_post(db, owner=owner, data=data, per_hour=per_hour)
         if data.media_ids:
             assert isinstance(db, AsyncSession)
             store = store or await get_media_store(request)
             await pictures.set_post_media(
-                db, store, owner_id=user.id, post_id=post.id, media_ids=data.media_ids
+                db, store, owner_id=caller.id, post_id=post.id, media_ids=data.media_ids
             )
-            post = await posts.get_visible_post(db, post.id, user.id)
+            post = await posts.get_visible_post(db, post.id, caller.id)
     return json_response(POST_JSON, post, 201)
 
 

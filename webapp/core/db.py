@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import random
+import select
 import sys
 import time
 import weakref
@@ -393,19 +394,19 @@ async def driver_row(
 
 class Link:
     """One pooled PostgreSQL connection, held by one write request from its
-    first statement (the caller's row) to its last (the write's live events)
-    and given back once: its statements go to the driver itself, past the ORM
-    session. A session's connection costs such a request more Python calls
-    than its statements (the session, its transaction, its `Connection` and
-    their events, made and closed again), and reading the caller on a
-    connection of its own (`DriverStatement`) took a second one from the pool.
+    first statement (the write, which checks its caller) to its last (the
+    write's live events) and given back once: its statements go to the
+    driver itself, past the ORM session. A session's connection costs such a
+    request more Python calls than its statements (the session, its
+    transaction, its `Connection` and their events, made and closed again).
 
     Every statement is autocommitted (the request engine's setting), as on a
     session outside `atomic`; the engine's `before_cursor_execute` listeners
     (the statement counts) hear each one; a driver error becomes SQLAlchemy's,
-    as through a session; a dead connection met by the first statement is
-    dropped and the statement sent again on a new one (as `RetryingSession`
-    does). Made by `link_to`."""
+    as through a session; a pooled connection the server had closed is
+    dropped before the first statement (`open_link`), and a read that is the
+    first statement on a connection found dead is sent again on a new one (as
+    `RetryingSession` does; a write is not: `row`). Made by `link_to`."""
 
     __slots__ = ("_cursor", "_dead", "_fairy", "_sent", "busy", "driver", "engine")
 
@@ -431,7 +432,12 @@ class Link:
             self.engine.dispatch.before_cursor_execute(None, None, sql, params, None, False)
 
     async def _fetch(
-        self, sql: str, params: Any, fetch: Callable[[Any], Awaitable[T]], prepare: bool | None
+        self,
+        sql: str,
+        params: Any,
+        fetch: Callable[[Any], Awaitable[T]],
+        prepare: bool | None,
+        resend: bool = True,
     ) -> T:
         for attempt in (1, 2):
             first = not self._sent
@@ -449,7 +455,7 @@ class Link:
                 if not dead:
                     raise wrapped from error
                 await greenlet_spawn(self._fairy.invalidate)
-                if not (first and attempt == 1):
+                if not (first and attempt == 1 and resend):
                     raise wrapped from error
                 self._take(await _checkout(self.engine))
                 continue
@@ -459,11 +465,14 @@ class Link:
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def row(
-        self, sql: str, params: Sequence[Any] | Mapping[str, Any]
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any], *, resend: bool = True
     ) -> tuple[Any, ...] | None:
         """The first row of one statement in the driver's own SQL (`%s`
-        placeholders), or None."""
-        return await self._fetch(sql, params, _fetchone, None)
+        placeholders), or None. `resend=False`: a write, never sent a second
+        time, even as the first statement on a connection that died (the
+        first may have committed before its answer was lost); `open_link`
+        has left out the connections the server had closed in the pool."""
+        return await self._fetch(sql, params, _fetchone, None, resend)
 
     async def all(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any], prepare: bool | None = None
@@ -548,13 +557,33 @@ async def _checkout(engine: Engine) -> Any:
 
 async def open_link(engine: AsyncEngine) -> Link:
     """A `Link`, its connection taken from the pool: the caller gives it back
-    (`give_back`), whatever happens, or uses `link_to`."""
+    (`give_back`), whatever happens, or uses `link_to`. A pooled connection
+    the server has closed (it restarted, or ended the backend) is dropped
+    and another taken, before any statement goes: a write can then be its
+    first statement, which is never sent twice (`Link.row`)."""
     fairy = await _checkout(engine.sync_engine)
+    for _ in range(POOL_SIZE):
+        if not _closed_by_server(fairy.driver_connection):
+            break
+        await greenlet_spawn(fairy.invalidate)  # back to the pool, to connect again
+        fairy = await _checkout(engine.sync_engine)
     try:
         return Link(engine.sync_engine, fairy)
     except BaseException:
         await greenlet_spawn(fairy.close)
         raise
+
+
+def _closed_by_server(driver: Any) -> bool:
+    """Whether an idle pooled connection has something to read: nothing was
+    asked on it, so that is the server's farewell (a fatal error, the end of
+    the stream). One `poll` of its socket that does not wait; at worst a
+    message nobody waits for costs the connection."""
+    if not isinstance(driver, psycopg.AsyncConnection) or driver.closed:
+        return False
+    watch = select.poll()
+    watch.register(driver.pgconn.socket, select.POLLIN)
+    return bool(watch.poll(0))
 
 
 @asynccontextmanager
@@ -630,7 +659,7 @@ async def transaction_of_one(
             # Committed by the database as it ran: the session keeps its
             # connection for what the request runs next (its announcement).
             if isinstance(db, Link):
-                return await db.row(sql, params)
+                return await db.row(sql, params, resend=False)
             return await driver_row(db, sql, params)
         except DBAPIError as error:
             if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.core.db import DriverStatement, Link, rows, transaction
+from webapp.core.db import DriverStatement, rows, transaction
 from webapp.core.media_store import MediaStore
 from webapp.core.removals import taken_away
 from webapp.core.security import ApiTokens, PasswordHasher, tokens_match
@@ -136,30 +136,7 @@ async def account_of_token(db: AsyncSession, tokens: ApiTokens, token: str) -> A
     return account if tokens_match(account.security_stamp, claims.stamp) else None
 
 
-@dataclass(frozen=True)
-class Writer:
-    """The caller of a write through the API (a like, a new post), as its
-    bearer token names them: what those writes read of the account, and no
-    more. Not an `Account`: without whom they block or mute (the database's
-    functions judge blocks themselves), it cannot be mistaken for one."""
-
-    id: int
-    username: str
-    email: str
-    security_stamp: str = field(repr=False)
-    created_at: datetime
-    email_confirmed: bool
-    display_name: str
-    bio_html: str
-    website: str
-    avatar: str
-
-    @property
-    def me(self) -> UserMe:
-        return _me(self)
-
-
-def _me(person: Account | Writer) -> UserMe:
+def _me(person: Account) -> UserMe:
     """What the API shows someone of their own account, from either reading."""
     return built(
         UserMe,
@@ -173,35 +150,6 @@ def _me(person: Account | Writer) -> UserMe:
         website=person.website,
         avatar=person.avatar,
     )
-
-
-# `Writer`'s columns by id, on the driver's cursor: the two aggregates of
-# `_ACCOUNT` (whom the caller blocks and mutes) cost the database as much as
-# the rest of the row.
-_WRITER_BY_ID = DriverStatement(
-    core_select(
-        col(User.id),
-        col(User.username),
-        col(User.email),
-        col(User.security_stamp),
-        col(User.created_at),
-        col(User.email_confirmed),
-        *(getattr(User, name) for name in PROFILE_COLUMNS),
-    ).where(col(User.id) == bindparam("user_id"))
-)
-
-
-async def writer_of_token(db: AsyncSession | Link, tokens: ApiTokens, token: str) -> Writer | None:
-    """`account_of_token`'s answer for a write: the caller, or None when the
-    token does not hold (the same rules: signature, age, user, stamp)."""
-    claims = tokens.read(token)
-    if claims is None or not 0 < claims.user_id <= MAX_ID:
-        return None
-    found = await _WRITER_BY_ID.rows(db, {"user_id": claims.user_id})
-    if not found:
-        return None
-    writer = Writer(*found[0])
-    return writer if tokens_match(writer.security_stamp, claims.stamp) else None
 
 
 async def get_public_user(db: AsyncSession, user_id: int, *, moderator: bool = False) -> UserPublic:

@@ -7,7 +7,9 @@ On PostgreSQL the whole unit of work is one statement, the database's function
 `agora_like` (migration 0011), which runs the statements below in the same
 order, under the same lock: one round trip, and the post's row is held for no
 round trip; its live events follow once it has committed (`core.db.announce`).
-SQLite, one writer at a time, sends them one by one."""
+A like through the API has the same statement check its caller first
+(`webapp.rules.callers`, migration 0025). SQLite, one writer at a time, sends
+them one by one, after reading the caller."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from webapp.core.db import (
 )
 from webapp.errors import PostNotFound
 from webapp.models import MAX_ID, Like, Post, utcnow
-from webapp.rules import notifications
+from webapp.rules import callers, notifications
 from webapp.rules.posts import lock_post
 
 # Lock order, the same in every write that touches a post and its likes: the
@@ -108,35 +110,58 @@ async def _on_locked_post(
 Change = Literal["add", "remove", "toggle"]
 
 
-LIKE = "SELECT done, events FROM agora_like(%s::integer, %s::integer, %s, %s)"
+LIKE = "SELECT caller, done, events FROM agora_like(%s::integer, %s::integer, %s, %s, %s, %s)"
 
 
-async def _in_database(db: AsyncSession | Link, post_id: int, user_id: int, change: Change) -> bool:
-    """`agora_like`: what `add`, `remove` or `toggle` answers, in one statement;
-    then its live events, sent once it has committed."""
+async def _in_database(
+    db: AsyncSession | Link,
+    post_id: int,
+    user_id: int,
+    change: Change,
+    caller: callers.Caller | None = None,
+) -> bool:
+    """`agora_like`: what `add`, `remove` or `toggle` answers, in one statement
+    (which checks the `caller` first, when there is one to check); then its
+    live events, sent once it has committed."""
+    stamp, must_confirm = (caller.stamp, caller.must_confirm) if caller else (None, False)
     if not 0 < post_id <= MAX_ID:
+        if caller is None:
+            raise PostNotFound
+        post_id = 0  # no post has it: the caller is still answered first
+    params = (post_id, user_id, stamp, must_confirm, change, utcnow())
+    row = await transaction_of_one(db, LIKE, params)
+    assert row is not None  # it returns one row
+    refusal, done, events = row
+    callers.answered(refusal)
+    if done is None:
         raise PostNotFound
-    row = await transaction_of_one(db, LIKE, (post_id, user_id, change, utcnow()))
-    if row is None or row[0] is None:
-        raise PostNotFound
-    done, events = row
     await announce(db, events)
     return bool(done)
 
 
-async def add(db: AsyncSession | Link, *, post_id: int, user_id: int) -> bool:
-    """Like a post the user can see; False when the like was already there."""
+async def add(
+    db: AsyncSession | Link, *, post_id: int, user_id: int, caller: callers.Caller | None = None
+) -> bool:
+    """Like a post the user can see; False when the like was already there.
+    `caller`: the user as a bearer token names them, checked first
+    (`webapp.rules.callers`)."""
     if isinstance(db, Link) or dialect_name(db) == "postgresql":
-        return await _in_database(db, post_id, user_id, "add")
+        return await _in_database(db, post_id, user_id, "add", caller)
+    if caller is not None:
+        await callers.check(db, caller)
     return await _on_locked_post(
         db, post_id, user_id, lambda owner: _like(db, post_id, owner, user_id)
     )
 
 
-async def remove(db: AsyncSession | Link, *, post_id: int, user_id: int) -> bool:
-    """Take the like back; False when there was none."""
+async def remove(
+    db: AsyncSession | Link, *, post_id: int, user_id: int, caller: callers.Caller | None = None
+) -> bool:
+    """Take the like back; False when there was none. `caller` as for `add`."""
     if isinstance(db, Link) or dialect_name(db) == "postgresql":
-        return await _in_database(db, post_id, user_id, "remove")
+        return await _in_database(db, post_id, user_id, "remove", caller)
+    if caller is not None:
+        await callers.check(db, caller, acting=False)
     return await _on_locked_post(
         db, post_id, user_id, lambda owner: _unlike(db, post_id, owner, user_id), adding=False
     )

@@ -62,7 +62,7 @@ from webapp.models import (
     person,
     utcnow,
 )
-from webapp.rules import markup, mentions, ordering, safety, sliding_window, suspensions
+from webapp.rules import callers, markup, mentions, ordering, safety, sliding_window, suspensions
 from webapp.rules.media_copy import media_of
 
 # --- reading posts with their authors -------------------------------------------
@@ -737,8 +737,9 @@ async def lock_post(db: AsyncSession, post_id: int, actor_id: int | None = None)
 # there must be added here and to the function, by a migration
 # (tests/test_write_costs.py checks the fields).
 NEW_POST = (
-    "SELECT post_id, events, retry_after FROM agora_new_post("
-    "%s, %s, %s, %s::integer, %s, %s, %s, %s::text[], %s::integer[], %s::integer)"
+    "SELECT caller, post_id, events, retry_after, owner_name, owner_since, owner_display_name, "
+    "owner_bio_html, owner_website, owner_avatar FROM agora_new_post(%s, %s, %s, %s::integer, "
+    "%s, %s, %s, %s, %s, %s::text[], %s::integer[], %s::integer)"
 )
 # Posts and comments are counted over the last hour (POSTS_PER_HOUR,
 # COMMENTS_PER_HOUR).
@@ -801,11 +802,20 @@ def _tag_rows(post_id: int, tags: list[str], published: bool, created_at: Any) -
 
 
 async def create_post(
-    db: AsyncSession | Link, *, owner: UserPublic, data: PostCreate, per_hour: int = 0
+    db: AsyncSession | Link,
+    *,
+    owner: UserPublic | callers.Caller,
+    data: PostCreate,
+    per_hour: int = 0,
 ) -> PostPublic:
     """Write a post, its tags, and (published) tell the people it mentions.
     TooManyPosts when the owner wrote `per_hour` posts in the last hour (0:
-    no limit)."""
+    no limit). `owner`: the person, or a caller as their bearer token names
+    them, checked first (`webapp.rules.callers`: CallerRefused,
+    EmailNotConfirmed)."""
+    postgres = isinstance(db, Link) or dialect_name(db) == "postgresql"
+    if not postgres and isinstance(owner, callers.Caller):
+        owner = await callers.check(db, owner)
     now = utcnow()
     marked = await mark_up(db, data.title, data.content)
     values = {
@@ -816,14 +826,18 @@ async def create_post(
         "updated_at": now,
     }
 
-    if isinstance(db, Link) or dialect_name(db) == "postgresql":
+    if postgres:
         # The INSERT as a statement that is its own transaction (one round
-        # trip, no BEGIN, no COMMIT), its live event sent after its commit.
+        # trip, no BEGIN, no COMMIT), its caller checked in it, its live
+        # event sent after its commit.
+        caller = owner if isinstance(owner, callers.Caller) else None
         params = (
             data.title,
             data.content,
             data.published,
             owner.id,
+            caller.stamp if caller else None,
+            caller.must_confirm if caller else False,
             now,
             marked.content_html,
             marked.excerpt,
@@ -833,24 +847,31 @@ async def create_post(
         )
         row = await transaction_of_one(db, NEW_POST, params)
         assert row is not None  # it returns one row
-        post_id, events, retry_after = row
+        refusal, post_id, events, retry_after, *shown = row
+        callers.answered(refusal)
+        if caller is not None:
+            owner = person(owner.id, *shown)
         if post_id is None:
             raise TooManyPosts(retry_after)
         await announce(db, events)
     else:
+        assert isinstance(owner, UserPublic)  # checked above
+        assert isinstance(db, AsyncSession)  # a Link is PostgreSQL's
+        checked, session = owner, db
 
         async def write() -> int:
-            await check_posts_limit(db, owner.id, per_hour)
+            await check_posts_limit(session, checked.id, per_hour)
             statement = insert(Post).values(values).returning(col(Post.id))
-            new_id: int = (await db.exec(statement)).scalar_one()
+            new_id: int = (await session.exec(statement)).scalar_one()
             if marked.tags:
-                await db.exec(_tag_rows(new_id, marked.tags, data.published, now))
-            told = mentions.tell_of_post(marked.mentioned, owner.id, new_id)
+                await session.exec(_tag_rows(new_id, marked.tags, data.published, now))
+            told = mentions.tell_of_post(marked.mentioned, checked.id, new_id)
             if data.published and told is not None:
-                await db.exec(told)
+                await session.exec(told)
             return new_id
 
-        post_id = await transaction(db, write)
+        post_id = await transaction(session, write)
+    assert isinstance(owner, UserPublic)
     # Every field given: `built` sets them at once, where `model_construct`
     # looks at each field's default (and reads a default factory's signature).
     return built(
