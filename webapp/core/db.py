@@ -567,6 +567,32 @@ async def link_to(engine: AsyncEngine) -> AsyncIterator[Link]:
         await link.give_back()
 
 
+@asynccontextmanager
+async def reads_on_one_connection(db: AsyncSession) -> AsyncIterator[AsyncSession | Link]:
+    """Where a page's few autocommitted reads (`DriverStatement`s) go: one
+    `Link` for all of them when the session holds no connection on
+    PostgreSQL, else the session itself (SQLite, a transaction, an engine
+    whose connections do not autocommit). Each statement on a connection of
+    its own (`DriverStatement._on_a_pooled_connection`) took one from the pool
+    and gave it back again: a post with comments, two of each; the Link's
+    kept cursor spares each statement a cursor made and closed too."""
+    bind = db.get_bind()
+    if bind.dialect.name != "postgresql" or not isinstance(bind, Engine) or db.in_transaction():
+        yield db
+        return
+    fairy = await _checkout(bind)
+    try:
+        link = Link(bind, fairy)
+    except TypeError:  # not autocommitted: the session's own reads
+        await greenlet_spawn(fairy.close)
+        yield db
+        return
+    try:
+        yield link
+    finally:
+        await link.give_back()
+
+
 async def _driver_connection(
     db: AsyncSession,
 ) -> tuple[AsyncConnection, psycopg.AsyncConnection[Any]]:
