@@ -48,7 +48,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from webapp.core.db import DriverStatement, highest_id, reads_on_one_connection, transaction
+from webapp.core.db import DriverStatement, OneConnection, highest_id, transaction
 from webapp.core.paging import CountedPage
 from webapp.core.removals import taken_away
 from webapp.errors import (
@@ -482,7 +482,7 @@ async def _thread(
         )
         params["viewer_id"] = viewer_id
     # The post, then its comments, on one connection taken from the pool once.
-    async with reads_on_one_connection(db) as reads:
+    async with OneConnection(db) as reads:
         found = await post_statement.rows(reads, params)
         if not found:
             raise PostNotFound
