@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
+import psycopg.abc
 from psycopg import _queries as psycopg_queries
 from psycopg import adapt as psycopg_adapt
 from psycopg import errors as psycopg_errors
@@ -425,7 +426,9 @@ class Link:
             raise TypeError("a Link needs the request engine's autocommitted psycopg connections")
         self._fairy = fairy
         self.driver: psycopg.AsyncConnection[Any] = driver
-        self._cursor = _kept_cursor(fairy, driver)
+        # Found on the first statement that needs it: a page's reads run as
+        # prepared statements, without one.
+        self._cursor: psycopg.AsyncCursor[Any] | None = None
         self._prepared = _prepared_on(fairy, driver)
         self._sent = False  # whether a statement has run on this connection
         self._dead = False
@@ -451,8 +454,11 @@ class Link:
             self.busy = True
             try:
                 if form is None:
-                    await self._cursor.execute(sql, params, prepare=prepare)
-                    found = await fetch(self._cursor)
+                    cursor = self._cursor
+                    if cursor is None:
+                        cursor = self._cursor = _kept_cursor(self._fairy, self.driver)
+                    await cursor.execute(sql, params, prepare=prepare)
+                    found = await fetch(cursor)
                 else:
                     found = await self._run_prepared(form, params)
             except psycopg.Error as error:
@@ -484,10 +490,14 @@ class Link:
         runs of a prepared statement for its values alike)."""
         driver = self.driver
         pgconn = driver.pgconn
-        transformer = psycopg_adapt.Transformer(driver)
+        prepared = self._prepared
+        # One for each statement on a connection, as a cursor keeps one while
+        # it runs the same statement: it keeps the loaders of its columns.
+        transformer = prepared.transformers.get(form.query)
+        if transformer is None:
+            transformer = prepared.transformers[form.query] = psycopg_adapt.Transformer(driver)
         values = transformer.dump_sequence([params[name] for name in form.order], form.formats)
         types = transformer.types or ()
-        prepared = self._prepared
         key = (form.query, types)
         name = prepared.names.get(key)
         if name is None:
@@ -597,14 +607,16 @@ MAX_PREPARED = 100
 
 class PreparedStatements:
     """The statements prepared on one connection by Links: their names by
-    (query, types of the values), and how many names were made."""
+    (query, types of the values), how many names were made, and the
+    `Transformer` each query's values and rows go through."""
 
-    __slots__ = ("driver", "made", "names")
+    __slots__ = ("driver", "made", "names", "transformers")
 
     def __init__(self, driver: psycopg.AsyncConnection[Any]) -> None:
         self.driver = driver
         self.names: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
         self.made = 0
+        self.transformers: dict[bytes, psycopg.abc.Transformer] = {}
 
 
 def _prepared_on(fairy: Any, driver: psycopg.AsyncConnection[Any]) -> PreparedStatements:
