@@ -485,9 +485,10 @@ class Link:
         one that psycopg has prepared (the same values dumped as the same
         types, the same statements sent, the rows loaded the same way), with
         none of the cursor's bookkeeping, which was half the Python calls of
-        each statement of a page. Prepared on its first run here (psycopg
-        prepares one on its sixth: PostgreSQL plans each of the first five
-        runs of a prepared statement for its values alike)."""
+        each statement of a page. Prepared on its first run here, where
+        psycopg prepares one on its sixth: PostgreSQL plans each of the first
+        five runs of a prepared statement for its own values, as it plans a
+        statement that is not prepared, so the plans are the same."""
         driver = self.driver
         pgconn = driver.pgconn
         prepared = self._prepared
@@ -678,9 +679,10 @@ class OneConnection:
     PostgreSQL, else the session itself (SQLite, a transaction, an engine
     whose connections do not autocommit). Each statement on a connection of
     its own (`DriverStatement._on_a_pooled_connection`) took one from the pool
-    and gave it back again: a post with comments, two of each; the Link's
-    kept cursor and prepared statements spare each statement more. (A class,
-    not an `asynccontextmanager`, whose generator costs a page 8 calls.)"""
+    and gave it back again: a post with comments, two of each; on the Link,
+    each runs as a prepared statement of its connection (`Link._run_prepared`).
+    (A class, not an `asynccontextmanager`, whose generator costs a page 8
+    calls.)"""
 
     __slots__ = ("db", "link")
 
