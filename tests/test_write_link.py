@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import Integer, String, bindparam, event, func, select
 from sqlalchemy.exc import DBAPIError
 
 from tests.support.api import sign_up, write
@@ -21,7 +21,7 @@ from tests.support.app import TEST_DATABASE_URL, make_settings, on_own_loop
 from tests.test_fast_pages import Outage
 from webapp.app import create_app
 from webapp.core.config import Settings
-from webapp.core.db import create_async_db_engine, link_to
+from webapp.core.db import DriverStatement, create_async_db_engine, link_to
 
 pytestmark = pytest.mark.postgres
 
@@ -127,6 +127,51 @@ def test_the_writes_of_one_connection_send_on_its_one_cursor(settings: Settings)
         return shared, own
 
     assert on_own_loop(run()) == (True, True)
+
+
+def test_a_read_on_a_link_is_prepared_once_on_its_connection(settings: Settings) -> None:
+    """A `DriverStatement` on a Link runs as a prepared statement of its
+    connection: prepared on its first run and run by name after that, its
+    values and rows as the cursor's; a connection that replaced a dead one
+    prepares its own."""
+    statement = DriverStatement(
+        select(
+            func.upper(bindparam("word", type_=String)).label("word"),
+            (bindparam("n", type_=Integer) + 1).label("next"),
+        )
+    )
+    prepared = "SELECT count(*) FROM pg_prepared_statements WHERE starts_with(name, '_agora_')"
+
+    async def run() -> list[object]:
+        engine = create_async_db_engine(settings)
+        seen: list[object] = []
+        try:
+            async with link_to(engine) as link:
+                seen.append(await statement.rows(link, {"word": "a", "n": 1}))
+                seen.append(await statement.rows(link, {"word": "b", "n": 40_000}))
+                seen.append(await link.row(prepared, ()))
+                (pid,) = await link.row("SELECT pg_backend_pid()", ()) or (0,)
+            async with link_to(engine) as link:
+                seen.append(await statement.rows(link, {"word": "c", "n": 2}))
+                seen.append(await link.row(prepared, ()))
+            await terminate(settings, pid)
+            async with link_to(engine) as link:
+                seen.append(await statement.rows(link, {"word": "d", "n": 3}))
+                seen.append(await link.row(prepared, ()))
+        finally:
+            await engine.dispose()
+        return seen
+
+    # 40,000 is sent as another type than 1 (int4, not int2): a second one.
+    assert on_own_loop(run()) == [
+        [("A", 2)],
+        [("B", 40_001)],
+        (2,),
+        [("C", 3)],
+        (2,),
+        [("D", 4)],
+        (1,),
+    ]
 
 
 def test_a_dead_connection_is_replaced_at_the_first_statement_alone(settings: Settings) -> None:

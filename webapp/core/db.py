@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
+import psycopg.abc
 from psycopg import _queries as psycopg_queries
+from psycopg import adapt as psycopg_adapt
+from psycopg import errors as psycopg_errors
+from psycopg import generators as psycopg_generators
+from psycopg.pq import ExecStatus
 from sqlalchemy import Connection, Engine, Executable, Result, Row, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -408,7 +413,7 @@ class Link:
     first statement on a connection found dead is sent again on a new one (as
     `RetryingSession` does; a write is not: `row`). Made by `link_to`."""
 
-    __slots__ = ("_cursor", "_dead", "_fairy", "_sent", "busy", "driver", "engine")
+    __slots__ = ("_cursor", "_dead", "_fairy", "_prepared", "_sent", "busy", "driver", "engine")
 
     dialect_name = "postgresql"
 
@@ -422,7 +427,10 @@ class Link:
             raise TypeError("a Link needs the request engine's autocommitted psycopg connections")
         self._fairy = fairy
         self.driver: psycopg.AsyncConnection[Any] = driver
-        self._cursor = _kept_cursor(fairy, driver)
+        # Found on the first statement that needs it: a page's reads run as
+        # prepared statements, without one.
+        self._cursor: psycopg.AsyncCursor[Any] | None = None
+        self._prepared = _prepared_on(fairy, driver)
         self._sent = False  # whether a statement has run on this connection
         self._dead = False
         self.busy = False  # inside a statement: the connection may be mid-answer
@@ -438,14 +446,24 @@ class Link:
         fetch: Callable[[Any], Awaitable[T]],
         prepare: bool | None,
         resend: bool = True,
+        form: PreparedForm | None = None,
     ) -> T:
+        """`form`: the statement's prepared form, run as such (`_run_prepared`),
+        its rows given as `fetch` would have read them from the cursor.
+        `resend=False`: never sent again on a new connection (see `row`)."""
         for attempt in (1, 2):
             first = not self._sent
             self._told(sql, params)
             self.busy = True
             try:
-                await self._cursor.execute(sql, params, prepare=prepare)
-                found = await fetch(self._cursor)
+                if form is None:
+                    cursor = self._cursor
+                    if cursor is None:
+                        cursor = self._cursor = _kept_cursor(self._fairy, self.driver)
+                    await cursor.execute(sql, params, prepare=prepare)
+                    found = await fetch(cursor)
+                else:
+                    found = await self._run_prepared(form, params)
             except psycopg.Error as error:
                 self.busy = False
                 dead = self.engine.dialect.is_disconnect(error, self.driver, None)  # type: ignore[arg-type]  # psycopg's errors are the dialect's DBAPI errors
@@ -464,6 +482,48 @@ class Link:
             return found
         raise AssertionError("unreachable: the second attempt returns or raises")
 
+    async def _run_prepared(self, form: PreparedForm, params: Mapping[str, Any]) -> Any:
+        """The rows of a statement run as a prepared statement of this
+        connection's, past the cursor: what `execute` and `fetchall` do for
+        one that psycopg has prepared (the same values dumped as the same
+        types, the same statements sent, the rows loaded the same way), with
+        none of the cursor's bookkeeping, which was half the Python calls of
+        each statement of a page. Prepared on its first run here, where
+        psycopg prepares one on its sixth: PostgreSQL plans each of the first
+        five runs of a prepared statement for its own values, as it plans a
+        statement that is not prepared, so the plans are the same."""
+        driver = self.driver
+        pgconn = driver.pgconn
+        prepared = self._prepared
+        # One for each statement on a connection, as a cursor keeps one while
+        # it runs the same statement: it keeps the loaders of its columns.
+        transformer = prepared.transformers.get(form.query)
+        if transformer is None:
+            transformer = prepared.transformers[form.query] = psycopg_adapt.Transformer(driver)
+        values = transformer.dump_sequence([params[name] for name in form.order], form.formats)
+        types = transformer.types or ()
+        key = (form.query, types)
+        name = prepared.names.get(key)
+        if name is None:
+            # Never named twice on a connection: a preparation cut off may
+            # have left its name taken.
+            made = b"_agora_%d" % prepared.made
+            prepared.made += 1
+            pgconn.send_prepare(made, form.query, param_types=types)
+            for result in await driver.wait(psycopg_generators.execute(pgconn)):
+                if result.status == ExecStatus.FATAL_ERROR:
+                    raise psycopg_errors.error_from_result(result, encoding=form.encoding)
+            name = prepared.names[key] = made
+        pgconn.send_query_prepared(name, values, param_formats=transformer.formats)
+        results = await driver.wait(psycopg_generators.execute(pgconn))
+        result = results[-1]
+        if result.status != ExecStatus.TUPLES_OK:
+            if result.status == ExecStatus.FATAL_ERROR:
+                raise psycopg_errors.error_from_result(result, encoding=form.encoding)
+            raise psycopg.InternalError(f"unexpected result status {result.status!r}")
+        transformer.set_pgresult(result)
+        return transformer.load_rows(0, result.ntuples, tuple)
+
     async def row(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any], *, resend: bool = True
     ) -> tuple[Any, ...] | None:
@@ -475,9 +535,19 @@ class Link:
         return await self._fetch(sql, params, _fetchone, None, resend)
 
     async def all(
-        self, sql: str, params: Sequence[Any] | Mapping[str, Any], prepare: bool | None = None
+        self,
+        sql: str,
+        params: Sequence[Any] | Mapping[str, Any],
+        prepare: bool | None = None,
+        form: PreparedForm | None = None,
     ) -> list[tuple[Any, ...]]:
-        return await self._fetch(sql, params, _fetchall, prepare)
+        """`form` (with `params` a mapping): run as a prepared statement,
+        past the cursor (`_run_prepared`)."""
+        if form is not None and (
+            form.encoding != self.driver.info.encoding or len(self._prepared.names) >= MAX_PREPARED
+        ):
+            form = None  # as many as a connection keeps: the cursor's way
+        return await self._fetch(sql, params, _fetchall, prepare, form=form)
 
     async def exec(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Any:
         """A statement of SQLAlchemy's, through SQLAlchemy, on this connection:
@@ -531,6 +601,39 @@ def _kept_cursor(fairy: Any, driver: psycopg.AsyncConnection[Any]) -> psycopg.As
     if cursor is None or cursor.connection is not driver or cursor.closed:
         cursor = info[_CURSOR] = driver.cursor()
     return cursor
+
+
+# Where a pooled connection keeps the statements Links prepared on it
+# (`Link._run_prepared`), beside its cursor.
+_PREPARED = "agora.link_prepared"
+# At most this many on a connection (psycopg's own `prepared_max`): the
+# statements run this way are a few fixed ones, each with a type or two for
+# its values.
+MAX_PREPARED = 100
+
+
+class PreparedStatements:
+    """The statements prepared on one connection by Links: their names by
+    (query, types of the values), how many names were made, and the
+    `Transformer` each query's values and rows go through."""
+
+    __slots__ = ("driver", "made", "names", "transformers")
+
+    def __init__(self, driver: psycopg.AsyncConnection[Any]) -> None:
+        self.driver = driver
+        self.names: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+        self.made = 0
+        self.transformers: dict[bytes, psycopg.abc.Transformer] = {}
+
+
+def _prepared_on(fairy: Any, driver: psycopg.AsyncConnection[Any]) -> PreparedStatements:
+    """Those of this connection (not of one the pool's record held before it
+    reconnected: a new connection has none)."""
+    info = fairy.info
+    prepared: PreparedStatements | None = info.get(_PREPARED)
+    if prepared is None or prepared.driver is not driver:
+        prepared = info[_PREPARED] = PreparedStatements(driver)
+    return prepared
 
 
 async def _fetchone(cursor: Any) -> Any:
@@ -594,6 +697,41 @@ async def link_to(engine: AsyncEngine) -> AsyncIterator[Link]:
         yield link
     finally:
         await link.give_back()
+
+
+class OneConnection:
+    """Where a page's few autocommitted reads (`DriverStatement`s) go: one
+    `Link` for all of them when the session holds no connection on
+    PostgreSQL, else the session itself (SQLite, a transaction, an engine
+    whose connections do not autocommit). Each statement on a connection of
+    its own (`DriverStatement._on_a_pooled_connection`) took one from the pool
+    and gave it back again: a post with comments, two of each; on the Link,
+    each runs as a prepared statement of its connection (`Link._run_prepared`).
+    (A class, not an `asynccontextmanager`, whose generator costs a page 8
+    calls.)"""
+
+    __slots__ = ("db", "link")
+
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+        self.link: Link | None = None
+
+    async def __aenter__(self) -> AsyncSession | Link:
+        db = self.db
+        bind = db.get_bind()
+        if bind.dialect.name != "postgresql" or not isinstance(bind, Engine) or db.in_transaction():
+            return db
+        fairy = await _checkout(bind)
+        try:
+            self.link = Link(bind, fairy)
+        except TypeError:  # not autocommitted: the session's own reads
+            await greenlet_spawn(fairy.close)
+            return db
+        return self.link
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.link is not None:
+            await self.link.give_back()
 
 
 async def _driver_connection(
@@ -843,6 +981,21 @@ async def database_answers(engine: AsyncEngine) -> bool:
 psycopg_queries.MAX_CACHED_STATEMENT_LENGTH = max(psycopg_queries.MAX_CACHED_STATEMENT_LENGTH, 8192)
 
 
+class PreparedForm:
+    """A statement in PostgreSQL's own form (`$1` placeholders), to run as a
+    prepared statement past the cursor (`Link._run_prepared`): the query, its
+    parameters' names in order and their formats, for one client encoding."""
+
+    __slots__ = ("encoding", "formats", "order", "query")
+
+    def __init__(self, sql: str, encoding: str) -> None:
+        query, formats, order, _ = psycopg_queries._query2pg_nocache(sql.encode(encoding), encoding)
+        self.query: bytes = query
+        self.formats = formats
+        self.order: list[str] = order or []
+        self.encoding = encoding
+
+
 class _NotAutocommitted(Exception):
     """A pooled connection that is not in autocommit (never, with the request
     engine's settings): read through the session instead."""
@@ -874,6 +1027,8 @@ class DriverStatement:
         self.statement = statement
         self.prepare = prepare
         self._compiled: tuple[Any, str, Any, list[tuple[int, Any]]] | None = None
+        # Its prepared form, for a Link (PostgreSQL's alone).
+        self._form: PreparedForm | None = None
 
     def _for(self, dialect: Any) -> tuple[Any, str, Any, list[tuple[int, Any]]]:
         """The compiled statement, its SQL, the rows' type and the converters
@@ -896,7 +1051,12 @@ class DriverStatement:
     async def rows(self, db: AsyncSession | Link, params: Mapping[str, Any]) -> list[Any]:
         if isinstance(db, Link):
             compiled, sql, row_type, converted = self._for(db.engine.dialect)
-            found = await db.all(sql, compiled.construct_params(params), self.prepare)
+            form = None
+            if self.prepare is not False:
+                form = self._form
+                if form is None:
+                    form = self._form = PreparedForm(sql, db.driver.info.encoding)
+            found = await db.all(sql, compiled.construct_params(params), self.prepare, form)
             return self._converted(row_type, converted, found)
         bind = db.get_bind()
         if bind.dialect.name != "postgresql":

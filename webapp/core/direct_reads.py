@@ -48,16 +48,19 @@ class Call:
     """One request on its way to a route: what the route's dependencies would
     have been."""
 
-    __slots__ = ("db", "params", "request")
+    __slots__ = ("_params", "db", "request")
 
     def __init__(self, scope: Scope, db: AsyncSession) -> None:
         self.request = Request(scope)
         self.db = db
-        self.params = QueryParams(scope["query_string"])
+        # Parsed only for an address with a query: most have none (a random
+        # post's), and parsing an empty one cost a page 17 calls.
+        query: bytes = scope["query_string"]
+        self._params = QueryParams(query) if query else None
 
     def query(self, name: str, default: str) -> str:
         """A query parameter as the framework reads a `str` one: the last value."""
-        value = self.params.get(name)
+        value = None if self._params is None else self._params.get(name)
         return default if value is None else value
 
     @property

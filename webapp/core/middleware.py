@@ -182,6 +182,7 @@ class Gate:
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in security_headers(settings).items()
         ]
+        self.security_names = frozenset(name for name, _ in self.security_headers)
         self.session_cookie = session_cookie
         self.session_key = session_key
         self.refuse = refuse
@@ -240,6 +241,9 @@ class Gate:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, moments: list[float]) -> None:
         host, cookies, authorized, sent_id = b"", [], False, None
+        # The first of each, as `Request.headers` reads them (for `BodyLimit`).
+        content_type: bytes | None = None
+        content_length: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"host":
                 host = host or value
@@ -249,6 +253,10 @@ class Gate:
                 authorized = True
             elif name == request_ids.HEADER:
                 sent_id = value
+            elif name == b"content-type":
+                content_type = value if content_type is None else content_type
+            elif name == b"content-length":
+                content_length = value if content_length is None else content_length
         the_id = request_ids.request_id(scope, sent_id)
         scope[request_ids.SCOPE_KEY] = the_id
         request_ids.current.set(the_id)
@@ -289,7 +297,13 @@ class Gate:
         session, session_was_there = self.session_cookie.read(cookies)
         inner["session"] = session
         personal = self.session_key in session or _carries_secrets(inner["path"], authorized)
-        body = await self.body_limit.check(inner, receive, send_once)
+        body = await self.body_limit.check(
+            inner,
+            receive,
+            send_once,
+            "" if content_type is None else content_type.decode("latin-1"),
+            None if content_length is None else content_length.decode("latin-1"),
+        )
         if body is None:  # refused
             return
         if self.early is not None:
@@ -322,8 +336,11 @@ class Gate:
             cookie = self.session_cookie.set_cookie(session, session_was_there)
             if cookie is not None:
                 headers.append((b"set-cookie", cookie))
-        present = {name for name, _ in headers}
-        headers.extend(pair for pair in self.security_headers if pair[0] not in present)
+        present = [name for name, _ in headers]
+        if self.security_names.isdisjoint(present):  # a route seldom sets one of them
+            headers.extend(self.security_headers)
+        else:
+            headers.extend(pair for pair in self.security_headers if pair[0] not in present)
         return headers
 
 
@@ -369,15 +386,22 @@ class BodyLimit:
         # How a refusal is answered (a page or JSON): the app's error answer.
         self.refuse = refuse
 
-    async def check(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+    async def check(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        content_type: str,
+        declared: str | None,
+    ) -> Receive | None:
         """The `receive` the app is to read the body with, or None when the
-        request has been refused."""
+        request has been refused. `content_type` ("" without one) and
+        `declared` (its Content-Length, or None): the request's first such
+        headers, which `Gate` read already."""
         request = Request(scope)
-        content_type = request.headers.get("content-type", "")
-        kind = checked_kind(content_type)
+        kind = checked_kind(content_type) if content_type else None
         streamed = kind == MULTIPART and uploads.carries_pictures(scope["method"], scope["path"])
         max_bytes = self.picture_bytes if streamed else self.max_bytes
-        declared = request.headers.get("content-length")
         if declared is not None:
             # ASCII digits only: "²".isdigit() is true and int("²") fails.
             number = declared.isascii() and declared.isdigit()

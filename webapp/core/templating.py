@@ -132,7 +132,11 @@ class RoutePaths:
             if made is None:
                 made = self._made[(name, "")] = self._pattern(name).format()
             return made
-        # An id (the most common value) needs no quoting: digits alone.
+        if len(params) == 1 and type(next(iter(params.values()))) is int:
+            # One id, the most common link (a post's, a person's): digits
+            # alone, formatted as `str` makes them.
+            return self._pattern(name).format_map(params)
+        # An id needs no quoting: digits alone.
         values = {
             key: str(value) if type(value) is int else quote(str(value), safe="")
             for key, value in params.items()

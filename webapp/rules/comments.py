@@ -48,7 +48,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from webapp.core.db import DriverStatement, highest_id, transaction
+from webapp.core.db import DriverStatement, OneConnection, highest_id, transaction
 from webapp.core.paging import CountedPage
 from webapp.core.removals import taken_away
 from webapp.errors import (
@@ -481,18 +481,24 @@ async def _thread(
             else (_VISITORS_POST, _VISITORS_COMMENTS)
         )
         params["viewer_id"] = viewer_id
-    found = await post_statement.rows(db, params)
-    if not found:
-        raise PostNotFound
-    post_row = found[0]
+    # The post, then its comments, on one connection taken from the pool once.
+    async with OneConnection(db) as reads:
+        found = await post_statement.rows(reads, params)
+        if not found:
+            raise PostNotFound
+        post_row = found[0]
+        # Read a moment after the post, which the visitor could see then: one
+        # deleted or hidden since shows as it was a moment ago, as a page read
+        # just before the change would.
+        rows = (
+            await comments_statement.rows(reads, {**params, "skip": offset, "limit": limit})
+            if post_row.has_comments
+            else None
+        )
     values = tuple(post_row)[: posts.POST_COLUMNS]
-    if not post_row.has_comments:
+    if rows is None:
         # No comment at all: none of someone suspended to take out of the count.
         return posts.as_public(values), bool(post_row.liked), 0, []
-    # Read a moment after the post, which the visitor could see then: one
-    # deleted or hidden since shows as it was a moment ago, as a page read
-    # just before the change would.
-    rows = await comments_statement.rows(db, {**params, "skip": offset, "limit": limit})
     first, *others = rows
     at = posts.COMMENTS_AT
     if first.left_out:

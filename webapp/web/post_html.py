@@ -16,6 +16,7 @@ Every value put into the markup is escaped here (`person_html.text`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,16 @@ from webapp.web.person_html import PersonMarkup, avatar_html, like_count_html, t
 SHOWN_LEVELS = 4
 LAZY = ' loading="lazy"'
 QUOTE = '"'
+
+
+# What `quote(path, safe="/")` leaves as it is.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
+def _quoted_path(path: str) -> str:
+    """`quote(path, safe="/")`, without its calls for a path that has nothing
+    to quote (a post's: `/posts/3`)."""
+    return path if _UNQUOTED.fullmatch(path) else quote(path, safe="/")
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,7 @@ class PostPageMarkup:
         url = self.people.url
         post_id = int(post.id)
         here = url("show_post", post_id=post_id)
-        login = text(url("login_form")) + "?next=" + text(quote(here, safe="/"))
+        login = text(url("login_form")) + "?next=" + text(_quoted_path(here))
         here = text(here)
         parts = [
             f'<article class="card post" data-post-id="{post_id}">\n'
