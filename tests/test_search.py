@@ -569,12 +569,15 @@ def test_a_prepared_search_works_out_its_query_once_and_newest_first_is_never_pr
     assert all(found_now == rounds[0] for found_now in rounds), rounds
     assert rounds[0][0] == [corpus["Kitchen garden"], corpus["Gardening"]]
     searches = [(sql, generic) for sql, generic in prepared if "websearch_to_tsquery" in sql]
-    # The page's statement and the API list's, each in relevance order.
-    assert len(searches) == 2, searches
-    for sql, generic in searches:
+    # The page's statement and the API list's, each in relevance order: each
+    # prepared on its first run for each set of its values' types (as psycopg
+    # keys them), and the generic plan used.
+    statements = {sql for sql, _ in searches}
+    assert len(statements) == 2, searches
+    for sql in statements:
         assert "ts_rank_cd" in sql, sql
         assert sql.count("websearch_to_tsquery(") == len(once.findall(sql)), sql
-        assert generic > 0, (sql, generic)
+        assert max(generic for seen, generic in searches if seen == sql) > 0, searches
 
 
 def test_a_common_search_is_served_from_the_cache_until_a_post_changes(

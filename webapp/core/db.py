@@ -703,10 +703,11 @@ class OneConnection:
     """Where a page's few autocommitted reads (`DriverStatement`s) go: one
     `Link` for all of them when the session holds no connection on
     PostgreSQL, else the session itself (SQLite, a transaction, an engine
-    whose connections do not autocommit). Each statement on a connection of
-    its own (`DriverStatement._on_a_pooled_connection`) took one from the pool
-    and gave it back again: a post with comments, two of each; on the Link,
-    each runs as a prepared statement of its connection (`Link._run_prepared`).
+    whose connections do not autocommit). A post with comments takes one
+    connection from the pool for both its statements, not one for each; on
+    the Link, each runs as a prepared statement of its connection
+    (`Link._run_prepared`), as a `DriverStatement` run on a session that
+    holds no connection does by itself.
     (A class, not an `asynccontextmanager`, whose generator costs a page 8
     calls.)"""
 
@@ -996,11 +997,6 @@ class PreparedForm:
         self.encoding = encoding
 
 
-class _NotAutocommitted(Exception):
-    """A pooled connection that is not in autocommit (never, with the request
-    engine's settings): read through the session instead."""
-
-
 class DriverStatement:
     """A Core select run on the driver's own cursor, for the reads that nearly
     every uncached page runs: compiled once per dialect into the driver's SQL,
@@ -1063,8 +1059,12 @@ class DriverStatement:
             return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
         if isinstance(bind, Engine) and not db.in_transaction():
             # The session holds no connection yet (an anonymous page's only
-            # statement): one from the pool for this statement alone.
-            return await self._on_a_pooled_connection(db, bind, params)
+            # statement): one from the pool for this statement alone, where
+            # it runs as a prepared statement past the cursor (a `Link`).
+            async with OneConnection(db) as reads:
+                if isinstance(reads, Link):
+                    return await self.rows(reads, params)
+            return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
         connection, driver = await _driver_connection(db)
         if not driver.autocommit:
             # Inside a transaction (a write reading back what it wrote): an
@@ -1083,54 +1083,6 @@ class DriverStatement:
             await connection.invalidate()
             await db.rollback()
             return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
-        return self._converted(row_type, converted, found)
-
-    async def _on_a_pooled_connection(
-        self, db: AsyncSession, engine: Engine, params: Mapping[str, Any]
-    ) -> list[Any]:
-        """The statement on a connection taken from the pool and given back
-        as soon as its rows are read, past the session: a session's
-        connection costs a page four times the Python calls (its transaction,
-        its `Connection`, their events; 330 calls against 75). The session
-        is left as it was, so whatever the request runs next through it takes
-        a connection of its own then, never while this one is held."""
-        raw = await greenlet_spawn(engine.raw_connection)
-        driver = raw.driver_connection
-        compiled, sql, row_type, converted = self._for(engine.dialect)
-        values = compiled.construct_params(params)
-        try:
-            if not isinstance(driver, psycopg.AsyncConnection) or not driver.autocommit:
-                raise _NotAutocommitted
-            if engine.dispatch.before_cursor_execute:
-                # What the engine's listeners (the statement counts) would hear.
-                engine.dispatch.before_cursor_execute(None, None, sql, values, None, False)
-            async with driver.cursor() as cursor:
-                await cursor.execute(sql, values, prepare=self.prepare)
-                found = await cursor.fetchall()
-        except (psycopg.Error, _NotAutocommitted):
-            # Dropped, and read through the session instead: SQLAlchemy tries
-            # a dead connection's statement again on a new one, or raises its
-            # own error.
-            await greenlet_spawn(raw.invalidate)
-            return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
-        except BaseException:
-            # Cancelled mid-statement: the connection may be mid-answer.
-            await asyncio.shield(greenlet_spawn(raw.invalidate))
-            raise
-        # Back to the pool without the rollback it sends on return: an
-        # autocommitted read leaves no transaction to end (the driver says
-        # so), and the rollback is a tenth of the Python time of a page read
-        # this way. (`_close_special` is `close` told that the transaction
-        # was reset already, as SQLAlchemy's own `Connection` tells it.)
-        # Into a queue pool's queue, that is no I/O at all: done here, not
-        # in a greenlet.
-        if driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            if returns_without_io(engine.pool):
-                raw._close_special(transaction_reset=True)
-            else:
-                await greenlet_spawn(raw._close_special, transaction_reset=True)
-        else:
-            await greenlet_spawn(raw.close)
         return self._converted(row_type, converted, found)
 
     @staticmethod
