@@ -436,13 +436,11 @@ def test_a_new_comment_shows_at_once_on_pages_served_from_the_cache(
 # --- a fixed number of statements, whatever the number of comments --------------------
 
 
-def test_the_post_page_runs_as_many_statements_with_3_or_60_comments_and_one_fewer_with_none(
+def test_the_post_page_runs_as_many_statements_with_0_3_or_60_comments(
     alice_browser: TestClient, bob_browser: TestClient, new_client, app: FastAPI, engine, db
 ) -> None:
-    """The post, its author, its counts, the visitor's like and whether it has
-    comments come in one statement; a page of its comments with their authors
-    in a second, however many, and only when there are comments (two posts in
-    three have none)."""
+    """The post, its author, its counts, the visitor's like and its comments
+    with their authors come in one statement, however many comments."""
     posts = {}
     for count in (0, 3, 60):
         posts[count] = write_post(alice_browser, f"{count} comments")
@@ -462,8 +460,8 @@ def test_the_post_page_runs_as_many_statements_with_3_or_60_comments_and_one_few
             with StatementCounter(engine) as second:
                 assert browser.get(path).status_code == 200
             again[who].add(second.count)
-    # The data version (or the session), then the post, then its comments.
-    expected = {path: 3 for path in paths} | {f"/posts/{posts[0]}": 2}
+    # The data version (or the session), then the post with its comments.
+    expected = {path: 2 for path in paths}
     assert counts == {"anonymous": expected, "logged in": expected}, counts
     # Served again: from the page cache (for anonymous visitors, the HTML itself).
     assert again == {"anonymous": {1}, "logged in": {1}}, again
@@ -472,9 +470,9 @@ def test_the_post_page_runs_as_many_statements_with_3_or_60_comments_and_one_few
 def test_a_post_whose_comments_are_all_hidden_still_shows_the_places_of_their_replies(
     alice_browser: TestClient, bob_browser: TestClient, new_client, app: FastAPI, engine, db
 ) -> None:
-    """The comments are read whenever the post has any (not only when its
-    count says so): a comment deleted, or hidden by moderators, whose replies
-    are hidden too counts for nothing, yet keeps its place for them."""
+    """The comments are read with the post, whatever its count says: a
+    comment deleted, or hidden by moderators, whose replies are hidden too
+    counts for nothing, yet keeps its place for them."""
     deleted_post = write_post(alice_browser, "Deleted above hidden")
     hidden_post = write_post(alice_browser, "Hidden above hidden")
     for post_id in (deleted_post, hidden_post):
@@ -496,11 +494,11 @@ def test_a_post_whose_comments_are_all_hidden_still_shows_the_places_of_their_re
         app.state.page_cache.clear()
         with StatementCounter(engine) as counter:
             page = stranger.get(f"/posts/{post_id}").text
-        assert counter.count == 3, counter.statements
+        assert counter.count == 2, counter.statements
         assert count_heading(page) == "0 comments"
         assert page.count('class="comment"') == 1 and placeholder in page, post_id
         assert shown(page) == [] and "No comments yet." not in page
-    # Without a comment at all: the post alone, and no list.
+    # Without a comment at all: no list.
     bare = write_post(alice_browser, "Nothing below")
     app.state.page_cache.clear()
     with StatementCounter(engine) as counter:

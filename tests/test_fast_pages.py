@@ -482,12 +482,11 @@ def reading(statements: list[str], table: str) -> list[str]:
 def test_a_post_page_no_cache_holds_runs_one_statement(
     busy_site: list[TestClient], new_client, engine, app: FastAPI
 ) -> None:
-    """A post without comments (two in three) read once (a random one of
-    many): the data version (or, logged in, the session with it), then one
-    statement for the post, its author, its counts, the visitor's like and
-    whether it has comments. Each post is asked for once, as a stream of
-    random ones would be. (With comments, a page of them is one statement
-    more: test_comments_pages.py.)"""
+    """A post read once (a random one of many): the data version (or, logged
+    in, the session with it), then one statement for the post, its author,
+    its counts, the visitor's like and its comments (with comments, the same:
+    test_comments_pages.py). Each post is asked for once, as a stream of
+    random ones would be."""
     viewer = busy_site[0]
     viewer.get("/")  # settle "last seen"
     anonymous = new_client()

@@ -5,7 +5,7 @@ Comments are threads: a reply answers a comment of the same post, and a page
 reads each top-level comment oldest first, each followed by its replies,
 depth-first and oldest first at each level. Every comment keeps its thread's
 first comment (`root_id`) and the path of ids below it (`path`, written when
-it is added), so a page of that order is one ordered statement. A deleted
+it is added), so that order is read off the post's comments' own rows. A deleted
 comment with replies stays as a placeholder (no author, no text) that keeps
 them in place; without replies it is gone.
 
@@ -23,23 +23,21 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Integer,
     Table,
     Update,
     and_,
-    bindparam,
     cast,
     delete,
     exists,
     false,
     func,
     insert,
-    literal,
     null,
     or_,
     true,
+    type_coerce,
     union_all,
     update,
 )
@@ -48,7 +46,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
-from webapp.core.db import DriverStatement, OneConnection, highest_id, transaction
+from webapp.core.db import DriverStatement, highest_id, transaction
 from webapp.core.paging import CountedPage
 from webapp.core.removals import taken_away
 from webapp.errors import (
@@ -102,12 +100,12 @@ REPEAT_WINDOW = timedelta(seconds=10)
 SHOWN_LEVELS = 4
 
 # A thread reads in the order of its first comment (ROOT: oldest first), then of
-# the path of each reply below it: depth-first, oldest first at each level.
+# the path of each reply below it: depth-first, oldest first at each level
+# (`_threaded` for a page, `page_showing` for the page of one comment).
 COMMENTS: Table = Comment.__table__  # type: ignore[attr-defined]  # made with the class
 ROOT = COMMENTS.alias("root")
 PARENT = COMMENTS.alias("parent")
 PARENT_AUTHOR = USERS.alias("parent_author")
-THREAD_ORDER = (ROOT.c.created_at, ROOT.c.id, col(Comment.path))
 # (A path's length is a whole number of steps.)
 DEPTH = cast(func.length(col(Comment.path)) / PATH_STEP, Integer) + 1
 # A comment that is not a "[deleted]" placeholder.
@@ -127,6 +125,12 @@ COUNTED = and_(NOT_DELETED, col(Comment.hidden).is_(None))
 
 def shown_to(viewer_id: int | None) -> ColumnElement[bool]:
     return SHOWN if viewer_id is None else or_(SHOWN, col(Comment.author_id) == viewer_id)
+
+
+def named_in_replies(comment: Any) -> ColumnElement[bool]:
+    """Whether the replies to a comment (of `comments`, or an alias of it) say
+    whose they answer: not once it is deleted, nor while it is hidden."""
+    return and_(comment.c.deleted.is_(False), comment.c.hidden.is_(None))
 
 
 # More columns than SQLModel's `select` has signatures for (four): the class
@@ -159,14 +163,10 @@ _AUTHORED: Select[*tuple[Any, ...]] = (
     .outerjoin(PARENT, PARENT.c.id == col(Comment.parent_id))
     .outerjoin(
         PARENT_AUTHOR,
-        and_(
-            PARENT_AUTHOR.c.id == PARENT.c.author_id,
-            PARENT.c.deleted.is_(False),
-            PARENT.c.hidden.is_(None),
-        ),
+        and_(PARENT_AUTHOR.c.id == PARENT.c.author_id, named_in_replies(PARENT)),
     )
 )
-# The same with the thread's first comment, for its place in THREAD_ORDER.
+# The same with the thread's first comment, for its place in its thread.
 WITH_AUTHOR = _AUTHORED.join(
     ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id))
 )
@@ -294,17 +294,37 @@ class PostThread:
     comments: CommentPage
 
 
-def _post_statement(viewer: bool, moderator: bool = False) -> Any:
-    """The post (with its author, its counts and the visitor's like), if the
-    visitor may see it, and whether any comment hangs from it: two posts in
-    three have none, and their page is this statement alone. Its comment
-    count is the row's counter: the comments of people suspended now are
-    taken out by the comments statement (`_comments_statement`), which runs
-    whenever there may be any. Built once for anonymous visitors, once for
-    logged-in ones and once for moderators; the values are bound when it runs."""
-    return posts.WITH_OWNER_AS_KEPT.add_columns(
-        (posts.LIKED_BY_VIEWER if viewer else false()).label("liked"),
-        exists().where(col(Comment.post_id) == col(Post.id)).label("has_comments"),
+def _nulls_like(columns: list[Any]) -> list[Any]:
+    """NULLs standing for these columns in a branch of a union that has none
+    of them, typed as they are (the union's first branch types its rows)."""
+    return [type_coerce(null(), column.type).label(column.key) for column in columns]
+
+
+def _page_statement(viewer: bool, moderator: bool = False) -> Any:
+    """A post's page in one statement: the post (with its author, its counts
+    and the visitor's like) if the visitor may see it, and beside it every
+    comment of the post, flat, each with its author and what the page needs
+    to know of it: whether the visitor sees it (moderators see the hidden
+    too), whether the post's comment count leaves it out now (shown, by
+    someone suspended now: `suspensions.COMMENT_COUNT`; the post's counter is
+    read as the row keeps it), and whether its replies name its author.
+    `_threaded` puts the comments in thread order and picks the page from
+    them: threading, sorting and paging a post's few comments in PostgreSQL
+    (a CTE, sorts, a window and a union) cost it several times the reads.
+    Rows with a post `id` are the post; the others are its comments (read
+    whether or not the post is visible: without the post's row they are
+    dropped). Built once for anonymous visitors, once for logged-in ones and
+    once for moderators; the values are bound when it runs."""
+    author = USERS.alias("author")
+    shown: Any = (
+        true()
+        if moderator
+        else and_(col(Comment.hidden).is_(None), suspensions.active(author.c.suspended_until))
+    )
+    if viewer and not moderator:
+        shown = or_(shown, col(Comment.author_id) == posts.VIEWER)
+    post = posts.WITH_OWNER_AS_KEPT.add_columns(
+        (posts.LIKED_BY_VIEWER if viewer else false()).label("liked")
     ).where(
         col(Post.id) == posts.POST_ID,
         posts.MODERATED_FOR_VIEWER
@@ -313,109 +333,65 @@ def _post_statement(viewer: bool, moderator: bool = False) -> Any:
         if viewer
         else posts.LISTED_WITH_OWNER,
     )
-
-
-def _comments_statement(viewer: bool, moderator: bool = False) -> Any:
-    """One page of a post's comments, read once its post was (the visitor
-    may see it, and it has comments): a first row (kind 0) with the number of
-    comments the thread lists, for the pager (also past its last page), and
-    the number of comments its count leaves out now (shown, by someone
-    suspended now: `suspensions.COMMENT_COUNT`), then the page's comments
-    (kind 1) in thread order. Moderators read the hidden too."""
-    # Every comment of the post, once, narrow (a post's hundreds of comments
-    # sorted without their texts): its place in the thread, whether the
-    # visitor sees it, whether the thread lists it, and whether the count
-    # leaves it out. The page and the counts are read from these rows.
-    author = USERS.alias("author")
-    suspended = suspensions.suspended_now(author.c.suspended_until)
-    shown: Any = (
-        true()
-        if moderator
-        else and_(col(Comment.hidden).is_(None), suspensions.active(author.c.suspended_until))
-    )
-    if viewer and not moderator:
-        shown = or_(shown, col(Comment.author_id) == posts.VIEWER)
-    # A comment the visitor may not see (hidden by moderators, or by someone
-    # suspended) that has replies keeps their place, as "[removed by
-    # moderators]"; without replies it is not listed at all.
-    reply = COMMENTS.alias("reply")
-    marks = (
-        Select(
-            col(Comment.id),
-            *(key.label(f"key_{n}") for n, key in enumerate(THREAD_ORDER)),
-            shown.label("visible"),
-            or_(shown, exists().where(reply.c.parent_id == col(Comment.id))).label("listed"),
-            and_(COUNTED, suspended).label("left_out"),
-        )
+    comment = [
+        col(Comment.id).label("comment_id"),
+        col(Comment.content).label("comment_content"),
+        col(Comment.created_at).label("comment_created_at"),
+        col(Comment.author_id),
+        author.c.username.label("author_username"),
+        author.c.created_at.label("author_created_at"),
+        col(Comment.parent_id),
+        col(Comment.root_id),
+        col(Comment.path),
+        DEPTH.label("depth"),
+        col(Comment.edited_at),
+        col(Comment.deleted),
+        col(Comment.content_html).label("comment_html"),
+        col(Comment.hidden).label("comment_hidden"),
+        col(Comment.hidden_reason).label("comment_hidden_reason"),
+        suspensions.suspended_now(author.c.suspended_until).label("author_suspended"),
+        author.c.display_name.label("author_display_name"),
+        author.c.bio_html.label("author_bio_html"),
+        author.c.website.label("author_website"),
+        author.c.avatar.label("author_avatar"),
+        shown.label("visible"),
+        and_(COUNTED, suspensions.suspended_now(author.c.suspended_until)).label("left_out"),
+        named_in_replies(COMMENTS).label("named"),
+    ]
+    comments: Select[*tuple[Any, ...]] = (
+        Select(*_nulls_like(list(post.selected_columns)), *comment)
+        .select_from(COMMENTS)
         .join(author, author.c.id == col(Comment.author_id))
-        .join(ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id)))
         .where(col(Comment.post_id) == posts.POST_ID)
-        .cte("marks")
     )
-    skip: BindParameter[int] = bindparam("skip")
-    picked = (
-        Select(
-            marks.c.id, marks.c.visible, *(marks.c[f"key_{n}"] for n in range(len(THREAD_ORDER)))
-        )
-        .where(marks.c.listed)
-        .order_by(*(marks.c[f"key_{n}"] for n in range(len(THREAD_ORDER))))
-        .offset(skip)
-        .limit(bindparam("limit"))
-        .subquery("picked")
-    )
-    in_order = [picked.c[f"key_{n}"] for n in range(len(THREAD_ORDER))]
-    page = (
-        _AUTHORED.add_columns(
-            (skip + func.row_number().over(order_by=in_order)).label("position"),
-            picked.c.visible,
-        )
-        .join(picked, picked.c.id == col(Comment.id))
-        .subquery("page")
-    )
-    # The comments first in the union: their columns' types are the rows'.
-    comments: Select[*tuple[Any, ...]] = Select(
-        page.c.id,
-        page.c.replying_to,
-        page.c.content,
-        page.c.visible,
-        page.c.created_at,
-        page.c.edited_at,
-        page.c.author_id,
-        page.c.parent_id,
-        page.c.depth,
-        page.c.author_username,
-        page.c.author_created_at,
-        page.c.hidden,
-        page.c.hidden_reason,
-        page.c.content_html,
-        page.c.author_suspended,
-        page.c.author_display_name,
-        page.c.author_bio_html,
-        page.c.author_website,
-        page.c.author_avatar,
-        page.c.deleted,
-        literal(1).label("kind"),
-        page.c.position,
-        null().label("in_thread"),
-        null().label("left_out"),
-    )
-    count: Select[*tuple[Any, ...]] = Select(
-        *([null()] * 20),
-        literal(0),
-        literal(0),
-        func.count().filter(marks.c.listed),
-        func.count().filter(marks.c.left_out),
-    ).select_from(marks)
-    both = union_all(comments, count).subquery("thread")
-    return Select(*both.c).order_by(both.c.kind, both.c.position)
+    return union_all(post.add_columns(*_nulls_like(comment)), comments)
 
 
-_ANONYMOUS_POST = DriverStatement(_post_statement(viewer=False))
-_VISITORS_POST = DriverStatement(_post_statement(viewer=True))
-_MODERATORS_POST = DriverStatement(_post_statement(viewer=True, moderator=True))
-_ANONYMOUS_COMMENTS = DriverStatement(_comments_statement(viewer=False))
-_VISITORS_COMMENTS = DriverStatement(_comments_statement(viewer=True))
-_MODERATORS_COMMENTS = DriverStatement(_comments_statement(viewer=True, moderator=True))
+_ANONYMOUS_PAGE = DriverStatement(_page_statement(viewer=False))
+_VISITORS_PAGE = DriverStatement(_page_statement(viewer=True))
+_MODERATORS_PAGE = DriverStatement(_page_statement(viewer=True, moderator=True))
+
+
+def _threaded(rows: list[Any], skip: int, limit: int) -> tuple[int, int, list[Any]]:
+    """A post's comments (rows of `_page_statement`) as its thread lists them:
+    how many it lists (the pager's count, placeholders included), how many
+    the post's comment count leaves out now, and the rows of one page, in
+    thread order (by the time of the thread's first comment, then its id,
+    then the path: `page_showing`'s order). A comment the visitor may not see (hidden by
+    moderators, or by someone suspended) that has replies keeps their place,
+    as "[removed by moderators]"; without replies it is not listed at all."""
+    answered = {row.parent_id for row in rows}
+    # (A thread's first comment is there as long as any reply below it is:
+    # deleting a comment with replies leaves a placeholder.)
+    first_at = {row.comment_id: row.comment_created_at for row in rows if row.root_id is None}
+
+    def place(row: Any) -> tuple[datetime, int, str]:
+        root = row.comment_id if row.root_id is None else row.root_id
+        return first_at[root], root, row.path
+
+    listed = sorted((row for row in rows if row.visible or row.comment_id in answered), key=place)
+    left_out = sum(1 for row in rows if row.left_out)
+    return len(listed), left_out, listed[skip : skip + limit]
 
 
 async def thread(
@@ -473,43 +449,28 @@ async def _thread(
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
     params: dict[str, Any] = {"post_id": post_id}
-    post_statement, comments_statement = _ANONYMOUS_POST, _ANONYMOUS_COMMENTS
+    statement = _ANONYMOUS_PAGE
     if viewer_id is not None:
-        post_statement, comments_statement = (
-            (_MODERATORS_POST, _MODERATORS_COMMENTS)
-            if moderator
-            else (_VISITORS_POST, _VISITORS_COMMENTS)
-        )
+        statement = _MODERATORS_PAGE if moderator else _VISITORS_PAGE
         params["viewer_id"] = viewer_id
-    # The post, then its comments, on one connection taken from the pool once.
-    async with OneConnection(db) as reads:
-        found = await post_statement.rows(reads, params)
-        if not found:
-            raise PostNotFound
-        post_row = found[0]
-        # Read a moment after the post, which the visitor could see then: one
-        # deleted or hidden since shows as it was a moment ago, as a page read
-        # just before the change would.
-        rows = (
-            await comments_statement.rows(reads, {**params, "skip": offset, "limit": limit})
-            if post_row.has_comments
-            else None
-        )
+    rows = await statement.rows(db, params)
+    post_row = next((row for row in rows if row.id is not None), None)
+    if post_row is None:
+        raise PostNotFound
+    found = [row for row in rows if row.comment_id is not None]
+    in_thread, left_out, page = _threaded(found, offset, limit)
     values = tuple(post_row)[: posts.POST_COLUMNS]
-    if rows is None:
-        # No comment at all: none of someone suspended to take out of the count.
-        return posts.as_public(values), bool(post_row.liked), 0, []
-    first, *others = rows
-    at = posts.COMMENTS_AT
-    if first.left_out:
-        values = (*values[:at], max(0, values[at] - int(first.left_out)), *values[at + 1 :])
-    post = posts.as_public(values)
+    if left_out:
+        at = posts.COMMENTS_AT
+        values = (*values[:at], max(0, values[at] - left_out), *values[at + 1 :])
+    # Who a reply answers: its parent is among the post's comments.
+    named = {row.comment_id: row.author_username for row in found if row.named}
     comments = [
         make_public(
-            comment_id=row.id,
+            comment_id=row.comment_id,
             post_id=post_id,
-            content=row.content,
-            created_at=row.created_at,
+            content=row.comment_content,
+            created_at=row.comment_created_at,
             author=person(
                 row.author_id,
                 row.author_username,
@@ -523,16 +484,16 @@ async def _thread(
             edited_at=row.edited_at,
             deleted=row.deleted,
             depth=row.depth,
-            replying_to=row.replying_to,
-            html=row.content_html,
+            replying_to=named.get(row.parent_id),
+            html=row.comment_html,
             removed=not row.visible,
-            hidden=row.hidden,
-            hidden_reason=row.hidden_reason,
+            hidden=row.comment_hidden,
+            hidden_reason=row.comment_hidden_reason,
             author_suspended=bool(row.author_suspended),
         )
-        for row in others
+        for row in page
     ]
-    return post, bool(post_row.liked), int(first.in_thread), comments
+    return posts.as_public(values), bool(post_row.liked), in_thread, comments
 
 
 async def add(
