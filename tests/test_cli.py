@@ -90,6 +90,14 @@ fork_workers()
 assert _subprocess.spawn.get_start_method() == "fork"
 import webapp.app
 assert "webapp.rules.posts" in sys.modules and "served" not in vars(webapp.app)
+# FastAPI's check for pydantic.v1 models finds none without importing it, and the
+# OpenAPI document's models are built at the first /openapi.json, not before.
+assert sys.modules["pydantic.v1"] is None
+from fastapi.openapi.models import OpenAPI
+from pydantic import BaseModel
+from pydantic._internal._mock_val_ser import MockValSer
+assert isinstance(OpenAPI.__pydantic_validator__, MockValSer)
+assert "defer_build" not in BaseModel.model_config
 print("ok")
 """
 
