@@ -4,7 +4,9 @@ the visitor on every page, and imports that never run upward or in a loop."""
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
+import pkgutil
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +15,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from tests.support.pages import Auth, csrf_token, write_post
+from webapp import api, web
+from webapp.core.area_routes import DeclaredRoute
 
 PACKAGE = Path(__file__).resolve().parent.parent / "webapp"
 
@@ -338,3 +342,18 @@ def test_the_shared_pages_leave_files_and_the_api_alone(path: str, checked: bool
     on_own_loop(ask())
     assert answers == [None]  # nothing kept: the app answers
     assert bool(checks) is checked
+
+
+def test_area_routes_are_built_only_where_they_are_included() -> None:
+    declared = 0
+    for package in (web, api):
+        for found in pkgutil.iter_modules(package.__path__):
+            router = getattr(
+                importlib.import_module(f"{package.__name__}.{found.name}"), "router", None
+            )
+            for route in getattr(router, "routes", ()):
+                if isinstance(route, APIRoute):
+                    assert isinstance(route, DeclaredRoute), route.path
+                    assert getattr(route, "dependant", None) is None, route.path
+                    declared += 1
+    assert declared >= 50

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
@@ -31,11 +31,12 @@ from webapp.api.deps import (
 )
 from webapp.api.paths import CommentId, PostId
 from webapp.api.posts import json_response
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession, SettingsDep
 from webapp.models import CommentCreate, CommentEdit, CommentPublic
 from webapp.rules import comments, page_sizes, roles
 
-router = APIRouter(tags=["comments"])
+router = area_router(tags=["comments"])
 
 COMMENTS_JSON = TypeAdapter(list[CommentPublic])
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from webapp.core.area_routes import area_router
 from webapp.core.middleware import CONTENT_SECURITY_POLICY
 
-router = APIRouter(include_in_schema=False)
+router = area_router(include_in_schema=False)
 
 # ReDoc writes its styles into <style> elements, which style-src 'self' blocks.
 # For /redoc only, style-src also allows (scripts stay 'self' only):

@@ -8,8 +8,6 @@ published list, narrowed to the people the caller follows).
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from webapp.api.deps import (
     BAD_TOKEN_SENT,
     NOT_CONFIRMED,
@@ -27,12 +25,13 @@ from webapp.api.deps import (
     error,
 )
 from webapp.api.paths import UserId
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, UserPublic
 from webapp.rules import accounts, follows, page_sizes, search_query
 from webapp.rules import search as search_rules
 
-router = APIRouter(tags=["following"])
+router = area_router(tags=["following"])
 
 NO_SUCH_USER: Responses = {404: error("No such user")}
 FOLLOW_ERRORS: Responses = {

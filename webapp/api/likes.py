@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import HTTPException, Request, Response
 
 from webapp.api.deps import (
     NOT_CONFIRMED,
@@ -12,10 +12,11 @@ from webapp.api.deps import (
     api_writer,
     error,
 )
+from webapp.core.area_routes import area_router
 from webapp.models import Message, VoteCreate
 from webapp.rules import likes
 
-router = APIRouter(tags=["votes"])
+router = area_router(tags=["votes"])
 
 # The answers, as the JSON the declared model would make of them, made once.
 LIKED = Message(message="Liked").model_dump_json().encode()

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from webapp.api.deps import error, unauthorized
+from webapp.core.area_routes import area_router
 from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, SettingsDep, Tokens
 from webapp.models import Token
 from webapp.rules import accounts
 
-router = APIRouter(tags=["auth"])
+router = area_router(tags=["auth"])
 
 LOGIN_FAILED = "Incorrect username, email or password"
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
 from webapp.api.deps import UNAUTHORIZED, ApiUser, Responses, error
 from webapp.api.posts import json_response
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession, PictureFormDep, Store
 from webapp.core.uploads import PictureForm
 from webapp.errors import PictureRefused
 from webapp.models import MediaPublic
 from webapp.rules import pictures
 
-router = APIRouter(prefix="/media", tags=["media"])
+router = area_router(prefix="/media", tags=["media"])
 MEDIA_JSON = TypeAdapter(MediaPublic)
 
 

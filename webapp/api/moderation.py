@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from webapp.api.deps import (
@@ -19,6 +19,7 @@ from webapp.api.deps import (
     Skip,
     error,
 )
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession, SettingsDep
 from webapp.models import (
     ModerationActionCreate,
@@ -28,7 +29,7 @@ from webapp.models import (
 )
 from webapp.rules import moderation, reports, roles
 
-router = APIRouter(tags=["moderation"])
+router = area_router(tags=["moderation"])
 
 
 def invalid(description: str) -> dict[str, Any]:

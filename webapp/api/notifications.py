@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from webapp.api.deps import UNAUTHORIZED, ApiUser, Limit, Skip
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession
 from webapp.models import NotificationPublic
 from webapp.rules import notifications, page_sizes
 
-router = APIRouter(prefix="/notifications", tags=["notifications"])
+router = area_router(prefix="/notifications", tags=["notifications"])
 
 
 @router.get(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from webapp.api.deps import UNREADABLE_BODY, error
+from webapp.core.area_routes import area_router
 from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, PostmanDep, SettingsDep
 from webapp.models import EmailAddress, Message
 from webapp.rules import mail_links
 
-router = APIRouter(tags=["auth"])
+router = area_router(tags=["auth"])
 
 
 @router.post(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Body, Request
+from fastapi import Body, Request
 from pydantic import TypeAdapter
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
@@ -35,6 +35,7 @@ from webapp.api.deps import (
     error,
 )
 from webapp.api.paths import PostId
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession, Store, get_media_store, services_of
 from webapp.core.media_store import MediaStore
 from webapp.errors import PostNotFound
@@ -42,7 +43,7 @@ from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
 from webapp.rules import callers, page_sizes, pictures, posts, roles, search_query
 from webapp.rules import search as search_rules
 
-router = APIRouter(prefix="/posts", tags=["posts"])
+router = area_router(prefix="/posts", tags=["posts"])
 
 T = TypeVar("T")
 

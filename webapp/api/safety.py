@@ -7,15 +7,14 @@ the two, both ways; neither is ever told to the other.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from webapp.api.deps import UNAUTHORIZED, ApiUser, Responses, error
 from webapp.api.paths import UserId
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession
 from webapp.models import UserPublic
 from webapp.rules import safety
 
-router = APIRouter(prefix="/users/me", tags=["safety"])
+router = area_router(prefix="/users/me", tags=["safety"])
 
 CHANGE_ERRORS: Responses = {
     **UNAUTHORIZED,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
@@ -21,12 +21,13 @@ from webapp.api.deps import (
     error,
 )
 from webapp.api.posts import POSTS_JSON, json_response
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession
 from webapp.models import PostPublic, TagCount
 from webapp.rules import page_sizes, posts, search_query
 from webapp.rules import search as search_rules
 
-router = APIRouter(prefix="/tags", tags=["tags"])
+router = area_router(prefix="/tags", tags=["tags"])
 
 TAGS_JSON = TypeAdapter(list[TagCount])
 TAG_NOT_FOUND: Responses = {404: error("A name that cannot be a tag")}

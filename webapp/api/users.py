@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import Body, Query, Request
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
@@ -23,6 +23,7 @@ from webapp.api.deps import (
 from webapp.api.media import FILE, PICTURE_ERRORS, multipart, one_file
 from webapp.api.paths import UserId
 from webapp.api.posts import json_response
+from webapp.core.area_routes import area_router
 from webapp.core.client_address import client_ip
 from webapp.core.deps import (
     DbEngine,
@@ -48,7 +49,7 @@ from webapp.rules import (
 )
 from webapp.rules import search as search_rules
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = area_router(prefix="/users", tags=["users"])
 
 USER_JSON = TypeAdapter(UserPublic)
 PROFILE_JSON = TypeAdapter(ProfilePublic)

@@ -3,16 +3,17 @@ Anyone but an admin gets 404; an admin cannot change their own role."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession
 from webapp.errors import NotFound
 from webapp.rules import roles
 from webapp.web.deps import Visitor, VisitorDep
 from webapp.web.pages import FormText, flash, page_number, redirect, render
 
-router = APIRouter()
+router = area_router()
 
 
 def admin_of(visitor: Visitor) -> int:

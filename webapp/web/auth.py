@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep
 from webapp.errors import AccountSuspended, AccountTaken, TooManyLogins, TooManyRegistrations
@@ -15,7 +16,7 @@ from webapp.web import login_cookie
 from webapp.web.deps import VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render, safe_next
 
-router = APIRouter()
+router = area_router()
 
 LOGIN_FAILED = "The username, email or password is not right."
 

@@ -4,11 +4,12 @@ comments themselves are shown on the post's page (`webapp.web.post_page`)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession, SettingsDep
 from webapp.errors import ParentNotFound, ThreadTooDeep, TooManyComments
 from webapp.models import MAX_ID, CommentCreate, CommentEdit
@@ -18,7 +19,7 @@ from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, page_number, redirect, render
 from webapp.web.post_page import post_page
 
-router = APIRouter()
+router = area_router()
 
 
 def parent_of(raw: str) -> int | None:

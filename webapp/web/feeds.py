@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession, SettingsDep
 from webapp.rules import feeds, markup, posts
 from webapp.web import atom
 from webapp.web.cache_policy import Kept, Pages
 
-router = APIRouter()
+router = area_router()
 
 
 async def _answer(

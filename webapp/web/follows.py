@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession
 from webapp.errors import CannotFollowSelf
 from webapp.rules import follows, page_sizes, search, search_query
@@ -20,7 +21,7 @@ from webapp.web.pages import flash, page_number, redirect, render
 from webapp.web.profile_page import person, profile_page
 from webapp.web.shared_pages import shared_page
 
-router = APIRouter()
+router = area_router()
 
 
 @router.get("/following")

@@ -7,17 +7,17 @@ SQLAlchemy's connection it cost 3,178 Python calls, for one round trip."""
 
 import re
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import literal, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.db import DriverStatement
 from webapp.core.deps import DbSession
 from webapp.core.direct_reads import Call, DirectRoute
 
-router = APIRouter(include_in_schema=False)
+router = area_router(include_in_schema=False)
 
 _ONE = DriverStatement(select(literal(1)))
 # Written once: the answer never changes.

@@ -26,9 +26,10 @@ from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy.exc import DBAPIError
 
+from webapp.core.area_routes import area_router
 from webapp.core.client_address import client_ip
 from webapp.core.config import Settings
 from webapp.core.db import new_session
@@ -40,7 +41,7 @@ from webapp.models import MAX_ID
 from webapp.rules import safety
 from webapp.web import login_cookie
 
-router = APIRouter(include_in_schema=False)
+router = area_router(include_in_schema=False)
 log = logging.getLogger("webapp.live")
 
 MAX_MESSAGE_BYTES = 64 * 1024

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import hashlib
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.responses import FileResponse, Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession, Store, Tokens
 from webapp.core.media_paths import AVATAR_NAME, NAME, content_type
 from webapp.rules import accounts, pictures, roles
 from webapp.web import login_cookie
 
-router = APIRouter()
+router = area_router()
 
 PUBLIC = "public, max-age=31536000, immutable"
 PRIVATE = "private, no-store"

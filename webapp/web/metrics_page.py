@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import HTTPException, Request
 from starlette.responses import Response
 
 from webapp.core import metrics
+from webapp.core.area_routes import area_router
 from webapp.core.deps import SettingsDep
 
-router = APIRouter(include_in_schema=False)
+router = area_router(include_in_schema=False)
 
 
 @router.get("/metrics")

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession
 from webapp.errors import NotFound
 from webapp.models import ModerationActionCreate
@@ -17,7 +18,7 @@ from webapp.rules import moderation, roles, suspensions
 from webapp.web.deps import Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, page_number, redirect, render
 
-router = APIRouter()
+router = area_router()
 
 DONE = {
     "hide": "Hidden: {}.",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession
 from webapp.core.paging import CountedPage
 from webapp.rules import notifications, page_sizes
@@ -15,7 +16,7 @@ from webapp.rules.notifications import NotificationView
 from webapp.web.deps import CurrentUser, VisitorDep
 from webapp.web.pages import flash, page_number, redirect, render
 
-router = APIRouter()
+router = area_router()
 
 
 @router.get("/notifications")

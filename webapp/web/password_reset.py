@@ -3,10 +3,11 @@ new password through it. The rules are `webapp.rules.mail_links`'."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.client_address import client_ip
 from webapp.core.deps import DbSession, Hasher, PostmanDep, SettingsDep
 from webapp.errors import MailUnavailable, TooManyResetRequests
@@ -15,7 +16,7 @@ from webapp.rules import mail_links
 from webapp.web.deps import VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
 
-router = APIRouter()
+router = area_router()
 
 # A page whose address holds a working token is kept by no cache.
 NO_STORE = {"Cache-Control": "no-store"}

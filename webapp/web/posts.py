@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession, PictureFormDep, SettingsDep, Store, services_of
 from webapp.core.uploads import PictureForm
 from webapp.errors import PictureRefused, PostNotFound, TooManyPosts
@@ -32,7 +33,7 @@ from webapp.web.post_page import post_page
 from webapp.web.search_pages import search_pages
 from webapp.web.shared_pages import shared_page
 
-router = APIRouter()
+router = area_router()
 
 
 @router.get("/")

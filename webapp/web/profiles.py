@@ -3,16 +3,17 @@ follows them, and what they have written (`webapp.web.profile_page`)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession
 from webapp.web.cache_policy import Pages
 from webapp.web.deps import VisitorDep
 from webapp.web.profile_page import profile_page
 from webapp.web.shared_pages import shared_page
 
-router = APIRouter()
+router = area_router()
 
 
 @router.get("/users/{user_id:id}")

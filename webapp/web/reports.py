@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession, SettingsDep
 from webapp.errors import CannotReportOwn
 from webapp.models import NOTE_MAX, ReportCreate
@@ -18,7 +19,7 @@ from webapp.rules.moderation import Target
 from webapp.web.deps import ConfirmedUser, CurrentUser, Visitor, VisitorDep
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
 
-router = APIRouter()
+router = area_router()
 REASONS = (
     ("spam", "Spam"),
     ("harassment", "Harassment"),

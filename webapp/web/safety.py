@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession, PostmanDep, SettingsDep
 from webapp.errors import CannotBlockSelf, CannotMuteSelf, MailUnavailable
 from webapp.rules import confirmations, safety
@@ -17,7 +18,7 @@ from webapp.web.deps import CurrentUser, VisitorDep
 from webapp.web.pages import FormText, flash, redirect, render, safe_next
 from webapp.web.profile_page import person, profile_page
 
-router = APIRouter()
+router = area_router()
 
 NO_STORE = {"Cache-Control": "no-store"}
 # Where the forms may send the visitor back to; anywhere else, the profile.

@@ -3,9 +3,10 @@ the posts that match it, as the home page finds them."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession
 from webapp.rules import page_sizes, search, search_query
 from webapp.web import cache_policy
@@ -15,7 +16,7 @@ from webapp.web.listing import feed
 from webapp.web.pages import page_number, render
 from webapp.web.shared_pages import shared_page
 
-router = APIRouter()
+router = area_router()
 
 
 @router.get("/search")

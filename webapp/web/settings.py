@@ -4,10 +4,11 @@ handlers turn forms into calls and errors into messages beside the fields."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.client_address import client_ip
 from webapp.core.deps import (
     DbEngine,
@@ -42,7 +43,7 @@ from webapp.web.deps import (
 )
 from webapp.web.pages import FormText, field_errors, flash, redirect, render
 
-router = APIRouter()
+router = area_router()
 
 
 async def settings_page(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
+from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession
 from webapp.rules import markup, page_sizes, posts, search, search_query
 from webapp.web import cache_policy
@@ -17,7 +18,7 @@ from webapp.web.listing import feed
 from webapp.web.pages import page_number, render
 from webapp.web.shared_pages import shared_page
 
-router = APIRouter()
+router = area_router()
 
 
 @router.get("/tags")
