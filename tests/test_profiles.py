@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
-from tests.support.pages import Auth, post_form
+from tests.support.pages import Auth, MadeOrRendered, post_form
 from tests.test_following_pages import add_posts
 from webapp.models import User
 
@@ -67,23 +67,9 @@ def test_an_anonymous_profile_is_the_templates_bytes_made_without_it(
     stranger = new_client()
     paths = [f"/users/{alice.id}", f"/users/{alice.id}?page=2", f"/users/{alice.id}?page=3"]
     paths += [f"/users/{alice.id}?page=9", f"/users/{bob.id}"]
-    without_templates = [True]
-    serves = profile_page.serves_anonymous_page
-    monkeypatch.setattr(
-        profile_page,
-        "serves_anonymous_page",
-        lambda request, visitor: without_templates[0] and serves(request, visitor),
-    )
+    both_ways = MadeOrRendered(monkeypatch, profile_page)
     for path in paths:
-        without_templates[0] = True
-        app.state.page_cache.clear()
-        made = stranger.get(path)
-        assert made.status_code == 200
-        without_templates[0] = False
-        app.state.page_cache.clear()
-        rendered = stranger.get(path)
-        assert rendered.content == made.content, path
-        assert rendered.headers["content-type"] == made.headers["content-type"]
+        assert both_ways.page(app, stranger, path).status_code == 200
     page = stranger.get(f"/users/{alice.id}").text
     assert '<span class="badge role">moderator</span>' in page
     assert "<strong>1</strong> follower</a>" in page

@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+from typing import Any
 
 from fastapi.testclient import TestClient
+from httpx2 import Response
 
 from tests.support.app import PASSWORD
 
@@ -82,3 +84,31 @@ def write_post(
     response = post_form(client, "/posts", data, page="/posts/new")
     assert response.status_code == 303, response.text
     return int(response.headers["location"].rsplit("/", 1)[1])
+
+
+class MadeOrRendered:
+    """An anonymous visitor's page that `module` makes in Python, in the
+    template's shell (`serves_anonymous_page`), held against the template's
+    own rendering of it: `page` asks for it both ways, from an empty cache,
+    and finds the same bytes."""
+
+    def __init__(self, monkeypatch: Any, module: Any) -> None:
+        self.by_template = False
+        serves = module.serves_anonymous_page
+        monkeypatch.setattr(
+            module,
+            "serves_anonymous_page",
+            lambda request, visitor: not self.by_template and serves(request, visitor),
+        )
+
+    def page(self, app: Any, client: TestClient, path: str) -> Response:
+        """The page as made in Python, once the template's is found the same."""
+        self.by_template = False
+        app.state.page_cache.clear()
+        made = client.get(path)
+        self.by_template = True
+        app.state.page_cache.clear()
+        rendered = client.get(path)
+        assert rendered.content == made.content, path
+        assert rendered.headers["content-type"] == made.headers["content-type"]
+        return made
