@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Integer, String, bindparam, event, func, select
+from sqlalchemy import Integer, String, bindparam, event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from tests.support.api import sign_up, write
@@ -21,7 +21,7 @@ from tests.support.app import TEST_DATABASE_URL, make_settings, on_own_loop
 from tests.test_fast_pages import Outage
 from webapp.app import create_app
 from webapp.core.config import Settings
-from webapp.core.db import DriverStatement, create_async_db_engine, link_to
+from webapp.core.db import DriverStatement, atomic, create_async_db_engine, link_to, new_session
 
 pytestmark = pytest.mark.postgres
 
@@ -230,3 +230,38 @@ def test_a_write_is_never_sent_twice_but_goes_on_a_connection_the_server_had_not
         return replaced, lost.value.connection_invalidated, answered
 
     assert on_own_loop(run()) == (True, True, True)
+
+
+def test_a_read_prepared_on_a_connection_is_prepared_again_when_the_server_forgot_it(
+    settings: Settings,
+) -> None:
+    """psycopg sends `DEALLOCATE ALL` when a transaction rolls back on a
+    connection where it prepared statements of its own (a refused write after
+    a statement its session ran six times): the reads a Link had prepared
+    there are gone from the server, and are prepared again, not refused."""
+    statement = DriverStatement(select((bindparam("n", type_=Integer) + 1).label("next")))
+    backend = DriverStatement(select(func.pg_backend_pid().label("pid")))
+
+    async def run() -> list[object]:
+        engine = create_async_db_engine(settings)
+        seen: list[object] = []
+        try:
+            async with new_session(engine) as db:  # no connection held: one from the pool
+                seen.append(await statement.rows(db, {"n": 1}))
+                (first,) = await backend.rows(db, {})
+            async with new_session(engine) as db:
+                for _ in range(6):  # psycopg prepares it: it has names of its own
+                    await db.exec(text("SELECT 1"))
+                with pytest.raises(LookupError):
+                    async with atomic(db):
+                        await db.exec(text("SELECT 2"))
+                        raise LookupError("a write refused inside its transaction")
+            async with new_session(engine) as db:
+                seen.append(await statement.rows(db, {"n": 2}))
+                (again,) = await backend.rows(db, {})
+            seen.append(again == first)  # on the connection that lost them
+        finally:
+            await engine.dispose()
+        return seen
+
+    assert on_own_loop(run()) == [[(2,)], [(3,)], True]

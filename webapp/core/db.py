@@ -28,7 +28,7 @@ from psycopg import _queries as psycopg_queries
 from psycopg import adapt as psycopg_adapt
 from psycopg import errors as psycopg_errors
 from psycopg import generators as psycopg_generators
-from psycopg.pq import ExecStatus
+from psycopg.pq import DiagnosticField, ExecStatus
 from sqlalchemy import Connection, Engine, Executable, Result, Row, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -503,24 +503,33 @@ class Link:
         values = transformer.dump_sequence([params[name] for name in form.order], form.formats)
         types = transformer.types or ()
         key = (form.query, types)
-        name = prepared.names.get(key)
-        if name is None:
-            # Never named twice on a connection: a preparation cut off may
-            # have left its name taken.
-            made = b"_agora_%d" % prepared.made
-            prepared.made += 1
-            pgconn.send_prepare(made, form.query, param_types=types)
-            for result in await driver.wait(psycopg_generators.execute(pgconn)):
-                if result.status == ExecStatus.FATAL_ERROR:
-                    raise psycopg_errors.error_from_result(result, encoding=form.encoding)
-            name = prepared.names[key] = made
-        pgconn.send_query_prepared(name, values, param_formats=transformer.formats)
-        results = await driver.wait(psycopg_generators.execute(pgconn))
-        result = results[-1]
-        if result.status != ExecStatus.TUPLES_OK:
-            if result.status == ExecStatus.FATAL_ERROR:
-                raise psycopg_errors.error_from_result(result, encoding=form.encoding)
-            raise psycopg.InternalError(f"unexpected result status {result.status!r}")
+        for attempt in (1, 2):
+            name = prepared.names.get(key)
+            if name is None:
+                # Never named twice on a connection: a preparation cut off may
+                # have left its name taken.
+                made = b"_agora_%d" % prepared.made
+                prepared.made += 1
+                pgconn.send_prepare(made, form.query, param_types=types)
+                for result in await driver.wait(psycopg_generators.execute(pgconn)):
+                    if result.status == ExecStatus.FATAL_ERROR:
+                        raise psycopg_errors.error_from_result(result, encoding=form.encoding)
+                name = prepared.names[key] = made
+            pgconn.send_query_prepared(name, values, param_formats=transformer.formats)
+            results = await driver.wait(psycopg_generators.execute(pgconn))
+            result = results[-1]
+            if result.status == ExecStatus.TUPLES_OK:
+                break
+            if result.status != ExecStatus.FATAL_ERROR:
+                raise psycopg.InternalError(f"unexpected result status {result.status!r}")
+            if attempt == 1 and result.error_field(DiagnosticField.SQLSTATE) in _FORGOTTEN:
+                # The server no longer has it: psycopg sends DEALLOCATE ALL
+                # when a transaction rolls back on a connection where it had
+                # prepared statements of its own, and a table changed under a
+                # plan leaves it unusable. Prepared again, once.
+                prepared.names.clear()
+                continue
+            raise psycopg_errors.error_from_result(result, encoding=form.encoding)
         transformer.set_pgresult(result)
         return transformer.load_rows(0, result.ntuples, tuple)
 
@@ -612,6 +621,12 @@ _PREPARED = "agora.link_prepared"
 MAX_PREPARED = 100
 
 
+# What a prepared statement answers when the server has forgotten it
+# (invalid_sql_statement_name) or its plan can no longer run (a table changed
+# its result type: feature_not_supported).
+_FORGOTTEN = (b"26000", b"0A000")
+
+
 class PreparedStatements:
     """The statements prepared on one connection by Links: their names by
     (query, types of the values), how many names were made, and the
@@ -678,12 +693,15 @@ async def open_link(engine: AsyncEngine) -> Link:
 
 
 def _closed_by_server(driver: Any) -> bool:
-    """Whether an idle pooled connection has something to read: nothing was
-    asked on it, so that is the server's farewell (a fatal error, the end of
-    the stream). One `poll` of its socket that does not wait; at worst a
-    message nobody waits for costs the connection."""
-    if not isinstance(driver, psycopg.AsyncConnection) or driver.closed:
+    """Whether an idle pooled connection is gone: psycopg knows it broken, or
+    it has something to read, when nothing was asked on it, so that is the
+    server's farewell (a fatal error, the end of the stream). One `poll` of
+    its socket that does not wait; at worst a message nobody waits for costs
+    the connection."""
+    if not isinstance(driver, psycopg.AsyncConnection):
         return False
+    if driver.closed:
+        return True  # already known broken
     watch = select.poll()
     watch.register(driver.pgconn.socket, select.POLLIN)
     return bool(watch.poll(0))
