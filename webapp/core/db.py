@@ -717,40 +717,17 @@ async def link_to(engine: AsyncEngine) -> AsyncIterator[Link]:
         await link.give_back()
 
 
-class OneConnection:
-    """Where a page's few autocommitted reads (`DriverStatement`s) go: one
-    `Link` for all of them when the session holds no connection on
-    PostgreSQL, else the session itself (SQLite, a transaction, an engine
-    whose connections do not autocommit). A post with comments takes one
-    connection from the pool for both its statements, not one for each; on
-    the Link, each runs as a prepared statement of its connection
-    (`Link._run_prepared`), as a `DriverStatement` run on a session that
-    holds no connection does by itself.
-    (A class, not an `asynccontextmanager`, whose generator costs a page 8
-    calls.)"""
-
-    __slots__ = ("db", "link")
-
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-        self.link: Link | None = None
-
-    async def __aenter__(self) -> AsyncSession | Link:
-        db = self.db
-        bind = db.get_bind()
-        if bind.dialect.name != "postgresql" or not isinstance(bind, Engine) or db.in_transaction():
-            return db
-        fairy = await _checkout(bind)
-        try:
-            self.link = Link(bind, fairy)
-        except TypeError:  # not autocommitted: the session's own reads
-            await greenlet_spawn(fairy.close)
-            return db
-        return self.link
-
-    async def __aexit__(self, *_: object) -> None:
-        if self.link is not None:
-            await self.link.give_back()
+async def _read_link(engine: Engine) -> Link | None:
+    """A `Link` for a read on a connection taken from the pool (the session
+    holds none), or None when its connections do not autocommit (then the
+    session reads). Not `open_link`: a read met by a dead connection is sent
+    again on a new one (`Link._fetch`), so it needs no poll first."""
+    fairy = await _checkout(engine)
+    try:
+        return Link(engine, fairy)
+    except TypeError:  # not autocommitted
+        await greenlet_spawn(fairy.close)
+        return None
 
 
 async def _driver_connection(
@@ -1079,10 +1056,13 @@ class DriverStatement:
             # The session holds no connection yet (an anonymous page's only
             # statement): one from the pool for this statement alone, where
             # it runs as a prepared statement past the cursor (a `Link`).
-            async with OneConnection(db) as reads:
-                if isinstance(reads, Link):
-                    return await self.rows(reads, params)
-            return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
+            link = await _read_link(bind)
+            if link is None:
+                return list(await db.exec(self.statement, params=params))  # type: ignore[call-overload]  # any select
+            try:
+                return await self.rows(link, params)
+            finally:
+                await link.give_back()
         connection, driver = await _driver_connection(db)
         if not driver.autocommit:
             # Inside a transaction (a write reading back what it wrote): an
