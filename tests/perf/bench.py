@@ -429,9 +429,14 @@ def pick_targets(url: str, size: Size) -> Targets:
             targets.blocked, targets.muted = shielded_from(url, targets.followed)
     targets.post_ids = ids(url, RANDOM_IDS["posts"])
     targets.user_ids = ids(url, RANDOM_IDS["users"])
-    likers = sql_rows(url, "SELECT id, username FROM users ORDER BY id LIMIT %s", (LIKERS,))
-    targets.likers = [(user_id, username) for user_id, username in likers]
+    targets.likers = seeded_likers(url)
     return targets
+
+
+def seeded_likers(url: str) -> list[tuple[int, str]]:
+    """The people who write through the API: the first `LIKERS` seeded, (id, username)."""
+    likers = sql_rows(url, "SELECT id, username FROM users ORDER BY id LIMIT %s", (LIKERS,))
+    return [(user_id, username) for user_id, username in likers]
 
 
 def ids(url: str, sql: str) -> list[int]:
@@ -969,6 +974,13 @@ LIKES_KEPT = 256
 
 
 def likes_script(run: Run, server: Server) -> Path:
+    side = run.sides[server.name]
+    return likes_lua(run.folder, server.name, side, run.targets.likers, run.ids_file("posts"))
+
+
+def likes_lua(
+    folder: Path, name: str, side: Side, likers: list[tuple[int, str]], posts_file: Path
+) -> Path:
     """POST /api/vote by the 50 likers, each thread with its own half of them: a like
     (dir 1) of a random post the caller does not like yet, and every other request,
     once the thread has enough, the oldest of its likes taken back (dir 0). What each
@@ -979,21 +991,18 @@ def likes_script(run: Run, server: Server) -> Path:
     requests it returns, and never sends that one: a like noted then was never made,
     and taking it back was the one 404 of every run, on both sides. That first call
     of the first thread is answered without noting anything."""
-    side = run.sides[server.name]
-    index = {user_id: i for i, (user_id, _) in enumerate(run.targets.likers, start=1)}
+    index = {user_id: i for i, (user_id, _) in enumerate(likers, start=1)}
     marks = ", ".join(["%s"] * len(index))  # every value is bound, none written in
     liked = sql_rows(
         side.url,
         f"SELECT user_id, post_id FROM votes WHERE user_id IN ({marks})",  # noqa: S608
         list(index),
     )
-    liked_file = write_lines(
-        run.folder / f"liked-{server.name}.txt", [f"{index[u]}:{p}" for u, p in liked]
-    )
+    liked_file = write_lines(folder / f"liked-{name}.txt", [f"{index[u]}:{p}" for u, p in liked])
     body = f"""{token_table(side.tokens)}
 function init(args)
   begin()
-  posts = numbers({lua_string(str(run.ids_file("posts")))})
+  posts = numbers({lua_string(str(posts_file))})
   liked = {{}}
   for line in io.lines({lua_string(str(liked_file))}) do liked[line] = true end
   mine = my_callers()
@@ -1035,12 +1044,16 @@ function request()
   return like()
 end
 """
-    return write_script(run.folder, f"likes-{server.name}", body)
+    return write_script(folder, f"likes-{name}", body)
 
 
 def new_posts_script(run: Run, server: Server) -> Path:
+    return new_posts_lua(run.folder, server.name, run.sides[server.name].tokens)
+
+
+def new_posts_lua(folder: Path, name: str, tokens: list[str]) -> Path:
     """POST /api/posts by the 50 likers in turn: a short published post each time."""
-    body = f"""{token_table(run.sides[server.name].tokens)}
+    body = f"""{token_table(tokens)}
 function init(args)
   begin()
   mine = my_callers()
@@ -1054,7 +1067,7 @@ function request()
   return api_post("/api/posts", mine[n % #mine + 1], body)
 end
 """
-    return write_script(run.folder, f"posts-{server.name}", body)
+    return write_script(folder, f"posts-{name}", body)
 
 
 # --- lock waits, sampled -----------------------------------------------------------------
@@ -2086,9 +2099,7 @@ def measure_like_floor(
     statements check as Agora's do."""
     floor = like_floor_server(url, workers)
     start_all([floor])
-    stamps = dict(sql_rows(url, "SELECT id, security_stamp FROM users"))
-    tokens = [f"{user_id}:{stamps[user_id]}" for user_id, _ in run.targets.likers]
-    run.sides[floor.name] = Side(url, tokens)
+    run.sides[floor.name] = Side(url, like_floor_tokens(url, run.targets.likers))
     by_floor = replace(run, agora=floor)
     pair = Scenario("like floor", "/api/vote", "/api/vote", script=likes_script, writes=True)
     crowded = crowded_likes("like floor, 64 connections", with_reference=False)
@@ -2102,6 +2113,13 @@ def measure_like_floor(
     finally:
         floor.stop()
     return pair, crowded, posts
+
+
+def like_floor_tokens(url: str, likers: list[tuple[int, str]]) -> list[str]:
+    """The like floor's bearer tokens: each liker's id and security stamp (`ID:STAMP`),
+    which its statements check as Agora's check a signed token's."""
+    stamps = dict(sql_rows(url, "SELECT id, security_stamp FROM users"))
+    return [f"{user_id}:{stamps[user_id]}" for user_id, _ in likers]
 
 
 def likes_report(

@@ -9,7 +9,8 @@ backends counted are those connected to the database served
 out. On two cores, req/s is about the inverse of the total.
 
     python tests/perf/cpu_split.py --db agora_copy --ports 8300-8309 [--rounds 3] [--duration 10]
-        [--scenario post|user|api-post] [--compare /path/to/another/checkout] [--agora-only]
+        [--scenario post|user|api-post|like|new-post] [--compare /path/to/another/checkout]
+        [--agora-only]
 
 Agora is served as the benchmark serves it (`python -m webapp serve --workers
 2`, the bench's environment), the reference under gunicorn gthread (2 x 4);
@@ -20,6 +21,15 @@ own script (an id drawn for every request): `/posts/{random id}` (post, the
 default), `/users/{random id}` (user) or `GET /api/posts/{random id}`
 (api-post). `--compare` serves another checkout too (`before`), on the same
 copy: a change's effect, measured in the same rounds.
+
+The writes, `like` and `new-post`, are bench.py's likes through the API (50
+people, their tokens from /api/login; a like of a random post, and every
+other request the oldest taken back) and new posts through the API, held
+against the like floor (like_floor_app.py: the same statements, sent by a
+bare ASGI app) instead of the reference. Writes change what they run on, so
+each side writes to its own copy of `--db` (`{db}_agora`, `{db}_floor`,
+`{db}_before`, made from it at the start and dropped at the end, triggers
+and all), and its PostgreSQL backends are those of its copy.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -40,9 +51,18 @@ sys.path.insert(0, str(PERF_DIR))
 from bench import (  # noqa: E402 (beside this file)
     RANDOM_IDS,
     RANDOM_READS,
+    Side,
     agora_server,
+    api_tokens,
+    like_floor_server,
+    like_floor_tokens,
+    likes_lua,
+    new_posts_lua,
+    pg_admin,
     random_read_script,
     reference_server,
+    seeded_likers,
+    settle,
     write_lines,
 )
 from servers import Server, catch_signals  # noqa: E402
@@ -86,6 +106,11 @@ SCENARIOS = {
     "post": "/posts/{random id}",
     "user": "/users/{random id}",
     "api-post": "GET /api/posts/{random id}",
+}
+# The writes, held against the like floor, each side on its own copy.
+WRITES = {
+    "like": "likes through the API (POST /api/vote), 50 people, random posts",
+    "new-post": "new posts through the API (POST /api/posts), 50 people",
 }
 
 
@@ -134,6 +159,50 @@ def measure(
     }
 
 
+@dataclass
+class Turn:
+    """One side of the comparison: its server, the database it serves, and (for
+    a write) its callers' tokens, which its wrk script sends."""
+
+    name: str
+    server: Server
+    database: str
+    tokens: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"{PG}/{self.database}"
+
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+class Writes:
+    """What a write scenario needs to make each side's wrk script before each of
+    its runs (the likes' script reads what each caller likes already from that
+    side's copy, as bench.py does before every run)."""
+
+    def __init__(self, scenario: str, db: str, folder: Path) -> None:
+        self.scenario, self.folder = scenario, folder
+        self.likers = seeded_likers(f"{PG}/{db}")
+        with psycopg.connect(f"{PG}/{db}") as connection:
+            rows = connection.execute(RANDOM_IDS["posts"]).fetchall()
+        self.posts_file = write_lines(folder / "posts-ids.txt", [row[0] for row in rows])
+
+    def script(self, turn: Turn) -> Path:
+        if self.scenario == "new-post":
+            return new_posts_lua(self.folder, turn.name, turn.tokens)
+        side = Side(turn.url, turn.tokens)
+        return likes_lua(self.folder, turn.name, side, self.likers, self.posts_file)
+
+
+def copy_database(source: str, name: str) -> str:
+    """A fresh copy of `source` named `name` (a write's side writes to its own)."""
+    pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    pg_admin(f"CREATE DATABASE {name} TEMPLATE {source}")
+    return name
+
+
 def script_for(scenario: str, admin: str, folder: Path) -> Path:
     """bench.py's wrk script for the scenario, with its ids read from the copy as
     bench.py reads them."""
@@ -144,14 +213,41 @@ def script_for(scenario: str, admin: str, folder: Path) -> Path:
     return random_read_script(folder, f"random-{scenario}", template, ids_file, highest=0)
 
 
+def sides_for(args: argparse.Namespace) -> list[Turn]:
+    """Agora (and `before`) with the reference on `--db` for a read; for a write,
+    with the like floor, each on its own copy of it."""
+    writes = args.scenario in WRITES
+    names = ["agora", *(["before"] if args.compare else [])]
+    if not args.agora_only:
+        names.append("floor" if writes else "ref")
+    database = {name: copy_database(args.db, f"{args.db}_{name}") for name in names if writes}
+    turns = []
+    for name in names:
+        db = database.get(name, args.db)
+        url = f"{PG}/{db}"
+        if name == "ref":
+            server = reference_server(url, 2)
+        elif name == "floor":
+            server = like_floor_server(url, 2)
+        else:
+            checkout = args.compare if name == "before" else PERF_DIR.parent.parent
+            server = agora_server(
+                checkout, url.replace("postgresql", "postgresql+psycopg"), 2, name
+            )
+        turns.append(Turn(name, server, db))
+    return turns
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True)
     parser.add_argument("--ports", default="8300-8309")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--duration", type=float, default=10)
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="post")
-    parser.add_argument("--agora-only", action="store_true", help="no reference app")
+    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, *WRITES]), default="post")
+    parser.add_argument(
+        "--agora-only", action="store_true", help="no reference app (no like floor for a write)"
+    )
     parser.add_argument(
         "--compare",
         type=Path,
@@ -160,34 +256,44 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["BENCH_PORTS"] = args.ports
     catch_signals()
-    admin = f"postgresql://postgres@127.0.0.1:5432/{args.db}"
     folder = Path(tempfile.mkdtemp(prefix="cpu-split-"))
-    script = script_for(args.scenario, admin, folder)
-    print(f"{SCENARIOS[args.scenario]}, {args.rounds} round(s) of {args.duration:g} s", flush=True)
-    url = admin.replace("postgresql", "postgresql+psycopg")
-    agora = agora_server(PERF_DIR.parent.parent, url, 2)
-    sides = [("agora", agora)]
-    if args.compare:
-        before = agora_server(args.compare, url, 2, name="before")
-        sides.append(("before", before))
-    if not args.agora_only:
-        sides.append(("ref", reference_server(admin, 2)))
+    writes = Writes(args.scenario, args.db, folder) if args.scenario in WRITES else None
+    read_script = None if writes else script_for(args.scenario, f"{PG}/{args.db}", folder)
+    title = WRITES[args.scenario] if writes else SCENARIOS[args.scenario]
+    print(f"{title}, {args.rounds} round(s) of {args.duration:g} s", flush=True)
+    sides = sides_for(args)
+
+    def run(turn: Turn, duration: float) -> dict[str, float]:
+        """One wrk run on `turn`, after the last one's statements have ended."""
+        if writes is None:
+            assert read_script is not None
+            return measure(turn.server, PG, turn.database, read_script, duration)
+        settle([t.url for t in sides], turn.name)
+        return measure(turn.server, PG, turn.database, writes.script(turn), duration)
+
     try:
-        for _, server in sides:
-            server.start()
-        for _, server in sides:
-            server.wait_ready()
-        # Warm both: imports, pools, psycopg's prepared statements.
-        for _, server in sides:
-            wrk(server.port, script, 3)
-        results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in sides}
+        for turn in sides:
+            turn.server.start()
+        for turn in sides:
+            turn.server.wait_ready()
+        if writes is not None:
+            for turn in sides:
+                turn.tokens = (
+                    like_floor_tokens(turn.url, writes.likers)
+                    if turn.name == "floor"
+                    else api_tokens(turn.server.port, writes.likers)
+                )
+        # Warm every side: imports, pools, psycopg's prepared statements.
+        for turn in sides:
+            run(turn, 3)
+        results: dict[str, list[dict[str, float]]] = {turn.name: [] for turn in sides}
         for number in range(args.rounds):
             order = sides[number % len(sides) :] + sides[: number % len(sides)]
-            for name, server in order:
-                results[name].append(measure(server, admin, args.db, script, args.duration))
-                r = results[name][-1]
+            for turn in order:
+                results[turn.name].append(run(turn, args.duration))
+                r = results[turn.name][-1]
                 print(
-                    f"round {number + 1} {name:6}: {r['rps']:7.0f} req/s p99 {r['p99']:>8}  "
+                    f"round {number + 1} {turn.name:6}: {r['rps']:7.0f} req/s p99 {r['p99']:>8}  "
                     f"CPU µs/request: python {r['python']:6.0f}  postgres {r['postgres']:5.0f}  "
                     f"wrk {r['wrk']:4.0f}  total {r['python'] + r['postgres'] + r['wrk']:6.0f}",
                     flush=True,
@@ -205,6 +311,9 @@ def main() -> None:
             )
     finally:
         Server.stop_all()
+        if writes is not None:
+            for turn in sides:
+                pg_admin(f"DROP DATABASE IF EXISTS {turn.database} WITH (FORCE)")
 
 
 if __name__ == "__main__":
