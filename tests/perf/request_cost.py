@@ -39,7 +39,8 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,12 +191,55 @@ async def one(app: Any, call: Call, tokens: dict[int, bytes], cookie: bytes | No
     return int(sent[0]["status"])
 
 
-async def measure(args: argparse.Namespace) -> None:
+@asynccontextmanager
+async def like_floor() -> AsyncIterator[tuple[Any, dict[int, bytes]]]:
+    """like_floor_app.py's app, started, and the writers' `Authorization`
+    headers as it reads them (`ID:STAMP`), on the database of DATABASE_URL."""
+    import psycopg
+
+    url = os.environ["DATABASE_URL"].replace("+psycopg", "")
+    os.environ["LIKE_FLOOR_DATABASE_URL"] = url
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import like_floor_app
+
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT id, security_stamp FROM users WHERE id <= %s", (WRITERS,)
+        ).fetchall()
+    tokens = {user_id: b"Bearer %d:%s" % (user_id, stamp.encode()) for user_id, stamp in rows}
+    started: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    running = asyncio.create_task(
+        like_floor_app.app({"type": "lifespan"}, started.get, answers.put)
+    )
+    await started.put({"type": "lifespan.startup"})
+    await answers.get()
+    try:
+        yield like_floor_app.app, tokens
+    finally:
+        await started.put({"type": "lifespan.shutdown"})
+        await running
+
+
+@asynccontextmanager
+async def agora(as_user: str | None) -> AsyncIterator[tuple[Any, dict[int, bytes], bytes | None]]:
     app = create_app()
-    make = scenarios(args.posts, args.users)[args.scenario]
     async with app.router.lifespan_context(app):
         tokens = await bearers(app)
-        cookie = await log_in(app, args.as_user) if args.as_user else None
+        cookie = await log_in(app, as_user) if as_user else None
+        yield app, tokens, cookie
+
+
+async def measure(args: argparse.Namespace) -> None:
+    make = scenarios(args.posts, args.users)[args.scenario]
+    async with AsyncExitStack() as stack:
+        if args.floor:
+            if args.scenario not in ("vote", "new-post"):
+                raise SystemExit("--floor answers the writes alone: vote, new-post")
+            app, tokens = await stack.enter_async_context(like_floor())
+            cookie = None
+        else:
+            app, tokens, cookie = await stack.enter_async_context(agora(args.as_user))
         for _ in range(300):  # warm: prepared statements, templates, the pool
             await one(app, make(), tokens, cookie)
         random.seed(1)
@@ -232,6 +276,11 @@ def main() -> None:
     )
     parser.add_argument("--profile", choices=["cumulative", "tottime", "ncalls"])
     parser.add_argument("--as", dest="as_user", metavar="NAME", help="log in as this person")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="call like_floor_app.py instead of Agora (vote, new-post): the floor's own cost",
+    )
     asyncio.run(measure(parser.parse_args()))
 
 
