@@ -2,7 +2,7 @@
 post, one user, a page of the posts, for callers without a token (a caller
 with one, or with another query, is answered by the routes through their
 declared dependencies). And the writes clients send most, a like and a new
-post, whose routes read their token themselves (`api_writer`): called here
+post, whose routes read their token themselves (`ApiWriter`): called here
 with a body their model takes, and the token as the route's dependency reads
 it (`bearer_token`)."""
 

@@ -8,8 +8,8 @@ from webapp.api.deps import (
     NOT_CONFIRMED,
     UNAUTHORIZED,
     UNREADABLE_BODY,
+    ApiWriter,
     BearerToken,
-    api_writer,
     error,
 )
 from webapp.core.area_routes import area_router
@@ -45,7 +45,7 @@ def answer(body: bytes, status_code: int) -> Response:
 async def vote(request: Request, token: BearerToken, data: VoteCreate) -> Response:
     """Anyone may like a post they can see, their own drafts included. The
     database decides races: two likes at once count once, never fail with 500."""
-    async with api_writer(request, token) as (db, caller):
+    async with ApiWriter(request, token) as (db, caller):
         if data.dir == 1:
             if not await likes.add(db, post_id=data.post_id, user_id=caller.id, caller=caller):
                 raise HTTPException(409, "You already like this post")

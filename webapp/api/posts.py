@@ -23,6 +23,7 @@ from webapp.api.deps import (
     UNAUTHORIZED,
     UNREADABLE_BODY,
     ApiUser,
+    ApiWriter,
     BearerToken,
     Limit,
     OptionalApiUser,
@@ -31,7 +32,6 @@ from webapp.api.deps import (
     Skip,
     SortQuery,
     WindowQuery,
-    api_writer,
     error,
 )
 from webapp.api.paths import PostId
@@ -165,7 +165,7 @@ async def write_post(
     """`create_post`'s work; the store of pictures is made only for a post
     that has some (`store` None: not made yet)."""
     per_hour = services_of(request.app).settings.posts_per_hour
-    async with api_writer(request, token, session=bool(data.media_ids)) as (db, caller):
+    async with ApiWriter(request, token, session=bool(data.media_ids)) as (db, caller):
         owner: UserPublic | callers.Caller = caller
         if data.media_ids:
             assert isinstance(db, AsyncSession)  # asked for: `session`
