@@ -19,7 +19,9 @@ cache holds), and two writes with a bearer token,
 by 50 people as the benchmark's: `vote`
 (`POST /api/vote`: a like of a random post, then the same like taken back, in
 turns) and `new-post` (`POST /api/posts`, a short published post). The writes
-change the database they run on: use a copy. `--as NAME` logs in as that
+change the database they run on: use a copy; `--floor` calls the like floor
+(like_floor_app.py: Agora's statements for them from a bare ASGI app) instead
+of Agora, for what those statements cost by themselves. `--as NAME` logs in as that
 seeded person first (the demo password) and sends their session cookie with
 every GET: the logged-in pages, which the HTML cache does not keep. To
 compare `following` with `home`, take someone who likes none of the posts on
