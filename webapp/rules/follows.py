@@ -363,7 +363,7 @@ async def people(
         .where(me == user_id, suspensions.ACTIVE)
     )
     if blocked:
-        statement = statement.where(them.not_in(sorted(blocked)))
+        statement = statement.where(safety.none_of(them, blocked))
     statement = (
         statement.order_by(col(Follow.created_at).desc(), col(Follow.id).desc())
         .offset(offset)

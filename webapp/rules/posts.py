@@ -357,7 +357,7 @@ async def visible_counts(
         return {}
     condition = and_(col(Post.id).in_(post_ids), visible_to(viewer_id))
     if blocked:
-        condition = and_(condition, col(Post.owner_id).not_in(blocked))
+        condition = and_(condition, safety.none_of(col(Post.owner_id), blocked))
     return await _counts(db, condition)
 
 
@@ -390,7 +390,7 @@ def listed_for(followed_by: int | None, unlisted: Unlisted = NOBODY) -> ColumnEl
     if followed_by is not None:
         condition = and_(condition, col(Post.owner_id).in_(_followed(followed_by)))
     if unlisted:
-        condition = and_(condition, col(Post.owner_id).not_in(sorted(unlisted)))
+        condition = and_(condition, safety.none_of(col(Post.owner_id), unlisted))
     return condition
 
 

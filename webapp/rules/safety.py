@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, delete, exists, or_
+from sqlalchemy import JSON, ColumnElement, Integer, String, and_, bindparam, delete, exists, or_
 from sqlalchemy import select as core_select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import col, select
@@ -106,6 +107,39 @@ def _id_list_postgresql(element: _IdList, compiler: Any, **kw: Any) -> str:
 @compiles(_IdList)
 def _id_list(element: _IdList, compiler: Any, **kw: Any) -> str:
     return f"group_concat({compiler.process(element.clauses, **kw)}, ' ')"
+
+
+class _NoneOf(FunctionElement[bool]):
+    """A column's value is none of a list of ids, the list bound as one value."""
+
+    name = "none_of"
+    inherit_cache = True
+
+
+# The list as one bound value: an array on PostgreSQL, JSON text on SQLite.
+_IDS = ARRAY(Integer).with_variant(JSON(), "sqlite")
+
+
+def none_of(column: Any, ids: frozenset[int]) -> ColumnElement[bool]:
+    """`column NOT IN ids` for the people a reader blocks or mutes, with the
+    ids bound as one value rather than one bound value each: a hundred of
+    them cost SQLAlchemy and the driver a hundred values to render, cast and
+    send at every statement, twice in a list read in two ways, which made
+    building a shielded reader's page three quarters more Python calls."""
+    return _NoneOf(column, bindparam(None, sorted(ids), type_=_IDS))
+
+
+@compiles(_NoneOf, "postgresql")
+def _none_of_postgresql(element: _NoneOf, compiler: Any, **kw: Any) -> str:
+    column, ids = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"{column} <> ALL ({ids})"
+
+
+@compiles(_NoneOf)
+def _none_of(element: _NoneOf, compiler: Any, **kw: Any) -> str:
+    column, ids = (compiler.process(clause, **kw) for clause in element.clauses)
+    # Compiled SQL: a column and a bound parameter, nothing of a visitor.
+    return f"{column} NOT IN (SELECT value FROM json_each({ids}))"  # noqa: S608
 
 
 def ids_of(user_id: Any, *, muted: bool) -> Any:

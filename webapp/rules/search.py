@@ -45,7 +45,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.db import DriverStatement, unprepared
 from webapp.models import Post, PostPublic, PostTag, User, UserPublic, person
-from webapp.rules import ordering, page_sizes, posts, suspensions
+from webapp.rules import ordering, page_sizes, posts, safety, suspensions
 from webapp.rules.follows import PROFILE_OF_USER
 from webapp.rules.search_query import MARK_END, MARK_START, SearchQuery, marked
 
@@ -418,7 +418,7 @@ async def people(
     ]
     conditions = [or_(*holds), suspensions.ACTIVE]
     if unlisted:
-        conditions.append(col(User.id).not_in(sorted(unlisted)))
+        conditions.append(safety.none_of(col(User.id), unlisted))
     exact = func.lower(col(User.username)).in_(words)
     statement = (
         select(col(User.id), col(User.username), col(User.created_at), *PROFILE_OF_USER)
