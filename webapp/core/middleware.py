@@ -398,7 +398,6 @@ class BodyLimit:
         request has been refused. `content_type` ("" without one) and
         `declared` (its Content-Length, or None): the request's first such
         headers, which `Gate` read already."""
-        request = Request(scope)
         kind = checked_kind(content_type) if content_type else None
         streamed = kind == MULTIPART and uploads.carries_pictures(scope["method"], scope["path"])
         max_bytes = self.picture_bytes if streamed else self.max_bytes
@@ -406,24 +405,23 @@ class BodyLimit:
             # ASCII digits only: "²".isdigit() is true and int("²") fails.
             number = declared.isascii() and declared.isdigit()
             if not number or len(declared) > 18 or int(declared) > max_bytes:
-                status = 413 if number else 400
-                await (await self.refuse(request, status))(scope, receive, send)
+                await self._refuse(scope, receive, send, 413 if number else 400)
                 return None
 
         if kind is not None and not streamed:
             body = await self._read_all(receive)
             if body is None:
-                await (await self.refuse(request, 413))(scope, receive, send)
+                await self._refuse(scope, receive, send, 413)
                 return None
             too_many = kind != JSON and (
                 bodies.most_fields_in(body, content_type) > bodies.MAX_FORM_FIELDS
             )
             if too_many:
-                await (await self.refuse(request, 413))(scope, receive, send)
+                await self._refuse(scope, receive, send, 413)
                 return None
             problem = body_problem(kind, body, content_type, scope)
             if problem is not None:
-                await (await self.refuse(request, 422, problem))(scope, receive, send)
+                await self._refuse(scope, receive, send, 422, problem)
                 return None
             if kind == URLENCODED:
                 body = bodies.escape_raw_utf8(body)
@@ -442,6 +440,13 @@ class BodyLimit:
             return message
 
         return limited_receive
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, status: int, detail: object = None
+    ) -> None:
+        """Answer with the app's refusal. Its `Request` is made here, for the
+        few requests refused: every other one went by without it."""
+        await (await self.refuse(Request(scope), status, detail))(scope, receive, send)
 
     async def _read_all(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []
