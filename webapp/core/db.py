@@ -41,6 +41,7 @@ from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.config import Settings
+from webapp.core.greenlets import run_kept
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -665,9 +666,11 @@ def _buffered(connection: Connection, statement: Executable, params: Any) -> Any
 
 async def _checkout(engine: Engine) -> Any:
     """A connection from the pool, or SQLAlchemy's error (a database that
-    cannot be reached is an `OperationalError`: a 503), as `connect` raises."""
+    cannot be reached is an `OperationalError`: a 503), as `connect` raises.
+    On a kept greenlet (`run_kept`): a new one for each checkout cost the
+    kernel a chunk of frame stack each time."""
     try:
-        return await greenlet_spawn(engine.raw_connection)
+        return await run_kept(engine.raw_connection)
     except engine.dialect.loaded_dbapi.Error as error:
         Connection._handle_dbapi_exception_noconnection(error, engine.dialect, engine)
         raise

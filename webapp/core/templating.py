@@ -41,7 +41,12 @@ def time_ago(moment: datetime, now: datetime | None = None) -> str:
 
 
 def iso_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+    """`moment.astimezone(UTC).isoformat(timespec="seconds")`: "2026-12-06T23:05:07+00:00".
+    The offset is written here, not by `isoformat`, which formats it with a
+    call of `utcoffset` and a C `printf` of its own: a third of its cost, for a
+    suffix that is always the same (a page prints a time for the post and
+    each comment)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "+00:00"
 
 
 # The months as English pages name them, whatever the process's locale

@@ -94,7 +94,10 @@ class AnonymousShell:
     (base.html for nobody logged in, with no message to show), cut where the
     title, the head's additions and the content go: rendered once per version
     of base.html (with templates reloaded as they change, looked at again
-    once a second)."""
+    once a second). Kept in UTF-8 too (`encoded`): a page's bytes are its
+    parts joined, and only what is its own is encoded for each request (the
+    shell is Latin-1 alone, but a page's content, with its "♡", is not: the
+    whole page in one str was twice as wide, and encoded whole every time)."""
 
     SOURCE = (
         '{% extends "base.html" %}{% block title %}{{ slot }}{% endblock %}'
@@ -107,6 +110,7 @@ class AnonymousShell:
         self.env = env
         self._base: Any = None
         self._parts: list[str] = []
+        self._encoded: list[bytes] = []
         self._checked_at = float("-inf")
 
     def parts(self) -> list[str]:
@@ -127,7 +131,13 @@ class AnonymousShell:
         if len(parts) != 4:
             raise RuntimeError("base.html must show its title, head and content blocks once each")
         self._base, self._parts = base, parts
+        self._encoded = [part.encode() for part in parts]
         return parts
+
+    def encoded(self) -> list[bytes]:
+        """`parts()`, in UTF-8."""
+        self.parts()
+        return self._encoded
 
 
 def serves_anonymous_page(request: Request, visitor: Visitor) -> bool:
@@ -152,23 +162,25 @@ def anonymous_page(
     there): the blocks `title` (text, escaped here), `head` and `content` of
     base.html, with no template rendered."""
     shell = cast(AnonymousShell, services_of(request.app).templates.globals["anonymous_shell"])
-    start, after_title, after_head, end = shell.parts()
-    html = f"{start}{text(title)}{after_title}{head}{after_head}{content}{end}"
+    start, after_title, after_head, end = shell.encoded()
+    body = b"".join(
+        (start, text(title).encode(), after_title, head.encode(), after_head, content.encode(), end)
+    )
     if headers is None and not (status_code < 200 or status_code in (204, 304)):
-        return PlainPage(html, status_code)
-    return HTMLResponse(html, status_code=status_code, headers=headers)
+        return PlainPage(body, status_code)
+    return HTMLResponse(body, status_code=status_code, headers=headers)
 
 
 class PlainPage(HTMLResponse):
     """`HTMLResponse(html, status_code)` for a page with a body and no headers
     of its own: the same body and headers, set at once (Starlette's
     `init_headers` looks each one up, a tenth of the Python calls of a random
-    post's page outside its statements)."""
+    post's page outside its statements). `body`: the page in UTF-8."""
 
-    def __init__(self, html: str, status_code: int = 200) -> None:
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
         self.status_code = status_code
         self.background = None
-        self.body = body = html.encode()
+        self.body = body
         self.raw_headers = [
             (b"content-length", str(len(body)).encode()),
             (b"content-type", b"text/html; charset=utf-8"),

@@ -1,0 +1,75 @@
+"""The pool's checkout runs on kept greenlets (`webapp.core.greenlets`): as
+`greenlet_spawn` for what it runs (results, errors, `await_` inside,
+several at once, a cancellation), with a greenlet kept for the next call
+only when its function ended with a result or an `Exception`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy.util.concurrency import await_
+
+from webapp.core import greenlets
+from webapp.core.greenlets import run_kept
+
+
+def waits(value: int) -> int:
+    return await_(asyncio.sleep(0.01, result=value * 2))
+
+
+def refuses() -> None:
+    raise ValueError("refused")
+
+
+def waits_then_refuses() -> None:
+    await_(asyncio.sleep(0))
+    raise KeyError("gone")
+
+
+def kept() -> list[object]:
+    found: list[object] = greenlets._local.__dict__.get("kept", [])
+    return found
+
+
+def test_a_call_runs_as_greenlet_spawn_runs_it() -> None:
+    async def calls() -> None:
+        assert await run_kept(len, "four") == 4
+        assert await run_kept(waits, 3) == 6
+        with pytest.raises(ValueError, match="refused"):
+            await run_kept(refuses)
+        with pytest.raises(KeyError):
+            await run_kept(waits_then_refuses)
+        assert await asyncio.gather(run_kept(waits, 1), run_kept(waits, 2), run_kept(len, "x")) == [
+            2,
+            4,
+            1,
+        ]
+
+    asyncio.run(calls())
+
+
+def test_the_next_call_takes_the_greenlet_the_last_one_left() -> None:
+    async def calls() -> tuple[object, object]:
+        await run_kept(len, "a")
+        first = kept()[-1]
+        await run_kept(waits, 1)
+        return first, kept()[-1]
+
+    first, again = asyncio.run(calls())
+    assert again is first
+
+
+def test_a_call_cancelled_while_it_waits_leaves_its_greenlet_behind() -> None:
+    async def cancelled() -> int:
+        await run_kept(len, "a")
+        before = len(kept())
+        waiting = asyncio.ensure_future(run_kept(lambda: await_(asyncio.sleep(10))))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert len(kept()) == before - 1  # ended by the cancellation, not kept
+        return await run_kept(waits, 4)
+
+    assert asyncio.run(cancelled()) == 8
