@@ -135,8 +135,9 @@ def named_in_replies(comment: Any) -> ColumnElement[bool]:
 
 # More columns than SQLModel's `select` has signatures for (four): the class
 # itself, its rows read by position in `as_public`. A comment with its author,
-# where it sits in its thread, and the name of the author it answers.
-_AUTHORED: Select[*tuple[Any, ...]] = (
+# where it sits in its thread (its depth, read off its path), and the name of
+# the author it answers.
+WITH_AUTHOR: Select[*tuple[Any, ...]] = (
     Select(
         col(Comment.id),
         col(Comment.post_id),
@@ -165,10 +166,6 @@ _AUTHORED: Select[*tuple[Any, ...]] = (
         PARENT_AUTHOR,
         and_(PARENT_AUTHOR.c.id == PARENT.c.author_id, named_in_replies(PARENT)),
     )
-)
-# The same with the thread's first comment, for its place in its thread.
-WITH_AUTHOR = _AUTHORED.join(
-    ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id))
 )
 
 
