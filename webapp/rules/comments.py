@@ -135,8 +135,9 @@ def named_in_replies(comment: Any) -> ColumnElement[bool]:
 
 # More columns than SQLModel's `select` has signatures for (four): the class
 # itself, its rows read by position in `as_public`. A comment with its author,
-# where it sits in its thread, and the name of the author it answers.
-_AUTHORED: Select[*tuple[Any, ...]] = (
+# where it sits in its thread (its depth, read off its path), and the name of
+# the author it answers.
+WITH_AUTHOR: Select[*tuple[Any, ...]] = (
     Select(
         col(Comment.id),
         col(Comment.post_id),
@@ -165,10 +166,6 @@ _AUTHORED: Select[*tuple[Any, ...]] = (
         PARENT_AUTHOR,
         and_(PARENT_AUTHOR.c.id == PARENT.c.author_id, named_in_replies(PARENT)),
     )
-)
-# The same with the thread's first comment, for its place in its thread.
-WITH_AUTHOR = _AUTHORED.join(
-    ROOT, ROOT.c.id == func.coalesce(col(Comment.root_id), col(Comment.id))
 )
 
 
@@ -300,7 +297,7 @@ def _nulls_like(columns: list[Any]) -> list[Any]:
     return [type_coerce(null(), column.type).label(column.key) for column in columns]
 
 
-def _page_statement(viewer: bool, moderator: bool = False) -> Any:
+def _page_statement(viewer: bool, moderator: bool = False, *, texts: bool = True) -> Any:
     """A post's page in one statement: the post (with its author, its counts
     and the visitor's like) if the visitor may see it, and beside it every
     comment of the post, flat, each with its author and what the page needs
@@ -314,7 +311,10 @@ def _page_statement(viewer: bool, moderator: bool = False) -> Any:
     Rows with a post `id` are the post; the others are its comments (read
     whether or not the post is visible: without the post's row they are
     dropped). Built once for anonymous visitors, once for logged-in ones and
-    once for moderators; the values are bound when it runs."""
+    once for moderators; the values are bound when it runs. Without `texts`,
+    the post's and the comments' texts as written are read as '': the page
+    shows the HTML made of them, and the anonymous page's statement, the one
+    a stream of random posts runs, is spared sending them."""
     author = USERS.alias("author")
     shown: Any = (
         true()
@@ -323,9 +323,8 @@ def _page_statement(viewer: bool, moderator: bool = False) -> Any:
     )
     if viewer and not moderator:
         shown = or_(shown, col(Comment.author_id) == posts.VIEWER)
-    post = posts.WITH_OWNER_AS_KEPT.add_columns(
-        (posts.LIKED_BY_VIEWER if viewer else false()).label("liked")
-    ).where(
+    kept = posts.WITH_OWNER_AS_KEPT if texts else posts.AS_KEPT_WITHOUT_TEXT
+    post = kept.add_columns((posts.LIKED_BY_VIEWER if viewer else false()).label("liked")).where(
         col(Post.id) == posts.POST_ID,
         posts.MODERATED_FOR_VIEWER
         if moderator
@@ -335,7 +334,7 @@ def _page_statement(viewer: bool, moderator: bool = False) -> Any:
     )
     comment = [
         col(Comment.id).label("comment_id"),
-        col(Comment.content).label("comment_content"),
+        (col(Comment.content) if texts else posts.EMPTY_TEXT).label("comment_content"),
         col(Comment.created_at).label("comment_created_at"),
         col(Comment.author_id),
         author.c.username.label("author_username"),
@@ -367,7 +366,9 @@ def _page_statement(viewer: bool, moderator: bool = False) -> Any:
     return union_all(post.add_columns(*_nulls_like(comment)), comments)
 
 
-_ANONYMOUS_PAGE = DriverStatement(_page_statement(viewer=False))
+_ANONYMOUS_PAGE = DriverStatement(_page_statement(viewer=False, texts=False))
+# The API's list of a post's comments shows their texts as written too.
+_ANONYMOUS_LIST = DriverStatement(_page_statement(viewer=False))
 _VISITORS_PAGE = DriverStatement(_page_statement(viewer=True))
 _MODERATORS_PAGE = DriverStatement(_page_statement(viewer=True, moderator=True))
 
@@ -433,7 +434,7 @@ async def list_visible(
 ) -> list[CommentPublic]:
     """A post's comments in thread order, with their authors, if the viewer may
     see the post: one statement. PostNotFound when they may not."""
-    thread = await _thread(db, post_id, viewer_id, offset, limit, moderator)
+    thread = await _thread(db, post_id, viewer_id, offset, limit, moderator, texts=True)
     found: list[CommentPublic] = [*thread[3]]
     return found
 
@@ -445,11 +446,15 @@ async def _thread(
     offset: int,
     limit: int,
     moderator: bool = False,
+    *,
+    texts: bool = False,
 ) -> tuple[PostPublic, bool, int, list[ThreadComment]]:
+    """`texts`: an anonymous reader's comments come with their texts as
+    written (the API shows them; a page does not: `_page_statement`)."""
     if not 0 < post_id <= MAX_ID:
         raise PostNotFound
     params: dict[str, Any] = {"post_id": post_id}
-    statement = _ANONYMOUS_PAGE
+    statement = _ANONYMOUS_LIST if texts else _ANONYMOUS_PAGE
     if viewer_id is not None:
         statement = _MODERATORS_PAGE if moderator else _VISITORS_PAGE
         params["viewer_id"] = viewer_id

@@ -70,12 +70,13 @@ from webapp.rules.media_copy import media_of
 
 # More columns than SQLModel's `select` has signatures for (four): the class
 # itself, its rows read by position in `as_public`.
-def _with_owner(comment_count: Any) -> Select[*tuple[Any, ...]]:
-    """A post with its author, its comment count read as `comment_count`."""
+def _with_owner(comment_count: Any, content: Any = None) -> Select[*tuple[Any, ...]]:
+    """A post with its author, its comment count read as `comment_count`, its
+    text as `content` (by default the column itself)."""
     return Select(
         col(Post.id),
         col(Post.title),
-        col(Post.content),
+        col(Post.content) if content is None else content,
         col(Post.published),
         col(Post.created_at),
         col(Post.updated_at),
@@ -98,12 +99,19 @@ def _with_owner(comment_count: Any) -> Select[*tuple[Any, ...]]:
     ).join(User, col(User.id) == col(Post.owner_id))
 
 
+# A text column left out of a row, in its place.
+EMPTY_TEXT: Any = literal_column("''")
 WITH_OWNER: Select[*tuple[Any, ...]] = _with_owner(suspensions.COMMENT_COUNT)
 # The same with the comment counter as the row keeps it, before the comments
 # of people suspended now are taken out (`suspensions.COMMENT_COUNT`): for a
 # caller that counts those itself (a post's page, whose comments statement
 # reads them anyway), sparing the post's statement the subplan.
 WITH_OWNER_AS_KEPT: Select[*tuple[Any, ...]] = _with_owner(col(Post.comments))
+# The same with the text as written read as '': for a page, which shows only
+# the HTML made of it (the anonymous post page's statement).
+AS_KEPT_WITHOUT_TEXT: Select[*tuple[Any, ...]] = _with_owner(
+    col(Post.comments), EMPTY_TEXT.label("content")
+)
 # How many columns of a row of `WITH_OWNER` the post takes, and where its
 # comment count is.
 POST_COLUMNS, COMMENTS_AT = 22, 8
@@ -114,11 +122,10 @@ POST_COLUMNS, COMMENTS_AT = 22, 8
 # the excerpt), nor the author, who is the person. A profile's page reads
 # twenty: the full rows were a third of its statement's Python time, and the
 # author's join as many index lookups.
-_EMPTY_TEXT: Any = literal_column("''")
 OWN_CARDS: Select[*tuple[Any, ...]] = Select(
     col(Post.id),
     col(Post.title),
-    _EMPTY_TEXT.label("content"),
+    EMPTY_TEXT.label("content"),
     col(Post.published),
     col(Post.created_at),
     col(Post.updated_at),
@@ -129,9 +136,9 @@ OWN_CARDS: Select[*tuple[Any, ...]] = Select(
     null().label("owner_created_at"),
     col(Post.hidden),
     col(Post.hidden_reason),
-    _EMPTY_TEXT.label("content_html"),
+    EMPTY_TEXT.label("content_html"),
     col(Post.excerpt),
-    _EMPTY_TEXT.label("tags"),
+    EMPTY_TEXT.label("tags"),
     null().label("owner_suspended"),
     col(Post.media),
     null().label("owner_display_name"),
