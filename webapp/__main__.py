@@ -150,6 +150,12 @@ def users(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.reload and forks():
+        # Before the libraries are imported: their functions' docstrings
+        # (about 3 MB) would be in every worker forked from this process.
+        from webapp.core.docstrings import drop_library_docstrings
+
+        drop_library_docstrings()
     import uvicorn
 
     from webapp.core.db import migrate as upgrade
