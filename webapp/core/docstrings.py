@@ -1,16 +1,18 @@
-"""The libraries' functions loaded without their docstrings, for `serve`'s
-workers: about 3 MB of every worker's memory is the docstrings of SQLAlchemy,
+"""The libraries loaded without their docstrings, for `serve`'s workers:
+about 4 MB of every worker's memory is the docstrings of SQLAlchemy,
 pydantic, FastAPI, uvicorn, the standard library and the rest, which nothing
 in a server reads (`help()` does).
 
 `python -OO` drops them too, but also every `assert` and Agora's own
 docstrings, which the API's documentation is made of. Here a module's code,
 as it is loaded (from its `.pyc` or its source), has the docstring of each of
-its functions replaced by `None` before it runs, and nothing else changes:
-not Agora's own modules, not its migrations (Alembic reads their docstrings),
-not SQLAlchemy's event modules (which assert their listeners' docstrings at
-import), not a class's or a module's docstring, never a function's first
-constant that its code also loads.
+its functions replaced by `None` before it runs; once it has run, the module
+and the classes it defined (those of a metaclass that does not watch its
+attributes) have theirs set to `None`. Nothing else changes, and none of
+Agora's own modules, its migrations (Alembic reads their docstrings) or
+SQLAlchemy's event modules (which assert their listeners' docstrings at
+import) lose theirs; never a function's first constant that its code also
+loads.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import os
 import re
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
-from types import CodeType
+from types import CodeType, ModuleType
 
 WEBAPP = str(Path(__file__).resolve().parents[1]) + os.sep
+# A class made in C (`ssl.SSLError`) whose attributes cannot be set.
+IMMUTABLE_TYPE = 1 << 8
 # A function's code: its first constant is its docstring, or None.
 CO_NEWLOCALS = 0x2
 # An instruction that loads the first constant: an opcode that reads a
@@ -72,13 +76,28 @@ def keeps_docstrings(module: str, path: str) -> bool:
     )
 
 
+def drop_the_rest(module: ModuleType) -> None:
+    """The docstrings of a module that has run and of the classes it defined."""
+    name = module.__name__
+    for value in list(vars(module).values()):
+        if (
+            isinstance(value, type)
+            and value.__module__ == name
+            and type(value).__setattr__ is type.__setattr__
+            and isinstance(vars(value).get("__doc__"), str)
+            and not value.__flags__ & IMMUTABLE_TYPE
+        ):
+            value.__doc__ = None
+    module.__doc__ = None
+
+
 def drop_library_docstrings() -> None:
     """From now on in this process (and the processes it forks), a module
     loaded from a `.py` or `.pyc` file, outside `keeps_docstrings`, has no
-    function docstrings."""
+    docstrings."""
     if getattr(SourceFileLoader.get_code, "drops_docstrings", False):
         return
-    load = SourceFileLoader.get_code
+    load, run = SourceFileLoader.get_code, SourceFileLoader.exec_module
 
     def get_code(self: SourceFileLoader, fullname: str) -> CodeType | None:
         code = load(self, fullname)
@@ -86,5 +105,11 @@ def drop_library_docstrings() -> None:
             return code
         return without_docstrings(code)
 
+    def exec_module(self: SourceFileLoader, module: ModuleType) -> None:
+        run(self, module)
+        if not keeps_docstrings(module.__name__, self.path):
+            drop_the_rest(module)
+
     get_code.drops_docstrings = True  # type: ignore[attr-defined]
     SourceFileLoader.get_code = get_code  # type: ignore[method-assign,assignment]
+    SourceFileLoader.exec_module = exec_module  # type: ignore[method-assign,assignment]
