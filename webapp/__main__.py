@@ -13,6 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from webapp.core.docstrings import drop_library_docstrings
+
+if __name__ == "__main__":
+    # `python -m webapp`, before the libraries are imported (pydantic, with
+    # the settings, just below): the command line never reads their
+    # docstrings, and every worker `serve` forks would hold them (about 4 MB).
+    drop_library_docstrings()
+
 from webapp.core.config import DEFAULT_PORT, Settings, SettingsError
 
 # A live socket's message is at most this big; past it uvicorn closes the
@@ -150,12 +158,6 @@ def users(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    if not args.reload and forks():
-        # Before the libraries are imported: their functions' docstrings
-        # (about 3 MB) would be in every worker forked from this process.
-        from webapp.core.docstrings import drop_library_docstrings
-
-        drop_library_docstrings()
     import uvicorn
 
     from webapp.core.db import migrate as upgrade

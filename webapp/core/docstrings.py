@@ -1,4 +1,5 @@
-"""The libraries loaded without their docstrings, for `serve`'s workers:
+"""The libraries loaded without their docstrings, for the command line
+(`python -m webapp`) and so for `serve`'s workers:
 about 4 MB of every worker's memory is the docstrings of SQLAlchemy,
 pydantic, FastAPI, uvicorn, the standard library and the rest, which nothing
 in a server reads (`help()` does).
