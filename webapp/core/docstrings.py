@@ -1,19 +1,20 @@
-"""The libraries loaded without their docstrings, for the command line
-(`python -m webapp`) and so for `serve`'s workers:
-about 4 MB of every worker's memory is the docstrings of SQLAlchemy,
-pydantic, FastAPI, uvicorn, the standard library and the rest, which nothing
-in a server reads (`help()` does).
+"""The libraries' functions loaded without their docstrings, for the command
+line (`python -m webapp`) and so for `serve`'s workers: about 3 MB of every
+worker's memory is the docstrings of SQLAlchemy, pydantic, FastAPI, uvicorn,
+the standard library and the rest, which nothing in a server reads (`help()`
+does).
 
 `python -OO` drops them too, but also every `assert` and Agora's own
 docstrings, which the API's documentation is made of. Here a module's code,
 as it is loaded (from its `.pyc` or its source), has the docstring of each of
-its functions replaced by `None` before it runs; once it has run, the module
-and the classes it defined (those of a metaclass that does not watch its
-attributes) have theirs set to `None`. Nothing else changes, and none of
-Agora's own modules, its migrations (Alembic reads their docstrings) or
-SQLAlchemy's event modules (which assert their listeners' docstrings at
-import) lose theirs; never a function's first constant that its code also
-loads.
+its functions replaced by `None` before it runs, as `-OO` would, and nothing
+else changes: not Agora's own modules, not its migrations (Alembic reads
+their docstrings), not SQLAlchemy's event modules (which assert their
+listeners' docstrings at import), never a function's first constant that its
+code also loads. Classes and modules keep theirs: set to `None` after a
+module has run, a class's would be missing while a later module reads it
+(`email.policy` extends its base classes' docstrings as it is imported),
+where `-OO` leaves none to read.
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ import os
 import re
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
-from types import CodeType, ModuleType
+from types import CodeType
 
 WEBAPP = str(Path(__file__).resolve().parents[1]) + os.sep
-# A class made in C (`ssl.SSLError`) whose attributes cannot be set.
-IMMUTABLE_TYPE = 1 << 8
 # A function's code: its first constant is its docstring, or None.
 CO_NEWLOCALS = 0x2
 # An instruction that loads the first constant: an opcode that reads a
@@ -77,28 +76,13 @@ def keeps_docstrings(module: str, path: str) -> bool:
     )
 
 
-def drop_the_rest(module: ModuleType) -> None:
-    """The docstrings of a module that has run and of the classes it defined."""
-    name = module.__name__
-    for value in list(vars(module).values()):
-        if (
-            isinstance(value, type)
-            and value.__module__ == name
-            and type(value).__setattr__ is type.__setattr__
-            and isinstance(vars(value).get("__doc__"), str)
-            and not value.__flags__ & IMMUTABLE_TYPE
-        ):
-            value.__doc__ = None
-    module.__doc__ = None
-
-
 def drop_library_docstrings() -> None:
     """From now on in this process (and the processes it forks), a module
     loaded from a `.py` or `.pyc` file, outside `keeps_docstrings`, has no
-    docstrings."""
+    function docstrings."""
     if getattr(SourceFileLoader.get_code, "drops_docstrings", False):
         return
-    load, run = SourceFileLoader.get_code, SourceFileLoader.exec_module
+    load = SourceFileLoader.get_code
 
     def get_code(self: SourceFileLoader, fullname: str) -> CodeType | None:
         code = load(self, fullname)
@@ -106,11 +90,5 @@ def drop_library_docstrings() -> None:
             return code
         return without_docstrings(code)
 
-    def exec_module(self: SourceFileLoader, module: ModuleType) -> None:
-        run(self, module)
-        if not keeps_docstrings(module.__name__, self.path):
-            drop_the_rest(module)
-
     get_code.drops_docstrings = True  # type: ignore[attr-defined]
     SourceFileLoader.get_code = get_code  # type: ignore[method-assign,assignment]
-    SourceFileLoader.exec_module = exec_module  # type: ignore[method-assign,assignment]
