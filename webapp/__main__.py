@@ -13,6 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from webapp.core.docstrings import drop_library_docstrings
+
+if __name__ == "__main__":
+    # `python -m webapp`, before the libraries are imported (pydantic, with
+    # the settings, just below): the command line never reads their
+    # docstrings, and every worker `serve` forks would hold them (about 4 MB).
+    drop_library_docstrings()
+
 from webapp.core.config import DEFAULT_PORT, Settings, SettingsError
 
 # A live socket's message is at most this big; past it uvicorn closes the

@@ -1,0 +1,106 @@
+"""`python -m webapp` loads the libraries without their docstrings
+(webapp/core/docstrings.py), and changes nothing else they do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from webapp.core.docstrings import keeps_docstrings, without_docstrings
+
+SOURCE = '''
+"""The module's own."""
+
+def plain(a):
+    """Gone."""
+    return a + 1
+
+def said_twice():
+    """Also the value."""
+    return "Also the value."
+
+class Kept:
+    """Gone as well."""
+
+    def method(self):
+        """Gone too."""
+
+        def inner():
+            """And this."""
+            return 2
+
+        return inner()
+
+lambda_ = lambda: "first"
+
+class Twice:
+    """Said twice."""
+
+    value = "Said twice."
+'''
+
+
+def test_functions_classes_and_the_module_lose_their_docstrings_and_nothing_else() -> None:
+    namespace: dict[str, object] = {}
+    exec(without_docstrings(compile(SOURCE, "<module>", "exec")), namespace)  # noqa: S102
+    plain, said_twice, kept = namespace["plain"], namespace["said_twice"], namespace["Kept"]
+    assert namespace["__doc__"] is None
+    assert plain.__doc__ is None and plain(1) == 2  # type: ignore[attr-defined,operator]
+    # Its code loads the same string: the constant stays, and so does the docstring.
+    assert said_twice() == "Also the value." == said_twice.__doc__  # type: ignore[attr-defined,operator]
+    assert kept.__doc__ is None
+    assert kept.method.__doc__ is None and kept().method() == 2  # type: ignore[attr-defined]
+    assert namespace["lambda_"]() == "first"  # type: ignore[operator]
+    twice = namespace["Twice"]
+    assert twice.__doc__ == "Said twice." == twice.value  # type: ignore[attr-defined]
+
+
+def test_agoras_modules_its_migrations_and_sqlalchemys_events_keep_theirs() -> None:
+    webapp = Path(__file__).resolve().parents[1] / "webapp"
+    assert keeps_docstrings("webapp.rules.posts", str(webapp / "rules" / "posts.py"))
+    assert keeps_docstrings("0025_write_checks", str(webapp / "migrations" / "versions" / "x.py"))
+    assert keeps_docstrings("alembic.operations", "/site-packages/alembic/operations/__init__.py")
+    assert keeps_docstrings("sqlalchemy.orm.events", "/site-packages/sqlalchemy/orm/events.py")
+    assert keeps_docstrings("sqlalchemy.event.base", "/site-packages/sqlalchemy/event/base.py")
+    session = "/site-packages/sqlalchemy/orm/session.py"
+    assert not keeps_docstrings("sqlalchemy.orm.session", session)
+
+
+IN_SERVE = """
+from webapp.core.docstrings import drop_library_docstrings
+drop_library_docstrings()
+import email.policy, sqlalchemy.orm.session
+import webapp.app, webapp.core.security
+assert sqlalchemy.orm.session.Session.execute.__doc__ is None
+# Classes and modules too, as they are loaded: email.policy, which reads its
+# bases' as it is imported, finds none there either, as under -OO.
+assert sqlalchemy.orm.session.Session.__doc__ is None is sqlalchemy.orm.session.__doc__
+assert email.policy.EmailPolicy.__doc__ is None
+# Agora's own keep theirs.
+assert webapp.core.security.PasswordHasher.hash_now.__doc__ and webapp.core.security.__doc__
+assert webapp.core.security.PasswordHasher.__doc__
+print("ok")
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork-free platforms run the same, tested once")
+def test_the_libraries_loaded_after_it_have_no_docstrings(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).parent.parent),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", IN_SERVE],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.stdout.strip() == "ok", result.stderr
