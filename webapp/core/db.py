@@ -1042,6 +1042,26 @@ class DriverStatement:
             self._compiled = (compiled, str(compiled), row_type, converted)
         return self._compiled
 
+    async def first_on(
+        self, engine: AsyncEngine, params: Mapping[str, Any] | None = None
+    ) -> Any | None:
+        """The first row, read on a pooled connection of its own, past the
+        ORM session (or None): for a statement that runs on its own, outside
+        any request's (the page cache's data versions). On PostgreSQL as a
+        page's one statement runs (`rows`): a prepared statement past the
+        cursor, on a connection checked out on a kept greenlet; elsewhere
+        through SQLAlchemy (`read_row`). Either way a dead pooled connection
+        is dropped and the statement sent once more on a new one."""
+        sync = engine.sync_engine
+        link = await _read_link(sync) if sync.dialect.name == "postgresql" else None
+        if link is None:
+            return await read_row(engine, self.statement, dict(params or {}))
+        try:
+            found = await self.rows(link, params or {})
+        finally:
+            await link.give_back()
+        return found[0] if found else None
+
     async def rows(self, db: AsyncSession | Link, params: Mapping[str, Any]) -> list[Any]:
         if isinstance(db, Link):
             compiled, sql, row_type, converted = self._for(db.engine.dialect)
