@@ -372,7 +372,7 @@ def test_a_page_served_from_memory_does_not_wait_for_the_version_while_it_is_rec
         assert cache.seen() == (1, 1, 0)
 
         database.version = 2  # another worker changes something
-        await asyncio.sleep(0.3)  # past half of max_staleness (REREAD_AT)
+        await asyncio.sleep(0.15)  # past a fifth of max_staleness
         await asyncio.wait_for(cache.check(), 0.05)  # answered at once...
         await settle()
         assert database.readings == 2  # ...while the version is read in the background
@@ -414,7 +414,7 @@ def test_a_failed_reading_in_the_background_empties_the_cache_and_the_next_reque
         cache = PageCache(database.read_versions, max_staleness=0.5)
         await first_reading(cache, database)
         cache.put("page", "html", cache.seen())
-        await asyncio.sleep(0.3)  # past half of max_staleness (REREAD_AT)
+        await asyncio.sleep(0.15)
         database.fail = True
         await cache.check()  # starts a reading, which fails with nobody waiting
         await settle()

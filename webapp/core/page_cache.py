@@ -12,14 +12,13 @@ away. A worker learns them two ways:
   `observe`, so that a writer's next request can be current, whichever
   worker serves it;
 - otherwise the worker reads them again in the background once its last
-  reading is half of `max_staleness` old (`REREAD_AT`), and a request waits
-  for a reading only when the last one is older than `max_staleness` (half
-  a second): a change made on another worker or host shows within that
-  time, and no request served from memory waits on the database while it
-  answers in time (within the other half, a quarter of a second). (On a
-  busy machine a process woken by a socket may wait its turn for the CPU
-  for a long while; a request that waited on such a round trip would be the
-  slowest of thousands.)
+  reading is a fifth of `max_staleness` old, and a request waits for a
+  reading only when the last one is older than `max_staleness` (half a
+  second): a change made on another worker or host shows within that time,
+  and no request served from memory waits on the database while it answers
+  in time. (On a busy machine a process woken by a socket may wait its turn
+  for the CPU for a long while; a request that waited on such a round trip
+  would be the slowest of thousands.)
 
 When `version` moves, everything is retired. When only `minor` moves, the
 values kept with `minor=True` are retired and the others stay. When
@@ -78,12 +77,6 @@ REBUILD_GRACE = 1.0
 
 _log = logging.getLogger("webapp.page_cache")
 
-
-# How old the last reading of the versions is, as a share of `max_staleness`,
-# when a worker starts the next one in the background: the rest is the time
-# that reading has to answer before a request must wait for one. Each
-# reading is a statement of each worker's, a few times a second.
-REREAD_AT = 0.5
 
 # How long after it was built a value, once retired, may still be served to a
 # caller that may see the data as it was a moment ago.
@@ -185,13 +178,12 @@ class PageCache:
 
     async def check(self) -> None:
         """See that the versions are recent enough: read them again in the
-        background when the last reading is `REREAD_AT` of `max_staleness`
-        old, and wait for a reading only when it is older than
-        `max_staleness`. One small statement, a few times a second per
-        worker while requests come."""
+        background when the last reading is a fifth of `max_staleness` old, and
+        wait for a reading only when it is older than `max_staleness`. One small
+        statement, a few times a second per worker while requests come."""
         now = time.monotonic()
         age = now - self._read_at
-        if age < self.max_staleness * REREAD_AT:
+        if age < self.max_staleness / 5:
             return
         reading = self._reading
         # A reading under way will do if it started recently enough (and on
