@@ -6,6 +6,8 @@ only when its function ended with a result or an `Exception`."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 from sqlalchemy.util.concurrency import await_
@@ -73,3 +75,30 @@ def test_a_call_cancelled_while_it_waits_leaves_its_greenlet_behind() -> None:
         return await run_kept(waits, 4)
 
     assert asyncio.run(cancelled()) == 8
+
+
+class Held:
+    """Something of one request's: a call's result, a local of the request's."""
+
+
+def test_a_kept_greenlet_holds_nothing_of_its_last_call() -> None:
+    """A greenlet may wait long for its next call: it keeps neither the last
+    one's result (a pool's connection), nor its error (whose traceback holds
+    the frames of the request it went through), nor its request's context."""
+    left: list[weakref.ref[Held]] = []
+
+    async def a_request() -> None:
+        mine = Held()
+        left.append(weakref.ref(mine))
+        left.append(weakref.ref(await run_kept(Held)))
+        with pytest.raises(ValueError):
+            await run_kept(refuses)
+
+    async def requests() -> None:
+        await asyncio.create_task(a_request())
+        gc.collect()
+        assert kept()  # the greenlets are kept ...
+        assert [ref() for ref in left] == [None, None]  # ... and nothing of the request
+        assert all(runner.gr_context is None for runner in kept())
+
+    asyncio.run(requests())

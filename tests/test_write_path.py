@@ -79,9 +79,11 @@ def test_an_api_write_whose_pooled_connection_died_is_sent_on_a_fresh_one(
         url = make_url(settings.sqlalchemy_url).set(drivername="postgresql")
         with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as admin:
             ended = admin.execute(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND state = 'idle' AND query NOT LIKE 'LISTEN%'"
+                # Waits (up to 5 s) for each backend to end: its farewell is then
+                # on the pooled connection's socket, as `open_link` looks for it.
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000))"
+                " FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state = 'idle' AND query NOT LIKE 'LISTEN%'"
             ).fetchone()
         assert ended is not None and ended[0] >= 1
         liked = client.post(

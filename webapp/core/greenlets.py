@@ -58,6 +58,7 @@ class _Kept(greenlet):
                 done = _Done(fn(*args), None)
             except Exception as error:
                 done = _Done(None, error)
+            del fn, args  # nothing of this call's is kept while it waits for the next
             # Dropped while waiting here, the greenlet ends with GreenletExit.
             fn, args = self.parent.switch(done)
 
@@ -81,7 +82,17 @@ async def run_kept(fn: Callable[..., T], *args: Any) -> T:
             result = runner.switch(value)
     if len(kept) < KEPT:
         kept.append(runner)
-    if result.error is not None:
-        raise result.error
+    # The greenlet holds `result` and its context while it waits for its next
+    # call, perhaps long after this one: emptied, neither keeps this call's
+    # result alive (a pool's connection), nor its error (whose traceback
+    # holds every frame of the request it went through), nor its contextvars.
     returned: T = result.value
+    error = result.error
+    result.value = result.error = None
+    runner.gr_context = None
+    if error is not None:
+        try:
+            raise error
+        finally:
+            del error  # this frame, in the error's traceback, holds no cycle
     return returned
