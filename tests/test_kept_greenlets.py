@@ -12,6 +12,7 @@ import weakref
 import pytest
 from sqlalchemy.util.concurrency import await_
 
+from tests.support.app import on_own_loop
 from webapp.core import greenlets
 from webapp.core.greenlets import run_kept
 
@@ -48,7 +49,7 @@ def test_a_call_runs_as_greenlet_spawn_runs_it() -> None:
             1,
         ]
 
-    asyncio.run(calls())
+    on_own_loop(calls())
 
 
 def test_the_next_call_takes_the_greenlet_the_last_one_left() -> None:
@@ -58,7 +59,7 @@ def test_the_next_call_takes_the_greenlet_the_last_one_left() -> None:
         await run_kept(waits, 1)
         return first, kept()[-1]
 
-    first, again = asyncio.run(calls())
+    first, again = on_own_loop(calls())
     assert again is first
 
 
@@ -74,7 +75,7 @@ def test_a_call_cancelled_while_it_waits_leaves_its_greenlet_behind() -> None:
         assert len(kept()) == before - 1  # ended by the cancellation, not kept
         return await run_kept(waits, 4)
 
-    assert asyncio.run(cancelled()) == 8
+    assert on_own_loop(cancelled()) == 8
 
 
 class Held:
@@ -101,4 +102,4 @@ def test_a_kept_greenlet_holds_nothing_of_its_last_call() -> None:
         assert [ref() for ref in left] == [None, None]  # ... and nothing of the request
         assert all(runner.gr_context is None for runner in kept())
 
-    asyncio.run(requests())
+    on_own_loop(requests())
