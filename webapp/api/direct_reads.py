@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 
-from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from webapp.api import likes, posts, users
 from webapp.api.deps import MAX_LIMIT, MAX_SKIP, bearer_token
-from webapp.core.direct_reads import Call, DirectRoute, DirectWrite, id_path
+from webapp.core.direct_reads import BodyValidator, Call, DirectRoute, DirectWrite, id_path
 from webapp.models import PostCreate, VoteCreate
 from webapp.rules import page_sizes
 
@@ -57,6 +56,6 @@ async def _new_post(request: Request, data: PostCreate) -> Response:
 
 
 WRITES = (
-    DirectWrite("/api/vote", TypeAdapter(VoteCreate), _vote, "/api/vote"),
-    DirectWrite("/api/posts", TypeAdapter(PostCreate), _new_post, "/api/posts"),
+    DirectWrite("/api/vote", BodyValidator(VoteCreate), _vote, "/api/vote"),
+    DirectWrite("/api/posts", BodyValidator(PostCreate), _new_post, "/api/posts"),
 )

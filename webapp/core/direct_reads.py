@@ -23,7 +23,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_core import SchemaValidator
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -112,7 +113,7 @@ class DirectWrite:
     as it would after routing."""
 
     path: str
-    body: TypeAdapter[Any]
+    body: BodyValidator
     call: Callable[[Request, Any], Awaitable[Response]]
     template: str
 
@@ -122,9 +123,41 @@ class DirectWrite:
         if value is bodies.NOT_JSON:
             return None
         try:
-            return self.body.validate_python(value, from_attributes=True)
+            return self.body.validate_python(value)
         except ValidationError:
             return None
+
+
+class BodyValidator:
+    """A model's fields validated by the model's own checks (its fields', its
+    config), and the model made of them as pydantic makes one, without the
+    class's `__init__`. SQLModel gives every model one, which pydantic calls
+    with the body as keyword arguments and which validates them again as the
+    model's own instance: a second pass through the validator, a third of a
+    new post's validation. (A validator built from the model's schema would
+    be the class's own: pydantic reuses it, `__init__` and all.) A body it
+    refuses is left to the route, which validates it as it always does and
+    answers its 422."""
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        schema = model.__pydantic_core_schema__
+        # A model's fields and nothing around them: no model validator, no
+        # `model_post_init`, not a root model (what the model would do that
+        # its fields' validation does not).
+        assert schema["type"] == "model", model
+        assert not schema.get("post_init") and not schema.get("root_model"), model
+        assert schema["schema"]["type"] == "model-fields", model
+        self.model = model
+        self.fields = SchemaValidator(schema["schema"], schema.get("config"))
+
+    def validate_python(self, value: Any) -> Any:
+        values, extra, fields_set = self.fields.validate_python(value, from_attributes=True)
+        model = object.__new__(self.model)
+        object.__setattr__(model, "__dict__", values)
+        object.__setattr__(model, "__pydantic_fields_set__", fields_set)
+        object.__setattr__(model, "__pydantic_extra__", extra)
+        object.__setattr__(model, "__pydantic_private__", None)
+        return model
 
 
 # How many sessions left as they were made are kept for the next reads: as many

@@ -556,7 +556,7 @@ class Parsed:
         """The sanitized HTML, with `users` (lower-case name → id) the accounts
         that exist among `mentions`."""
         if self.plain is not None:
-            return Rendered(self.plain, excerpt(self.plain))
+            return Rendered(self.plain, _plain_excerpt(self.plain))
         known = dict(users or {})
         md = _parsers()[self.kind]
         markup = sanitize(md.renderer.render(self.tokens, md.options, {**self.env, "users": known}))
@@ -619,6 +619,16 @@ def excerpt(markup: str, limit: int = EXCERPT_MAX) -> str:
         if length > limit:
             break
     joined = " ".join(words)
+    if len(joined) <= limit:
+        return joined
+    return joined[:limit].rstrip() + ELLIPSIS
+
+
+def _plain_excerpt(markup: str, limit: int = EXCERPT_MAX) -> str:
+    """`excerpt` of a plain text's HTML (`parse`'s `plain`: `<p>TEXT</p>\n`,
+    TEXT holding no markup, entity nor character that HTML escapes): its
+    words, without the element tags, regular expressions nor unescaping."""
+    joined = " ".join(markup[3:-5].split())
     if len(joined) <= limit:
         return joined
     return joined[:limit].rstrip() + ELLIPSIS
