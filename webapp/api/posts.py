@@ -38,6 +38,7 @@ from webapp.api.paths import PostId
 from webapp.core.area_routes import area_router
 from webapp.core.deps import DbSession, Store, get_media_store, services_of
 from webapp.core.media_store import MediaStore
+from webapp.core.responses import PlainJSON
 from webapp.errors import PostNotFound
 from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
 from webapp.rules import callers, page_sizes, pictures, posts, roles, search_query
@@ -72,24 +73,6 @@ POSTS_JSON = TypeAdapter(list[PostPublic])
 
 def json_response(adapter: TypeAdapter[T], value: T, status_code: int = 200) -> Response:
     return PlainJSON(adapter.dump_json(value, by_alias=True), status_code)
-
-
-class PlainJSON(Response):
-    """`Response(body, status_code, media_type="application/json")` for a
-    status with a body (200, 201): the same body and headers, set at once
-    (Starlette's `init_headers` looks each one up, as `pages.PlainPage`
-    says). `body`: the JSON."""
-
-    media_type = "application/json"
-
-    def __init__(self, body: bytes, status_code: int = 200) -> None:
-        self.status_code = status_code
-        self.background = None
-        self.body = body
-        self.raw_headers = [
-            (b"content-length", str(len(body)).encode()),
-            (b"content-type", b"application/json"),
-        ]
 
 
 TOO_MANY_POSTS: Responses = {

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from webapp import models
 from webapp.core.cookie import FLASH_KEY
 from webapp.core.deps import services_of
+from webapp.core.responses import PlainPage
 from webapp.core.templating import RoutePaths, make_environment
 from webapp.rules import posts, search_query
 from webapp.web.card_html import CardMarkup
@@ -169,22 +170,6 @@ def anonymous_page(
     if headers is None and not (status_code < 200 or status_code in (204, 304)):
         return PlainPage(body, status_code)
     return HTMLResponse(body, status_code=status_code, headers=headers)
-
-
-class PlainPage(HTMLResponse):
-    """`HTMLResponse(html, status_code)` for a page with a body and no headers
-    of its own: the same body and headers, set at once (Starlette's
-    `init_headers` looks each one up, a tenth of the Python calls of a random
-    post's page outside its statements). `body`: the page in UTF-8."""
-
-    def __init__(self, body: bytes, status_code: int = 200) -> None:
-        self.status_code = status_code
-        self.background = None
-        self.body = body
-        self.raw_headers = [
-            (b"content-length", str(len(body)).encode()),
-            (b"content-type", b"text/html; charset=utf-8"),
-        ]
 
 
 def flash(request: Request, message: str) -> None:
