@@ -28,6 +28,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.support.app import SECRET, make_settings
+from tests.support.cli import run_cli, run_python
 from tests.support.pages import Auth
 from webapp.__main__ import parse
 from webapp.app import create_app
@@ -38,17 +39,6 @@ from webapp.models import Comment, CommentCreate, Follow, Like, Notification, Po
 from webapp.rules.comments import path_step
 from webapp.seed import DEMO_PASSWORD, spread
 from webapp.seed import seed as run_seed
-
-
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 120):
-    return subprocess.run(
-        [sys.executable, "-m", "webapp", *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def free_port() -> int:
@@ -109,21 +99,8 @@ def test_serve_migrates_in_a_child_and_forks_its_workers_with_the_app_imported_n
     """Alembic is never in a worker, and a worker starts with the pages of
     code its parent holds shared rather than loading them again; each builds
     its own app (engines, threads) after the fork."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(Path(__file__).parent.parent),
-        "DATABASE_URL": "sqlite:///./agora.db",
-        "SECRET_KEY": SECRET,
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", BEFORE_THE_WORKERS],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {"DATABASE_URL": "sqlite:///./agora.db", "SECRET_KEY": SECRET}
+    result = run_python("-c", BEFORE_THE_WORKERS, cwd=tmp_path, env=env)
     assert result.stdout.strip() == "ok", result.stderr
     assert (tmp_path / "agora.db").exists()
 

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_python
 from webapp.core.docstrings import keeps_docstrings, without_docstrings
 
 SOURCE = '''
@@ -89,18 +88,6 @@ print("ok")
 
 @pytest.mark.skipif(sys.platform == "win32", reason="fork-free platforms run the same, tested once")
 def test_the_libraries_loaded_after_it_have_no_docstrings(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(Path(__file__).parent.parent),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", IN_SERVE],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    result = run_python("-c", IN_SERVE, cwd=tmp_path, env=env)
     assert result.stdout.strip() == "ok", result.stderr
