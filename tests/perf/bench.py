@@ -3,11 +3,12 @@
 Usage (from the repository root, with tests/perf/requirements.txt installed and wrk on PATH):
 
     python tests/perf/bench.py                 # PostgreSQL, 100,000 posts, 2 rounds of 10 s
-    python tests/perf/bench.py --quick         # 10,000 posts, 1 round of 3 s (about 4 minutes)
+    python tests/perf/bench.py --quick         # 10,000 posts, 1 round of 3 s (about 6 minutes)
     python tests/perf/bench.py --sqlite        # the embedded default: SQLite, one worker each
     python tests/perf/bench.py --keep-data     # reuse agora_bench when it has the right size
     python tests/perf/bench.py --agora-dir /tmp/agora-base   # serve another checkout
     python tests/perf/bench.py --db-prefix mine   # databases mine, mine_ref, mine_small, mine_floor
+    python tests/perf/bench.py --quick --only writes   # only the writes' rows (or: memory)
 
 What it does:
 
@@ -24,7 +25,9 @@ What it does:
 3. Registers fresh accounts on each side and logs them in through the pages; the
    account of the logged-in scenarios follows the 200 most-followed authors.
 4. Runs every scenario with `wrk -t2 -c16 --latency`, Agora and the reference
-   taking turns round by round, and prints one markdown table.
+   taking turns round by round, and prints one markdown table. The writes, and the
+   pages served from memory against the page floor, are measured in several rounds
+   in turns, each ratio the median of the rounds' own (rounds.py; below).
 
 The scenarios:
 
@@ -53,7 +56,11 @@ The scenarios:
   does nothing else. Again at 64 connections (PostgreSQL), while pg_stat_activity is
   sampled every 50 ms: the share of active backends waiting on a lock, and the top
   wait events.
-- new posts through the API (`POST /api/posts`) by the same 50 people.
+- new posts through the API (`POST /api/posts`) by the same 50 people. Both writes are
+  measured last, in at least 3 rounds (WRITE_ROUNDS) even with --quick: Agora, the
+  reference, the floor, the reference, the next round the other way round; "÷ ref" and
+  "p99 ÷ ref p99" are the medians of the rounds' ratios (the reference's run in Agora's
+  turn), and a line gives every round's figures.
 - `/following` logged in (Agora only): the feed of the people the account follows, a
   fresh account following the 200 most-followed authors (about a fifth of the posts).
   It is compared with `/` logged in, the same account on the front page of the same
@@ -72,14 +79,17 @@ The scenarios:
   back (bcrypt at its default cost), and their ratio.
 - growth (Agora only): `/` req/s on 100,000 posts divided by `/` req/s on 1,000.
 - floor: tests/perf/floor_app.py, an ASGI app that answers Agora's front page from
-  memory and does nothing else, under the same uvicorn and workers, in turns with
-  Agora's `/`: the p99 any page served from memory can have on this machine (target:
-  Agora's pages served from memory within 1.5 × its p99).
+  memory and does nothing else, under the same uvicorn and workers: the p99 any page
+  served from memory can have on this machine. Each page Agora serves from memory is
+  measured in 3 short rounds (1 s with --quick, 2 s otherwise) in turns with it, just
+  before its rounds against the reference (target: the median of the rounds' p99
+  ratios within 1.5).
 - like floor (PostgreSQL): tests/perf/like_floor_app.py, a bare ASGI app that sends
   the statements Agora sends for a like (the like, which checks its caller, then its
   live events), on a copy of the data with Agora's triggers,
-  in turns with the reference's likes; Agora's likes ÷ the floor's is taken through
-  the reference ((Agora ÷ ref) ÷ (floor ÷ ref)), target ≥ 0.8.
+  in turns with the reference's likes (the rounds of the likes above); Agora's likes ÷
+  the floor's is taken through the reference, round by round ((Agora ÷ ref) ÷ (floor ÷
+  ref), the median of the rounds), target ≥ 0.8.
 - new-post floor (PostgreSQL): the same app sending the statements Agora sends for a new
   post through the API, in turns with the reference's new posts; Agora's new posts ÷ the
   floor's, taken through the reference in the same way, target ≥ 0.8.
@@ -121,6 +131,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from rounds import median, median_ratio, per_round, spread, through_reference, turns
 from servers import Server, ServerError, catch_signals, free_port, peak_rss_mb
 
 PERF_DIR = Path(__file__).resolve().parent
@@ -139,6 +150,10 @@ LOCK_CONNECTIONS = 64  # wrk's connections while the lock waits are sampled
 SAMPLE_EVERY = 0.05  # seconds between two looks at pg_stat_activity
 SETTLE_LIMIT = 60.0  # seconds a round waits at most for the last one's statements to end
 SETTLE_SAID = 0.5  # a wait from this long is said in the log
+WRITE_ROUNDS = 3  # rounds of each write and its floor, in turns, even with --quick
+PAGE_FLOOR_ROUNDS = 3  # short rounds of each page from memory in turns with the page floor
+PAGE_FLOOR_SECONDS = {True: 1.0, False: 2.0}  # each of those rounds, by --quick
+ONLY = ("writes", "memory")  # the groups of rows --only can select
 
 
 class BenchError(Exception):
@@ -1165,6 +1180,9 @@ class Scenario:
     from_memory: bool = False  # Agora answers it from its page cache
     writes: bool = False  # every request changes something
     sample_locks: bool = False  # pg_stat_activity is sampled while it runs
+    # Measured in several rounds in turns (agora[i] beside ref[i]), its ratios the
+    # median of the rounds' own: the writes and the pages against the page floor.
+    in_rounds: bool = False
     agora: list[WrkResult] = field(default_factory=list)
     ref: list[WrkResult] = field(default_factory=list)
 
@@ -1172,6 +1190,24 @@ class Scenario:
     def mean(results: list[WrkResult], attribute: str) -> float:
         values = [getattr(result, attribute) for result in results]
         return statistics.fmean(values) if values else float("nan")
+
+    def figures(self, attribute: str) -> tuple[list[float], list[float]]:
+        """Each round's figure of both sides, round by round."""
+        return (
+            [getattr(result, attribute) for result in self.agora],
+            [getattr(result, attribute) for result in self.ref],
+        )
+
+    def ratio(self, attribute: str = "rps") -> float:
+        """Agora ÷ the other side: the median of the rounds' ratios when measured in
+        rounds, else the mean of Agora's rounds ÷ the mean of the other's."""
+        if self.in_rounds:
+            return median_ratio(*self.figures(attribute))
+        mine, theirs = Scenario.mean(self.agora, attribute), Scenario.mean(self.ref, attribute)
+        return mine / theirs if theirs else float("nan")
+
+    def round_ratios(self, attribute: str = "rps") -> list[float]:
+        return per_round(*self.figures(attribute))
 
 
 def scenarios(targets: Targets) -> list[Scenario]:
@@ -1642,7 +1678,7 @@ def report(
     ]
     for s in items:
         a_rps, r_rps = Scenario.mean(s.agora, "rps"), Scenario.mean(s.ref, "rps")
-        ratio = f"{a_rps / r_rps:.2f}" if s.ref and r_rps else "–"
+        ratio = f"{s.ratio():.2f}" if s.ref and r_rps else "–"
         ref_rps = f"{r_rps:,.0f}" if s.ref else "–"
         stmts = statement_counts.get(s.name, "–") if isinstance(statement_counts, dict) else "–"
         latencies = " | ".join(
@@ -1665,26 +1701,28 @@ def random_scenarios_of(items: list[Scenario]) -> list[Scenario]:
 
 
 def p99_checks(
-    items: list[Scenario], floor_p99: float, at_most: Callable[[str, float, float], None]
+    items: list[Scenario],
+    page_floor: dict[str, Scenario],
+    at_most: Callable[[str, float, float], None],
 ) -> None:
-    """Agora's p99 against the reference's in every scenario the two share, and, for
-    the pages served from memory, against the page floor's p99 in the same run."""
+    """Agora's p99 against the reference's in every scenario the two share (the median
+    of the rounds' ratios for the writes), and, for the pages served from memory,
+    against the page floor's p99: the median of the rounds' ratios, in turns."""
     for s in items:
-        agora_p99 = Scenario.mean(s.agora, "p99")
         ref_p99 = Scenario.mean(s.ref, "p99")
         # 0: every request of the reference's timed out (wrk gives no latency then).
         if s.ref and ref_p99 > 0:
-            at_most(f"{s.name}: Agora p99 ÷ ref p99", agora_p99 / ref_p99, 1.0)
-        if s.from_memory:
-            at_most(f"{s.name}: Agora p99 ÷ page floor p99", agora_p99 / floor_p99, 1.5)
+            at_most(f"{s.name}: Agora p99 ÷ ref p99", s.ratio("p99"), 1.0)
+        if s.from_memory and s.name in page_floor:
+            at_most(f"{s.name}: Agora p99 ÷ page floor p99", page_floor[s.name].ratio("p99"), 1.5)
 
 
 def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
+    """A PASS/FAIL line per target, for the rows measured (all of them, but with --only)."""
     by_name = {s.name.split(" (")[0]: s for s in items}
 
     def ratio(name: str) -> float:
-        s = by_name[name]
-        return Scenario.mean(s.agora, "rps") / Scenario.mean(s.ref, "rps")
+        return by_name[name].ratio()
 
     checks: list[tuple[str, float, str, bool]] = []
 
@@ -1694,33 +1732,36 @@ def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
     def at_most(label: str, value: float, goal: float) -> None:
         checks.append((label, value, f"≤ {goal}", value <= goal))
 
-    names = [s.name.split(" (")[0] for s in items]
-    at_least("/ anonymous ÷ ref", ratio("/"), 3.0)
-    at_least("/ logged in ÷ ref", ratio("/ logged in"), 1.3)
-    at_least(f"{names[3]} ÷ ref", ratio(names[3]), 1.2)
-    at_least("common search ÷ ref", ratio(names[4]), 2.0)
-    at_least("rare search ÷ ref", ratio(names[5]), 2.0)
-    at_least("/posts/{id} ÷ ref", ratio("/posts/{id}"), 2.0)
-    at_least("/users/{id} ÷ ref", ratio("/users/{id}"), 1.5)
-    for name, goal in (
-        ("/?sort=hot", 3.0),
-        ("/?sort=hot logged in", 1.3),
-        ("/?sort=top&t=week", 3.0),
-        ("/?sort=top&t=week logged in", 1.3),
-        ("/?sort=hot&page=50", 1.2),
-    ):
-        if name in by_name:
-            at_least(f"{name} ÷ ref", ratio(name), goal)
-    for s in random_scenarios_of(items):
-        at_least(f"{s.name} ÷ ref", ratio(s.name), 1.5)
-    if PHRASE in by_name:  # the 10 random words are among the random scenarios above
-        at_least(f"{PHRASE} ÷ ref", ratio(PHRASE), 2.0)
-    if COMMON_PAGE_50 in by_name:
-        at_least(f"{COMMON_PAGE_50} ÷ ref", ratio(COMMON_PAGE_50), 1.2)
-    at_least(f"{LIKES} ÷ ref", ratio(LIKES), 1.0)
-    at_least(f"{NEW_POSTS} ÷ ref", ratio(NEW_POSTS), 1.0)
-    like_floor: Scenario | None = extras["like_floor"]
-    if like_floor is not None:
+    if "/healthz" in by_name:  # the reads, measured in a whole run (not with --only)
+        names = [s.name.split(" (")[0] for s in items]
+        at_least("/ anonymous ÷ ref", ratio("/"), 3.0)
+        at_least("/ logged in ÷ ref", ratio("/ logged in"), 1.3)
+        at_least(f"{names[3]} ÷ ref", ratio(names[3]), 1.2)
+        at_least("common search ÷ ref", ratio(names[4]), 2.0)
+        at_least("rare search ÷ ref", ratio(names[5]), 2.0)
+        at_least("/posts/{id} ÷ ref", ratio("/posts/{id}"), 2.0)
+        at_least("/users/{id} ÷ ref", ratio("/users/{id}"), 1.5)
+        for name, goal in (
+            ("/?sort=hot", 3.0),
+            ("/?sort=hot logged in", 1.3),
+            ("/?sort=top&t=week", 3.0),
+            ("/?sort=top&t=week logged in", 1.3),
+            ("/?sort=hot&page=50", 1.2),
+        ):
+            if name in by_name:
+                at_least(f"{name} ÷ ref", ratio(name), goal)
+        for s in random_scenarios_of(items):
+            at_least(f"{s.name} ÷ ref", ratio(s.name), 1.5)
+        if PHRASE in by_name:  # the 10 random words are among the random scenarios above
+            at_least(f"{PHRASE} ÷ ref", ratio(PHRASE), 2.0)
+        if COMMON_PAGE_50 in by_name:
+            at_least(f"{COMMON_PAGE_50} ÷ ref", ratio(COMMON_PAGE_50), 1.2)
+    if LIKES in by_name:
+        at_least(f"{LIKES} ÷ ref", ratio(LIKES), 1.0)
+    if NEW_POSTS in by_name:
+        at_least(f"{NEW_POSTS} ÷ ref", ratio(NEW_POSTS), 1.0)
+    like_floor: Scenario | None = extras.get("like_floor")
+    if like_floor is not None and LIKES in by_name:
         at_least(
             "Agora's likes ÷ the like floor's", like_share_of_floor(by_name[LIKES], like_floor), 0.8
         )
@@ -1733,16 +1774,19 @@ def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
             )
         crowded = lock_waits(by_name[CROWDED_LIKES].agora)
         at_most(f"share of active backends waiting on a lock, {CROWDED_LIKES}", crowded.share, 0.05)
-    at_least("mixed ÷ ref", ratio("mixed"), 1.5)
-    at_most("mixed: Agora errors", float(extras["mixed_errors"]), 0)
+    if "mixed" in by_name:
+        at_least("mixed ÷ ref", ratio("mixed"), 1.5)
+        at_most("mixed: Agora errors", float(extras["mixed_errors"]), 0)
     for s in items:
         if s.writes:
             at_most(f"{s.name}: Agora errors", float(sum(r.errors for r in s.agora)), 0)
-    p99_checks(items, extras["floor_p99"], at_most)
+    p99_checks(items, extras["page_floor"], at_most)
     if extras.get("growth") is not None:
         at_least(extras["growth_label"], extras["growth"], 0.9)
-    at_most("peak RSS per Agora worker (MB)", max(extras["agora_rss"]), 100)
-    at_most("login pressure p99 ratio", extras["login_ratio"], 3.0)
+    if "agora_rss" in extras:
+        at_most("peak RSS per Agora worker (MB)", max(extras["agora_rss"]), 100)
+    if "login_ratio" in extras:
+        at_most("login pressure p99 ratio", extras["login_ratio"], 3.0)
     if extras.get("following") is not None:
         at_least("/following ÷ / logged in (Agora, in turns)", extras["following"], 0.8)
     for path, value in extras.get("shielded", []):
@@ -1773,6 +1817,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--db-prefix",
         default=DB_PREFIX,
         help="the PostgreSQL databases' names: PREFIX, PREFIX_ref, PREFIX_small, PREFIX_floor",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=ONLY,
+        help="measure only these rows (repeatable): writes (likes and new posts through the "
+        "API, with their floors and the lock waits), memory (the pages served from memory, "
+        "against the reference and the page floor)",
     )
     return parser.parse_args(argv)
 
@@ -1896,12 +1948,36 @@ def measure_all(
         list(pool.map(warm_up, (agora, ref, small)))
     log("warmed up; measuring")
 
+    only = set(args.only or ())
+    everything = not only
+
+    def wanted(s: Scenario) -> bool:
+        return everything or ("writes" in only and s.writes) or ("memory" in only and s.from_memory)
+
     items = scenarios(targets) + write_scenarios(postgres=not args.sqlite)
-    items += markdown_scenarios(run, dbs)
-    items.append(Scenario("mixed", "/", "/", mixed=True))
+    if everything or "memory" in only:
+        items += markdown_scenarios(run, dbs)
+    if everything:
+        items.append(Scenario("mixed", "/", "/", mixed=True))
+    items = [s for s in items if wanted(s)]
+
+    # The page floor, up through the reads: each page Agora serves from memory is
+    # measured in short rounds in turns with it, just before its rounds against the
+    # reference (see measure_page_floor).
+    page_floor, page_floor_pairs, front_size = None, {}, 0
+    if any(s.from_memory for s in items):
+        status, page = http_get(agora.port, "/")
+        if status != 200:
+            raise BenchError(f"Agora GET / answered {status}")
+        front = folder / "front.html"
+        front.write_text(page, encoding="utf-8")
+        front_size = len(front.read_bytes())
+        page_floor = floor_server(front, workers)
+        start_all([page_floor])
+    page_seconds = PAGE_FLOOR_SECONDS[bool(args.quick)]
     for scenario in items:
-        if scenario.ref_path is None:
-            continue  # Agora alone: measured in turns with its yardstick below
+        if scenario.ref_path is None or scenario.in_rounds:
+            continue  # Agora alone: in turns with its yardstick below; the writes: at the end
         if scenario.from_memory:
             # Served from memory as measured, not built cold by all 16 connections
             # at once: the writes before the Markdown pages retired every page,
@@ -1909,22 +1985,31 @@ def measure_all(
             run_wrk(agora.url + scenario.agora_path, 1.0)
             http_get(ref.port, scenario.ref_path)
             agora.settle()
+            if page_floor is not None:
+                pair = measure_page_floor(run, scenario, page_floor, page_seconds)
+                page_floor_pairs[scenario.name] = pair
+                log(
+                    f"{scenario.name}: Agora p99 ÷ page floor p99 per round "
+                    f"{spread(pair.round_ratios('p99'))}"
+                )
         measure(run, scenario, rounds, duration)
         a, r = Scenario.mean(scenario.agora, "rps"), Scenario.mean(scenario.ref, "rps")
         log(f"{scenario.name}: Agora {a:,.0f} req/s, reference {r:,.0f} req/s")
+    if page_floor is not None:
+        page_floor.stop()
 
     # /following against `/`, both logged in as the same account on the same server,
     # in turns (at least 3 rounds each), so that the two meet the same moment's load.
     following_pair = Scenario("following", "/following", "/", logged_in=True)
     following_lines: list[str] = []
-    if targets.followed:
+    if targets.followed and everything:
         by_agora = replace(run, ref=agora, ref_user=run.agora_user)
         measure(by_agora, following_pair, max(3, rounds), duration)
         next(s for s in items if s.name == FOLLOWING).agora = following_pair.agora
         following_lines.append(following_report(following_pair, targets))
         log(following_lines[0])
     shielded_lines, shielded_ratios = [], []
-    if targets.blocked:
+    if targets.blocked and everything:
         twin = agora_accounts(agora.port, [f"bench_{tag}_shielded"])[0]
         follow_all(dbs.agora, twin.username, targets.followed)
         shield_all(dbs.agora, twin.username, targets.blocked, targets.muted)
@@ -1937,14 +2022,74 @@ def measure_all(
             shielded_ratios.append((path, following_ratio(pair)))
             shielded_lines.append(shielded_report(pair, path, targets, statement_counts))
             log(shielded_lines[-1])
-    mixed = items[-1]
+
+    extras: dict[str, Any] = {"page_floor": page_floor_pairs, "lines": []}
+    if everything:
+        extras.update(read_extras(run, items, small, rounds, duration, size))
+    if "/" in page_floor_pairs:
+        extras["lines"].append(floor_report(page_floor_pairs["/"], front_size))
+        log(extras["lines"][-1])
+    if page_floor_pairs:
+        extras["lines"].append(page_floor_report(page_floor_pairs, page_seconds))
+
+    # The writes, last: each in rounds in turns with the reference and its floor, so
+    # that the reference's writes in the floor's turns (new posts, thousands of them)
+    # come after every read of its database has been measured.
+    if any(s.writes for s in items):
+        like_floor, floor_crowded, post_floor = measure_writes(
+            run, items, dbs.floor, workers, rounds, duration
+        )
+        extras["like_floor"], extras["post_floor"] = like_floor, post_floor
+        likes_lines = likes_report(items, like_floor, floor_crowded, post_floor, duration)
+        for line in likes_lines:
+            log(line)
+        extras["lines"] += likes_lines
+    for s in items:
+        for side, results in (("Agora", s.agora), ("reference", s.ref)):
+            if not s.mixed and any(r.errors for r in results):
+                log(f"warning: {side} {s.name}: {error_detail(results)}")
+
+    agora_rss = [peak_rss_mb(pid) for pid in agora.worker_pids()]
+    ref_rss = [peak_rss_mb(pid) for pid in ref.worker_pids()]
+    Server.stop_all()
+    if everything:
+        extras["agora_rss"] = agora_rss
+        extras["following"] = following_ratio(following_pair) if targets.followed else None
+        extras["shielded"] = shielded_ratios
+    extras["lines"] += [
+        *following_lines,
+        *shielded_lines,
+        f"search words: {targets.common_word!r} is in {targets.common_share:.1%} of published "
+        f"posts, {targets.rare_word!r} in {targets.rare_share:.1%} (measured with the search's "
+        "ILIKE)",
+        "peak RSS per worker (VmHWM): Agora "
+        + ", ".join(f"{mb:.0f} MB" for mb in agora_rss)
+        + "; reference "
+        + ", ".join(f"{mb:.0f} MB" for mb in ref_rss)
+        + ("" if everything else f" (only the rows of --only {','.join(sorted(only))})"),
+        f"data: {'SQLite' if args.sqlite else 'PostgreSQL'}, {size.posts:,} posts, "
+        f"{size.users:,} users, {size.votes:,} likes, {size.follows:,} follows, "
+        f"{size.comments:,} comments; {workers} worker(s) each; "
+        f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}, {rounds} round(s) of {duration:g} s "
+        f"(the writes {max(WRITE_ROUNDS, rounds)} rounds in turns; the pages from memory "
+        f"against the page floor {PAGE_FLOOR_ROUNDS} rounds of {page_seconds:g} s); "
+        f"{date.today().isoformat()}",
+    ]
+    table = report(items, statement_counts, extras, command)
+    verdicts = targets_met(items, extras)
+    return "\n" + table + "\n\nTargets:\n" + "\n".join(f"  {v}" for v in verdicts) + "\n"
+
+
+def read_extras(
+    run: Run, items: list[Scenario], small: Server, rounds: int, duration: float, size: Size
+) -> dict[str, Any]:
+    """Mixed's errors and writes, login pressure and growth: the rows of a whole run."""
+    mixed = next(s for s in items if s.mixed)
     mixed_errors = sum(r.errors for r in mixed.agora)
     ref_mixed_errors = sum(r.errors for r in mixed.ref)
     writes = [re.search(r"MIXED_WRITES (\d+)", r.output) for r in mixed.agora + mixed.ref]
-    for s in items[:-1]:
-        for side, results in (("Agora", s.agora), ("reference", s.ref)):
-            if any(r.errors for r in results):
-                log(f"warning: {side} {s.name}: {error_detail(results)}")
+    write_counts = [int(w[1]) if w else 0 for w in writes]
+    agora_writes = sum(write_counts[: len(mixed.agora)])
 
     alone, pressed, logins = login_pressure(run, duration)
     log(f"login pressure: p99 {alone:.1f} ms alone, {pressed:.1f} ms with {logins} logins")
@@ -1955,52 +2100,11 @@ def measure_all(
     big_rps = Scenario.mean(growth_pair.agora, "rps")
     small_rps = Scenario.mean(growth_pair.ref, "rps")
     growth = big_rps / small_rps
-    growth_line = (
-        f"growth: Agora `/` {big_rps:,.0f} req/s on {size.posts:,} posts ÷ "
-        f"{small_rps:,.0f} req/s on {SMALL.posts:,} posts = {growth:.2f} (target ≥ 0.9)"
-    )
-
-    # The floor: the least any ASGI app can do for the same page on this machine,
-    # in turns with Agora's `/` (both from memory), for what p99 ÷ p50 can be here.
-    status, page = http_get(agora.port, "/")
-    if status != 200:
-        raise BenchError(f"Agora GET / answered {status}")
-    front = folder / "front.html"
-    front.write_text(page, encoding="utf-8")
-    floor = floor_server(front, workers)
-    start_all([floor])
-    floor_pair = Scenario("floor", "/", "/")
-    measure(replace(run, ref=floor), floor_pair, rounds, duration)
-    floor.stop()
-    floor_line = floor_report(floor_pair, len(front.read_bytes()))
-    log(floor_line)
-
-    like_floor, floor_crowded, post_floor = None, None, None
-    if dbs.floor is not None:
-        like_floor, floor_crowded, post_floor = measure_like_floor(
-            run, dbs.floor, workers, rounds, duration
-        )
-    likes_lines = likes_report(items, like_floor, floor_crowded, post_floor)
-    for line in likes_lines:
-        log(line)
-
-    agora_rss = [peak_rss_mb(pid) for pid in agora.worker_pids()]
-    ref_rss = [peak_rss_mb(pid) for pid in ref.worker_pids()]
-    Server.stop_all()
-
-    write_counts = [int(w[1]) if w else 0 for w in writes]
-    agora_writes = sum(write_counts[: len(mixed.agora)])
-    extras: dict[str, Any] = {
+    return {
         "mixed_errors": mixed_errors,
         "growth": growth,
         "growth_label": f"growth (Agora / on {size.posts:,} ÷ on {SMALL.posts:,} posts)",
-        "agora_rss": agora_rss,
         "login_ratio": pressed / alone,
-        "following": following_ratio(following_pair) if targets.followed else None,
-        "shielded": shielded_ratios,
-        "floor_p99": Scenario.mean(floor_pair.ref, "p99"),
-        "like_floor": like_floor,
-        "post_floor": post_floor,
         "lines": [
             f"mixed errors (status >= 400 or socket errors): Agora {mixed_errors}, "
             f"reference {ref_mixed_errors}; writes sent: Agora {agora_writes}, "
@@ -2008,28 +2112,19 @@ def measure_all(
             f"login pressure (Agora `/`): p99 {alone:.1f} ms alone, {pressed:.1f} ms while "
             f"{LOGIN_THREADS} threads logged in ({logins} logins): ratio {pressed / alone:.2f} "
             "(target ≤ 3)",
-            growth_line,
-            floor_line,
-            *likes_lines,
-            *following_lines,
-            *shielded_lines,
-            f"search words: {targets.common_word!r} is in {targets.common_share:.1%} of published "
-            f"posts, {targets.rare_word!r} in {targets.rare_share:.1%} (measured with the search's "
-            "ILIKE)",
-            "peak RSS per worker (VmHWM): Agora "
-            + ", ".join(f"{mb:.0f} MB" for mb in agora_rss)
-            + "; reference "
-            + ", ".join(f"{mb:.0f} MB" for mb in ref_rss),
-            f"data: {'SQLite' if args.sqlite else 'PostgreSQL'}, {size.posts:,} posts, "
-            f"{size.users:,} users, {size.votes:,} likes, {size.follows:,} follows, "
-            f"{size.comments:,} comments; {workers} worker(s) each; "
-            f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}, {rounds} round(s) of {duration:g} s; "
-            f"{date.today().isoformat()}",
+            f"growth: Agora `/` {big_rps:,.0f} req/s on {size.posts:,} posts ÷ "
+            f"{small_rps:,.0f} req/s on {SMALL.posts:,} posts = {growth:.2f} (target ≥ 0.9)",
         ],
     }
-    table = report(items, statement_counts, extras, command)
-    verdicts = targets_met(items, extras)
-    return "\n" + table + "\n\nTargets:\n" + "\n".join(f"  {v}" for v in verdicts) + "\n"
+
+
+def measure_page_floor(run: Run, scenario: Scenario, floor: Server, seconds: float) -> Scenario:
+    """A page Agora serves from memory, in PAGE_FLOOR_ROUNDS short rounds in turns with
+    the page floor (its order changing every round): the p99 any page served from
+    memory can have at that moment, against the page's own."""
+    pair = Scenario(f"{scenario.name}, page floor", scenario.agora_path, "/", in_rounds=True)
+    measure(replace(run, ref=floor), pair, PAGE_FLOOR_ROUNDS, seconds)
+    return pair
 
 
 def warm_random_reads(run: Run, server: Server) -> None:
@@ -2068,12 +2163,22 @@ NEW_POSTS = "new posts through the API"
 
 def write_scenarios(postgres: bool) -> list[Scenario]:
     """Likes (and likes taken back) by 50 people on random posts, then new posts, through
-    the API; on PostgreSQL the likes again at 64 connections, sampling the lock waits."""
-    found = [Scenario(LIKES, "/api/vote", "/api/vote", script=likes_script, writes=True)]
+    the API, each in rounds in turns (measure_writes); on PostgreSQL the likes again at 64
+    connections, sampling the lock waits."""
+    found = [
+        Scenario(LIKES, "/api/vote", "/api/vote", script=likes_script, writes=True, in_rounds=True)
+    ]
     if postgres:
         found.append(crowded_likes(CROWDED_LIKES, with_reference=True))
     found.append(
-        Scenario(NEW_POSTS, "/api/posts", "/api/posts", script=new_posts_script, writes=True)
+        Scenario(
+            NEW_POSTS,
+            "/api/posts",
+            "/api/posts",
+            script=new_posts_script,
+            writes=True,
+            in_rounds=True,
+        )
     )
     return found
 
@@ -2090,29 +2195,85 @@ def crowded_likes(name: str, with_reference: bool) -> Scenario:
     )
 
 
-def measure_like_floor(
-    run: Run, url: str, workers: int, rounds: int, duration: float
-) -> tuple[Scenario, Scenario, Scenario]:
-    """The like floor in turns with the reference's likes, then alone at 64 connections
-    (sampling its lock waits), then the new-post floor in turns with the reference's new
-    posts; its token is the liker's id and security stamp (`ID:STAMP`), which its
-    statements check as Agora's do."""
-    floor = like_floor_server(url, workers)
-    start_all([floor])
-    run.sides[floor.name] = Side(url, like_floor_tokens(url, run.targets.likers))
-    by_floor = replace(run, agora=floor)
-    pair = Scenario("like floor", "/api/vote", "/api/vote", script=likes_script, writes=True)
-    crowded = crowded_likes("like floor, 64 connections", with_reference=False)
-    posts = Scenario(
-        "new-post floor", "/api/posts", "/api/posts", script=new_posts_script, writes=True
-    )
+def measure_writes(
+    run: Run,
+    items: list[Scenario],
+    floor_url: str | None,
+    workers: int,
+    rounds: int,
+    duration: float,
+) -> tuple[Scenario | None, Scenario | None, Scenario | None]:
+    """Likes and new posts, each in at least WRITE_ROUNDS rounds in turns with the
+    reference and (PostgreSQL) its floor: Agora, the reference, the floor, the
+    reference, the next round the other way round (measure_in_turns). Between the
+    two, the like floor alone at 64 connections (sampling its lock waits). The
+    floor (like_floor_app.py) sends Agora's statements from a bare ASGI app on a
+    copy of the data with Agora's triggers; its token is the liker's id and
+    security stamp (`ID:STAMP`), which its statements check as Agora's do."""
+    by_name = {s.name: s for s in items}
+    write_rounds = max(WRITE_ROUNDS, rounds)
+    floor = None
+    like_pair = crowded = post_pair = None
+    if floor_url is not None:
+        floor = like_floor_server(floor_url, workers)
+        start_all([floor])
+        run.sides[floor.name] = Side(floor_url, like_floor_tokens(floor_url, run.targets.likers))
+        like_pair = Scenario(
+            "like floor", "/api/vote", "/api/vote", script=likes_script, writes=True, in_rounds=True
+        )
+        crowded = crowded_likes("like floor, 64 connections", with_reference=False)
+        post_pair = Scenario(
+            "new-post floor",
+            "/api/posts",
+            "/api/posts",
+            script=new_posts_script,
+            writes=True,
+            in_rounds=True,
+        )
     try:
-        measure(by_floor, pair, rounds, duration)
-        measure(by_floor, crowded, rounds, duration)
-        measure(by_floor, posts, rounds, duration)
+        if LIKES in by_name:
+            measure_in_turns(run, by_name[LIKES], write_rounds, duration, floor, like_pair)
+        if floor is not None and crowded is not None:
+            measure(replace(run, agora=floor), crowded, rounds, duration)
+        if NEW_POSTS in by_name:
+            measure_in_turns(run, by_name[NEW_POSTS], write_rounds, duration, floor, post_pair)
     finally:
-        floor.stop()
-    return pair, crowded, posts
+        if floor is not None:
+            floor.stop()
+    return like_pair, crowded, post_pair
+
+
+def measure_in_turns(
+    run: Run,
+    scenario: Scenario,
+    rounds: int,
+    duration: float,
+    floor: Server | None = None,
+    floor_pair: Scenario | None = None,
+) -> None:
+    """`rounds` rounds of Agora, the reference (in Agora's turn), the floor, the
+    reference (in the floor's turn), every other round the other way round; without a
+    floor, Agora and the reference. Agora's runs and the reference's in its turn go to
+    `scenario`, the floor's and the reference's in its turn to `floor_pair`, round i
+    at index i of each, so that each round's ratios are taken within the round."""
+    sides = ["agora", "ref:agora"]
+    if floor is not None and floor_pair is not None:
+        sides += ["floor", "ref:floor"]
+    for number, order in enumerate(turns(sides, rounds), start=1):
+        figures = []
+        for side in order:
+            kind, _, turn = side.partition(":")
+            server = {"agora": run.agora, "floor": floor}.get(kind, run.ref)
+            assert server is not None
+            path = scenario.ref_path if kind == "ref" else scenario.agora_path
+            assert path is not None
+            pair = floor_pair if (turn or kind) == "floor" else scenario
+            assert pair is not None
+            measuring = "ref" if kind == "ref" else "agora"
+            result = measure_once(run, scenario, measuring, server, path, duration)
+            getattr(pair, measuring).append(result)
+            figures.append(f"{side} {result.rps:,.0f} req/s, p99 {fmt_ms(result.p99)}")
+        log(f"{scenario.name}, round {number}: " + "; ".join(figures))
 
 
 def like_floor_tokens(url: str, likers: list[tuple[int, str]]) -> list[str]:
@@ -2127,53 +2288,104 @@ def likes_report(
     floor: Scenario | None,
     floor_crowded: Scenario | None,
     post_floor: Scenario | None = None,
+    duration: float = 0.0,
 ) -> list[str]:
-    """The like floor against Agora's likes (both as a share of the reference's, taken
-    in turns with each), the lock waits at 64 connections, and the new-post floor
-    against Agora's new posts."""
+    """Each write's rounds (rounds_report), the like floor against Agora's likes (both
+    as a share of the reference's, taken in turns with each), the lock waits at 64
+    connections, and the new-post floor against Agora's new posts."""
     by_name = {s.name: s for s in items}
+    rounds_lines = [
+        rounds_report(by_name[name], pair, duration)
+        for name, pair in ((LIKES, floor), (NEW_POSTS, post_floor))
+        if name in by_name
+    ]
     if floor is None or floor_crowded is None:
-        return ["like floor and lock waits: PostgreSQL only"]
+        return [*rounds_lines, "like floor and lock waits: PostgreSQL only"]
     floor_rps, ref_rps = Scenario.mean(floor.agora, "rps"), Scenario.mean(floor.ref, "rps")
-    crowded = by_name[CROWDED_LIKES]
     posts_lines = []
-    if post_floor is not None:
+    if post_floor is not None and NEW_POSTS in by_name:
         post_rps = Scenario.mean(post_floor.agora, "rps")
         post_ref = Scenario.mean(post_floor.ref, "rps")
         posts_lines.append(
             f"new-post floor (like_floor_app.py: Agora's statements for a new post through "
             f"the API, sent by a bare ASGI app): {post_rps:,.0f} req/s, "
             f"p99 {fmt_ms(Scenario.mean(post_floor.agora, 'p99'))}, in turns with the "
-            f"reference's {post_ref:,.0f} req/s (floor ÷ ref {post_rps / post_ref:.2f}); "
-            f"Agora's new posts are {like_share_of_floor(by_name[NEW_POSTS], post_floor):.0%} "
-            "of the floor (target ≥ 80%)"
+            f"reference's {post_ref:,.0f} req/s (floor ÷ ref {post_floor.ratio():.2f}, median "
+            f"of the rounds); Agora's new posts are "
+            f"{like_share_of_floor(by_name[NEW_POSTS], post_floor):.0%} of the floor (target ≥ 80%)"
         )
-    return [
-        *posts_lines,
-        f"like floor (like_floor_app.py: Agora's statements for a like, sent by a bare ASGI "
-        f"app, on a copy of the data with Agora's triggers): {floor_rps:,.0f} req/s, "
-        f"p99 {fmt_ms(Scenario.mean(floor.agora, 'p99'))}, in turns with the reference's "
-        f"{ref_rps:,.0f} req/s (floor ÷ ref {floor_rps / ref_rps:.2f}); Agora's likes are "
-        f"{like_share_of_floor(by_name[LIKES], floor):.0%} of the floor (target ≥ 80%)",
-        f"lock waits, likes at {LOCK_CONNECTIONS} connections (pg_stat_activity every "
-        f"{SAMPLE_EVERY * 1000:.0f} ms): Agora {lock_waits(crowded.agora).describe()}; "
-        f"like floor {lock_waits(floor_crowded.agora).describe()}; reference "
-        f"{lock_waits(crowded.ref).describe()}",
+    lines = [*rounds_lines, *posts_lines]
+    if LIKES in by_name:
+        lines.append(
+            f"like floor (like_floor_app.py: Agora's statements for a like, sent by a bare ASGI "
+            f"app, on a copy of the data with Agora's triggers): {floor_rps:,.0f} req/s, "
+            f"p99 {fmt_ms(Scenario.mean(floor.agora, 'p99'))}, in turns with the reference's "
+            f"{ref_rps:,.0f} req/s (floor ÷ ref {floor.ratio():.2f}, median of the rounds); "
+            f"Agora's likes are {like_share_of_floor(by_name[LIKES], floor):.0%} of the floor "
+            "(target ≥ 80%)"
+        )
+    if CROWDED_LIKES in by_name:
+        crowded = by_name[CROWDED_LIKES]
+        lines.append(
+            f"lock waits, likes at {LOCK_CONNECTIONS} connections (pg_stat_activity every "
+            f"{SAMPLE_EVERY * 1000:.0f} ms): Agora {lock_waits(crowded.agora).describe()}; "
+            f"like floor {lock_waits(floor_crowded.agora).describe()}; reference "
+            f"{lock_waits(crowded.ref).describe()}"
+        )
+    return lines
+
+
+def rounds_report(s: Scenario, floor: Scenario | None, duration: float) -> str:
+    """One write's rounds, each figure round by round and each ratio as its median
+    (the rounds' own in brackets), for a reader to see the spread."""
+    agora_rps, ref_rps = s.figures("rps")
+    agora_p99, ref_p99 = s.figures("p99")
+    order = "Agora, ref" + (", floor, ref" if floor is not None else "")
+    parts = [
+        f"Agora {spread(agora_rps, 0)} req/s",
+        f"ref in Agora's turn {spread(ref_rps, 0)}",
     ]
+    ratios = [
+        f"Agora ÷ ref {spread(s.round_ratios())}",
+        f"p99 ÷ ref p99 {spread(s.round_ratios('p99'))} "
+        f"(Agora {spread(agora_p99, 1, ' ms')}; ref {spread(ref_p99, 1, ' ms')})",
+    ]
+    if floor is not None:
+        floor_rps, floor_ref = floor.figures("rps")
+        parts += [
+            f"floor {spread(floor_rps, 0)}",
+            f"ref in the floor's turn {spread(floor_ref, 0)}",
+        ]
+        ratios += [
+            f"floor ÷ ref {spread(floor.round_ratios())}",
+            "Agora ÷ floor through the ref "
+            + spread(through_reference(agora_rps, ref_rps, floor_rps, floor_ref)),
+            f"Agora ÷ floor directly {spread(per_round(agora_rps, floor_rps))}",
+        ]
+    return (
+        f"{s.name}, {len(s.agora)} rounds of {duration:g} s in turns ({order}; every other "
+        f"round the other way round), the median of the rounds (each round in brackets): "
+        + "; ".join(parts)
+        + "; "
+        + "; ".join(ratios)
+    )
 
 
 def like_share_of_floor(likes: Scenario, floor: Scenario) -> float:
     """Agora's likes ÷ the floor's, each measured in turns with the reference's likes:
-    (Agora ÷ ref) ÷ (floor ÷ ref), so that the reference carries the moment's load."""
+    (Agora ÷ ref) ÷ (floor ÷ ref), so that the reference carries the moment's load;
+    measured in rounds, the median of the rounds' own."""
+    if likes.in_rounds and floor.in_rounds and len(likes.agora) == len(floor.agora):
+        return median(through_reference(*likes.figures("rps"), *floor.figures("rps")))
     return ratio_to_ref(likes) / ratio_to_ref(floor)
 
 
 def ratio_to_ref(s: Scenario) -> float:
-    return Scenario.mean(s.agora, "rps") / Scenario.mean(s.ref, "rps")
+    return s.ratio()
 
 
 def floor_report(pair: Scenario, size: int) -> str:
-    def spread(results: list[WrkResult]) -> str:
+    def summary(results: list[WrkResult]) -> str:
         p50, p99 = Scenario.mean(results, "p50"), Scenario.mean(results, "p99")
         return (
             f"{Scenario.mean(results, 'rps'):,.0f} req/s, p50 {fmt_ms(p50)}, p99 {fmt_ms(p99)} "
@@ -2182,8 +2394,22 @@ def floor_report(pair: Scenario, size: int) -> str:
 
     return (
         f"floor: tests/perf/floor_app.py, which answers the same {size:,} bytes from memory "
-        f"under the same uvicorn, {spread(pair.ref)}; Agora `/` in turns with it, "
-        f"{spread(pair.agora)}"
+        f"under the same uvicorn, {summary(pair.ref)}; Agora `/` in turns with it, "
+        f"{summary(pair.agora)} (means of {len(pair.agora)} rounds; p99 ÷ the floor's p99 "
+        f"per round {spread(pair.round_ratios('p99'))})"
+    )
+
+
+def page_floor_report(pairs: dict[str, Scenario], seconds: float) -> str:
+    """Every page served from memory against the page floor: the median of the rounds'
+    p99 ratios, each round's in brackets."""
+    rows = "; ".join(
+        f"{name.split(' (')[0]} {spread(pair.round_ratios('p99'))}" for name, pair in pairs.items()
+    )
+    return (
+        f"pages from memory, Agora p99 ÷ the page floor's p99, {PAGE_FLOOR_ROUNDS} rounds of "
+        f"{seconds:g} s in turns with the floor for each page, the median of the rounds "
+        f"(each round in brackets; target ≤ 1.5): {rows}"
     )
 
 
