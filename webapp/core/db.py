@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -412,7 +413,10 @@ class Link:
     as through a session; a pooled connection the server had closed is
     dropped before the first statement (`open_link`), and a read that is the
     first statement on a connection found dead is sent again on a new one (as
-    `RetryingSession` does; a write is not: `row`). Made by `link_to`."""
+    `RetryingSession` does; a write is not: `row`). A write and its live
+    events (`transaction_of_one`), like a page's reads, run as statements
+    prepared on the connection, past psycopg's cursor (`_run_prepared`).
+    Made by `link_to`."""
 
     __slots__ = ("_cursor", "_dead", "_fairy", "_prepared", "_sent", "busy", "driver", "engine")
 
@@ -428,8 +432,8 @@ class Link:
             raise TypeError("a Link needs the request engine's autocommitted psycopg connections")
         self._fairy = fairy
         self.driver: psycopg.AsyncConnection[Any] = driver
-        # Found on the first statement that needs it: a page's reads run as
-        # prepared statements, without one.
+        # Found on the first statement that needs it: a page's reads and a
+        # write's statements run as prepared statements, without one.
         self._cursor: psycopg.AsyncCursor[Any] | None = None
         self._prepared = _prepared_on(fairy, driver)
         self._sent = False  # whether a statement has run on this connection
@@ -483,7 +487,9 @@ class Link:
             return found
         raise AssertionError("unreachable: the second attempt returns or raises")
 
-    async def _run_prepared(self, form: PreparedForm, params: Mapping[str, Any]) -> Any:
+    async def _run_prepared(
+        self, form: PreparedForm, params: Sequence[Any] | Mapping[str, Any]
+    ) -> Any:
         """The rows of a statement run as a prepared statement of this
         connection's, past the cursor: what `execute` and `fetchall` do for
         one that psycopg has prepared (the same values dumped as the same
@@ -501,7 +507,7 @@ class Link:
         transformer = prepared.transformers.get(form.query)
         if transformer is None:
             transformer = prepared.transformers[form.query] = psycopg_adapt.Transformer(driver)
-        values = transformer.dump_sequence([params[name] for name in form.order], form.formats)
+        values = transformer.dump_sequence(form.values(params), form.formats)
         types = transformer.types or ()
         key = (form.query, types)
         for attempt in (1, 2):
@@ -535,13 +541,27 @@ class Link:
         return transformer.load_rows(0, result.ntuples, tuple)
 
     async def row(
-        self, sql: str, params: Sequence[Any] | Mapping[str, Any], *, resend: bool = True
+        self,
+        sql: str,
+        params: Sequence[Any] | Mapping[str, Any],
+        *,
+        resend: bool = True,
+        prepared: bool = False,
     ) -> tuple[Any, ...] | None:
         """The first row of one statement in the driver's own SQL (`%s`
         placeholders), or None. `resend=False`: a write, never sent a second
         time, even as the first statement on a connection that died (the
         first may have committed before its answer was lost); `open_link`
-        has left out the connections the server had closed in the pool."""
+        has left out the connections the server had closed in the pool.
+        `prepared`: run as a prepared statement of the connection's, past
+        the cursor (`_run_prepared`), as a page's reads are: for the few
+        fixed statements that are each a write's whole unit of work
+        (`transaction_of_one`), which PostgreSQL plans alike for any values."""
+        if prepared and len(self._prepared.names) < MAX_PREPARED:
+            form = prepared_form(sql, self.driver.info.encoding)
+            found = await self._fetch(sql, params, _fetchall, None, resend, form)
+            return found[0] if found else None
+        # Not prepared, or as many as a connection keeps: the cursor's way.
         return await self._fetch(sql, params, _fetchone, None, resend)
 
     async def all(
@@ -551,8 +571,8 @@ class Link:
         prepare: bool | None = None,
         form: PreparedForm | None = None,
     ) -> list[tuple[Any, ...]]:
-        """`form` (with `params` a mapping): run as a prepared statement,
-        past the cursor (`_run_prepared`)."""
+        """`form`: run as a prepared statement, past the cursor
+        (`_run_prepared`)."""
         if form is not None and (
             form.encoding != self.driver.info.encoding or len(self._prepared.names) >= MAX_PREPARED
         ):
@@ -601,8 +621,9 @@ _CURSOR = "agora.link_cursor"
 
 
 def _kept_cursor(fairy: Any, driver: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]:
-    """The connection's one cursor for Links, made on its first write: a
-    cursor made and closed for each statement cost a write's three
+    """The connection's one cursor for Links, made on the first statement
+    that is not run prepared past it (`Link.row`'s, `Link.all`'s without a
+    form): a cursor made and closed for each statement cost a write's three
     statements a tenth of their Python calls. A cursor holds no more than
     its last result, and a statement run on it replaces that; one of an
     earlier connection (the record reconnected) is never taken."""
@@ -788,15 +809,16 @@ async def transaction_of_one(
     its first row, or None. Autocommitted, the transaction is one round trip,
     without a BEGIN and a COMMIT of its own, and it runs again, as
     `transaction` would, after a deadlock or a serialization failure. Sent
-    by the driver itself (`driver_row`); SQLite runs its units of work in
-    `transaction`."""
+    by the driver itself (`driver_row`), or on a Link as a prepared statement
+    of its connection's, past the cursor (`Link.row`); SQLite runs its units
+    of work in `transaction`."""
     # What ran before on this session was committed as it ran (autocommit).
     for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
         try:
             # Committed by the database as it ran: the session keeps its
             # connection for what the request runs next (its announcement).
             if isinstance(db, Link):
-                return await db.row(sql, params, resend=False)
+                return await db.row(sql, params, resend=False, prepared=True)
             return await driver_row(db, sql, params)
         except DBAPIError as error:
             if attempt == TRANSACTION_ATTEMPTS or not is_retryable(error):
@@ -983,7 +1005,8 @@ psycopg_queries.MAX_CACHED_STATEMENT_LENGTH = max(psycopg_queries.MAX_CACHED_STA
 class PreparedForm:
     """A statement in PostgreSQL's own form (`$1` placeholders), to run as a
     prepared statement past the cursor (`Link._run_prepared`): the query, its
-    parameters' names in order and their formats, for one client encoding."""
+    parameters' names in order (None: `%s` placeholders, its values a
+    sequence in their order) and their formats, for one client encoding."""
 
     __slots__ = ("encoding", "formats", "order", "query")
 
@@ -991,8 +1014,28 @@ class PreparedForm:
         query, formats, order, _ = psycopg_queries._query2pg_nocache(sql.encode(encoding), encoding)
         self.query: bytes = query
         self.formats = formats
-        self.order: list[str] = order or []
+        # No placeholder at all: no values, whatever they were given as.
+        self.order: list[str] | None = order if formats else []
         self.encoding = encoding
+
+    def values(self, params: Sequence[Any] | Mapping[str, Any]) -> Sequence[Any]:
+        """The values in the placeholders' order, as the cursor would check
+        and order them (psycopg's `validate_and_reorder_params`)."""
+        if self.order is not None:
+            return [params[name] for name in self.order]  # type: ignore[call-overload]  # a mapping: the form names its values
+        if len(params) != len(self.formats):
+            raise psycopg.ProgrammingError(
+                f"the query has {len(self.formats)} placeholders but"
+                f" {len(params)} parameters were passed"
+            )
+        return params  # type: ignore[return-value]  # `%s` placeholders: a sequence, as psycopg's
+
+
+@functools.lru_cache(maxsize=32)
+def prepared_form(sql: str, encoding: str) -> PreparedForm:
+    """The prepared form of a statement of the driver's own SQL that
+    `transaction_of_one` sends on a Link (a few fixed texts)."""
+    return PreparedForm(sql, encoding)
 
 
 class DriverStatement:
