@@ -793,6 +793,15 @@ class Marked:
 async def mark_up(db: AsyncSession | Link, title: str, content: str) -> Marked:
     """Render a post's content (looking up the names it mentions: one
     statement, when it mentions any) and find its tags."""
+    if len(content) <= mentions.ON_LOOP_MAX:
+        # A text without markup (most short posts) mentions nobody and holds
+        # no tag: its HTML and excerpt made at once, without the parse, the
+        # lookup of no names and the three values `mentions.render` makes
+        # (tests/test_markup.py holds this against the parser's way).
+        plain = markup.plain_html(content)
+        if plain is not None:
+            tags = markup.first_tags(markup.title_tags(title))
+            return Marked(plain, markup.plain_excerpt(plain), tags, [])
     written = await mentions.render(db, content, "post")
     tags = markup.post_tags(title, written.parsed)
     rendered = written.rendered
