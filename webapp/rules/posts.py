@@ -748,6 +748,11 @@ NEW_POST = (
     "owner_bio_html, owner_website, owner_avatar FROM agora_new_post(%s, %s, %s, %s::integer, "
     "%s, %s, %s, %s, %s, %s::text[], %s::integer[], %s::integer)"
 )
+# An empty array as NEW_POST's `text[]` and `integer[]` read it: the bytes and
+# the type psycopg sends for an empty list (the text `{}`, of no type: the same
+# prepared statement), without the list dumper it makes on every call to learn
+# that (two of them a new post, most of which tag and mention nobody).
+EMPTY_ARRAY = "{}"
 # Posts and comments are counted over the last hour (POSTS_PER_HOUR,
 # COMMENTS_PER_HOUR).
 LIMIT_WINDOW = timedelta(hours=1)
@@ -849,8 +854,8 @@ async def create_post(
             now,
             marked.content_html,
             marked.excerpt,
-            marked.tags,
-            marked.mentioned,
+            marked.tags or EMPTY_ARRAY,
+            marked.mentioned or EMPTY_ARRAY,
             per_hour,
         )
         row = await transaction_of_one(db, NEW_POST, params)
