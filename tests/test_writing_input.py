@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+import string
+import unicodedata
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.api import Caller, write
 from tests.support.pages import post_form, write_post
 from tests.test_markup import PATHOLOGICAL, XSS
+from webapp.models import check_title, is_visible
 from webapp.rules import markup
 
 # An element the rendered text may hold, and the attributes it may carry.
@@ -134,3 +139,24 @@ def test_odd_unicode_tags_fold_to_one_page(
 def test_odd_tag_names_in_addresses_are_404(client: TestClient, name: str) -> None:
     assert client.get(f"/tags/{name}").status_code == 404
     assert client.get(f"/api/tags/{name}/posts").status_code == 404
+
+
+@settings(max_examples=500, database=None)
+@given(
+    title=st.one_of(
+        st.text(st.characters(max_codepoint=127), max_size=12),
+        st.text(st.sampled_from(string.printable + "\x00\x7f"), max_size=12),
+        st.text(max_size=6),
+    )
+)
+def test_a_title_is_taken_when_it_holds_a_visible_character_and_no_control(title: str) -> None:
+    """The rule as stated, character by character, against `check_title`
+    (which takes a printable ASCII title without looking at each)."""
+    controls = any(unicodedata.category(char) in ("Cc", "Cs") for char in title)
+    taken = not controls and any(is_visible(char) for char in title)
+    try:
+        assert check_title(title) == title
+    except ValueError:
+        assert not taken
+    else:
+        assert taken

@@ -465,6 +465,11 @@ def is_visible(char: str) -> bool:
 
 
 def check_title(value: str) -> str:
+    # Of the printable ASCII characters, the space alone draws nothing: such a
+    # title (most of them) holding anything else is visible, as the loop below
+    # would find, character by character.
+    if value.isascii() and value.isprintable() and value.strip(" "):
+        return value
     reject_control_characters(value)
     # A title of zero-width or filler characters is as empty as one of spaces.
     if not any(is_visible(char) for char in value):
