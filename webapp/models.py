@@ -93,6 +93,14 @@ def reject_control_characters(value: str, allowed: str = "") -> str:
     """Refuse NUL and other control characters, and lone surrogates from JSON."""
     if value.isprintable():  # none of either (nor any other unprintable character)
         return value
+    # The same of the text without the characters allowed (a post's line
+    # breaks): a few passes in C, where the loop below looks up the category
+    # of every character (450 µs for a post of forty lines).
+    rest = value
+    for char in allowed:
+        rest = rest.replace(char, "")
+    if rest.isprintable():
+        return value
     for char in value:
         if char in allowed:
             continue
