@@ -11,7 +11,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from tests.support.api import Caller, bearer, sign_up, write
-from webapp.models import Post, utcnow
+from webapp.api.posts import POST_JSON, POSTS_JSON, json_response
+from webapp.models import Post, PostPublic, utcnow
 
 # --- GET /api/posts ---------------------------------------------------------------
 
@@ -303,3 +304,20 @@ def test_published_must_be_a_real_boolean(client: TestClient) -> None:
         assert response.status_code == 422, value
         patch = client.patch("/api/posts/1", json={"published": value}, headers=owner.headers)
         assert patch.status_code in (404, 422), value
+
+
+def test_an_answers_json_is_the_bytes_pydantic_makes_of_the_post(
+    client: TestClient, alice_api: Caller
+) -> None:
+    """`json_response` calls the adapter's serializer itself: the bytes of
+    `dump_json`, aliases and all."""
+    written = client.post(
+        "/api/posts",
+        json={"title": "Bytes #check", "content": "Made *once* for @alice"},
+        headers=alice_api.headers,
+    )
+    assert written.status_code == 201
+    post = PostPublic.model_validate_json(written.content)
+    assert written.content == POST_JSON.dump_json(post, by_alias=True)
+    answer = json_response(POSTS_JSON, [post, post])
+    assert answer.body == POSTS_JSON.dump_json([post, post], by_alias=True)

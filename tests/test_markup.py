@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from webapp.rules import markup
+from webapp.rules import markup, posts
 
 SITE = "https://agora.example"
 
@@ -454,3 +456,102 @@ def test_random_texts_render_alike_with_and_without_the_parser() -> None:
         assert fast.render({}) == parsed.render({}), repr(source)
         assert (fast.mentions, fast.tags) == (parsed.mentions, parsed.tags), repr(source)
     assert plain > 150  # the fast way was taken often enough to be tested
+
+
+# The fast way, tried on many generated texts: pieces of plain words and of
+# what starts, ends or breaks markup (blocks, inline marks, entities,
+# addresses, mentions, tags, odd spaces and characters), and the texts the
+# fast way takes, with such a piece put in anywhere.
+EDGES = [
+    " ", "  ", "    ", "\t", "\n", "\r", "\r\n", "\x00", "\u00a0", "\u2028", "\u200b",
+    "&", "&amp;", "&#35;", "&copy", "<", ">", "<b>", "*", "**", "_", "__", "`", "~~",
+    "\\", "!", "[", "]", "](", "\"", "'", "(", ")", ":", "//", "#", "# ", "## ", "#tag",
+    "@alice", "@al", "a@b.co", "1.", "1. ", "1)", "12) ", "9.", "-", "- ", "+ ", "> ",
+    "=", "===", "---", "***", "___", "http://x.io", "https://agora.example/p",
+    "www.example.com", "mailto:a@b.co", "é", "日本語", "𝐀", "\u0301", "\ufeff",
+]  # fmt: skip
+PLAIN_WORDS = st.from_regex(markup._PLAIN, fullmatch=True)
+PIECES = st.one_of(
+    st.sampled_from(EDGES),
+    PLAIN_WORDS,
+    st.text(st.sampled_from("aZ09 ,.;:?'()-"), min_size=1, max_size=6),
+    st.text(max_size=3),
+)
+TEXTS = st.one_of(
+    st.lists(PIECES, max_size=8).map("".join),
+    st.tuples(PLAIN_WORDS, st.sampled_from(EDGES), st.integers(min_value=0)).map(
+        lambda drawn: drawn[0][: drawn[2] % 41] + drawn[1] + drawn[0][drawn[2] % 41 :]
+    ),
+)
+MANY = settings(
+    max_examples=600,
+    deadline=None,
+    database=None,  # each run explores afresh
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+def _the_parsers(source: str, kind: markup.Kind) -> markup.Rendered:
+    return markup.parse_markdown(source, kind).render({"alice": 1})
+
+
+@MANY
+@given(source=TEXTS, kind=st.sampled_from(["post", "comment"]))
+def test_the_fast_way_takes_only_texts_it_renders_as_the_parser_does(
+    source: str, kind: markup.Kind
+) -> None:
+    plain = markup.plain_html(source)
+    if plain is None:
+        return
+    rendered = _the_parsers(source, kind)
+    assert plain == rendered.html
+    assert markup.plain_excerpt(plain) == rendered.excerpt
+    parsed = markup.parse_markdown(source, kind)
+    assert (parsed.mentions, parsed.tags, rendered.mentioned) == ([], [], [])
+
+
+@MANY
+@given(source=PLAIN_WORDS, kind=st.sampled_from(["post", "comment"]))
+def test_the_fast_way_takes_every_plain_text(source: str, kind: markup.Kind) -> None:
+    plain = markup.plain_html(source)
+    assert plain is not None
+    assert markup.parse(source, kind).render() == _the_parsers(source, kind)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        " a", "a ", "\ta", "    a", "1. a", "1) a", "- a", "+ a", "> a", "# a", "a\n===",
+        "a\n---", "a\nb", "a\rb", "a\x00", "a & b", "a < b", "a *b*", "a _b_", "a `b`",
+        "see http://x.io", "mail a@b.co", "hi @alice", "a #tag", "caf\u00e9",
+    ],
+)  # fmt: skip
+def test_the_fast_way_leaves_every_text_with_markup_to_the_parser(source: str) -> None:
+    assert markup.plain_html(source) is None
+
+
+@MANY
+@given(title=TEXTS)
+def test_a_titles_tags_are_found_without_a_search_when_it_holds_no_hash(title: str) -> None:
+    assert markup.title_tags(title) == [tag for _, _, tag in markup.tags_in_text(title)]
+
+
+async def _marked_by_the_parser(title: str, content: str) -> posts.Marked:
+    parsed = markup.parse_markdown(content, "post")
+    rendered = parsed.render({})
+    tags = markup.post_tags(title, parsed)
+    return posts.Marked(rendered.html, rendered.excerpt, tags, rendered.mentioned)
+
+
+@MANY
+@given(title=TEXTS, content=st.one_of(PLAIN_WORDS, TEXTS.filter(lambda text: "@" not in text)))
+def test_a_new_posts_html_excerpt_and_tags_are_the_parsers_whichever_way(
+    title: str, content: str
+) -> None:
+    """`mark_up` of a post without markup makes its HTML, excerpt and tags
+    without the parser; any other (that mentions nobody: no account to look
+    up) is the parser's own."""
+    import asyncio
+
+    made = asyncio.run(posts.mark_up(None, title, content))  # type: ignore[arg-type]  # no names
+    assert made == asyncio.run(_marked_by_the_parser(title, content))

@@ -7,6 +7,7 @@ import json
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.adapt import PyFormat, Transformer
 from sqlalchemy import event, text
 
 from tests.support.api import Caller, write
@@ -15,6 +16,7 @@ from tests.support.statements import StatementCounter
 from webapp.core.config import Settings
 from webapp.core.db import create_db_engine
 from webapp.models import PostCreate
+from webapp.rules import posts
 
 # On PostgreSQL the write, one statement that is its own transaction and
 # checks its caller (the bearer token's user) itself, then its live events
@@ -83,6 +85,18 @@ def test_a_new_post_sends_every_field_the_database_function_takes() -> None:
     `media_ids` is no column: the pictures are attached after the post is
     written (`webapp.rules.pictures`)."""
     assert set(PostCreate.model_fields) - {"media_ids"} == {"title", "content", "published"}
+
+
+def test_a_new_post_without_tags_or_mentions_sends_the_empty_arrays_psycopg_would() -> None:
+    """`EMPTY_ARRAY` in place of an empty list is the same bytes of the same
+    type (none: PostgreSQL reads them as the function's `text[]` and
+    `integer[]`), so the statement prepared for one serves the other."""
+    lists, texts = Transformer(), Transformer()
+    as_lists = lists.dump_sequence([[], []], [PyFormat.AUTO] * 2)
+    as_texts = texts.dump_sequence([posts.EMPTY_ARRAY] * 2, [PyFormat.AUTO] * 2)
+    assert [bytes(value or b"") for value in as_texts] == [b"{}", b"{}"]
+    assert [bytes(value or b"") for value in as_lists] == [b"{}", b"{}"]
+    assert (texts.types, texts.formats) == (lists.types, lists.formats)
 
 
 SUMS = "SELECT sum(version), sum(likes), sum(removals) FROM site_state"

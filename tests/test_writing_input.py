@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import json
 import re
+import string
+import unicodedata
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.api import Caller, write
 from tests.support.pages import post_form, write_post
 from tests.test_markup import PATHOLOGICAL, XSS
+from webapp.models import (
+    CONTENT_WHITESPACE,
+    check_title,
+    is_visible,
+    normalize_content,
+    reject_control_characters,
+)
 from webapp.rules import markup
 
 # An element the rendered text may hold, and the attributes it may carry.
@@ -134,3 +145,57 @@ def test_odd_unicode_tags_fold_to_one_page(
 def test_odd_tag_names_in_addresses_are_404(client: TestClient, name: str) -> None:
     assert client.get(f"/tags/{name}").status_code == 404
     assert client.get(f"/api/tags/{name}/posts").status_code == 404
+
+
+@settings(max_examples=500, database=None)
+@given(
+    title=st.one_of(
+        st.text(st.characters(max_codepoint=127), max_size=12),
+        st.text(st.sampled_from(string.printable + "\x00\x7f"), max_size=12),
+        st.text(max_size=6),
+    )
+)
+def test_a_title_is_taken_when_it_holds_a_visible_character_and_no_control(title: str) -> None:
+    """The rule as stated, character by character, against `check_title`
+    (which takes a printable ASCII title without looking at each)."""
+    controls = any(unicodedata.category(char) in ("Cc", "Cs") for char in title)
+    taken = not controls and any(is_visible(char) for char in title)
+    try:
+        assert check_title(title) == title
+    except ValueError:
+        assert not taken
+    else:
+        assert taken
+
+
+@settings(max_examples=500, database=None)
+@given(
+    text=st.one_of(
+        st.text(st.sampled_from("ab \t\n\r\x00\x07\x7f\x85\u2028\u200b\u00a0é"), max_size=20),
+        st.text(max_size=20),
+    ),
+    allowed=st.sampled_from(["", CONTENT_WHITESPACE]),
+)
+def test_a_text_is_refused_for_a_control_character_it_is_not_allowed(
+    text: str, allowed: str
+) -> None:
+    """The rule as stated, character by character, against
+    `reject_control_characters` (which looks at each only when the text less
+    its allowed characters is not printable)."""
+    refused = any(
+        char not in allowed and unicodedata.category(char) in ("Cc", "Cs") for char in text
+    )
+    try:
+        assert reject_control_characters(text, allowed) == text
+    except ValueError:
+        assert refused
+    else:
+        assert not refused
+
+
+def test_a_post_of_many_lines_keeps_its_breaks_and_tabs_and_a_nul_among_them_is_refused() -> None:
+    """Forty lines, taken by the check of the text less its breaks and tabs."""
+    text = "A line of a real post, with some words in it.\r\n\tand a tab\n" * 40
+    assert normalize_content(text) == text.replace("\r\n", "\n")
+    with pytest.raises(ValueError, match="control characters"):
+        normalize_content(text + "\x00")

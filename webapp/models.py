@@ -93,6 +93,14 @@ def reject_control_characters(value: str, allowed: str = "") -> str:
     """Refuse NUL and other control characters, and lone surrogates from JSON."""
     if value.isprintable():  # none of either (nor any other unprintable character)
         return value
+    # The same of the text without the characters allowed (a post's line
+    # breaks): a few passes in C, where the loop below looks up the category
+    # of every character (450 µs for a post of forty lines).
+    rest = value
+    for char in allowed:
+        rest = rest.replace(char, "")
+    if rest.isprintable():
+        return value
     for char in value:
         if char in allowed:
             continue
@@ -465,6 +473,11 @@ def is_visible(char: str) -> bool:
 
 
 def check_title(value: str) -> str:
+    # Of the printable ASCII characters, the space alone draws nothing: such a
+    # title (most of them) holding anything else is visible, as the loop below
+    # would find, character by character.
+    if value.isascii() and value.isprintable() and value.strip(" "):
+        return value
     reject_control_characters(value)
     # A title of zero-width or filler characters is as empty as one of spaces.
     if not any(is_visible(char) for char in value):

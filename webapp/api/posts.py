@@ -72,7 +72,9 @@ POSTS_JSON = TypeAdapter(list[PostPublic])
 
 
 def json_response(adapter: TypeAdapter[T], value: T, status_code: int = 200) -> Response:
-    return PlainJSON(adapter.dump_json(value, by_alias=True), status_code)
+    # The adapter's serializer called itself: `dump_json` is the same call
+    # with every option spelled out at its default, in Python, on each answer.
+    return PlainJSON(adapter.serializer.to_json(value, by_alias=True), status_code)
 
 
 TOO_MANY_POSTS: Responses = {

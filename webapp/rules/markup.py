@@ -556,7 +556,7 @@ class Parsed:
         """The sanitized HTML, with `users` (lower-case name → id) the accounts
         that exist among `mentions`."""
         if self.plain is not None:
-            return Rendered(self.plain, _plain_excerpt(self.plain))
+            return Rendered(self.plain, plain_excerpt(self.plain))
         known = dict(users or {})
         md = _parsers()[self.kind]
         markup = sanitize(md.renderer.render(self.tokens, md.options, {**self.env, "users": known}))
@@ -581,9 +581,18 @@ def _inline_tokens(tokens: list[Token]) -> Iterable[Token]:
 _PLAIN = re.compile(r"[A-Za-z](?:[A-Za-z0-9 ,.;:?'()-]*[A-Za-z0-9,.;:?'()-])?")
 
 
+def plain_html(source: str) -> str | None:
+    """The HTML of a text without any markup (`_PLAIN`), made without the
+    parser; None for any other text."""
+    if _PLAIN.fullmatch(source) is None:
+        return None
+    return f"<p>{source}</p>\n"
+
+
 def parse(source: str, kind: Kind = "comment") -> Parsed:
-    if _PLAIN.fullmatch(source) is not None:
-        return Parsed(kind, [], {}, plain=f"<p>{source}</p>\n")
+    plain = plain_html(source)
+    if plain is not None:
+        return Parsed(kind, [], {}, plain=plain)
     return parse_markdown(source, kind)
 
 
@@ -624,8 +633,8 @@ def excerpt(markup: str, limit: int = EXCERPT_MAX) -> str:
     return joined[:limit].rstrip() + ELLIPSIS
 
 
-def _plain_excerpt(markup: str, limit: int = EXCERPT_MAX) -> str:
-    """`excerpt` of a plain text's HTML (`parse`'s `plain`: `<p>TEXT</p>\n`,
+def plain_excerpt(markup: str, limit: int = EXCERPT_MAX) -> str:
+    """`excerpt` of a plain text's HTML (`plain_html`: `<p>TEXT</p>\n`,
     TEXT holding no markup, entity nor character that HTML escapes): its
     words, without the element tags, regular expressions nor unescaping."""
     joined = " ".join(markup[3:-5].split())
@@ -634,6 +643,14 @@ def _plain_excerpt(markup: str, limit: int = EXCERPT_MAX) -> str:
     return joined[:limit].rstrip() + ELLIPSIS
 
 
+def title_tags(title: str) -> list[str]:
+    """The `#tag`s of a title, in order (with repeats): none without a `#`,
+    which most titles hold none of."""
+    if "#" not in title:
+        return []
+    return [tag for _, _, tag in tags_in_text(title)]
+
+
 def post_tags(title: str, parsed: Parsed) -> list[str]:
     """A post's tags: those of its title, then of its content, the first 10."""
-    return first_tags([tag for _, _, tag in tags_in_text(title)] + parsed.tags)
+    return first_tags(title_tags(title) + parsed.tags)

@@ -748,6 +748,11 @@ NEW_POST = (
     "owner_bio_html, owner_website, owner_avatar FROM agora_new_post(%s, %s, %s, %s::integer, "
     "%s, %s, %s, %s, %s, %s::text[], %s::integer[], %s::integer)"
 )
+# An empty array as NEW_POST's `text[]` and `integer[]` read it: the bytes and
+# the type psycopg sends for an empty list (the text `{}`, of no type: the same
+# prepared statement), without the list dumper it makes on every call to learn
+# that (two of them a new post, most of which tag and mention nobody).
+EMPTY_ARRAY = "{}"
 # Posts and comments are counted over the last hour (POSTS_PER_HOUR,
 # COMMENTS_PER_HOUR).
 LIMIT_WINDOW = timedelta(hours=1)
@@ -793,6 +798,15 @@ class Marked:
 async def mark_up(db: AsyncSession | Link, title: str, content: str) -> Marked:
     """Render a post's content (looking up the names it mentions: one
     statement, when it mentions any) and find its tags."""
+    if len(content) <= mentions.ON_LOOP_MAX:
+        # A text without markup (most short posts) mentions nobody and holds
+        # no tag: its HTML and excerpt made at once, without the parse, the
+        # lookup of no names and the three values `mentions.render` makes
+        # (tests/test_markup.py holds this against the parser's way).
+        plain = markup.plain_html(content)
+        if plain is not None:
+            tags = markup.first_tags(markup.title_tags(title))
+            return Marked(plain, markup.plain_excerpt(plain), tags, [])
     written = await mentions.render(db, content, "post")
     tags = markup.post_tags(title, written.parsed)
     rendered = written.rendered
@@ -840,8 +854,8 @@ async def create_post(
             now,
             marked.content_html,
             marked.excerpt,
-            marked.tags,
-            marked.mentioned,
+            marked.tags or EMPTY_ARRAY,
+            marked.mentioned or EMPTY_ARRAY,
             per_hour,
         )
         row = await transaction_of_one(db, NEW_POST, params)
