@@ -218,6 +218,39 @@ def test_sessions_take_the_connections_links_keep_without_waiting(settings: Sett
     assert on_own_loop(run()) == (POOL_SIZE, POOL_SIZE, 0)
 
 
+def test_a_session_waiting_in_the_pool_gets_the_connection_a_link_gives_back(
+    settings: Settings,
+) -> None:
+    """While a checkout waits in the pool's queue, a Link's connection goes
+    back there, where it wakes it, rather than into the kept ones."""
+
+    async def run() -> tuple[bool, int, float]:
+        engine = create_async_db_engine(settings)
+        pool = engine.sync_engine.pool
+        assert isinstance(pool, LinkPool)
+        db = new_session(engine)
+        try:
+            held = [await open_link(engine) for _ in range(POOL_SIZE)]
+            read = asyncio.ensure_future(db.exec(text("SELECT pg_backend_pid()")))  # type: ignore[call-overload]
+            await asyncio.sleep(0.3)
+            waited = not read.done()
+            started = time.monotonic()
+            await held.pop().give_back()
+            await asyncio.wait_for(read, 5)
+            after = time.monotonic() - started
+            kept = len(pool.kept or ())
+            for link in held:
+                await link.give_back()
+        finally:
+            await db.close()
+            await engine.dispose()
+        return waited, kept, after
+
+    waited, kept, after = on_own_loop(run())
+    assert (waited, kept) == (True, 0)
+    assert after < 1
+
+
 def test_the_pools_listeners_hear_a_kept_connection_go_and_come_back(settings: Settings) -> None:
     """The metrics' gauge of connections in use counts from the pool's
     `checkout` and `checkin`: a connection kept is back, one taken out."""

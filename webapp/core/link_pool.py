@@ -48,8 +48,10 @@ class LinkPool(AsyncAdaptedQueuePool):
         # Checkouts inside the pool's own `_do_get` (waiting in its queue, or
         # connecting): while there are any, nothing given back is kept.
         self.waiting = 0
-        # Kept at all only where the pool checks nothing at each checkout.
-        self._keeps = not self._pre_ping and self._recycle < 0
+        # Kept at all only where the pool checks nothing at each checkout,
+        # and opens none beyond its size: then every record fits its queue,
+        # and putting one back there is never I/O (`_release`).
+        self._keeps = not self._pre_ping and self._recycle < 0 and self._max_overflow == 0
 
     def take(self) -> Any | None:
         """A connection kept here (a checked-out `_ConnectionFairy`), or None:
@@ -78,13 +80,12 @@ class LinkPool(AsyncAdaptedQueuePool):
         """Keep a connection given back, idle and outside any transaction, for
         the next `take`; False: give it back to the pool instead."""
         kept = self.kept
-        if kept is None or self.waiting or not self._keeps or self._overflow > 0:
+        if kept is None or self.waiting or not self._keeps:
             return False
         record = fairy._connection_record
         if (
             record is None
             or fairy.dbapi_connection is None
-            or fairy._pool is not self
             or record.finalize_callback
             or record._is_hard_or_soft_invalidated()
             or self.dispatch.reset
@@ -98,8 +99,8 @@ class LinkPool(AsyncAdaptedQueuePool):
     def _release(self, fairy: Any) -> None:
         """A kept connection's record back into the queue, as the pool's
         checkin puts it there, without its events: its listeners heard the
-        checkin when it was kept. No I/O (its queue has room for it: it is
-        one of the pool's)."""
+        checkin when it was kept. No I/O: the queue has room for every
+        record of a pool without overflow."""
         record = fairy._connection_record
         fairy._finalizer.detach()
         fairy.dbapi_connection = None
