@@ -43,6 +43,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from webapp.core.config import Settings
 from webapp.core.greenlets import run_kept
+from webapp.core.link_pool import LinkPool
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -137,6 +138,9 @@ def create_async_db_engine(settings: Settings, *, pooled: bool = True) -> Reques
         # and closed again for a single request, which costs the database a
         # new backend each time; a request waits its turn instead.
         pool = {"pool_size": POOL_SIZE, "max_overflow": 0, "pool_timeout": POOL_TIMEOUT}
+        # Keeping the connections that Links give back, checked out, for the
+        # next Link: past the queue pool's checkout and checkin (`LinkPool`).
+        pool["poolclass"] = LinkPool
     # Autocommit: a read is one round trip, not BEGIN, SELECT and ROLLBACK.
     # Statements that must land together run in `transaction()`.
     engine = create_async_engine(
@@ -591,17 +595,29 @@ class Link:
         """Back to the pool; dropped instead when a statement was cut off
         mid-answer (the request was cancelled), or the connection died. A
         connection that holds no transaction (autocommit: none is ever left
-        open) goes back without the pool's ROLLBACK, which the driver would
-        skip after taking its lock and the adapter's turns; into a queue
-        pool's queue, that is no I/O at all, and it is done here rather than
-        in a greenlet (`returns_without_io`)."""
+        open) is kept, still checked out, for the next Link, when the pool
+        is the request engine's (`LinkPool.keep`); else it goes back without
+        the pool's ROLLBACK, which the driver would skip after taking its
+        lock and the adapter's turns; into a queue pool's queue, that is no
+        I/O at all, and it is done here rather than in a greenlet
+        (`returns_without_io`)."""
         fairy, self._fairy = self._fairy, None
         if fairy is None:
             return
         if self.busy:
             await asyncio.shield(greenlet_spawn(fairy.invalidate))
             return
-        idle = self.driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        driver = self.driver
+        idle = driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        pool = fairy._pool
+        if (
+            idle
+            and type(pool) is LinkPool
+            and driver.autocommit
+            and not driver.closed
+            and pool.keep(fairy)
+        ):
+            return  # kept, checked out, for the next Link
         if idle and returns_without_io(self.engine.pool):
             fairy._checkin(True)
             return
@@ -687,9 +703,15 @@ def _buffered(connection: Connection, statement: Executable, params: Any) -> Any
 
 async def _checkout(engine: Engine) -> Any:
     """A connection from the pool, or SQLAlchemy's error (a database that
-    cannot be reached is an `OperationalError`: a 503), as `connect` raises.
-    On a kept greenlet (`run_kept`): a new one for each checkout cost the
-    kernel a chunk of frame stack each time."""
+    cannot be reached is an `OperationalError`: a 503), as `connect` raises:
+    one a Link gave back, when the pool kept it (`LinkPool.take`), else
+    checked out of the pool on a kept greenlet (`run_kept`): a new one for
+    each checkout cost the kernel a chunk of frame stack each time."""
+    pool = engine.pool
+    if type(pool) is LinkPool:
+        fairy = pool.take()  # one a Link gave back, still checked out
+        if fairy is not None:
+            return fairy
     try:
         return await run_kept(engine.raw_connection)
     except engine.dialect.loaded_dbapi.Error as error:
