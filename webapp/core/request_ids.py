@@ -34,7 +34,8 @@ def request_id(scope: Scope, sent: bytes | None) -> str:
 # same), and forgotten by a forked child, whose ids must not be its parent's.
 _BATCH = 64
 _unused: list[bytes] = []
-os.register_at_fork(after_in_child=_unused.clear)
+if hasattr(os, "register_at_fork"):  # POSIX (Windows does not fork)
+    os.register_at_fork(after_in_child=_unused.clear)
 
 
 def new_id() -> str:
