@@ -155,6 +155,17 @@ def test_our_own_hosts_are_answered(client: TestClient) -> None:
         assert client.get("/", headers={"host": host}).status_code == 200, host
 
 
+def test_a_host_once_answered_is_answered_again_and_a_foreign_one_still_refused(
+    client: TestClient,
+) -> None:
+    # Each `Host` value found to be ours is remembered as sent: a foreign one,
+    # even one that differs only by its port or a suffix, is judged on its own.
+    for _ in range(2):
+        assert client.get("/api/posts", headers={"host": "localhost:8000"}).status_code == 200
+        for foreign in ("localhost.evil.example", "evil.example:8000", "127.0.0.2:8000"):
+            assert client.get("/api/posts", headers={"host": foreign}).status_code == 400
+
+
 def test_allowed_hosts_are_configurable(settings) -> None:
     settings = settings.model_copy(update={"allowed_hosts": "agora.example, www.agora.example"})
     app = create_app(settings, pooled=False)

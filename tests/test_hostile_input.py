@@ -1066,6 +1066,50 @@ def test_a_nan_infinity_or_lone_surrogate_in_a_json_body_is_a_422(
                 assert error["input"] == "\ud800"
 
 
+# Bodies read in one call of the scanner (an object sent as UTF-8, nothing
+# around it) and the others, read through the whole decoder.
+READ_AS_JSON_LOADS = [
+    b'{"post_id": 7, "dir": 1}',
+    b"{}",
+    b'{"a": [1, 2.5, {"b": null}], "c": "\\u00e9t\xc3\xa9"}',
+    b'{"a": 1}\n',
+    b' {"a": 1}',
+    b'{"a": 1} {"b": 2}',
+    b'{"a": 1}}',
+    b'{"a" 1}',
+    b'{"a": "\xff"}',
+    b'{"a": "\\ud800"}',
+    '{"a": 1}'.encode("utf-16-le"),
+    '{"a": 1}'.encode("utf-16"),
+    b"[1, 2]",
+    b"",
+]
+
+
+@pytest.mark.parametrize("body", READ_AS_JSON_LOADS, ids=repr)
+def test_a_json_body_is_read_as_json_loads_reads_it(body: bytes) -> None:
+    from webapp.core import bodies
+
+    try:
+        expected: object = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        expected = bodies.NOT_JSON
+    finite, value = bodies.read_json(body)
+    assert finite
+    assert value == expected if expected is not bodies.NOT_JSON else value is bodies.NOT_JSON
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"-Infinity", b"1e999"])
+@pytest.mark.parametrize("around", [b"%s", b" %s", b"%s\n"])
+def test_a_json_body_with_a_number_json_has_not_is_not_finite_either_way(
+    literal: bytes, around: bytes
+) -> None:
+    from webapp.core import bodies
+
+    body = around % b'{"post_id": %s, "dir": 1}' % literal
+    assert bodies.read_json(body) == (False, bodies.NOT_JSON)
+
+
 @pytest.mark.parametrize("literal", ["NaN", "-Infinity", "1e999"])
 @pytest.mark.parametrize("content_type", JSON_TYPES)
 def test_nan_and_infinity_are_a_422_even_in_a_field_the_route_ignores(

@@ -86,6 +86,31 @@ def test_every_response_carries_a_request_id_of_its_own(client: TestClient) -> N
     assert len(set(ids)) == 3
 
 
+def test_request_ids_are_random_uuid4_hex_and_a_forked_worker_makes_its_own() -> None:
+    import os
+    import uuid
+
+    from webapp.core import request_ids
+
+    made = [request_ids.new_id() for _ in range(200)]
+    assert len(set(made)) == 200
+    assert all(uuid.UUID(value).version == 4 and uuid.UUID(value).hex == value for value in made)
+    # The random bytes are read ahead: a child forked meanwhile must not make
+    # the ids its parent makes next.
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        os.write(writing, " ".join(request_ids.new_id() for _ in range(5)).encode())
+        os._exit(0)
+    os.close(writing)
+    os.waitpid(child, 0)
+    with os.fdopen(reading) as pipe:
+        childs = set(pipe.read().split())
+    parents = {request_ids.new_id() for _ in range(5)}
+    assert len(childs) == 5
+    assert not childs & parents
+
+
 def test_a_clients_own_request_id_is_not_believed(client: TestClient) -> None:
     answer = client.get("/", headers={"X-Request-ID": "forged-by-a-client"})
     assert answer.headers["x-request-id"] != "forged-by-a-client"

@@ -139,7 +139,8 @@ class ApiWriter:
         if caller is None:
             raise unauthorized(BAD_TOKEN)
         engine = services.engine
-        if self.session or engine.dialect.name != "postgresql":
+        # `sync_engine.dialect`: attributes (`AsyncEngine.dialect` is a property).
+        if self.session or engine.sync_engine.dialect.name != "postgresql":
             self.db = new_session(engine)
         else:
             self.db = await open_link(engine)  # not `link_to`: one context manager, not two

@@ -13,6 +13,7 @@ from webapp.api.deps import (
     error,
 )
 from webapp.core.area_routes import area_router
+from webapp.core.responses import PlainJSON
 from webapp.models import Message, VoteCreate
 from webapp.rules import likes
 
@@ -24,7 +25,9 @@ TAKEN_BACK = Message(message="Like removed").model_dump_json().encode()
 
 
 def answer(body: bytes, status_code: int) -> Response:
-    return Response(body, status_code, media_type="application/json")
+    """The JSON answer, its two headers set at once (`PlainJSON`): a starlette
+    `Response` looks each one up as it builds them."""
+    return PlainJSON(body, status_code)
 
 
 @router.post(

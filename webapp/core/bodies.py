@@ -9,6 +9,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
 from python_multipart import parse_form
@@ -114,6 +115,9 @@ def plainly_json(content_type: str) -> bool:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+# (text, index) -> (the value there, the index after it): `JSONDecodeError`,
+# `StopIteration` for no value, or the hooks' `ValueError`.
+_SCAN: Callable[[str, int], tuple[object, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def read_json(body: bytes) -> tuple[bool, object]:
@@ -123,10 +127,19 @@ def read_json(body: bytes) -> tuple[bool, object]:
     finite). A finite body reads as `json.loads` reads it: the hooks see only
     what the defaults would read the same way."""
     try:
+        if body[:1] == b"{" and body[-1:] == b"}" and body[1:2] != b"\x00":
+            # An object sent as UTF-8 (what `detect_encoding` says of a body
+            # that starts with `{` and no NUL after it) with nothing around
+            # it: read in one call of the scanner that `decode` calls between
+            # its whitespace checks.
+            text = body.decode("utf-8", "surrogatepass")
+            value, end = _SCAN(text, 0)
+            if end == len(text):
+                return True, value
         # `json.loads` of bytes, with one decoder made once (`loads` with
         # hooks makes a decoder for every body).
         return True, _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, StopIteration):
         return True, NOT_JSON  # not JSON at all: the framework's own answer
     except ValueError:
         return False, NOT_JSON  # raised by the two hooks above

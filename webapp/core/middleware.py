@@ -183,6 +183,9 @@ class Gate:
             for name, value in security_headers(settings).items()
         ]
         self.security_names = frozenset(name for name, _ in self.security_headers)
+        # The `Host` header values already found to be ours, as sent: most
+        # requests send one of a few, and each is judged once.
+        self._our_hosts: set[bytes] = set()
         self.session_cookie = session_cookie
         self.session_key = session_key
         self.refuse = refuse
@@ -285,7 +288,7 @@ class Gate:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        if host_name(host.decode("latin-1")) not in self.hosts:
+        if host not in self._our_hosts and not self._ours(host):
             # Answered as if for the first allowed host: the error page builds
             # no absolute link, but nothing downstream should see the foreign one.
             request = Request({**scope, "headers": _without_host(scope["headers"])})
@@ -316,6 +319,14 @@ class Gate:
         finally:
             uploads.close_form(inner)
 
+    def _ours(self, host: bytes) -> bool:
+        """Whether a `Host` header names one of our hosts (remembered when it does)."""
+        if host_name(host.decode("latin-1")) not in self.hosts:
+            return False
+        if len(self._our_hosts) < _OUR_HOSTS_KEPT:
+            self._our_hosts.add(host)
+        return True
+
     def _headers(
         self,
         headers: list[tuple[bytes, bytes]],
@@ -325,18 +336,24 @@ class Gate:
         files: bool = False,
     ) -> list[tuple[bytes, bytes]]:
         """The response's headers with what each job adds, in the order the
-        jobs used to add them (the innermost first)."""
+        jobs used to add them (the innermost first). The names the response
+        came with are looked at once: the jobs add none of the security
+        headers, and only replace the one they set."""
+        present = {name for name, _ in headers}
         if session is not None:
-            kept = files and any(name == b"cache-control" for name, _ in headers)
-            if (personal or self.session_key in session) and not kept:
-                _set_header(headers, b"cache-control", b"no-store")
+            cached = b"cache-control" in present
+            if (personal or self.session_key in session) and not (files and cached):
+                if cached:
+                    _set_header(headers, b"cache-control", b"no-store")
+                else:
+                    headers.append((b"cache-control", b"no-store"))
             if session.accessed:
                 vary = [value for name, value in headers if name == b"vary"]
                 _set_header(headers, b"vary", b", ".join([*vary, b"Cookie"]))
-            cookie = self.session_cookie.set_cookie(session, session_was_there)
-            if cookie is not None:
-                headers.append((b"set-cookie", cookie))
-        present = [name for name, _ in headers]
+            if session.modified:
+                cookie = self.session_cookie.set_cookie(session, session_was_there)
+                if cookie is not None:
+                    headers.append((b"set-cookie", cookie))
         if self.security_names.isdisjoint(present):  # a route seldom sets one of them
             headers.extend(self.security_headers)
         else:
@@ -346,6 +363,9 @@ class Gate:
 
 # A HEAD request is answered as a GET, in a scope of its own.
 _ANSWERED_AS = "agora.answered_as"
+# At most this many `Host` values are remembered as ours (with and without a
+# port, in any case: a few in practice).
+_OUR_HOSTS_KEPT = 64
 
 
 def _set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
@@ -490,6 +510,8 @@ URLENCODED, MULTIPART, JSON = "application/x-www-form-urlencoded", "multipart/fo
 def checked_kind(content_type: str) -> str | None:
     """Which of the bodies checked here this is, or None: forms, and JSON (the
     framework reads `application/json` and every `application/*+json` as JSON)."""
+    if content_type == "application/json":  # what API clients send
+        return JSON
     kind = media_type(content_type)
     if kind in (URLENCODED, MULTIPART):
         return kind
