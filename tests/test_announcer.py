@@ -16,12 +16,14 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from tests.support.api import Caller, write
 from tests.support.app import on_own_loop
 from tests.support.statements import StatementCounter
 from webapp.core import announcer
 from webapp.core.config import Settings
+from webapp.core.db import create_async_db_engine
 
 pytestmark = pytest.mark.postgres
 
@@ -192,3 +194,50 @@ def test_closing_the_announcer_waits_for_what_it_holds(
             return sent.count
 
     assert on_own_loop(hand_over_and_close()) == 2
+
+
+LAST_ANNOUNCED = (
+    "SELECT pid FROM pg_stat_activity WHERE starts_with(query, 'SELECT agora_live_announce')"
+    " AND datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+def test_a_worker_keeps_one_connection_for_its_announcements_and_replaces_a_lost_one(
+    client: TestClient, settings: Settings, alice_api: Caller
+) -> None:
+    """Pooled, as in production: the announcer keeps its connection from one
+    statement to the next; one the server closed meanwhile (a restart, an
+    administrator) is replaced before the next batch, which is not lost."""
+    post = write(client, alice_api)["id"]
+
+    async def announce_around_a_lost_connection() -> tuple[int, list[int]]:
+        requests = create_async_db_engine(settings)  # pooled
+        announcing = announcer.for_engine(requests)
+        checkouts: list[object] = []
+        sync = announcing.engine.sync_engine
+        event.listen(sync, "checkout", lambda *args: checkouts.append(args))
+        backends = []
+        try:
+            for _ in range(3):
+                announcing.hand_over(told(post))
+                await announcing.flush()
+            kept_for_three = len(checkouts)
+            async with requests.connect() as other:  # the announcer's one is kept
+                kept = await other.exec_driver_sql(LAST_ANNOUNCED)
+                backends = [row[0] for row in kept]
+                for pid in backends:
+                    await other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+            await asyncio.sleep(0.2)
+            announcing.hand_over(told(post))
+            await announcing.flush()
+        finally:
+            await announcing.close()
+            await requests.dispose()
+        return kept_for_three, backends
+
+    with listening(settings) as listener:
+        kept_for_three, backends = on_own_loop(announce_around_a_lost_connection())
+        events = [json.loads(n.payload) for n in listener.notifies(timeout=1)]
+    assert len(backends) == 1
+    assert events == [changed(post, 0, alice_api.id)] * 4
+    assert kept_for_three == 1  # one checkout for the three first batches

@@ -42,20 +42,29 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from webapp.core.db import ANNOUNCE, Link, link_to, transaction_of_one, utc_sessions
+from webapp.core.db import (
+    ANNOUNCE,
+    Link,
+    _closed_by_server,
+    open_link,
+    transaction_of_one,
+    utc_sessions,
+)
 from webapp.core.db import announce as send_now
 
 log = logging.getLogger("webapp.db")
 
 
 class _Queue:
-    """One event loop's events waiting to go, and the task sending them."""
+    """One event loop's events waiting to go, the task sending them, and the
+    connection it keeps for them between statements."""
 
-    __slots__ = ("pending", "sending")
+    __slots__ = ("link", "pending", "sending")
 
     def __init__(self) -> None:
         self.pending: list[str] = []
         self.sending: asyncio.Task[None] | None = None
+        self.link: Link | None = None
 
 
 class Announcer:
@@ -64,6 +73,10 @@ class Announcer:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # A pooled connection is kept from one statement to the next (a
+        # checkout and a return cost a batch more Python calls than its
+        # statement); one opened for each use is closed after it.
+        self._keeps = not isinstance(engine.sync_engine.pool, NullPool)
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
             weakref.WeakKeyDictionary()
         )
@@ -100,21 +113,40 @@ class Announcer:
                 batch = "\n".join(queue.pending)
                 queue.pending = []
                 try:
-                    await self._send(batch)
+                    await self._send(queue, batch)
                 except asyncio.CancelledError as error:
                     cancelled = error
-                    await self._send(batch)
+                    await self._send(queue, batch)
         finally:
             queue.sending = None
         if cancelled is not None:
             raise cancelled
 
-    async def _send(self, batch: str) -> None:
+    async def _send(self, queue: _Queue, batch: str) -> None:
+        """One statement. The connection kept is looked at first (one poll,
+        no round trip): one the server has closed meanwhile (a restart) is
+        dropped and another taken, so that no batch is lost to it; one that
+        fails is dropped (`give_back`: a statement cut off, a dead one)."""
+        link, queue.link = queue.link, None
         try:
-            async with link_to(self.engine) as link:
-                await transaction_of_one(link, ANNOUNCE, (batch,))
-        except Exception as error:  # a lost database, or anything else: the next batch goes
+            if link is not None and _closed_by_server(link.driver):
+                await link.give_back()
+                link = None
+            if link is None:
+                link = await open_link(self.engine)
+            await transaction_of_one(link, ANNOUNCE, (batch,))
+        except BaseException as error:
+            if link is not None:
+                await link.give_back()
+            if not isinstance(error, Exception):
+                raise  # cancelled: `_send_all` sends it again
+            # A lost database, or anything else: logged, and the next batch goes.
             log.warning("live events of a committed change not sent: %s", error)
+            return
+        if self._keeps:
+            queue.link = link
+        else:
+            await link.give_back()
 
     async def flush(self) -> None:
         """Wait until this loop's events have been sent (or given up)."""
@@ -125,6 +157,10 @@ class Announcer:
     async def close(self) -> None:
         """Flush, then close the announcer's connections."""
         await self.flush()
+        queue = self._queues.get(asyncio.get_running_loop())
+        if queue is not None and queue.link is not None:
+            link, queue.link = queue.link, None
+            await link.give_back()
         await self.engine.dispose()
 
 
