@@ -20,7 +20,7 @@ one statement for many writes, and never more than one at a time.
   is run again (`transaction_of_one`). No request ever waits here.
 - Shutdown: the app's lifespan flushes what is pending (`close`) before the
   engines go. An event loop that ends under it (a test client's, one a
-  request) lets the statement out finish and sends what is left first.
+  request) has the statement it cut off sent again, and what is left, first.
 
 One announcer for each request engine (`for_engine`, made with the app's
 services), with one queue for each event loop that hands it events: a worker
@@ -171,8 +171,10 @@ _announcers: weakref.WeakKeyDictionary[Engine, Announcer] = weakref.WeakKeyDicti
 
 def for_engine(requests: AsyncEngine) -> Announcer:
     """The announcer of the writes on `requests` (a PostgreSQL engine), made
-    on first use: an engine of its own on the same database, autocommitted,
-    one connection (or one a use, as `requests` opens them)."""
+    on the first call (the app's services): an engine of its own on the same
+    database, autocommitted, one connection kept (or one a statement, where
+    `requests` opens one a use: each request on an event loop of its own,
+    as the tests' clients run them)."""
     sync = requests.sync_engine
     announcer = _announcers.get(sync)
     if announcer is None:
