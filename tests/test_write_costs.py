@@ -19,12 +19,12 @@ from webapp.models import PostCreate
 from webapp.rules import posts
 
 # On PostgreSQL the write, one statement that is its own transaction and
-# checks its caller (the bearer token's user) itself, then its live events
-# sent after its commit, in a transaction of their own; on SQLite the caller's
-# row, then BEGIN IMMEDIATE, the post's lock, the like, the count and the
-# notification, or the post's INSERT.
-LIKE = 2 if ON_POSTGRES else 6
-NEW_POST = 2 if ON_POSTGRES else 3
+# checks its caller (the bearer token's user) itself: its live events are
+# sent after its commit by the worker's announcer, on a connection of its own
+# (test_announcer.py); on SQLite the caller's row, then BEGIN IMMEDIATE, the
+# post's lock, the like, the count and the notification, or the post's INSERT.
+LIKE = 1 if ON_POSTGRES else 6
+NEW_POST = 1 if ON_POSTGRES else 3
 
 
 def test_a_like_and_taking_it_back_run_their_stated_statements(
@@ -55,8 +55,8 @@ def test_a_new_post_runs_its_stated_statements(
 def test_a_write_through_the_api_takes_one_connection_from_the_pool(
     client: TestClient, engine, alice_api: Caller, bob_api: Caller, what: str
 ) -> None:
-    """On PostgreSQL the caller's row, the write and its live events, on one
-    connection: not a second one for the caller alone. SQLite's session gives
+    """On PostgreSQL the caller's check and the write, one statement on one
+    connection (its live events go on the announcer's). SQLite's session gives
     its connection back after the read and takes one again for the write's
     transaction."""
     post = write(client, alice_api)

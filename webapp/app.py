@@ -18,7 +18,7 @@ from webapp import error_handlers
 from webapp.api import direct_reads as api_reads
 from webapp.api import docs
 from webapp.api import routes as api
-from webapp.core import images, metrics
+from webapp.core import announcer, images, metrics
 from webapp.core.config import Settings, SettingsError
 from webapp.core.cookie import SESSION_COOKIE, SESSION_KEY
 from webapp.core.db import (
@@ -95,6 +95,10 @@ def build_services(settings: Settings, *, pooled: bool, static: Mount) -> AgoraS
         postman.store = Outbox(
             partial(transaction_in_thread, mail_engine), mail_links.reset_mail(settings.public_url)
         )
+    if not settings.is_sqlite:
+        # The live events of likes and new posts leave through it (SQLite's
+        # triggers write theirs in the writing transaction).
+        announcer.for_engine(engine)
     if metrics.enabled():
         event.listen(engine.sync_engine.pool, "checkout", metrics.connection_out)
         event.listen(engine.sync_engine.pool, "checkin", metrics.connection_back)
@@ -146,6 +150,9 @@ def lifespan(
 
 async def close(services: AgoraServices) -> None:
     await services.live.stop()
+    announcing = announcer.of(services.engine.sync_engine)
+    if announcing is not None:
+        await announcing.close()  # what is pending goes first
     if services.postman is not None:
         services.postman.close()
     services.mail_engine.dispose()

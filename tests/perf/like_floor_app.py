@@ -14,15 +14,19 @@ Agora sends for the same like, in the same transactions and the same order:
    notification, and holds back the live events its triggers describe; at
    its commit the schema's deferred triggers move a row of `site_state`. One
    round trip, run again after a deadlock;
-2. `SELECT agora_live_announce(events)`, autocommitted: the live events, sent
-   once the like has committed (when it changed something).
+2. the live events, once the like has committed (when it changed
+   something), handed to the worker's announcer after the answer's status is
+   known: as Agora's (`webapp.core.announcer`), it sends what it holds as one
+   autocommitted `SELECT agora_live_announce(events)` (payloads one a line),
+   at once when idle, else in the next statement once the one out returns,
+   on a connection of its own kept for it, run again after a deadlock.
 
 `POST /api/posts` (JSON `{title, content, published}`) the same way:
 `SELECT caller, post_id, events, retry_after, owner_… FROM
 agora_new_post(title, content, published, owner, stamp, false, now, html,
 excerpt, tags, mentioned, per_hour)` autocommitted (migrations 0016 and
 0025: the caller, the hourly limit, the INSERT, its live event held back,
-the owner as the post shows them), then `agora_live_announce(events)`; it
+the owner as the post shows them), its live event to the announcer; it
 answers 201 with the post as JSON, as Agora does (429 past the limit,
 `POSTS_PER_HOUR` as Agora reads it, 30 when unset; 401 for a caller
 refused). The content's HTML is the text escaped in one paragraph, as
@@ -74,6 +78,40 @@ ANNOUNCE = "SELECT agora_live_announce(%s)"
 pool: AsyncConnectionPool | None = None
 
 
+class Announcer:
+    """Agora's announcer (`webapp.core.announcer`), least: the events handed
+    over wait in one list; one statement at a time sends all of them, on the
+    announcer's own connection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self.conn = conn
+        self.pending: list[str] = []
+        self.sending: asyncio.Task[None] | None = None
+
+    def hand_over(self, events: str) -> None:
+        self.pending.append(events)
+        if self.sending is None:
+            self.sending = asyncio.get_running_loop().create_task(self.send_all())
+
+    async def send_all(self) -> None:
+        while self.pending:
+            batch, self.pending = "\n".join(self.pending), []
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    await self.conn.execute(ANNOUNCE, (batch,))
+                    break
+                except RETRYABLE:
+                    if attempt == ATTEMPTS:
+                        break
+                except psycopg.Error:
+                    break  # Agora logs it; the next batch goes all the same
+                await asyncio.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # jitter, as Agora
+        self.sending = None
+
+
+announcer: Announcer | None = None
+
+
 async def change_like(
     conn: psycopg.AsyncConnection, caller: tuple[int, str], post_id: int, on: bool
 ) -> int:
@@ -87,7 +125,8 @@ async def change_like(
     if refused is not None:
         return 401
     if events:
-        await conn.execute(ANNOUNCE, (events,))
+        assert announcer is not None
+        announcer.hand_over(events)
     if done is None:
         return 404
     if on:
@@ -136,8 +175,9 @@ async def new_post(
             return 401, {"detail": "The token is invalid, expired or revoked"}
         if post_id is None:
             return 429, {"detail": f"Too many posts: try again in {retry_after} s"}
-        if events:
-            await conn.execute(ANNOUNCE, (events,))
+    if events:
+        assert announcer is not None
+        announcer.hand_over(events)
     stamp = at.isoformat()
     owner = {"id": user_id, "username": owner_name, "created_at": owner_since.isoformat()}
     post = {"title": title, "content": content, "published": published, "id": post_id}
@@ -205,7 +245,7 @@ async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 async def lifespan(receive: Any, send: Any) -> None:
-    global pool
+    global pool, announcer
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
@@ -217,8 +257,14 @@ async def lifespan(receive: Any, send: Any) -> None:
                 open=False,
             )
             await pool.open(wait=True)
+            url = os.environ["LIKE_FLOOR_DATABASE_URL"]
+            announcer = Announcer(await psycopg.AsyncConnection.connect(url, autocommit=True))
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            if announcer is not None:
+                if announcer.sending is not None:
+                    await announcer.sending  # what is pending goes first
+                await announcer.conn.close()
             if pool is not None:
                 await pool.close()
             await send({"type": "lifespan.shutdown.complete"})

@@ -838,7 +838,7 @@ async def transaction_of_one(
     for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
         try:
             # Committed by the database as it ran: the session keeps its
-            # connection for what the request runs next (its announcement).
+            # connection for what the request runs next.
             if isinstance(db, Link):
                 return await db.row(sql, params, resend=False, prepared=True)
             return await driver_row(db, sql, params)
@@ -855,8 +855,10 @@ ANNOUNCE = "SELECT agora_live_announce(%s)"
 async def announce(db: AsyncSession | Link, events: str | None) -> None:
     """Send the live events that a PostgreSQL unit of work held back until
     after its commit (its payloads, one a line: migration 0011), in a
-    transaction of their own that does not wait for the disk. Run again
-    after a deadlock; nothing to send, no statement. The change they tell of
+    transaction of their own that does not wait for the disk, on `db`: the
+    app's announcer sends batches of them so (`webapp.core.announcer`), and
+    a write on an engine that has none. Run again after a deadlock; nothing
+    to send, no statement. The change they tell of
     has committed whatever happens here: a database lost in between loses
     the events (logged), not the answer, and live pages read their counts
     again once their worker hears the database again."""

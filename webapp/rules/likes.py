@@ -6,7 +6,8 @@ notification to the post's owner.
 On PostgreSQL the whole unit of work is one statement, the database's function
 `agora_like` (migration 0011), which runs the statements below in the same
 order, under the same lock: one round trip, and the post's row is held for no
-round trip; its live events follow once it has committed (`core.db.announce`).
+round trip; its live events follow once it has committed, sent by the
+worker's announcer (`webapp.core.announcer`) after the answer.
 A like through the API has the same statement check its caller first
 (`webapp.rules.callers`, migration 0025). SQLite, one writer at a time, sends
 them one by one, after reading the caller."""
@@ -22,9 +23,9 @@ from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from webapp.core.announcer import announce
 from webapp.core.db import (
     Link,
-    announce,
     dialect_name,
     insert_ignoring_duplicates,
     transaction,
@@ -122,7 +123,7 @@ async def _in_database(
 ) -> bool:
     """`agora_like`: what `add`, `remove` or `toggle` answers, in one statement
     (which checks the `caller` first, when there is one to check); then its
-    live events, sent once it has committed."""
+    live events, handed to the announcer once it has committed."""
     stamp, must_confirm = (caller.stamp, caller.must_confirm) if caller else (None, False)
     if not 0 < post_id <= MAX_ID:
         if caller is None:

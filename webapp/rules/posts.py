@@ -36,10 +36,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select, SelectOfScalar
 
+from webapp.core.announcer import announce
 from webapp.core.db import (
     DriverStatement,
     Link,
-    announce,
     dialect_name,
     transaction,
     transaction_of_one,
@@ -842,7 +842,7 @@ async def create_post(
     if postgres:
         # The INSERT as a statement that is its own transaction (one round
         # trip, no BEGIN, no COMMIT), its caller checked in it, its live
-        # event sent after its commit.
+        # event handed to the announcer after its commit.
         caller = owner if isinstance(owner, callers.Caller) else None
         params = (
             data.title,
