@@ -80,15 +80,19 @@ class Announcer:
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
             weakref.WeakKeyDictionary()
         )
-        # The last loop's queue, found without a lookup (a worker has one loop).
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue = _Queue()
+        # The last loop's queue, found without a lookup (a worker has one
+        # loop). One tuple, replaced whole: threads that each run a loop of
+        # their own (the tests' clients) must never read one loop with
+        # another's queue, whose task would then run on the wrong loop.
+        self._last: tuple[asyncio.AbstractEventLoop | None, _Queue] = (None, _Queue())
 
     def hand_over(self, events: str) -> None:
         """Events of a committed write (payloads one a line), to be sent: at
         once when nothing is being sent, else with the next statement."""
         loop = asyncio.get_running_loop()
-        queue = self._queue if loop is self._loop else self._queue_of(loop)
+        last_loop, queue = self._last
+        if last_loop is not loop:
+            queue = self._queue_of(loop)
         queue.pending.append(events)
         if queue.sending is None:
             queue.sending = loop.create_task(self._send_all(queue))
@@ -97,7 +101,7 @@ class Announcer:
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = _Queue()
-        self._loop, self._queue = loop, queue
+        self._last = (loop, queue)
         return queue
 
     async def _send_all(self, queue: _Queue) -> None:
