@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.app import on_own_loop
 from webapp.rules import markup, posts
 
 SITE = "https://agora.example"
@@ -551,7 +552,12 @@ def test_a_new_posts_html_excerpt_and_tags_are_the_parsers_whichever_way(
     """`mark_up` of a post without markup makes its HTML, excerpt and tags
     without the parser; any other (that mentions nobody: no account to look
     up) is the parser's own."""
-    import asyncio
 
-    made = asyncio.run(posts.mark_up(None, title, content))  # type: ignore[arg-type]  # no names
-    assert made == asyncio.run(_marked_by_the_parser(title, content))
+    async def both_ways() -> tuple[posts.Marked, posts.Marked]:
+        made = await posts.mark_up(None, title, content)  # type: ignore[arg-type]  # no names
+        return made, await _marked_by_the_parser(title, content)
+
+    # On a loop of its own: after a browser test, Playwright's sync API keeps
+    # one running in this thread, where `asyncio.run` refuses to start.
+    made, parsed = on_own_loop(both_ways())
+    assert made == parsed
