@@ -3,7 +3,9 @@ checked out, for the next Link (`webapp.core.link_pool.LinkPool`): one given
 back is taken again without a checkout through the pool; one dead, holding a
 transaction, or from before the pool was invalidated is not; ORM sessions
 and Links waiting in the pool are never left waiting while connections sit
-kept; the pool's size still bounds them; `dispose` closes them."""
+kept, and get the connections given back in the order they came, none taken
+by a later arrival (`FairQueue`); the pool's size still bounds them;
+`dispose` closes them."""
 
 from __future__ import annotations
 
@@ -13,11 +15,19 @@ import time
 import psycopg
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from tests.support.app import on_own_loop
 from tests.test_write_link import terminate
 from webapp.core.config import Settings
-from webapp.core.db import POOL_SIZE, create_async_db_engine, link_to, new_session, open_link
+from webapp.core.db import (
+    POOL_SIZE,
+    Link,
+    create_async_db_engine,
+    link_to,
+    new_session,
+    open_link,
+)
 from webapp.core.link_pool import LinkPool
 
 pytestmark = pytest.mark.postgres
@@ -185,6 +195,84 @@ def test_the_pool_size_bounds_the_connections_and_one_more_link_waits_its_turn(
     backends, waited, reused, after, opened = on_own_loop(run())
     assert (backends, waited, reused, opened) == (POOL_SIZE, True, True, POOL_SIZE)
     assert after < 1
+
+
+def test_waiting_checkouts_get_connections_in_the_order_they_came_none_taken_by_a_later_one(
+    settings: Settings,
+) -> None:
+    """With every connection held, three Links wait in turn; a fourth arrives
+    in the same turn of the loop as a connection is given back, and so runs
+    before the first waiter is woken: the connection is the first waiter's
+    all the same, and the late one waits behind the other two."""
+
+    async def run() -> tuple[list[str], list[str]]:
+        engine = create_async_db_engine(settings)
+        done: list[str] = []
+
+        async def checkout(name: str) -> Link:
+            link = await open_link(engine)
+            done.append(name)
+            return link
+
+        try:
+            held = [await open_link(engine) for _ in range(POOL_SIZE)]
+            waiting = []
+            for name in ("first", "second", "third"):
+                waiting.append(asyncio.ensure_future(checkout(name)))
+                await asyncio.sleep(0.05)  # each in the queue before the next
+            late = asyncio.ensure_future(checkout("late"))  # scheduled, not run yet
+            await held.pop().give_back()
+            await asyncio.sleep(0.05)
+            after_one = list(done)
+            for _ in range(3):
+                await held.pop().give_back()
+                await asyncio.sleep(0.05)
+            for task in [*waiting, late]:
+                held.append(await task)
+            for link in held:
+                await link.give_back()
+        finally:
+            await engine.dispose()
+        return after_one, done
+
+    assert on_own_loop(run()) == (["first"], ["first", "second", "third", "late"])
+
+
+def test_a_waiter_that_gives_up_after_it_was_handed_a_connection_passes_it_on(
+    settings: Settings,
+) -> None:
+    """A checkout cancelled (its request ended) in the turn it was handed a
+    connection gives it to the next waiter, and one whose wait outlasts the
+    pool's timeout fails as before, the pool still whole after both."""
+
+    async def run() -> tuple[bool, bool, bool, int]:
+        engine = create_async_db_engine(settings)
+        pool = engine.sync_engine.pool
+        assert isinstance(pool, LinkPool)
+        try:
+            held = [await open_link(engine) for _ in range(POOL_SIZE)]
+            first = asyncio.ensure_future(open_link(engine))
+            await asyncio.sleep(0.05)
+            second = asyncio.ensure_future(open_link(engine))
+            await asyncio.sleep(0.05)
+            await held.pop().give_back()  # handed to the first, which has not run yet
+            first.cancel()
+            held.append(await asyncio.wait_for(second, 5))
+            cancelled = first.cancelled()
+            pool._timeout = 0.1
+            with pytest.raises(SQLAlchemyTimeoutError):
+                await open_link(engine)
+            nobody_waits = pool.waiting == 0 and not pool._pool.waiters
+            for link in held:
+                await link.give_back()
+            async with link_to(engine) as link:
+                answered = await link.row("SELECT 1", ()) == (1,)
+            whole = pool.checkedin()
+        finally:
+            await engine.dispose()
+        return cancelled, nobody_waits, answered, whole
+
+    assert on_own_loop(run()) == (True, True, True, POOL_SIZE)
 
 
 def test_sessions_take_the_connections_links_keep_without_waiting(settings: Settings) -> None:

@@ -53,9 +53,10 @@ The scenarios:
 - likes through the API: 50 seeded people (their tokens from /api/login) like random
   posts they do not like yet (`POST /api/vote`, dir 1) and, every other request, take
   back their oldest like (dir 0); the reference inserts or deletes the like's row and
-  does nothing else. Again at 64 connections (PostgreSQL), while pg_stat_activity is
-  sampled every 50 ms: the share of active backends waiting on a lock, and the top
-  wait events.
+  does nothing else. Again at 64 connections (PostgreSQL), in rounds in turns as the
+  other writes (below; the like floor at 64 connections in the floor's turns), while
+  pg_stat_activity is sampled every 50 ms: the share of active backends waiting on a
+  lock, and the top wait events.
 - new posts through the API (`POST /api/posts`) by the same 50 people. Both writes are
   measured last, in at least 3 rounds (WRITE_ROUNDS) even with --quick: Agora, the
   reference, the floor, the reference, the next round the other way round; "÷ ref" and
@@ -2165,12 +2166,12 @@ NEW_POSTS = "new posts through the API"
 def write_scenarios(postgres: bool) -> list[Scenario]:
     """Likes (and likes taken back) by 50 people on random posts, then new posts, through
     the API, each in rounds in turns (measure_writes); on PostgreSQL the likes again at 64
-    connections, sampling the lock waits."""
+    connections, in rounds in turns as well, sampling the lock waits."""
     found = [
         Scenario(LIKES, "/api/vote", "/api/vote", script=likes_script, writes=True, in_rounds=True)
     ]
     if postgres:
-        found.append(crowded_likes(CROWDED_LIKES, with_reference=True))
+        found.append(crowded_likes(CROWDED_LIKES))
     found.append(
         Scenario(
             NEW_POSTS,
@@ -2184,15 +2185,19 @@ def write_scenarios(postgres: bool) -> list[Scenario]:
     return found
 
 
-def crowded_likes(name: str, with_reference: bool) -> Scenario:
+def crowded_likes(name: str) -> Scenario:
+    """The likes at 64 connections, in rounds in turns with the reference's (its p99
+    ratio is the median of the rounds' own, as the other writes'), sampling the lock
+    waits of every run."""
     return Scenario(
         name,
         "/api/vote",
-        "/api/vote" if with_reference else None,
+        "/api/vote",
         script=likes_script,
         writes=True,
         connections=LOCK_CONNECTIONS,
         sample_locks=True,
+        in_rounds=True,
     )
 
 
@@ -2207,7 +2212,8 @@ def measure_writes(
     """Likes and new posts, each in at least WRITE_ROUNDS rounds in turns with the
     reference and (PostgreSQL) its floor: Agora, the reference, the floor, the
     reference, the next round the other way round (measure_in_turns). Between the
-    two, the like floor alone at 64 connections (sampling its lock waits). The
+    two, the likes at 64 connections in the same way (the like floor at 64
+    connections in the floor's turns), sampling every run's lock waits. The
     floor (like_floor_app.py) sends Agora's statements from a bare ASGI app on a
     copy of the data with Agora's triggers; its token is the liker's id and
     security stamp (`ID:STAMP`), which its statements check as Agora's do."""
@@ -2222,7 +2228,7 @@ def measure_writes(
         like_pair = Scenario(
             "like floor", "/api/vote", "/api/vote", script=likes_script, writes=True, in_rounds=True
         )
-        crowded = crowded_likes("like floor, 64 connections", with_reference=False)
+        crowded = crowded_likes(f"like floor, {LOCK_CONNECTIONS} connections")
         post_pair = Scenario(
             "new-post floor",
             "/api/posts",
@@ -2234,8 +2240,8 @@ def measure_writes(
     try:
         if LIKES in by_name:
             measure_in_turns(run, by_name[LIKES], write_rounds, duration, floor, like_pair)
-        if floor is not None and crowded is not None:
-            measure(replace(run, agora=floor), crowded, rounds, duration)
+        if CROWDED_LIKES in by_name:
+            measure_in_turns(run, by_name[CROWDED_LIKES], write_rounds, duration, floor, crowded)
         if NEW_POSTS in by_name:
             measure_in_turns(run, by_name[NEW_POSTS], write_rounds, duration, floor, post_pair)
     finally:
@@ -2297,7 +2303,7 @@ def likes_report(
     by_name = {s.name: s for s in items}
     rounds_lines = [
         rounds_report(by_name[name], pair, duration)
-        for name, pair in ((LIKES, floor), (NEW_POSTS, post_floor))
+        for name, pair in ((LIKES, floor), (CROWDED_LIKES, floor_crowded), (NEW_POSTS, post_floor))
         if name in by_name
     ]
     if floor is None or floor_crowded is None:
@@ -2359,6 +2365,7 @@ def rounds_report(s: Scenario, floor: Scenario | None, duration: float) -> str:
         ]
         ratios += [
             f"floor ÷ ref {spread(floor.round_ratios())}",
+            f"floor p99 ÷ ref p99 {spread(floor.round_ratios('p99'))}",
             "Agora ÷ floor through the ref "
             + spread(through_reference(agora_rps, ref_rps, floor_rps, floor_ref)),
             f"Agora ÷ floor directly {spread(per_round(agora_rps, floor_rps))}",

@@ -14,6 +14,10 @@ What the pool promises still holds:
   are never more of them than the pool allows, and a request that finds none
   kept and the pool exhausted waits in the pool's queue, its timeout as
   before.
+- First come, first served: checkouts that wait in the pool's queue get the
+  connections given back in the order they came, each handed straight to
+  the one that has waited longest, never taken by a request that has only
+  just arrived (`FairQueue`).
 - Nothing waits for one kept: a checkout through the pool (an ORM session's,
   or a Link's that found none kept) that finds the queue empty takes a kept
   one first; and while any checkout is inside the pool, a connection given
@@ -31,14 +35,84 @@ What the pool promises still holds:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections import deque
 from typing import Any
 
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.util.concurrency import await_
+from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
+
+
+class FairQueue(AsyncAdaptedQueue[Any]):
+    """The pool's queue of idle connections, first come, first served.
+
+    SQLAlchemy's asyncio queue lets a checkout take an idle connection
+    whenever one is in the queue: one given back wakes the checkout that has
+    waited longest, but until that task runs (the next turn of a busy event
+    loop) the connection sits in the queue, where a request that has only
+    just arrived takes it first; the one woken finds the queue empty again
+    and waits anew, at the back. Here a connection given back while anyone
+    waits goes straight to the one that has waited longest, in its future,
+    so that a connection in the queue means nobody waits for it; a waiter
+    whose wait ends (its timeout, a cancelled request) after it was handed
+    one passes it on to the next. Its waits also need no task of their own
+    (`asyncio.wait_for` makes one for each on Python 3.11)."""
+
+    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
+        super().__init__(maxsize, use_lifo)
+        self.waiters: deque[asyncio.Future[Any]] = deque()
+
+    def put_nowait(self, item: Any) -> None:
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(item)
+                return
+        super().put_nowait(item)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        # The queue holds every connection of a pool without overflow (the
+        # only kind that keeps any: `LinkPool._keeps`), so a put never waits.
+        self.put_nowait(item)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        # Nobody waits while the queue holds one (`put_nowait`): take it.
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            if not block:
+                raise Empty() from None
+        try:
+            return await_(self._wait(timeout))
+        except TimeoutError as error:
+            raise Empty() from error
+
+    async def _wait(self, timeout: float | None) -> Any:
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                return await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.put_nowait(waiter.result())  # handed over too late: to the next
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+            raise
 
 
 class LinkPool(AsyncAdaptedQueuePool):
     """An async queue pool that keeps, checked out, the connections given back
-    to it by `keep`, for `take` to hand out again (the module's docstring)."""
+    to it by `keep`, for `take` to hand out again (the module's docstring),
+    and hands those given back to it to its waiters in the order they came
+    (`FairQueue`)."""
+
+    _queue_class = FairQueue
 
     def __init__(self, creator: Any, **kw: Any) -> None:
         super().__init__(creator, **kw)
