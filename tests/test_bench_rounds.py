@@ -1,14 +1,21 @@
 """The benchmark's rounds in turns: each ratio is the median of the rounds' own,
 one wild round does not move it, and the runs take turns (tests/perf/rounds.py,
-which bench.py uses for its write rows and the pages against the page floor)."""
+which bench.py uses for its write rows and the pages against the page floor),
+and the page floor's answers (tests/perf/floor_app.py)."""
 
 from __future__ import annotations
 
+import importlib
+import json
 import math
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.perf.rounds import median_ratio, per_round, spread, through_reference, turns
+from tests.support.app import on_own_loop
 
 
 def test_a_ratio_is_the_median_of_the_rounds_own_and_one_wild_round_does_not_move_it() -> None:
@@ -55,3 +62,36 @@ def test_the_spread_shows_the_median_then_every_round() -> None:
     assert spread([1029.4, 998.0, 1100.2], 0) == "1,029 (1,029 / 998 / 1,100)"
     assert spread([14.04, math.nan], 1, " ms") == "14.0 ms (14.0 ms / –)"
     assert spread([0.9]) == "0.90"
+
+
+def test_the_page_floor_answers_each_page_with_its_own_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bench measures each page Agora serves from memory against the floor
+    # sending the same bytes, and anything else against the front page's.
+    (tmp_path / "front.html").write_bytes(b"<p>front</p>")
+    (tmp_path / "post.html").write_bytes(b"<p>a long post</p>" * 100)
+    (tmp_path / "search.html").write_bytes(b"<p>found</p>")
+    pages = {"/posts/7": str(tmp_path / "post.html"), "/?q=rain": str(tmp_path / "search.html")}
+    (tmp_path / "pages.json").write_text(json.dumps(pages))
+    monkeypatch.setenv("FLOOR_BODY_FILE", str(tmp_path / "front.html"))
+    monkeypatch.setenv("FLOOR_PAGES", str(tmp_path / "pages.json"))
+    monkeypatch.delitem(sys.modules, "tests.perf.floor_app", raising=False)
+    floor = importlib.import_module("tests.perf.floor_app")
+
+    def answer(path: bytes, query: bytes = b"") -> tuple[int, bytes]:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "raw_path": path, "query_string": query}
+        on_own_loop(floor.app(scope, None, send))
+        length = dict(sent[0]["headers"])[b"content-length"]
+        assert int(length) == len(sent[1]["body"])
+        return sent[0]["status"], sent[1]["body"]
+
+    assert answer(b"/posts/7") == (200, (tmp_path / "post.html").read_bytes())
+    assert answer(b"/", b"q=rain") == (200, b"<p>found</p>")
+    assert answer(b"/") == (200, b"<p>front</p>")
+    assert answer(b"/users/3") == (200, b"<p>front</p>")

@@ -406,6 +406,39 @@ def test_a_request_waits_for_the_version_once_the_last_reading_is_too_old(
     on_own_loop(scenario())
 
 
+def test_the_versions_stay_fresh_for_a_while_after_the_last_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        database = SlowDatabase(monkeypatch)
+        cache = PageCache(database.read_versions, max_staleness=0.2, keep_fresh=0.6)
+        await first_reading(cache, database)
+        database.version = 2
+        for _ in range(4):  # a pause past max_staleness, the readings answered
+            await asyncio.sleep(0.08)
+            database.answer()
+        assert database.readings > 2  # read again in the background, with no request
+        assert cache.seen() == (2, 1, 0)
+        # The first request after the pause is answered at once.
+        await asyncio.wait_for(cache.check(), 0.05)
+
+        # Quiet for longer than keep_fresh: the readings stop...
+        for _ in range(10):
+            await asyncio.sleep(0.08)
+            database.answer()
+        readings = database.readings
+        await asyncio.sleep(0.3)
+        assert database.readings == readings
+        # ...and the next request waits for its own.
+        waiting = asyncio.ensure_future(cache.check())
+        await settle()
+        assert not waiting.done()
+        database.answer()
+        await waiting
+
+    on_own_loop(scenario())
+
+
 def test_a_failed_reading_in_the_background_empties_the_cache_and_the_next_request_waits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -79,12 +79,12 @@ The scenarios:
 - login pressure (Agora only): `/` p99 alone, then while 4 threads log in back to
   back (bcrypt at its default cost), and their ratio.
 - growth (Agora only): `/` req/s on 100,000 posts divided by `/` req/s on 1,000.
-- floor: tests/perf/floor_app.py, an ASGI app that answers Agora's front page from
-  memory and does nothing else, under the same uvicorn and workers: the p99 any page
-  served from memory can have on this machine. Each page Agora serves from memory is
-  measured in 3 short rounds (1 s with --quick, 2 s otherwise) in turns with it, just
-  before its rounds against the reference (target: the median of the rounds' p99
-  ratios within 1.5).
+- floor: tests/perf/floor_app.py, an ASGI app that answers each page Agora serves
+  from memory with that page's bytes (and anything else with the front page's) and
+  does nothing else, under the same uvicorn and workers: the p99 any page of that size
+  served from memory can have on this machine. Each such page is measured in 5 rounds
+  (2 s with --quick, 3 s otherwise) in turns with it, just before its rounds against
+  the reference (target: the median of the rounds' p99 ratios within 1.5).
 - like floor (PostgreSQL): tests/perf/like_floor_app.py, a bare ASGI app that sends
   the statements Agora sends for a like (the like, which checks its caller, then its
   live events), on a copy of the data with Agora's triggers,
@@ -153,8 +153,11 @@ SAMPLE_EVERY = 0.05  # seconds between two looks at pg_stat_activity
 SETTLE_LIMIT = 60.0  # seconds a round waits at most for the last one's statements to end
 SETTLE_SAID = 0.5  # a wait from this long is said in the log
 WRITE_ROUNDS = 3  # rounds of each write and its floor, in turns, even with --quick
-PAGE_FLOOR_ROUNDS = 3  # short rounds of each page from memory in turns with the page floor
-PAGE_FLOOR_SECONDS = {True: 1.0, False: 2.0}  # each of those rounds, by --quick
+# Rounds of each page from memory in turns with the page floor (serving that page's
+# bytes), and each round's length by --quick: 3 rounds of 1 s were too few and too
+# short for a p99 (tests/perf/README.md, "Rounds in turns").
+PAGE_FLOOR_ROUNDS = 5
+PAGE_FLOOR_SECONDS = {True: 2.0, False: 3.0}
 ONLY = ("writes", "memory")  # the groups of rows --only can select
 
 
@@ -571,13 +574,17 @@ def reference_server(url: str, workers: int) -> Server:
     return Server("reference", argv, REFERENCE_DIR, env, port)
 
 
-def floor_server(body_file: Path, workers: int) -> Server:
+def floor_server(body_file: Path, workers: int, pages: Path | None = None) -> Server:
     """floor_app.py under uvicorn as `python -m webapp serve` runs Agora (uvloop,
-    httptools, no access log), answering Agora's front page from memory."""
+    httptools, no access log), answering Agora's front page from memory; with
+    `pages` (JSON: request target -> file), each of those targets with its own
+    page's bytes."""
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "floor_app:app", "--workers", str(workers)]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     env = dict(os.environ, FLOOR_BODY_FILE=str(body_file), PYTHONUNBUFFERED="1")
+    if pages is not None:
+        env["FLOOR_PAGES"] = str(pages)
     return Server("floor", argv, PERF_DIR, env, port)
 
 
@@ -1964,17 +1971,24 @@ def measure_all(
     items = [s for s in items if wanted(s)]
 
     # The page floor, up through the reads: each page Agora serves from memory is
-    # measured in short rounds in turns with it, just before its rounds against the
-    # reference (see measure_page_floor).
+    # measured in rounds in turns with it, the floor answering that page's own
+    # bytes, just before its rounds against the reference (see measure_page_floor).
     page_floor, page_floor_pairs, front_size = None, {}, 0
+    page_sizes: dict[str, int] = {}
     if any(s.from_memory for s in items):
-        status, page = http_get(agora.port, "/")
-        if status != 200:
-            raise BenchError(f"Agora GET / answered {status}")
-        front = folder / "front.html"
-        front.write_text(page, encoding="utf-8")
-        front_size = len(front.read_bytes())
-        page_floor = floor_server(front, workers)
+        pages: dict[str, str] = {}
+        for number, path in enumerate(["/", *(s.agora_path for s in items if s.from_memory)]):
+            status, page = http_get(agora.port, path)
+            if status != 200:
+                raise BenchError(f"Agora GET {path} answered {status}")
+            kept = folder / f"floor-page-{number}.html"
+            kept.write_text(page, encoding="utf-8")
+            pages[path] = str(kept)
+            page_sizes[path] = len(kept.read_bytes())
+        front = Path(pages["/"])
+        front_size = page_sizes["/"]
+        (folder / "floor-pages.json").write_text(json.dumps(pages), encoding="utf-8")
+        page_floor = floor_server(front, workers, folder / "floor-pages.json")
         start_all([page_floor])
     page_seconds = PAGE_FLOOR_SECONDS[bool(args.quick)]
     for scenario in items:
@@ -2032,7 +2046,7 @@ def measure_all(
         extras["lines"].append(floor_report(page_floor_pairs["/"], front_size))
         log(extras["lines"][-1])
     if page_floor_pairs:
-        extras["lines"].append(page_floor_report(page_floor_pairs, page_seconds))
+        extras["lines"].append(page_floor_report(page_floor_pairs, page_seconds, page_sizes))
 
     # The writes, last: each in rounds in turns with the reference and its floor, so
     # that the reference's writes in the floor's turns (new posts, thousands of them)
@@ -2121,10 +2135,12 @@ def read_extras(
 
 
 def measure_page_floor(run: Run, scenario: Scenario, floor: Server, seconds: float) -> Scenario:
-    """A page Agora serves from memory, in PAGE_FLOOR_ROUNDS short rounds in turns with
-    the page floor (its order changing every round): the p99 any page served from
-    memory can have at that moment, against the page's own."""
-    pair = Scenario(f"{scenario.name}, page floor", scenario.agora_path, "/", in_rounds=True)
+    """A page Agora serves from memory, in PAGE_FLOOR_ROUNDS rounds in turns with the
+    page floor answering the same page's bytes (the order changing every round): the
+    p99 any page of that size served from memory can have at that moment, against
+    the page's own."""
+    path = scenario.agora_path
+    pair = Scenario(f"{scenario.name}, page floor", path, path, in_rounds=True)
     measure(replace(run, ref=floor), pair, PAGE_FLOOR_ROUNDS, seconds)
     return pair
 
@@ -2413,16 +2429,18 @@ def floor_report(pair: Scenario, size: int) -> str:
     )
 
 
-def page_floor_report(pairs: dict[str, Scenario], seconds: float) -> str:
-    """Every page served from memory against the page floor: the median of the rounds'
-    p99 ratios, each round's in brackets."""
+def page_floor_report(pairs: dict[str, Scenario], seconds: float, sizes: dict[str, int]) -> str:
+    """Every page served from memory against the page floor serving its bytes: the
+    median of the rounds' p99 ratios, each round's in brackets, and the page's size."""
     rows = "; ".join(
-        f"{name.split(' (')[0]} {spread(pair.round_ratios('p99'))}" for name, pair in pairs.items()
+        f"{name.split(' (')[0]} ({sizes.get(pair.agora_path, 0):,} bytes) "
+        f"{spread(pair.round_ratios('p99'))}"
+        for name, pair in pairs.items()
     )
     return (
-        f"pages from memory, Agora p99 ÷ the page floor's p99, {PAGE_FLOOR_ROUNDS} rounds of "
-        f"{seconds:g} s in turns with the floor for each page, the median of the rounds "
-        f"(each round in brackets; target ≤ 1.5): {rows}"
+        f"pages from memory, Agora p99 ÷ the page floor's p99, the floor answering each "
+        f"page's own bytes, {PAGE_FLOOR_ROUNDS} rounds of {seconds:g} s in turns with it for "
+        f"each page, the median of the rounds (each round in brackets; target ≤ 1.5): {rows}"
     )
 
 
