@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import update
-from sqlmodel import Session, func, select
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, func, select
 
 from tests.support.api import login, register
 from tests.support.app import dispose, first_connect, make_settings, on_own_loop
@@ -130,3 +130,32 @@ def test_racing_comments_let_exactly_the_limit_through(
         statuses = sorted(pool.map(send, range(6)))
     assert statuses == [201] * COMMENTS + [429] * (6 - COMMENTS)
     assert db.exec(select(func.count()).select_from(Comment)).one() == COMMENTS
+
+
+def test_posts_written_any_other_way_count_and_a_deleted_one_does_not(
+    client: TestClient, db: Session
+) -> None:
+    """PostgreSQL counts the hour only for a writer whose tally of posts ever
+    written reaches the limit (migration 0026): posts put straight into the
+    table, or moved to the writer from someone else, are in the tally too."""
+    alice = register(client, "alice").json()["id"]
+    bob = register(client, "bob").json()["id"]
+    headers = token_of(client, "alice")
+    now = utcnow()
+    db.add_all(
+        Post(title=f"Imported {n}", content="x", owner_id=alice, created_at=now, updated_at=now)
+        for n in range(POSTS - 1)
+    )
+    db.add(Post(title="Bob's", content="x", owner_id=bob, created_at=now, updated_at=now))
+    db.commit()
+    db.exec(update(Post).where(col(Post.owner_id) == bob).values(owner_id=alice))
+    db.commit()
+    over = client.post("/api/posts", json={"title": "One more", "content": "x"}, headers=headers)
+    assert over.status_code == 429
+    db.exec(delete(Post).where(col(Post.title) == "Bob's"))
+    db.commit()
+    again = client.post("/api/posts", json={"title": "Now", "content": "x"}, headers=headers)
+    assert again.status_code == 201
+    refused = client.post("/api/posts", json={"title": "Not now", "content": "x"}, headers=headers)
+    assert refused.status_code == 429
+    assert db.exec(select(func.count()).select_from(Post)).one() == POSTS

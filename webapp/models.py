@@ -592,6 +592,20 @@ class PostTag(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class PostTally(SQLModel, table=True):
+    """How many posts each person has written, ever (a post deleted since
+    still counts): on PostgreSQL, an upper bound of their posts of any hour
+    that `agora_new_post` reads before counting them against POSTS_PER_HOUR
+    (migration 0026). Below the limit, nothing to count. `agora_new_post`
+    adds its own post; a trigger adds a post written any other way, or moved
+    to another owner. It only grows. SQLite leaves it empty and counts."""
+
+    __tablename__ = "post_tallies"
+
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    posts: int = 0
+
+
 class TagCount(SQLModel):
     tag: str
     posts: int

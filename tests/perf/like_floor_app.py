@@ -24,9 +24,10 @@ Agora sends for the same like, in the same transactions and the same order:
 `POST /api/posts` (JSON `{title, content, published}`) the same way:
 `SELECT caller, post_id, events, retry_after, owner_… FROM
 agora_new_post(title, content, published, owner, stamp, false, now, html,
-excerpt, tags, mentioned, per_hour)` autocommitted (migrations 0016 and
-0025: the caller, the hourly limit, the INSERT, its live event held back,
-the owner as the post shows them), its live event to the announcer; it
+excerpt, tags, mentioned, per_hour)` autocommitted (migrations 0016, 0025
+and 0026: the caller, the hourly limit, counted only for a writer whose
+tally of posts reaches it, the INSERT, its live event held back, the owner
+as the post shows them), its live event to the announcer; it
 answers 201 with the post as JSON, as Agora does (429 past the limit,
 `POSTS_PER_HOUR` as Agora reads it, 30 when unset; 401 for a caller
 refused). The content's HTML is the text escaped in one paragraph, as

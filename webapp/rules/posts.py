@@ -761,7 +761,9 @@ LIMIT_WINDOW = timedelta(hours=1)
 async def check_posts_limit(db: AsyncSession, owner_id: int, per_hour: int) -> None:
     """Inside the new post's unit of work (SQLite's write lock makes racing
     posts count one after another; PostgreSQL counts in `agora_new_post`,
-    after locking the owner's row): TooManyPosts past the hour's limit."""
+    after locking the owner's row, and only when their tally of posts ever
+    written reaches the limit, migration 0026): TooManyPosts past the hour's
+    limit."""
     if per_hour <= 0:
         return
     wait = await sliding_window.wait(
