@@ -21,8 +21,9 @@ turns going first. `--scenario` is one of bench.py's random reads, with its
 own script (an id drawn for every request): `/posts/{random id}` (post, the
 default), `/users/{random id}` (user) or `GET /api/posts/{random id}`
 (api-post); or bench.py's `GET /api/posts?limit=20` (api-newest: the newest
-page, the same address every time, which no page cache holds). `--compare` serves another checkout too (`before`), on the same
-copy: a change's effect, measured in the same rounds.
+page, the same address every time, which no page cache holds). `--compare`
+serves another checkout too (`before`), on the same copy: a change's effect,
+measured in the same rounds.
 
 The writes, `like` and `new-post`, are bench.py's likes through the API (50
 people, their tokens from /api/login; a like of a random post, and every
