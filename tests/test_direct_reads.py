@@ -129,8 +129,9 @@ def test_a_direct_route_takes_only_the_whole_numbers_it_names() -> None:
         plain=True,  # type: ignore[arg-type,return-value]
         numbers={"limit": range(1, 101), "skip": range(0, 1000)},
     )
-    assert route.takes_query(b"")
-    assert route.takes_query(b"limit=20&skip=999")
+    assert route.numbers_in(b"") == {}
+    assert route.numbers_in(b"limit=20&skip=999") == {"limit": 20, "skip": 999}
+    assert route.numbers_in(b"skip=0&limit=07") == {"skip": 0, "limit": 7}
     for refused in (
         b"limit=0",
         b"limit=101",
@@ -143,7 +144,7 @@ def test_a_direct_route_takes_only_the_whole_numbers_it_names() -> None:
         b"limit=1&",
         b"limit=12345678901",
     ):
-        assert not route.takes_query(refused), refused
+        assert route.numbers_in(refused) is None, refused
 
 
 def test_a_page_of_a_posts_comments_is_read_from_the_query(alice_browser: TestClient) -> None:
@@ -331,7 +332,7 @@ def test_the_driver_keeps_the_parse_of_every_direct_statement() -> None:
     from psycopg import _queries
     from sqlalchemy.dialects import postgresql
 
-    from webapp.rules import accounts, follows
+    from webapp.rules import accounts, follows, post_list
 
     statements = [
         comments._ANONYMOUS_PAGE,
@@ -340,7 +341,8 @@ def test_the_driver_keeps_the_parse_of_every_direct_statement() -> None:
         follows._ANONYMOUS_PROFILE,
         follows._VISITORS_PROFILE,
         follows._MODERATORS_PROFILE,
-        posts._PUBLISHED_PAGE,
+        post_list._NEWEST,
+        post_list._FROM_SKIP,
         posts._VISIBLE_POST,
         accounts._ACCOUNT_BY_ID,
     ]

@@ -9,7 +9,8 @@ backends counted are those connected to the database served
 out. On two cores, req/s is about the inverse of the total.
 
     python tests/perf/cpu_split.py --db agora_copy --ports 8300-8309 [--rounds 3] [--duration 10]
-        [--scenario post|user|api-post|like|new-post] [--compare /path/to/another/checkout]
+        [--scenario post|user|api-post|api-newest|like|new-post]
+        [--compare /path/to/another/checkout]
         [--agora-only]
 
 Agora is served as the benchmark serves it (`python -m webapp serve --workers
@@ -19,8 +20,10 @@ Each round runs wrk -t2 -c16 for `--duration` seconds on each side, taking
 turns going first. `--scenario` is one of bench.py's random reads, with its
 own script (an id drawn for every request): `/posts/{random id}` (post, the
 default), `/users/{random id}` (user) or `GET /api/posts/{random id}`
-(api-post). `--compare` serves another checkout too (`before`), on the same
-copy: a change's effect, measured in the same rounds.
+(api-post); or bench.py's `GET /api/posts?limit=20` (api-newest: the newest
+page, the same address every time, which no page cache holds). `--compare`
+serves another checkout too (`before`), on the same copy: a change's effect,
+measured in the same rounds.
 
 The writes, `like` and `new-post`, are bench.py's likes through the API (50
 people, their tokens from /api/login; a like of a random post, and every
@@ -64,6 +67,7 @@ from bench import (  # noqa: E402 (beside this file)
     seeded_likers,
     settle,
     write_lines,
+    write_script,
 )
 from servers import Server, catch_signals  # noqa: E402
 
@@ -107,6 +111,8 @@ SCENARIOS = {
     "user": "/users/{random id}",
     "api-post": "GET /api/posts/{random id}",
 }
+# The reads of one fixed address, by the names bench.py gives them.
+FIXED = {"api-newest": "GET /api/posts?limit=20"}
 # The writes, held against the like floor, each side on its own copy.
 WRITES = {
     "like": "likes through the API (POST /api/vote), 50 people, random posts",
@@ -205,7 +211,11 @@ def copy_database(source: str, name: str) -> str:
 
 def script_for(scenario: str, admin: str, folder: Path) -> Path:
     """bench.py's wrk script for the scenario, with its ids read from the copy as
-    bench.py reads them."""
+    bench.py reads them (a fixed address: that address every time)."""
+    if scenario in FIXED:
+        _, path = FIXED[scenario].split(" ", 1)
+        request = f'function request()\n  return wrk.format("GET", "{path}")\nend\n'
+        return write_script(folder, scenario, request)
     template, ids = next((t, i) for name, t, i in RANDOM_READS if name == SCENARIOS[scenario])
     with psycopg.connect(admin) as connection:
         rows = connection.execute(RANDOM_IDS[ids]).fetchall()
@@ -244,7 +254,7 @@ def main() -> None:
     parser.add_argument("--ports", default="8300-8309")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--duration", type=float, default=10)
-    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, *WRITES]), default="post")
+    parser.add_argument("--scenario", choices=sorted([*SCENARIOS, *FIXED, *WRITES]), default="post")
     parser.add_argument(
         "--agora-only", action="store_true", help="no reference app (no like floor for a write)"
     )
@@ -259,7 +269,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="cpu-split-"))
     writes = Writes(args.scenario, args.db, folder) if args.scenario in WRITES else None
     read_script = None if writes else script_for(args.scenario, f"{PG}/{args.db}", folder)
-    title = WRITES[args.scenario] if writes else SCENARIOS[args.scenario]
+    title = WRITES[args.scenario] if writes else {**SCENARIOS, **FIXED}[args.scenario]
     print(f"{title}, {args.rounds} round(s) of {args.duration:g} s", flush=True)
     sides = sides_for(args)
 

@@ -13,6 +13,7 @@ it, e.g. `python -m webapp seed --users 1000 --posts 100000 --votes 300000`):
 
 Scenarios: `post` (/posts/{random id}), `user` (/users/{random id}),
 `api-post` (/api/posts/{random id}), `api-list` (/api/posts?limit=20&skip={random}),
+`api-newest` (/api/posts?limit=20: the newest page, which no page cache holds either),
 `home` (/), `healthz` (one `SELECT 1`), `following` (/following), `ten-words`
 (/?q= ten words drawn from the seed's vocabulary, as bench.py's "10 random words": a search no page
 cache holds), and two writes with a bearer token,
@@ -110,6 +111,7 @@ def scenarios(posts: int, users: int) -> dict[str, Callable[[], Call]]:
         "user": lambda: Call(f"/users/{random.randint(1, users)}"),
         "api-post": lambda: Call(f"/api/posts/{random.randint(1, posts)}"),
         "api-list": lambda: Call(f"/api/posts?limit=20&skip={random.randint(0, posts - 1000)}"),
+        "api-newest": lambda: Call("/api/posts?limit=20"),
         "home": lambda: Call("/"),
         "healthz": lambda: Call("/healthz"),
         "following": lambda: Call("/following"),

@@ -19,7 +19,7 @@ from webapp.core.db import Link, new_session, open_link
 from webapp.core.deps import DbSession, Tokens, services_of
 from webapp.core.security import ApiTokens
 from webapp.models import ErrorDetail
-from webapp.rules import accounts, callers, confirmations
+from webapp.rules import accounts, callers, confirmations, page_sizes
 
 # auto_error=False: a missing token is ours to answer (anonymous on the public
 # routes, 401 on the others). tokenUrl is what Swagger's Authorize button posts to.
@@ -210,7 +210,7 @@ NOT_CONFIRMED: Responses = {
 # Paging of every list: `limit` (its default is each list's own) and `skip`,
 # far past any real list yet small enough for every database's OFFSET.
 MAX_SKIP = 10**9
-MAX_LIMIT = 100
+MAX_LIMIT = page_sizes.API_MOST
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many, 1–100")]
 Skip = Annotated[int, Query(ge=0, le=MAX_SKIP, description="How many to pass over first")]
 # The order of a list of posts (`webapp.rules.ordering`): plain strings, so that

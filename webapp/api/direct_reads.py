@@ -25,9 +25,10 @@ async def _post(call: Call, post_id: int) -> Response:
 
 
 async def _posts(call: Call, _: int) -> Response:
-    limit = int(call.query("limit", str(page_sizes.API_POSTS)))
-    skip = int(call.query("skip", "0"))
-    return await posts.list_posts(call.db, None, limit, skip)
+    numbers = call.numbers  # read by the route's pattern (`numbers` below)
+    return await posts.list_posts(
+        call.db, None, numbers.get("limit", page_sizes.API_POSTS), numbers.get("skip", 0)
+    )
 
 
 async def _user(call: Call, user_id: int) -> Response:

@@ -7,7 +7,7 @@ same functions); its PostNotFound and NotOwner become 404 and 403 in
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Request
 from pydantic import TypeAdapter
@@ -41,7 +41,15 @@ from webapp.core.media_store import MediaStore
 from webapp.core.responses import PlainJSON
 from webapp.errors import PostNotFound
 from webapp.models import PostCreate, PostPatch, PostPublic, UserPublic
-from webapp.rules import callers, page_sizes, pictures, posts, roles, search_query
+from webapp.rules import (
+    callers,
+    page_sizes,
+    pictures,
+    post_list,
+    posts,
+    roles,
+    search_query,
+)
 from webapp.rules import search as search_rules
 
 router = area_router(prefix="/posts", tags=["posts"])
@@ -69,6 +77,8 @@ PATCH_EXAMPLES = {
 # and the bytes are the ones FastAPI would send.
 POST_JSON = TypeAdapter(PostPublic)
 POSTS_JSON = TypeAdapter(list[PostPublic])
+# The plain list's items (`post_list.as_item`): what POSTS_JSON makes of its posts.
+ITEMS_JSON = TypeAdapter(list[dict[str, Any]])
 
 
 def json_response(adapter: TypeAdapter[T], value: T, status_code: int = 200) -> Response:
@@ -109,13 +119,18 @@ async def list_posts(
     first unless `sort=new`. With a token, the posts of the people the caller
     blocks or mutes are left out."""
     query = search_query.parse(search)
+    order = search_rules.order_of(query, sort, t)
+    unlisted = viewer.shield.unlisted if viewer else posts.NOBODY
+    if not query.given and order.newest and not unlisted:
+        # The plain list: its rows go to JSON as they come (`post_list`).
+        return json_response(ITEMS_JSON, await post_list.newest(db, offset=skip, limit=limit))
     found = await search_rules.list_posts(
         db,
         query,
         offset=skip,
         limit=limit,
-        order=search_rules.order_of(query, sort, t),
-        scope=search_rules.Scope(unlisted=viewer.shield.unlisted if viewer else posts.NOBODY),
+        order=order,
+        scope=search_rules.Scope(unlisted=unlisted),
     )
     return json_response(POSTS_JSON, found)
 

@@ -49,15 +49,18 @@ class Call:
     """One request on its way to a route: what the route's dependencies would
     have been."""
 
-    __slots__ = ("_params", "db", "request")
+    __slots__ = ("_params", "db", "numbers", "request")
 
-    def __init__(self, scope: Scope, db: AsyncSession) -> None:
+    def __init__(self, scope: Scope, db: AsyncSession, numbers: Mapping[str, int] | None) -> None:
+        """`numbers`: the query's whole numbers, read already (a `plain`
+        route's: `DirectRoute.numbers_in`), or None to read the query here."""
         self.request = Request(scope)
         self.db = db
+        self.numbers = numbers or {}
         # Parsed only for an address with a query: most have none (a random
         # post's), and parsing an empty one cost a page 17 calls.
         query: bytes = scope["query_string"]
-        self._params = QueryParams(query) if query else None
+        self._params = QueryParams(query) if query and numbers is None else None
 
     def query(self, name: str, default: str) -> str:
         """A query parameter as the framework reads a `str` one: the last value."""
@@ -84,23 +87,22 @@ class DirectRoute:
     plain: bool = False
     numbers: Mapping[str, range] = field(default_factory=dict)
 
-    def takes_query(self, query: bytes) -> bool:
+    def numbers_in(self, query: bytes) -> dict[str, int] | None:
+        """The query's numbers by name, when this route takes it, else None."""
+        found: dict[str, int] = {}
         if not query:
-            return True
-        seen: set[bytes] = set()
+            return found
         for pair in query.split(b"&"):
             name, _, value = pair.partition(b"=")
-            allowed = self.numbers.get(name.decode("latin-1"))
+            key = name.decode("latin-1")
+            allowed = self.numbers.get(key)
             # bytes.isdigit() is ASCII digits alone: "²" is two other bytes.
-            if (
-                allowed is None
-                or name in seen
-                or not (value.isdigit() and len(value) <= 10)
-                or int(value) not in allowed
-            ):
-                return False
-            seen.add(name)
-        return True
+            if allowed is None or key in found or not (value.isdigit() and len(value) <= 10):
+                return None
+            number = found[key] = int(value)
+            if number not in allowed:
+                return None
+        return found
 
 
 @dataclass(frozen=True)
@@ -198,18 +200,20 @@ class DirectReads:
         # Sessions that requests left as they were made, for the next ones.
         self._spare: list[AsyncSession] = []
 
-    def route_for(self, scope: Scope) -> tuple[DirectRoute, int] | None:
+    def route_for(self, scope: Scope) -> tuple[DirectRoute, int, dict[str, int] | None] | None:
+        """The route, the id in the path (0 for none), and a `plain` route's
+        numbers of the query."""
         path: str = scope["path"]
         for route in self.routes:
             match = route.pattern.fullmatch(path)
             if match is None:
                 continue
-            if route.plain and (
-                not route.takes_query(scope["query_string"])
-                or any(name == b"authorization" for name, _ in scope["headers"])
-            ):
-                return None
-            return route, _ID.convert(match.group(1)) if match.lastindex else 0
+            numbers = None
+            if route.plain:
+                numbers = route.numbers_in(scope["query_string"])
+                if numbers is None or any(name == b"authorization" for name, _ in scope["headers"]):
+                    return None
+            return route, _ID.convert(match.group(1)) if match.lastindex else 0, numbers
         return None
 
     async def __call__(self, scope: Scope) -> ASGIApp | None:
@@ -221,13 +225,13 @@ class DirectReads:
         found = self.route_for(scope)
         if found is None:
             return None
-        route, number = found
+        route, number, numbers = found
         scope[route_templates.SCOPE_KEY] = route.template
         engine = services_of(scope["app"]).engine
         db = self._spare.pop() if self._spare and self._spare[-1].bind is engine else None
         if db is None:
             db = new_session(engine)
-        call = Call(scope, db)
+        call = Call(scope, db, numbers)
         try:
             return await self._answer(call.request, route.call(call, number))
         finally:

@@ -10,6 +10,7 @@ NOTIFICATIONS = 20  # one's notifications, newest first
 # The API's post lists (`/api/posts`, `/api/feed`) answer fewer by default: a
 # client asks for the `limit` it wants, up to 100.
 API_POSTS = 10
+API_MOST = 100  # the `limit` of any of the API's lists, at most
 # People found by name (`/api/users?search=`); /search shows 5 above its posts.
 API_PEOPLE_FOUND = 20
 PEOPLE_FOUND = 5

@@ -489,21 +489,6 @@ def _following_ids(
     return select(page.c.id).order_by(page.c.created_at.desc(), page.c.id.desc())
 
 
-def _page_of(ids: SelectOfScalar[Any]) -> Select[*tuple[Any, ...]]:
-    return WITH_OWNER.where(col(Post.id).in_(ids)).order_by(*NEWEST_FIRST)
-
-
-_PUBLISHED_PAGE = DriverStatement(
-    _page_of(
-        select(col(Post.id))
-        .where(listed_for(None))
-        .order_by(*NEWEST_FIRST)
-        .offset(bindparam("skip"))
-        .limit(bindparam("limit"))
-    )
-)
-
-
 def _tagged(tag: str, unlisted: Unlisted = NOBODY) -> SelectOfScalar[Any]:
     """The ids of the published posts carrying the tag, newest first: from
     `ix_post_tags_feed` alone."""
@@ -594,10 +579,6 @@ async def list_published(
     `followed_by`, only those by the people that user follows
     (`_following_ids`); with `tag`, only those carrying it; never those of
     the `unlisted`."""
-    plain = followed_by is None and tag is None and not unlisted
-    if plain and order.newest:  # the API's plain list: built once
-        params = {"skip": offset, "limit": limit}
-        return [as_public(row) for row in await _PUBLISHED_PAGE.rows(db, params)]
     dialect = db.get_bind().dialect.name
     now = utcnow()
     ids = _page_ids(dialect, order, now, followed_by, tag, offset, limit, unlisted)
