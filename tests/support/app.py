@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI
 
+from webapp.core import announcer
 from webapp.core.config import Settings
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -44,9 +45,18 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
 async def first_connect(application: FastAPI) -> None:
     """SQLAlchemy guards an engine's first connection with an asyncio lock. Clients
     in several threads (each with its own event loop) racing for it would wait on
-    a lock of another loop forever, so the first connection is made here."""
-    async with application.state.engine.connect():
+    a lock of another loop forever, so the first connection is made here: the
+    request engine's, and on PostgreSQL the live announcer's (an engine of its
+    own, which the racing writes' events would otherwise open first, each on its
+    request's loop: a waiter that another thread's release wakes without waking
+    its loop, so that loop never finished closing)."""
+    engine = application.state.engine
+    async with engine.connect():
         pass
+    announcing = announcer.of(engine.sync_engine)
+    if announcing is not None:
+        async with announcing.engine.connect():
+            pass
 
 
 def dispose(application: FastAPI) -> None:

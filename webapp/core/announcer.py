@@ -178,7 +178,11 @@ def for_engine(requests: AsyncEngine) -> Announcer:
     on the first call (the app's services): an engine of its own on the same
     database, autocommitted, one connection kept (or one a statement, where
     `requests` opens one a use: each request on an event loop of its own,
-    as the tests' clients run them)."""
+    as the tests' clients run them). Its first connection is guarded, as
+    every engine's, by an asyncio lock of SQLAlchemy's, which only one event
+    loop may wait on: where several loops of one process write at once (the
+    tests' clients), it is made before they start, as the request engine's
+    is (`tests.support.app.first_connect`)."""
     sync = requests.sync_engine
     announcer = _announcers.get(sync)
     if announcer is None:
