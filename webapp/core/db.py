@@ -961,6 +961,20 @@ def alembic_config() -> Config:
     return config
 
 
+def earlier_migration(name: str) -> Any:
+    """An earlier migration's module, loaded from its file (`versions/` is not a
+    package): a later one reads the SQL texts it must put back on downgrade
+    from the migration that wrote them, instead of keeping a copy."""
+    import importlib.util
+
+    path = MIGRATIONS_DIR / "versions" / name
+    spec = importlib.util.spec_from_file_location(f"agora_migration_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def migrate(settings: Settings, revision: str = "head") -> None:
     """Upgrade the database; safe when several workers start at the same time."""
     from alembic import command

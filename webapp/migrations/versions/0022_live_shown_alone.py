@@ -20,12 +20,13 @@ who made it: the workers holding that person's sockets read again whose new
 posts not to announce to them (`post.created`), before the next one.
 """
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from alembic import op
+
+from webapp.core.db import earlier_migration
 
 revision: str = "0022"
 down_revision: str | None = "0021"
@@ -277,14 +278,6 @@ SQLITE_TRIGGERS = {
 }
 
 
-def _migration(name: str) -> Any:
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(f"agora_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _replace_trigger_function(name: str, body: str) -> None:
     op.execute(f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $${body}$$")
@@ -319,7 +312,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """The functions and triggers as migrations 0006, 0011, 0013 and 0018 left them."""
     live, writes, replies, moderation = (
-        _migration(name)
+        earlier_migration(name)
         for name in (
             "0006_live.py",
             "0011_writes_alone.py",

@@ -20,12 +20,13 @@ people the event holds the person alone, and the hub reads the state as
 before.
 """
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from alembic import op
+
+from webapp.core.db import earlier_migration
 
 revision: str = "0024"
 down_revision: str | None = "0023"
@@ -63,14 +64,6 @@ END
 # table: the column of the person who blocks or mutes
 SHIELDS = {"blocks": "blocker_id", "mutes": "muter_id"}
 
-
-def _migration(name: str) -> Any:
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(f"agora_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _sqlite_event(user: str, *, with_state: bool) -> str:
@@ -112,7 +105,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """The function and triggers as migration 0022 made them."""
     if op.get_bind().dialect.name == "postgresql":
-        before: str = _migration("0022_live_shown_alone.py").LIVE_SHIELD
+        before: str = earlier_migration("0022_live_shown_alone.py").LIVE_SHIELD
         op.execute(before.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
     else:
         _sqlite_triggers(with_state=False)

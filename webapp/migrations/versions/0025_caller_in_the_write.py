@@ -38,12 +38,13 @@ PostgreSQL only (SQLite sends a write's statements one by one anyway).
   seeded or restored database); `VACUUM FULL posts` lays out the ones there.
 """
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from alembic import op
+
+from webapp.core.db import earlier_migration
 
 revision: str = "0025"
 down_revision: str | None = "0024"
@@ -183,14 +184,6 @@ $$
 """
 
 
-def _migration(name: str) -> Any:
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(f"agora_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
@@ -208,9 +201,9 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(f"DROP FUNCTION {NEW_NEW_POST}")
-    op.execute(_migration("0016_safety.py").NEW_POST)
+    op.execute(earlier_migration("0016_safety.py").NEW_POST)
     op.execute(f"DROP FUNCTION {NEW_LIKE}")
-    op.execute(_migration("0011_writes_alone.py").LIKE)
+    op.execute(earlier_migration("0011_writes_alone.py").LIKE)
     op.execute("ALTER TABLE posts RESET (fillfactor)")
-    active: str = _migration("0022_live_shown_alone.py").ACTIVE_POSTGRES
+    active: str = earlier_migration("0022_live_shown_alone.py").ACTIVE_POSTGRES
     op.execute(active.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))

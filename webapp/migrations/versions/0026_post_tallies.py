@@ -36,13 +36,14 @@ SQLite keeps its count (`webapp.rules.posts.check_posts_limit`); its
 `post_tallies` stays empty.
 """
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+
+from webapp.core.db import earlier_migration
 
 revision: str = "0026"
 down_revision: str | None = "0025"
@@ -173,14 +174,6 @@ $$
 """
 
 
-def _migration(name: str) -> Any:
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(f"agora_migration_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def upgrade() -> None:
     op.create_table(
@@ -206,7 +199,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """`agora_new_post` as migration 0025 made it."""
     if op.get_bind().dialect.name == "postgresql":
-        new_post: str = _migration("0025_caller_in_the_write.py").NEW_POST
+        new_post: str = earlier_migration("0025_caller_in_the_write.py").NEW_POST
         op.execute(new_post.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
         op.execute("DROP TRIGGER posts_tally_owner ON posts")
         op.execute("DROP TRIGGER posts_tally ON posts")
