@@ -1,7 +1,8 @@
 """The benchmark's rounds in turns: each ratio is the median of the rounds' own,
 one wild round does not move it, and the runs take turns (tests/perf/rounds.py,
-which bench.py uses for its write rows and the pages against the page floor),
-and the page floor's answers (tests/perf/floor_app.py)."""
+which bench.py uses for its write rows, the pages against the page floor, the
+random reads, /healthz and growth), and the page floor's answers
+(tests/perf/floor_app.py)."""
 
 from __future__ import annotations
 
@@ -95,3 +96,77 @@ def test_the_page_floor_answers_each_page_with_its_own_bytes(
     assert answer(b"/", b"q=rain") == (200, b"<p>found</p>")
     assert answer(b"/") == (200, b"<p>front</p>")
     assert answer(b"/users/3") == (200, b"<p>front</p>")
+
+
+def perf_bench(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """tests/perf/bench.py, imported as it imports its neighbours."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent / "perf"))
+    return importlib.import_module("bench")
+
+
+def some_targets(bench: Any) -> Any:
+    return bench.Targets(
+        "rain", 0.3, "quince", 0.01, 7, 3, [7], 50,
+        post_ids=[5, 6, 7], user_ids=[2, 3], vocabulary=["rain", "walk"],
+    )  # fmt: skip
+
+
+def test_the_reads_that_flipped_are_measured_in_rounds_and_judged_by_their_median(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # /healthz and the random reads (with the 10 random words) run in rounds in
+    # turns, as the writes do; `--only reads` measures only them and growth,
+    # and their targets are judged without the rows of a whole run.
+    bench = perf_bench(monkeypatch)
+    items = [s for s in bench.scenarios(some_targets(bench)) if s.in_rounds and not s.writes]
+    assert [s.name for s in items] == [
+        "/healthz",
+        bench.TEN_WORDS,
+        *(name for name, _, _ in bench.RANDOM_READS),
+    ]
+
+    def wrk(rps: float, p99: float) -> Any:
+        return bench.WrkResult(rps=rps, p50=1.0, p99=p99, requests=1, errors=0, output="")
+
+    for s in items:  # the second round met another program's burst on Agora's side
+        s.agora = [wrk(2000, 10), wrk(500, 90), wrk(1900, 11)]
+        s.ref = [wrk(1000, 20), wrk(1000, 20), wrk(1000, 20)]
+    extras = {"page_floor": {}, "growth": 1.05, "growth_label": "growth"}
+    verdicts = bench.targets_met(items, extras)
+    assert "PASS  /posts/{random id} ÷ ref: 1.90 (target ≥ 1.5)" in verdicts
+    assert "PASS  /healthz: Agora p99 ÷ ref p99: 0.55 (target ≤ 1.0)" in verdicts
+    assert "PASS  growth: 1.05 (target ≥ 0.9)" in verdicts
+    assert len(verdicts) == 2 * len(items) - 1 + 1  # /healthz has no req/s target
+
+
+def test_a_whole_run_is_judged_on_every_row_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reads of a whole run are told from the rows of `--only` by `/ logged in`,
+    # which only a whole run measures; each target is judged once.
+    bench = perf_bench(monkeypatch)
+    items = bench.scenarios(some_targets(bench)) + bench.write_scenarios(postgres=True)
+    items.append(bench.Scenario("mixed", "/", "/", mixed=True))
+    floors = {
+        name: bench.Scenario(name, "/", "/", in_rounds=True) for name in ("like", "crowded", "post")
+    }
+    for s in [*items, *floors.values()]:
+        runs = 3 if s.in_rounds else 1
+        s.agora = [bench.WrkResult(2000.0, 1.0, 10.0, 1, 0, "") for _ in range(runs)]
+        s.ref = [bench.WrkResult(1000.0, 1.0, 20.0, 1, 0, "") for _ in range(runs)]
+    extras = {
+        "page_floor": {},
+        "lines": [],
+        "mixed_errors": 0,
+        "growth": 1.0,
+        "growth_label": "growth",
+        "login_ratio": 1.0,
+        "agora_rss": [90.0],
+        "like_floor": floors["like"],
+        "post_floor": floors["post"],
+    }
+    verdicts = bench.targets_met(items, extras)
+    labels = [v.split("  ", 1)[1].rsplit(": ", 1)[0] for v in verdicts]
+    assert len(labels) == len(set(labels))
+    for name, _, _ in bench.RANDOM_READS:
+        assert f"{name} ÷ ref" in labels and f"{name}: Agora p99 ÷ ref p99" in labels
+    assert "/ anonymous ÷ ref" in labels and "/healthz: Agora p99 ÷ ref p99" in labels
+    assert "growth" in labels and "mixed ÷ ref" in labels

@@ -3,12 +3,12 @@
 Usage (from the repository root, with tests/perf/requirements.txt installed and wrk on PATH):
 
     python tests/perf/bench.py                 # PostgreSQL, 100,000 posts, 2 rounds of 10 s
-    python tests/perf/bench.py --quick         # 10,000 posts, 1 round of 3 s (about 6 minutes)
+    python tests/perf/bench.py --quick         # 10,000 posts, 1 round of 3 s (about 12 minutes)
     python tests/perf/bench.py --sqlite        # the embedded default: SQLite, one worker each
     python tests/perf/bench.py --keep-data     # reuse agora_bench when it has the right size
     python tests/perf/bench.py --agora-dir /tmp/agora-base   # serve another checkout
     python tests/perf/bench.py --db-prefix mine   # databases mine, mine_ref, mine_small, mine_floor
-    python tests/perf/bench.py --quick --only writes   # only the writes' rows (or: memory)
+    python tests/perf/bench.py --quick --only writes   # only the writes' rows (or: memory, reads)
 
 What it does:
 
@@ -25,13 +25,16 @@ What it does:
 3. Registers fresh accounts on each side and logs them in through the pages; the
    account of the logged-in scenarios follows the 200 most-followed authors.
 4. Runs every scenario with `wrk -t2 -c16 --latency`, Agora and the reference
-   taking turns round by round, and prints one markdown table. The writes, and the
-   pages served from memory against the page floor, are measured in several rounds
-   in turns, each ratio the median of the rounds' own (rounds.py; below).
+   taking turns round by round, and prints one markdown table. The writes, the
+   pages served from memory against the page floor, the random reads, `/healthz` and
+   growth are measured in several rounds in turns, each ratio the median of the
+   rounds' own (rounds.py; below).
 
 The scenarios:
 
-- `/healthz`: the floor of each stack (routing, one `SELECT 1`).
+- `/healthz`: the floor of each stack (routing, one `SELECT 1`); in at least 3 rounds
+  (READ_ROUNDS) in turns even with --quick, its p99 ÷ ref p99 the median of the
+  rounds' own, as the random reads'.
 - `/` anonymous and logged in: the front page; logged in adds loading the visitor
   (Agora: the server-side session; the reference: `g.user`).
 - `/?page=500`: a deep page (OFFSET 10,000; with --quick the page at the same depth).
@@ -49,7 +52,11 @@ The scenarios:
 - random reads, an id drawn for every request by wrk's Lua among all the published
   posts (all the people), the same ids on both sides: `/posts/{random id}`,
   `/users/{random id}`, `GET /api/posts?limit=20&skip={random}` (0 to posts − 20),
-  `GET /api/posts/{random id}`: what no cache can hold.
+  `GET /api/posts/{random id}`: what no cache can hold. These, and the 10 random
+  words, run in at least 3 rounds (READ_ROUNDS) in turns even with --quick, Agora and
+  the reference taking turns going first; "÷ ref" and "p99 ÷ ref p99" are the
+  medians of the rounds' own ratios, and a line gives every round's figures (in one
+  round each, the same code's random post page gave 1.37 and 1.77 in two runs).
 - likes through the API: 50 seeded people (their tokens from /api/login) like random
   posts they do not like yet (`POST /api/vote`, dir 1) and, every other request, take
   back their oldest like (dir 0); the reference inserts or deletes the like's row and
@@ -78,7 +85,9 @@ The scenarios:
   post) by 8 logged-in users; any status >= 400 or socket error is an error.
 - login pressure (Agora only): `/` p99 alone, then while 4 threads log in back to
   back (bcrypt at its default cost), and their ratio.
-- growth (Agora only): `/` req/s on 100,000 posts divided by `/` req/s on 1,000.
+- growth (Agora only): `/` req/s on 100,000 posts divided by `/` req/s on 1,000, the
+  two servers in turns in at least 3 rounds (READ_ROUNDS), the median of the rounds'
+  own ratios.
 - floor: tests/perf/floor_app.py, an ASGI app that answers each page Agora serves
   from memory with that page's bytes (and anything else with the front page's) and
   does nothing else, under the same uvicorn and workers: the p99 any page of that size
@@ -158,7 +167,10 @@ WRITE_ROUNDS = 3  # rounds of each write and its floor, in turns, even with --qu
 # short for a p99 (tests/perf/README.md, "Rounds in turns").
 PAGE_FLOOR_ROUNDS = 5
 PAGE_FLOOR_SECONDS = {True: 2.0, False: 3.0}
-ONLY = ("writes", "memory")  # the groups of rows --only can select
+# Rounds, in turns, of the reads whose single round flipped between runs of the same
+# code (the random reads, /healthz's p99, growth), even with --quick.
+READ_ROUNDS = 3
+ONLY = ("writes", "memory", "reads")  # the groups of rows --only can select
 
 
 class BenchError(Exception):
@@ -1190,7 +1202,8 @@ class Scenario:
     writes: bool = False  # every request changes something
     sample_locks: bool = False  # pg_stat_activity is sampled while it runs
     # Measured in several rounds in turns (agora[i] beside ref[i]), its ratios the
-    # median of the rounds' own: the writes and the pages against the page floor.
+    # median of the rounds' own: the writes, the pages against the page floor, the
+    # random reads and /healthz.
     in_rounds: bool = False
     agora: list[WrkResult] = field(default_factory=list)
     ref: list[WrkResult] = field(default_factory=list)
@@ -1234,6 +1247,7 @@ def scenarios(targets: Targets) -> list[Scenario]:
         ("GET /api/posts?limit=20", "/api/posts?limit=20", False),
     ]
     found = [Scenario(name, path, path, logged_in) for name, path, logged_in in rows]
+    found[0].in_rounds = True  # /healthz: its p99 against the reference's, in rounds
     for scenario in found[1:8]:  # the anonymous pages that the HTML cache answers
         scenario.from_memory = not scenario.logged_in
     found += ordered_scenarios()
@@ -1268,6 +1282,7 @@ def search_scenarios(targets: Targets) -> list[Scenario]:
             f"/?q={urllib.parse.quote(sample)}",
             f"/?q={urllib.parse.quote(sample)}",
             script=random_words("ten-words", targets.vocabulary),
+            in_rounds=True,
         ),
     ]
 
@@ -1328,7 +1343,7 @@ def random_scenarios(targets: Targets) -> list[Scenario]:
     for i, (name, template, ids) in enumerate(RANDOM_READS):
         path = template % example[ids]
         script = random_reads(f"random-{i}", template, ids, last_skip)
-        found.append(Scenario(name, path, path, script=script))
+        found.append(Scenario(name, path, path, script=script, in_rounds=True))
     return found
 
 
@@ -1741,7 +1756,7 @@ def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
     def at_most(label: str, value: float, goal: float) -> None:
         checks.append((label, value, f"≤ {goal}", value <= goal))
 
-    if "/healthz" in by_name:  # the reads, measured in a whole run (not with --only)
+    if "/ logged in" in by_name:  # the reads, measured in a whole run (not with --only)
         names = [s.name.split(" (")[0] for s in items]
         at_least("/ anonymous ÷ ref", ratio("/"), 3.0)
         at_least("/ logged in ÷ ref", ratio("/ logged in"), 1.3)
@@ -1759,12 +1774,12 @@ def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
         ):
             if name in by_name:
                 at_least(f"{name} ÷ ref", ratio(name), goal)
-        for s in random_scenarios_of(items):
-            at_least(f"{s.name} ÷ ref", ratio(s.name), 1.5)
-        if PHRASE in by_name:  # the 10 random words are among the random scenarios above
+        if PHRASE in by_name:  # the 10 random words are among the random scenarios below
             at_least(f"{PHRASE} ÷ ref", ratio(PHRASE), 2.0)
         if COMMON_PAGE_50 in by_name:
             at_least(f"{COMMON_PAGE_50} ÷ ref", ratio(COMMON_PAGE_50), 1.2)
+    for s in random_scenarios_of(items):  # also with --only reads
+        at_least(f"{s.name} ÷ ref", ratio(s.name), 1.5)
     if LIKES in by_name:
         at_least(f"{LIKES} ÷ ref", ratio(LIKES), 1.0)
     if NEW_POSTS in by_name:
@@ -1811,7 +1826,9 @@ def targets_met(items: list[Scenario], extras: dict[str, Any]) -> list[str]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="10,000 posts, 1 round of 3 s")
+    parser.add_argument(
+        "--quick", action="store_true", help="10,000 posts, 1 round of 3 s (some rows: 3)"
+    )
     parser.add_argument("--sqlite", action="store_true", help="SQLite, one worker on each side")
     parser.add_argument(
         "--agora-dir",
@@ -1833,7 +1850,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=ONLY,
         help="measure only these rows (repeatable): writes (likes and new posts through the "
         "API, with their floors and the lock waits), memory (the pages served from memory, "
-        "against the reference and the page floor)",
+        "against the reference and the page floor), reads (the reads measured in rounds in "
+        "turns: /healthz, the random reads, growth)",
     )
     return parser.parse_args(argv)
 
@@ -1961,7 +1979,12 @@ def measure_all(
     everything = not only
 
     def wanted(s: Scenario) -> bool:
-        return everything or ("writes" in only and s.writes) or ("memory" in only and s.from_memory)
+        return (
+            everything
+            or ("writes" in only and s.writes)
+            or ("memory" in only and s.from_memory)
+            or ("reads" in only and s.in_rounds and not s.writes)
+        )
 
     items = scenarios(targets) + write_scenarios(postgres=not args.sqlite)
     if everything or "memory" in only:
@@ -1991,8 +2014,10 @@ def measure_all(
         page_floor = floor_server(front, workers, folder / "floor-pages.json")
         start_all([page_floor])
     page_seconds = PAGE_FLOOR_SECONDS[bool(args.quick)]
+    read_rounds = max(READ_ROUNDS, rounds)
+    read_rounds_lines: list[str] = []
     for scenario in items:
-        if scenario.ref_path is None or scenario.in_rounds:
+        if scenario.ref_path is None or scenario.writes:
             continue  # Agora alone: in turns with its yardstick below; the writes: at the end
         if scenario.from_memory:
             # Served from memory as measured, not built cold by all 16 connections
@@ -2008,6 +2033,12 @@ def measure_all(
                     f"{scenario.name}: Agora p99 ÷ page floor p99 per round "
                     f"{spread(pair.round_ratios('p99'))}"
                 )
+        if scenario.in_rounds:
+            # Each round's ratios within the round, the median of them (as the writes').
+            measure_in_turns(run, scenario, read_rounds, duration)
+            read_rounds_lines.append(rounds_report(scenario, None, duration))
+            log(read_rounds_lines[-1])
+            continue
         measure(run, scenario, rounds, duration)
         a, r = Scenario.mean(scenario.agora, "rps"), Scenario.mean(scenario.ref, "rps")
         log(f"{scenario.name}: Agora {a:,.0f} req/s, reference {r:,.0f} req/s")
@@ -2041,7 +2072,13 @@ def measure_all(
 
     extras: dict[str, Any] = {"page_floor": page_floor_pairs, "lines": []}
     if everything:
-        extras.update(read_extras(run, items, small, rounds, duration, size))
+        extras.update(read_extras(run, items, duration))
+    if everything or "reads" in only:
+        growth = measure_growth(run, small, read_rounds, duration, size)
+        log(growth["lines"][0])
+        extras["growth"], extras["growth_label"] = growth["growth"], growth["growth_label"]
+        extras["lines"] += growth["lines"]
+    extras["lines"] += read_rounds_lines
     if "/" in page_floor_pairs:
         extras["lines"].append(floor_report(page_floor_pairs["/"], front_size))
         log(extras["lines"][-1])
@@ -2087,7 +2124,8 @@ def measure_all(
         f"{size.users:,} users, {size.votes:,} likes, {size.follows:,} follows, "
         f"{size.comments:,} comments; {workers} worker(s) each; "
         f"wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS}, {rounds} round(s) of {duration:g} s "
-        f"(the writes {max(WRITE_ROUNDS, rounds)} rounds in turns; the pages from memory "
+        f"(the writes {max(WRITE_ROUNDS, rounds)} rounds in turns; /healthz, the random reads "
+        f"and growth {read_rounds} rounds in turns; the pages from memory "
         f"against the page floor {PAGE_FLOOR_ROUNDS} rounds of {page_seconds:g} s); "
         f"{date.today().isoformat()}",
     ]
@@ -2096,10 +2134,8 @@ def measure_all(
     return "\n" + table + "\n\nTargets:\n" + "\n".join(f"  {v}" for v in verdicts) + "\n"
 
 
-def read_extras(
-    run: Run, items: list[Scenario], small: Server, rounds: int, duration: float, size: Size
-) -> dict[str, Any]:
-    """Mixed's errors and writes, login pressure and growth: the rows of a whole run."""
+def read_extras(run: Run, items: list[Scenario], duration: float) -> dict[str, Any]:
+    """Mixed's errors and writes, and login pressure: the rows of a whole run."""
     mixed = next(s for s in items if s.mixed)
     mixed_errors = sum(r.errors for r in mixed.agora)
     ref_mixed_errors = sum(r.errors for r in mixed.ref)
@@ -2110,16 +2146,8 @@ def read_extras(
     alone, pressed, logins = login_pressure(run, duration)
     log(f"login pressure: p99 {alone:.1f} ms alone, {pressed:.1f} ms with {logins} logins")
 
-    # Growth: Agora's `/` on the full database against Agora's `/` on 1,000 posts, in turns.
-    growth_pair = Scenario("growth", "/", "/")
-    measure(replace(run, ref=small), growth_pair, rounds, duration)
-    big_rps = Scenario.mean(growth_pair.agora, "rps")
-    small_rps = Scenario.mean(growth_pair.ref, "rps")
-    growth = big_rps / small_rps
     return {
         "mixed_errors": mixed_errors,
-        "growth": growth,
-        "growth_label": f"growth (Agora / on {size.posts:,} ÷ on {SMALL.posts:,} posts)",
         "login_ratio": pressed / alone,
         "lines": [
             f"mixed errors (status >= 400 or socket errors): Agora {mixed_errors}, "
@@ -2128,8 +2156,30 @@ def read_extras(
             f"login pressure (Agora `/`): p99 {alone:.1f} ms alone, {pressed:.1f} ms while "
             f"{LOGIN_THREADS} threads logged in ({logins} logins): ratio {pressed / alone:.2f} "
             "(target ≤ 3)",
-            f"growth: Agora `/` {big_rps:,.0f} req/s on {size.posts:,} posts ÷ "
-            f"{small_rps:,.0f} req/s on {SMALL.posts:,} posts = {growth:.2f} (target ≥ 0.9)",
+        ],
+    }
+
+
+def measure_growth(
+    run: Run, small: Server, rounds: int, duration: float, size: Size
+) -> dict[str, Any]:
+    """Growth: Agora's `/` on the full database against Agora's `/` on 1,000 posts (the
+    small server in the reference's place), in rounds in turns, the median of the
+    rounds' own ratios."""
+    pair = Scenario(f"growth, / on {size.posts:,} ÷ on {SMALL.posts:,} posts", "/", "/")
+    pair.in_rounds = True
+    measure_in_turns(replace(run, ref=small), pair, rounds, duration)
+    big_rps, small_rps = pair.figures("rps")
+    growth = pair.ratio()
+    return {
+        "growth": growth,
+        "growth_label": f"growth (Agora / on {size.posts:,} ÷ on {SMALL.posts:,} posts)",
+        "lines": [
+            f"growth: Agora `/` on {size.posts:,} posts ÷ on {SMALL.posts:,} posts, "
+            f"{len(pair.agora)} rounds of {duration:g} s in turns, the median of the rounds' "
+            f"own (each round in brackets): {spread(pair.round_ratios())} (target ≥ 0.9); "
+            f"{spread(big_rps, 0)} req/s on {size.posts:,} posts, {spread(small_rps, 0)} "
+            f"on {SMALL.posts:,}"
         ],
     }
 
@@ -2295,7 +2345,8 @@ def measure_in_turns(
             measuring = "ref" if kind == "ref" else "agora"
             result = measure_once(run, scenario, measuring, server, path, duration)
             getattr(pair, measuring).append(result)
-            figures.append(f"{side} {result.rps:,.0f} req/s, p99 {fmt_ms(result.p99)}")
+            label = server.name + (f" in {turn}'s turn" if turn and floor is not None else "")
+            figures.append(f"{label} {result.rps:,.0f} req/s, p99 {fmt_ms(result.p99)}")
         log(f"{scenario.name}, round {number}: " + "; ".join(figures))
 
 
@@ -2364,10 +2415,8 @@ def rounds_report(s: Scenario, floor: Scenario | None, duration: float) -> str:
     agora_rps, ref_rps = s.figures("rps")
     agora_p99, ref_p99 = s.figures("p99")
     order = "Agora, ref" + (", floor, ref" if floor is not None else "")
-    parts = [
-        f"Agora {spread(agora_rps, 0)} req/s",
-        f"ref in Agora's turn {spread(ref_rps, 0)}",
-    ]
+    ref_turn = "ref in Agora's turn" if floor is not None else "ref"
+    parts = [f"Agora {spread(agora_rps, 0)} req/s", f"{ref_turn} {spread(ref_rps, 0)}"]
     ratios = [
         f"Agora ÷ ref {spread(s.round_ratios())}",
         f"p99 ÷ ref p99 {spread(s.round_ratios('p99'))} "
