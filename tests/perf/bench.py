@@ -3,7 +3,7 @@
 Usage (from the repository root, with tests/perf/requirements.txt installed and wrk on PATH):
 
     python tests/perf/bench.py                 # PostgreSQL, 100,000 posts, 2 rounds of 10 s
-    python tests/perf/bench.py --quick         # 10,000 posts, 1 round of 3 s (about 12 minutes)
+    python tests/perf/bench.py --quick         # 10,000 posts, 1 round of 3 s (about 13 minutes)
     python tests/perf/bench.py --sqlite        # the embedded default: SQLite, one worker each
     python tests/perf/bench.py --keep-data     # reuse agora_bench when it has the right size
     python tests/perf/bench.py --agora-dir /tmp/agora-base   # serve another checkout
@@ -2166,8 +2166,8 @@ def measure_growth(
     """Growth: Agora's `/` on the full database against Agora's `/` on 1,000 posts (the
     small server in the reference's place), in rounds in turns, the median of the
     rounds' own ratios."""
-    pair = Scenario(f"growth, / on {size.posts:,} ÷ on {SMALL.posts:,} posts", "/", "/")
-    pair.in_rounds = True
+    name = f"growth, / on {size.posts:,} ÷ on {SMALL.posts:,} posts"
+    pair = Scenario(name, "/", "/", in_rounds=True)
     measure_in_turns(replace(run, ref=small), pair, rounds, duration)
     big_rps, small_rps = pair.figures("rps")
     growth = pair.ratio()
