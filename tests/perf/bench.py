@@ -2166,14 +2166,14 @@ def measure_growth(
     """Growth: Agora's `/` on the full database against Agora's `/` on 1,000 posts (the
     small server in the reference's place), in rounds in turns, the median of the
     rounds' own ratios."""
-    name = f"growth, / on {size.posts:,} ÷ on {SMALL.posts:,} posts"
-    pair = Scenario(name, "/", "/", in_rounds=True)
+    sizes = f"on {size.posts:,} ÷ on {SMALL.posts:,} posts"
+    pair = Scenario(f"growth, / {sizes}", "/", "/", in_rounds=True)
     measure_in_turns(replace(run, ref=small), pair, rounds, duration)
     big_rps, small_rps = pair.figures("rps")
     growth = pair.ratio()
     return {
         "growth": growth,
-        "growth_label": f"growth (Agora / on {size.posts:,} ÷ on {SMALL.posts:,} posts)",
+        "growth_label": f"growth (Agora / {sizes})",
         "lines": [
             f"growth: Agora `/` on {size.posts:,} posts ÷ on {SMALL.posts:,} posts, "
             f"{len(pair.agora)} rounds of {duration:g} s in turns, the median of the rounds' "
@@ -2410,7 +2410,7 @@ def likes_report(
 
 
 def rounds_report(s: Scenario, floor: Scenario | None, duration: float) -> str:
-    """One write's rounds, each figure round by round and each ratio as its median
+    """One scenario's rounds, each figure round by round and each ratio as its median
     (the rounds' own in brackets), for a reader to see the spread."""
     agora_rps, ref_rps = s.figures("rps")
     agora_p99, ref_p99 = s.figures("p99")

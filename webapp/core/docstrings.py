@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
 from types import CodeType
+from typing import Any
 
 WEBAPP = str(Path(__file__).resolve().parents[1]) + os.sep
 LOAD_CONST, STORE_NAME, CACHE = (dis.opmap[name] for name in ("LOAD_CONST", "STORE_NAME", "CACHE"))
@@ -186,12 +187,12 @@ def without_docstrings(code: CodeType) -> CodeType:
     if docstring is not None:
         changed = changed or list(constants)
         changed[docstring] = None
+    replaced: dict[str, Any] = {}
+    if changed is not None:
+        replaced["co_consts"] = tuple(changed)
     if TRIMS_COLUMNS:
-        table = lines_only(code.co_linetable)
-        if changed is None:
-            return code.replace(co_linetable=table)
-        return code.replace(co_consts=tuple(changed), co_linetable=table)
-    return code if changed is None else code.replace(co_consts=tuple(changed))
+        replaced["co_linetable"] = lines_only(code.co_linetable)
+    return code.replace(**replaced) if replaced else code
 
 
 def keeps_docstrings(module: str, path: str) -> bool:
