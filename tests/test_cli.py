@@ -30,7 +30,7 @@ from websockets.sync.client import connect
 from tests.support.app import SECRET, make_settings
 from tests.support.cli import run_cli, run_python
 from tests.support.pages import Auth
-from webapp.__main__ import parse
+from webapp.__main__ import own_listener, parse
 from webapp.app import create_app
 from webapp.core.config import DEFAULT_PORT, Settings
 from webapp.core.db import create_db_engine, migrate
@@ -78,6 +78,7 @@ assert "alembic" not in sys.modules
 assert not in_a_child(lambda settings: sys.exit(3), settings)
 fork_workers()
 assert _subprocess.spawn.get_start_method() == "fork"
+assert _subprocess.subprocess_started.__name__ == "own_listeners"
 import webapp.app
 assert "webapp.rules.posts" in sys.modules and "served" not in vars(webapp.app)
 # FastAPI's check for pydantic.v1 models finds none without importing it, and the
@@ -103,6 +104,49 @@ def test_serve_migrates_in_a_child_and_forks_its_workers_with_the_app_imported_n
     result = run_python("-c", BEFORE_THE_WORKERS, cwd=tmp_path, env=env)
     assert result.stdout.strip() == "ok", result.stderr
     assert (tmp_path / "agora.db").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel spreads them on Linux")
+def test_each_worker_listens_on_a_socket_of_its_own_and_connections_spread_over_them() -> None:
+    """The workers' sockets share the supervisor's address, and connections
+    opened at once go to both, not all to whichever worker woke first; the
+    supervisor's socket, which nobody listens on, gets none."""
+    import uvicorn
+
+    shared = uvicorn.Config("webapp.app:served", host="127.0.0.1", port=0).bind_socket()
+    # What each forked worker holds: its own copy of the supervisor's socket.
+    workers = [own_listener(shared.dup()) for _ in range(2)]
+    try:
+        for own in workers:
+            assert own.fileno() != shared.fileno()
+            assert own.getsockname() == shared.getsockname()
+            assert own.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) != 0
+            own.listen()
+            own.setblocking(False)
+        clients = [socket.create_connection(shared.getsockname()) for _ in range(64)]
+        accepted = [0, 0]
+        deadline = time.monotonic() + 5
+        while sum(accepted) < len(clients) and time.monotonic() < deadline:
+            for i, own in enumerate(workers):
+                with contextlib.suppress(BlockingIOError):
+                    own.accept()[0].close()
+                    accepted[i] += 1
+        for client in clients:
+            client.close()
+        assert sum(accepted) == 64 and min(accepted) > 0, accepted
+    finally:
+        for own in workers:
+            own.close()
+        shared.close()
+
+
+def test_a_socket_not_tcp_is_listened_on_as_it_is(tmp_path: Path) -> None:
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        unix.bind(str(tmp_path / "agora.sock"))
+        assert own_listener(unix) is unix
+    finally:
+        unix.close()
 
 
 SEED_SIZE = {"users": 5, "posts": 40, "votes": 30, "follows": 12, "comments": 25}
