@@ -406,8 +406,7 @@ def test_pathological_inputs_cost_a_few_calls_per_character(source: str) -> None
     """The work of rendering grows with the text, not with its square: at most
     8 calls for each of its up to 20,000 characters, where a parser that
     backtracks or rescans makes millions. (What one C call does inside, a
-    regular expression's or the sanitizer's, is not counted; the bench's
-    writes measure the time.)"""
+    regular expression's or the sanitizer's, is not counted.)"""
     calls = calls_while(lambda: markup.parse(source, "post").render({}))
     assert calls <= 8 * len(source), f"{calls} calls for {len(source)} characters"
 

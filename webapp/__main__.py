@@ -270,17 +270,13 @@ def on_own_listener(started: Callable[..., None]) -> Callable[..., None]:
     the one the supervisor bound and all of them share.
 
     On a shared socket, the worker that wakes first accepts every connection
-    waiting: when a client opens its keep-alive connections at once, one
-    worker took 39 to 53 of 64 (the other 25 to 11), and since each worker's
-    throughput is its share of the CPU, its requests took twice as long as
-    its sibling's, and made the tail. With a socket each, the kernel spreads
-    new connections over them by their addresses' hash. The supervisor's
-    socket, which no worker listens on then, keeps the address bound. The
-    price: the connections a worker had not accepted yet when it stops are
-    refused, where on the shared socket a sibling took them. Only on Linux,
-    whose kernel spreads them (elsewhere one socket may get them all); where
-    the kernel refuses a socket of its own, a worker listens on the shared
-    one as before."""
+    waiting, so connections opened at once pile up on one worker and its
+    requests make the tail (README "Each worker listens on a socket of its
+    own"); with a socket each, the kernel spreads them by their addresses'
+    hash. The supervisor's socket, which no worker listens on then, keeps the
+    address bound. The price: the connections a worker had not accepted yet
+    when it stops are refused, where on the shared socket a sibling took
+    them."""
 
     def own_listeners(*args: Any, sockets: list[socket.socket], **kwargs: Any) -> None:
         started(*args, sockets=[own_listener(shared) for shared in sockets], **kwargs)
@@ -291,18 +287,17 @@ def on_own_listener(started: Callable[..., None]) -> Callable[..., None]:
 def own_listener(shared: socket.socket) -> socket.socket:
     """A new TCP socket bound with `SO_REUSEPORT` where `shared` is, for this
     process to listen on (`on_own_listener`); `shared` itself if it is not a
-    TCP socket or the kernel refuses."""
-    reuse_port = getattr(socket, "SO_REUSEPORT", None)
-    if (
-        not sys.platform.startswith("linux")
-        or reuse_port is None
-        or shared.family not in (socket.AF_INET, socket.AF_INET6)
+    TCP socket, off Linux (whose kernel spreads the connections; elsewhere one
+    socket may get them all) or if the kernel refuses."""
+    if not sys.platform.startswith("linux") or shared.family not in (
+        socket.AF_INET,
+        socket.AF_INET6,
     ):
         return shared
     own = socket.socket(shared.family, socket.SOCK_STREAM)
     try:
         own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        own.setsockopt(socket.SOL_SOCKET, reuse_port, 1)
+        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         own.bind(shared.getsockname())
     except OSError:
         own.close()
