@@ -104,7 +104,8 @@ The scenarios:
 - new-post floor (PostgreSQL): the same app sending the statements Agora sends for a new
   post through the API, in turns with the reference's new posts; Agora's new posts ÷ the
   floor's, the median of the rounds' own in the same way, target ≥ 0.8.
-- peak RSS (VmHWM) of every worker process of each app after the scenarios.
+- peak RSS (VmHWM) of every worker process of each app after the scenarios; as it runs,
+  the log says after which phase an Agora worker's peak rose by more than 0.5 MB.
 - statements: SQL statements each Agora page runs, counted in process (anonymous / logged
   in, built → served again; "–" for a page that sends anonymous visitors to /login).
 
@@ -198,6 +199,22 @@ SHIELDED = 50  # the people the shielded reader blocks, and as many it mutes
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+_peak_seen: dict[int, float] = {}
+
+
+def note_peak(server: Server, after: str) -> None:
+    """Logs the workers' peak RSS (VmHWM) whenever one of them rose by more than
+    half a megabyte, naming what ran last: the phase behind the peak RSS line."""
+    risen = []
+    for pid in server.worker_pids():
+        peak = peak_rss_mb(pid)
+        if peak > _peak_seen.get(pid, 0.0) + 0.5:
+            _peak_seen[pid] = peak
+            risen.append(f"{pid} {peak:.1f} MB")
+    if risen:
+        log(f"{server.name} peak RSS rose after {after}: " + ", ".join(risen))
 
 
 # --- databases ---------------------------------------------------------------------------
@@ -1559,6 +1576,8 @@ def measure_once(
     # The next run, of either app, must not share the CPU with this one's leftovers
     # (the reference's Markdown pages outlive wrk by seconds).
     server.settle()
+    if server is run.agora:
+        note_peak(server, f"{scenario.name} ({result.rps:,.0f} req/s)")
     return result
 
 
@@ -1973,6 +1992,7 @@ def measure_all(
 
     with ThreadPoolExecutor(3) as pool:
         list(pool.map(warm_up, (agora, ref, small)))
+    note_peak(agora, "the warm-up")
     log("warmed up; measuring")
 
     only = set(args.only or ())
@@ -2144,6 +2164,7 @@ def read_extras(run: Run, items: list[Scenario], duration: float) -> dict[str, A
     agora_writes = sum(write_counts[: len(mixed.agora)])
 
     alone, pressed, logins = login_pressure(run, duration)
+    note_peak(run.agora, "login pressure")
     log(f"login pressure: p99 {alone:.1f} ms alone, {pressed:.1f} ms with {logins} logins")
 
     return {
