@@ -604,24 +604,36 @@ def reference_server(url: str, workers: int) -> Server:
 
 
 def floor_server(body_file: Path, workers: int, pages: Path | None = None) -> Server:
-    """floor_app.py under uvicorn as `python -m webapp serve` runs Agora (uvloop,
-    httptools, no access log), answering Agora's front page from memory; with
-    `pages` (JSON: request target -> file), each of those targets with its own
-    page's bytes."""
+    """floor_app.py under uvicorn as `python -m webapp serve` runs Agora
+    (as_agora.py), answering Agora's front page from memory; with `pages`
+    (JSON: request target -> file), each of those targets with its own page's
+    bytes."""
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "floor_app:app", "--workers", str(workers)]
-    argv += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    argv = served_as_agora("floor_app:app", workers, port)
     env = dict(os.environ, FLOOR_BODY_FILE=str(body_file), PYTHONUNBUFFERED="1")
     if pages is not None:
         env["FLOOR_PAGES"] = str(pages)
     return Server("floor", argv, PERF_DIR, env, port)
 
 
+def served_as_agora(app: str, workers: int, port: int) -> list[str]:
+    """The command serving `app` (of this folder) as Agora's workers are served."""
+    return [
+        sys.executable,
+        str(PERF_DIR / "as_agora.py"),
+        app,
+        "--workers",
+        str(workers),
+        "--port",
+        str(port),
+    ]
+
+
 def like_floor_server(url: str, workers: int) -> Server:
-    """like_floor_app.py under uvicorn as Agora is served, on the floor's copy."""
+    """like_floor_app.py under uvicorn as Agora is served (as_agora.py), on the
+    floor's copy."""
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "like_floor_app:app", "--workers", str(workers)]
-    argv += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    argv = served_as_agora("like_floor_app:app", workers, port)
     env = dict(
         os.environ,
         LIKE_FLOOR_DATABASE_URL=url,

@@ -2,13 +2,14 @@
 
 It answers every request with the same bytes from memory (the bench gives it
 Agora's front page, read once) and nothing else: no middleware, no routing,
-no template. The bench serves it as Agora is served (uvicorn, the same workers,
-uvloop and httptools), so what its latency shows, in the same run, is what the
-machine and the server add to any page served from memory. On a 2-core machine
-that wrk shares, that is mostly the scheduler: a worker or a wrk thread that
-waits for a CPU waits about a tick.
+no template. The bench serves it as Agora is served (as_agora.py: uvicorn, the
+same workers, forked, each on a socket of its own, uvloop and httptools), so
+what its latency shows, in the same run, is what the machine and the server add
+to any page served from memory. On a 2-core machine that wrk shares, that is
+mostly the scheduler: a worker or a wrk thread that waits for a CPU waits about
+a tick.
 
-    FLOOR_BODY_FILE=page.html python -m uvicorn floor_app:app --workers 2
+    FLOOR_BODY_FILE=page.html python as_agora.py floor_app:app --workers 2 --port 8123
 
 With FLOOR_PAGES (a JSON object: each request target, as a client sends it,
 path and query, to the file of its bytes) it answers each of those targets

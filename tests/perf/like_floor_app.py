@@ -42,7 +42,7 @@ those statements cost on this machine: the most a like through Agora can
 reach, so that Agora's figure can be held against a share of it.
 
     LIKE_FLOOR_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/agora_bench_floor \\
-        python -m uvicorn like_floor_app:app --workers 2
+        python as_agora.py like_floor_app:app --workers 2 --port 8124
 
 `GET /healthz` runs `SELECT 1`.
 """
