@@ -215,11 +215,9 @@ def fork_workers() -> None:
     worker) and the rest shared with its siblings. Only modules: each worker
     builds its own app, engines and threads after the fork (`webapp.app:served`)."""
     import gc
-    import multiprocessing
 
     if not forks():
         return
-    from uvicorn import _subprocess
     from uvicorn.loops import auto as loop  # noqa: F401
     from uvicorn.protocols.http import auto as http  # noqa: F401
     from uvicorn.protocols.websockets import auto as websockets  # noqa: F401
@@ -231,13 +229,23 @@ def fork_workers() -> None:
         import fastapi.openapi.models  # noqa: F401
     import webapp.app  # noqa: F401
 
-    _subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
-    _subprocess.subprocess_started = on_own_listener(_subprocess.subprocess_started)
+    workers_forked_on_own_listeners()
     # What is imported lives as long as the workers: the collector in each
     # leaves it where it is, so the pages stay shared.
     gc.collect()
     gc.freeze()
     one_malloc_arena()
+
+
+def workers_forked_on_own_listeners() -> None:
+    """uvicorn's workers forked from this process (not spawned), each
+    listening on a socket of its own (`on_own_listener`)."""
+    import multiprocessing
+
+    from uvicorn import _subprocess
+
+    _subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
+    _subprocess.subprocess_started = on_own_listener(_subprocess.subprocess_started)
 
 
 # glibc's `mallopt` parameter: how many malloc arenas a process may have.

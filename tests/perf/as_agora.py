@@ -1,7 +1,7 @@
 """An ASGI app of the benchmark's (a floor) served by uvicorn as `python -m
 webapp serve` serves Agora: workers forked from this process, each listening on
 a socket of its own at the same address (`SO_REUSEPORT`,
-`webapp.__main__.on_own_listener`), uvloop and httptools, no access log.
+`webapp.__main__.workers_forked_on_own_listeners`), uvloop and httptools, no access log.
 
 A floor measures what the machine and the server add to a request; served on
 uvicorn's one shared socket while Agora's workers each have their own, the two
@@ -15,16 +15,14 @@ and the busier worker makes a round's tail.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
 from pathlib import Path
 
 import uvicorn
-from uvicorn import _subprocess
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from webapp.__main__ import on_own_listener
+from webapp.__main__ import workers_forked_on_own_listeners
 
 
 def main() -> None:
@@ -34,8 +32,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    _subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
-    _subprocess.subprocess_started = on_own_listener(_subprocess.subprocess_started)
+    workers_forked_on_own_listeners()
     uvicorn.run(
         args.app,
         workers=args.workers,
