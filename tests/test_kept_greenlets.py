@@ -1,7 +1,8 @@
 """The pool's checkout runs on kept greenlets (`webapp.core.greenlets`): as
 `greenlet_spawn` for what it runs (results, errors, `await_` inside,
 several at once, a cancellation), with a greenlet kept for the next call
-only when its function ended with a result or an `Exception`."""
+only when its function ended with a result or an `Exception`, and no
+greenlet left behind beyond those kept."""
 
 from __future__ import annotations
 
@@ -103,3 +104,26 @@ def test_a_kept_greenlet_holds_nothing_of_its_last_call() -> None:
         assert all(runner.gr_context is None for runner in kept())
 
     on_own_loop(requests())
+
+
+def live_runners() -> list[greenlets._Kept]:
+    gc.collect()
+    return [found for found in gc.get_objects() if isinstance(found, greenlets._Kept)]
+
+
+def test_calls_beyond_those_kept_leave_no_greenlet_behind() -> None:
+    """More calls at once than greenlets are kept (a crowd waiting for the
+    pool): those not kept end, and none lives on, suspended, unreachable."""
+
+    async def crowds() -> tuple[list[int], int, int]:
+        # Other tests' threads may have left theirs: only this one's count.
+        before = len(live_runners()) - len(kept())
+        found: list[int] = []
+        for _ in range(5):
+            found = await asyncio.gather(*(run_kept(waits, n) for n in range(3 * greenlets.KEPT)))
+        return found, len(kept()), len(live_runners()) - before
+
+    found, kept_now, alive = on_own_loop(crowds())
+    assert found == [2 * n for n in range(3 * greenlets.KEPT)]
+    assert kept_now == greenlets.KEPT
+    assert alive == kept_now

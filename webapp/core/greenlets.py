@@ -13,6 +13,13 @@ each `await_` inside it switches back here with the awaitable, which is
 awaited on the caller's task and its result (or exception: a cancellation
 too) sent back in. A greenlet whose function ended with anything but a
 result or an `Exception` is dropped, not kept.
+
+One that is not kept (`KEPT` are already) is ended before it is let go.
+Dropped while it waits for its next call, a greenlet was never freed: the
+collector does not reclaim a suspended greenlet, and each held its frame
+stack and its slice of the C stack. Every checkout beyond `KEPT` waiting at
+once left one behind: likes at 64 connections, about 30 in flight in each
+worker against a pool of 10, grew a worker by 2 MB every 10 seconds.
 """
 
 from __future__ import annotations
@@ -52,15 +59,18 @@ class _Kept(greenlet):
     def __init__(self) -> None:
         super().__init__(self._serve)
 
-    def _serve(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        while True:
+    def _serve(self, fn: Callable[..., Any] | None, args: tuple[Any, ...]) -> None:
+        while fn is not None:  # None: end (`_end`)
             try:
                 done = _Done(fn(*args), None)
             except Exception as error:
                 done = _Done(None, error)
             del fn, args  # nothing of this call's is kept while it waits for the next
-            # Dropped while waiting here, the greenlet ends with GreenletExit.
             fn, args = self.parent.switch(done)
+
+    def _end(self) -> None:
+        """Let the function return, from where it waits for its next call."""
+        self.switch(None, ())
 
 
 _local = threading.local()
@@ -82,6 +92,8 @@ async def run_kept(fn: Callable[..., T], *args: Any) -> T:
             result = runner.switch(value)
     if len(kept) < KEPT:
         kept.append(runner)
+    else:
+        runner._end()
     # The greenlet holds `result` and its context while it waits for its next
     # call, perhaps long after this one: emptied, neither keeps this call's
     # result alive (a pool's connection), nor its error (whose traceback
