@@ -24,7 +24,8 @@ from webapp.core.deps import services_of
 from webapp.core.direct_reads import DirectReads, DirectRoute
 from webapp.core.page_cache import PageCache
 from webapp.models import PostPublic, ThreadComment, User, UserPublic, built
-from webapp.rules import comments, posts
+from webapp.rules import comments, ordering, posts, search_query
+from webapp.web import cache_policy
 from webapp.web.cache_policy import ONE_OF_MANY_PAGES, shared_html
 
 
@@ -199,6 +200,40 @@ def test_the_pages_of_one_post_or_person_are_the_ones_of_many() -> None:
     assert not shared_html("/", b"").one_of_many
     assert not shared_html("/following", b"").one_of_many
     assert shared_html("/users/3/followers", b"").one_of_many
+
+
+def test_the_pages_of_a_search_are_the_ones_of_many() -> None:
+    """A search's queries are as many as posts: its page, its list, its counts,
+    its cards and the people it found each take one of the few places."""
+    for query in (b"q=garden", b"page=2&q=two+words", b"q=tea&sort=top&t=week"):
+        assert shared_html("/", query).one_of_many, query
+        assert shared_html("/tags/cooking", query).one_of_many, query
+    for query in (b"", b"q=", b"page=2", b"sort=hot", b"faq=1&q="):
+        assert not shared_html("/", query).one_of_many, query
+    searched = search_query.parse("garden tea").key
+    top = ordering.order_of("top", "week")
+    for order in (ordering.order_of("", ""), ordering.RELEVANCE, top):
+        found = cache_policy.feed(1, searched, order)
+        assert found.one_of_many
+        assert cache_policy.tag_feed("cooking", 1, searched, order).one_of_many
+        assert cache_policy.following_feed(3, 1, searched, order).one_of_many
+        assert cache_policy.counts(found).one_of_many and cache_policy.cards(found).one_of_many
+        assert not cache_policy.feed(1, (), order).one_of_many
+        assert not cache_policy.tag_feed("cooking", 1, (), order).one_of_many
+        assert not cache_policy.following_feed(3, 1, (), order).one_of_many
+    assert cache_policy.people_found(searched).one_of_many
+
+
+def test_a_stream_of_searches_read_once_pushes_out_no_list() -> None:
+    cache = PageCache(never_read, max_entries=50, max_many=10)  # type: ignore[arg-type]
+    cache.observe(1, 1, 0)
+    lists = [shared_html("/", b"page=%d" % number) for number in range(1, 21)]
+    for kept in lists:
+        cache.put(kept.key, b"list", cache.seen(), minor=True, one_of_many=kept.one_of_many)
+    for number in range(1, 1001):
+        kept = shared_html("/", b"q=word%d" % number)
+        cache.put(kept.key, b"found", cache.seen(), minor=True, one_of_many=kept.one_of_many)
+    assert all(cache.get(kept.key) == b"list" for kept in lists)
 
 
 # --- the hot statements, run on the driver's own cursor -------------------------------

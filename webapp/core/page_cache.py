@@ -50,11 +50,11 @@ its own request). A change still retires the value, expired or not, and a
 removal still makes the cache forget it at once: what is served while a
 rebuild runs is only ever a value valid for the versions the cache holds.
 
-Values of one item among very many (a post's page, a profile: `one_of_many`)
-take at most `max_many` of the `max_entries` places, the least recently used
-going first: a stream of random posts, each read once, pushes out only
-others like it, never the lists that everyone reads again, and the memory it
-holds stays small.
+Values of one item among very many (a post's page, a profile, a search:
+`one_of_many`) take at most `max_many` of the `max_entries` places, the least
+recently used going first: a stream of random posts or searches, each read
+once, pushes out only others like it, never the lists that everyone reads
+again, and the memory it holds stays small.
 """
 
 from __future__ import annotations

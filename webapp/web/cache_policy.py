@@ -81,9 +81,10 @@ class Kept(NamedTuple):
     key: Hashable
     shows_likes: bool = False  # like or comment counts: a like retires it
     seconds: float | None = None  # kept this long at most
-    # Of one post or person among very many: kept in the cache's few places
-    # for those (`PageCache.max_many`), so that a stream of them read once
-    # each pushes out none of the lists.
+    # Of one post or person among very many, or of one search (its queries
+    # are as many): kept in the cache's few places for those
+    # (`PageCache.max_many`), so that a stream of them read once each pushes
+    # out none of the lists.
     one_of_many: bool = False
 
 
@@ -102,34 +103,35 @@ Unlisted = tuple[int, ...]
 Searched = tuple[object, ...]
 
 
-def _listing(key: tuple[Any, ...], order: Order) -> Kept:
-    """A page of a list in an order. Newest first or by relevance, a like
-    leaves it as it was (only its counts are read again); a ranked order moves
-    with the likes and comments, so they retire it, and the clock ends it
-    (`RANKED_SECONDS`)."""
+def _listing(key: tuple[Any, ...], order: Order, search: Searched) -> Kept:
+    """A page of a list in an order, or of a search among it (one of many).
+    Newest first or by relevance, a like leaves it as it was (only its counts
+    are read again); a ranked order moves with the likes and comments, so they
+    retire it, and the clock ends it (`RANKED_SECONDS`)."""
+    searched = bool(search)
     if order.newest:
-        return Kept(key)
+        return Kept(key, one_of_many=searched)
     if order.sort == "relevance":  # a search's order: likes and the clock leave it
-        return Kept((*key, order.key))
-    return Kept((*key, order.key), shows_likes=True, seconds=RANKED_SECONDS)
+        return Kept((*key, order.key), one_of_many=searched)
+    return Kept((*key, order.key), shows_likes=True, seconds=RANKED_SECONDS, one_of_many=searched)
 
 
 def feed(number: int, search: Searched, order: Order = NEWEST, unlisted: Unlisted = ()) -> Kept:
     """A page of the home feed (or a search): the posts, without their counts."""
-    return _listing(("feed", number, search, unlisted), order)
+    return _listing(("feed", number, search, unlisted), order, search)
 
 
 def tag_feed(
     tag: str, number: int, search: Searched, order: Order = NEWEST, unlisted: Unlisted = ()
 ) -> Kept:
     """A page of a tag's posts (or a search among them), without their counts."""
-    return _listing(("tag", tag, number, search, unlisted), order)
+    return _listing(("tag", tag, number, search, unlisted), order, search)
 
 
 def people_found(search: Searched, unlisted: Unlisted = ()) -> Kept:
     """The people a search shows above its posts: a new name or a changed
     one shows within a moment."""
-    return Kept(("people_found", search, unlisted), seconds=SHARED_HTML_SECONDS)
+    return Kept(("people_found", search, unlisted), seconds=SHARED_HTML_SECONDS, one_of_many=True)
 
 
 def popular_tags() -> Kept:
@@ -144,7 +146,7 @@ def following_feed(
     order: Order = NEWEST,
     unlisted: Unlisted = (),
 ) -> Kept:
-    return _listing(("following", user_id, number, search, unlisted), order)
+    return _listing(("following", user_id, number, search, unlisted), order, search)
 
 
 def profile_search(
@@ -152,7 +154,7 @@ def profile_search(
 ) -> Kept:
     """A page of a search among someone's published posts, without their
     counts: one of many, as each person's pages are."""
-    return _listing(("profile", user_id, number, search, unlisted), order)._replace(
+    return _listing(("profile", user_id, number, search, unlisted), order, search)._replace(
         one_of_many=True
     )
 
@@ -213,12 +215,20 @@ ONE_OF_MANY_PAGES = ("/posts/", "/users/")
 
 
 def shared_html(path: str, query_string: bytes) -> Kept:
-    """An anonymous page's finished HTML: its address, as sent."""
+    """An anonymous page's finished HTML: its address, as sent. A post's, a
+    person's and a search's are each one of many."""
     return Kept(
         ("html", path, query_string),
         shows_likes=True,
         seconds=SHARED_HTML_SECONDS,
-        one_of_many=path.startswith(ONE_OF_MANY_PAGES),
+        one_of_many=path.startswith(ONE_OF_MANY_PAGES) or asks_a_search(query_string),
+    )
+
+
+def asks_a_search(query_string: bytes) -> bool:
+    """Whether an address's query string has a search in it (`q` with a value)."""
+    return b"q=" in query_string and any(
+        len(part) > 2 and part.startswith(b"q=") for part in query_string.split(b"&")
     )
 
 
