@@ -26,7 +26,7 @@ from webapp.core.page_cache import PageCache
 from webapp.models import PostPublic, ThreadComment, User, UserPublic, built
 from webapp.rules import comments, ordering, posts, search_query
 from webapp.web import cache_policy
-from webapp.web.cache_policy import ONE_OF_MANY_PAGES, shared_html
+from webapp.web.cache_policy import ONE_OF_MANY_PAGES, Kept, shared_html
 
 
 def test_head_of_a_post_has_the_headers_of_its_get_and_no_body(alice_browser: TestClient) -> None:
@@ -162,12 +162,18 @@ async def never_read() -> None:
     raise AssertionError("the versions are given by observe() here")
 
 
-def test_a_stream_of_posts_read_once_pushes_out_no_list() -> None:
+def cache_holding_lists() -> tuple[PageCache, list[Kept]]:
+    """A small cache (50 places, 10 of one of many) holding 20 pages of the feed."""
     cache = PageCache(never_read, max_entries=50, max_many=10)  # type: ignore[arg-type]
     cache.observe(1, 1, 0)
     lists = [shared_html("/", b"page=%d" % number) for number in range(1, 21)]
     for kept in lists:
         cache.put(kept.key, b"list", cache.seen(), minor=True, one_of_many=kept.one_of_many)
+    return cache, lists
+
+
+def test_a_stream_of_posts_read_once_pushes_out_no_list() -> None:
+    cache, lists = cache_holding_lists()
     for post_id in range(1, 1001):
         kept = shared_html(f"/posts/{post_id}", b"")
         assert kept.one_of_many
@@ -225,11 +231,7 @@ def test_the_pages_of_a_search_are_the_ones_of_many() -> None:
 
 
 def test_a_stream_of_searches_read_once_pushes_out_no_list() -> None:
-    cache = PageCache(never_read, max_entries=50, max_many=10)  # type: ignore[arg-type]
-    cache.observe(1, 1, 0)
-    lists = [shared_html("/", b"page=%d" % number) for number in range(1, 21)]
-    for kept in lists:
-        cache.put(kept.key, b"list", cache.seen(), minor=True, one_of_many=kept.one_of_many)
+    cache, lists = cache_holding_lists()
     for number in range(1, 1001):
         kept = shared_html("/", b"q=word%d" % number)
         cache.put(kept.key, b"found", cache.seen(), minor=True, one_of_many=kept.one_of_many)
