@@ -22,7 +22,7 @@ from webapp.core.config import Settings
 from webapp.core.db import create_async_db_engine, new_session, transaction
 from webapp.core.deps import services_of
 from webapp.core.direct_reads import DirectReads, DirectRoute
-from webapp.core.page_cache import PageCache
+from webapp.core.page_cache import MANY_BYTES, PageCache
 from webapp.models import PostPublic, ThreadComment, User, UserPublic, built
 from webapp.rules import comments, ordering, posts, search_query
 from webapp.web import cache_policy
@@ -199,6 +199,34 @@ def test_a_worker_keeps_200_entries_at_most_the_least_recent_going_first() -> No
     cache.put(newer.key, b"page", cache.seen(), minor=True)
     assert cache.get(lists[0].key) is None  # the least recently read of all
     assert all(cache.get(kept.key) == b"page" for kept in [*lists[1:], *posts[100:], newer])
+
+
+def test_the_pages_of_one_of_many_hold_half_a_megabyte_at_most() -> None:
+    """Profiles' pages (20 KB each) fill the budget before the 100 places; a
+    list is pushed out by none of them, and the most recent pages stay."""
+    cache, lists = cache_holding_lists()
+    cache.max_entries, cache.max_many = 200, 100
+    profile = b"x" * 20_000
+    for user_id in range(1, 201):
+        kept = shared_html(f"/users/{user_id}", b"")
+        cache.put(kept.key, profile, cache.seen(), minor=True, one_of_many=True)
+    kept_people = [n for n in range(1, 201) if cache.get(shared_html(f"/users/{n}", b"").key)]
+    assert kept_people == list(range(175, 201))  # 26 pages of 20,000 bytes: 520,000 of 524,288
+    assert MANY_BYTES == 512 * 1024
+    assert all(cache.get(kept.key) == b"list" for kept in lists)
+    # A page kept again is counted once, at its new length.
+    again = shared_html("/users/200", b"")
+    for _ in range(3):
+        cache.put(again.key, b"short", cache.seen(), minor=True, one_of_many=True)
+    newcomer = shared_html("/users/999", b"")
+    cache.put(newcomer.key, profile, cache.seen(), minor=True, one_of_many=True)
+    assert cache.get(shared_html("/users/175", b"").key) == profile  # room made by the shorter page
+    # Forgotten with everything else on a removal: the budget is whole again.
+    cache.observe(1, 1, 1)
+    for user_id in range(1, 27):
+        kept = shared_html(f"/users/{user_id}", b"")
+        cache.put(kept.key, profile, cache.seen(), minor=True, one_of_many=True)
+    assert all(cache.get(shared_html(f"/users/{n}", b"").key) for n in range(1, 27))
 
 
 def test_the_pages_of_one_post_or_person_are_the_ones_of_many() -> None:

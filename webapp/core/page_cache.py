@@ -51,10 +51,13 @@ removal still makes the cache forget it at once: what is served while a
 rebuild runs is only ever a value valid for the versions the cache holds.
 
 Values of one item among very many (a post's page, a profile, a search:
-`one_of_many`) take at most `max_many` of the `max_entries` places, the least
+`one_of_many`) take at most `max_many` of the `max_entries` places, and their
+text (a page's HTML, a list's cards) at most `max_many_bytes`, the least
 recently used going first: a stream of random posts or searches, each read
 once, pushes out only others like it, never the lists that everyone reads
-again, and the memory it holds stays small.
+again, and the memory it holds stays small (a hundred profiles' pages of
+20 KB would be 2 MB of each worker's; a hundred posts' of 5 KB fit in the
+budget).
 """
 
 from __future__ import annotations
@@ -83,6 +86,11 @@ REBUILD_GRACE = 1.0
 KEEP_FRESH = 10.0
 
 _log = logging.getLogger("webapp.page_cache")
+
+
+# The most text (bytes of HTML, characters of cards) the values of one of many
+# hold together: a profile's page is about 20 KB, a long Markdown post's 75 KB.
+MANY_BYTES = 512 * 1024
 
 
 # How long after it was built a value, once retired, may still be served to a
@@ -119,12 +127,14 @@ class PageCache:
         *,
         max_entries: int = 200,
         max_many: int = 100,
+        max_many_bytes: int = MANY_BYTES,
         max_staleness: float = 0.5,
         keep_fresh: float = KEEP_FRESH,
     ) -> None:
         self.read_versions = read_versions
         self.max_entries = max_entries
         self.max_many = max_many
+        self.max_many_bytes = max_many_bytes
         self.max_staleness = max_staleness
         self.keep_fresh = keep_fresh
         # When a request last asked for the versions (`check`), and the reading
@@ -142,8 +152,10 @@ class PageCache:
         self._reading: asyncio.Future[None] | None = None
         self._reading_since = float("-inf")
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        # The keys of the entries kept as `one_of_many`, least recently used first.
-        self._many: OrderedDict[Hashable, None] = OrderedDict()
+        # The keys of the entries kept as `one_of_many`, least recently used
+        # first, with the length of their text, and its sum.
+        self._many: OrderedDict[Hashable, int] = OrderedDict()
+        self._many_bytes = 0
         # key -> (value, served until): retired by a change, until `grace` after it was built
         self._retired: dict[Hashable, tuple[Any, float]] = {}
         # key -> (the load under way, the removals it started at)
@@ -183,7 +195,7 @@ class PageCache:
             del self._retired[key]
         for key in keys:
             value, _, _, kept_at, _ = self._entries.pop(key)
-            self._many.pop(key, None)
+            self._forget_many(key)
             # Served on until `grace` after it was built: a page rebuilt at most
             # that often under a stream of changes, and a quiet one at once.
             if kept_at + self.grace > now:
@@ -384,15 +396,23 @@ class PageCache:
         self._retired.pop(key, None)
         self._entries[key] = _Entry(value, expires_at, minor, time.monotonic())
         self._entries.move_to_end(key)
+        self._forget_many(key)  # a value kept again is measured again
         if one_of_many:
-            self._many[key] = None
-            self._many.move_to_end(key)
-            while len(self._many) > self.max_many:
-                self._entries.pop(self._many.popitem(last=False)[0], None)
+            size = len(value) if isinstance(value, (bytes, str)) else 0
+            self._many[key] = size
+            self._many_bytes += size
+            while len(self._many) > self.max_many or self._many_bytes > self.max_many_bytes:
+                oldest, size = self._many.popitem(last=False)
+                self._many_bytes -= size
+                self._entries.pop(oldest, None)
         while len(self._entries) > self.max_entries:
-            self._many.pop(self._entries.popitem(last=False)[0], None)
+            self._forget_many(self._entries.popitem(last=False)[0])
+
+    def _forget_many(self, key: Hashable) -> None:
+        self._many_bytes -= self._many.pop(key, 0)
 
     def clear(self) -> None:
         self._entries.clear()
         self._many.clear()
+        self._many_bytes = 0
         self._retired.clear()
